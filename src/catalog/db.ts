@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { ValidationError } from '../errors.js';
+import * as init from './migrations/0001-init.js';
+import type { CatalogSchema } from './schema.js';
+
+export type CatalogDb = Kysely<CatalogSchema>;
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Catalog {
+  readonly db: CatalogDb;
+  readonly dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// Migrations are bundled in code (not read from a folder) so the same list runs from source or a build.
+const MIGRATIONS: Record<string, Migration> = { '0001-init': init };
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+// BIGINT columns hold epoch milliseconds and byte counts, all far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export async function openCatalog(databaseUrl: string): Promise<Catalog> {
+  let db: CatalogDb;
+  let dialect: Dialect;
+  if (databaseUrl.startsWith('sqlite://')) {
+    const file = databaseUrl.slice('sqlite://'.length);
+    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+    const sqlite = new SQLite(file);
+    // WAL lets API reads proceed while a worker commits; busy_timeout rides out a second process.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    dialect = 'sqlite';
+  } else if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const url = new URL(databaseUrl);
+    const schema = url.searchParams.get('schema');
+    url.searchParams.delete('schema');
+    const pool = new pg.Pool({
+      connectionString: url.toString(),
+      max: 10,
+      // `?schema=name` keeps several catalogs (tests, tenants) apart in one database.
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    if (schema) {
+      const client = await pool.connect();
+      try {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`);
+      } finally {
+        client.release();
+      }
+    }
+    db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
+    dialect = 'postgres';
+  } else {
+    throw new ValidationError(
+      `INLET_DATABASE_URL=${JSON.stringify(databaseUrl)} is not supported: use postgres://user@host:port/db or sqlite:///path/catalog.sqlite`,
+    );
+  }
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, dialect, close: () => db.destroy() };
+}

@@ -1,0 +1,143 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { isoMicros } from '../time.js';
+import type { Catalog } from './db.js';
+import { isUniqueViolation } from './errors.js';
+import { TERMINAL_JOB_STATUSES, type JobRow, type TaskFileRow, type TaskState, type TaskType } from './schema.js';
+
+export interface NewJob {
+  org_id: string;
+  name: string;
+  description: string | null;
+  type: string;
+  settings: string;
+  table_id: string;
+  transform_id: string;
+  concurrency: number;
+}
+
+/** A job starts as `ready` with its one LIST task. */
+export async function createJob(c: Catalog, fields: NewJob): Promise<JobRow> {
+  const now = isoMicros();
+  const job: JobRow = {
+    ...fields,
+    id: randomUUID(),
+    status: 'ready',
+    run_id: `jobid-${randomBytes(12).toString('hex')}`,
+    errors: '[]',
+    listing_done: 0,
+    total_bytes: 0,
+    started_at_ms: null,
+    finished_at_ms: null,
+    created: now,
+    modified: now,
+  };
+  try {
+    await c.db.transaction().execute(async (trx) => {
+      await trx.insertInto('jobs').values(job).execute();
+      await trx
+        .insertInto('tasks')
+        .values({
+          id: randomUUID(),
+          job_id: job.id,
+          type: 'LIST',
+          state: 'READY',
+          seq: 0,
+          bytes: 0,
+          input: '[]',
+          attempts: 0,
+          run_after_ms: 0,
+          lease_owner: null,
+          lease_expires_at_ms: null,
+          error: null,
+          created: now,
+          modified: now,
+        })
+        .execute();
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ConflictError(`a job named "${fields.name}" already exists in this org: job names are unique; choose another`);
+    throw err;
+  }
+  return job;
+}
+
+export async function getJob(c: Catalog, orgId: string, id: string): Promise<JobRow> {
+  const job = await c.db.selectFrom('jobs').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+  if (!job) throw new NotFoundError(`batch job ${id} not found in this org`);
+  return job;
+}
+
+export async function getJobById(c: Catalog, id: string): Promise<JobRow | undefined> {
+  return c.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listJobs(c: Catalog, orgId: string): Promise<JobRow[]> {
+  return c.db.selectFrom('jobs').selectAll().where('org_id', '=', orgId).orderBy('created').execute();
+}
+
+/** Deletes a finished job's record and history; its loaded data stays in the table. */
+export async function deleteJob(c: Catalog, job: JobRow): Promise<void> {
+  if (!TERMINAL_JOB_STATUSES.includes(job.status)) {
+    throw new ConflictError(`batch job "${job.name}" is ${job.status}: cancel it before deleting it`);
+  }
+  await c.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('task_files').where('job_id', '=', job.id).execute();
+    await trx.deleteFrom('tasks').where('job_id', '=', job.id).execute();
+    await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
+  });
+}
+
+export interface JobProgress {
+  /** task type → state → count, e.g. {LIST: {DONE: 1}, INDEX: {DONE: 30}}. */
+  tasks: Partial<Record<TaskType, Partial<Record<TaskState, number>>>>;
+  /** Input bytes of INDEX tasks that ran to an end (done or failed). */
+  finishedBytes: number;
+  rows: { read: number; written: number; rejected: number };
+  bytesRead: number;
+  filesFailed: number;
+}
+
+export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgress> {
+  const byState = await c.db
+    .selectFrom('tasks')
+    .select(['type', 'state', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.sum<number>('bytes').as('bytes')])
+    .where('job_id', '=', jobId)
+    .groupBy(['type', 'state'])
+    .execute();
+  const tasks: JobProgress['tasks'] = {};
+  let finishedBytes = 0;
+  for (const row of byState) {
+    (tasks[row.type] ??= {})[row.state] = Number(row.n);
+    if (row.type === 'INDEX' && (row.state === 'DONE' || row.state === 'FAILED')) finishedBytes += Number(row.bytes ?? 0);
+  }
+  const totals = await c.db
+    .selectFrom('task_files')
+    .select((eb) => [
+      eb.fn.sum<number>('rows_read').as('read'),
+      eb.fn.sum<number>('rows_written').as('written'),
+      eb.fn.sum<number>('rows_rejected').as('rejected'),
+      eb.fn.sum<number>('bytes').as('bytes'),
+      eb.fn.count<number>('error').as('failed'),
+    ])
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  return {
+    tasks,
+    finishedBytes,
+    rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
+    bytesRead: Number(totals.bytes ?? 0),
+    filesFailed: Number(totals.failed ?? 0),
+  };
+}
+
+/** Per-file reports, in listing order; `onlyProblems` keeps files with rejects or errors. */
+export async function jobFiles(c: Catalog, jobId: string, options: { onlyProblems: boolean; limit: number; offset: number }): Promise<TaskFileRow[]> {
+  let query = c.db
+    .selectFrom('task_files')
+    .innerJoin('tasks', 'tasks.id', 'task_files.task_id')
+    .selectAll('task_files')
+    .where('task_files.job_id', '=', jobId);
+  if (options.onlyProblems) query = query.where((eb) => eb.or([eb('task_files.rows_rejected', '>', 0), eb('task_files.error', 'is not', null)]));
+  return query.orderBy('tasks.seq').orderBy('task_files.url').limit(options.limit).offset(options.offset).execute();
+}

@@ -1,0 +1,163 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * The catalog's tables. Portable types only: TEXT for ids, ISO timestamps and JSON documents,
+ * INTEGER/BIGINT for counters and epoch milliseconds, so SQLite and PostgreSQL share one schema.
+ */
+export interface CatalogSchema {
+  orgs: OrgsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  projects: ProjectsTable;
+  tables: TablesTable;
+  transforms: TransformsTable;
+  jobs: JobsTable;
+  tasks: TasksTable;
+  task_files: TaskFilesTable;
+  partitions: PartitionsTable;
+}
+
+interface Stamped {
+  created: string;
+  modified: string;
+}
+
+export interface OrgsTable extends Stamped {
+  id: string;
+  name: string;
+  type: string;
+}
+
+export interface UsersTable extends Stamped {
+  id: string;
+  org_id: string;
+  email: string;
+  password_hash: string;
+}
+
+export interface SessionsTable {
+  token_hash: string;
+  user_id: string;
+  expires_at_ms: number;
+}
+
+export interface ProjectsTable extends Stamped {
+  id: string;
+  org_id: string;
+  name: string;
+  description: string | null;
+  settings: string;
+}
+
+export interface TablesTable extends Stamped {
+  id: string;
+  org_id: string;
+  project_id: string;
+  name: string;
+  description: string | null;
+  settings: string;
+}
+
+export interface TransformsTable extends Stamped {
+  id: string;
+  table_id: string;
+  name: string;
+  description: string | null;
+  type: string;
+  is_default: number;
+  settings: string;
+}
+
+export const JOB_STATUSES = ['ready', 'running', 'done', 'failed', 'canceled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['done', 'failed', 'canceled'];
+
+export interface JobsTable extends Stamped {
+  id: string;
+  org_id: string;
+  name: string;
+  description: string | null;
+  type: string;
+  /** The job settings as echoed to the user, defaults filled in. */
+  settings: string;
+  status: JobStatus;
+  table_id: string;
+  transform_id: string;
+  /** `details.job_id`: a separate internal id, as Hydrolix has. */
+  run_id: string;
+  /** JSON array of error strings (`details.errors`). */
+  errors: string;
+  /** input_concurrency: INDEX tasks of this job that may run at once. */
+  concurrency: number;
+  listing_done: number;
+  /** Input bytes of all INDEX tasks; known once listing is done. */
+  total_bytes: number;
+  started_at_ms: number | null;
+  finished_at_ms: number | null;
+}
+
+export const TASK_TYPES = ['LIST', 'INDEX'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+export const TASK_STATES = ['READY', 'RUNNING', 'DONE', 'FAILED', 'CANCELED'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export interface TasksTable extends Stamped {
+  id: string;
+  job_id: string;
+  type: TaskType;
+  state: TaskState;
+  /** 0 for the LIST task, then 1.. in listing order, so tasks run in a stable order. */
+  seq: number;
+  bytes: number;
+  /** JSON array of {url, size} for INDEX tasks. */
+  input: string;
+  attempts: number;
+  /** A task is not claimed before this time: backoff after a failed attempt. */
+  run_after_ms: number;
+  lease_owner: string | null;
+  lease_expires_at_ms: number | null;
+  error: string | null;
+}
+
+/** What one INDEX task did with one source object; written with the task's commit. */
+export interface TaskFilesTable {
+  id: string;
+  job_id: string;
+  task_id: string;
+  url: string;
+  bytes: number;
+  rows_read: number;
+  rows_written: number;
+  rows_rejected: number;
+  /** JSON array of the first rejects: {line, column, reason}. */
+  rejects: string;
+  error: string | null;
+}
+
+export interface PartitionsTable {
+  id: string;
+  table_id: string;
+  job_id: string;
+  task_id: string;
+  /** Relative to the data directory's partition root. */
+  path: string;
+  min_ts_ms: number;
+  max_ts_ms: number;
+  rows: number;
+  bytes: number;
+  created: string;
+}
+
+export type Org = Selectable<OrgsTable>;
+export type User = Selectable<UsersTable>;
+export type Project = Selectable<ProjectsTable>;
+export type TableRow = Selectable<TablesTable>;
+export type TransformRow = Selectable<TransformsTable>;
+export type JobRow = Selectable<JobsTable>;
+export type TaskRow = Selectable<TasksTable>;
+export type TaskFileRow = Selectable<TaskFilesTable>;
+export type PartitionRow = Selectable<PartitionsTable>;
+export type NewTask = Insertable<TasksTable>;
+export type NewPartition = Insertable<PartitionsTable>;
+export type NewTaskFile = Insertable<TaskFilesTable>;
+export type JobUpdate = Updateable<JobsTable>;

@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import { LeaseLostError } from '../errors.js';
+import { isoMicros } from '../time.js';
+import type { Catalog } from './db.js';
+import type { CatalogSchema, JobStatus, NewPartition, NewTaskFile, TaskRow } from './schema.js';
+
+type Trx = Transaction<CatalogSchema>;
+
+/** A task whose lease expired this many times (its worker died or hung) is failed, not retried again. */
+export const MAX_TASK_ATTEMPTS = 3;
+
+export interface Lease {
+  readonly owner: string;
+  readonly durationMs: number;
+}
+
+/**
+ * Claims the next runnable task: READY and due, or RUNNING with an expired lease (its worker died).
+ * LIST tasks first, then INDEX tasks of older jobs first, honouring each job's input_concurrency.
+ * The UPDATE re-checks the state, so two workers racing for one task cannot both win.
+ */
+export async function claimTask(catalog: Catalog, lease: Lease): Promise<TaskRow | undefined> {
+  const { db, dialect } = catalog;
+  await failExhaustedTasks(catalog);
+  return db.transaction().execute(async (trx) => {
+    const now = Date.now();
+    let candidates = trx
+      .selectFrom('tasks as t')
+      .innerJoin('jobs as j', 'j.id', 't.job_id')
+      .select('t.id')
+      .where('j.status', 'in', ['ready', 'running'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('t.state', '=', 'READY'), eb('t.run_after_ms', '<=', now)]),
+          eb.and([eb('t.state', '=', 'RUNNING'), eb('t.lease_expires_at_ms', '<', now), eb('t.attempts', '<', MAX_TASK_ATTEMPTS)]),
+        ]),
+      )
+      .where((eb) =>
+        eb.or([
+          eb('t.type', '=', 'LIST'),
+          eb(
+            eb
+              .selectFrom('tasks as r')
+              .select((e) => e.fn.countAll<number>().as('n'))
+              .whereRef('r.job_id', '=', 't.job_id')
+              .where('r.type', '=', 'INDEX')
+              .where('r.state', '=', 'RUNNING')
+              .where('r.lease_expires_at_ms', '>=', now),
+            '<',
+            eb.ref('j.concurrency'),
+          ),
+        ]),
+      )
+      .orderBy(sql`CASE WHEN t.type = 'LIST' THEN 0 ELSE 1 END`)
+      .orderBy('j.created')
+      .orderBy('t.seq')
+      .limit(1);
+    if (dialect === 'postgres') candidates = candidates.forUpdate('t').skipLocked();
+    const candidate = await candidates.executeTakeFirst();
+    if (!candidate) return undefined;
+    const claimed = await trx
+      .updateTable('tasks')
+      .set((eb) => ({
+        state: 'RUNNING',
+        lease_owner: lease.owner,
+        lease_expires_at_ms: now + lease.durationMs,
+        attempts: eb('attempts', '+', 1),
+        modified: isoMicros(),
+      }))
+      .where('id', '=', candidate.id)
+      .where((eb) => eb.or([eb('state', '=', 'READY'), eb.and([eb('state', '=', 'RUNNING'), eb('lease_expires_at_ms', '<', now)])]))
+      .returningAll()
+      .executeTakeFirst();
+    if (!claimed) return undefined;
+    await trx
+      .updateTable('jobs')
+      .set({ status: 'running', started_at_ms: now, modified: isoMicros() })
+      .where('id', '=', claimed.job_id)
+      .where('status', '=', 'ready')
+      .execute();
+    return claimed;
+  });
+}
+
+/** Tasks whose workers keep dying on them fail with a reason instead of looping forever. */
+async function failExhaustedTasks(catalog: Catalog): Promise<void> {
+  const now = Date.now();
+  const stuck = await catalog.db
+    .selectFrom('tasks')
+    .select(['id', 'job_id', 'attempts'])
+    .where('state', '=', 'RUNNING')
+    .where('lease_expires_at_ms', '<', now)
+    .where('attempts', '>=', MAX_TASK_ATTEMPTS)
+    .execute();
+  for (const task of stuck) {
+    await catalog.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('tasks')
+        .set({ state: 'FAILED', error: `worker lost the task ${task.attempts} times (crash or timeout)`, modified: isoMicros() })
+        .where('id', '=', task.id)
+        .where('state', '=', 'RUNNING')
+        .where('lease_expires_at_ms', '<', now)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 1) {
+        await appendJobError(trx, task.job_id, `task ${task.id}: worker lost the task ${task.attempts} times (crash or timeout)`);
+        await finishJobIfComplete(trx, task.job_id);
+      }
+    });
+  }
+}
+
+/** Extends the lease. False when the task is no longer ours to run (canceled, or taken after expiry). */
+export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease): Promise<boolean> {
+  const result = await catalog.db
+    .updateTable('tasks')
+    .set({ lease_expires_at_ms: Date.now() + lease.durationMs })
+    .where('id', '=', task.id)
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', '=', lease.owner)
+    .where('attempts', '=', task.attempts)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
+async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: number } = {}) {
+  const result = await trx
+    .updateTable('tasks')
+    .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
+    .where('id', '=', task.id)
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', '=', owner)
+    .where('attempts', '=', task.attempts)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) {
+    throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
+  }
+}
+
+export interface PlannedIndexTask {
+  readonly files: readonly { url: string; size: number }[];
+  readonly bytes: number;
+}
+
+/** Commits a listing: its INDEX tasks appear, and the LIST task is done, in one transaction. */
+export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[]): Promise<void> {
+  await catalog.db.transaction().execute(async (trx) => {
+    await fencedFinish(trx, task, owner, 'DONE');
+    const now = isoMicros();
+    const rows = planned.map((p, i) => ({
+      id: randomUUID(),
+      job_id: task.job_id,
+      type: 'INDEX' as const,
+      state: 'READY' as const,
+      seq: i + 1,
+      bytes: p.bytes,
+      input: JSON.stringify(p.files),
+      attempts: 0,
+      run_after_ms: 0,
+      lease_owner: null,
+      lease_expires_at_ms: null,
+      error: null,
+      created: now,
+      modified: now,
+    }));
+    // Chunks keep each INSERT under SQLite's bound-parameter limit.
+    for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
+    await trx
+      .updateTable('jobs')
+      .set({ listing_done: 1, total_bytes: planned.reduce((sum, p) => sum + p.bytes, 0), modified: now })
+      .where('id', '=', task.job_id)
+      .execute();
+    await finishJobIfComplete(trx, task.job_id);
+  });
+}
+
+/** Commits an INDEX task: its partitions become visible together with its file accounting. */
+export async function completeIndexTask(
+  catalog: Catalog,
+  task: TaskRow,
+  owner: string,
+  partitions: readonly Omit<NewPartition, 'id' | 'created' | 'job_id' | 'task_id'>[],
+  files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
+): Promise<void> {
+  await catalog.db.transaction().execute(async (trx) => {
+    await fencedFinish(trx, task, owner, 'DONE');
+    const now = isoMicros();
+    const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
+    for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
+    const fileRows = files.map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
+    for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
+    await finishJobIfComplete(trx, task.job_id);
+  });
+}
+
+/** A failed attempt: back to READY after a backoff while attempts remain, else FAILED with the error on the job. */
+export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
+  await catalog.db.transaction().execute(async (trx) => {
+    if (options.retry && task.attempts < MAX_TASK_ATTEMPTS) {
+      await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: Date.now() + 1000 * 2 ** task.attempts });
+      return;
+    }
+    await fencedFinish(trx, task, owner, 'FAILED', { error });
+    const fileRows = (options.files ?? []).map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
+    for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
+    await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
+    if (task.type === 'LIST') {
+      // Without a listing there is nothing else to run: the job fails now.
+      await setJobFinished(trx, task.job_id, 'failed');
+    } else {
+      await finishJobIfComplete(trx, task.job_id);
+    }
+  });
+}
+
+async function appendJobError(trx: Trx, jobId: string, error: string): Promise<void> {
+  const job = await trx.selectFrom('jobs').select('errors').where('id', '=', jobId).executeTakeFirst();
+  if (!job) return;
+  const errors = JSON.parse(job.errors) as string[];
+  errors.push(error);
+  await trx.updateTable('jobs').set({ errors: JSON.stringify(errors) }).where('id', '=', jobId).execute();
+}
+
+async function setJobFinished(trx: Trx, jobId: string, status: JobStatus): Promise<void> {
+  await trx
+    .updateTable('jobs')
+    .set({ status, finished_at_ms: Date.now(), modified: isoMicros() })
+    .where('id', '=', jobId)
+    .where('status', 'in', ['ready', 'running'])
+    .execute();
+}
+
+/**
+ * Once listing is done and no task can still run, the job is over: `failed` when any task
+ * failed (its files could not be read; the other tasks' data stays loaded), otherwise `done`.
+ */
+export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void> {
+  const job = await trx.selectFrom('jobs').select(['listing_done', 'status']).where('id', '=', jobId).executeTakeFirst();
+  if (!job || job.listing_done !== 1 || (job.status !== 'ready' && job.status !== 'running')) return;
+  const counts = await trx
+    .selectFrom('tasks')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('job_id', '=', jobId)
+    .groupBy('state')
+    .execute();
+  const count = (state: string) => Number(counts.find((c) => c.state === state)?.n ?? 0);
+  if (count('READY') + count('RUNNING') > 0) return;
+  await setJobFinished(trx, jobId, count('FAILED') > 0 ? 'failed' : 'done');
+}
+
+/** Cancels a job: nothing new starts, and running tasks lose their lease, so they commit nothing. */
+export async function cancelJobTasks(catalog: Catalog, jobId: string): Promise<boolean> {
+  return catalog.db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('jobs')
+      .set({ status: 'canceled', finished_at_ms: Date.now(), modified: isoMicros() })
+      .where('id', '=', jobId)
+      .where('status', 'in', ['ready', 'running'])
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await trx
+      .updateTable('tasks')
+      .set({ state: 'CANCELED', lease_expires_at_ms: null, modified: isoMicros() })
+      .where('job_id', '=', jobId)
+      .where('state', 'in', ['READY', 'RUNNING'])
+      .execute();
+    return true;
+  });
+}

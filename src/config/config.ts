@@ -1,0 +1,111 @@
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../errors.js';
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** `sqlite:///abs/path.sqlite` (the embedded default) or `postgres://…`. */
+  readonly databaseUrl: string;
+  readonly role: Role;
+  readonly adminEmail: string;
+  /** Undefined means: generate one on first start and print it once. */
+  readonly adminPassword: string | undefined;
+  readonly workers: number;
+  /** Directories below which `file://` sources may be read; empty means file:// is refused. */
+  readonly fileRoots: readonly string[];
+  /** Undefined means: path-style exactly when a custom S3 endpoint is configured. */
+  readonly s3ForcePathStyle: boolean | undefined;
+  /** A custom S3-compatible endpoint (MinIO, s3rver, …) from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL. */
+  readonly s3Endpoint: string | undefined;
+  readonly s3Region: string;
+  readonly leaseSeconds: number;
+  readonly tokenTtlSeconds: number;
+  readonly pollIntervalMs: number;
+  /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
+  readonly duckdbThreads: number;
+  readonly duckdbMemoryLimit: string;
+  /** Attempts for reading one source object before its task fails. */
+  readonly readAttempts: number;
+  readonly logLevel: string;
+}
+
+/** Each setting: its environment variable, CLI flag and default, so README and `--help` agree. */
+export const SETTINGS = {
+  host: { env: 'INLET_HOST', flag: '--host <host>', help: 'address to listen on', default: '0.0.0.0' },
+  port: { env: 'INLET_PORT', flag: '--port <port>', help: 'HTTP port', default: '8080' },
+  dataDir: { env: 'INLET_DATA_DIR', flag: '--data-dir <dir>', help: 'catalog, partitions and scratch files', default: './data' },
+  databaseUrl: { env: 'INLET_DATABASE_URL', flag: '--database-url <url>', help: 'catalog: postgres://… (default: SQLite file in the data dir)', default: '' },
+  role: { env: 'INLET_ROLE', flag: '--role <role>', help: 'all | api | worker', default: 'all' },
+  adminEmail: { env: 'INLET_ADMIN_EMAIL', flag: '--admin-email <email>', help: 'admin created on first start', default: 'admin@localhost' },
+  adminPassword: { env: 'INLET_ADMIN_PASSWORD', flag: '--admin-password <password>', help: 'admin password (generated and printed once if unset)', default: '' },
+  workers: { env: 'INLET_WORKERS', flag: '--workers <n>', help: 'worker slots (tasks run at once in this process)', default: String(Math.max(1, cpus().length)) },
+  fileRoots: { env: 'INLET_FILE_ROOTS', flag: '--file-roots <dirs>', help: 'comma-separated directories that file:// sources may read', default: '' },
+  s3ForcePathStyle: { env: 'INLET_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing (default: on with a custom endpoint)', default: '' },
+  leaseSeconds: { env: 'INLET_LEASE_SECONDS', flag: '--lease-seconds <s>', help: 'task lease; a silent worker loses its task after this', default: '30' },
+  tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
+  pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
+  duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
+  duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot', default: '1GB' },
+  readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
+  logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
+} as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
+
+export type RawSettings = Partial<Record<keyof Config, string | undefined>>;
+
+/** Environment first, then explicit overrides (CLI flags or test options), then defaults. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawSettings = {}): Config {
+  const raw = (key: keyof typeof SETTINGS): string => {
+    const value = overrides[key] ?? env[SETTINGS[key].env];
+    return value === undefined || value === '' ? SETTINGS[key].default : value;
+  };
+  const int = (key: keyof typeof SETTINGS, min: number): number => {
+    const text = raw(key);
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) {
+      throw new ValidationError(`${SETTINGS[key].env}=${JSON.stringify(text)} is not valid: use a whole number >= ${min}`);
+    }
+    return value;
+  };
+  const role = raw('role');
+  if (role !== 'all' && role !== 'api' && role !== 'worker') {
+    throw new ValidationError(`${SETTINGS.role.env}=${JSON.stringify(role)} is not valid: use all, api or worker`);
+  }
+  const pathStyle = raw('s3ForcePathStyle');
+  if (pathStyle !== '' && !['true', 'false', '1', '0'].includes(pathStyle)) {
+    throw new ValidationError(`${SETTINGS.s3ForcePathStyle.env}=${JSON.stringify(pathStyle)} is not valid: use true or false`);
+  }
+  const dataDir = path.resolve(raw('dataDir'));
+  const workers = int('workers', 0);
+  const threadsText = raw('duckdbThreads');
+  return Object.freeze({
+    host: raw('host'),
+    port: int('port', 0),
+    dataDir,
+    databaseUrl: raw('databaseUrl') || `sqlite://${path.join(dataDir, 'catalog.sqlite')}`,
+    role,
+    adminEmail: raw('adminEmail'),
+    adminPassword: raw('adminPassword') || undefined,
+    workers,
+    fileRoots: Object.freeze(
+      raw('fileRoots')
+        .split(',')
+        .map((root) => root.trim())
+        .filter(Boolean)
+        .map((root) => path.resolve(root)),
+    ),
+    s3ForcePathStyle: pathStyle === '' ? undefined : pathStyle === 'true' || pathStyle === '1',
+    s3Endpoint: overrides.s3Endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+    s3Region: overrides.s3Region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    leaseSeconds: int('leaseSeconds', 1),
+    tokenTtlSeconds: int('tokenTtlSeconds', 1),
+    pollIntervalMs: int('pollIntervalMs', 10),
+    duckdbThreads: threadsText ? int('duckdbThreads', 1) : Math.max(1, Math.floor(cpus().length / Math.max(1, workers))),
+    duckdbMemoryLimit: raw('duckdbMemoryLimit'),
+    readAttempts: int('readAttempts', 1),
+    logLevel: raw('logLevel'),
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * One error type per failure kind. The API maps them to HTTP status codes in one place
+ * (api/error-handler.ts); workers use `retryable` to decide between retry and failure.
+ */
+export abstract class InletError extends Error {
+  abstract readonly httpStatus: number;
+  readonly retryable: boolean = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request or document is malformed: the message names the field, the value and the fix. */
+export class ValidationError extends InletError {
+  readonly httpStatus = 400;
+}
+
+/** The caller did not prove who they are (no, bad or expired token; wrong password). */
+export class AuthenticationError extends InletError {
+  readonly httpStatus = 401;
+}
+
+/** A named or addressed resource does not exist (or belongs to another org). */
+export class NotFoundError extends InletError {
+  readonly httpStatus = 404;
+}
+
+/** The request clashes with existing state: a duplicate name, a job no longer cancelable. */
+export class ConflictError extends InletError {
+  readonly httpStatus = 409;
+}
+
+/** A query the sandbox refuses or DuckDB cannot run. Answered as 400 with ClickHouse's error shape. */
+export class QueryError extends InletError {
+  readonly httpStatus = 400;
+}
+
+/** Reading a source object failed in a way a later attempt may not (throttling, reset, 5xx). */
+export class TransientSourceError extends InletError {
+  readonly httpStatus = 502;
+  override readonly retryable = true;
+}
+
+/** A source that will not get better by retrying: missing bucket, access denied, bad compression. */
+export class SourceError extends InletError {
+  readonly httpStatus = 400;
+}
+
+/** The worker no longer holds the task's lease (canceled, or expired and taken by another worker). */
+export class LeaseLostError extends InletError {
+  readonly httpStatus = 409;
+}
+
+/** The job was canceled while this task ran; the task must stop and commit nothing. */
+export class CanceledError extends InletError {
+  readonly httpStatus = 409;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,89 @@
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { Config } from '../config/config.js';
+import { SourceError, TransientSourceError } from '../errors.js';
+import type { SourceObject } from './source-url.js';
+
+export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>): S3Client {
+  return new S3Client({
+    region: config.s3Region,
+    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+    forcePathStyle: config.s3ForcePathStyle ?? Boolean(config.s3Endpoint),
+    // S3-compatible servers (MinIO releases, s3rver, Ceph) reject the newer default checksums.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+const NOT_RETRYABLE = new Set(['NoSuchBucket', 'NoSuchKey', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NotFound', 'InvalidBucketName']);
+
+/** Sorts S3 failures into ones worth retrying (throttling, 5xx, resets) and ones that will not change. */
+export function classifyS3Error(err: unknown, what: string): Error {
+  if (err instanceof S3ServiceException) {
+    const status = err.$metadata.httpStatusCode ?? 0;
+    const detail = `${err.name}${status ? ` (HTTP ${status})` : ''}: ${err.message}`;
+    if (err.name === 'NoSuchBucket') return new SourceError(`${what}: the bucket does not exist (${detail})`, { cause: err });
+    if (NOT_RETRYABLE.has(err.name) || (status >= 400 && status < 500 && status !== 429 && status !== 408)) {
+      return new SourceError(`${what}: ${detail}`, { cause: err });
+    }
+    return new TransientSourceError(`${what}: ${detail}`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new TransientSourceError(`${what}: ${message}`, { cause: err });
+}
+
+export class S3Source {
+  constructor(private readonly client: S3Client) {}
+
+  /**
+   * A key ending in "/" (or empty) is a prefix, listed recursively. Otherwise it names one object
+   * if that object exists, else the "directory" key + "/", which is what `s3://b/folder` means to people.
+   */
+  async *list(bucket: string, key: string, signal: AbortSignal): AsyncIterable<SourceObject> {
+    let prefix = key;
+    if (key !== '' && !key.endsWith('/')) {
+      const single = await this.head(bucket, key, signal);
+      if (single) {
+        yield single;
+        return;
+      }
+      prefix = `${key}/`;
+    }
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
+      } catch (err) {
+        throw classifyS3Error(err, `listing s3://${bucket}/${prefix}`);
+      }
+      for (const object of page.Contents ?? []) {
+        // Zero-byte keys ending in "/" are folder markers made by consoles, not data.
+        if (!object.Key || object.Key.endsWith('/')) continue;
+        yield { url: `s3://${bucket}/${object.Key}`, size: object.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private async head(bucket: string, key: string, signal: AbortSignal): Promise<SourceObject | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      return { url: `s3://${bucket}/${key}`, size: head.ContentLength ?? 0 };
+    } catch (err) {
+      if (err instanceof S3ServiceException && (err.name === 'NotFound' || err.name === 'NoSuchKey') && err.$metadata.httpStatusCode === 404) {
+        return undefined;
+      }
+      throw classifyS3Error(err, `reading s3://${bucket}/${key}`);
+    }
+  }
+
+  async open(bucket: string, key: string, signal: AbortSignal): Promise<Readable> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      return object.Body as Readable;
+    } catch (err) {
+      throw classifyS3Error(err, `reading s3://${bucket}/${key}`);
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ValidationError } from '../errors.js';
+
+export type SourceUrl =
+  | { readonly scheme: 's3'; readonly bucket: string; readonly key: string }
+  | { readonly scheme: 'file'; readonly path: string };
+
+/** One listed source object: its full URL (what regex_filter sees), key or path, and size. */
+export interface SourceObject {
+  readonly url: string;
+  readonly size: number;
+}
+
+/**
+ * Parses a job's `settings.url`. file:// URLs must lie below one of the operator's roots:
+ * a job must never read /etc/passwd because someone could create jobs.
+ */
+export function parseSourceUrl(url: unknown, fileRoots: readonly string[], field = 'settings.source.settings.url'): SourceUrl {
+  if (typeof url !== 'string' || url === '') {
+    throw new ValidationError(`${field} is ${JSON.stringify(url)}: use s3://bucket/prefix/, s3://bucket/key or file:///path`);
+  }
+  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (s3) {
+    const bucket = s3[1]!;
+    if (bucket.length < 3 || bucket.length > 63) {
+      throw new ValidationError(`${field} names bucket "${bucket}": S3 bucket names are 3 to 63 characters`);
+    }
+    return { scheme: 's3', bucket, key: s3[2]! };
+  }
+  if (url.startsWith('file://')) {
+    if (fileRoots.length === 0) {
+      throw new ValidationError(`${field} is ${url}: file:// sources are disabled; the operator can allow directories with INLET_FILE_ROOTS`);
+    }
+    let filePath: string;
+    try {
+      filePath = fileURLToPath(url);
+    } catch {
+      throw new ValidationError(`${field} is ${url}: use an absolute file URL such as file:///data/logs/`);
+    }
+    const resolved = path.resolve(filePath) + (url.endsWith('/') ? '/' : '');
+    if (!isBelowRoots(resolved, fileRoots)) {
+      throw new ValidationError(`${field} is ${url}: it is outside the allowed roots (${fileRoots.join(', ')}); use a path below one of them`);
+    }
+    return { scheme: 'file', path: resolved };
+  }
+  throw new ValidationError(`${field} is ${JSON.stringify(url)}: use s3://bucket/prefix/, s3://bucket/key or file:///path`);
+}
+
+export function isBelowRoots(resolved: string, roots: readonly string[]): boolean {
+  return roots.some((root) => resolved === root || resolved.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
+}

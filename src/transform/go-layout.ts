@@ -1,0 +1,161 @@
+// Translates Go reference-time layouts (time.Parse, as used by Hydrolix
+// `datetime` columns) into DuckDB strptime formats. Behaviour was checked
+// against DuckDB 1.5 via @duckdb/node-api; see test/go-layout.test.ts.
+
+export interface StrptimeLayout {
+  /** One or more DuckDB strptime formats; a value parses if any of them matches (DuckDB's strptime accepts a list). Several are needed for Go's optional fractional seconds (`.999`, `.9999999`) and for `Z07:00` (either `Z` or an offset). */
+  formats: string[];
+  /** True when the layout carries a zone offset, so the parsed value is a TIMESTAMPTZ. */
+  hasZone: boolean;
+}
+
+export class UnsupportedLayoutError extends Error {
+  override name = 'UnsupportedLayoutError';
+}
+
+// Go's element recognition (time.nextStdChunk), longest alternative first.
+// `_2006` is a literal `_` followed by 2006, hence the lookahead on `_2`.
+const ELEMENT =
+  /January|Jan(?![a-z])|Monday|Mon(?![a-z])|MST|0[1-6]|002|15|1|2006|2|_2(?!006)|__2|3|4|5|PM|pm|-070000|-07:00:00|-0700|-07:00|-07|Z070000|Z07:00:00|Z0700|Z07:00|Z07|[.,](?:0+|9+)(?![0-9])/y;
+
+// DuckDB's %m, %d, %H, ... accept one or two digits when parsing, so the
+// padded and unpadded Go forms differ only cosmetically.
+const SIMPLE: Record<string, string> = {
+  '2006': '%Y',
+  '06': '%y', // DuckDB pivots at 69 like Go: 69 -> 1969, 68 -> 2068
+  '01': '%m',
+  '1': '%-m',
+  Jan: '%b', // month and weekday names are case-insensitive, as in Go
+  January: '%B',
+  Mon: '%a', // the weekday is checked as a name, not against the date (Go does the same)
+  Monday: '%A',
+  '02': '%d',
+  '2': '%-d',
+  '002': '%j',
+  '15': '%H',
+  '03': '%I',
+  '3': '%-I',
+  '04': '%M',
+  '4': '%-M',
+  PM: '%p', // DuckDB's %p is case-insensitive; Go's PM/pm are not
+  pm: '%p',
+  // %Z takes any ICU zone ID: UTC, GMT, Europe/Berlin, and ICU's legacy
+  // abbreviations, which are real zones: EST and MST are fixed, PST and CET
+  // follow DST, BST is Asia/Dhaka, IST is Asia/Kolkata. Daylight names (PDT,
+  // EDT, CEST), "Z" and "UT" are unknown and give NULL. Go instead gives an
+  // abbreviation it does not know a zero offset.
+  MST: '%Z',
+};
+
+// %z accepts ±hh, ±hhmm, ±hh:mm and ±hh:mm:ss but not a bare "Z" nor ±hhmmss.
+const OFFSET = new Set(['-07', '-0700', '-07:00', '-07:00:00']);
+const ISO_OFFSET = new Set(['Z07', 'Z0700', 'Z07:00', 'Z07:00:00']);
+
+const SUPPORTED =
+  '2006 06 01 1 Jan January 02 2 _2 002 __2 15 03 3 04 4 05 5 PM pm Mon Monday MST ' +
+  '-07 -0700 -07:00 -07:00:00 Z07 Z0700 Z07:00 Z07:00:00 .000 ,000 .999 ,999 and literal text';
+
+const isFraction = (el: string) => /^[.,]/.test(el);
+
+// %g, %f and %n take 1-3, 1-6 and 1-9 digits, so a fixed-width Go fraction
+// also accepts fewer digits than the layout shows. %n yields TIMESTAMP_NS.
+function fractionSpec(digits: number): string {
+  return digits <= 3 ? '%g' : digits <= 6 ? '%f' : '%n';
+}
+
+/** Alternatives for one layout element; the full formats are their product. */
+function translate(layout: string, el: string, at: number, nextElement: string | undefined): string[] {
+  const simple = SIMPLE[el];
+  if (simple !== undefined) return [simple];
+  if (OFFSET.has(el)) return ['%z'];
+  if (ISO_OFFSET.has(el)) return ['%z', 'Z'];
+  // Go parses either separator whatever the layout shows.
+  if (isFraction(el)) {
+    const [sep, other] = el.startsWith('.') ? ['.', ','] : [',', '.'];
+    if (el[1] === '9') return [`${sep}%n`, `${other}%n`, '']; // .999 may be omitted
+    const spec = fractionSpec(el.length - 1);
+    return [sep + spec, other + spec];
+  }
+  if (el === '05' || el === '5') {
+    const spec = el === '05' ? '%S' : '%-S';
+    // Go accepts a fraction after the seconds even when the layout has none,
+    // unless the layout's next element is a fraction.
+    return nextElement !== undefined && isFraction(nextElement) ? [spec] : [spec, `${spec}.%n`, `${spec},%n`];
+  }
+  if (el === '_2' || el === '__2') {
+    // Go skips a padding space. A space in a DuckDB format matches one or
+    // more spaces (and the start of the input skips them), so an extra
+    // variant is only needed when the element follows a non-space.
+    const spec = el === '_2' ? '%-d' : '%-j';
+    return at === 0 || /\s/.test(layout[at - 1] ?? '') ? [spec] : [spec, ` ${spec}`];
+  }
+  throw new UnsupportedLayoutError(
+    `Go layout ${JSON.stringify(layout)}: element ${JSON.stringify(el)} cannot be translated ` +
+      `(DuckDB's %z does not accept ±hhmmss offsets); supported: ${SUPPORTED}`,
+  );
+}
+
+interface Token {
+  text: string;
+  at: number;
+  element: boolean;
+}
+
+function tokenize(layout: string): Token[] {
+  const tokens: Token[] = [];
+  let literal = '';
+  let i = 0;
+  while (i < layout.length) {
+    ELEMENT.lastIndex = i;
+    const m = ELEMENT.exec(layout);
+    if (m === null) {
+      literal += layout[i++];
+      continue;
+    }
+    if (literal) tokens.push({ text: literal, at: i - literal.length, element: false });
+    literal = '';
+    tokens.push({ text: m[0], at: i, element: true });
+    i += m[0].length;
+  }
+  if (literal) tokens.push({ text: literal, at: i - literal.length, element: false });
+  return tokens;
+}
+
+export function goLayoutToStrptime(layout: string): StrptimeLayout {
+  const tokens = tokenize(layout);
+  if (!tokens.some((t) => t.element)) {
+    throw new UnsupportedLayoutError(
+      `Go layout ${JSON.stringify(layout)} has no reference-time element; supported: ${SUPPORTED}`,
+    );
+  }
+  let formats = [''];
+  let hasZone = false;
+  tokens.forEach((t, k) => {
+    const alternatives = t.element
+      ? translate(layout, t.text, t.at, tokens.slice(k + 1).find((r) => r.element)?.text)
+      : [t.text.replace(/%/g, '%%')];
+    if (t.element && (t.text === 'MST' || OFFSET.has(t.text) || ISO_OFFSET.has(t.text))) hasZone = true;
+    formats = formats.flatMap((f) => alternatives.map((a) => f + a));
+  });
+  return { formats, hasZone };
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const sqlFormats = (fs: string[]) => (fs.length === 1 ? sqlString(fs[0]!) : `[${fs.map(sqlString).join(', ')}]`);
+const isZoned = (format: string) => /%[zZ]/.test(format.replace(/%%/g, ''));
+
+/** A SQL expression (DuckDB) that parses the VARCHAR expression `valueSql` with the layout and yields a TIMESTAMP in UTC (not TIMESTAMPTZ), or NULL when it does not parse. Never raises a DuckDB error for bad input: use try_strptime. For zoned layouts convert to UTC (e.g. `timezone('UTC', ...)`; ICU is built in). */
+export function goLayoutParseSql(layout: string, valueSql: string): string {
+  const { formats } = goLayoutToStrptime(layout);
+  // Formats without %z are parsed separately: in a list that also holds %z
+  // formats, DuckDB reads them in the session time zone, whereas Go reads a
+  // literal "Z" (or a layout without zone) as UTC. `valueSql` then appears
+  // twice, so it should be a column reference or another cheap expression.
+  const zoned = formats.filter(isZoned);
+  const naive = formats.filter((f) => !isZoned(f));
+  const parts: string[] = [];
+  if (zoned.length > 0) parts.push(`timezone('UTC', try_strptime(${valueSql}, ${sqlFormats(zoned)}))`);
+  if (naive.length > 0) parts.push(`try_strptime(${valueSql}, ${sqlFormats(naive)})`);
+  // CAST drops the nanoseconds of %n (TIMESTAMP_NS) by truncation.
+  return `CAST(${parts.length === 1 ? parts[0] : `COALESCE(${parts.join(', ')})`} AS TIMESTAMP)`;
+}
