@@ -13,6 +13,7 @@ export interface NewJob {
   settings: string;
   table_id: string;
   transform_id: string;
+  transform_doc: string;
   concurrency: number;
 }
 

@@ -83,6 +83,8 @@ export interface JobsTable extends Stamped {
   status: JobStatus;
   table_id: string;
   transform_id: string;
+  /** The transform's {type, settings} when the job was created: later edits do not change a running job. */
+  transform_doc: string;
   /** `details.job_id`: a separate internal id, as Hydrolix has. */
   run_id: string;
   /** JSON array of error strings (`details.errors`). */

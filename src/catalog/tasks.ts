@@ -268,3 +268,15 @@ export async function cancelJobTasks(catalog: Catalog, jobId: string): Promise<b
     return true;
   });
 }
+
+/** Hands a task back on shutdown, so the next worker can take it at once; the attempt does not count. */
+export async function releaseTask(catalog: Catalog, task: TaskRow, owner: string): Promise<void> {
+  await catalog.db
+    .updateTable('tasks')
+    .set((eb) => ({ state: 'READY', lease_owner: null, lease_expires_at_ms: null, attempts: eb('attempts', '-', 1), modified: isoMicros() }))
+    .where('id', '=', task.id)
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', '=', owner)
+    .where('attempts', '=', task.attempts)
+    .execute();
+}

@@ -60,6 +60,15 @@ class MagicCheck extends TransformStream {
   }
 }
 
+/**
+ * The compression to read one object with: the transform's, unless the object's name says
+ * otherwise (`.gz`), so a prefix mixing `a.csv` and `b.csv.gz` loads whole. The bytes are still
+ * checked against the choice.
+ */
+export function compressionFor(url: string, declared: Compression): Compression {
+  return /\.(gz|gzip)$/i.test(url) ? 'gzip' : declared;
+}
+
 export interface FetchResult {
   /** Bytes read from the source (compressed size). */
   readonly bytes: number;
@@ -68,6 +77,7 @@ export interface FetchResult {
 
 /** Streams one object to a local file, decompressing on the way; never holds the object in memory. */
 async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal): Promise<number> {
+  compression = compressionFor(url, compression);
   const body = await sources.open(url, signal);
   const magic = new MagicCheck(compression, url);
   const stages: NodeJS.ReadWriteStream[] = [magic];

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
@@ -36,6 +36,8 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
   // Numbering rows costs a sort, so it is done only when some window holds more rows than one partition may.
   const chunk =
     Number(largest.n) > limits.maxRows ? `(row_number() OVER (PARTITION BY ${window} ORDER BY ${ts}) - 1) // ${limits.maxRows}` : '0';
+  // DuckDB creates the output directory but not its parents.
+  await mkdir(path.dirname(dir), { recursive: true });
   await connection.run(
     `COPY (SELECT ${columns}, ${window} AS __inlet_window, ${chunk} AS __inlet_chunk ${accepted} ORDER BY ${ts}) ` +
       `TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__inlet_window, __inlet_chunk), FILENAME_PATTERN 'part_{i}')`,

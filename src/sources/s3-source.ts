@@ -5,6 +5,8 @@ import { SourceError, TransientSourceError } from '../errors.js';
 import type { SourceObject } from './source-url.js';
 
 export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>): S3Client {
+  // The SDK version is pinned in package-lock.json for Node 20; its "needs Node 22 from 2027" notice would print on every start.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: config.s3Region,
     ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),

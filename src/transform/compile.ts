@@ -29,8 +29,10 @@ export interface ReadOptions {
   readonly files: readonly string[];
   /** Fields per CSV record; records with another count are rejected by the reader. */
   readonly csvFieldCount: number;
-  /** Names DuckDB's reject tables for this read, so concurrent reads on one connection stay apart. */
+  /** Names DuckDB's reject tables for this read, so several reads on one connection stay apart. */
   readonly rejectsName: string;
+  /** The task-wide number of each file, so reads of several file groups share one numbering. */
+  readonly fileNumbers: readonly number[];
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -46,15 +48,16 @@ const INTEGER_PATTERN = quoteLiteral('\\s*[+-]?[0-9]+\\s*');
 /** The reader: every field as VARCHAR, conversions happen later so a bad value rejects one row, not the file. */
 function readSql(t: Transform, o: ReadOptions): string {
   const files = `[${o.files.map(quoteLiteral).join(', ')}]`;
+  const fileNumber = `[${o.fileNumbers.join(', ')}][file_index::BIGINT + 1]`;
   const common = `header=false, auto_detect=false, store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
   if (t.type === 'json') {
     // One VARCHAR per line: a delimiter and quote that never occur in JSON text keep each line whole.
-    return `SELECT file_index AS ${FILE_COLUMN}, line AS __inlet_line FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
+    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, line AS __inlet_line FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
   }
   const columns = Array.from({ length: o.csvFieldCount }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
   const comment = t.csv.comment ? `, comment=${quoteLiteral(t.csv.comment)}` : '';
   return (
-    `SELECT file_index AS ${FILE_COLUMN}, * EXCLUDE (file_index) FROM read_csv(${files}, columns={${columns}}, ` +
+    `SELECT ${fileNumber} AS ${FILE_COLUMN}, * FROM read_csv(${files}, columns={${columns}}, ` +
     `delim=${quoteLiteral(t.csv.delimiter)}, quote=${quoteLiteral(t.csv.quote)}, escape=${quoteLiteral(t.csv.escape)}, skip=${t.csv.skipHead}${comment}, ${common})`
   );
 }

@@ -79,6 +79,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       // No foreign keys to tables/transforms: a job's history outlives a deleted transform.
       .addColumn('table_id', 'text', (c) => c.notNull())
       .addColumn('transform_id', 'text', (c) => c.notNull())
+      .addColumn('transform_doc', 'text', (c) => c.notNull())
       .addColumn('run_id', 'text', (c) => c.notNull())
       .addColumn('errors', 'text', (c) => c.notNull())
       .addColumn('concurrency', 'integer', (c) => c.notNull())

@@ -1,0 +1,11 @@
+import type { Catalog } from '../catalog/db.js';
+import type { Config } from '../config/config.js';
+import type { Sources } from '../sources/sources.js';
+
+export interface ApiContext {
+  readonly catalog: Catalog;
+  readonly config: Config;
+  readonly sources: Sources;
+  /** Wakes this process's idle workers after a job is created; a no-op for API-only processes. */
+  readonly nudgeWorkers: () => void;
+}

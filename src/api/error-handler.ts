@@ -1,0 +1,23 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { InletError, QueryError } from '../errors.js';
+
+/** The one place errors become HTTP responses: `{"detail": ...}` as the Hydrolix API answers. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    if (err instanceof QueryError) {
+      // The query API answers like ClickHouse behind Hydrolix: {"error", "query"}.
+      return reply.status(err.httpStatus).send({ error: err.message, query: (request as { inletQuery?: string }).inletQuery ?? '' });
+    }
+    if (err instanceof InletError) return reply.status(err.httpStatus).send({ detail: err.message });
+    const fastifyError = err as FastifyError;
+    if (fastifyError.validation) {
+      return reply.status(400).send({ detail: `request ${fastifyError.validationContext ?? 'body'} is invalid: ${fastifyError.message}` });
+    }
+    if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      return reply.status(fastifyError.statusCode).send({ detail: fastifyError.message });
+    }
+    request.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({ detail: 'internal error: see the server log' });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ detail: `no route for ${request.method} ${request.url.split('?')[0]}` }));
+}

@@ -1,0 +1,115 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { getOrgForUser } from '../../catalog/accounts.js';
+import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs } from '../../catalog/jobs.js';
+import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
+import type { JobRow } from '../../catalog/schema.js';
+import { cancelJobTasks } from '../../catalog/tasks.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { normaliseJobSettings } from '../../jobs/settings.js';
+import type { ApiContext } from '../context.js';
+import { fileView, jobView } from '../views.js';
+
+/** Files with rejects or errors shown inside a job; all files are at .../files. */
+const PROBLEM_FILES_SHOWN = 100;
+
+export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { catalog } = ctx;
+  const base = '/config/v1/orgs/:org/jobs/batch';
+
+  const orgId = async (request: FastifyRequest): Promise<string> => {
+    const id = (request.params as { org: string }).org;
+    if (!(await getOrgForUser(catalog.db, request.user!, id))) throw new NotFoundError(`org ${id} not found`);
+    return id;
+  };
+  const job = async (request: FastifyRequest): Promise<JobRow> => getJob(catalog, await orgId(request), (request.params as { job: string }).job);
+  const view = async (row: JobRow) =>
+    jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
+
+  app.post<{ Body: Record<string, unknown> }>(
+    base,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name', 'settings'],
+          properties: { name: { type: 'string', minLength: 1 }, description: { type: ['string', 'null'] }, type: { type: 'string' }, settings: { type: 'object' } },
+        },
+      },
+    },
+    async (request) => {
+      const org = await orgId(request);
+      const body = request.body;
+      if (body.type !== undefined && body.type !== 'batch_import') throw new ValidationError(`type is ${JSON.stringify(body.type)}: batch jobs only accept "batch_import"`);
+      const settings = normaliseJobSettings(body.settings);
+      ctx.sources.parse(settings.source.settings.url);
+      const [projectName, tableName] = settings.source.table.split('.') as [string, string];
+      const table = await findTableByName(catalog, org, projectName, tableName);
+      if (!table) {
+        const project = await findProjectByName(catalog, org, projectName);
+        throw new ValidationError(
+          project
+            ? `settings.source.table "${settings.source.table}": project "${projectName}" has no table "${tableName}"; create it first`
+            : `settings.source.table "${settings.source.table}": there is no project "${projectName}" in this org; create it first`,
+        );
+      }
+      const transform = await findTransform(catalog, table, settings.source.transform);
+      if (!transform) {
+        throw new ValidationError(
+          settings.source.transform === undefined
+            ? `settings.source.transform is not given and table "${settings.source.table}" has no default transform: name one, or mark one with "is_default": true`
+            : `settings.source.transform "${settings.source.transform}": table "${settings.source.table}" has no transform of that name`,
+        );
+      }
+      const created = await createJob(catalog, {
+        org_id: org,
+        name: body.name as string,
+        description: (body.description as string | null | undefined) ?? null,
+        type: 'batch_import',
+        settings: JSON.stringify({ ...settings, source: { ...settings.source, transform: transform.name } }),
+        table_id: table.id,
+        transform_id: transform.id,
+        transform_doc: JSON.stringify({ type: transform.type, settings: JSON.parse(transform.settings) }),
+        concurrency: settings.input_concurrency,
+      });
+      ctx.nudgeWorkers();
+      return view(created);
+    },
+  );
+
+  app.get(base, async (request) => Promise.all((await listJobs(catalog, await orgId(request))).map(view)));
+  app.get(`${base}/:job`, async (request) => view(await job(request)));
+  app.delete(`${base}/:job`, async (request, reply) => {
+    await deleteJob(catalog, await job(request));
+    return reply.status(204).send();
+  });
+
+  // The reference page POSTs to status; GET works too. Both answer an array holding the job.
+  for (const method of ['GET', 'POST'] as const) {
+    app.route({ method, url: `${base}/:job/status`, handler: async (request) => [await view(await job(request))] });
+  }
+
+  app.post(`${base}/:job/cancel`, async (request) => {
+    const row = await job(request);
+    if (!(await cancelJobTasks(catalog, row.id))) {
+      throw new ConflictError(`batch job "${row.name}" is already ${row.status}: only ready or running jobs can be canceled`);
+    }
+    return view(await getJob(catalog, row.org_id, row.id));
+  });
+
+  app.get<{ Querystring: { limit?: number; offset?: number; problems?: boolean } }>(
+    `${base}/:job/files`,
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, offset: { type: 'integer', minimum: 0, default: 0 }, problems: { type: 'boolean', default: false } },
+        },
+      },
+    },
+    async (request) => {
+      const row = await job(request);
+      const { limit = 1000, offset = 0, problems = false } = request.query;
+      return (await jobFiles(catalog, row.id, { onlyProblems: problems, limit, offset })).map(fileView);
+    },
+  );
+}

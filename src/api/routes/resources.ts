@@ -1,0 +1,158 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { getOrgForUser, listOrgsForUser } from '../../catalog/accounts.js';
+import {
+  createProject,
+  createTable,
+  deleteProject,
+  deleteTable,
+  deleteTransform,
+  getProject,
+  getTable,
+  getTransform,
+  listProjects,
+  listTables,
+  listTransforms,
+  saveTransform,
+  updateProject,
+  updateTable,
+  type NamedFields,
+} from '../../catalog/resources.js';
+import type { Org, Project, TableRow, TransformRow } from '../../catalog/schema.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { validateTransform } from '../../transform/validate.js';
+import { partitionsRoot } from '../../worker/context.js';
+import type { ApiContext } from '../context.js';
+import { orgView, projectView, tableView, transformView } from '../views.js';
+
+type Body = Record<string, unknown>;
+type Params = { org: string; project: string; table: string; transform: string };
+
+const bodySchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    description: { type: ['string', 'null'] },
+    settings: { type: 'object' },
+    type: { type: 'string' },
+  },
+} as const;
+
+/** PUT replaces a resource (name required); PATCH changes only the fields it sends. */
+function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean): NamedFields {
+  const name = body.name ?? (replace ? undefined : current?.name);
+  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`name is ${JSON.stringify(name)}: give a non-empty name`);
+  if (name.includes('.')) throw new ValidationError(`name "${name}" contains ".": names are used in "project.table" references, so they cannot contain dots`);
+  const description = body.description !== undefined ? (body.description as string | null) : replace ? null : (current?.description ?? null);
+  const settings = body.settings !== undefined ? JSON.stringify(body.settings) : replace || !current ? '{}' : current.settings;
+  return { name, description, settings };
+}
+
+export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { catalog } = ctx;
+  const base = '/config/v1/orgs/:org';
+
+  const org = async (request: FastifyRequest): Promise<Org> => {
+    const id = (request.params as Params).org;
+    const found = await getOrgForUser(catalog.db, request.user!, id);
+    if (!found) throw new NotFoundError(`org ${id} not found`);
+    return found;
+  };
+  const project = async (request: FastifyRequest): Promise<Project> => getProject(catalog, (await org(request)).id, (request.params as Params).project);
+  const table = async (request: FastifyRequest): Promise<TableRow> => getTable(catalog, await project(request), (request.params as Params).table);
+  const transform = async (request: FastifyRequest): Promise<TransformRow> => getTransform(catalog, await table(request), (request.params as Params).transform);
+  const primaryKey = async (t: TableRow): Promise<string | null> => {
+    const transforms = await listTransforms(catalog, t);
+    const doc = transforms.find((x) => x.is_default === 1) ?? transforms[0];
+    if (!doc) return null;
+    return validateTransform(doc.type, JSON.parse(doc.settings)).transform.primary;
+  };
+
+  app.get('/config/v1/orgs', async (request) => (await listOrgsForUser(catalog.db, request.user!)).map(orgView));
+  app.get(base, async (request) => orgView(await org(request)));
+
+  // ---- projects
+  app.get(`${base}/projects`, async (request) => (await listProjects(catalog, (await org(request)).id)).map(projectView));
+  app.post<{ Body: Body }>(`${base}/projects`, { schema: { body: bodySchema } }, async (request, reply) => {
+    const created = await createProject(catalog, (await org(request)).id, namedFields(request.body, undefined, true));
+    return reply.status(201).send(projectView(created));
+  });
+  app.get(`${base}/projects/:project`, async (request) => projectView(await project(request)));
+  for (const method of ['PATCH', 'PUT'] as const) {
+    app.route<{ Body: Body }>({
+      method,
+      url: `${base}/projects/:project`,
+      schema: { body: bodySchema },
+      handler: async (request) => {
+        const current = await project(request);
+        return projectView(await updateProject(catalog, current, namedFields(request.body, current, method === 'PUT')));
+      },
+    });
+  }
+  app.delete(`${base}/projects/:project`, async (request, reply) => {
+    await deleteProject(catalog, await project(request));
+    return reply.status(204).send();
+  });
+
+  // ---- tables
+  const tables = `${base}/projects/:project/tables`;
+  app.get(tables, async (request) => Promise.all((await listTables(catalog, await project(request))).map(async (t) => tableView(t, await primaryKey(t)))));
+  app.post<{ Body: Body }>(tables, { schema: { body: bodySchema } }, async (request, reply) => {
+    const created = await createTable(catalog, await project(request), namedFields(request.body, undefined, true));
+    return reply.status(201).send(tableView(created, null));
+  });
+  app.get(`${tables}/:table`, async (request) => {
+    const t = await table(request);
+    return tableView(t, await primaryKey(t));
+  });
+  for (const method of ['PATCH', 'PUT'] as const) {
+    app.route<{ Body: Body }>({
+      method,
+      url: `${tables}/:table`,
+      schema: { body: bodySchema },
+      handler: async (request) => {
+        const current = await table(request);
+        const updated = await updateTable(catalog, current, namedFields(request.body, current, method === 'PUT'));
+        return tableView(updated, await primaryKey(updated));
+      },
+    });
+  }
+  app.delete(`${tables}/:table`, async (request, reply) => {
+    const t = await table(request);
+    await deleteTable(catalog, t);
+    await rm(path.join(partitionsRoot(ctx.config), t.id), { recursive: true, force: true });
+    return reply.status(204).send();
+  });
+
+  // ---- transforms
+  const transforms = `${tables}/:table/transforms`;
+  const transformFields = (body: Body, current: TransformRow | undefined, replace: boolean) => {
+    const fields = namedFields(body, current, replace);
+    const type = body.type ?? (replace ? undefined : current?.type);
+    const { isDefault } = validateTransform(type, JSON.parse(fields.settings));
+    return { ...fields, type: type as string, is_default: isDefault ? 1 : 0 };
+  };
+  app.get(transforms, async (request) => (await listTransforms(catalog, await table(request))).map(transformView));
+  app.post<{ Body: Body }>(transforms, { schema: { body: bodySchema } }, async (request, reply) => {
+    const t = await table(request);
+    const saved = await saveTransform(catalog, t, undefined, transformFields(request.body, undefined, true));
+    return reply.status(201).send(transformView(saved));
+  });
+  app.get(`${transforms}/:transform`, async (request) => transformView(await transform(request)));
+  for (const method of ['PATCH', 'PUT'] as const) {
+    app.route<{ Body: Body }>({
+      method,
+      url: `${transforms}/:transform`,
+      schema: { body: bodySchema },
+      handler: async (request) => {
+        const current = await transform(request);
+        return transformView(await saveTransform(catalog, await table(request), current, transformFields(request.body, current, method === 'PUT')));
+      },
+    });
+  }
+  app.delete(`${transforms}/:transform`, async (request, reply) => {
+    await deleteTransform(catalog, await transform(request));
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,36 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+import { authenticate } from './auth.js';
+import type { ApiContext } from './context.js';
+import { installErrorHandler } from './error-handler.js';
+import { authRoutes } from './routes/auth.js';
+import { jobRoutes } from './routes/jobs.js';
+import { queryRoutes } from './routes/query.js';
+import { resourceRoutes } from './routes/resources.js';
+
+export const VERSION = '0.1.0';
+
+/** Routes that need no token: logging in, and the version probe. */
+const PUBLIC_ROUTES = new Set(['/config/v1/login', '/version']);
+
+export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
+  const app = Fastify({
+    // Per-request lines would drown the log while dashboards poll status; errors still show.
+    loggerInstance: logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
+    // Hydrolix clients write paths with and without the trailing slash.
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: 16 * 1024 * 1024,
+  });
+  installErrorHandler(app);
+  app.addHook('onRequest', async (request) => {
+    const route = request.routeOptions.url ?? '';
+    if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;
+    request.user = await authenticate(ctx.catalog, request, false);
+  });
+  app.get('/version', async (_request, reply) => reply.type('text/plain').send(`inlet ${VERSION}\n`));
+  authRoutes(app, ctx);
+  resourceRoutes(app, ctx);
+  jobRoutes(app, ctx);
+  queryRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,103 @@
+import type { JobProgress } from '../catalog/jobs.js';
+import type { JobRow, Org, Project, TableRow, TaskFileRow, TransformRow } from '../catalog/schema.js';
+
+/** The wire shapes of the Hydrolix Config API, built from catalog rows in one place. */
+
+export const orgView = (org: Org) => ({
+  uuid: org.id,
+  name: org.name,
+  type: org.type,
+  cloud: 'local',
+  kubernetes: false,
+  created: org.created,
+  modified: org.modified,
+});
+
+export const projectView = (p: Project) => ({
+  uuid: p.id,
+  name: p.name,
+  description: p.description,
+  org: p.org_id,
+  created: p.created,
+  modified: p.modified,
+  settings: JSON.parse(p.settings) as unknown,
+  url: `/config/v1/orgs/${p.org_id}/projects/${p.id}/`,
+});
+
+export const tableView = (t: TableRow, primaryKey: string | null) => ({
+  uuid: t.id,
+  name: t.name,
+  description: t.description,
+  project: t.project_id,
+  created: t.created,
+  modified: t.modified,
+  settings: JSON.parse(t.settings) as unknown,
+  type: 'turbine',
+  primary_key: primaryKey,
+  url: `/config/v1/orgs/${t.org_id}/projects/${t.project_id}/tables/${t.id}/`,
+});
+
+export const transformView = (t: TransformRow) => ({
+  uuid: t.id,
+  name: t.name,
+  description: t.description,
+  type: t.type,
+  table: t.table_id,
+  created: t.created,
+  modified: t.modified,
+  settings: JSON.parse(t.settings) as unknown,
+});
+
+export const fileView = (f: TaskFileRow) => ({
+  url: f.url,
+  bytes: f.bytes,
+  rows_read: f.rows_read,
+  rows_written: f.rows_written,
+  rows_rejected: f.rows_rejected,
+  rejects: JSON.parse(f.rejects) as unknown[],
+  error: f.error,
+});
+
+/**
+ * `percent_complete` is a fraction (the reference shows 1 when done), weighted by input bytes
+ * of INDEX tasks that ended; it stays an estimate (0) until the listing knows the total.
+ */
+function percentComplete(job: JobRow, progress: JobProgress): number {
+  if (job.status === 'done') return 1;
+  if (job.listing_done !== 1) return 0;
+  if (job.total_bytes === 0) {
+    const index = progress.tasks.INDEX ?? {};
+    const total = Object.values(index).reduce((a, b) => a + (b ?? 0), 0);
+    return total === 0 ? 1 : ((index.DONE ?? 0) + (index.FAILED ?? 0)) / total;
+  }
+  return Math.min(1, progress.finishedBytes / job.total_bytes);
+}
+
+export function jobView(job: JobRow, progress: JobProgress, problemFiles: readonly TaskFileRow[]) {
+  const createdMs = Date.parse(job.created);
+  return {
+    name: job.name,
+    description: job.description,
+    uuid: job.id,
+    created: job.created,
+    modified: job.modified,
+    settings: JSON.parse(job.settings) as unknown,
+    status: job.status,
+    type: job.type,
+    org: job.org_id,
+    details: {
+      errors: JSON.parse(job.errors) as string[],
+      job_id: job.run_id,
+      duration_ms: Math.max(0, (job.finished_at_ms ?? Date.now()) - createdMs),
+      status_detail: {
+        tasks: progress.tasks,
+        estimated: job.listing_done !== 1,
+        percent_complete: percentComplete(job, progress),
+      },
+      // Inlet's additions: row accounting, and the files that had rejects or could not be read.
+      rows: progress.rows,
+      bytes_read: progress.bytesRead,
+      files: problemFiles.map(fileView),
+    },
+  };
+}

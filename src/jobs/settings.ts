@@ -1,0 +1,93 @@
+import { ValidationError } from '../errors.js';
+
+/** The reference's defaults, echoed in every job's settings. */
+export const JOB_DEFAULTS = {
+  max_active_partitions: 576,
+  max_rows_per_partition: 33554432,
+  max_minutes_per_partition: 15,
+  input_concurrency: 1,
+  input_aggregation: 1536000000,
+  max_files: 0,
+  dry_run: false,
+  regex_filter: '',
+} as const;
+
+/** Most files one INDEX task reads, whatever input_aggregation allows: bounds one task's scratch space and retry cost. */
+export const MAX_FILES_PER_TASK = 1000;
+
+export interface JobSource {
+  readonly table: string;
+  readonly type: string;
+  readonly subtype: string;
+  readonly transform?: string;
+  readonly settings: { readonly url: string } & Record<string, unknown>;
+}
+
+export interface JobSettings {
+  readonly max_active_partitions: number;
+  readonly max_rows_per_partition: number;
+  readonly max_minutes_per_partition: number;
+  readonly input_concurrency: number;
+  readonly input_aggregation: number;
+  readonly max_files: number;
+  readonly dry_run: boolean;
+  readonly regex_filter: string;
+  readonly source: JobSource;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function positiveInt(settings: Record<string, unknown>, key: keyof typeof JOB_DEFAULTS, min: number): number {
+  const value = settings[key] ?? JOB_DEFAULTS[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new ValidationError(`settings.${key} is ${JSON.stringify(value)}: use a whole number >= ${min} (default ${String(JOB_DEFAULTS[key])})`);
+  }
+  return value;
+}
+
+/** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
+export function normaliseJobSettings(raw: unknown): JobSettings {
+  if (!isObject(raw)) throw new ValidationError('settings is missing: use {"source": {"table": "project.table", "settings": {"url": "s3://bucket/prefix/"}}}');
+  const source = raw.source;
+  if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
+  if (typeof source.table !== 'string' || !/^[^.]+\.[^.]+$/.test(source.table)) {
+    throw new ValidationError(`settings.source.table is ${JSON.stringify(source.table)}: use "project.table", e.g. "website.events"`);
+  }
+  if (source.transform !== undefined && (typeof source.transform !== 'string' || source.transform === '')) {
+    throw new ValidationError(`settings.source.transform is ${JSON.stringify(source.transform)}: use a transform name, or leave it out for the table's default transform`);
+  }
+  if (source.type !== undefined && source.type !== 'batch') {
+    throw new ValidationError(`settings.source.type is ${JSON.stringify(source.type)}: batch jobs take "batch"`);
+  }
+  const sourceSettings = source.settings;
+  if (!isObject(sourceSettings) || typeof sourceSettings.url !== 'string') {
+    throw new ValidationError('settings.source.settings.url is missing: use s3://bucket/prefix/, s3://bucket/key or file:///path');
+  }
+  const regex = raw.regex_filter ?? JOB_DEFAULTS.regex_filter;
+  if (typeof regex !== 'string') throw new ValidationError(`settings.regex_filter is ${JSON.stringify(regex)}: use a regular expression string, e.g. "^s3://bucket/.*\\\\.gz$"`);
+  try {
+    new RegExp(regex);
+  } catch (err) {
+    throw new ValidationError(`settings.regex_filter ${JSON.stringify(regex)} is not a valid regular expression: ${(err as Error).message}`);
+  }
+  const dryRun = raw.dry_run ?? JOB_DEFAULTS.dry_run;
+  if (typeof dryRun !== 'boolean') throw new ValidationError(`settings.dry_run is ${JSON.stringify(dryRun)}: use true or false`);
+  return {
+    max_active_partitions: positiveInt(raw, 'max_active_partitions', 1),
+    max_rows_per_partition: positiveInt(raw, 'max_rows_per_partition', 1),
+    max_minutes_per_partition: positiveInt(raw, 'max_minutes_per_partition', 1),
+    input_concurrency: positiveInt(raw, 'input_concurrency', 1),
+    input_aggregation: positiveInt(raw, 'input_aggregation', 1),
+    max_files: positiveInt(raw, 'max_files', 0),
+    dry_run: dryRun,
+    regex_filter: regex,
+    source: {
+      ...source,
+      table: source.table,
+      type: 'batch',
+      subtype: typeof source.subtype === 'string' ? source.subtype : 'aws s3',
+      ...(typeof source.transform === 'string' ? { transform: source.transform } : {}),
+      settings: { ...sourceSettings, url: sourceSettings.url },
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { mkdir } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from './api/server.js';
+import { generatePassword, hashPassword } from './auth/password.js';
+import { countUsers, createOrgWithUser } from './catalog/accounts.js';
+import { openCatalog, type Catalog } from './catalog/db.js';
+import type { Config } from './config/config.js';
+import { createLogger, type Logger } from './log.js';
+import { Sources } from './sources/sources.js';
+import { partitionsRoot, scratchRoot } from './worker/context.js';
+import { WorkerPool } from './worker/pool.js';
+
+export interface Service {
+  readonly catalog: Catalog;
+  readonly url: string | undefined;
+  readonly app: FastifyInstance | undefined;
+  /** The admin password when this start generated it (shown once). */
+  readonly generatedPassword: string | undefined;
+  stop(): Promise<void>;
+}
+
+/** First start: an admin and a default org, so a new install can log in at once. */
+async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promise<string | undefined> {
+  if ((await countUsers(catalog.db)) > 0) return undefined;
+  const password = config.adminPassword ?? generatePassword();
+  await createOrgWithUser(catalog.db, 'default', config.adminEmail, await hashPassword(password));
+  log.info({ email: config.adminEmail }, 'created the admin user and the "default" org');
+  return config.adminPassword ? undefined : password;
+}
+
+/** Starts what the role asks for: the API server, the worker pool, or both (`all`, the default). */
+export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
+  await mkdir(partitionsRoot(config), { recursive: true });
+  await mkdir(scratchRoot(config), { recursive: true });
+  const catalog = await openCatalog(config.databaseUrl);
+  const generatedPassword = await ensureAdmin(catalog, config, logger);
+  const sources = new Sources(config);
+
+  let pool: WorkerPool | undefined;
+  if (config.role !== 'api' && config.workers > 0) {
+    pool = new WorkerPool({ catalog, config, sources, log: logger.child({ component: 'worker' }) }, config.workers);
+    await pool.start();
+  }
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (config.role !== 'worker') {
+    app = buildServer({ catalog, config, sources, nudgeWorkers: () => pool?.nudge() }, logger);
+    const address = await app.listen({ host: config.host, port: config.port });
+    url = address.replace('0.0.0.0', 'localhost');
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    catalog,
+    url,
+    app,
+    generatedPassword,
+    stop: () =>
+      (stopped ??= (async () => {
+        await app?.close();
+        await pool?.stop();
+        await catalog.close();
+      })()),
+  };
+}

@@ -1,0 +1,18 @@
+import path from 'node:path';
+import type { Catalog } from '../catalog/db.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { Sources } from '../sources/sources.js';
+
+/** What every task runner needs; built once per process. */
+export interface WorkerContext {
+  readonly catalog: Catalog;
+  readonly config: Config;
+  readonly sources: Sources;
+  readonly log: Logger;
+}
+
+/** Committed Parquet files live below here, at the catalog's relative `path`. */
+export const partitionsRoot = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'partitions');
+/** Per-attempt scratch space (downloaded, decompressed inputs), removed when the attempt ends. */
+export const scratchRoot = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'scratch');

@@ -1,0 +1,136 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
+import { withConnection } from '../duckdb/engine.js';
+import { errorMessage, SourceError } from '../errors.js';
+import { convertFiles, type FileAccount, type ReadGroup } from '../ingest/convert.js';
+import { countCsvFields } from '../ingest/csv-fields.js';
+import { fetchToFile } from '../ingest/fetch.js';
+import { writePartitions, type WrittenPartition } from '../ingest/partition.js';
+import type { JobSettings } from '../jobs/settings.js';
+import type { Transform } from '../transform/model.js';
+import { validateTransform } from '../transform/validate.js';
+import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
+
+export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
+
+export interface IndexResult {
+  readonly partitions: readonly (WrittenPartition & { path: string })[];
+  readonly files: readonly FileReport[];
+  /** Where this attempt wrote its Parquet files: removed if the commit does not happen. */
+  readonly outputDir: string;
+}
+
+/** The files of one task could not all be read; carries a report for each file. */
+export class TaskInputError extends SourceError {
+  constructor(
+    message: string,
+    readonly files: readonly FileReport[],
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
+/** How many objects of one task are downloaded at once: overlaps network waits with each other. */
+const FETCH_PARALLELISM = 4;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(items[i]!, i) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return results;
+}
+
+async function readGroups(transform: Transform, local: readonly string[]): Promise<ReadGroup[]> {
+  if (transform.type === 'json') return [{ files: local, numbers: local.map((_, i) => i), csvFieldCount: 0 }];
+  const mapped = Math.max(...transform.columns.map((c) => ('index' in c.source ? c.source.index + 1 : 0)));
+  const byCount = new Map<number, { files: string[]; numbers: number[] }>();
+  for (const [i, file] of local.entries()) {
+    // An empty file has no records; reading it with the mapped width is harmless.
+    const count = (await countCsvFields(file, transform.csv)) ?? mapped;
+    const group = byCount.get(count) ?? { files: [], numbers: [] };
+    group.files.push(file);
+    group.numbers.push(i);
+    byCount.set(count, group);
+  }
+  return [...byCount.entries()].map(([csvFieldCount, g]) => ({ ...g, csvFieldCount }));
+}
+
+/**
+ * One INDEX task: download and decompress its objects, convert them with one DuckDB read per
+ * group, account for every row, and write partitions into a directory private to this attempt.
+ * Nothing is visible until the caller commits the result to the catalog.
+ */
+export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, task: TaskRow, job: JobRow, signal: AbortSignal): Promise<IndexResult> {
+  const settings = JSON.parse(job.settings) as JobSettings;
+  const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
+  const { transform } = validateTransform(doc.type, doc.settings);
+  const inputs = JSON.parse(task.input) as { url: string; size: number }[];
+  const attempt = `${task.id}-${task.attempts}`;
+  const scratch = path.join(scratchRoot(ctx.config), attempt);
+  const relativeDir = path.join(job.table_id, attempt);
+  const outputDir = path.join(partitionsRoot(ctx.config), relativeDir);
+  await mkdir(scratch, { recursive: true });
+  try {
+    const fetched = await mapLimit(inputs, FETCH_PARALLELISM, (input, i) =>
+      fetchToFile(ctx.sources, input.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal }),
+    );
+    signal.throwIfAborted();
+    const failures = fetched.flatMap((r, i) => (r.status === 'rejected' ? [{ url: inputs[i]!.url, error: errorMessage(r.reason), reason: r.reason }] : []));
+    if (failures.length > 0) {
+      const failed = new Map(failures.map((f) => [f.url, f.error]));
+      const reports = inputs.map((input) => ({
+        ...emptyReport(input.url, input.size),
+        error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
+      }));
+      throw new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
+    }
+
+    const local = inputs.map((_, i) => path.join(scratch, `input-${i}`));
+    const groups = await readGroups(transform, local);
+    return await withConnection(engine, signal, async (connection) => {
+      const accounts = await convertFiles(connection, transform, groups, local.length);
+      const written = settings.dry_run
+        ? []
+        : await writePartitions(connection, transform, { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition }, outputDir);
+      return {
+        outputDir,
+        partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
+        files: inputs.map((input, i) => fileReport(input.url, fetched[i]!.status === 'fulfilled' ? (fetched[i] as PromiseFulfilledResult<{ bytes: number }>).value.bytes : input.size, accounts[i]!)),
+      };
+    });
+  } catch (err) {
+    await rm(outputDir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function emptyReport(url: string, bytes: number): FileReport {
+  return { url, bytes, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null };
+}
+
+function fileReport(url: string, bytes: number, account: FileAccount): FileReport {
+  return {
+    url,
+    bytes,
+    rows_read: account.rowsRead,
+    rows_written: account.rowsWritten,
+    rows_rejected: account.rowsRejected,
+    rejects: JSON.stringify(account.rejects),
+    error: null,
+  };
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { getJobById } from '../catalog/jobs.js';
+import type { TaskRow } from '../catalog/schema.js';
+import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease } from '../catalog/tasks.js';
+import { createEngine } from '../duckdb/engine.js';
+import { errorMessage, InletError, LeaseLostError } from '../errors.js';
+import { sleep } from '../time.js';
+import { scratchRoot, type WorkerContext } from './context.js';
+import { runIndexTask, TaskInputError } from './index-task.js';
+import { runListTask } from './list-task.js';
+
+/**
+ * Worker slots in this process. Each slot claims one task at a time with a lease, renews it
+ * while it works, and stops the task as soon as the lease is gone (job canceled, or the lease
+ * expired and the task went elsewhere): a task only ever commits under a lease it still holds.
+ */
+export class WorkerPool {
+  private readonly stopping = new AbortController();
+  private readonly wake = new EventEmitter();
+  private readonly loops: Promise<void>[] = [];
+  private readonly engines: DuckDBInstance[] = [];
+  private readonly lease: Lease;
+
+  constructor(
+    private readonly ctx: WorkerContext,
+    private readonly slots: number,
+  ) {
+    this.lease = { owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, durationMs: ctx.config.leaseSeconds * 1000 };
+    this.wake.setMaxListeners(0);
+  }
+
+  async start(): Promise<void> {
+    for (let slot = 0; slot < this.slots; slot++) {
+      const engine = await createEngine({
+        threads: this.ctx.config.duckdbThreads,
+        memoryLimit: this.ctx.config.duckdbMemoryLimit,
+        tempDirectory: path.join(scratchRoot(this.ctx.config), `duckdb-${process.pid}-${slot}`),
+      });
+      this.engines.push(engine);
+      this.loops.push(this.loop(engine));
+    }
+  }
+
+  /** Tells idle slots that work may be waiting (a job was just created in this process). */
+  nudge(): void {
+    this.wake.emit('work');
+  }
+
+  /** Stops claiming, hands running tasks back, and waits for every slot to finish. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.nudge();
+    await Promise.all(this.loops);
+    for (const engine of this.engines) engine.closeSync();
+  }
+
+  private async idle(): Promise<void> {
+    const woken = new AbortController();
+    const onWake = () => woken.abort();
+    this.wake.once('work', onWake);
+    await sleep(this.ctx.config.pollIntervalMs, AbortSignal.any([woken.signal, this.stopping.signal]));
+    this.wake.off('work', onWake);
+  }
+
+  private async loop(engine: DuckDBInstance): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      let task: TaskRow | undefined;
+      try {
+        task = await claimTask(this.ctx.catalog, this.lease);
+      } catch (err) {
+        this.ctx.log.error({ err: errorMessage(err) }, 'claiming a task failed; retrying');
+      }
+      if (!task) {
+        await this.idle();
+        continue;
+      }
+      await this.run(engine, task);
+    }
+  }
+
+  private async run(engine: DuckDBInstance, task: TaskRow): Promise<void> {
+    const { catalog, log } = this.ctx;
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
+    // Renewing well inside the lease keeps the task ours; a failed renewal stops the work within a beat.
+    const beatMs = Math.max(200, Math.min(1000, this.lease.durationMs / 3));
+    const heartbeat = setInterval(() => {
+      renewLease(catalog, task, this.lease).then(
+        (held) => held || abort.abort(new LeaseLostError(`task ${task.id} lost its lease`)),
+        (err) => log.warn({ task: task.id, err: errorMessage(err) }, 'lease renewal failed'),
+      );
+    }, beatMs);
+    const started = Date.now();
+    let outputDir: string | undefined;
+    try {
+      const job = await getJobById(catalog, task.job_id);
+      if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
+      if (task.type === 'LIST') {
+        const planned = await runListTask(this.ctx, job, signal);
+        await completeListTask(catalog, task, this.lease.owner, planned);
+      } else {
+        const result = await runIndexTask(this.ctx, engine, task, job, signal);
+        outputDir = result.outputDir;
+        await completeIndexTask(
+          catalog,
+          task,
+          this.lease.owner,
+          result.partitions.map((p) => ({ table_id: job.table_id, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes })),
+          result.files,
+        );
+        outputDir = undefined;
+      }
+      log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started }, 'task done');
+    } catch (err) {
+      await this.settleFailure(task, err, signal);
+    } finally {
+      clearInterval(heartbeat);
+      if (outputDir) await rm(outputDir, { recursive: true, force: true });
+    }
+  }
+
+  private async settleFailure(task: TaskRow, err: unknown, signal: AbortSignal): Promise<void> {
+    const { catalog, log } = this.ctx;
+    const owner = this.lease.owner;
+    try {
+      if (this.stopping.signal.aborted) {
+        await releaseTask(catalog, task, owner);
+        log.info({ task: task.id }, 'task handed back on shutdown');
+      } else if (err instanceof LeaseLostError || signal.aborted) {
+        log.info({ task: task.id, reason: errorMessage(signal.reason ?? err) }, 'task stopped: lease lost or job canceled; nothing committed');
+      } else if (err instanceof TaskInputError) {
+        await failTask(catalog, task, owner, err.message, { retry: false, files: err.files });
+        log.warn({ task: task.id, err: err.message }, 'task failed: input could not be read');
+      } else {
+        // Source errors will not change on retry; anything unexpected (disk, engine) gets another attempt.
+        const retry = !(err instanceof InletError) || err.retryable;
+        await failTask(catalog, task, owner, errorMessage(err), { retry });
+        log.warn({ task: task.id, err: errorMessage(err), retry }, 'task attempt failed');
+      }
+    } catch (settleErr) {
+      if (!(settleErr instanceof LeaseLostError)) log.error({ task: task.id, err: errorMessage(settleErr) }, 'recording a task failure failed');
+    }
+  }
+}

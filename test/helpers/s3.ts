@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/sources/s3-source.js';
+
+export const S3_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+
+export interface LocalS3 {
+  readonly endpoint: string;
+  readonly client: S3Client;
+  createBucket(name: string): Promise<void>;
+  put(bucket: string, key: string, body: string | Buffer): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real S3-compatible server (s3rver) in a child process on a loopback port. It runs with
+ * --openssl-legacy-provider because its list continuation tokens use DES (ENGINE-NOTES).
+ */
+export async function startLocalS3(): Promise<LocalS3> {
+  Object.assign(process.env, S3_CREDENTIALS);
+  const dir = mkdtempSync(path.join(tmpdir(), 'inlet-s3-'));
+  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on [\d.]+:(\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}: ${out}`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = createS3Client({ s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true });
+  return {
+    endpoint,
+    client,
+    createBucket: async (name) => {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    put: async (bucket, key, body) => {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    },
+    stop: async () => {
+      client.destroy();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
