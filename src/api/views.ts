@@ -45,7 +45,8 @@ export const transformView = (t: TransformRow) => ({
   table: t.table_id,
   created: t.created,
   modified: t.modified,
-  settings: JSON.parse(t.settings) as unknown,
+  // The catalog's flag wins: making another transform the default clears this one's.
+  settings: { ...(JSON.parse(t.settings) as Record<string, unknown>), is_default: t.is_default === 1 },
 });
 
 export const fileView = (f: TaskFileRow) => ({

@@ -91,12 +91,11 @@ function column(raw: unknown, index: number, type: 'csv' | 'json'): OutputColumn
   const dt = raw.datatype;
   if (!isObject(dt)) throw new ValidationError(`${where} is ${show(dt)}: use an object with at least "type"`);
   rejectUnknown(dt, KNOWN_DATATYPE, where);
-  refuseNotYet(dt, NOT_YET.column, where);
-
   const typeName = dt.type;
   if (typeof typeName === 'string' && (NOT_YET.types as readonly string[]).includes(typeName)) {
     throw new ValidationError(`${where}.type "${typeName}" is not supported by Inlet yet: use a scalar type (${SCALAR_TYPES.join(', ')})`);
   }
+  refuseNotYet(dt, NOT_YET.column, where);
   if (typeof typeName !== 'string' || !(SCALAR_TYPES as readonly string[]).includes(typeName)) {
     throw new ValidationError(`${where}.type is ${show(typeName)}: use one of ${SCALAR_TYPES.join(', ')}`);
   }

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createOrgWithUser } from '../src/catalog/accounts.js';
+import type { Catalog } from '../src/catalog/db.js';
+import { createJob } from '../src/catalog/jobs.js';
+import { createProject, createTable } from '../src/catalog/resources.js';
+import type { TaskRow } from '../src/catalog/schema.js';
+import { cancelJobTasks, claimTask, completeIndexTask, completeListTask, renewLease } from '../src/catalog/tasks.js';
+import { LeaseLostError } from '../src/errors.js';
+import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect} catalog`, () => {
+    let catalog: Catalog;
+    let drop: () => Promise<void>;
+    let orgId: string;
+    let tableId: string;
+    let jobSeq = 0;
+
+    before(async () => {
+      ({ catalog, drop } = await freshCatalog(dialect));
+      const { org } = await createOrgWithUser(catalog.db, 'org', `u@${dialect}`, 'x');
+      orgId = org.id;
+      const project = await createProject(catalog, orgId, { name: 'p', description: null, settings: '{}' });
+      tableId = (await createTable(catalog, project, { name: 't', description: null, settings: '{}' })).id;
+    });
+    after(async () => {
+      await catalog.close();
+      await drop();
+    });
+
+    /** A job whose listing is committed with `tasks` INDEX tasks, `concurrency` of which may run at once. */
+    async function listedJob(tasks: number, concurrency: number) {
+      const job = await createJob(catalog, {
+        org_id: orgId,
+        name: `job ${++jobSeq}`,
+        description: null,
+        type: 'batch_import',
+        settings: '{}',
+        table_id: tableId,
+        transform_id: 'x',
+        transform_doc: '{}',
+        concurrency,
+      });
+      const lease = { owner: 'lister', durationMs: 60_000 };
+      const list = await claimTask(catalog, lease);
+      assert.equal(list?.type, 'LIST');
+      const planned = Array.from({ length: tasks }, (_, i) => ({ files: [{ url: `s3://b/${i}`, size: 10 }], bytes: 10 }));
+      await completeListTask(catalog, list!, lease.owner, planned);
+      return job;
+    }
+
+    test('every task is claimed exactly once by many concurrent workers', async () => {
+      const job = await listedJob(40, 100);
+      const claimed: TaskRow[] = [];
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          for (;;) {
+            const task = await claimTask(catalog, { owner: `w${w}`, durationMs: 60_000 });
+            if (!task) return;
+            claimed.push(task);
+          }
+        }),
+      );
+      const ids = claimed.filter((t) => t.job_id === job.id).map((t) => t.id);
+      assert.equal(ids.length, 40);
+      assert.equal(new Set(ids).size, 40);
+    });
+
+    test('input_concurrency bounds the INDEX tasks of one job running at once', async () => {
+      const job = await listedJob(5, 2);
+      const first = await claimTask(catalog, { owner: 'a', durationMs: 60_000 });
+      const second = await claimTask(catalog, { owner: 'b', durationMs: 60_000 });
+      const third = await claimTask(catalog, { owner: 'c', durationMs: 60_000 });
+      assert.equal(first?.job_id, job.id);
+      assert.equal(second?.job_id, job.id);
+      assert.equal(third, undefined);
+      await completeIndexTask(catalog, first!, 'a', [], []);
+      const fourth = await claimTask(catalog, { owner: 'c', durationMs: 60_000 });
+      assert.equal(fourth?.job_id, job.id);
+      await cancelJobTasks(catalog, job.id);
+    });
+
+    test('a worker whose lease expired and was taken over cannot commit: nothing of its work appears', async () => {
+      const job = await listedJob(1, 1);
+      const stale = await claimTask(catalog, { owner: 'slow', durationMs: 60_000 });
+      assert.equal(stale?.job_id, job.id);
+      // The slow worker goes silent: its lease runs out.
+      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1 }).where('id', '=', stale!.id).execute();
+      const taken = await claimTask(catalog, { owner: 'fresh', durationMs: 60_000 });
+      assert.equal(taken?.id, stale!.id);
+      assert.equal(taken?.attempts, 2);
+      assert.equal(await renewLease(catalog, stale!, { owner: 'slow', durationMs: 60_000 }), false);
+      const partition = { table_id: tableId, path: `${job.id}/stale.parquet`, min_ts_ms: 0, max_ts_ms: 1, rows: 5, bytes: 10 };
+      await assert.rejects(completeIndexTask(catalog, stale!, 'slow', [partition], []), LeaseLostError);
+      const orphan = await catalog.db.selectFrom('partitions').select('id').where('job_id', '=', job.id).execute();
+      assert.equal(orphan.length, 0);
+      await completeIndexTask(catalog, taken!, 'fresh', [{ ...partition, path: `${job.id}/fresh.parquet` }], []);
+      const committed = await catalog.db.selectFrom('partitions').select('path').where('job_id', '=', job.id).execute();
+      assert.deepEqual(committed, [{ path: `${job.id}/fresh.parquet` }]);
+      const final = await catalog.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirstOrThrow();
+      assert.equal(final.status, 'done');
+    });
+
+    test('canceling a job takes the lease from its running tasks', async () => {
+      const job = await listedJob(2, 1);
+      const running = await claimTask(catalog, { owner: 'w', durationMs: 60_000 });
+      assert.equal(running?.job_id, job.id);
+      assert.equal(await cancelJobTasks(catalog, job.id), true);
+      assert.equal(await renewLease(catalog, running!, { owner: 'w', durationMs: 60_000 }), false);
+      assert.equal(await claimTask(catalog, { owner: 'w2', durationMs: 60_000 }), undefined);
+      assert.equal(await cancelJobTasks(catalog, job.id), false);
+    });
+  });
+}
