@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { openCatalog } from '../src/catalog/db.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { spawnInlet } from './helpers/process.js';
@@ -126,5 +127,12 @@ describe('restart', () => {
       inlet.child.kill('SIGTERM');
       await inlet.exited;
     }
+    // Attempts cut short left no stray files: what is on disk is exactly what the catalog committed.
+    const catalog = await openCatalog(`sqlite://${path.join(dataDir, 'catalog.sqlite')}`);
+    const committed = (await catalog.db.selectFrom('partitions').select('path').execute()).map((p) => p.path).sort();
+    await catalog.close();
+    const root = path.join(dataDir, 'partitions');
+    const onDisk = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.parquet')).sort();
+    assert.deepEqual(onDisk, committed);
   });
 });

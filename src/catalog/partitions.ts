@@ -14,3 +14,9 @@ export async function allPartitionPaths(c: Catalog): Promise<Set<string>> {
   const rows = await c.db.selectFrom('partitions').select('path').execute();
   return new Set(rows.map((r) => r.path));
 }
+
+/** `<task id>-<attempt>` of every task attempt that may still be writing (RUNNING). */
+export async function runningAttempts(c: Catalog): Promise<Set<string>> {
+  const rows = await c.db.selectFrom('tasks').select(['id', 'attempts']).where('state', '=', 'RUNNING').execute();
+  return new Set(rows.map((r) => `${r.id}-${r.attempts}`));
+}

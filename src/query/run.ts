@@ -91,7 +91,8 @@ export async function runQuery(catalog: Catalog, config: Config, user: User, tex
     return {
       format,
       result: {
-        names: reader.columnNames(),
+        // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
+        names: reader.columnNames().map((name) => (name === 'count_star()' ? 'count()' : name)),
         types: reader.columnTypes(),
         rows: reader.getRowsJson(),
         elapsedSeconds: (performance.now() - started) / 1000,

@@ -13,6 +13,7 @@ import { sleep } from '../time.js';
 import { scratchRoot, type WorkerContext } from './context.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
+import { sweepOrphans } from './sweep.js';
 
 /**
  * Worker slots in this process. Each slot claims one task at a time with a lease, renews it
@@ -35,6 +36,7 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    await sweepOrphans(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
       const engine = await createEngine({
         threads: this.ctx.config.duckdbThreads,

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { hashPassword } from '../src/auth/password.js';
+import { createOrgWithUser } from '../src/catalog/accounts.js';
+import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
+import { ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+
+let s3: LocalS3;
+let inlet: TestInlet;
+let partitionFile: string;
+
+before(async () => {
+  s3 = await startLocalS3();
+  inlet = await startInlet({ s3Endpoint: s3.endpoint });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  await s3.createBucket('query-data');
+  const rows = [
+    'timestamp,host,status,bytes,latency,cached',
+    '2024-01-01 00:00:00,plain.example.com,200,10,0.5,true',
+    '2024-01-01 00:00:01,"tab\there",404,20,1.25,false',
+    '2024-01-01 00:00:02,"new\nline",500,,2,0',
+    '2024-01-01 00:00:03,back\\slash,200,40,,1',
+  ];
+  await s3.put('query-data', 'q/rows.csv', rows.join('\n') + '\n');
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('query data', 's3://query-data/q/'));
+  const done = await inlet.api.waitForJob(created.body.uuid);
+  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  const partition = await inlet.service.catalog.db.selectFrom('partitions').select('path').executeTakeFirstOrThrow();
+  partitionFile = path.join(inlet.dataDir, 'partitions', partition.path);
+});
+after(async () => {
+  await inlet?.stop();
+  await s3?.stop();
+});
+
+describe('output', () => {
+  test('TabSeparated by default, escaped as ClickHouse escapes it, \\N for NULL', async () => {
+    const result = await inlet.api.query('SELECT timestamp, host, status, bytes, latency, cached FROM website.events ORDER BY timestamp');
+    assert.equal(result.status, 200);
+    assert.equal(
+      result.text,
+      [
+        '2024-01-01 00:00:00\tplain.example.com\t200\t10\t0.5\t1',
+        '2024-01-01 00:00:01\ttab\\there\t404\t20\t1.25\t0',
+        '2024-01-01 00:00:02\tnew\\nline\t500\t\\N\t2\t0',
+        '2024-01-01 00:00:03\tback\\\\slash\t200\t40\t\\N\t1',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('FORMAT JSON answers meta, data, rows and statistics', async () => {
+    const result = await inlet.api.query('SELECT count() AS n, max(status) AS top, min(timestamp) AS first FROM website.events FORMAT JSON');
+    assert.equal(result.status, 200);
+    assert.deepEqual(result.body.meta, [
+      { name: 'n', type: 'Int64' },
+      { name: 'top', type: 'UInt32' },
+      { name: 'first', type: 'DateTime' },
+    ]);
+    assert.deepEqual(result.body.data, [{ n: '4', top: 500, first: '2024-01-01 00:00:00' }]);
+    assert.equal(result.body.rows, 1);
+    assert.equal(result.body.statistics.rows_read, 4);
+    assert.equal(typeof result.body.statistics.elapsed, 'number');
+  });
+
+  test('GET /query?query= works like POST', async () => {
+    const response = await inlet.api.request('GET', `/query?query=${encodeURIComponent('SELECT count() FROM website.events')}`);
+    assert.equal(response.text, '4\n');
+  });
+});
+
+describe('errors and isolation', () => {
+  test('a syntax error is a 400 with the upstream {error, query} body', async () => {
+    const result = await inlet.api.query('SELEC 1');
+    assert.equal(result.status, 400);
+    assert.match(result.body.error, /Syntax error/);
+    assert.equal(result.body.query, 'SELEC 1');
+  });
+
+  test("another org's table is not found, exactly like a missing one", async () => {
+    await createOrgWithUser(inlet.service.catalog.db, 'other', 'other@example.com', await hashPassword('pw'));
+    const other = new ApiClient(inlet.api.url);
+    await other.login({ username: 'other@example.com', password: 'pw' });
+    const theirs = await other.query('SELECT count() FROM website.events');
+    const missing = await inlet.api.query('SELECT count() FROM website.nothing');
+    assert.equal(theirs.status, 400);
+    assert.equal(theirs.body.error, "Table website.events doesn't exist (UNKNOWN_TABLE)");
+    assert.equal(missing.body.error, "Table website.nothing doesn't exist (UNKNOWN_TABLE)");
+  });
+});
+
+describe('sandbox', () => {
+  const marker = path.join(tmpdir(), `inlet-escape-${process.pid}`);
+  const escapes: [string, string][] = [
+    ['read a local file', "SELECT * FROM read_csv('/etc/passwd')"],
+    ['read a partition file directly', `SELECT count() FROM read_parquet('${'PARTITION'}')`],
+    ['glob the file system', "SELECT * FROM glob('/etc/*')"],
+    ['copy to a file', `COPY (SELECT 1) TO '${marker}'`],
+    ['copy a table to a file', `COPY website.events TO '${marker}'`],
+    ['attach a database', `ATTACH '${marker}' AS x`],
+    ['install an extension', 'INSTALL httpfs'],
+    ['load an extension', 'LOAD httpfs'],
+    ['change a setting', "SET enable_external_access = true"],
+    ['create a table', 'CREATE TABLE t AS SELECT 1'],
+    ['insert', 'INSERT INTO website.events SELECT * FROM website.events'],
+    ['run two statements', 'SELECT 1; SELECT 2'],
+    ['write through a subquery', `SELECT * FROM (SELECT 1) WHERE 1 = (SELECT count() FROM read_text('${marker}'))`],
+  ];
+  for (const [what, sql] of escapes) {
+    test(`cannot ${what}`, async () => {
+      const result = await inlet.api.query(sql.replace('PARTITION', partitionFile));
+      assert.equal(result.status, 400, result.text);
+      assert.equal(typeof result.body.error, 'string');
+      assert.equal(existsSync(marker), false);
+    });
+  }
+  test('the table itself still reads after all that', async () => {
+    assert.equal((await inlet.api.query('SELECT count() FROM website.events')).text, '4\n');
+  });
+});
