@@ -1,13 +1,19 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { BLANK_COLUMN, compileSelect, FILE_COLUMN, REASON_COLUMN } from '../transform/compile.js';
+import { SourceError } from '../errors.js';
+import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, REASON_COLUMN, sqlTransformOver, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 
 export const CONVERTED_TABLE = 'inlet_converted';
+/** The rows to write, with the stored columns only: the converted rows that load, after sql_transform. */
+export const ACCEPTED_RELATION = 'inlet_accepted';
 /** How many rejects per file are kept as samples with their line and reason. */
 export const REJECT_SAMPLES_PER_FILE = 5;
+/** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
+export const ROW_COLUMN = '__inlet_row';
 
 export interface Reject {
+  /** The file line; for JSON arrays and concatenated documents, the record's number. */
   readonly line: number;
   readonly column: string | null;
   readonly reason: string;
@@ -20,11 +26,12 @@ export interface FileAccount {
   rejects: Reject[];
 }
 
-/** Files read by one DuckDB scan: CSV files are grouped by their field count. */
+/** Files read by one DuckDB scan: CSV files are grouped by their field count, JSON files by their shape. */
 export interface ReadGroup {
   readonly files: readonly string[];
   /** Task-wide file numbers, parallel to `files`. */
   readonly numbers: readonly number[];
+  readonly shape: ReadShape;
   readonly csvFieldCount: number;
 }
 
@@ -32,14 +39,17 @@ export interface ReadGroup {
  * Reads and converts a task's files into one temp table (one DuckDB scan per group), then
  * accounts for every record: read = written + rejected, per file, with sample rejects.
  */
-export async function convertFiles(connection: DuckDBConnection, transform: Transform, groups: readonly ReadGroup[], fileCount: number): Promise<FileAccount[]> {
+export async function convertFiles(connection: DuckDBConnection, transform: Transform, groups: readonly ReadGroup[], fileCount: number, nowMs = Date.now()): Promise<FileAccount[]> {
   const accounts = Array.from({ length: fileCount }, (): FileAccount => ({ rowsRead: 0, rowsWritten: 0, rowsRejected: 0, rejects: [] }));
   // Lines the CSV reader refused, per file: needed to place conversion rejects on their line.
   const readerLines = new Map<number, number[]>();
+  const shapes = new Map<number, ReadShape>();
   for (const [g, group] of groups.entries()) {
+    group.numbers.forEach((n) => shapes.set(n, group.shape));
     const rejectsName = `inlet_rejects_${g}`;
-    const select = compileSelect(transform, { files: group.files, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers });
+    const select = compileSelect(transform, { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs });
     await connection.run(g === 0 ? `CREATE TEMP TABLE ${CONVERTED_TABLE} AS ${select}` : `INSERT INTO ${CONVERTED_TABLE} ${select}`);
+    if (group.shape === 'array' || group.shape === 'objects') continue;
     const rejected = await queryRows<{ f: bigint; line: bigint; column_name: string | null; error_type: string; error_message: string }>(
       connection,
       `SELECT file_id AS f, line, column_name, error_type, error_message FROM ${rejectsName}_errors ORDER BY file_id, line`,
@@ -81,9 +91,10 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
   for (const r of samples) {
     const f = Number(r.f);
     const record = Number(r.row - (firstRow.get(f) ?? 0n)) + 1;
-    accounts[f]!.rejects.push({ line: lineOf(record, transform, readerLines.get(f) ?? []), column: columnOf(r.reason), reason: r.reason });
+    accounts[f]!.rejects.push({ line: lineOf(record, transform, shapes.get(f) ?? 'csv', readerLines.get(f) ?? []), column: columnOf(r.reason), reason: r.reason });
   }
 
+  await acceptRows(connection, transform, accounts);
   for (const account of accounts) {
     account.rowsRead = account.rowsWritten + account.rowsRejected;
     account.rejects.sort((a, b) => a.line - b.line);
@@ -93,12 +104,65 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
 }
 
 /**
+ * Defines the rows to write. With a sql_transform, they are what the user's SELECT makes of the
+ * accepted rows; rows it drops (a WHERE, or a NULL primary timestamp) are counted as rejected.
+ */
+async function acceptRows(connection: DuckDBConnection, transform: Transform, accounts: FileAccount[]): Promise<void> {
+  const stored = storedColumns(transform);
+  const accepted = `FROM ${CONVERTED_TABLE} WHERE ${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
+  const stream = `(SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted})`;
+  const userSql = sqlTransformOver(transform, stream);
+  if (userSql === undefined) {
+    await connection.run(`CREATE TEMP VIEW ${ACCEPTED_RELATION} AS SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted}`);
+    return;
+  }
+  await connection.run(`CREATE TEMP TABLE inlet_transformed AS SELECT * FROM (${userSql})`);
+  const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE inlet_transformed)`)).map((r) => r.column_name));
+  // Stored columns come from the user's output by name, cast to the table's types; absent ones are NULL.
+  const columns = stored.map((c) => `${produced.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${c.type})` : `NULL::${c.type}`} AS ${quoteIdent(c.name)}`);
+  const file = produced.has(FILE_COLUMN) ? FILE_COLUMN : 'NULL::INTEGER';
+  const row = produced.has(ROW_COLUMN) ? ROW_COLUMN : 'NULL::BIGINT';
+  await connection.run(
+    `CREATE TEMP TABLE ${ACCEPTED_RELATION} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM inlet_transformed WHERE ${quoteIdent(transform.primary)} IS NOT NULL`,
+  );
+  const counts = await queryRows<{ f: number | null; n: bigint }>(connection, `SELECT ${FILE_COLUMN} AS f, count(*) AS n FROM ${ACCEPTED_RELATION} GROUP BY ALL`);
+  const acceptedTotal = accounts.reduce((sum, a) => sum + a.rowsWritten, 0);
+  const producedTotal = counts.reduce((sum, c) => sum + Number(c.n), 0);
+  if (counts.some((c) => c.f === null)) {
+    // Without the file column the output cannot be attributed; it must then keep every row.
+    if (producedTotal !== acceptedTotal) {
+      throw new SqlTransformError(
+        `settings.sql_transform turned ${acceptedTotal} rows into ${producedTotal} without keeping the ${FILE_COLUMN} column, so the rows cannot be accounted per file: select "*" (or * EXCLUDE/REPLACE) from {STREAM} when filtering rows`,
+      );
+    }
+    return;
+  }
+  const byFile = new Map(counts.map((c) => [Number(c.f), Number(c.n)]));
+  for (const [f, account] of accounts.entries()) {
+    const kept = byFile.get(f) ?? 0;
+    const dropped = account.rowsWritten - kept;
+    if (dropped > 0) {
+      account.rowsRejected += dropped;
+      account.rowsWritten = kept;
+      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows dropped by sql_transform (filtered out, or a NULL primary timestamp)` });
+    } else if (dropped < 0) {
+      throw new SqlTransformError(`settings.sql_transform made more rows (${kept}) than it was given (${account.rowsWritten}) for one file: it must not add rows`);
+    }
+  }
+}
+
+/** The user's sql_transform did something its rows cannot be accounted for; retrying will not help. */
+export class SqlTransformError extends SourceError {}
+
+/**
  * The file line of the n-th record the reader returned: header lines and lines the reader
  * refused come before it. Blank lines in CSV (which DuckDB skips) and multi-line quoted fields
- * are not seen here, so the line is exact for line-per-record data such as logs.
+ * are not seen here, so the line is exact for line-per-record data such as logs. JSON arrays and
+ * concatenated documents are numbered by record.
  */
-function lineOf(record: number, transform: Transform, readerRejectLines: readonly number[]): number {
-  let line = record + (transform.type === 'csv' ? transform.csv.skipHead : 0);
+function lineOf(record: number, transform: Transform, shape: ReadShape, readerRejectLines: readonly number[]): number {
+  if (shape === 'array' || shape === 'objects') return record;
+  let line = record + (shape === 'csv' ? transform.csv.skipHead : 0);
   for (const rejected of readerRejectLines) {
     if (rejected <= line) line++;
   }
@@ -109,7 +173,7 @@ function lineOf(record: number, transform: Transform, readerRejectLines: readonl
 function readerColumn(transform: Transform, name: string | null): string | null {
   const index = name ? /^c(\d+)$/.exec(name)?.[1] : undefined;
   if (index === undefined) return null;
-  return transform.columns.find((c) => 'index' in c.source && c.source.index === Number(index))?.name ?? `field ${index}`;
+  return transform.columns.find((c) => c.source.kind === 'index' && c.source.index === Number(index))?.name ?? `field ${index}`;
 }
 
 function columnOf(reason: string): string | null {

@@ -7,12 +7,11 @@ import { errorMessage, InletError, SourceError, TransientSourceError } from '../
 import type { Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
-
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+import { checkMagic, decodeFile, MAGIC_LENGTH, STREAMED } from './decompress.js';
 
 /**
- * Checks the first bytes against the declared compression, so a mismatch fails the file with a
- * clear reason instead of loading every line as a rejected row of binary noise.
+ * Checks the first bytes against the compression the object is read with, so a mismatch fails
+ * the file with a clear reason instead of loading every line as a rejected row of binary noise.
  */
 class MagicCheck extends TransformStream {
   private seen = Buffer.alloc(0);
@@ -30,8 +29,8 @@ class MagicCheck extends TransformStream {
     this.bytes += chunk.length;
     if (!this.checked) {
       this.seen = Buffer.concat([this.seen, chunk]);
-      if (this.seen.length < GZIP_MAGIC.length) return done();
-      const error = this.check(this.seen);
+      if (this.seen.length < MAGIC_LENGTH) return done();
+      const error = checkMagic(this.seen, this.compression, this.url);
       if (error) return done(error);
       this.checked = true;
       chunk = this.seen;
@@ -41,32 +40,31 @@ class MagicCheck extends TransformStream {
 
   override _flush(done: TransformCallback) {
     if (!this.checked && this.seen.length > 0) {
-      const error = this.check(this.seen);
+      const error = checkMagic(this.seen, this.compression, this.url);
       if (error) return done(error);
       this.push(this.seen);
     }
     done();
   }
-
-  private check(head: Buffer): SourceError | undefined {
-    const isGzip = head.subarray(0, 2).equals(GZIP_MAGIC);
-    if (this.compression === 'gzip' && !isGzip) {
-      return new SourceError(`${this.url} is not gzip data (it starts with bytes ${head.subarray(0, 4).toString('hex')}, gzip starts with 1f8b): fix the transform's compression`);
-    }
-    if (this.compression === 'none' && isGzip) {
-      return new SourceError(`${this.url} is gzip-compressed but the transform says compression "none": set "compression": "gzip"`);
-    }
-    return undefined;
-  }
 }
+
+/** File name endings that say how an object is compressed, whatever the transform declares. */
+const EXTENSIONS: readonly [RegExp, Compression][] = [
+  [/\.(gz|gzip)$/i, 'gzip'],
+  [/\.zip$/i, 'zip'],
+  [/\.(bz2|bzip2)$/i, 'bzip2'],
+  [/\.(zst|zstd)$/i, 'zstd'],
+  [/\.xz$/i, 'xz'],
+  [/\.(zz|zlib)$/i, 'zlib'],
+];
 
 /**
  * The compression to read one object with: the transform's, unless the object's name says
- * otherwise (`.gz`), so a prefix mixing `a.csv` and `b.csv.gz` loads whole. The bytes are still
- * checked against the choice.
+ * otherwise (`.gz`, `.zip`, `.bz2`, `.zst`, `.xz`, `.zz`), so a prefix mixing `a.csv` and
+ * `b.csv.gz` loads whole. The bytes are still checked against the choice.
  */
 export function compressionFor(url: string, declared: Compression): Compression {
-  return /\.(gz|gzip)$/i.test(url) ? 'gzip' : declared;
+  return EXTENSIONS.find(([pattern]) => pattern.test(url))?.[1] ?? declared;
 }
 
 export interface FetchResult {
@@ -80,10 +78,12 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   compression = compressionFor(url, compression);
   const body = await sources.open(url, signal);
   const magic = new MagicCheck(compression, url);
+  // gzip and plain text decode on the way in; other formats are spooled and decoded from disk.
+  const spool = STREAMED.includes(compression) ? undefined : `${dest}.raw`;
   const stages: NodeJS.ReadWriteStream[] = [magic];
   if (compression === 'gzip') stages.push(createGunzip());
   try {
-    await pipeline([body, ...stages, createWriteStream(dest)], { signal });
+    await pipeline([body, ...stages, createWriteStream(spool ?? dest)], { signal });
   } catch (err) {
     if (err instanceof InletError) throw err;
     const zlibError = (err as { code?: string }).code?.startsWith('Z_');
@@ -96,6 +96,17 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
     if (zlibError && magic.bytes > 0) throw new SourceError(`${url} could not be decompressed as ${compression}: ${errorMessage(err)}`, { cause: err });
     if (signal.aborted) throw err;
     throw new TransientSourceError(`${url} could not be read: ${errorMessage(err)}`, { cause: err });
+  }
+  if (spool) {
+    try {
+      if (magic.bytes === 0) await writeFile(dest, '');
+      else await decodeFile(spool, dest, compression, url);
+    } catch (err) {
+      if (err instanceof InletError) throw err;
+      throw new SourceError(`${url} could not be decompressed as ${compression}: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      await rm(spool, { force: true });
+    }
   }
   return magic.bytes;
 }

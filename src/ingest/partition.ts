@@ -2,13 +2,25 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { BLANK_COLUMN, quoteIdent, quoteLiteral, REASON_COLUMN, storedColumns } from '../transform/compile.js';
+import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { CONVERTED_TABLE } from './convert.js';
+import { ACCEPTED_RELATION } from './convert.js';
 
 export interface PartitionLimits {
   readonly maxRows: number;
   readonly maxMinutes: number;
+}
+
+/** A partition as planned: its rows are a contiguous range of the time-sorted accepted rows. */
+export interface PlannedPartition {
+  readonly rows: number;
+  readonly minTsMs: number;
+  readonly maxTsMs: number;
+  /** 0-based range in time order, inclusive: row ids of the sorted table. */
+  readonly first: number;
+  readonly last: number;
+  /** One of several chunks of a window: its own time range is narrower than the window's. */
+  readonly split: boolean;
 }
 
 export interface WrittenPartition {
@@ -20,42 +32,62 @@ export interface WrittenPartition {
   readonly maxTsMs: number;
 }
 
+const SORTED_TABLE = 'inlet_sorted';
+
 /**
- * Writes the accepted rows as Parquet files, none holding more than `maxRows` rows nor spanning
- * more than `maxMinutes` of the primary timestamp. Time windows are aligned to multiples of
- * `maxMinutes` since the epoch, so partitions of different tasks line up for pruning.
+ * The partitions the accepted rows make: none holds more than `maxRows` rows nor spans more
+ * than `maxMinutes` of the primary timestamp. Windows are aligned to multiples of `maxMinutes`
+ * since the epoch, so partitions of different tasks line up for pruning. Counting needs no sort,
+ * so a dry run plans without writing anything.
+ */
+export async function planPartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from = ACCEPTED_RELATION): Promise<PlannedPartition[]> {
+  const ts = quoteIdent(transform.primary);
+  const windows = await queryRows<{ rows: bigint; min_ms: bigint; max_ms: bigint }>(
+    connection,
+    `SELECT count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from}
+     GROUP BY epoch_ms(${ts}) // ${limits.maxMinutes * 60_000} ORDER BY min_ms`,
+  );
+  const planned: PlannedPartition[] = [];
+  let first = 0;
+  for (const w of windows) {
+    const rows = Number(w.rows);
+    // A window over the row cap is split into chunks; their exact bounds are known once sorted.
+    for (let done = 0; done < rows; done += limits.maxRows) {
+      const n = Math.min(limits.maxRows, rows - done);
+      planned.push({ rows: n, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms), first: first + done, last: first + done + n - 1, split: rows > limits.maxRows });
+    }
+    first += rows;
+  }
+  return planned;
+}
+
+/**
+ * Writes the accepted rows as Parquet files, each sorted by the primary timestamp (so row-group
+ * statistics let queries skip), one COPY per partition over a rowid range of one sorted table.
+ * DuckDB's PARTITION_BY writer does not keep an ORDER BY inside its files, hence the ranges.
+ * Partitions are written one after another: one is open at a time, far under max_active_partitions.
  */
 export async function writePartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string): Promise<WrittenPartition[]> {
   const ts = quoteIdent(transform.primary);
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
-  const accepted = `FROM ${CONVERTED_TABLE} WHERE ${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
-  const window = `epoch_ms(${ts}) // ${limits.maxMinutes * 60_000}`;
+  await connection.run(`CREATE TEMP TABLE ${SORTED_TABLE} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
+  const planned = await planPartitions(connection, transform, limits, SORTED_TABLE);
+  if (planned.length === 0) return [];
+  await mkdir(dir, { recursive: true });
+  const written: WrittenPartition[] = [];
+  for (const [i, p] of planned.entries()) {
+    const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
+    await connection.run(`COPY (SELECT * FROM ${SORTED_TABLE} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
+    written.push({ file, rows: p.rows, bytes: (await stat(file)).size, ...(p.split ? await timeRange(connection, p, ts) : { minTsMs: p.minTsMs, maxTsMs: p.maxTsMs }) });
+  }
+  return written;
+}
 
-  const [largest] = await queryRows<{ n: bigint | null }>(connection, `SELECT max(n) AS n FROM (SELECT count(*) AS n ${accepted} GROUP BY ${window})`);
-  if (largest?.n == null) return [];
-  // Numbering rows costs a sort, so it is done only when some window holds more rows than one partition may.
-  const chunk =
-    Number(largest.n) > limits.maxRows ? `(row_number() OVER (PARTITION BY ${window} ORDER BY ${ts}) - 1) // ${limits.maxRows}` : '0';
-  // DuckDB creates the output directory but not its parents.
-  await mkdir(path.dirname(dir), { recursive: true });
-  await connection.run(
-    `COPY (SELECT ${columns}, ${window} AS __inlet_window, ${chunk} AS __inlet_chunk ${accepted} ORDER BY ${ts}) ` +
-      `TO ${quoteLiteral(dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__inlet_window, __inlet_chunk), FILENAME_PATTERN 'part_{i}')`,
-  );
-
-  // DuckDB may write more than one file for a window; each file is its own partition, measured as written.
-  const files = await queryRows<{ filename: string; rows: bigint; min_ms: bigint; max_ms: bigint }>(
+/** A chunk of a split window spans less than the window: measure it. */
+async function timeRange(connection: DuckDBConnection, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {
+  const [r] = await queryRows<{ min_ms: bigint; max_ms: bigint }>(
     connection,
-    `SELECT filename, count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms
-     FROM read_parquet(${quoteLiteral(path.join(dir, '**', '*.parquet'))}, filename=true) GROUP BY filename ORDER BY min_ms`,
+    `SELECT epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${SORTED_TABLE} WHERE rowid BETWEEN ${p.first} AND ${p.last}`,
   );
-  return Promise.all(
-    files.map(async (f) => ({
-      file: f.filename,
-      rows: Number(f.rows),
-      bytes: (await stat(f.filename)).size,
-      minTsMs: Number(f.min_ms),
-      maxTsMs: Number(f.max_ms),
-    })),
-  );
+  return { minTsMs: Number(r!.min_ms), maxTsMs: Number(r!.max_ms) };
 }

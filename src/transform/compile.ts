@@ -1,8 +1,9 @@
+import { pointerOf } from './flatten.js';
 import { goLayoutParseSql } from './go-layout.js';
-import type { EpochUnit, OutputColumn, ScalarType, Transform } from './model.js';
+import type { ColumnType, EpochUnit, OutputColumn, Transform, ValueType } from './model.js';
 
-/** DuckDB types for the stored columns. Booleans are stored as 0/1 UTINYINT, as Hydrolix stores them. */
-export const DUCKDB_TYPES: Record<ScalarType, string> = {
+/** DuckDB types for the stored scalars. Booleans are stored as 0/1 UTINYINT, as Hydrolix stores them. */
+const SCALAR_DUCKDB_TYPES: Record<Exclude<ColumnType, 'array' | 'map'>, string> = {
   string: 'VARCHAR',
   boolean: 'UTINYINT',
   int8: 'TINYINT',
@@ -17,6 +18,12 @@ export const DUCKDB_TYPES: Record<ScalarType, string> = {
   epoch: 'TIMESTAMP',
 };
 
+export function duckdbType(v: ValueType): string {
+  if (v.type === 'array') return `${duckdbType(v.elements[0]!)}[]`;
+  if (v.type === 'map') return `MAP(${duckdbType(v.elements[0]!)}, ${duckdbType(v.elements[1]!)})`;
+  return SCALAR_DUCKDB_TYPES[v.type];
+}
+
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 export const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
@@ -25,14 +32,24 @@ export const FILE_COLUMN = '__inlet_file';
 export const REASON_COLUMN = '__inlet_reason';
 export const BLANK_COLUMN = '__inlet_blank';
 
+/**
+ * How a group of files is read. `csv`: delimited records. `lines`: one JSON document per line
+ * (NDJSON), so a bad line rejects only itself. `array`: each file one JSON array of records.
+ * `objects`: concatenated (or pretty-printed) JSON documents.
+ */
+export type ReadShape = 'csv' | 'lines' | 'array' | 'objects';
+
 export interface ReadOptions {
   readonly files: readonly string[];
+  readonly shape: ReadShape;
   /** Fields per CSV record; records with another count are rejected by the reader. */
   readonly csvFieldCount: number;
   /** Names DuckDB's reject tables for this read, so several reads on one connection stay apart. */
   readonly rejectsName: string;
   /** The task-wide number of each file, so reads of several file groups share one numbering. */
   readonly fileNumbers: readonly number[];
+  /** The load's clock, for limits.past/future: one instant for the whole scan. */
+  readonly nowMs: number;
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -43,6 +60,12 @@ const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
   ns: { mul: 1, div: 1_000 },
 };
 
+/** Hydrolix's stored ranges: datetime and epoch are ClickHouse DateTime, datetime64 is DateTime64. */
+const TIME_RANGE = {
+  datetime: ["TIMESTAMP '1970-01-01 00:00:00'", "TIMESTAMP '2106-02-07 06:28:15'"],
+  datetime64: ["TIMESTAMP '1925-01-01 00:00:00'", "TIMESTAMP '2283-11-11 23:59:59.999999'"],
+} as const;
+
 const INTEGER_PATTERN = quoteLiteral('\\s*[+-]?[0-9]+\\s*');
 
 /** The reader: every field as VARCHAR, conversions happen later so a bad value rejects one row, not the file. */
@@ -50,7 +73,11 @@ function readSql(t: Transform, o: ReadOptions): string {
   const files = `[${o.files.map(quoteLiteral).join(', ')}]`;
   const fileNumber = `[${o.fileNumbers.join(', ')}][file_index::BIGINT + 1]`;
   const common = `header=false, auto_detect=false, store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
-  if (t.type === 'json') {
+  if (o.shape === 'array' || o.shape === 'objects') {
+    const format = o.shape === 'array' ? 'array' : 'unstructured';
+    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, json::VARCHAR AS __inlet_line FROM read_json_objects(${files}, format='${format}')`;
+  }
+  if (o.shape === 'lines') {
     // One VARCHAR per line: a delimiter and quote that never occur in JSON text keep each line whole.
     return `SELECT ${fileNumber} AS ${FILE_COLUMN}, line AS __inlet_line FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
   }
@@ -62,29 +89,62 @@ function readSql(t: Transform, o: ReadOptions): string {
   );
 }
 
-function rawValueSql(c: OutputColumn, index: number, csvFieldCount: number): string {
-  if ('index' in c.source) return c.source.index < csvFieldCount ? `c${c.source.index}` : 'NULL';
-  // JSON fields come from one json_extract_string call per line, in column order.
-  return `__inlet_fields[${index + 1}]`;
+/** Every JSON pointer the columns read, in one list, so each record is parsed once. */
+function jsonPointers(t: Transform): { all: string[]; of: Map<string, number[]> } {
+  const all: string[] = [];
+  const of = new Map<string, number[]>();
+  for (const c of t.columns) {
+    const pointers = c.source.kind === 'fields' ? c.source.fields.map((f) => pointerOf([f])) : c.source.kind === 'pointers' ? c.source.pointers : [];
+    of.set(
+      c.name,
+      pointers.map((p) => {
+        const at = all.indexOf(p);
+        return at >= 0 ? at + 1 : all.push(p);
+      }),
+    );
+  }
+  return { all, of };
 }
 
-function jsonPath(field: string): string {
-  return `$."${field.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+/** Top-level keys some column reads: the catch-all column keeps the others. */
+function mappedTopLevelKeys(t: Transform): string[] {
+  const keys = new Set<string>();
+  for (const c of t.columns) {
+    if (c.source.kind === 'fields') c.source.fields.forEach((f) => keys.add(f));
+    if (c.source.kind === 'pointers') {
+      for (const p of c.source.pointers) keys.add((p.split('/')[1] ?? '').replaceAll('~1', '/').replaceAll('~0', '~'));
+    }
+  }
+  return [...keys];
+}
+
+function rawValueSql(t: Transform, c: OutputColumn, pointers: Map<string, number[]>, csvFieldCount: number): string {
+  const source = c.source;
+  if (source.kind === 'index') return source.index < csvFieldCount ? `c${source.index}` : 'NULL';
+  if (source.kind === 'catch_all') {
+    const mapped = `[${mappedTopLevelKeys(t).map(quoteLiteral).join(', ')}]`;
+    const rest = `map_from_entries(list_filter(map_entries(json_transform(__inlet_line, '"MAP(VARCHAR, VARCHAR)"')), lambda e: NOT list_contains(${mapped}, e.key)))`;
+    const value = c.type === 'string' ? `to_json(${rest})::VARCHAR` : rest;
+    return `CASE WHEN __inlet_fields IS NOT NULL AND cardinality(${rest}) > 0 THEN ${value} END`;
+  }
+  const at = pointers.get(c.name)!.map((i) => `__inlet_fields[${i}]`);
+  return at.length === 1 ? at[0]! : `coalesce(${at.join(', ')})`;
 }
 
 /** Missing, empty and null-valued inputs become the column's default (as if it were the input) or NULL. */
 function normalisedSql(t: Transform, c: OutputColumn, raw: string): string {
+  if (c.source.kind === 'catch_all') return raw;
   const nulls = ["''", ...t.nullValues.filter((v) => v !== '').map(quoteLiteral)];
   const fallback = c.default === undefined ? 'NULL' : quoteLiteral(c.default);
   return `CASE WHEN ${raw} IS NULL OR ${raw} IN (${nulls.join(', ')}) THEN ${fallback} ELSE ${raw} END`;
 }
 
-function truncateTo(c: OutputColumn, ts: string): string {
-  return c.resolution === 'ms' ? `date_trunc('millisecond', ${ts})` : `date_trunc('second', ${ts})`;
+function truncateTo(v: ValueType, ts: string): string {
+  return v.resolution === 'ms' ? `date_trunc('millisecond', ${ts})` : `date_trunc('second', ${ts})`;
 }
 
-/** Converts a VARCHAR to the column's type, yielding NULL (never an error) when it cannot. */
-export function convertSql(c: OutputColumn, v: string): string {
+/** Converts a VARCHAR to the value's type, yielding NULL (never an error) when it cannot. */
+export function convertSql(c: ValueType, v: string): string {
   switch (c.type) {
     case 'string':
       return v;
@@ -99,17 +159,73 @@ export function convertSql(c: OutputColumn, v: string): string {
     case 'uint32':
     case 'uint64':
       // try_cast alone would round '1.5' to 2; a value must be a whole number to load.
-      return `CASE WHEN regexp_full_match(${v}, ${INTEGER_PATTERN}) THEN try_cast(trim(${v}) AS ${DUCKDB_TYPES[c.type]}) END`;
+      return `CASE WHEN regexp_full_match(${v}, ${INTEGER_PATTERN}) THEN try_cast(trim(${v}) AS ${SCALAR_DUCKDB_TYPES[c.type]}) END`;
     case 'datetime':
     case 'datetime64':
-      return truncateTo(c, goLayoutParseSql(c.format!, v));
+      return rangeChecked(c, truncateTo(c, goLayoutParseSql(c.format!, v)));
     case 'epoch': {
       const { mul, div } = EPOCH_TO_MICROS[c.format as EpochUnit];
       const whole = `try_cast(trim(${v}) AS HUGEINT)`;
       const micros = `CASE WHEN ${whole} IS NOT NULL THEN ${whole} * ${mul} // ${div} ELSE round(try_cast(${v} AS DOUBLE) * ${mul} / ${div}) END`;
-      return truncateTo(c, `try(make_timestamp(try_cast(${micros} AS BIGINT)))`);
+      return rangeChecked(c, truncateTo(c, `try(make_timestamp(try_cast(${micros} AS BIGINT)))`));
+    }
+    case 'array':
+      return `list_transform(${jsonList(v)}, lambda __inlet_e: ${convertSql(c.elements[0]!, '__inlet_e')})`;
+    case 'map': {
+      const [k, val] = c.elements as [ValueType, ValueType];
+      return `map_from_entries(list_transform(map_entries(${jsonMap(v)}), lambda __inlet_e: {'key': ${convertSql(k, '__inlet_e.key')}, 'value': ${convertSql(val, '__inlet_e.value')}}))`;
     }
   }
+}
+
+function rangeChecked(c: ValueType, ts: string): string {
+  return `CASE WHEN ${ts} BETWEEN ${(c.type === 'datetime64' ? TIME_RANGE.datetime64 : TIME_RANGE.datetime).join(' AND ')} THEN ${ts} END`;
+}
+
+const jsonList = (v: string) => `try_cast(try_cast(${v} AS JSON) AS VARCHAR[])`;
+const jsonMap = (v: string) => `try_cast(try_cast(${v} AS JSON) AS MAP(VARCHAR, VARCHAR))`;
+
+/** True when an array or map parsed but one of its elements did not convert: the whole value is bad. */
+function badElementSql(c: ValueType, v: string, converted: string): string | undefined {
+  if (c.type === 'array') {
+    return `list_bool_or(list_transform(list_zip(${jsonList(v)}, ${converted}), lambda __inlet_p: __inlet_p[1] IS NOT NULL AND __inlet_p[2] IS NULL))`;
+  }
+  if (c.type === 'map') {
+    const [k, val] = c.elements as [ValueType, ValueType];
+    return `list_bool_or(list_transform(map_entries(${jsonMap(v)}), lambda __inlet_e: ${convertSql(k, '__inlet_e.key')} IS NULL OR (__inlet_e.value IS NOT NULL AND ${convertSql(val, '__inlet_e.value')} IS NULL)))`;
+  }
+  return undefined;
+}
+
+const sqlText = (s: string) => s.replaceAll("'", "''");
+
+function timestampLiteral(ms: number): string {
+  return `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+}
+
+/** The reason a converted value breaks the column's limits, or NULL. */
+function limitReasonSql(c: OutputColumn, v: string, nowMs: number): string | undefined {
+  const l = c.limits;
+  if (!l) return undefined;
+  const name = sqlText(c.name);
+  const checks: string[] = [];
+  if (l.min !== undefined) checks.push(`WHEN ${v} < ${l.min} THEN 'column "${name}": ' || ${v}::VARCHAR || ' is below the limit min ${l.min}'`);
+  if (l.max !== undefined) checks.push(`WHEN ${v} > ${l.max} THEN 'column "${name}": ' || ${v}::VARCHAR || ' is above the limit max ${l.max}'`);
+  if (l.pastSeconds !== undefined) {
+    const oldest = timestampLiteral(nowMs - l.pastSeconds * 1000);
+    checks.push(`WHEN ${v} < ${oldest} THEN 'column "${name}": ' || ${v}::VARCHAR || ' is older than the limit past (before ' || ${oldest}::VARCHAR || ')'`);
+  }
+  if (l.futureSeconds !== undefined) {
+    const newest = timestampLiteral(nowMs + l.futureSeconds * 1000);
+    checks.push(`WHEN ${v} > ${newest} THEN 'column "${name}": ' || ${v}::VARCHAR || ' is newer than the limit future (after ' || ${newest}::VARCHAR || ')'`);
+  }
+  return checks.length === 0 ? undefined : `CASE ${checks.join(' ')} END`;
+}
+
+function typeLabel(c: ValueType): string {
+  if (c.type === 'array') return `array(${typeLabel(c.elements[0]!)})`;
+  if (c.type === 'map') return `map(${typeLabel(c.elements[0]!)}, ${typeLabel(c.elements[1]!)})`;
+  return c.format ? `${c.type} (format ${c.format})` : c.type;
 }
 
 /**
@@ -119,31 +235,39 @@ export function convertSql(c: OutputColumn, v: string): string {
 export function compileSelect(t: Transform, o: ReadOptions): string {
   const cols = t.columns;
   const inner = readSql(t, o);
-  const rawFrom =
-    t.type === 'json'
-      ? `SELECT *, __inlet_line IS NULL OR trim(__inlet_line) = '' AS ${BLANK_COLUMN}, ` +
-        `CASE WHEN json_valid(__inlet_line) AND json_type(__inlet_line) = 'OBJECT' THEN json_extract_string(__inlet_line, [${cols
-          .map((c) => quoteLiteral(jsonPath('field' in c.source ? c.source.field : c.name)))
-          .join(', ')}]) END AS __inlet_fields FROM (${inner})`
-      : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
-  const normalised = cols.map((c, i) => `${normalisedSql(t, c, rawValueSql(c, i, o.csvFieldCount))} AS __inlet_n${i}`);
-  const converted = cols.map((c, i) => `${convertSql(c, `__inlet_n${i}`)} AS __inlet_v${i}`);
+  const pointers = jsonPointers(t);
+  const isJson = o.shape !== 'csv';
+  const rawFrom = isJson
+    ? `SELECT *, __inlet_line IS NULL OR trim(__inlet_line) = '' AS ${BLANK_COLUMN}, ` +
+      `CASE WHEN json_valid(__inlet_line) AND json_type(__inlet_line) = 'OBJECT' THEN json_extract_string(__inlet_line, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
+    : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
+  const normalised = cols.map((c, i) => `${normalisedSql(t, c, rawValueSql(t, c, pointers.of, o.csvFieldCount))} AS __inlet_n${i}`);
+  const converted = cols.map((c, i) => `${c.source.kind === 'catch_all' ? `__inlet_n${i}` : convertSql(c, `__inlet_n${i}`)} AS __inlet_c${i}`);
+  const limited = cols.map((c, i) => `${limitReasonSql(c, `__inlet_c${i}`, o.nowMs) ?? 'NULL::VARCHAR'} AS __inlet_l${i}`);
   const reasons = cols.map((c, i) => {
-    const shown = `left(__inlet_n${i}, 200)`;
-    const bad = `'column "${c.name.replaceAll("'", "''")}": cannot convert ''' || ${shown} || ''' to ${c.type}${c.format ? ` (format ${c.format.replaceAll("'", "''")})` : ''}'`;
-    const missing = c.primary ? `WHEN __inlet_n${i} IS NULL THEN 'column "${c.name.replaceAll("'", "''")}": the primary timestamp is missing'` : '';
-    return `CASE ${missing} WHEN __inlet_n${i} IS NOT NULL AND __inlet_v${i} IS NULL THEN ${bad} END`;
+    const shown = c.source.kind === 'catch_all' ? `''` : `left(__inlet_n${i}, 200)`;
+    const bad = `'column "${sqlText(c.name)}": cannot convert ''' || ${shown} || ''' to ${sqlText(typeLabel(c))}'`;
+    const missing = c.primary ? `WHEN __inlet_n${i} IS NULL THEN 'column "${sqlText(c.name)}": the primary timestamp is missing'` : '';
+    const badElement = badElementSql(c, `__inlet_n${i}`, `__inlet_c${i}`);
+    const element = badElement ? `WHEN __inlet_c${i} IS NOT NULL AND ${badElement} THEN ${bad}` : '';
+    const limit = c.limits?.action === 'null' ? '' : `WHEN __inlet_l${i} IS NOT NULL THEN __inlet_l${i}`;
+    return `CASE ${missing} WHEN __inlet_n${i} IS NOT NULL AND __inlet_c${i} IS NULL THEN ${bad} ${element} ${limit} END`;
   });
-  if (t.type === 'json') reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'the line is not a JSON object' END`);
-  const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`__inlet_v${i} AS ${quoteIdent(c.name)}`]));
+  if (isJson) reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(__inlet_line) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(__inlet_line, 100) END`);
+  const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`${c.limits?.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`]));
   return (
     `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${stored.join(', ')}, ` +
     `CASE WHEN ${BLANK_COLUMN} THEN NULL ELSE coalesce(${reasons.join(', ')}) END AS ${REASON_COLUMN} ` +
-    `FROM (SELECT *, ${converted.join(', ')} FROM (SELECT *, ${normalised.join(', ')} FROM (${rawFrom})))`
+    `FROM (SELECT *, ${limited.join(', ')} FROM (SELECT *, ${converted.join(', ')} FROM (SELECT *, ${normalised.join(', ')} FROM (${rawFrom}))))`
   );
 }
 
 /** The stored columns and their DuckDB types, in order: the table's schema as this transform writes it. */
 export function storedColumns(t: Transform): { name: string; type: string }[] {
-  return t.columns.filter((c) => !c.ignore).map((c) => ({ name: c.name, type: DUCKDB_TYPES[c.type] }));
+  return t.columns.filter((c) => !c.ignore).map((c) => ({ name: c.name, type: duckdbType(c) }));
+}
+
+/** The user's sql_transform with `{STREAM}` bound to a relation (a table name or a parenthesised SELECT). */
+export function sqlTransformOver(t: Transform, relation: string): string | undefined {
+  return t.sqlTransform?.replaceAll('{STREAM}', relation);
 }

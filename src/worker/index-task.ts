@@ -6,8 +6,9 @@ import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { convertFiles, type FileAccount, type ReadGroup } from '../ingest/convert.js';
 import { countCsvFields } from '../ingest/csv-fields.js';
+import { detectJsonShape } from '../ingest/json-shape.js';
 import { fetchToFile } from '../ingest/fetch.js';
-import { writePartitions, type WrittenPartition } from '../ingest/partition.js';
+import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import type { JobSettings } from '../jobs/settings.js';
 import type { Transform } from '../transform/model.js';
 import { validateTransform } from '../transform/validate.js';
@@ -20,6 +21,19 @@ export interface IndexResult {
   readonly files: readonly FileReport[];
   /** Where this attempt wrote its Parquet files: removed if the commit does not happen. */
   readonly outputDir: string;
+  /** The partitions written, or for a dry run the ones that would be. */
+  readonly plan: PartitionPlan;
+}
+
+export interface PartitionPlan {
+  readonly partitions: number;
+  readonly minTsMs: number | null;
+  readonly maxTsMs: number | null;
+}
+
+function summarise(parts: readonly { minTsMs: number; maxTsMs: number }[]): PartitionPlan {
+  if (parts.length === 0) return { partitions: 0, minTsMs: null, maxTsMs: null };
+  return { partitions: parts.length, minTsMs: Math.min(...parts.map((p) => p.minTsMs)), maxTsMs: Math.max(...parts.map((p) => p.maxTsMs)) };
 }
 
 /** The files of one task could not all be read; carries a report for each file. */
@@ -54,18 +68,25 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, 
 }
 
 async function readGroups(transform: Transform, local: readonly string[]): Promise<ReadGroup[]> {
-  if (transform.type === 'json') return [{ files: local, numbers: local.map((_, i) => i), csvFieldCount: 0 }];
-  const mapped = Math.max(...transform.columns.map((c) => ('index' in c.source ? c.source.index + 1 : 0)));
-  const byCount = new Map<number, { files: string[]; numbers: number[] }>();
-  for (const [i, file] of local.entries()) {
-    // An empty file has no records; reading it with the mapped width is harmless.
-    const count = (await countCsvFields(file, transform.csv)) ?? mapped;
-    const group = byCount.get(count) ?? { files: [], numbers: [] };
+  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[] }>();
+  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number) => {
+    const group = groups.get(key) ?? { files: [], numbers: [], shape, csvFieldCount };
     group.files.push(file);
     group.numbers.push(i);
-    byCount.set(count, group);
+    groups.set(key, group);
+  };
+  const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
+  for (const [i, file] of local.entries()) {
+    if (transform.type === 'json') {
+      const shape = await detectJsonShape(file);
+      add(shape, shape, 0, file, i);
+    } else {
+      // An empty file has no records; reading it with the mapped width is harmless.
+      const count = (await countCsvFields(file, transform.csv)) ?? mapped;
+      add(`csv-${count}`, 'csv', count, file, i);
+    }
   }
-  return [...byCount.entries()].map(([csvFieldCount, g]) => ({ ...g, csvFieldCount }));
+  return [...groups.values()];
 }
 
 /**
@@ -102,11 +123,13 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
     const groups = await readGroups(transform, local);
     return await withConnection(engine, signal, async (connection) => {
       const accounts = await convertFiles(connection, transform, groups, local.length);
-      const written = settings.dry_run
-        ? []
-        : await writePartitions(connection, transform, { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition }, outputDir);
+      const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
+      // A dry run counts what it would write: the same plan, no sort and no file.
+      const planned = settings.dry_run ? await planPartitions(connection, transform, limits) : [];
+      const written = settings.dry_run ? [] : await writePartitions(connection, transform, limits, outputDir);
       return {
         outputDir,
+        plan: summarise(settings.dry_run ? planned : written),
         partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
         files: inputs.map((input, i) => fileReport(input.url, fetched[i]!.status === 'fulfilled' ? (fetched[i] as PromiseFulfilledResult<{ bytes: number }>).value.bytes : input.size, accounts[i]!)),
       };

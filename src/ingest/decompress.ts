@@ -1,0 +1,142 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable, Transform as TransformStream, type TransformCallback } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import unbzip2 from 'unbzip2-stream';
+import xz from 'xz-decompress';
+import yauzl from 'yauzl';
+import { SourceError } from '../errors.js';
+import type { Compression } from '../transform/model.js';
+
+/** The first bytes of each compressed format; `deflate` may be raw and so has none to check. */
+export const MAGIC: Partial<Record<Compression, { bytes: readonly Buffer[]; label: string }>> = {
+  gzip: { bytes: [Buffer.from([0x1f, 0x8b])], label: '1f8b' },
+  zip: { bytes: [Buffer.from('PK\x03\x04', 'latin1'), Buffer.from('PK\x05\x06', 'latin1')], label: '504b0304' },
+  bzip2: { bytes: [Buffer.from('BZh', 'latin1')], label: '425a68 ("BZh")' },
+  xz: { bytes: [Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])], label: 'fd377a585a00' },
+  zstd: { bytes: [Buffer.from([0x28, 0xb5, 0x2f, 0xfd])], label: '28b52ffd' },
+};
+/** Enough bytes to recognise every format above. */
+export const MAGIC_LENGTH = 6;
+
+/** A zlib stream starts with a CMF/FLG pair: method 8 (deflate) and a header checksum divisible by 31. */
+export const isZlibHeader = (head: Buffer) => head.length >= 2 && (head[0]! & 0x0f) === 8 && (head[0]! * 256 + head[1]!) % 31 === 0;
+
+export function detectCompression(head: Buffer): Compression | undefined {
+  for (const [name, magic] of Object.entries(MAGIC)) {
+    if (magic.bytes.some((m) => head.subarray(0, m.length).equals(m))) return name as Compression;
+  }
+  return undefined;
+}
+
+/**
+ * Checks the head of an object against the compression it will be read with, so a mismatch
+ * fails the file with a reason instead of loading binary noise as rejected rows.
+ */
+export function checkMagic(head: Buffer, compression: Compression, url: string): SourceError | undefined {
+  const found = detectCompression(head);
+  const hex = head.subarray(0, 4).toString('hex');
+  if (compression === 'none') {
+    return found ? new SourceError(`${url} is ${found}-compressed (it starts with ${hex}) but the transform says compression "none": set "compression": "${found}"`) : undefined;
+  }
+  if (compression === 'zlib' && !isZlibHeader(head)) {
+    return new SourceError(`${url} is not zlib data (it starts with bytes ${hex}, which is no zlib header): fix the transform's compression ("deflate" also reads raw deflate)`);
+  }
+  const magic = MAGIC[compression];
+  if (magic && found !== compression) {
+    return new SourceError(`${url} is not ${compression} data (it starts with bytes ${hex}, ${compression} starts with ${magic.label})${found ? `; it looks like ${found}` : ''}: fix the transform's compression`);
+  }
+  if (compression === 'deflate' && found) {
+    return new SourceError(`${url} is ${found}-compressed (it starts with ${hex}) but the transform says compression "deflate": set "compression": "${found}"`);
+  }
+  return undefined;
+}
+
+/** Formats decoded while the object streams in; the others are spooled to disk first (zip needs its directory at the end). */
+export const STREAMED: readonly Compression[] = ['none', 'gzip'];
+
+class ZstdStream extends TransformStream {
+  private readonly decoder = new ZstdDecompress((chunk) => this.push(Buffer.from(chunk)));
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+    try {
+      this.decoder.push(chunk);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+  override _flush(done: TransformCallback) {
+    try {
+      this.decoder.push(new Uint8Array(0), true);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+}
+
+async function head(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(MAGIC_LENGTH);
+    const { bytesRead } = await handle.read(buffer, 0, MAGIC_LENGTH, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The one file inside a zip archive (folders are skipped); several files would mix headers and records. */
+async function unzipTo(raw: string, dest: string, url: string): Promise<void> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))));
+  try {
+    const entries = await new Promise<yauzl.Entry[]>((resolve, reject) => {
+      const found: yauzl.Entry[] = [];
+      zip.on('entry', (e: yauzl.Entry) => {
+        if (!e.fileName.endsWith('/')) found.push(e);
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(found));
+      zip.on('error', reject);
+      zip.readEntry();
+    });
+    if (entries.length === 0) {
+      await pipeline(Readable.from([]), createWriteStream(dest));
+      return;
+    }
+    if (entries.length > 1) {
+      throw new SourceError(`${url} is a zip archive of ${entries.length} files (${entries.slice(0, 3).map((e) => e.fileName).join(', ')}…): Inlet reads zip archives holding one file; upload the files separately`);
+    }
+    const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entries[0]!, (err, s) => (err ? reject(err) : resolve(s))));
+    await pipeline(stream, createWriteStream(dest));
+  } finally {
+    zip.close();
+  }
+}
+
+/** Decodes a spooled object into `dest`. */
+export async function decodeFile(raw: string, dest: string, compression: Compression, url: string): Promise<void> {
+  const input = () => createReadStream(raw);
+  switch (compression) {
+    case 'zip':
+      return unzipTo(raw, dest, url);
+    case 'deflate':
+    case 'zlib':
+      return pipeline(input(), isZlibHeader(await head(raw)) ? createInflate() : createInflateRaw(), createWriteStream(dest));
+    case 'bzip2':
+      return pipeline(input(), unbzip2(), createWriteStream(dest));
+    case 'zstd':
+      return pipeline(input(), new ZstdStream(), createWriteStream(dest));
+    case 'xz': {
+      const web = Readable.toWeb(input()) as unknown as ReadableStream<Uint8Array>;
+      return pipeline(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>), createWriteStream(dest));
+    }
+    case 'gzip':
+      return pipeline(input(), createGunzip(), createWriteStream(dest));
+    case 'none':
+      return pipeline(input(), createWriteStream(dest));
+  }
+}
