@@ -9,6 +9,12 @@ export async function tablePartitions(c: Catalog, tableId: string, range: { from
   return query.orderBy('min_ts_ms').execute();
 }
 
+/** How many committed partitions a table has: what a query considers before pruning by time. */
+export async function countTablePartitions(c: Catalog, tableId: string): Promise<number> {
+  const row = await c.db.selectFrom('partitions').select((eb) => eb.fn.countAll<number | string>().as('n')).where('table_id', '=', tableId).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
 /** Paths of every committed partition, so a sweep can tell orphans (from crashed attempts) apart. */
 export async function allPartitionPaths(c: Catalog): Promise<Set<string>> {
   const rows = await c.db.selectFrom('partitions').select('path').execute();

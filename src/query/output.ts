@@ -1,4 +1,5 @@
 import type { DuckDBType } from '@duckdb/node-api';
+import type { OutputFormat } from './statement.js';
 
 /** ClickHouse's names for DuckDB's types, so clients that read `meta` see what Hydrolix would send. */
 const CLICKHOUSE_TYPES: Record<string, string> = {
@@ -19,42 +20,182 @@ const CLICKHOUSE_TYPES: Record<string, string> = {
   DATE: 'Date',
   TIMESTAMP: 'DateTime',
   'TIMESTAMP WITH TIME ZONE': 'DateTime',
+  TIMESTAMP_S: 'DateTime',
   TIMESTAMP_MS: 'DateTime64(3)',
+  TIMESTAMP_NS: 'DateTime64(9)',
 };
 
-export const clickhouseType = (type: DuckDBType): string => CLICKHOUSE_TYPES[type.toString()] ?? type.toString();
+export function clickhouseType(type: DuckDBType): string {
+  const name = type.toString();
+  if (CLICKHOUSE_TYPES[name]) return CLICKHOUSE_TYPES[name];
+  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(name);
+  if (decimal) return `Decimal(${decimal[1]}, ${decimal[2]})`;
+  if (name.endsWith('[]')) return `Array(${clickhouseTypeName(name.slice(0, -2))})`;
+  return name;
+}
+const clickhouseTypeName = (name: string) => CLICKHOUSE_TYPES[name] ?? name;
 
-export interface QueryResult {
-  readonly names: readonly string[];
-  readonly types: readonly DuckDBType[];
-  /** Values as DuckDB's JSON conversion gives them: 64-bit integers and timestamps are strings. */
-  readonly rows: readonly (readonly unknown[])[];
-  readonly elapsedSeconds: number;
-  readonly rowsRead: number;
-  readonly bytesRead: number;
+export interface Column {
+  readonly name: string;
+  readonly type: DuckDBType;
 }
 
-function tsvValue(value: unknown): string {
-  if (value === null || value === undefined) return '\\N';
-  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return text.replace(/[\\\t\n\r\0\b\f]/g, (ch) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f' })[ch]!);
+export interface Statistics {
+  readonly elapsed: number;
+  readonly rows_read: number;
+  readonly bytes_read: number;
+  /** Inlet's addition: partitions of the tables read, before and after time pruning. */
+  readonly partitions_considered: number;
+  readonly partitions_read: number;
 }
 
-/** TabSeparated as ClickHouse prints it: escaped values, \N for NULL, a newline after every row. */
-export function toTabSeparated(result: QueryResult): string {
-  return result.rows.map((row) => row.map(tsvValue).join('\t') + '\n').join('');
+/** A row as DuckDB's JSON conversion gives it: 64-bit integers, decimals and timestamps are strings. */
+export type Row = readonly unknown[];
+
+type Kind = 'quotedInteger' | 'decimal' | 'float' | 'string' | 'temporal' | 'zonedTemporal' | 'other';
+
+function kindOf(type: DuckDBType): Kind {
+  const name = type.toString();
+  if (['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT'].includes(name)) return 'quotedInteger';
+  if (name.startsWith('DECIMAL')) return 'decimal';
+  if (name === 'DOUBLE' || name === 'FLOAT') return 'float';
+  if (name === 'VARCHAR') return 'string';
+  if (name === 'TIMESTAMP WITH TIME ZONE') return 'zonedTemporal';
+  if (name.startsWith('TIMESTAMP') || name === 'DATE' || name === 'TIME') return 'temporal';
+  return 'other';
 }
 
-/** ClickHouse's FORMAT JSON: meta, data, rows, statistics. */
-export function toJson(result: QueryResult): string {
-  return JSON.stringify(
-    {
-      meta: result.names.map((name, i) => ({ name, type: clickhouseType(result.types[i]!) })),
-      data: result.rows.map((row) => Object.fromEntries(result.names.map((name, i) => [name, row[i] ?? null]))),
-      rows: result.rows.length,
-      statistics: { elapsed: result.elapsedSeconds, rows_read: result.rowsRead, bytes_read: result.bytesRead },
+const FLOAT_WORDS: Record<string, string> = { NaN: 'nan', Infinity: 'inf', '-Infinity': '-inf' };
+
+/** The sandbox runs in UTC, so a zoned timestamp prints as ClickHouse prints a DateTime: no offset. */
+const dropUtcOffset = (text: string) => text.replace(/\+00(?::00)?$/, '');
+
+/** A nested value as ClickHouse writes arrays in text formats: [1,'a',NULL]. */
+function textLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (Array.isArray(value)) return `[${value.map(textLiteral).join(',')}]`;
+  if (typeof value === 'string') return `'${value.replace(/[\\']/g, (ch) => `\\${ch}`)}'`;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** A value as text formats print it, before their own escaping; null stays null. */
+function plainText(value: unknown, kind: Kind): string | null {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) return textLiteral(value);
+  if (typeof value === 'object') return JSON.stringify(value);
+  if (kind === 'float' && typeof value === 'string') return FLOAT_WORDS[value] ?? value;
+  if (kind === 'zonedTemporal') return dropUtcOffset(String(value));
+  return String(value);
+}
+
+const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f', "'": "\\'" };
+
+/** TabSeparated's escaping: the control characters, backslash and the single quote, \N for NULL. */
+function tsvField(value: unknown, kind: Kind): string {
+  const text = plainText(value, kind);
+  return text === null ? '\\N' : text.replace(/[\\\t\n\r\0\b\f']/g, (ch) => TSV_ESCAPES[ch]!);
+}
+
+/** CSV as ClickHouse writes it: strings, dates and arrays in double quotes, numbers bare, \N for NULL. */
+function csvField(value: unknown, kind: Kind): string {
+  const text = plainText(value, kind);
+  if (text === null) return '\\N';
+  const bare = typeof value === 'number' || typeof value === 'boolean' || kind === 'quotedInteger' || kind === 'decimal' || kind === 'float';
+  return bare ? text : `"${text.replaceAll('"', '""')}"`;
+}
+
+/** ClickHouse escapes the forward slash in JSON strings (output_format_json_escape_forward_slashes). */
+const jsonString = (text: string) => JSON.stringify(text).replaceAll('/', '\\/');
+
+function jsonValue(value: unknown, kind: Kind): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => jsonValue(v, typeof v === 'string' ? kind : 'other')).join(',')}]`;
+  if (typeof value === 'object') return JSON.stringify(value);
+  if (kind === 'decimal') return String(value);
+  // NaN and infinities are not JSON numbers; ClickHouse writes null for them.
+  if (kind === 'float' && typeof value === 'string') return 'null';
+  if (typeof value === 'string') return jsonString(kind === 'zonedTemporal' ? dropUtcOffset(value) : value);
+  return String(value);
+}
+
+export interface FormatWriter {
+  readonly contentType: string;
+  header(): string;
+  rows(rows: readonly Row[]): string;
+  footer(rowCount: number, statistics: Statistics): string;
+}
+
+function textWriter(columns: readonly Column[], field: (value: unknown, kind: Kind) => string, separator: string, names: string | undefined, contentType: string): FormatWriter {
+  const kinds = columns.map((c) => kindOf(c.type));
+  return {
+    contentType,
+    header: () => names ?? '',
+    rows: (rows) => rows.map((row) => row.map((v, i) => field(v, kinds[i]!)).join(separator) + '\n').join(''),
+    footer: () => '',
+  };
+}
+
+/** FORMAT JSON and JSONCompact: ClickHouse's layout, tab-indented, sections apart by a blank line. */
+function jsonWriter(columns: readonly Column[], compact: boolean): FormatWriter {
+  const kinds = columns.map((c) => kindOf(c.type));
+  const keys = columns.map((c) => jsonString(c.name));
+  let first = true;
+  const row = (values: Row): string =>
+    compact
+      ? `\t\t[${values.map((v, i) => jsonValue(v, kinds[i]!)).join(', ')}]`
+      : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, kinds[i]!)}`).join(',\n')}\n\t\t}`;
+  return {
+    contentType: 'application/json; charset=UTF-8',
+    header: () => {
+      const meta = columns.map((c, i) => `\t\t{\n\t\t\t"name": ${keys[i]},\n\t\t\t"type": ${jsonString(clickhouseType(c.type))}\n\t\t}`).join(',\n');
+      return `{\n\t"meta":\n\t[\n${meta}\n\t],\n\n\t"data":\n\t[\n`;
     },
-    null,
-    '\t',
-  );
+    rows: (rows) =>
+      rows
+        .map((values) => {
+          const text = (first ? '' : ',\n') + row(values);
+          first = false;
+          return text;
+        })
+        .join(''),
+    footer: (rowCount, s) =>
+      `\n\t],\n\n\t"rows": ${rowCount},\n\n\t"statistics":\n\t{\n` +
+      `\t\t"elapsed": ${s.elapsed},\n\t\t"rows_read": ${s.rows_read},\n\t\t"bytes_read": ${s.bytes_read},\n` +
+      `\t\t"partitions_considered": ${s.partitions_considered},\n\t\t"partitions_read": ${s.partitions_read}\n\t}\n}\n`,
+  };
+}
+
+function jsonEachRowWriter(columns: readonly Column[]): FormatWriter {
+  const kinds = columns.map((c) => kindOf(c.type));
+  const keys = columns.map((c) => jsonString(c.name));
+  return {
+    contentType: 'application/x-ndjson; charset=UTF-8',
+    header: () => '',
+    rows: (rows) => rows.map((values) => `{${values.map((v, i) => `${keys[i]}:${jsonValue(v, kinds[i]!)}`).join(',')}}\n`).join(''),
+    footer: () => '',
+  };
+}
+
+export function formatWriter(format: OutputFormat, columns: readonly Column[]): FormatWriter {
+  const tsvNames = columns.map((c) => tsvField(c.name, 'string')).join('\t') + '\n';
+  const csvNames = columns.map((c) => csvField(c.name, 'string')).join(',') + '\n';
+  const tsvType = 'text/tab-separated-values; charset=UTF-8';
+  const csvType = 'text/csv; charset=UTF-8; header=absent';
+  switch (format) {
+    case 'TabSeparated':
+      return textWriter(columns, tsvField, '\t', undefined, tsvType);
+    case 'TabSeparatedWithNames':
+      return textWriter(columns, tsvField, '\t', tsvNames, tsvType);
+    case 'CSV':
+      return textWriter(columns, csvField, ',', undefined, csvType);
+    case 'CSVWithNames':
+      return textWriter(columns, csvField, ',', csvNames, 'text/csv; charset=UTF-8; header=present');
+    case 'JSON':
+      return jsonWriter(columns, false);
+    case 'JSONCompact':
+      return jsonWriter(columns, true);
+    case 'JSONEachRow':
+      return jsonEachRowWriter(columns);
+  }
 }

@@ -1,107 +1,259 @@
+import { cpus } from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
-import { tablePartitions } from '../catalog/partitions.js';
+import { countTablePartitions, tablePartitions } from '../catalog/partitions.js';
 import { findTableByName, listTransforms } from '../catalog/resources.js';
-import type { User } from '../catalog/schema.js';
+import type { PartitionRow, TableRow, User } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, QueryError } from '../errors.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
+import type { Transform } from '../transform/model.js';
 import { validateTransform } from '../transform/validate.js';
-import { partitionsRoot } from '../worker/context.js';
-import type { QueryResult } from './output.js';
-import { splitFormat, tableRefs, type OutputFormat, type TableRef } from './statement.js';
+import { partitionsRoot, scratchRoot } from '../worker/context.js';
+import { parseSerialized, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
+import type { Column, Row, Statistics } from './output.js';
+import { SandboxPool, type Sandbox, type View } from './sandbox.js';
+import { resolveSettings, type QuerySettings } from './settings.js';
+import { parseStatement, type OutputFormat } from './statement.js';
 
-interface TableView {
+export interface QueryRequest {
+  readonly text: string;
+  /** Lowest precedence first: the X-HDX-query-settings header, then the query string. */
+  readonly headerSettings: Readonly<Record<string, string>>;
+  readonly urlSettings: Readonly<Record<string, string>>;
+}
+
+/** A query that has started: its columns now, its rows as they come. Close it when done, however it ends. */
+export interface QueryExecution {
+  readonly format: OutputFormat;
+  readonly settings: QuerySettings;
+  readonly columns: readonly Column[];
+  readonly batches: AsyncIterable<readonly Row[]>;
+  statistics(): Statistics;
+  /** The error to report for a failure while reading rows (a timeout reads as one). */
+  describeError(err: unknown): QueryError;
+  close(): void;
+}
+
+/** A time range in epoch milliseconds; an undefined end is open. */
+interface Range {
+  readonly fromMs?: number;
+  readonly toMs?: number;
+}
+
+interface ResolvedTable {
   readonly ref: TableRef;
-  readonly files: readonly string[];
-  readonly bytes: number;
-  readonly rows: number;
-  /** SQL for the view: the table's committed partitions, or an empty relation of its schema. */
-  readonly sql: string;
+  readonly row: TableRow;
+  readonly transform: Transform | undefined;
 }
 
-async function resolveTable(catalog: Catalog, config: Config, user: User, ref: TableRef): Promise<TableView> {
-  // Another org's table is "not found", exactly like one that does not exist.
-  const table = await findTableByName(catalog, user.org_id, ref.project, ref.table);
-  if (!table) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-  const partitions = await tablePartitions(catalog, table.id);
-  const files = partitions.map((p) => path.join(partitionsRoot(config), p.path));
-  const bytes = partitions.reduce((sum, p) => sum + p.bytes, 0);
-  const rows = partitions.reduce((sum, p) => sum + p.rows, 0);
-  if (files.length > 0) {
-    return { ref, files, bytes, rows, sql: `SELECT * FROM read_parquet([${files.map(quoteLiteral).join(', ')}], union_by_name = true)` };
-  }
-  const transforms = await listTransforms(catalog, table);
-  const doc = transforms.find((t) => t.is_default === 1) ?? transforms[0];
-  const columns = doc ? storedColumns(validateTransform(doc.type, JSON.parse(doc.settings)).transform) : [];
-  const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL AS "no_columns"';
-  return { ref, files, bytes, rows, sql: `SELECT ${select} WHERE false` };
-}
-
-/**
- * A fresh in-memory DuckDB per query, in which each referenced table is a view over its
- * committed partitions. External access is then switched off (only those files stay readable)
- * and the configuration locked, so the SQL can read nothing else and change no setting.
- */
-async function sandbox(config: Config, views: readonly TableView[]): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
-  const instance = await DuckDBInstance.create(':memory:', {
-    threads: String(config.duckdbThreads),
-    memory_limit: config.duckdbMemoryLimit,
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-  });
-  const connection = await instance.connect();
-  const files = views.flatMap((v) => v.files);
-  await connection.run(`SET allowed_paths = [${files.map(quoteLiteral).join(', ')}]`);
-  await connection.run('SET enable_external_access = false');
-  for (const view of views) {
-    await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(view.ref.project)}`);
-    await connection.run(`CREATE VIEW ${quoteIdent(view.ref.project)}.${quoteIdent(view.ref.table)} AS ${view.sql}`);
-  }
-  await connection.run('SET lock_configuration = true');
-  return { instance, connection };
+interface PrunedTable extends ResolvedTable {
+  readonly considered: number;
+  readonly partitions: readonly PartitionRow[];
 }
 
 /** Cleans DuckDB's error text into ClickHouse's one-line shape. */
 function queryError(err: unknown): QueryError {
+  if (err instanceof QueryError) return err;
   const message = errorMessage(err).split('\n')[0]!;
   return new QueryError(`DB::Exception: ${message}`);
 }
 
-export async function runQuery(catalog: Catalog, config: Config, user: User, text: string): Promise<{ format: OutputFormat; result: QueryResult }> {
-  const started = performance.now();
-  const { sql, format } = splitFormat(text);
-  const parser = await DuckDBInstance.create(':memory:', { enable_external_access: 'false', autoload_known_extensions: 'false' });
-  let serialized: string;
+async function scalarRow(connection: DuckDBConnection, sql: string): Promise<unknown[]> {
+  const reader = await connection.runAndReadAll(sql);
+  return reader.getRowsJS()[0] ?? [];
+}
+
+async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promise<ResolvedTable> {
+  // Another org's table is "not found", exactly like one that does not exist.
+  const row = await findTableByName(catalog, user.org_id, ref.project, ref.table);
+  if (!row) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
+  const transforms = await listTransforms(catalog, row);
+  const doc = transforms.find((t) => t.is_default === 1) ?? transforms[0];
+  const transform = doc ? validateTransform(doc.type, JSON.parse(doc.settings)).transform : undefined;
+  return { ref, row, transform };
+}
+
+/**
+ * Evaluates the constant sides of the time comparisons inside the query's own transaction,
+ * so now() is the very instant the query will see. Answers epoch milliseconds per bound
+ * (floored: partitions' min/max are whole milliseconds, so the comparison stays exact), and
+ * now; undefined when an expression does not evaluate (the query will then say why).
+ */
+async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<{ values: (number | undefined)[]; nowMs: number }> {
+  const nowMs = Number((await scalarRow(connection, 'SELECT epoch_ms(now())'))[0]);
+  if (bounds.length === 0) return { values: [], nowMs };
   try {
-    const connection = await parser.connect();
-    const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(sql)}) AS ast`);
-    serialized = String(reader.getRowObjectsJS()[0]!.ast);
-    connection.closeSync();
-  } finally {
-    parser.closeSync();
+    const [exprSql] = await scalarRow(connection, `SELECT json_deserialize_sql(${quoteLiteral(selectOf(template, bounds.map((b) => b.expr)))})`);
+    const names = bounds.map((_, i) => `b${i}`);
+    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_ms(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM (${String(exprSql)}) AS bounds(${names.join(', ')})`);
+    return { values: row.map((v) => (v === null ? undefined : Number(v))), nowMs };
+  } catch {
+    return { values: bounds.map(() => undefined), nowMs };
   }
-  const views = await Promise.all(tableRefs(serialized).map((ref) => resolveTable(catalog, config, user, ref)));
-  const { instance, connection } = await sandbox(config, views);
-  try {
-    const reader = await connection.runAndReadAll(sql).catch((err: unknown) => {
-      throw queryError(err);
+}
+
+/** One read of a table: the tightest range its WHERE allows (AND of its bounds). */
+function useRange(bounds: readonly TimeBound[], values: ReadonlyMap<TimeBound, number | undefined>): Range {
+  let fromMs: number | undefined;
+  let toMs: number | undefined;
+  for (const bound of bounds) {
+    const value = values.get(bound);
+    if (value === undefined) continue;
+    if (bound.side === 'lower') fromMs = Math.max(fromMs ?? -Infinity, value);
+    else toMs = Math.min(toMs ?? Infinity, value);
+  }
+  return { fromMs, toMs };
+}
+
+/** All reads of a table together: partitions any one of them may need. */
+function hull(ranges: readonly Range[]): Range {
+  const open = (end: keyof Range) => ranges.some((r) => r[end] === undefined);
+  return {
+    fromMs: open('fromMs') ? undefined : Math.min(...ranges.map((r) => r.fromMs!)),
+    toMs: open('toMs') ? undefined : Math.max(...ranges.map((r) => r.toMs!)),
+  };
+}
+
+function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, nowMs: number): void {
+  const name = refKey(table);
+  if (settings.timerangeRequired && range.fromMs === undefined && range.toMs === undefined) {
+    throw new QueryError(`Query on ${name} has no time range: with hdx_query_timerange_required, filter the primary timestamp in WHERE (e.g. timestamp >= now() - INTERVAL 1 HOUR) (TIMERANGE_REQUIRED)`);
+  }
+  if (settings.maxTimerangeSec > 0) {
+    if (range.fromMs === undefined) {
+      throw new QueryError(`Query on ${name} has no lower time bound: hdx_query_max_timerange_sec=${settings.maxTimerangeSec} needs WHERE to bound the primary timestamp from below (TIMERANGE_REQUIRED)`);
+    }
+    const seconds = ((range.toMs ?? Math.max(nowMs, range.fromMs)) - range.fromMs) / 1000;
+    if (seconds > settings.maxTimerangeSec) {
+      throw new QueryError(`Query on ${name} spans ${seconds} seconds, more than hdx_query_max_timerange_sec=${settings.maxTimerangeSec}: narrow the time range (TIMERANGE_EXCEEDED)`);
+    }
+  }
+}
+
+function viewOf(config: Config, table: PrunedTable): View {
+  const files = table.partitions.map((p) => path.join(partitionsRoot(config), p.path));
+  if (files.length > 0) {
+    return { schema: table.ref.project, name: table.ref.table, sql: `SELECT * FROM read_parquet([${files.map(quoteLiteral).join(', ')}], union_by_name = true)` };
+  }
+  // No partition in range (or none yet): an empty relation of the table's schema, so the query still binds.
+  const columns = table.transform ? storedColumns(table.transform) : [];
+  const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL AS "no_columns"';
+  return { schema: table.ref.project, name: table.ref.table, sql: `SELECT ${select} WHERE false` };
+}
+
+const describePartitions = (tables: readonly PrunedTable[]) =>
+  tables.map((t) => `${refKey(t.ref)}: ${t.partitions.length} of ${t.considered} partitions, ${t.partitions.reduce((s, p) => s + p.rows, 0)} rows`);
+
+/** Runs /query statements, each in its own sandbox from a pool bounded in size and concurrency. */
+export class QueryService {
+  private readonly pool: SandboxPool;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly config: Config,
+  ) {
+    this.pool = new SandboxPool({
+      threads: config.duckdbThreads,
+      memoryLimit: config.duckdbMemoryLimit,
+      tempRoot: path.join(scratchRoot(config), 'query'),
+      // Queries together may use about as many threads as the machine has cores, as ingestion
+      // does: under load each side keeps roughly half the CPU instead of one starving the other.
+      maxConcurrent: Math.max(2, Math.ceil(cpus().length / config.duckdbThreads)),
+      warm: 2,
     });
-    return {
-      format,
-      result: {
-        // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
-        names: reader.columnNames().map((name) => (name === 'count_star()' ? 'count()' : name)),
-        types: reader.columnTypes(),
-        rows: reader.getRowsJson(),
-        elapsedSeconds: (performance.now() - started) / 1000,
-        rowsRead: views.reduce((sum, v) => sum + v.rows, 0),
-        bytesRead: views.reduce((sum, v) => sum + v.bytes, 0),
-      },
+  }
+
+  async run(user: User, request: QueryRequest): Promise<QueryExecution> {
+    const started = performance.now();
+    const statement = parseStatement(request.text);
+    const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
+    const sandbox = await this.pool.acquire();
+    let timedOut = false;
+    const timer =
+      settings.maxExecutionTime > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            sandbox.connection.interrupt();
+          }, settings.maxExecutionTime * 1000)
+        : undefined;
+    const describeError = (err: unknown): QueryError =>
+      timedOut
+        ? new QueryError(`Timeout exceeded: elapsed ${((performance.now() - started) / 1000).toFixed(3)} seconds, maximum: ${settings.maxExecutionTime} (TIMEOUT_EXCEEDED)`)
+        : queryError(err);
+    const close = () => {
+      clearTimeout(timer);
+      sandbox.close();
     };
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
+    try {
+      const tables = await this.prepare(sandbox, user, statement.sql, settings);
+      const stats = {
+        rows_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0),
+        bytes_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.bytes, 0), 0),
+        partitions_considered: tables.reduce((sum, t) => sum + t.considered, 0),
+        partitions_read: tables.reduce((sum, t) => sum + t.partitions.length, 0),
+      };
+      const statistics = () => ({ elapsed: (performance.now() - started) / 1000, ...stats });
+      if (statement.explain) {
+        const plan = await sandbox.connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
+        const lines = [...describePartitions(tables), ...plan.getRowsJS().flatMap((row) => String(row[1]).split('\n'))];
+        const batches = (async function* () {
+          yield lines.map((line) => [line]);
+        })();
+        return { format: statement.format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close };
+      }
+      const result = await sandbox.connection.stream(statement.sql);
+      const names = result.columnNames();
+      const types = result.columnTypes();
+      // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
+      const columns = names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: types[i]! }));
+      return { format: statement.format, settings, columns, batches: result.yieldRowsJson(), statistics, describeError, close };
+    } catch (err) {
+      const error = describeError(err);
+      close();
+      throw error;
+    }
+  }
+
+  /** Parses in the sandbox, resolves and prunes the tables, checks the limits, and seals it. */
+  private async prepare(sandbox: Sandbox, user: User, sql: string, settings: QuerySettings): Promise<PrunedTable[]> {
+    const { connection } = sandbox;
+    await connection.run('BEGIN TRANSACTION');
+    const [serialized, templateJson] = await scalarRow(connection, `SELECT json_serialize_sql(${quoteLiteral(sql)}), json_serialize_sql('SELECT NULL')`);
+    const statement = parseSerialized(String(serialized));
+    const resolved = await Promise.all(tableRefs(statement).map((ref) => resolveTable(this.catalog, user, ref)));
+    const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
+    const uses = timeBounds(statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
+    const allBounds = [...uses.values()].flat(2);
+    const { values, nowMs } = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
+    const valueOf = new Map(allBounds.map((b, i) => [b, values[i]]));
+
+    const tables: PrunedTable[] = [];
+    for (const table of resolved) {
+      const ranges = (uses.get(refKey(table.ref)) ?? [[]]).map((bounds) => useRange(bounds, valueOf));
+      ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
+      const range = hull(ranges);
+      const empty = range.fromMs !== undefined && range.toMs !== undefined && range.fromMs > range.toMs;
+      const [considered, partitions] = await Promise.all([
+        countTablePartitions(this.catalog, table.row.id),
+        empty ? Promise.resolve([]) : tablePartitions(this.catalog, table.row.id, range),
+      ]);
+      tables.push({ ...table, considered, partitions });
+    }
+    const rowsToRead = tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0);
+    if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
+      throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
+    }
+    const views = tables.map((t) => viewOf(this.config, t));
+    await sandbox.seal(
+      tables.flatMap((t) => t.partitions.map((p) => path.join(partitionsRoot(this.config), p.path))),
+      views,
+    );
+    return tables;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

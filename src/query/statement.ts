@@ -1,56 +1,173 @@
 import { QueryError } from '../errors.js';
+import { isWord, tokenize, type Token } from './lexer.js';
 
-export const OUTPUT_FORMATS = ['TabSeparated', 'TSV', 'JSON'] as const;
-export type OutputFormat = 'TabSeparated' | 'JSON';
+/** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
+export const OUTPUT_FORMATS = ['TabSeparated', 'TabSeparatedWithNames', 'CSV', 'CSVWithNames', 'JSON', 'JSONEachRow', 'JSONCompact'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+const FORMAT_ALIASES: Record<string, OutputFormat> = { TSV: 'TabSeparated', TSVWithNames: 'TabSeparatedWithNames', NDJSON: 'JSONEachRow' };
 
-/** Splits a trailing ClickHouse `FORMAT name` clause (and semicolon) off the SQL. */
-export function splitFormat(text: string): { sql: string; format: OutputFormat } {
-  let sql = text.trim().replace(/;\s*$/, '');
-  let format: OutputFormat = 'TabSeparated';
-  const match = /\bFORMAT\s+([A-Za-z]+)\s*$/i.exec(sql);
-  if (match) {
-    const name = match[1]!;
-    const known = OUTPUT_FORMATS.find((f) => f.toLowerCase() === name.toLowerCase());
-    if (!known) throw new QueryError(`Unknown output format ${name}: use ${OUTPUT_FORMATS.join(', ')} (UNKNOWN_FORMAT)`);
-    format = known === 'JSON' ? 'JSON' : 'TabSeparated';
-    sql = sql.slice(0, match.index).trim();
-  }
-  if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the request body or the query parameter');
-  return { sql, format };
+export interface Statement {
+  /** DuckDB SQL: the ClickHouse clauses taken off and rewritten. */
+  readonly sql: string;
+  readonly format: OutputFormat;
+  /** `SETTINGS k = v, ...` of the statement, values unquoted. */
+  readonly settings: Readonly<Record<string, string>>;
+  /** `EXPLAIN <select>`: answer the plan and the partitions it would read, not the rows. */
+  readonly explain: boolean;
 }
 
-export interface TableRef {
-  readonly project: string;
-  readonly table: string;
+function outputFormat(name: string): OutputFormat {
+  const known = OUTPUT_FORMATS.find((f) => f.toLowerCase() === name.toLowerCase());
+  const alias = Object.entries(FORMAT_ALIASES).find(([a]) => a.toLowerCase() === name.toLowerCase())?.[1];
+  if (known ?? alias) return (known ?? alias)!;
+  throw new QueryError(`Unknown output format ${name}: use one of ${OUTPUT_FORMATS.join(', ')} (UNKNOWN_FORMAT)`);
+}
+
+const unquote = (token: Token): string =>
+  token.kind === 'string' ? token.text.slice(1, -1).replaceAll("''", "'") : token.kind === 'quoted' ? token.text.slice(1, -1) : token.text;
+
+/** Reads `name = value (, name = value)*` filling exactly tokens[from..]; undefined when they are something else. */
+function settingsList(tokens: readonly Token[], from: number): Record<string, string> | undefined {
+  const settings: Record<string, string> = {};
+  let i = from;
+  for (;;) {
+    const [name, eq] = [tokens[i], tokens[i + 1]];
+    if (name?.kind !== 'word' || eq?.text !== '=') return undefined;
+    i += 2;
+    const negative = tokens[i]?.text === '-';
+    if (negative) i++;
+    const value = tokens[i];
+    if (!value || !['number', 'string', 'word'].includes(value.kind)) return undefined;
+    settings[name.text] = (negative ? '-' : '') + unquote(value);
+    i++;
+    if (i === tokens.length) return settings;
+    if (tokens[i]?.text !== ',') return undefined;
+    i++;
+  }
+}
+
+/** Takes trailing `SETTINGS ...` and `FORMAT name` (in either order) off the SQL. */
+function splitTrailingClauses(text: string): { sql: string; format: OutputFormat; settings: Record<string, string> } {
+  let sql = text.trim().replace(/;\s*$/, '');
+  let format: OutputFormat | undefined;
+  let settings: Record<string, string> | undefined;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const tokens = tokenize(sql);
+    const n = tokens.length;
+    if (!format && n >= 2 && isWord(tokens[n - 2], 'FORMAT') && tokens[n - 2]!.depth === 0 && tokens[n - 1]!.kind === 'word') {
+      format = outputFormat(tokens[n - 1]!.text);
+      sql = sql.slice(0, tokens[n - 2]!.start).trimEnd();
+      changed = true;
+      continue;
+    }
+    if (!settings) {
+      const at = tokens.findLastIndex((t) => t.depth === 0 && isWord(t, 'SETTINGS'));
+      const parsed = at >= 0 ? settingsList(tokens, at + 1) : undefined;
+      if (parsed) {
+        settings = parsed;
+        sql = sql.slice(0, tokens[at]!.start).trimEnd();
+        changed = true;
+      }
+    }
+  }
+  return { sql, format: format ?? 'TabSeparated', settings: settings ?? {} };
+}
+
+/** Index of the `)` closing the `(` at tokens[open]. */
+function closingParen(tokens: readonly Token[], open: number): number {
+  const depth = tokens[open]!.depth;
+  for (let i = open + 1; i < tokens.length; i++) if (tokens[i]!.text === ')' && tokens[i]!.depth === depth) return i;
+  throw new QueryError('Syntax error: unbalanced parentheses (SYNTAX_ERROR)');
 }
 
 /**
- * The `project.table` names a statement reads, found by DuckDB's own parser (json_serialize_sql
- * serializes only SELECT statements, which also refuses every other kind of statement).
+ * ClickHouse's parametric quantiles, `quantile(0.9)(x)`, as DuckDB calls: `quantile` and
+ * `quantiles` interpolate like ClickHouse's (which samples past 8192 values; DuckDB is exact),
+ * `quantileExact` picks the element at floor(level * n) of the sorted values as ClickHouse does.
  */
-export function tableRefs(serialized: string): TableRef[] {
-  const parsed = JSON.parse(serialized) as { error: boolean; error_message?: string; statements?: unknown[] };
-  if (parsed.error) {
-    const message = parsed.error_message ?? 'cannot parse the query';
-    throw new QueryError(/Only SELECT/i.test(message) ? 'Only SELECT queries are allowed (READONLY)' : `Syntax error: ${message} (SYNTAX_ERROR)`);
-  }
-  if ((parsed.statements ?? []).length !== 1) throw new QueryError('Send exactly one SELECT statement (SYNTAX_ERROR)');
-  const refs = new Map<string, TableRef>();
-  const ctes = new Set<string>();
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (typeof node !== 'object' || node === null) return;
-    const n = node as Record<string, unknown>;
-    if (n.type === 'BASE_TABLE' && typeof n.table_name === 'string') {
-      const schema = typeof n.schema_name === 'string' ? n.schema_name : '';
-      if (schema === '' && ctes.has(n.table_name)) return;
-      if (schema === '') throw new QueryError(`Table ${n.table_name} doesn't exist: name tables as project.table (UNKNOWN_TABLE)`);
-      refs.set(`${schema}.${n.table_name}`, { project: schema, table: n.table_name });
+const PARAMETRIC: Record<string, (params: string, args: string) => string> = {
+  quantile: (p, x) => `quantile_cont(${x}, ${p})`,
+  quantiles: (p, x) => `quantile_cont(${x}, [${p}])`,
+  quantileexact: (p, x) => `__inlet_quantile_exact(${x}, ${p})`,
+  quantilesexact: (p, x) => `[${p.split(',').map((level) => `__inlet_quantile_exact(${x}, ${level.trim()})`).join(', ')}]`,
+};
+
+function rewriteParametric(sql: string): string {
+  for (let pass = 0; pass < 100; pass++) {
+    const tokens = tokenize(sql);
+    let rewritten: string | undefined;
+    for (let i = 0; i + 1 < tokens.length && rewritten === undefined; i++) {
+      const rewrite = tokens[i]!.kind === 'word' ? PARAMETRIC[tokens[i]!.text.toLowerCase()] : undefined;
+      if (!rewrite || tokens[i + 1]!.text !== '(') continue;
+      const paramsEnd = closingParen(tokens, i + 1);
+      if (tokens[paramsEnd + 1]?.text !== '(') continue;
+      const argsEnd = closingParen(tokens, paramsEnd + 1);
+      const params = sql.slice(tokens[i + 1]!.end, tokens[paramsEnd]!.start).trim();
+      const args = sql.slice(tokens[paramsEnd + 1]!.end, tokens[argsEnd]!.start).trim();
+      rewritten = sql.slice(0, tokens[i]!.start) + rewrite(params, args) + sql.slice(tokens[argsEnd]!.end);
     }
-    const cteMap = (n.cte_map as { map?: { key: string }[] } | undefined)?.map;
-    for (const entry of cteMap ?? []) ctes.add(entry.key);
-    Object.values(n).forEach(walk);
-  };
-  walk(parsed.statements);
-  return [...refs.values()];
+    if (rewritten === undefined) return sql;
+    sql = rewritten;
+  }
+  return sql;
+}
+
+/** `LIMIT n BY`, `LIMIT n OFFSET m BY` or `LIMIT m, n BY` at tokens[at]. */
+function limitByShape(tokens: readonly Token[], at: number): { count: number; offset: number; by: number } | undefined {
+  const [n, next, m, after] = [tokens[at + 1], tokens[at + 2], tokens[at + 3], tokens[at + 4]];
+  if (n?.kind !== 'number') return undefined;
+  if (isWord(next, 'BY')) return { count: Number(n.text), offset: 0, by: at + 2 };
+  if (m?.kind !== 'number' || !isWord(after, 'BY')) return undefined;
+  if (isWord(next, 'OFFSET')) return { count: Number(n.text), offset: Number(m.text), by: at + 4 };
+  if (next?.text === ',') return { count: Number(m.text), offset: Number(n.text), by: at + 4 };
+  return undefined;
+}
+
+const LIMIT_BY_STOP = ['LIMIT', 'OFFSET', 'UNION', 'EXCEPT', 'INTERSECT', 'SETTINGS', 'FORMAT'];
+
+/**
+ * `... ORDER BY o LIMIT n [OFFSET m] BY c` keeps the first n rows (after m) of each c in o's
+ * order: DuckDB's `QUALIFY row_number() OVER (PARTITION BY c ORDER BY o)` does exactly that,
+ * inserted before the ORDER BY. Where the order of evaluation would differ (DISTINCT, a set
+ * operation, an existing QUALIFY), the query is refused rather than answered differently.
+ */
+function rewriteLimitBy(sql: string): string {
+  for (let pass = 0; pass < 100; pass++) {
+    const tokens = tokenize(sql);
+    const at = tokens.findIndex((t, i) => isWord(t, 'LIMIT') && limitByShape(tokens, i) !== undefined);
+    if (at < 0) return sql;
+    const depth = tokens[at]!.depth;
+    const { count, offset, by } = limitByShape(tokens, at)!;
+    if (!Number.isInteger(count) || !Number.isInteger(offset)) throw new QueryError('LIMIT n BY needs whole numbers (SYNTAX_ERROR)');
+    let end = by + 1;
+    while (end < tokens.length && tokens[end]!.depth >= depth && !(tokens[end]!.depth === depth && (tokens[end]!.text === ';' || LIMIT_BY_STOP.some((w) => isWord(tokens[end], w))))) end++;
+    if (end === by + 1) throw new QueryError('LIMIT n BY needs the expressions to group by (SYNTAX_ERROR)');
+    let scopeStart = at;
+    while (scopeStart > 0 && !(tokens[scopeStart - 1]!.text === '(' && tokens[scopeStart - 1]!.depth === depth - 1)) scopeStart--;
+    const scope = tokens.slice(scopeStart, at).filter((t) => t.depth === depth);
+    const refuse = ['UNION', 'EXCEPT', 'INTERSECT', 'QUALIFY', 'DISTINCT'].find((w) => scope.some((t) => isWord(t, w)));
+    if (refuse) throw new QueryError(`LIMIT n BY together with ${refuse} in the same SELECT is not supported: move the LIMIT BY into a subquery or use QUALIFY row_number() OVER (...) (NOT_IMPLEMENTED)`);
+    const orderAt = tokens.findLastIndex((t, i) => i >= scopeStart && i < at && t.depth === depth && isWord(t, 'ORDER') && isWord(tokens[i + 1], 'BY'));
+    const groups = sql.slice(tokens[by + 1]!.start, tokens[end - 1]!.end);
+    const order = orderAt >= 0 ? ` ORDER BY ${sql.slice(tokens[orderAt + 2]!.start, tokens[at - 1]!.end)}` : '';
+    const rowNumber = `row_number() OVER (PARTITION BY ${groups}${order})`;
+    const qualify = offset > 0 ? `QUALIFY ${rowNumber} BETWEEN ${offset + 1} AND ${offset + count} ` : `QUALIFY ${rowNumber} <= ${count} `;
+    const insertAt = orderAt >= 0 ? tokens[orderAt]!.start : tokens[at]!.start;
+    const afterLimitBy = end < tokens.length ? sql.slice(tokens[end]!.start) : '';
+    sql = sql.slice(0, insertAt) + qualify + sql.slice(insertAt, tokens[at]!.start) + afterLimitBy;
+  }
+  return sql;
+}
+
+/** Parses what the caller sent into DuckDB SQL plus the ClickHouse clauses around it. */
+export function parseStatement(text: string): Statement {
+  const { sql: body, format, settings } = splitTrailingClauses(text);
+  let sql = body;
+  const tokens = tokenize(sql);
+  const explain = isWord(tokens[0], 'EXPLAIN');
+  if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
+  if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
+  sql = rewriteLimitBy(rewriteParametric(sql));
+  return { sql, format, settings, explain };
 }

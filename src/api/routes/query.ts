@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../../errors.js';
-import { toJson, toTabSeparated } from '../../query/output.js';
-import { runQuery } from '../../query/run.js';
+import { contentTypeOf, resultBody } from '../../query/body.js';
+import { QueryService, type QueryExecution } from '../../query/run.js';
+import { parseSettingsHeader } from '../../query/settings.js';
 import { authenticate } from '../auth.js';
 import type { ApiContext } from '../context.js';
 
@@ -11,27 +13,69 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Answers up to this many bytes whole, so an error or a limit hit within them is still a clean
+ * 400; past it the answer streams, and a later failure can only end the body with the error.
+ */
+const BUFFERED_BYTES = 1024 * 1024;
+
+async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<string>): AsyncGenerator<string> {
+  try {
+    yield* buffered;
+    for (;;) {
+      let next: IteratorResult<string>;
+      try {
+        next = await rest.next();
+      } catch (err) {
+        // Status and part of the body are sent: end it with the error, as ClickHouse does.
+        yield `\nCode: 0. DB::Exception: ${err instanceof Error ? err.message : String(err)}\n`;
+        return;
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await rest.return?.(undefined);
+  }
+}
+
+async function send(reply: FastifyReply, execution: QueryExecution): Promise<FastifyReply> {
+  const contentType = contentTypeOf(execution);
+  const body = resultBody(execution);
+  const buffered: string[] = [];
+  let size = 0;
+  while (size < BUFFERED_BYTES) {
+    const next = await body.next();
+    if (next.done) return reply.type(contentType).send(buffered.join(''));
+    buffered.push(next.value);
+    size += Buffer.byteLength(next.value);
+  }
+  return reply.type(contentType).send(Readable.from(continueAfter(buffered, body), { objectMode: false }));
+}
+
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const service = new QueryService(ctx.catalog, ctx.config);
+  app.addHook('onClose', () => service.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  const handle = async (request: FastifyRequest, text: unknown) => {
+  const handle = async (request: FastifyRequest<{ Querystring: Record<string, string> }>, reply: FastifyReply, text: unknown) => {
     request.inletQuery = typeof text === 'string' ? text : '';
     const user = await authenticate(ctx.catalog, request, true);
     if (typeof text !== 'string' || text.trim() === '') throw new QueryError('Empty query: send SQL as the POST body or as ?query=');
-    const { format, result } = await runQuery(ctx.catalog, ctx.config, user, text);
-    return format === 'JSON'
-      ? { type: 'application/json; charset=UTF-8', body: toJson(result) }
-      : { type: 'text/tab-separated-values; charset=UTF-8', body: toTabSeparated(result) };
+    const { query: _query, ...urlSettings } = request.query;
+    const header = request.headers['x-hdx-query-settings'];
+    const execution = await service.run(user, {
+      text,
+      headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header),
+      urlSettings,
+    });
+    return send(reply, execution);
   };
 
-  app.get<{ Querystring: { query?: string } }>('/query', async (request, reply) => {
-    const out = await handle(request, request.query.query);
-    return reply.type(out.type).send(out.body);
-  });
-  app.post<{ Querystring: { query?: string }; Body: unknown }>('/query', async (request, reply) => {
+  app.get<{ Querystring: Record<string, string> }>('/query', (request, reply) => handle(request, reply, request.query.query));
+  app.post<{ Querystring: Record<string, string>; Body: unknown }>('/query', (request, reply) => {
     const body = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : request.query.query;
-    const out = await handle(request, body);
-    return reply.type(out.type).send(out.body);
+    return handle(request, reply, body);
   });
 }

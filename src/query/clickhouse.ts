@@ -1,0 +1,49 @@
+/**
+ * ClickHouse functions that log queries use most, as DuckDB macros created in each sandbox
+ * before it is locked. Each was checked against DuckDB's behaviour (test/query-clickhouse.test.ts);
+ * docs/query.md lists them with what differs.
+ */
+export const CLICKHOUSE_MACROS: readonly string[] = [
+  // ClickHouse's now() is a DateTime in the server's zone; the sandbox runs in UTC, like the data.
+  'CREATE MACRO now() AS CAST(current_timestamp AS TIMESTAMP)',
+  'CREATE MACRO today() AS CAST(current_timestamp AS DATE)',
+  'CREATE MACRO yesterday() AS CAST(current_timestamp AS DATE) - 1',
+  // count_if answers HUGEINT; ClickHouse counts are 64-bit.
+  'CREATE MACRO countIf(condition) AS CAST(count_if(condition) AS BIGINT)',
+  'CREATE MACRO sumIf(x, condition) AS sum(x) FILTER (WHERE condition)',
+  'CREATE MACRO avgIf(x, condition) AS avg(x) FILTER (WHERE condition)',
+  'CREATE MACRO minIf(x, condition) AS min(x) FILTER (WHERE condition)',
+  'CREATE MACRO maxIf(x, condition) AS max(x) FILTER (WHERE condition)',
+  'CREATE MACRO uniq(x) AS approx_count_distinct(x)',
+  'CREATE MACRO uniqExact(x) AS count(DISTINCT x)',
+  'CREATE MACRO uniqIf(x, condition) AS approx_count_distinct(x) FILTER (WHERE condition)',
+  'CREATE MACRO uniqExactIf(x, condition) AS count(DISTINCT x) FILTER (WHERE condition)',
+  'CREATE MACRO groupArray(x) AS list(x) FILTER (WHERE x IS NOT NULL)',
+  // ClickHouse's quantileExact: the element at floor(level * n) of the sorted values.
+  'CREATE MACRO __inlet_quantile_exact(x, level) AS list_sort(list(x) FILTER (WHERE x IS NOT NULL))[least(CAST(floor(level * count(x)) AS BIGINT), count(x) - 1) + 1]',
+  "CREATE MACRO toStartOfMinute(t) AS date_trunc('minute', CAST(t AS TIMESTAMP))",
+  'CREATE MACRO toStartOfFiveMinutes(t) AS time_bucket(INTERVAL 5 MINUTE, CAST(t AS TIMESTAMP))',
+  'CREATE MACRO toStartOfFiveMinute(t) AS time_bucket(INTERVAL 5 MINUTE, CAST(t AS TIMESTAMP))',
+  'CREATE MACRO toStartOfTenMinutes(t) AS time_bucket(INTERVAL 10 MINUTE, CAST(t AS TIMESTAMP))',
+  'CREATE MACRO toStartOfFifteenMinutes(t) AS time_bucket(INTERVAL 15 MINUTE, CAST(t AS TIMESTAMP))',
+  "CREATE MACRO toStartOfHour(t) AS date_trunc('hour', CAST(t AS TIMESTAMP))",
+  "CREATE MACRO toStartOfDay(t) AS date_trunc('day', CAST(t AS TIMESTAMP))",
+  "CREATE MACRO toStartOfMonth(t) AS CAST(date_trunc('month', CAST(t AS TIMESTAMP)) AS DATE)",
+  'CREATE MACRO toDate(t) AS CAST(t AS DATE)',
+  'CREATE MACRO toDateTime(t) AS CAST(t AS TIMESTAMP)',
+  'CREATE MACRO toUnixTimestamp(t) AS CAST(epoch(CAST(t AS TIMESTAMP)) AS BIGINT)',
+  'CREATE MACRO toHour(t) AS hour(t)',
+  'CREATE MACRO toMinute(t) AS minute(t)',
+  'CREATE MACRO toDayOfWeek(t) AS isodow(t)',
+  'CREATE MACRO toYYYYMMDD(t) AS CAST(strftime(CAST(t AS TIMESTAMP), \'%Y%m%d\') AS INTEGER)',
+  'CREATE MACRO toString(x) AS CAST(x AS VARCHAR)',
+  'CREATE MACRO toInt32(x) AS CAST(x AS INTEGER)',
+  'CREATE MACRO toInt64(x) AS CAST(x AS BIGINT)',
+  'CREATE MACRO toUInt32(x) AS CAST(x AS UINTEGER)',
+  'CREATE MACRO toUInt64(x) AS CAST(x AS UBIGINT)',
+  'CREATE MACRO toFloat64(x) AS CAST(x AS DOUBLE)',
+  'CREATE MACRO intDiv(a, b) AS a // b',
+  "CREATE MACRO empty(s) AS (s = '')",
+  "CREATE MACRO notEmpty(s) AS (s <> '')",
+  'CREATE MACRO match(s, pattern) AS regexp_matches(s, pattern)',
+];
