@@ -15,12 +15,15 @@ export const refKey = (ref: TableRef) => `${ref.project}.${ref.table}`;
 /** One side of a time range: the primary column compared with `expr`, a constant expression. */
 export interface TimeBound {
   readonly side: 'lower' | 'upper';
+  /** `>` or `<`: the bound itself is excluded. */
+  readonly strict: boolean;
   readonly expr: unknown;
 }
 
 /** The parsed statement; json_serialize_sql serializes only SELECT, which refuses every other kind. */
 export function parseSerialized(serialized: string): Node {
-  const parsed = JSON.parse(serialized) as { error: boolean; error_message?: string; statements?: Node[] };
+  // "No location" is 2^64-1, which a JS number cannot hold; written back rounded, DuckDB refuses it.
+  const parsed = JSON.parse(serialized.replaceAll('"query_location":18446744073709551615', '"query_location":0')) as { error: boolean; error_message?: string; statements?: Node[] };
   if (parsed.error) {
     const message = parsed.error_message ?? 'cannot parse the query';
     throw new QueryError(/Only SELECT/i.test(message) ? 'Only SELECT queries are allowed (READONLY)' : `Syntax error: ${message} (SYNTAX_ERROR)`);
@@ -126,8 +129,8 @@ function whereBounds(where: unknown, table: Node, primary: string): TimeBound[] 
   if (where.type === 'CONJUNCTION_AND') return (where.children as unknown[]).flatMap((c) => whereBounds(c, table, primary));
   if (where.class === 'BETWEEN' && where.type === 'COMPARE_BETWEEN' && isPrimaryColumn(where.input, table, primary)) {
     return [
-      ...(isConstant(where.lower) ? [{ side: 'lower' as const, expr: where.lower }] : []),
-      ...(isConstant(where.upper) ? [{ side: 'upper' as const, expr: where.upper }] : []),
+      ...(isConstant(where.lower) ? [{ side: 'lower' as const, strict: false, expr: where.lower }] : []),
+      ...(isConstant(where.upper) ? [{ side: 'upper' as const, strict: false, expr: where.upper }] : []),
     ];
   }
   if (where.class !== 'COMPARISON' || typeof where.type !== 'string' || !FLIPPED[where.type]) return [];
@@ -137,8 +140,8 @@ function whereBounds(where: unknown, table: Node, primary: string): TimeBound[] 
     [type, value] = [FLIPPED[where.type]!, where.left];
   }
   if (!isConstant(value)) return [];
-  if (type === 'COMPARE_EQUAL') return [{ side: 'lower', expr: value }, { side: 'upper', expr: value }];
-  return [{ side: type.startsWith('COMPARE_GREATER') ? 'lower' : 'upper', expr: value }];
+  if (type === 'COMPARE_EQUAL') return [{ side: 'lower', strict: false, expr: value }, { side: 'upper', strict: false, expr: value }];
+  return [{ side: type.startsWith('COMPARE_GREATER') ? 'lower' : 'upper', strict: !type.endsWith('OREQUALTO'), expr: value }];
 }
 
 /**

@@ -77,32 +77,42 @@ async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promis
 
 /**
  * Evaluates the constant sides of the time comparisons inside the query's own transaction,
- * so now() is the very instant the query will see. Answers epoch milliseconds per bound
- * (floored: partitions' min/max are whole milliseconds, so the comparison stays exact), and
- * now; undefined when an expression does not evaluate (the query will then say why).
+ * so now() is the very instant the query will see. Answers epoch microseconds per bound, and
+ * now in milliseconds; undefined where an expression does not evaluate (the query will say why).
  */
-async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<{ values: (number | undefined)[]; nowMs: number }> {
+async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<{ micros: (number | undefined)[]; nowMs: number }> {
   const nowMs = Number((await scalarRow(connection, 'SELECT epoch_ms(now())'))[0]);
-  if (bounds.length === 0) return { values: [], nowMs };
+  if (bounds.length === 0) return { micros: [], nowMs };
   try {
     const [exprSql] = await scalarRow(connection, `SELECT json_deserialize_sql(${quoteLiteral(selectOf(template, bounds.map((b) => b.expr)))})`);
     const names = bounds.map((_, i) => `b${i}`);
-    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_ms(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM (${String(exprSql)}) AS bounds(${names.join(', ')})`);
-    return { values: row.map((v) => (v === null ? undefined : Number(v))), nowMs };
+    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM (${String(exprSql)}) AS bounds(${names.join(', ')})`);
+    return { micros: row.map((v) => (v === null ? undefined : Number(v))), nowMs };
   } catch {
-    return { values: bounds.map(() => undefined), nowMs };
+    return { micros: bounds.map(() => undefined), nowMs };
   }
 }
 
+/**
+ * A bound as the inclusive whole millisecond that partitions' min/max (whole milliseconds:
+ * timestamps are stored to the second or the millisecond) are compared with.
+ */
+function inclusiveMs(bound: TimeBound, micros: number): number {
+  const ms = micros / 1000;
+  if (bound.side === 'lower') return bound.strict ? Math.floor(ms) + 1 : Math.ceil(ms);
+  return bound.strict ? Math.ceil(ms) - 1 : Math.floor(ms);
+}
+
 /** One read of a table: the tightest range its WHERE allows (AND of its bounds). */
-function useRange(bounds: readonly TimeBound[], values: ReadonlyMap<TimeBound, number | undefined>): Range {
+function useRange(bounds: readonly TimeBound[], micros: ReadonlyMap<TimeBound, number | undefined>): Range {
   let fromMs: number | undefined;
   let toMs: number | undefined;
   for (const bound of bounds) {
-    const value = values.get(bound);
+    const value = micros.get(bound);
     if (value === undefined) continue;
-    if (bound.side === 'lower') fromMs = Math.max(fromMs ?? -Infinity, value);
-    else toMs = Math.min(toMs ?? Infinity, value);
+    const ms = inclusiveMs(bound, value);
+    if (bound.side === 'lower') fromMs = Math.max(fromMs ?? -Infinity, ms);
+    else toMs = Math.min(toMs ?? Infinity, ms);
   }
   return { fromMs, toMs };
 }
@@ -226,8 +236,8 @@ export class QueryService {
     const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
     const uses = timeBounds(statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
     const allBounds = [...uses.values()].flat(2);
-    const { values, nowMs } = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
-    const valueOf = new Map(allBounds.map((b, i) => [b, values[i]]));
+    const { micros, nowMs } = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
+    const valueOf = new Map(allBounds.map((b, i) => [b, micros[i]]));
 
     const tables: PrunedTable[] = [];
     for (const table of resolved) {
