@@ -7,6 +7,7 @@ import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
+import { validatorRoutes } from './routes/validator.js';
 
 export const VERSION = '0.1.0';
 
@@ -32,5 +33,6 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   resourceRoutes(app, ctx);
   jobRoutes(app, ctx);
   queryRoutes(app, ctx);
+  validatorRoutes(app, ctx);
   return app;
 }

@@ -98,6 +98,12 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
       // Inlet's additions: row accounting, and the files that had rejects or could not be read.
       rows: progress.rows,
       bytes_read: progress.bytesRead,
+      // Written partitions, or for a dry run the ones it would write.
+      partitions: {
+        count: progress.partitions.count,
+        min_time: progress.partitions.minTsMs === null ? null : new Date(progress.partitions.minTsMs).toISOString(),
+        max_time: progress.partitions.maxTsMs === null ? null : new Date(progress.partitions.maxTsMs).toISOString(),
+      },
       files: problemFiles.map(fileView),
     },
   };

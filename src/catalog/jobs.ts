@@ -97,6 +97,8 @@ export interface JobProgress {
   rows: { read: number; written: number; rejected: number };
   bytesRead: number;
   filesFailed: number;
+  /** Partitions INDEX tasks wrote (or, in a dry run, would write) and the time they span. */
+  partitions: { count: number; minTsMs: number | null; maxTsMs: number | null };
 }
 
 export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgress> {
@@ -123,12 +125,19 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
     ])
     .where('job_id', '=', jobId)
     .executeTakeFirstOrThrow();
+  const plan = await c.db
+    .selectFrom('tasks')
+    .select((eb) => [eb.fn.sum<number>('partitions').as('count'), eb.fn.min<number | null>('min_ts_ms').as('min'), eb.fn.max<number | null>('max_ts_ms').as('max')])
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'DONE')
+    .executeTakeFirstOrThrow();
   return {
     tasks,
     finishedBytes,
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),
+    partitions: { count: Number(plan.count ?? 0), minTsMs: plan.min === null ? null : Number(plan.min), maxTsMs: plan.max === null ? null : Number(plan.max) },
   };
 }
 

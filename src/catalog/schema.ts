@@ -119,6 +119,10 @@ export interface TasksTable extends Stamped {
   lease_owner: string | null;
   lease_expires_at_ms: number | null;
   error: string | null;
+  /** INDEX tasks: partitions written, or for a dry run those it would write, and their time range. */
+  partitions: number | null;
+  min_ts_ms: number | null;
+  max_ts_ms: number | null;
 }
 
 /** What one INDEX task did with one source object; written with the task's commit. */

@@ -124,7 +124,7 @@ export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease):
 }
 
 /** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
-async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: number } = {}) {
+async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: number; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
@@ -182,9 +182,10 @@ export async function completeIndexTask(
   owner: string,
   partitions: readonly Omit<NewPartition, 'id' | 'created' | 'job_id' | 'task_id'>[],
   files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
+  plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    await fencedFinish(trx, task, owner, 'DONE');
+    await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();

@@ -4,13 +4,12 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, type FileAccount, type ReadGroup } from '../ingest/convert.js';
-import { countCsvFields } from '../ingest/csv-fields.js';
-import { detectJsonShape } from '../ingest/json-shape.js';
+import { convertFiles, type FileAccount } from '../ingest/convert.js';
+import { readGroups } from '../ingest/read-groups.js';
 import { fetchToFile } from '../ingest/fetch.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import type { JobSettings } from '../jobs/settings.js';
-import type { Transform } from '../transform/model.js';
+import { checkSqlTransform } from '../transform/sql-check.js';
 import { validateTransform } from '../transform/validate.js';
 import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
 
@@ -67,28 +66,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, 
   return results;
 }
 
-async function readGroups(transform: Transform, local: readonly string[]): Promise<ReadGroup[]> {
-  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[] }>();
-  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number) => {
-    const group = groups.get(key) ?? { files: [], numbers: [], shape, csvFieldCount };
-    group.files.push(file);
-    group.numbers.push(i);
-    groups.set(key, group);
-  };
-  const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
-  for (const [i, file] of local.entries()) {
-    if (transform.type === 'json') {
-      const shape = await detectJsonShape(file);
-      add(shape, shape, 0, file, i);
-    } else {
-      // An empty file has no records; reading it with the mapped width is harmless.
-      const count = (await countCsvFields(file, transform.csv)) ?? mapped;
-      add(`csv-${count}`, 'csv', count, file, i);
-    }
-  }
-  return [...groups.values()];
-}
-
 /**
  * One INDEX task: download and decompress its objects, convert them with one DuckDB read per
  * group, account for every row, and write partitions into a directory private to this attempt.
@@ -98,6 +75,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const settings = JSON.parse(job.settings) as JobSettings;
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   const { transform } = validateTransform(doc.type, doc.settings);
+  // The user's SQL runs in this worker's DuckDB, which can read files: bind it in a sandbox first.
+  await checkSqlTransform(transform);
   const inputs = JSON.parse(task.input) as { url: string; size: number }[];
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);

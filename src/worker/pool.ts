@@ -114,6 +114,7 @@ export class WorkerPool {
           this.lease.owner,
           result.partitions.map((p) => ({ table_id: job.table_id, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes })),
           result.files,
+          result.plan,
         );
         outputDir = undefined;
       }

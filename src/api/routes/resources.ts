@@ -21,6 +21,7 @@ import {
 } from '../../catalog/resources.js';
 import type { Org, Project, TableRow, TransformRow } from '../../catalog/schema.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
+import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
 import { partitionsRoot } from '../../worker/context.js';
 import type { ApiContext } from '../context.js';
@@ -127,16 +128,17 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   // ---- transforms
   const transforms = `${tables}/:table/transforms`;
-  const transformFields = (body: Body, current: TransformRow | undefined, replace: boolean) => {
+  const transformFields = async (body: Body, current: TransformRow | undefined, replace: boolean) => {
     const fields = namedFields(body, current, replace);
     const type = body.type ?? (replace ? undefined : current?.type);
-    const { isDefault } = validateTransform(type, JSON.parse(fields.settings));
+    const { isDefault, transform } = validateTransform(type, JSON.parse(fields.settings));
+    await checkSqlTransform(transform);
     return { ...fields, type: type as string, is_default: isDefault ? 1 : 0 };
   };
   app.get(transforms, async (request) => (await listTransforms(catalog, await table(request))).map(transformView));
   app.post<{ Body: Body }>(transforms, { schema: { body: bodySchema } }, async (request, reply) => {
     const t = await table(request);
-    const saved = await saveTransform(catalog, t, undefined, transformFields(request.body, undefined, true));
+    const saved = await saveTransform(catalog, t, undefined, await transformFields(request.body, undefined, true));
     return reply.status(201).send(transformView(saved));
   });
   app.get(`${transforms}/:transform`, async (request) => transformView(await transform(request)));
@@ -147,7 +149,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { body: bodySchema },
       handler: async (request) => {
         const current = await transform(request);
-        return transformView(await saveTransform(catalog, await table(request), current, transformFields(request.body, current, method === 'PUT')));
+        return transformView(await saveTransform(catalog, await table(request), current, await transformFields(request.body, current, method === 'PUT')));
       },
     });
   }
