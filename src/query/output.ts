@@ -70,11 +70,15 @@ const FLOAT_WORDS: Record<string, string> = { NaN: 'nan', Infinity: 'inf', '-Inf
 /** The sandbox runs in UTC, so a zoned timestamp prints as ClickHouse prints a DateTime: no offset. */
 const dropUtcOffset = (text: string) => text.replace(/\+00(?::00)?$/, '');
 
-/** A nested value as ClickHouse writes arrays in text formats: [1,'a',NULL]. */
+const TEXT_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f', "'": "\\'" };
+/** ClickHouse's escaping of strings in TabSeparated and inside array literals: controls, backslash, quote. */
+const escapeText = (text: string) => text.replace(/[\\\t\n\r\0\b\f']/g, (ch) => TEXT_ESCAPES[ch]!);
+
+/** A nested value as ClickHouse writes arrays in text formats: [1,'a',NULL], already escaped. */
 function textLiteral(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (Array.isArray(value)) return `[${value.map(textLiteral).join(',')}]`;
-  if (typeof value === 'string') return `'${value.replace(/[\\']/g, (ch) => `\\${ch}`)}'`;
+  if (typeof value === 'string') return `'${escapeText(value)}'`;
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
@@ -89,12 +93,11 @@ function plainText(value: unknown, kind: Kind): string | null {
   return String(value);
 }
 
-const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f', "'": "\\'" };
-
-/** TabSeparated's escaping: the control characters, backslash and the single quote, \N for NULL. */
+/** TabSeparated: strings escaped, arrays as their (already escaped) literal, \\N for NULL. */
 function tsvField(value: unknown, kind: Kind): string {
   const text = plainText(value, kind);
-  return text === null ? '\\N' : text.replace(/[\\\t\n\r\0\b\f']/g, (ch) => TSV_ESCAPES[ch]!);
+  if (text === null) return '\\N';
+  return Array.isArray(value) ? text : escapeText(text);
 }
 
 /** CSV as ClickHouse writes it: strings, dates and arrays in double quotes, numbers bare, \N for NULL. */

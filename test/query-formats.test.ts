@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
+import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+
+let s3: LocalS3;
+let inlet: TestInlet;
+
+before(async () => {
+  s3 = await startLocalS3();
+  inlet = await startInlet({ s3Endpoint: s3.endpoint });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  await s3.createBucket('formats');
+  const rows = [
+    'timestamp,host,status,bytes,latency,cached',
+    '2024-01-01 00:00:00,plain.example.com,200,10,0.5,true',
+    '2024-01-01 00:00:01,"tab\there",404,20,1.25,false',
+    '2024-01-01 00:00:02,"new\nline",500,,2,0',
+    '2024-01-01 00:00:03,back\\slash,200,40,,1',
+    '2024-01-01 00:00:04,"it\'s ""quoted"" /path",301,9007199254740993,-0.001,1',
+  ];
+  await s3.put('formats', 'f/rows.csv', rows.join('\n') + '\n');
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('formats', 's3://formats/f/'));
+  const done = await inlet.api.waitForJob(created.body.uuid);
+  assert.equal(done.status, 'done', JSON.stringify(done.details));
+});
+after(async () => {
+  await inlet?.stop();
+  await s3?.stop();
+});
+
+const SELECT = 'SELECT timestamp, host, status, bytes, latency, cached AS "is cached" FROM website.events ORDER BY timestamp';
+/** The only value that changes between runs: the elapsed seconds of FORMAT JSON's statistics. */
+const stableElapsed = (text: string) => text.replace(/"elapsed": [\d.e-]+/, '"elapsed": 0.001');
+const fixturePath = (name: string) => new URL(`fixtures/query/${name}`, import.meta.url);
+/** INLET_UPDATE_FIXTURES=1 rewrites the expected files from this run: review the diff before committing it. */
+function expectFixture(actual: string, name: string): void {
+  if (process.env.INLET_UPDATE_FIXTURES === '1') writeFileSync(fixturePath(name), actual);
+  assert.equal(actual, readFileSync(fixturePath(name), 'utf8'));
+}
+
+describe('output formats, byte for byte', () => {
+  const cases: [string, string, string][] = [
+    ['TabSeparated (the default)', SELECT, 'rows.tsv'],
+    ['TSV', `${SELECT} FORMAT TSV`, 'rows.tsv'],
+    ['TabSeparatedWithNames', `${SELECT} FORMAT TabSeparatedWithNames`, 'rows-with-names.tsv'],
+    ['CSV', `${SELECT} FORMAT CSV`, 'rows.csv'],
+    ['CSVWithNames', `${SELECT} FORMAT CSVWithNames`, 'rows-with-names.csv'],
+    ['JSON', `${SELECT} FORMAT JSON`, 'rows.json'],
+    ['JSONEachRow', `${SELECT} FORMAT JSONEachRow`, 'rows.ndjson'],
+    ['JSONCompact', `${SELECT} FORMAT JSONCompact`, 'rows-compact.json'],
+    ['JSON with no rows', `${SELECT} LIMIT 0 FORMAT JSON`, 'empty.json'],
+    ['aggregates and arrays, JSON', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200 FORMAT JSON', 'aggregates.json'],
+    ['aggregates and arrays, TSV', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200', 'aggregates.tsv'],
+  ];
+  for (const [what, sql, file] of cases) {
+    test(what, async () => {
+      const result = await inlet.api.query(sql);
+      assert.equal(result.status, 200, result.text);
+      expectFixture(stableElapsed(result.text), file);
+    });
+  }
+
+  test('content types', async () => {
+    const types: Record<string, string> = {
+      TabSeparated: 'text/tab-separated-values; charset=UTF-8',
+      CSV: 'text/csv; charset=UTF-8; header=absent',
+      JSON: 'application/json; charset=UTF-8',
+      JSONEachRow: 'application/x-ndjson; charset=UTF-8',
+    };
+    for (const [format, type] of Object.entries(types)) {
+      const response = await fetch(`${inlet.api.url}/query`, { method: 'POST', headers: { authorization: `Bearer ${inlet.api.token}` }, body: `SELECT 1 FORMAT ${format}` });
+      assert.equal(response.headers.get('content-type'), type);
+      await response.text();
+    }
+  });
+
+  test('an unknown format is a 400 that lists the known ones', async () => {
+    const result = await inlet.api.query('SELECT 1 FORMAT Parquet');
+    assert.equal(result.status, 400);
+    assert.match(result.body.error, /Unknown output format Parquet: use one of TabSeparated, .*JSONCompact \(UNKNOWN_FORMAT\)/);
+  });
+
+  test('FORMAT inside a string literal is data, not a clause', async () => {
+    const result = await inlet.api.query("SELECT 'FORMAT JSON' AS s");
+    assert.equal(result.text, 'FORMAT JSON\n');
+  });
+});
+
+describe('streaming', () => {
+  test('a result larger than the buffer streams whole, chunked, in order', async () => {
+    const response = await fetch(`${inlet.api.url}/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${inlet.api.token}` },
+      body: 'SELECT range AS n, repeat(\'x\', 40) AS pad FROM range(200000) ORDER BY n FORMAT JSONEachRow',
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('transfer-encoding'), 'chunked');
+    const lines = (await response.text()).trimEnd().split('\n');
+    assert.equal(lines.length, 200000);
+    assert.equal(lines[199999], `{"n":"199999","pad":"${'x'.repeat(40)}"}`);
+  });
+
+  test('a limit hit after streaming began ends the body with the error', async () => {
+    const response = await fetch(`${inlet.api.url}/query?hdx_query_max_result_rows=150000`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${inlet.api.token}` },
+      body: "SELECT range AS n, repeat('x', 40) AS pad FROM range(200000) FORMAT TSV",
+    });
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.match(text, /\nCode: 0\. DB::Exception: Limit for result exceeded: the answer has more than hdx_query_max_result_rows=150000 rows.*\n$/);
+  });
+});
