@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../src/auth/password.js';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
-import { ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+import { ADMIN, ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
 
 let s3: LocalS3;
@@ -91,33 +91,90 @@ describe('errors and isolation', () => {
     assert.equal(theirs.body.error, "Table website.events doesn't exist (UNKNOWN_TABLE)");
     assert.equal(missing.body.error, "Table website.nothing doesn't exist (UNKNOWN_TABLE)");
   });
+
+  test('two orgs with the same project.table each read only their own rows', async () => {
+    await createOrgWithUser(inlet.service.catalog.db, 'twin', 'twin@example.com', await hashPassword('pw'));
+    const twin = new ApiClient(inlet.api.url);
+    await twin.login({ username: 'twin@example.com', password: 'pw' });
+    await createWebsiteEvents(twin, [CSV_TRANSFORM]);
+    await s3.put('query-data', 'twin/rows.csv', 'timestamp,host,status,bytes,latency,cached\n2030-01-01 00:00:00,twin.example.com,201,1,1,1\n');
+    const created = await twin.request('POST', `/config/v1/orgs/${twin.orgId}/jobs/batch`, referenceJob('twin data', 's3://query-data/twin/'));
+    assert.equal((await twin.waitForJob(created.body.uuid)).status, 'done');
+    assert.equal((await twin.query('SELECT host, count() FROM website.events GROUP BY host')).text, 'twin.example.com\t1\n');
+    assert.equal((await inlet.api.query('SELECT count() FROM website.events')).text, '4\n');
+    const joined = await twin.query(`SELECT count() FROM website.events WHERE timestamp > '2029-01-01' UNION ALL SELECT count() FROM read_parquet('${partitionFile}')`);
+    assert.equal(joined.status, 400, "a twin's query cannot name the other org's partition file");
+  });
+
+  test('basic auth works like a bearer token', async () => {
+    const response = await fetch(`${inlet.api.url}/query`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}` },
+      body: 'SELECT count() FROM website.events',
+    });
+    assert.equal(await response.text(), '4\n');
+    const wrong = await fetch(`${inlet.api.url}/query`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('admin@example.com:nope').toString('base64')}` }, body: 'SELECT 1' });
+    assert.equal(wrong.status, 401);
+  });
 });
 
 describe('sandbox', () => {
   const marker = path.join(tmpdir(), `inlet-escape-${process.pid}`);
   const escapes: [string, string][] = [
     ['read a local file', "SELECT * FROM read_csv('/etc/passwd')"],
+    ['read a local file next to a real table', "SELECT count() FROM website.events UNION ALL SELECT count() FROM read_csv('/etc/passwd')"],
+    ['read a file as text', "SELECT * FROM read_text('/etc/hostname')"],
+    ['read a file as JSON', "SELECT * FROM read_json_auto('/etc/os-release')"],
     ['read a partition file directly', `SELECT count() FROM read_parquet('${'PARTITION'}')`],
+    ['read a pruned-away partition through a real table', `SELECT count() FROM website.events WHERE timestamp > '2030-01-01' UNION ALL SELECT count() FROM read_parquet('${'PARTITION'}')`],
+    ['read parquet metadata', `SELECT * FROM parquet_metadata('${'PARTITION'}')`],
     ['glob the file system', "SELECT * FROM glob('/etc/*')"],
+    ['glob the partitions next to a real table', `SELECT count() FROM website.events UNION ALL SELECT count() FROM glob('${'DATA'}/**')`],
+    ['run SQL through query()', "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')"],
     ['copy to a file', `COPY (SELECT 1) TO '${marker}'`],
     ['copy a table to a file', `COPY website.events TO '${marker}'`],
+    ['export the database', `EXPORT DATABASE '${marker}'`],
+    ['explain a copy', `EXPLAIN COPY (SELECT 1) TO '${marker}'`],
     ['attach a database', `ATTACH '${marker}' AS x`],
+    ['attach in memory', "ATTACH ':memory:' AS x"],
     ['install an extension', 'INSTALL httpfs'],
     ['load an extension', 'LOAD httpfs'],
-    ['change a setting', "SET enable_external_access = true"],
+    ['change a setting', 'SET enable_external_access = true'],
+    ['unlock the configuration', 'SET lock_configuration = false'],
+    ['raise the thread count', 'SET threads = 64'],
+    ['reset a setting', 'RESET memory_limit'],
+    ['run a pragma', 'PRAGMA enable_profiling'],
+    ['call a table function as a statement', 'CALL pragma_version()'],
     ['create a table', 'CREATE TABLE t AS SELECT 1'],
+    ['create a macro', 'CREATE MACRO m() AS 1'],
+    ['create a secret', "CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')"],
     ['insert', 'INSERT INTO website.events SELECT * FROM website.events'],
+    ['delete', 'DELETE FROM website.events'],
+    ['drop the view', 'DROP VIEW website.events'],
+    ['checkpoint', 'CHECKPOINT'],
     ['run two statements', 'SELECT 1; SELECT 2'],
+    ['hide a statement after SETTINGS', `SELECT 1 SETTINGS hdx_query_comment = 'x'; COPY (SELECT 1) TO '${marker}'`],
     ['write through a subquery', `SELECT * FROM (SELECT 1) WHERE 1 = (SELECT count() FROM read_text('${marker}'))`],
   ];
   for (const [what, sql] of escapes) {
     test(`cannot ${what}`, async () => {
-      const result = await inlet.api.query(sql.replace('PARTITION', partitionFile));
+      const result = await inlet.api.query(sql.replace('PARTITION', partitionFile).replace('DATA', inlet.dataDir));
       assert.equal(result.status, 400, result.text);
       assert.equal(typeof result.body.error, 'string');
+      if (process.env.INLET_TEST_SHOW_ERRORS) console.log(what, '→', result.body.error);
       assert.equal(existsSync(marker), false);
     });
   }
+  test('each query runs with the configured threads and memory, and cannot change them', async () => {
+    const result = await inlet.api.query("SELECT current_setting('threads') AS threads, current_setting('memory_limit') AS memory, current_setting('enable_external_access') AS external, current_setting('lock_configuration') AS locked FORMAT JSONEachRow");
+    assert.equal(result.text, '{"threads":"1","memory":"953.6 MiB","external":false,"locked":true}\n');
+  });
+
+  test('no query left files behind in the data directory', () => {
+    const left = readdirSync(path.join(inlet.dataDir, 'scratch', 'query'));
+    assert.ok(left.length <= 2, `only the warm sandboxes' spill directories, if any: ${left.join(', ')}`);
+  });
+
   test('the table itself still reads after all that', async () => {
     assert.equal((await inlet.api.query('SELECT count() FROM website.events')).text, '4\n');
   });
