@@ -52,7 +52,9 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
     if (group.shape === 'array' || group.shape === 'objects') continue;
     const rejected = await queryRows<{ f: bigint; line: bigint; column_name: string | null; error_type: string; error_message: string }>(
       connection,
-      `SELECT file_id AS f, line, column_name, error_type, error_message FROM ${rejectsName}_errors ORDER BY file_id, line`,
+      // DuckDB reports a short record once per missing field: one record, one reject.
+      `SELECT file_id AS f, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type, arg_min(error_message, column_idx) AS error_message
+       FROM ${rejectsName}_errors GROUP BY file_id, line ORDER BY file_id, line`,
     );
     for (const r of rejected) {
       const file = group.numbers[Number(r.f)]!;

@@ -91,7 +91,7 @@ async function head(file: string): Promise<Buffer> {
 
 /** The one file inside a zip archive (folders are skipped); several files would mix headers and records. */
 async function unzipTo(raw: string, dest: string, url: string): Promise<void> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))));
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   try {
     const entries = await new Promise<yauzl.Entry[]>((resolve, reject) => {
       const found: yauzl.Entry[] = [];
