@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
+import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+
+let inlet: TestInlet;
+const HEADERS = { 'x-hdx-table': 'website.events', 'x-hdx-test': 'true' };
+
+before(async () => {
+  inlet = await startInlet();
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+});
+after(async () => inlet?.stop());
+
+describe('POST /validator', () => {
+  test('answers each JSON record with its converted row or the reason it is rejected', async () => {
+    const data = [
+      { ts: 1704067200000, host: 'a.example.com', status: 200, bytes: 10, latency: 0.5, cached: true },
+      { ts: 1704067201000, host: 'b.example.com', status: -1 },
+      { host: 'no time' },
+    ];
+    const response = await inlet.api.request('POST', '/validator', { transform: { type: 'json', settings: JSON_TRANSFORM.settings }, data }, HEADERS);
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.body.code, 200);
+    assert.equal(response.body.table, 'website.events');
+    assert.deepEqual(response.body.rows, { read: 3, written: 1, rejected: 2 });
+    assert.deepEqual(response.body.results, [
+      { record: 1, output: { timestamp: '2024-01-01T00:00:00.000Z', host: 'a.example.com', status: 200, bytes: '10', latency: 0.5, cached: 1 } },
+      { record: 2, rejected: `column "status": cannot convert '-1' to uint32` },
+      { record: 3, rejected: 'column "timestamp": the primary timestamp is missing' },
+    ]);
+    assert.deepEqual(response.body.rejects.map((r: { line: number; column: string }) => [r.line, r.column]), [[2, 'status'], [3, 'timestamp']]);
+  });
+
+  test('CSV lines as strings, with the transform type given', async () => {
+    const data = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,a,200,1,0.1,false', 'bad,a,200,1,0.1,false'];
+    const response = await inlet.api.request('POST', '/validator', { transform: { type: 'csv', settings: CSV_TRANSFORM.settings }, data }, HEADERS);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.body.results.map((r: { output?: { host: string }; rejected?: string }) => r.output?.host ?? r.rejected), ['a', `column "timestamp": cannot convert 'bad' to datetime (format 2006-01-02 15:04:05)`]);
+  });
+
+  test('sql_transform runs as in a job', async () => {
+    const settings = { ...CSV_TRANSFORM.settings, format_details: { delimiter: ',' }, sql_transform: 'SELECT * REPLACE (upper(host) AS host) FROM {STREAM}' };
+    const response = await inlet.api.request('POST', '/validator', { transform: { type: 'csv', settings }, data: ['2024-01-01 00:00:00,abc,200,1,0.1,false'] }, HEADERS);
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.body.results[0].output.host, 'ABC');
+  });
+
+  test('a bad transform is a 400 naming the column; a missing table a 404; no token a 401', async () => {
+    const bad = { transform: { type: 'csv', settings: { output_columns: [{ name: 'ts', datatype: { type: 'datetime', primary: true, source: { from_input_index: 0 } } }] } }, data: ['x'] };
+    const invalid = await inlet.api.request('POST', '/validator', bad, HEADERS);
+    assert.equal(invalid.status, 400);
+    assert.match(invalid.body.detail, /\("ts"\)\.datatype\.format is missing/);
+    const missing = await inlet.api.request('POST', '/validator', { transform: { type: 'json', settings: JSON_TRANSFORM.settings }, data: [] }, { ...HEADERS, 'x-hdx-table': 'website.nope' });
+    assert.equal(missing.status, 404);
+    const noHeader = await inlet.api.request('POST', '/validator', { transform: { type: 'json', settings: JSON_TRANSFORM.settings }, data: [] });
+    assert.equal(noHeader.status, 400);
+    assert.match(noHeader.body.detail, /x-hdx-table/);
+    const token = inlet.api.token;
+    inlet.api.token = undefined;
+    const anonymous = await inlet.api.request('POST', '/validator', { transform: { settings: JSON_TRANSFORM.settings }, data: [] }, HEADERS);
+    inlet.api.token = token;
+    assert.equal(anonymous.status, 401);
+  });
+});
