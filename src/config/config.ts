@@ -103,7 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     leaseSeconds: int('leaseSeconds', 1),
     tokenTtlSeconds: int('tokenTtlSeconds', 1),
     pollIntervalMs: int('pollIntervalMs', 10),
-    duckdbThreads: threadsText ? int('duckdbThreads', 1) : Math.max(1, Math.floor(cpus().length / Math.max(1, workers))),
+    // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
+    // and slots that do overlap share the cores through the OS.
+    duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,
     duckdbMemoryLimit: raw('duckdbMemoryLimit'),
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),

@@ -31,14 +31,20 @@ export async function spawnInlet(env: Record<string, string>): Promise<{ child: 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let log = '';
+  let log: string | undefined = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
+      if (log === undefined) return; // ready: later output is drained so the child never blocks on a full pipe
       log += chunk.toString();
-      if (log.includes('ready at http')) resolve();
+      if (log.includes('ready at http')) {
+        log = undefined;
+        resolve();
+      }
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (log !== undefined) log += chunk.toString();
+    });
     void exited.then((code) => reject(new Error(`inlet exited with ${code} before it was ready:\n${log}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, exited };

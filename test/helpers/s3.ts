@@ -10,6 +10,8 @@ export const S3_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_K
 
 export interface LocalS3 {
   readonly endpoint: string;
+  /** s3rver's storage directory: `<dir>/<bucket>/<key>._S3rver_object` (benchmarks seed it directly). */
+  readonly dir: string;
   readonly client: S3Client;
   createBucket(name: string): Promise<void>;
   put(bucket: string, key: string, body: string | Buffer): Promise<void>;
@@ -40,6 +42,7 @@ export async function startLocalS3(): Promise<LocalS3> {
   const client = createS3Client({ s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true });
   return {
     endpoint,
+    dir,
     client,
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));

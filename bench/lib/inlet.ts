@@ -1,0 +1,60 @@
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { ApiClient } from '../../test/helpers/inlet.js';
+import { spawnInlet } from '../../test/helpers/process.js';
+import { S3_CREDENTIALS } from '../../test/helpers/s3.js';
+import { peakRss } from './measure.js';
+
+export interface BenchInlet {
+  readonly api: ApiClient;
+  readonly pid: number;
+  readonly dataDir: string;
+  peakRss(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/** `inlet serve` in its own process, as deployed, against the bench's S3 server. */
+export async function startBenchInlet(workDir: string, s3Endpoint: string, env: Record<string, string> = {}): Promise<BenchInlet> {
+  const dataDir = mkdtempSync(path.join(workDir, 'inlet-'));
+  const inlet = await spawnInlet({ ...S3_CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Endpoint, INLET_DATA_DIR: dataDir, INLET_POLL_INTERVAL_MS: '50', ...env });
+  const api = new ApiClient(inlet.url);
+  await api.login();
+  return {
+    api,
+    pid: inlet.child.pid!,
+    dataDir,
+    peakRss: () => peakRss(inlet.child.pid!),
+    stop: async () => {
+      inlet.child.kill('SIGTERM');
+      await inlet.exited;
+    },
+  };
+}
+
+/** Creates project `bench`, table `logs` and the given transforms; answers the job-create URL. */
+export async function benchTable(api: ApiClient, transforms: readonly object[]): Promise<string> {
+  const project = await api.request('POST', `/config/v1/orgs/${api.orgId}/projects`, { name: 'bench' });
+  const table = await api.request('POST', `/config/v1/orgs/${api.orgId}/projects/${project.body.uuid}/tables`, { name: 'logs' });
+  for (const t of transforms) {
+    const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/projects/${project.body.uuid}/tables/${table.body.uuid}/transforms`, t);
+    if (created.status !== 201) throw new Error(created.text);
+  }
+  return `/config/v1/orgs/${api.orgId}/jobs/batch`;
+}
+
+/** Runs a job to its end; answers the final job and the wall seconds from the create call. */
+export async function runJob(api: ApiClient, jobsUrl: string, body: object): Promise<{ job: any; seconds: number }> {
+  const start = performance.now();
+  const created = await api.request('POST', jobsUrl, body);
+  if (created.status !== 200) throw new Error(created.text);
+  const job = await api.waitForJob(created.body.uuid, undefined, 3_600_000);
+  const seconds = (performance.now() - start) / 1000;
+  if (job.status !== 'done') throw new Error(`bench job ended ${job.status}: ${JSON.stringify(job.details).slice(0, 2000)}`);
+  return { job, seconds };
+}
+
+export const jobBody = (name: string, url: string, transform: string, settings: Record<string, unknown> = {}) => ({
+  name,
+  type: 'batch_import',
+  settings: { ...settings, source: { table: 'bench.logs', type: 'batch', subtype: 'aws s3', transform, settings: { url } } },
+});

@@ -1,0 +1,136 @@
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { quoteLiteral } from '../src/transform/compile.js';
+import { CSV_TRANSFORM, referenceJob } from '../test/helpers/data.js';
+import { createWebsiteEvents, startInlet } from '../test/helpers/inlet.js';
+import type { BenchOptions, BenchRow } from './report.js';
+
+const START_MS = Date.UTC(2024, 0, 1);
+const DAY_MS = 86_400_000;
+const HOSTS = ['a.example.com', 'b.example.com', 'c.example.com', 'd.example.com'];
+const TARGET = 1.5;
+const PAUSE_MS = 200;
+
+/** One gzip CSV per day of web logs, `perSecond` rows each second, in the test transform's shape. */
+async function generateDay(file: string, day: number, perSecond: number): Promise<number> {
+  const rows = 86_400 * perSecond;
+  const stepMs = 1000 / perSecond;
+  const dayStart = START_MS + day * DAY_MS;
+  async function* lines() {
+    yield 'timestamp,host,status,bytes,latency,cached\n';
+    const batch: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      const ts = new Date(dayStart + Math.floor(i * stepMs)).toISOString().slice(0, 19).replace('T', ' ');
+      batch.push(`${ts},${HOSTS[i % 4]},${[200, 200, 200, 404, 500][i % 5]},${(i * 7919) % 50_000},${((i * 31) % 1000) / 100},${i % 2 === 0}\n`);
+      if (batch.length === 10_000) yield batch.splice(0).join('');
+    }
+    yield batch.join('');
+  }
+  await pipeline(Readable.from(lines()), createGzip({ level: 1 }), createWriteStream(file));
+  return rows;
+}
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/**
+ * A dashboard's one-hour query through /query (HTTP, auth, catalog pruning, a sealed sandbox)
+ * against DuckDB reading just the partition files of that hour, alternated in the same run.
+ */
+export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> {
+  const days = options.quick ? 3 : 30;
+  const perSecond = options.quick ? 2 : 5;
+  const runs = options.quick ? 15 : 41;
+  const sourceDir = path.join(options.workDir, 'query-source');
+  mkdirSync(sourceDir, { recursive: true });
+  let totalRows = 0;
+  for (let day = 0; day < days; day++) totalRows += await generateDay(path.join(sourceDir, `day-${String(day).padStart(2, '0')}.csv.gz`), day, perSecond);
+
+  const inlet = await startInlet({ fileRoots: sourceDir, workers: '2', duckdbThreads: '1', pollIntervalMs: '500' }, path.join(options.workDir, 'query-inlet'));
+  const direct = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const connection = await direct.connect();
+  try {
+    await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+    const ingestStart = performance.now();
+    const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('bench query', `file://${sourceDir}/`));
+    const job = await inlet.api.waitForJob(created.body.uuid, undefined, 3_600_000);
+    if (job.status !== 'done') throw new Error(`ingest ended ${job.status}: ${JSON.stringify(job.details).slice(0, 1000)}`);
+    const ingestSeconds = (performance.now() - ingestStart) / 1000;
+
+    // An hour in the middle of the data, on partition boundaries, as a dashboard asks it.
+    const from = new Date(START_MS + Math.floor(days / 2) * DAY_MS + 13 * 3_600_000);
+    const to = new Date(from.getTime() + 3_600_000);
+    const ts = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
+    const where = `timestamp >= '${ts(from)}' AND timestamp < '${ts(to)}'`;
+    const select = `SELECT host, count() AS n, countIf(status >= 500) AS errors, avg(latency) AS latency, quantile_cont(latency, 0.9) AS p90, sum(bytes) AS bytes`;
+    const inletSql = `${select} FROM website.events WHERE ${where} GROUP BY host ORDER BY host FORMAT JSON`;
+
+    const partitions = await inlet.service.catalog.db
+      .selectFrom('partitions')
+      .select(['path', 'min_ts_ms', 'max_ts_ms', 'rows'])
+      .where('max_ts_ms', '>=', from.getTime())
+      .where('min_ts_ms', '<', to.getTime())
+      .execute();
+    const total = await inlet.service.catalog.db.selectFrom('partitions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const files = partitions.map((p) => path.join(inlet.dataDir, 'partitions', p.path));
+    const directSql = `SELECT host, count(*) AS n, count_if(status >= 500) AS errors, avg(latency) AS latency, quantile_cont(latency, 0.9) AS p90, sum(bytes) AS bytes FROM read_parquet([${files.map(quoteLiteral).join(', ')}]) WHERE ${where} GROUP BY host ORDER BY host`;
+
+    const viaInlet = async () => {
+      const start = performance.now();
+      const result = await inlet.api.query(inletSql);
+      if (result.status !== 200) throw new Error(result.text);
+      return { seconds: (performance.now() - start) / 1000, body: result.body };
+    };
+    const viaDuckDB = async () => {
+      const start = performance.now();
+      const reader = await connection.runAndReadAll(directSql);
+      reader.getRowsJson();
+      return (performance.now() - start) / 1000;
+    };
+    // Warm both (file cache, first-use costs), then alternate so drift hits both alike.
+    const first = await viaInlet();
+    await viaDuckDB();
+    const inletTimes: number[] = [];
+    const duckdbTimes: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // Spaced as a polling dashboard's queries are, so each side runs on a quiet machine.
+      await delay(PAUSE_MS);
+      inletTimes.push((await viaInlet()).seconds);
+      await delay(PAUSE_MS);
+      duckdbTimes.push(await viaDuckDB());
+    }
+    const read = first.body.statistics.partitions_read as number;
+    const hourRows = partitions.reduce((sum, p) => sum + p.rows, 0);
+    const baseline = median(duckdbTimes);
+    const inletMedian = median(inletTimes);
+    const ratio = inletMedian / baseline;
+    const scenario = `query: 1 h of ${days} d (${total.n} partitions)`;
+    return [
+      {
+        scenario,
+        variant: 'baseline',
+        rows: hourRows,
+        seconds: baseline,
+        notes: `DuckDB alone, ${files.length} files named directly, 1 thread; median of ${runs}; data ingested in ${ingestSeconds.toFixed(1)} s (${totalRows} rows)`,
+      },
+      {
+        scenario,
+        variant: 'inlet',
+        rows: hourRows,
+        seconds: inletMedian,
+        notes: `POST /query FORMAT JSON over HTTP; read ${read} of ${first.body.statistics.partitions_considered} partitions; p90 ${[...inletTimes].sort((a, b) => a - b)[Math.floor(runs * 0.9)]!.toFixed(4)} s; latency ratio`,
+        ratio,
+        target: `latency <= ${TARGET}x baseline, partitions read <= ${files.length}`,
+        met: ratio <= TARGET && read <= files.length,
+      },
+    ];
+  } finally {
+    connection.closeSync();
+    direct.closeSync();
+    await inlet.stop();
+  }
+}

@@ -1,0 +1,39 @@
+// npm run bench -- [--quick] [scenario ...]: measures Inlet against DuckDB alone, in one run.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { machine, markdownTable, type BenchOptions, type BenchRow } from './report.js';
+import { bigFiles } from './scenarios/big-files.js';
+
+const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> = {
+  big: bigFiles,
+};
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false } } });
+const chosen = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
+for (const name of chosen) if (!SCENARIOS[name]) throw new Error(`unknown scenario "${name}": use ${Object.keys(SCENARIOS).join(', ')}`);
+
+const workDir = mkdtempSync(path.join(process.env.INLET_BENCH_DIR ?? tmpdir(), 'inlet-bench-'));
+const rows: BenchRow[] = [];
+try {
+  for (const name of chosen) {
+    console.error(`running ${name}${values.quick ? ' (quick)' : ''} …`);
+    rows.push(...(await SCENARIOS[name]!({ quick: values.quick ?? false, workDir })));
+  }
+} finally {
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+const command = `npm run bench --${values.quick ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}`;
+const table = markdownTable(rows);
+console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
+if (!values.quick && positionals.length === 0) {
+  mkdirSync('docs', { recursive: true });
+  writeFileSync(
+    'docs/benchmarks.md',
+    `# Benchmarks\n\nMeasured with \`${command}\` on ${machine()}, ${new Date().toISOString().slice(0, 10)}.\n` +
+      `Each scenario runs DuckDB alone (the baseline) and Inlet on the same files in the same run; ` +
+      `ratio is Inlet's throughput over the baseline's (for latency rows, see the notes).\n\n${table}\n`,
+  );
+}
