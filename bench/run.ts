@@ -5,9 +5,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine, markdownTable, type BenchOptions, type BenchRow } from './report.js';
 import { bigFiles } from './scenarios/big-files.js';
+import { listing } from './scenarios/listing.js';
+import { memory } from './scenarios/memory.js';
+import { polling } from './scenarios/polling.js';
+import { smallFiles } from './scenarios/small-files.js';
 
 const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> = {
   big: bigFiles,
+  small: smallFiles,
+  listing,
+  polling,
+  memory,
 };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false } } });

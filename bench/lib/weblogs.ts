@@ -112,3 +112,20 @@ export const BASELINE_CONVERSIONS = `
   try_cast(status AS UINTEGER) AS status, try_cast(bytes AS BIGINT) AS bytes,
   try_cast(latency_ms AS DOUBLE) AS latency_ms, user_agent`;
 export const BASELINE_FILTER = `try_strptime(timestamp, '%Y-%m-%d %H:%M:%S') IS NOT NULL AND try_cast(status AS UINTEGER) IS NOT NULL`;
+
+/** Plain CSV files totalling about `targetBytes` (≈ 215 bytes a row), for the memory scenario. */
+export async function generatePlainCsv(dir: string, targetBytes: number, files = 10): Promise<Generated> {
+  mkdirSync(dir, { recursive: true });
+  const rowsPerFile = Math.ceil(targetBytes / 215 / files);
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  const out: string[] = [];
+  for (let f = 0; f < files; f++) {
+    const file = path.join(dir, `plain-${String(f).padStart(3, '0')}.csv`);
+    await connection.run(`COPY (${rowsSql(f * rowsPerFile, (f + 1) * rowsPerFile, 10)}) TO '${file}' (HEADER)`);
+    out.push(file);
+  }
+  connection.closeSync();
+  instance.closeSync();
+  return { files: out, rows: files * rowsPerFile, badRows: badRows(0, files * rowsPerFile) };
+}

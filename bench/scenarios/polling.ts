@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startLocalS3 } from '../../test/helpers/s3.js';
+import { benchTable, jobBody, runJob, startBenchInlet } from '../lib/inlet.js';
+import { percentile } from '../lib/measure.js';
+import { generateCsvGz, weblogTransform } from '../lib/weblogs.js';
+import type { BenchOptions, BenchRow } from '../report.js';
+
+const CLIENTS = 50;
+
+/** Status polling: 50 clients poll `status` in a loop during a big job. Targets: p99 ≤ 50 ms, ingest slows ≤ 10 %. */
+export async function polling(options: BenchOptions): Promise<BenchRow[]> {
+  const data = await generateCsvGz(path.join(options.workDir, 'polling'), 8, options.quick ? 25_000 : 250_000);
+  const s3 = await startLocalS3();
+  try {
+    await s3.createBucket('bench-poll');
+    for (const file of data.files) await s3.put('bench-poll', `logs/${path.basename(file)}`, readFileSync(file));
+    const inlet = await startBenchInlet(options.workDir, s3.endpoint);
+    try {
+      const jobs = await benchTable(inlet.api, [weblogTransform('csv')]);
+      const url = 's3://bench-poll/logs/';
+      const quiet = await runJob(inlet.api, jobs, jobBody('quiet', url, 'weblog_csv'));
+
+      const latencies: number[] = [];
+      let polling = true;
+      let target = '';
+      const pollers = Array.from({ length: CLIENTS }, async () => {
+        while (polling) {
+          if (!target) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            continue;
+          }
+          const start = performance.now();
+          const response = await fetch(`${inlet.api.url}${jobs}/${target}/status`, { method: 'POST', headers: { authorization: `Bearer ${inlet.api.token}` } });
+          await response.arrayBuffer();
+          latencies.push(performance.now() - start);
+        }
+      });
+      const start = performance.now();
+      const created = await inlet.api.request('POST', jobs, jobBody('polled', url, 'weblog_csv'));
+      target = created.body.uuid;
+      const job = await inlet.api.waitForJob(created.body.uuid, undefined, 3_600_000);
+      const busySeconds = (performance.now() - start) / 1000;
+      polling = false;
+      await Promise.all(pollers);
+      if (job.status !== 'done') throw new Error(`polled job ended ${job.status}`);
+
+      const p50 = percentile(latencies, 50);
+      const p99 = percentile(latencies, 99);
+      const slowdown = busySeconds / quiet.seconds - 1;
+      return [
+        { scenario: 'status polling', variant: 'inlet, no pollers', rows: data.rows, seconds: quiet.seconds, notes: 'the same job, alone' },
+        {
+          scenario: 'status polling',
+          variant: `inlet, ${CLIENTS} pollers`,
+          rows: data.rows,
+          seconds: busySeconds,
+          peakRssBytes: inlet.peakRss(),
+          ratio: quiet.seconds / busySeconds,
+          target: 'p99 ≤ 50 ms, ingest slows ≤ 10 %',
+          met: p99 <= 50 && slowdown <= 0.1,
+          notes: `${latencies.length} polls, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, ingest ${(slowdown * 100).toFixed(1)} % slower`,
+        },
+      ];
+    } finally {
+      await inlet.stop();
+    }
+  } finally {
+    await s3.stop();
+  }
+}
