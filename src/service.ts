@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { Sources } from './sources/sources.js';
 import { partitionsRoot, scratchRoot } from './worker/context.js';
 import { WorkerPool } from './worker/pool.js';
+import { startWorkerProcess, type WorkerProcess } from './worker/process.js';
 
 export interface Service {
   readonly catalog: Catalog;
@@ -16,6 +17,8 @@ export interface Service {
   readonly app: FastifyInstance | undefined;
   /** The admin password when this start generated it (shown once). */
   readonly generatedPassword: string | undefined;
+  /** The forked worker process (role `all`), for tools that measure it. */
+  readonly workerPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -36,15 +39,19 @@ export async function startService(config: Config, logger: Logger = createLogger
   const generatedPassword = await ensureAdmin(catalog, config, logger);
   const sources = new Sources(config);
 
+  // `all` forks one worker process beside the API; `worker` is such a process (or a scaled-out worker).
   let pool: WorkerPool | undefined;
-  if (config.role !== 'api' && config.workers > 0) {
+  let workerProcess: WorkerProcess | undefined;
+  if (config.role === 'worker' && config.workers > 0) {
     pool = new WorkerPool({ catalog, config, sources, log: logger.child({ component: 'worker' }) }, config.workers);
     await pool.start();
+  } else if (config.role === 'all' && config.workers > 0) {
+    workerProcess = await startWorkerProcess(config, logger);
   }
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (config.role !== 'worker') {
-    app = buildServer({ catalog, config, sources, nudgeWorkers: () => pool?.nudge() }, logger);
+    app = buildServer({ catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge() }, logger);
     const address = await app.listen({ host: config.host, port: config.port });
     url = address.replace('0.0.0.0', 'localhost');
   }
@@ -54,10 +61,11 @@ export async function startService(config: Config, logger: Logger = createLogger
     url,
     app,
     generatedPassword,
+    workerPid: workerProcess?.pid,
     stop: () =>
       (stopped ??= (async () => {
         await app?.close();
-        await pool?.stop();
+        await Promise.all([pool?.stop(), workerProcess?.stop()]);
         await catalog.close();
       })()),
   };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ApiClient } from '../../test/helpers/inlet.js';
 import { spawnInlet } from '../../test/helpers/process.js';
 import { S3_CREDENTIALS } from '../../test/helpers/s3.js';
-import { peakRss } from './measure.js';
+import { peakRssTree } from './measure.js';
 
 export interface BenchInlet {
   readonly api: ApiClient;
@@ -25,7 +25,7 @@ export async function startBenchInlet(workDir: string, s3Endpoint: string, env: 
     api,
     pid: inlet.child.pid!,
     dataDir,
-    peakRss: () => peakRss(inlet.child.pid!),
+    peakRss: () => peakRssTree(inlet.child.pid!),
     stop: async () => {
       inlet.child.kill('SIGTERM');
       await inlet.exited;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Peak resident set of a process so far (Linux VmHWM), in bytes. */
 export function peakRss(pid: number): number | undefined {
@@ -21,4 +21,19 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; second
   const start = performance.now();
   const value = await fn();
   return { value, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Peak RSS of a process plus its child processes (inlet serve forks its workers): the sum of each one's peak. */
+export function peakRssTree(pid: number): number | undefined {
+  const own = peakRss(pid);
+  if (own === undefined) return undefined;
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    // The process is gone; its own figure is all there is.
+  }
+  return children.reduce((sum, child) => sum + (peakRssTree(child) ?? 0), own);
 }

@@ -46,7 +46,7 @@ export async function createSession(db: CatalogDb, userId: string, ttlSeconds: n
   return token;
 }
 
-export type SessionLookup = { user: User } | { expired: true } | undefined;
+export type SessionLookup = { user: User; expiresAtMs: number } | { expired: true } | undefined;
 
 export async function findSession(db: CatalogDb, token: string): Promise<SessionLookup> {
   const row = await db
@@ -59,5 +59,5 @@ export async function findSession(db: CatalogDb, token: string): Promise<Session
   if (!row) return undefined;
   const { expires_at_ms, ...user } = row;
   if (expires_at_ms <= Date.now()) return { expired: true };
-  return { user };
+  return { user, expiresAtMs: expires_at_ms };
 }

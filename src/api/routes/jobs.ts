@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { getOrgForUser } from '../../catalog/accounts.js';
 import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs } from '../../catalog/jobs.js';
 import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
 import type { JobRow } from '../../catalog/schema.js';
@@ -7,23 +6,39 @@ import { cancelJobTasks } from '../../catalog/tasks.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { normaliseJobSettings } from '../../jobs/settings.js';
 import type { ApiContext } from '../context.js';
+import { TtlCache } from '../ttl-cache.js';
 import { fileView, jobView } from '../views.js';
 
 /** Files with rejects or errors shown inside a job; all files are at .../files. */
 const PROBLEM_FILES_SHOWN = 100;
+/** How stale a polled job view may be; changes made through this process show at once. */
+const VIEW_CACHE_MS = 250;
 
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { catalog } = ctx;
   const base = '/config/v1/orgs/:org/jobs/batch';
 
+  // A user belongs to exactly one org (users.org_id references it), so no query is needed here.
   const orgId = async (request: FastifyRequest): Promise<string> => {
     const id = (request.params as { org: string }).org;
-    if (!(await getOrgForUser(catalog.db, request.user!, id))) throw new NotFoundError(`org ${id} not found`);
+    if (request.user!.org_id !== id) throw new NotFoundError(`org ${id} not found`);
     return id;
   };
   const job = async (request: FastifyRequest): Promise<JobRow> => getJob(catalog, await orgId(request), (request.params as { job: string }).job);
   const view = async (row: JobRow) =>
     jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
+
+  // Dashboards poll status: one computed view per job serves every poller for VIEW_CACHE_MS.
+  const views = new TtlCache<string, Awaited<ReturnType<typeof view>>>(1000);
+  const cachedView = async (request: FastifyRequest) => {
+    const key = `${await orgId(request)}/${(request.params as { job: string }).job}`;
+    const hit = views.get(key);
+    if (hit) return hit;
+    const fresh = await view(await job(request));
+    views.set(key, fresh, VIEW_CACHE_MS);
+    return fresh;
+  };
+  const forget = (row: JobRow) => views.delete(`${row.org_id}/${row.id}`);
 
   app.post<{ Body: Record<string, unknown> }>(
     base,
@@ -77,19 +92,22 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 
   app.get(base, async (request) => Promise.all((await listJobs(catalog, await orgId(request))).map(view)));
-  app.get(`${base}/:job`, async (request) => view(await job(request)));
+  app.get(`${base}/:job`, async (request) => cachedView(request));
   app.delete(`${base}/:job`, async (request, reply) => {
-    await deleteJob(catalog, await job(request));
+    const row = await job(request);
+    await deleteJob(catalog, row);
+    forget(row);
     return reply.status(204).send();
   });
 
   // The reference page POSTs to status; GET works too. Both answer an array holding the job.
   for (const method of ['GET', 'POST'] as const) {
-    app.route({ method, url: `${base}/:job/status`, handler: async (request) => [await view(await job(request))] });
+    app.route({ method, url: `${base}/:job/status`, handler: async (request) => [await cachedView(request)] });
   }
 
   app.post(`${base}/:job/cancel`, async (request) => {
     const row = await job(request);
+    forget(row);
     if (!(await cancelJobTasks(catalog, row.id))) {
       throw new ConflictError(`batch job "${row.name}" is already ${row.status}: only ready or running jobs can be canceled`);
     }
