@@ -18,8 +18,8 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
-    // Tests read JSON answers whose shape is what they assert.
-    files: ['test/**'],
+    // Tests and benchmarks read JSON answers whose shape is what they assert.
+    files: ['test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -49,7 +49,7 @@ export const SETTINGS = {
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
-  duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot', default: '1GB' },
+  duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
@@ -106,7 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
     // and slots that do overlap share the cores through the OS.
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,
-    duckdbMemoryLimit: raw('duckdbMemoryLimit'),
+    // DuckDB spills past its limit, so one budget shared by the slots bounds the process whatever the input size.
+    duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${Math.max(256, Math.floor(1024 / Math.max(1, workers)))}MB`,
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),
   });
