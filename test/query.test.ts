@@ -3,8 +3,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { hashPassword } from '../src/auth/password.js';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
+import { loadConfig } from '../src/config/config.js';
 import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
 import { ADMIN, ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
@@ -167,7 +169,11 @@ describe('sandbox', () => {
   }
   test('each query runs with the configured threads and memory, and cannot change them', async () => {
     const result = await inlet.api.query("SELECT current_setting('threads') AS threads, current_setting('memory_limit') AS memory, current_setting('enable_external_access') AS external, current_setting('lock_configuration') AS locked FORMAT JSONEachRow");
-    assert.equal(result.text, '{"threads":"1","memory":"953.6 MiB","external":false,"locked":true}\n');
+    // The configured limit, as DuckDB prints it.
+    const reference = await DuckDBInstance.create(':memory:', { memory_limit: loadConfig(process.env, { workers: '2' }).duckdbMemoryLimit });
+    const memory = (await (await reference.connect()).runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0]![0];
+    reference.closeSync();
+    assert.equal(result.text, `{"threads":"1","memory":"${memory}","external":false,"locked":true}\n`);
   });
 
   test('no query left files behind in the data directory', () => {

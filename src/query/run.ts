@@ -77,19 +77,18 @@ async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promis
 
 /**
  * Evaluates the constant sides of the time comparisons inside the query's own transaction,
- * so now() is the very instant the query will see. Answers epoch microseconds per bound, and
- * now in milliseconds; undefined where an expression does not evaluate (the query will say why).
+ * so now() is the very instant the query will see. Answers epoch microseconds per bound;
+ * undefined where an expression does not evaluate (the query will then say why).
  */
-async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<{ micros: (number | undefined)[]; nowMs: number }> {
-  const nowMs = Number((await scalarRow(connection, 'SELECT epoch_ms(now())'))[0]);
-  if (bounds.length === 0) return { micros: [], nowMs };
+async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<(number | undefined)[]> {
+  if (bounds.length === 0) return [];
   try {
-    const [exprSql] = await scalarRow(connection, `SELECT json_deserialize_sql(${quoteLiteral(selectOf(template, bounds.map((b) => b.expr)))})`);
     const names = bounds.map((_, i) => `b${i}`);
-    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM (${String(exprSql)}) AS bounds(${names.join(', ')})`);
-    return { micros: row.map((v) => (v === null ? undefined : Number(v))), nowMs };
+    const select = quoteLiteral(selectOf(template, bounds.map((b) => b.expr)));
+    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM json_execute_serialized_sql(${select}) AS bounds(${names.join(', ')})`);
+    return row.map((v) => (v === null ? undefined : Number(v)));
   } catch {
-    return { micros: bounds.map(() => undefined), nowMs };
+    return bounds.map(() => undefined);
   }
 }
 
@@ -229,14 +228,17 @@ export class QueryService {
   /** Parses in the sandbox, resolves and prunes the tables, checks the limits, and seals it. */
   private async prepare(sandbox: Sandbox, user: User, sql: string, settings: QuerySettings): Promise<PrunedTable[]> {
     const { connection } = sandbox;
-    await connection.run('BEGIN TRANSACTION');
-    const [serialized, templateJson] = await scalarRow(connection, `SELECT json_serialize_sql(${quoteLiteral(sql)}), json_serialize_sql('SELECT NULL')`);
+    const [serialized, templateJson, now] = await scalarRow(
+      connection,
+      `BEGIN TRANSACTION; SELECT json_serialize_sql(${quoteLiteral(sql)}), json_serialize_sql('SELECT NULL'), epoch_ms(now())`,
+    );
+    const nowMs = Number(now);
     const statement = parseSerialized(String(serialized));
     const resolved = await Promise.all(tableRefs(statement).map((ref) => resolveTable(this.catalog, user, ref)));
     const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
     const uses = timeBounds(statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
     const allBounds = [...uses.values()].flat(2);
-    const { micros, nowMs } = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
+    const micros = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
     const valueOf = new Map(allBounds.map((b, i) => [b, micros[i]]));
 
     const tables: PrunedTable[] = [];
