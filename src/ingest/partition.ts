@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
-import { queryRows } from '../duckdb/engine.js';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { queryRows, withConnection } from '../duckdb/engine.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { ACCEPTED_RELATION } from './convert.js';
@@ -32,7 +33,6 @@ export interface WrittenPartition {
   readonly maxTsMs: number;
 }
 
-const SORTED_TABLE = 'inlet_sorted';
 
 /**
  * The partitions the accepted rows make: none holds more than `maxRows` rows nor spans more
@@ -61,33 +61,54 @@ export async function planPartitions(connection: DuckDBConnection, transform: Tr
   return planned;
 }
 
+/** Where writing happens: the slot's DuckDB (for more connections) and how many partitions to write at once. */
+export interface PartitionWriter {
+  readonly instance: DuckDBInstance;
+  /** At most max_active_partitions: each connection has one partition open at a time. */
+  readonly parallel: number;
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Writes the accepted rows as Parquet files, each sorted by the primary timestamp (so row-group
  * statistics let queries skip), one COPY per partition over a rowid range of one sorted table.
  * DuckDB's PARTITION_BY writer does not keep an ORDER BY inside its files, hence the ranges.
- * Partitions are written one after another: one is open at a time, far under max_active_partitions.
+ * A COPY has a fixed cost of a few milliseconds, so with many partitions several connections
+ * write at once; the sorted table is a plain (not temp) table so they all see it.
  */
-export async function writePartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string): Promise<WrittenPartition[]> {
+export async function writePartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
   const ts = quoteIdent(transform.primary);
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
-  await connection.run(`CREATE TEMP TABLE ${SORTED_TABLE} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
-  const planned = await planPartitions(connection, transform, limits, SORTED_TABLE);
-  if (planned.length === 0) return [];
-  await mkdir(dir, { recursive: true });
-  const written: WrittenPartition[] = [];
-  for (const [i, p] of planned.entries()) {
-    const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
-    await connection.run(`COPY (SELECT * FROM ${SORTED_TABLE} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
-    written.push({ file, rows: p.rows, bytes: (await stat(file)).size, ...(p.split ? await timeRange(connection, p, ts) : { minTsMs: p.minTsMs, maxTsMs: p.maxTsMs }) });
+  const sorted = `inlet_sorted_${randomBytes(6).toString('hex')}`;
+  await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
+  try {
+    const planned = await planPartitions(connection, transform, limits, sorted);
+    if (planned.length === 0) return [];
+    await mkdir(dir, { recursive: true });
+    const written: WrittenPartition[] = new Array(planned.length);
+    let next = 0;
+    const writeSome = async (c: DuckDBConnection) => {
+      while (next < planned.length) {
+        const i = next++;
+        const p = planned[i]!;
+        const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
+        await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
+        written[i] = { file, rows: p.rows, bytes: (await stat(file)).size, ...(p.split ? await timeRange(c, sorted, p, ts) : { minTsMs: p.minTsMs, maxTsMs: p.maxTsMs }) };
+      }
+    };
+    const extra = Math.min(writer.parallel, planned.length) - 1;
+    await Promise.all([writeSome(connection), ...Array.from({ length: Math.max(0, extra) }, () => withConnection(writer.instance, writer.signal, writeSome))]);
+    return written;
+  } finally {
+    await connection.run(`DROP TABLE IF EXISTS ${sorted}`);
   }
-  return written;
 }
 
 /** A chunk of a split window spans less than the window: measure it. */
-async function timeRange(connection: DuckDBConnection, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {
+async function timeRange(connection: DuckDBConnection, table: string, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {
   const [r] = await queryRows<{ min_ms: bigint; max_ms: bigint }>(
     connection,
-    `SELECT epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${SORTED_TABLE} WHERE rowid BETWEEN ${p.first} AND ${p.last}`,
+    `SELECT epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${table} WHERE rowid BETWEEN ${p.first} AND ${p.last}`,
   );
   return { minTsMs: Number(r!.min_ms), maxTsMs: Number(r!.max_ms) };
 }

@@ -22,6 +22,8 @@ export interface IndexResult {
   readonly outputDir: string;
   /** The partitions written, or for a dry run the ones that would be. */
   readonly plan: PartitionPlan;
+  /** Milliseconds spent downloading, converting and writing: where a task's time went. */
+  readonly phases: { fetchMs: number; convertMs: number; writeMs: number };
 }
 
 export interface PartitionPlan {
@@ -48,6 +50,8 @@ export class TaskInputError extends SourceError {
 
 /** How many objects of one task are downloaded at once: overlaps network waits with each other. */
 const FETCH_PARALLELISM = 4;
+/** Partitions one task writes at once (each a COPY on its own connection), within max_active_partitions. */
+const PARTITION_WRITERS = 4;
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
@@ -83,6 +87,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const relativeDir = path.join(job.table_id, attempt);
   const outputDir = path.join(partitionsRoot(ctx.config), relativeDir);
   await mkdir(scratch, { recursive: true });
+  const started = performance.now();
   try {
     const fetched = await mapLimit(inputs, FETCH_PARALLELISM, (input, i) =>
       fetchToFile(ctx.sources, input.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal }),
@@ -100,14 +105,18 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
 
     const local = inputs.map((_, i) => path.join(scratch, `input-${i}`));
     const groups = await readGroups(transform, local);
+    const fetchedAt = performance.now();
     return await withConnection(engine, signal, async (connection) => {
       const accounts = await convertFiles(connection, transform, groups, local.length);
+      const convertedAt = performance.now();
       const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
       // A dry run counts what it would write: the same plan, no sort and no file.
       const planned = settings.dry_run ? await planPartitions(connection, transform, limits) : [];
-      const written = settings.dry_run ? [] : await writePartitions(connection, transform, limits, outputDir);
+      const writer = { instance: engine, signal, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
+      const written = settings.dry_run ? [] : await writePartitions(connection, transform, limits, outputDir, writer);
       return {
         outputDir,
+        phases: { fetchMs: Math.round(fetchedAt - started), convertMs: Math.round(convertedAt - fetchedAt), writeMs: Math.round(performance.now() - convertedAt) },
         plan: summarise(settings.dry_run ? planned : written),
         partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
         files: inputs.map((input, i) => fileReport(input.url, fetched[i]!.status === 'fulfilled' ? (fetched[i] as PromiseFulfilledResult<{ bytes: number }>).value.bytes : input.size, accounts[i]!)),

@@ -99,6 +99,7 @@ export class WorkerPool {
     }, beatMs);
     const started = Date.now();
     let outputDir: string | undefined;
+    let phases: Record<string, number> = {};
     try {
       const job = await getJobById(catalog, task.job_id);
       if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
@@ -108,6 +109,7 @@ export class WorkerPool {
       } else {
         const result = await runIndexTask(this.ctx, engine, task, job, signal);
         outputDir = result.outputDir;
+        phases = result.phases;
         await completeIndexTask(
           catalog,
           task,
@@ -118,7 +120,7 @@ export class WorkerPool {
         );
         outputDir = undefined;
       }
-      log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started }, 'task done');
+      log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started, ...phases }, 'task done');
     } catch (err) {
       await this.settleFailure(task, err, signal);
     } finally {

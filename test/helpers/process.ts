@@ -34,7 +34,11 @@ export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly
   let log: string | undefined = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
-      if (log === undefined) return; // ready: later output is drained so the child never blocks on a full pipe
+      // Ready: later output is drained (or echoed with INLET_SPAWN_ECHO=1) so the child never blocks on a full pipe.
+      if (log === undefined) {
+        if (process.env.INLET_SPAWN_ECHO) process.stderr.write(chunk);
+        return;
+      }
       log += chunk.toString();
       if (log.includes('ready at http')) {
         log = undefined;
