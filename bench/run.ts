@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { runQueryBench } from './query.js';
 import { machine, markdownTable, type BenchOptions, type BenchRow } from './report.js';
 import { bigFiles } from './scenarios/big-files.js';
 import { listing } from './scenarios/listing.js';
@@ -16,6 +17,7 @@ const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> 
   listing,
   polling,
   memory,
+  query: runQueryBench,
 };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false } } });

@@ -5,7 +5,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { queryRows, withConnection } from '../duckdb/engine.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { ACCEPTED_RELATION } from './convert.js';
+import { ACCEPTED_RELATION, CONVERTED_TABLE } from './convert.js';
 
 export interface PartitionLimits {
   readonly maxRows: number;
@@ -81,6 +81,9 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
   const sorted = `inlet_sorted_${randomBytes(6).toString('hex')}`;
   await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
+  // Accounting is done and the sorted copy holds every accepted row: free the converted rows
+  // now, so the COPYs run within the memory limit instead of spilling.
+  await connection.run(`DROP TABLE IF EXISTS ${CONVERTED_TABLE}`);
   try {
     const planned = await planPartitions(connection, transform, limits, sorted);
     if (planned.length === 0) return [];

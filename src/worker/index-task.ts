@@ -48,8 +48,8 @@ export class TaskInputError extends SourceError {
   }
 }
 
-/** How many objects of one task are downloaded at once: overlaps network waits with each other. */
-const FETCH_PARALLELISM = 4;
+/** How many objects of one task are downloaded at once: S3 answers each GET after tens of milliseconds, so small files need many in flight. */
+const FETCH_PARALLELISM = 16;
 /** Partitions one task writes at once (each a COPY on its own connection), within max_active_partitions. */
 const PARTITION_WRITERS = 4;
 
