@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseStatement } from '../src/query/statement.js';
-import { CSV_TRANSFORM, csvOf, logRows, referenceJob } from './helpers/data.js';
-import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
-import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+import { csvOf, logRows } from './helpers/data.js';
+import { startWithEvents, type TestInlet } from './helpers/inlet.js';
 
 // 12 rows, one every 2 minutes from 2024-01-01 00:00: hosts a, b, c in turn; status 200, 404, 500 in turn.
-let s3: LocalS3;
 let inlet: TestInlet;
+let stop: () => Promise<void>;
 
 before(async () => {
-  s3 = await startLocalS3();
-  inlet = await startInlet({ s3Endpoint: s3.endpoint });
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
-  await s3.createBucket('clickhouse');
-  await s3.put('clickhouse', 'c/rows.csv', csvOf(logRows(12, Date.UTC(2024, 0, 1), 120)));
-  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('clickhouse', 's3://clickhouse/c/'));
-  assert.equal((await inlet.api.waitForJob(created.body.uuid)).status, 'done');
+  ({ inlet, stop } = await startWithEvents('clickhouse', csvOf(logRows(12, Date.UTC(2024, 0, 1), 120))));
 });
-after(async () => {
-  await inlet?.stop();
-  await s3?.stop();
-});
+after(async () => stop?.());
 
 const tsv = async (sql: string) => {
   const result = await inlet.api.query(sql);

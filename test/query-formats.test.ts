@@ -1,35 +1,24 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
-import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
-import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+import { startWithEvents, type TestInlet } from './helpers/inlet.js';
 
-let s3: LocalS3;
+const ROWS = [
+  'timestamp,host,status,bytes,latency,cached',
+  '2024-01-01 00:00:00,plain.example.com,200,10,0.5,true',
+  '2024-01-01 00:00:01,"tab\there",404,20,1.25,false',
+  '2024-01-01 00:00:02,"new\nline",500,,2,0',
+  '2024-01-01 00:00:03,back\\slash,200,40,,1',
+  '2024-01-01 00:00:04,"it\'s ""quoted"" /path",301,9007199254740993,-0.001,1',
+];
+
 let inlet: TestInlet;
+let stop: () => Promise<void>;
 
 before(async () => {
-  s3 = await startLocalS3();
-  inlet = await startInlet({ s3Endpoint: s3.endpoint });
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
-  await s3.createBucket('formats');
-  const rows = [
-    'timestamp,host,status,bytes,latency,cached',
-    '2024-01-01 00:00:00,plain.example.com,200,10,0.5,true',
-    '2024-01-01 00:00:01,"tab\there",404,20,1.25,false',
-    '2024-01-01 00:00:02,"new\nline",500,,2,0',
-    '2024-01-01 00:00:03,back\\slash,200,40,,1',
-    '2024-01-01 00:00:04,"it\'s ""quoted"" /path",301,9007199254740993,-0.001,1',
-  ];
-  await s3.put('formats', 'f/rows.csv', rows.join('\n') + '\n');
-  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('formats', 's3://formats/f/'));
-  const done = await inlet.api.waitForJob(created.body.uuid);
-  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  ({ inlet, stop } = await startWithEvents('formats', ROWS.join('\n') + '\n'));
 });
-after(async () => {
-  await inlet?.stop();
-  await s3?.stop();
-});
+after(async () => stop?.());
 
 const SELECT = 'SELECT timestamp, host, status, bytes, latency, cached AS "is cached" FROM website.events ORDER BY timestamp';
 /** The only value that changes between runs: the elapsed seconds of FORMAT JSON's statistics. */

@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CSV_TRANSFORM, csvOf, logRows, referenceJob } from './helpers/data.js';
-import { startInlet, createWebsiteEvents, type TestInlet } from './helpers/inlet.js';
-import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+import { csvOf, logRows } from './helpers/data.js';
+import { startWithEvents, type TestInlet } from './helpers/inlet.js';
 
 // Six hours of rows, one every 15 s from 2024-01-01 00:00: 24 partitions of 15 minutes, 60 rows each.
 const HOURS = 6;
 const ROWS = HOURS * 240;
 
-let s3: LocalS3;
 let inlet: TestInlet;
+let stop: () => Promise<void>;
 
 before(async () => {
-  s3 = await startLocalS3();
-  inlet = await startInlet({ s3Endpoint: s3.endpoint });
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
-  await s3.createBucket('pruning');
-  await s3.put('pruning', 'p/rows.csv', csvOf(logRows(ROWS, Date.UTC(2024, 0, 1), 15)));
-  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('pruning', 's3://pruning/p/'));
-  const done = await inlet.api.waitForJob(created.body.uuid);
-  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  ({ inlet, stop } = await startWithEvents('pruning', csvOf(logRows(ROWS, Date.UTC(2024, 0, 1), 15))));
 });
-after(async () => {
-  await inlet?.stop();
-  await s3?.stop();
-});
+after(async () => stop?.());
 
 /** Runs `where` as a count with FORMAT JSON: the count and the partitions read. */
 async function countWhere(where: string): Promise<{ count: number; read: number; considered: number }> {

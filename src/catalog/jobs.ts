@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { isoMicros } from '../time.js';
 import type { Catalog } from './db.js';
 import { isUniqueViolation } from './errors.js';
+import { newTask } from './tasks.js';
 import { TERMINAL_JOB_STATUSES, type JobRow, type TaskFileRow, type TaskState, type TaskType } from './schema.js';
 
 export interface NewJob {
@@ -36,25 +37,7 @@ export async function createJob(c: Catalog, fields: NewJob): Promise<JobRow> {
   try {
     await c.db.transaction().execute(async (trx) => {
       await trx.insertInto('jobs').values(job).execute();
-      await trx
-        .insertInto('tasks')
-        .values({
-          id: randomUUID(),
-          job_id: job.id,
-          type: 'LIST',
-          state: 'READY',
-          seq: 0,
-          bytes: 0,
-          input: '[]',
-          attempts: 0,
-          run_after_ms: 0,
-          lease_owner: null,
-          lease_expires_at_ms: null,
-          error: null,
-          created: now,
-          modified: now,
-        })
-        .execute();
+      await trx.insertInto('tasks').values(newTask(job.id, 'LIST', 0, { files: [], bytes: 0 }, now)).execute();
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`a job named "${fields.name}" already exists in this org: job names are unique; choose another`);

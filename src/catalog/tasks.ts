@@ -3,7 +3,7 @@ import { sql, type Transaction } from 'kysely';
 import { LeaseLostError } from '../errors.js';
 import { isoMicros } from '../time.js';
 import type { Catalog } from './db.js';
-import type { CatalogSchema, JobStatus, NewPartition, NewTaskFile, TaskRow } from './schema.js';
+import type { CatalogSchema, JobStatus, NewPartition, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
 
 type Trx = Transaction<CatalogSchema>;
 
@@ -138,6 +138,26 @@ async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE
   }
 }
 
+/** A READY task row: the LIST task (seq 0, no input) or an INDEX task over its files. */
+export function newTask(jobId: string, type: TaskType, seq: number, planned: PlannedIndexTask, now: string): NewTask {
+  return {
+    id: randomUUID(),
+    job_id: jobId,
+    type,
+    state: 'READY',
+    seq,
+    bytes: planned.bytes,
+    input: JSON.stringify(planned.files),
+    attempts: 0,
+    run_after_ms: 0,
+    lease_owner: null,
+    lease_expires_at_ms: null,
+    error: null,
+    created: now,
+    modified: now,
+  };
+}
+
 export interface PlannedIndexTask {
   readonly files: readonly { url: string; size: number }[];
   readonly bytes: number;
@@ -148,22 +168,7 @@ export async function completeListTask(catalog: Catalog, task: TaskRow, owner: s
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE');
     const now = isoMicros();
-    const rows = planned.map((p, i) => ({
-      id: randomUUID(),
-      job_id: task.job_id,
-      type: 'INDEX' as const,
-      state: 'READY' as const,
-      seq: i + 1,
-      bytes: p.bytes,
-      input: JSON.stringify(p.files),
-      attempts: 0,
-      run_after_ms: 0,
-      lease_owner: null,
-      lease_expires_at_ms: null,
-      error: null,
-      created: now,
-      modified: now,
-    }));
+    const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
     // Chunks keep each INSERT under SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
     await trx

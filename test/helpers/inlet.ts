@@ -5,6 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig, type RawSettings } from '../../src/config/config.js';
 import { createLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
+import { CSV_TRANSFORM, referenceJob } from './data.js';
+import { startLocalS3, type LocalS3 } from './s3.js';
 
 export const ADMIN = { username: 'admin@example.com', password: 'correct horse battery staple' };
 
@@ -113,4 +115,27 @@ export async function createWebsiteEvents(api: ApiClient, transforms: readonly o
     if (created.status !== 201) throw new Error(`create transform: ${created.text}`);
   }
   return { projectId: project.body.uuid, tableId: table.body.uuid };
+}
+
+/**
+ * s3rver and Inlet with `website.events` (the CSV transform) loaded from one CSV object by a
+ * real batch job: the starting point of the query tests.
+ */
+export async function startWithEvents(bucket: string, csv: string): Promise<{ inlet: TestInlet; s3: LocalS3; stop(): Promise<void> }> {
+  const s3 = await startLocalS3();
+  const inlet = await startInlet({ s3Endpoint: s3.endpoint });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  await s3.createBucket(bucket);
+  await s3.put(bucket, 'data/rows.csv', csv);
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob(`load ${bucket}`, `s3://${bucket}/data/`));
+  const done = await inlet.api.waitForJob(created.body.uuid);
+  if (done.status !== 'done') throw new Error(`loading ${bucket} ended ${done.status}: ${JSON.stringify(done.details)}`);
+  return {
+    inlet,
+    s3,
+    stop: async () => {
+      await inlet.stop();
+      await s3.stop();
+    },
+  };
 }
