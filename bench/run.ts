@@ -35,7 +35,8 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const command = `npm run bench --${values.quick ? ' --quick' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}`;
+const args = [...(values.quick ? ['--quick'] : []), ...positionals];
+const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const table = markdownTable(rows);
 console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
 if (!values.quick && positionals.length === 0) {
