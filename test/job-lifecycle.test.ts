@@ -53,6 +53,9 @@ describe('cancel', () => {
     assert.equal(tasks.INDEX.READY, undefined);
     assert.equal(tasks.INDEX.RUNNING, undefined);
     assert.ok(tasks.INDEX.CANCELED > 0);
+    // Status views are cached for pollers, but a cancel made here shows at once.
+    const [right] = (await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/${created.body.uuid}/status`)).body;
+    assert.equal(right.status, 'canceled');
 
     // The worker notices within a lease beat; wait past that and check nothing more appeared.
     await delay(2500);
