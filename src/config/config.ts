@@ -28,6 +28,8 @@ export interface Config {
   /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
+  /** Object bytes an INDEX task converts at once: bounds DuckDB's working set whatever input_aggregation is. */
+  readonly chunkBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
   readonly logLevel: string;
@@ -50,6 +52,7 @@ export const SETTINGS = {
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
   duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
+  chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,
     // DuckDB spills past its limit, so one budget shared by the slots bounds the process whatever the input size.
     duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${Math.max(256, Math.floor(1024 / Math.max(1, workers)))}MB`,
+    chunkBytes: int('chunkBytes', 1),
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),
   });

@@ -52,6 +52,8 @@ export class TaskInputError extends SourceError {
 const FETCH_PARALLELISM = 16;
 /** Partitions one task writes at once (each a COPY on its own connection), within max_active_partitions. */
 const PARTITION_WRITERS = 4;
+/** Files converted together at most (see chunksOf); their bytes are bounded by INLET_CHUNK_BYTES. */
+const CHUNK_FILES = 1000;
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
@@ -87,47 +89,96 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const relativeDir = path.join(job.table_id, attempt);
   const outputDir = path.join(partitionsRoot(ctx.config), relativeDir);
   await mkdir(scratch, { recursive: true });
-  const started = performance.now();
-  try {
-    const fetched = await mapLimit(inputs, FETCH_PARALLELISM, (input, i) =>
-      fetchToFile(ctx.sources, input.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal }),
+  const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
+  const writer = { instance: engine, signal, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
+  const chunks = chunksOf(inputs, ctx.config.chunkBytes);
+  const fetchedBytes: number[] = inputs.map((input) => input.size);
+  const accounts: FileAccount[] = new Array(inputs.length);
+  const written: WrittenPartition[] = [];
+  const planned: { minTsMs: number; maxTsMs: number }[] = [];
+  const phases = { fetchMs: 0, convertMs: 0, writeMs: 0 };
+  // The next chunk downloads while this one converts; it stops with the task.
+  const prefetch = new AbortController();
+  const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
+  const fetchChunk = (chunk: readonly number[]) =>
+    mapLimit(chunk, FETCH_PARALLELISM, (i) =>
+      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal }),
     );
-    signal.throwIfAborted();
-    const failures = fetched.flatMap((r, i) => (r.status === 'rejected' ? [{ url: inputs[i]!.url, error: errorMessage(r.reason), reason: r.reason }] : []));
-    if (failures.length > 0) {
-      const failed = new Map(failures.map((f) => [f.url, f.error]));
-      const reports = inputs.map((input) => ({
-        ...emptyReport(input.url, input.size),
-        error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
-      }));
-      throw new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
-    }
+  let next: ReturnType<typeof fetchChunk> | undefined = chunks.length > 0 ? fetchChunk(chunks[0]!) : undefined;
+  try {
+    for (const [k, chunk] of chunks.entries()) {
+      let mark = performance.now();
+      const fetched = await next!;
+      phases.fetchMs += performance.now() - mark;
+      signal.throwIfAborted();
+      const failures = fetched.flatMap((r, j) => (r.status === 'rejected' ? [{ url: inputs[chunk[j]!]!.url, error: errorMessage(r.reason), reason: r.reason }] : []));
+      if (failures.length > 0) {
+        const failed = new Map(failures.map((f) => [f.url, f.error]));
+        const reports = inputs.map((input) => ({
+          ...emptyReport(input.url, input.size),
+          error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
+        }));
+        throw new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
+      }
+      fetched.forEach((r, j) => {
+        if (r.status === 'fulfilled') fetchedBytes[chunk[j]!] = r.value.bytes;
+      });
+      next = k + 1 < chunks.length ? fetchChunk(chunks[k + 1]!) : undefined;
 
-    const local = inputs.map((_, i) => path.join(scratch, `input-${i}`));
-    const groups = await readGroups(transform, local);
-    const fetchedAt = performance.now();
-    return await withConnection(engine, signal, async (connection) => {
-      const accounts = await convertFiles(connection, transform, groups, local.length);
-      const convertedAt = performance.now();
-      const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
-      // A dry run counts what it would write: the same plan, no sort and no file.
-      const planned = settings.dry_run ? await planPartitions(connection, transform, limits) : [];
-      const writer = { instance: engine, signal, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
-      const written = settings.dry_run ? [] : await writePartitions(connection, transform, limits, outputDir, writer);
-      return {
-        outputDir,
-        phases: { fetchMs: Math.round(fetchedAt - started), convertMs: Math.round(convertedAt - fetchedAt), writeMs: Math.round(performance.now() - convertedAt) },
-        plan: summarise(settings.dry_run ? planned : written),
-        partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
-        files: inputs.map((input, i) => fileReport(input.url, fetched[i]!.status === 'fulfilled' ? (fetched[i] as PromiseFulfilledResult<{ bytes: number }>).value.bytes : input.size, accounts[i]!)),
-      };
-    });
+      const local = chunk.map((i) => path.join(scratch, `input-${i}`));
+      const groups = await readGroups(transform, local);
+      await withConnection(engine, signal, async (connection) => {
+        mark = performance.now();
+        const chunkAccounts = await convertFiles(connection, transform, groups, local.length);
+        chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
+        phases.convertMs += performance.now() - mark;
+        mark = performance.now();
+        // A dry run counts what it would write: the same plan, no sort and no file.
+        if (settings.dry_run) planned.push(...(await planPartitions(connection, transform, limits)));
+        else written.push(...(await writePartitions(connection, transform, limits, path.join(outputDir, `chunk-${k}`), writer)));
+        phases.writeMs += performance.now() - mark;
+      });
+      await Promise.all(local.map((file) => rm(file, { force: true })));
+    }
+    return {
+      outputDir,
+      phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
+      plan: summarise(settings.dry_run ? planned : written),
+      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
+      files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
+    };
   } catch (err) {
     await rm(outputDir, { recursive: true, force: true });
     throw err;
   } finally {
+    prefetch.abort();
+    await next?.catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Splits a task's objects, in order, into chunks converted and written one at a time: at most
+ * `chunkBytes` of objects (a larger object is a chunk of its own) and CHUNK_FILES files. DuckDB's
+ * working set is then bounded by the chunk, not by input_aggregation, and the next chunk can
+ * download while this one converts. A time window that straddles two chunks gets one partition
+ * from each.
+ */
+export function chunksOf(inputs: readonly { size: number }[], chunkBytes: number): number[][] {
+  const chunks: number[][] = [];
+  let chunk: number[] = [];
+  let bytes = 0;
+  for (const [i, input] of inputs.entries()) {
+    if (chunk.length > 0 && (bytes + input.size > chunkBytes || chunk.length >= CHUNK_FILES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(i);
+    bytes += input.size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 function emptyReport(url: string, bytes: number): FileReport {
