@@ -1,5 +1,5 @@
 // npm run bench -- [--quick] [scenario ...]: measures Inlet against DuckDB alone, in one run.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,9 @@ import { listing } from './scenarios/listing.js';
 import { memory } from './scenarios/memory.js';
 import { polling } from './scenarios/polling.js';
 import { smallFiles } from './scenarios/small-files.js';
+
+const BENCHMARKS = 'docs/benchmarks.md';
+const ANALYSIS_MARKER = '<!-- analysis: kept by npm run bench -->';
 
 const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> = {
   big: bigFiles,
@@ -41,10 +44,13 @@ const table = markdownTable(rows);
 console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
 if (!values.quick && positionals.length === 0) {
   mkdirSync('docs', { recursive: true });
+  // Everything from the marker on is written by people (what dominated, what changed) and kept.
+  const previous = existsSync(BENCHMARKS) ? readFileSync(BENCHMARKS, 'utf8') : '';
+  const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : `${ANALYSIS_MARKER}\n`;
   writeFileSync(
-    'docs/benchmarks.md',
+    BENCHMARKS,
     `# Benchmarks\n\nMeasured with \`${command}\` on ${machine()}, ${new Date().toISOString().slice(0, 10)}.\n` +
       `Each scenario runs DuckDB alone (the baseline) and Inlet on the same files in the same run; ` +
-      `ratio is Inlet's throughput over the baseline's (for latency rows, see the notes).\n\n${table}\n`,
+      `ratio is Inlet's throughput over the baseline's (for latency rows, see the notes).\n\n${table}\n\n${analysis}`,
   );
 }
