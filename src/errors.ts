@@ -52,11 +52,6 @@ export class LeaseLostError extends InletError {
   readonly httpStatus = 409;
 }
 
-/** The job was canceled while this task ran; the task must stop and commit nothing. */
-export class CanceledError extends InletError {
-  readonly httpStatus = 409;
-}
-
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 
 /**
  * The catalog's tables. Portable types only: TEXT for ids, ISO timestamps and JSON documents,
@@ -166,4 +166,3 @@ export type PartitionRow = Selectable<PartitionsTable>;
 export type NewTask = Insertable<TasksTable>;
 export type NewPartition = Insertable<PartitionsTable>;
 export type NewTaskFile = Insertable<TaskFilesTable>;
-export type JobUpdate = Updateable<JobsTable>;

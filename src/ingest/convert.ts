@@ -7,6 +7,7 @@ import type { Transform } from '../transform/model.js';
 export const CONVERTED_TABLE = 'inlet_converted';
 /** The rows to write, with the stored columns only: the converted rows that load, after sql_transform. */
 export const ACCEPTED_RELATION = 'inlet_accepted';
+const SHIFTS_TABLE = 'inlet_reader_shifts';
 /** How many rejects per file are kept as samples with their line and reason. */
 export const REJECT_SAMPLES_PER_FILE = 5;
 /** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
@@ -41,8 +42,9 @@ export interface ReadGroup {
  */
 export async function convertFiles(connection: DuckDBConnection, transform: Transform, groups: readonly ReadGroup[], fileCount: number, nowMs = Date.now()): Promise<FileAccount[]> {
   const accounts = Array.from({ length: fileCount }, (): FileAccount => ({ rowsRead: 0, rowsWritten: 0, rowsRejected: 0, rejects: [] }));
-  // Lines the CSV reader refused, per file: needed to place conversion rejects on their line.
-  const readerLines = new Map<number, number[]>();
+  // Lines the reader refused stay in DuckDB (a file of bad lines must not fill this process):
+  // the j-th refused line L of a file moves every record numbered L - (j - 1) or more one line down.
+  await connection.run(`CREATE TEMP TABLE ${SHIFTS_TABLE} (f BIGINT, t BIGINT)`);
   const shapes = new Map<number, ReadShape>();
   for (const [g, group] of groups.entries()) {
     group.numbers.forEach((n) => shapes.set(n, group.shape));
@@ -50,23 +52,24 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
     const select = compileSelect(transform, { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs });
     await connection.run(g === 0 ? `CREATE TEMP TABLE ${CONVERTED_TABLE} AS ${select}` : `INSERT INTO ${CONVERTED_TABLE} ${select}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
-    const rejected = await queryRows<{ f: bigint; line: bigint; column_name: string | null; error_type: string; error_message: string }>(
+    // DuckDB reports a short record once per missing field: one record, one reject.
+    const refused = `(SELECT file_id, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type,
+                             arg_min(error_message, column_idx) AS error_message
+                      FROM ${rejectsName}_errors GROUP BY file_id, line)`;
+    const counts = await queryRows<{ f: bigint; n: bigint }>(connection, `SELECT file_id AS f, count(*) AS n FROM ${refused} GROUP BY ALL`);
+    for (const r of counts) accounts[group.numbers[Number(r.f)]!]!.rowsRejected += Number(r.n);
+    const samples = await queryRows<{ f: bigint; line: bigint; column_name: string | null; error_type: string; error_message: string }>(
       connection,
-      // DuckDB reports a short record once per missing field: one record, one reject.
-      `SELECT file_id AS f, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type, arg_min(error_message, column_idx) AS error_message
-       FROM ${rejectsName}_errors GROUP BY file_id, line ORDER BY file_id, line`,
+      `SELECT file_id AS f, line, column_name, error_type, error_message FROM ${refused}
+       QUALIFY row_number() OVER (PARTITION BY file_id ORDER BY line) <= ${REJECT_SAMPLES_PER_FILE}`,
     );
-    for (const r of rejected) {
-      const file = group.numbers[Number(r.f)]!;
-      const account = accounts[file]!;
-      account.rowsRejected++;
-      let lines = readerLines.get(file);
-      if (!lines) readerLines.set(file, (lines = []));
-      lines.push(Number(r.line));
-      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) {
-        account.rejects.push({ line: Number(r.line), column: readerColumn(transform, r.column_name), reason: `${r.error_type}: ${r.error_message}` });
-      }
+    for (const r of samples) {
+      accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line: Number(r.line), column: readerColumn(transform, r.column_name), reason: `${r.error_type}: ${r.error_message}` });
     }
+    await connection.run(
+      `INSERT INTO ${SHIFTS_TABLE} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
+       FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors)`,
+    );
   }
 
   const perFile = await queryRows<{ f: number; first: bigint; good: bigint; bad: bigint }>(
@@ -90,11 +93,13 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
      WHERE ${REASON_COLUMN} IS NOT NULL
      QUALIFY row_number() OVER (PARTITION BY ${FILE_COLUMN} ORDER BY rowid) <= ${REJECT_SAMPLES_PER_FILE}`,
   );
-  for (const r of samples) {
-    const f = Number(r.f);
-    const record = Number(r.row - (firstRow.get(f) ?? 0n)) + 1;
-    accounts[f]!.rejects.push({ line: lineOf(record, transform, shapes.get(f) ?? 'csv', readerLines.get(f) ?? []), column: columnOf(r.reason), reason: r.reason });
-  }
+  const placed = await placeOnLines(
+    connection,
+    samples.map((r) => ({ f: Number(r.f), record: Number(r.row - (firstRow.get(Number(r.f)) ?? 0n)) + 1 })),
+    transform,
+    shapes,
+  );
+  samples.forEach((r, i) => accounts[Number(r.f)]!.rejects.push({ line: placed[i]!, column: columnOf(r.reason), reason: r.reason }));
 
   await acceptRows(connection, transform, accounts);
   for (const account of accounts) {
@@ -157,18 +162,24 @@ async function acceptRows(connection: DuckDBConnection, transform: Transform, ac
 export class SqlTransformError extends SourceError {}
 
 /**
- * The file line of the n-th record the reader returned: header lines and lines the reader
- * refused come before it. Blank lines in CSV (which DuckDB skips) and multi-line quoted fields
- * are not seen here, so the line is exact for line-per-record data such as logs. JSON arrays and
- * concatenated documents are numbered by record.
+ * The file lines of records (numbered from 1 in the order the reader returned them): header lines
+ * and the lines the reader refused come before them. Blank lines in CSV (which DuckDB skips) and
+ * multi-line quoted fields are not seen here, so the line is exact for line-per-record data such
+ * as logs. JSON arrays and concatenated documents are numbered by record.
  */
-function lineOf(record: number, transform: Transform, shape: ReadShape, readerRejectLines: readonly number[]): number {
-  if (shape === 'array' || shape === 'objects') return record;
-  let line = record + (shape === 'csv' ? transform.csv.skipHead : 0);
-  for (const rejected of readerRejectLines) {
-    if (rejected <= line) line++;
-  }
-  return line;
+async function placeOnLines(connection: DuckDBConnection, records: readonly { f: number; record: number }[], transform: Transform, shapes: ReadonlyMap<number, ReadShape>): Promise<number[]> {
+  const lineBased = records.map((r) => shapes.get(r.f) !== 'array' && shapes.get(r.f) !== 'objects');
+  const skip = (f: number) => (shapes.get(f) === 'csv' ? transform.csv.skipHead : 0);
+  const asked = records.filter((_, i) => lineBased[i]);
+  if (asked.length === 0) return records.map((r) => r.record);
+  const shifts = await queryRows<{ i: number; n: bigint }>(
+    connection,
+    `SELECT v.i, (SELECT count(*) FROM ${SHIFTS_TABLE} s WHERE s.f = v.f AND s.t <= v.upto) AS n
+     FROM (VALUES ${asked.map((r, i) => `(${i}, ${r.f}, ${r.record + skip(r.f)})`).join(', ')}) v(i, f, upto)`,
+  );
+  const shiftOf = new Map(shifts.map((s) => [Number(s.i), Number(s.n)]));
+  let k = 0;
+  return records.map((r, i) => (lineBased[i] ? r.record + skip(r.f) + shiftOf.get(k++)! : r.record));
 }
 
 /** The reader names CSV fields c0, c1, …: report the output column fed by that field instead. */
