@@ -1,4 +1,5 @@
-// tsx bench/query-main.ts [--quick]: the query benchmark alone, for measuring while working on /query.
+// tsx bench/query-main.ts [--quick]: the query benchmark alone, for measuring while working on /query
+// (INLET_BENCH_KEEP=1 keeps its data directory).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,5 +11,7 @@ try {
   const rows = await runQueryBench({ quick: process.argv.includes('--quick'), workDir });
   console.log(`${markdownTable(rows)}\n\nmachine: ${machine()}`);
 } finally {
-  rmSync(workDir, { recursive: true, force: true });
+  // INLET_BENCH_KEEP=1 leaves the ingested data for profiling the server against it.
+  if (process.env.INLET_BENCH_KEEP === '1') console.log(`kept ${workDir}`);
+  else rmSync(workDir, { recursive: true, force: true });
 }

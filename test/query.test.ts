@@ -14,11 +14,15 @@ import { startLocalS3, type LocalS3 } from './helpers/s3.js';
 let s3: LocalS3;
 let inlet: TestInlet;
 let partitionFile: string;
+let projectId: string;
 
 before(async () => {
   s3 = await startLocalS3();
   inlet = await startInlet({ s3Endpoint: s3.endpoint });
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  ({ projectId } = await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]));
+  // A second table of the same org, so a query naming it can try to reach website.events' files.
+  const other = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/`, { name: 'other', settings: {} });
+  assert.equal(other.status, 201, other.text);
   await s3.createBucket('query-data');
   const rows = [
     'timestamp,host,status,bytes,latency,cached',
@@ -128,7 +132,8 @@ describe('sandbox', () => {
     ['read a file as text', "SELECT * FROM read_text('/etc/hostname')"],
     ['read a file as JSON', "SELECT * FROM read_json_auto('/etc/os-release')"],
     ['read a partition file directly', `SELECT count() FROM read_parquet('${'PARTITION'}')`],
-    ['read a pruned-away partition through a real table', `SELECT count() FROM website.events WHERE timestamp > '2030-01-01' UNION ALL SELECT count() FROM read_parquet('${'PARTITION'}')`],
+    ['read the partition of a table it does not name', `SELECT count() FROM website.other UNION ALL SELECT count() FROM read_parquet('${'PARTITION'}')`],
+    ['climb out of a table it names', `SELECT count() FROM website.events UNION ALL SELECT count() FROM read_text('${'PARTITION'}/../../../../catalog.sqlite')`],
     ['read parquet metadata', `SELECT * FROM parquet_metadata('${'PARTITION'}')`],
     ['glob the file system', "SELECT * FROM glob('/etc/*')"],
     ['glob the partitions next to a real table', `SELECT count() FROM website.events UNION ALL SELECT count() FROM glob('${'DATA'}/**')`],
@@ -178,10 +183,41 @@ describe('sandbox', () => {
 
   test('no query left files behind in the data directory', () => {
     const left = readdirSync(path.join(inlet.dataDir, 'scratch', 'query'));
-    assert.ok(left.length <= 2, `only the warm sandboxes' spill directories, if any: ${left.join(', ')}`);
+    assert.ok(left.length <= 4, `only the open sandboxes' directories (at most 4): ${left.join(', ')}`);
+    for (const dir of left) assert.deepEqual(readdirSync(path.join(inlet.dataDir, 'scratch', 'query', dir)).filter((f) => f !== 'spill'), ['empty']);
   });
 
   test('the table itself still reads after all that', async () => {
     assert.equal((await inlet.api.query('SELECT count() FROM website.events')).text, '4\n');
+  });
+});
+
+describe('sandbox reuse', () => {
+  const hour = "SELECT count() FROM website.events WHERE timestamp >= '2024-01-01 00:00:00' AND timestamp < '2024-01-01 01:00:00'";
+
+  test('a repeated query sees the partitions committed since its last run', async () => {
+    assert.equal((await inlet.api.query(hour)).text, '4\n');
+    assert.equal((await inlet.api.query(hour)).text, '4\n');
+    await s3.put('query-data', 'more/rows.csv', 'timestamp,host,status,bytes,latency,cached\n2024-01-01 00:30:00,late.example.com,200,1,1,1\n');
+    const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('more data', 's3://query-data/more/'));
+    assert.equal((await inlet.api.waitForJob(created.body.uuid)).status, 'done');
+    assert.equal((await inlet.api.query(hour)).text, '5\n');
+    const json = await inlet.api.query(`${hour} FORMAT JSON`);
+    assert.equal(json.body.statistics.partitions_read, 2);
+  });
+
+  test('a query interrupted by its timeout leaves the sandbox working', async () => {
+    const slow = await inlet.api.query('SELECT count() FROM range(100000000000) SETTINGS hdx_query_max_execution_time = 0.2');
+    assert.equal(slow.status, 400);
+    assert.match(slow.body.error, /TIMEOUT_EXCEEDED/);
+    assert.equal((await inlet.api.query(hour)).text, '5\n');
+  });
+
+  test('queries over many table sets keep at most 4 sandboxes open', async () => {
+    const third = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/`, { name: 'third', settings: {} });
+    assert.equal(third.status, 201, third.text);
+    const sets = ['SELECT 1', 'SELECT count() FROM website.other', 'SELECT count() FROM website.events', 'SELECT count() FROM website.events, website.other', 'SELECT count() FROM website.third'];
+    for (const sql of [...sets, ...sets]) assert.equal((await inlet.api.query(sql)).status, 200, sql);
+    assert.ok(readdirSync(path.join(inlet.dataDir, 'scratch', 'query')).length <= 4);
   });
 });

@@ -4,7 +4,7 @@ import type { Catalog } from '../catalog/db.js';
 import type { User } from '../catalog/schema.js';
 import { verifyPassword } from '../auth/password.js';
 import { AuthenticationError } from '../errors.js';
-import { TtlCache } from './ttl-cache.js';
+import { TtlCache } from '../ttl-cache.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

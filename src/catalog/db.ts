@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { ValidationError } from '../errors.js';
 import * as init from './migrations/0001-init.js';
@@ -24,6 +24,29 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 // BIGINT columns hold epoch milliseconds and byte counts, all far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
+/** Prepared statements kept per SQL text; the API and workers run the same few hundred. */
+const CACHED_STATEMENTS = 500;
+
+/**
+ * Kysely prepares every query anew, which costs more than running most of the catalog's
+ * queries; SQLite re-prepares a kept statement itself if the schema changes under it.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare: (sql: string) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = sqlite.prepare(sql);
+        if (statements.size >= CACHED_STATEMENTS) statements.delete(statements.keys().next().value!);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 export async function openCatalog(databaseUrl: string): Promise<Catalog> {
   let db: CatalogDb;
   let dialect: Dialect;
@@ -36,7 +59,7 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     dialect = 'sqlite';
   } else if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const url = new URL(databaseUrl);

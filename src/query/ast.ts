@@ -98,6 +98,18 @@ function isConstant(node: unknown): boolean {
   return false;
 }
 
+/** Functions whose value is the query's start time, or derived from it. */
+const NOW_FUNCTIONS = new Set(['now', 'today', 'yesterday', 'current_timestamp', 'get_current_timestamp', 'current_date', 'transaction_timestamp']);
+
+/** Whether a constant expression reads the clock, so it must be evaluated again for every query. */
+export function readsClock(expr: unknown): boolean {
+  let found = false;
+  walk(expr, (n) => {
+    if (n.class === 'FUNCTION' && typeof n.function_name === 'string' && NOW_FUNCTIONS.has(n.function_name.toLowerCase())) found = true;
+  });
+  return found;
+}
+
 /** Whether `node` names the primary column of the table read as `table` (by its alias or name). */
 function isPrimaryColumn(node: unknown, table: Node, primary: string): boolean {
   if (!isNode(node) || node.class !== 'COLUMN_REF' || !Array.isArray(node.column_names)) return false;

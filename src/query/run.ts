@@ -6,14 +6,18 @@ import { countTablePartitions, tablePartitions } from '../catalog/partitions.js'
 import { findTableByName, listTransforms } from '../catalog/resources.js';
 import type { PartitionRow, TableRow, User } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
+import { TtlCache } from '../ttl-cache.js';
 import { errorMessage, QueryError } from '../errors.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { validateTransform } from '../transform/validate.js';
 import { partitionsRoot, scratchRoot } from '../worker/context.js';
-import { parseSerialized, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
+import { parseSerialized, readsClock, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
+
+type Node = Record<string, unknown>;
+import { StatementParser } from './parser.js';
 import type { Column, Row, Statistics } from './output.js';
-import { SandboxPool, type Sandbox, type View } from './sandbox.js';
+import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
 import { parseStatement, type OutputFormat } from './statement.js';
 
@@ -65,29 +69,45 @@ async function scalarRow(connection: DuckDBConnection, sql: string): Promise<unk
   return reader.getRowsJS()[0] ?? [];
 }
 
+/** Validated transforms by their stored text: validating one costs more than the rest of a query's catalog work. */
+const transforms = new TtlCache<string, Transform>(1000);
+const CACHE_MS = 10 * 60_000;
+
+function transformOf(type: string, settings: string): Transform {
+  const key = `${type}\n${settings}`;
+  const cached = transforms.get(key);
+  if (cached) return cached;
+  const { transform } = validateTransform(type, JSON.parse(settings));
+  transforms.set(key, transform, CACHE_MS);
+  return transform;
+}
+
 async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promise<ResolvedTable> {
   // Another org's table is "not found", exactly like one that does not exist.
   const row = await findTableByName(catalog, user.org_id, ref.project, ref.table);
   if (!row) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-  const transforms = await listTransforms(catalog, row);
-  const doc = transforms.find((t) => t.is_default === 1) ?? transforms[0];
-  const transform = doc ? validateTransform(doc.type, JSON.parse(doc.settings)).transform : undefined;
-  return { ref, row, transform };
+  const docs = await listTransforms(catalog, row);
+  const doc = docs.find((t) => t.is_default === 1) ?? docs[0];
+  return { ref, row, transform: doc ? transformOf(doc.type, doc.settings) : undefined };
 }
 
 /**
- * Evaluates the constant sides of the time comparisons inside the query's own transaction,
- * so now() is the very instant the query will see. Answers epoch microseconds per bound;
- * undefined where an expression does not evaluate (the query will then say why).
+ * Evaluates the constant sides of the time comparisons: epoch microseconds per bound,
+ * undefined where one does not evaluate (the query will then say why). Bounds that read the
+ * clock are evaluated inside the transaction the query then runs in, so now() is the very
+ * instant the query will see.
  */
-async function evaluateBounds(connection: DuckDBConnection, template: Record<string, unknown>, bounds: readonly TimeBound[]): Promise<(number | undefined)[]> {
-  if (bounds.length === 0) return [];
+async function evaluateBounds(connection: DuckDBConnection, template: Node, bounds: readonly TimeBound[], inTransaction: boolean): Promise<(number | undefined)[]> {
+  const names = bounds.map((_, i) => `b${i}`);
+  const select = quoteLiteral(selectOf(template, bounds.map((b) => b.expr)));
   try {
-    const names = bounds.map((_, i) => `b${i}`);
-    const select = quoteLiteral(selectOf(template, bounds.map((b) => b.expr)));
-    const row = await scalarRow(connection, `SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM json_execute_serialized_sql(${select}) AS bounds(${names.join(', ')})`);
-    return row.map((v) => (v === null ? undefined : Number(v)));
+    const values = await scalarRow(
+      connection,
+      `${inTransaction ? 'BEGIN TRANSACTION; ' : ''}SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM json_execute_serialized_sql(${select}) AS bounds(${names.join(', ')})`,
+    );
+    return values.map((v) => (v === null ? undefined : Number(v)));
   } catch {
+    if (inTransaction) await connection.run('ROLLBACK').catch(() => undefined);
     return bounds.map(() => undefined);
   }
 }
@@ -141,23 +161,33 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
   }
 }
 
-function viewOf(config: Config, table: PrunedTable): View {
-  const files = table.partitions.map((p) => path.join(partitionsRoot(config), p.path));
-  if (files.length > 0) {
-    return { schema: table.ref.project, name: table.ref.table, sql: `SELECT * FROM read_parquet([${files.map(quoteLiteral).join(', ')}], union_by_name = true)` };
-  }
-  // No partition in range (or none yet): an empty relation of the table's schema, so the query still binds.
+/** What the table's view in a sandbox needs: its directory, and its columns for a range holding no partition. */
+function sandboxTable(config: Config, table: ResolvedTable): SandboxTable {
   const columns = table.transform ? storedColumns(table.transform) : [];
-  const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL AS "no_columns"';
-  return { schema: table.ref.project, name: table.ref.table, sql: `SELECT ${select} WHERE false` };
+  const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL::VARCHAR AS "no_columns"';
+  return { id: table.row.id, schema: table.ref.project, name: table.ref.table, dir: path.join(partitionsRoot(config), table.row.id), emptySelect: `SELECT ${select} WHERE false` };
 }
 
 const describePartitions = (tables: readonly PrunedTable[]) =>
   tables.map((t) => `${refKey(t.ref)}: ${t.partitions.length} of ${t.considered} partitions, ${t.partitions.reduce((s, p) => s + p.rows, 0)} rows`);
 
-/** Runs /query statements, each in its own sandbox from a pool bounded in size and concurrency. */
+/** What the text of a statement tells, kept: dashboards send the same statements again and again. */
+interface Analysis {
+  readonly statement: Node;
+  readonly refs: readonly TableRef[];
+  /** By the tables' primary columns: the bounds on them, and their values when none reads the clock. */
+  readonly bounds: Map<string, { uses: Map<string, TimeBound[][]>; all: TimeBound[]; fixed?: (number | undefined)[] }>;
+}
+
+/** Partition files of a pruned table, as DuckDB reads them. */
+const filesOf = (config: Config, table: PrunedTable) => table.partitions.map((p) => path.join(partitionsRoot(config), p.path));
+
+/** Runs /query statements, each on a connection of the sealed sandbox for the tables it reads. */
 export class QueryService {
   private readonly pool: SandboxPool;
+  private parser: Promise<StatementParser> | undefined;
+  private template: Node | undefined;
+  private readonly analyses = new TtlCache<string, Analysis>(500);
 
   constructor(
     private readonly catalog: Catalog,
@@ -170,21 +200,39 @@ export class QueryService {
       // Queries together may use about as many threads as the machine has cores, as ingestion
       // does: under load each side keeps roughly half the CPU instead of one starving the other.
       maxConcurrent: Math.max(2, Math.ceil(cpus().length / config.duckdbThreads)),
-      warm: 2,
+      maxSandboxes: 4,
+      idleMs: 60_000,
     });
+  }
+
+  /** What DuckDB's parse of the statement says, worked out once per text. */
+  private async analyse(sql: string): Promise<Analysis> {
+    const cached = this.analyses.get(sql);
+    if (cached) return cached;
+    this.parser ??= StatementParser.create();
+    const parser = await this.parser;
+    this.template ??= parseSerialized(await parser.serialize('SELECT NULL'));
+    const statement = parseSerialized(await parser.serialize(sql));
+    const analysis: Analysis = { statement, refs: tableRefs(statement), bounds: new Map() };
+    this.analyses.set(sql, analysis, CACHE_MS);
+    return analysis;
   }
 
   async run(user: User, request: QueryRequest): Promise<QueryExecution> {
     const started = performance.now();
     const statement = parseStatement(request.text);
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
-    const sandbox = await this.pool.acquire();
+    const analysis = await this.analyse(statement.sql);
+    const resolved = await Promise.all(analysis.refs.map((ref) => resolveTable(this.catalog, user, ref)));
+    const lease = await this.pool.acquire(resolved.map((t) => sandboxTable(this.config, t)));
     let timedOut = false;
+    // Only a connection whose query ran to its end goes back to the sandbox for the next query.
+    let finished = false;
     const timer =
       settings.maxExecutionTime > 0
         ? setTimeout(() => {
             timedOut = true;
-            sandbox.connection.interrupt();
+            lease.connection.interrupt();
           }, settings.maxExecutionTime * 1000)
         : undefined;
     const describeError = (err: unknown): QueryError =>
@@ -193,10 +241,10 @@ export class QueryService {
         : queryError(err);
     const close = () => {
       clearTimeout(timer);
-      sandbox.close();
+      lease.release(finished && !timedOut);
     };
     try {
-      const tables = await this.prepare(sandbox, user, statement.sql, settings);
+      const tables = await this.prepare(lease, analysis, resolved, settings);
       const stats = {
         rows_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0),
         bytes_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.bytes, 0), 0),
@@ -205,41 +253,55 @@ export class QueryService {
       };
       const statistics = () => ({ elapsed: (performance.now() - started) / 1000, ...stats });
       if (statement.explain) {
-        const plan = await sandbox.connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
+        const plan = await lease.connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
         const lines = [...describePartitions(tables), ...plan.getRowsJS().flatMap((row) => String(row[1]).split('\n'))];
+        finished = true;
         const batches = (async function* () {
           yield lines.map((line) => [line]);
         })();
         return { format: statement.format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close };
       }
-      const result = await sandbox.connection.stream(statement.sql);
+      const result = await lease.sandbox.stream(lease.connection, statement.sql);
       const names = result.columnNames();
       const types = result.columnTypes();
       // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
       const columns = names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: types[i]! }));
-      return { format: statement.format, settings, columns, batches: result.yieldRowsJson(), statistics, describeError, close };
+      const rows = result.yieldRowsJson();
+      const batches = (async function* () {
+        yield* rows;
+        finished = true;
+      })();
+      return { format: statement.format, settings, columns, batches, statistics, describeError, close };
     } catch (err) {
       const error = describeError(err);
+      // A query refused before it ran leaves its connection as good as new.
+      finished = !timedOut;
       close();
       throw error;
     }
   }
 
-  /** Parses in the sandbox, resolves and prunes the tables, checks the limits, and seals it. */
-  private async prepare(sandbox: Sandbox, user: User, sql: string, settings: QuerySettings): Promise<PrunedTable[]> {
-    const { connection } = sandbox;
-    const [serialized, templateJson, now] = await scalarRow(
-      connection,
-      `BEGIN TRANSACTION; SELECT json_serialize_sql(${quoteLiteral(sql)}), json_serialize_sql('SELECT NULL'), epoch_ms(now())`,
-    );
-    const nowMs = Number(now);
-    const statement = parseSerialized(String(serialized));
-    const resolved = await Promise.all(tableRefs(statement).map((ref) => resolveTable(this.catalog, user, ref)));
-    const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
-    const uses = timeBounds(statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
-    const allBounds = [...uses.values()].flat(2);
-    const micros = await evaluateBounds(connection, parseSerialized(String(templateJson)), allBounds);
-    const valueOf = new Map(allBounds.map((b, i) => [b, micros[i]]));
+  /** Prunes each table to the partitions its time range needs, checks the limits, and points the views at them. */
+  private async prepare(lease: Lease, analysis: Analysis, resolved: readonly ResolvedTable[], settings: QuerySettings): Promise<PrunedTable[]> {
+    // The bounds depend on which column is each table's primary timestamp.
+    const primaries = resolved.map((t) => `${refKey(t.ref)}=${t.transform?.primary ?? ''}`).join('\n');
+    let found = analysis.bounds.get(primaries);
+    if (!found) {
+      const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
+      const uses = timeBounds(analysis.statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
+      found = { uses, all: [...uses.values()].flat(2) };
+      analysis.bounds.set(primaries, found);
+    }
+    const { uses, all } = found;
+    const clock = all.some((b) => readsClock(b.expr));
+    let micros = clock ? undefined : found.fixed;
+    if (!micros) {
+      micros = all.length > 0 ? await evaluateBounds(lease.connection, this.template!, all, clock) : [];
+      lease.inTransaction = clock;
+      if (!clock) found.fixed = micros;
+    }
+    const nowMs = Date.now();
+    const valueOf = new Map(all.map((b, i) => [b, micros[i]]));
 
     const tables: PrunedTable[] = [];
     for (const table of resolved) {
@@ -257,15 +319,16 @@ export class QueryService {
     if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
       throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
     }
-    const views = tables.map((t) => viewOf(this.config, t));
-    await sandbox.seal(
-      tables.flatMap((t) => t.partitions.map((p) => path.join(partitionsRoot(this.config), p.path))),
-      views,
+    await lease.sandbox.setFiles(
+      lease.connection,
+      tables.map((t) => ({ id: t.row.id, files: filesOf(this.config, t) })),
     );
     return tables;
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await this.pool.close();
+    const parser = await this.parser?.catch(() => undefined);
+    parser?.close();
   }
 }

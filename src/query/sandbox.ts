@@ -1,140 +1,289 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResult } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../transform/compile.js';
 import { CLICKHOUSE_MACROS } from './clickhouse.js';
 
 export interface SandboxOptions {
   readonly threads: number;
   readonly memoryLimit: string;
-  /** Each sandbox spills below its own directory here, removed when it closes. */
+  /** Each sandbox keeps its empty files and spills below its own directory here, removed when it closes. */
   readonly tempRoot: string;
   /** Queries running at once; more wait their turn, so queries cannot starve ingestion. */
   readonly maxConcurrent: number;
-  /** Instances created ahead of need, so a query does not pay DuckDB's start-up. */
-  readonly warm: number;
+  /** Sandboxes kept open; the least recently used idle one closes to make room. */
+  readonly maxSandboxes: number;
+  /** An idle sandbox closes after this long, giving back its caches. */
+  readonly idleMs: number;
 }
 
-export interface View {
+/** A table a sandbox can read: the view `schema.name` over files below `dir`. */
+export interface SandboxTable {
+  readonly id: string;
   readonly schema: string;
   readonly name: string;
-  readonly sql: string;
+  /** The table's storage directory; the sandbox can read nothing else of the data dir. */
+  readonly dir: string;
+  /** A SELECT of no rows with the table's columns, for a query whose time range holds no partition. */
+  readonly emptySelect: string;
 }
 
+/** What a sandbox is built for: the same tables, names and columns give the same sandbox. */
+const keyOf = (tables: readonly SandboxTable[]) => JSON.stringify([...tables].sort((a, b) => a.id.localeCompare(b.id)));
+
 /**
- * One query's own DuckDB. It starts open (macros, UTC) and is then sealed for one query:
- * only the given files readable, external access off, the configuration locked. It is never
- * reused: a sealed instance cannot be unsealed, which is the point.
+ * A sealed DuckDB for one set of tables, kept open across queries so they find it warm
+ * (parsed macros, Parquet footers and file pages in its caches). Sealed once: only the
+ * tables' own directories readable, external access off, the configuration locked. Each
+ * table is a view over `getvariable(...)`, a connection-local list of files that a query
+ * sets to its pruned partitions inside its own transaction.
  */
 export class Sandbox {
-  private closed = false;
+  private readonly idle: DuckDBConnection[] = [];
+  private readonly variables = new Map<string, { variable: string; emptyFile: string }>();
+  /** The SET VARIABLE statement last run on each connection. */
+  private readonly filesSet = new WeakMap<DuckDBConnection, string>();
+  /** The statement each connection last ran, kept prepared. */
+  private readonly prepared = new WeakMap<DuckDBConnection, { key: string; statement: DuckDBPreparedStatement }>();
+  active = 0;
+  lastUsed = performance.now();
+  closed = false;
 
-  constructor(
-    readonly connection: DuckDBConnection,
+  private constructor(
     private readonly instance: DuckDBInstance,
-    private readonly tempDir: string,
-    private readonly release: () => void,
+    readonly dir: string,
   ) {}
 
-  async seal(files: readonly string[], views: readonly View[]): Promise<void> {
-    // One round trip: these statements run in order and stop at the first failure.
-    const statements = [
-      `SET allowed_paths = [${files.map(quoteLiteral).join(', ')}]`,
-      'SET enable_external_access = false',
-      ...[...new Set(views.map((v) => v.schema))].map((schema) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`),
-      ...views.map((view) => `CREATE VIEW ${quoteIdent(view.schema)}.${quoteIdent(view.name)} AS ${view.sql}`),
-      'SET lock_configuration = true',
-    ];
-    await this.connection.run(statements.join(';\n'));
+  static async create(tables: readonly SandboxTable[], options: SandboxOptions): Promise<Sandbox> {
+    const dir = path.join(options.tempRoot, randomUUID());
+    const emptyDir = path.join(dir, 'empty');
+    mkdirSync(emptyDir, { recursive: true });
+    const instance = await DuckDBInstance.create(':memory:', {
+      threads: String(options.threads),
+      memory_limit: options.memoryLimit,
+      temp_directory: path.join(dir, 'spill'),
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    });
+    const sandbox = new Sandbox(instance, dir);
+    try {
+      const connection = await instance.connect();
+      const statements = [
+        // Stored timestamps are UTC; now() and comparisons must not depend on the server's zone.
+        "SET GLOBAL TimeZone = 'UTC'",
+        // Dashboards read the same recent partitions again and again.
+        'SET GLOBAL parquet_metadata_cache = true',
+        ...CLICKHOUSE_MACROS,
+      ];
+      tables.forEach((table, i) => {
+        const variable = `inlet_files_${i}`;
+        const emptyFile = path.join(emptyDir, `${i}.parquet`);
+        sandbox.variables.set(table.id, { variable, emptyFile });
+        statements.push(
+          `COPY (${table.emptySelect}) TO ${quoteLiteral(emptyFile)} (FORMAT parquet)`,
+          `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`,
+          `SET VARIABLE ${variable} = [${quoteLiteral(emptyFile)}]`,
+          `CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM read_parquet(getvariable('${variable}'), union_by_name = true)`,
+        );
+      });
+      const readable = [...tables.map((t) => `${t.dir}${path.sep}`), `${emptyDir}${path.sep}`];
+      statements.push(
+        `SET allowed_directories = [${readable.map(quoteLiteral).join(', ')}]`,
+        'SET enable_external_access = false',
+        'SET lock_configuration = true',
+      );
+      await connection.run(statements.join(';\n'));
+      // The first parse and transaction of an instance are slow (lazy set-up): pay them here, not in a query.
+      await connection.run("BEGIN TRANSACTION; SELECT json_serialize_sql('SELECT 1'), epoch_ms(now()); ROLLBACK");
+      sandbox.idle.push(connection);
+      return sandbox;
+    } catch (err) {
+      sandbox.close();
+      throw err;
+    }
+  }
+
+  /** An idle connection, or a new one; the caller has counted itself in `active`. */
+  async connect(): Promise<DuckDBConnection> {
+    return this.idle.pop() ?? (await this.instance.connect());
+  }
+
+  /** Takes a connection back; one that was interrupted or left mid-result is closed instead. */
+  async release(connection: DuckDBConnection | undefined, reusable: boolean, inTransaction: boolean): Promise<void> {
+    this.lastUsed = performance.now();
+    try {
+      if (reusable && !this.closed && connection) {
+        if (inTransaction) {
+          // Whether a rollback keeps variables is DuckDB's business: set them again next time.
+          this.filesSet.delete(connection);
+          await connection.run('ROLLBACK');
+        }
+        this.idle.push(connection);
+      } else {
+        connection?.closeSync();
+      }
+    } catch {
+      connection?.closeSync();
+    } finally {
+      this.active--;
+    }
+  }
+
+  /**
+   * Points the views at the files a query reads, on that query's connection. A dashboard
+   * repeating a query on the same connection finds them already set.
+   */
+  async setFiles(connection: DuckDBConnection, tables: readonly { id: string; files: readonly string[] }[]): Promise<void> {
+    if (tables.length === 0) return;
+    const statement = tables
+      .map(({ id, files }) => {
+        const { variable, emptyFile } = this.variables.get(id)!;
+        const list = files.length > 0 ? files : [emptyFile];
+        return `SET VARIABLE ${variable} = [${list.map(quoteLiteral).join(', ')}]`;
+      })
+      .join(';\n');
+    if (this.filesSet.get(connection) === statement) return;
+    this.filesSet.delete(connection);
+    await connection.run(statement);
+    this.filesSet.set(connection, statement);
+  }
+
+  /**
+   * Runs one SELECT on a connection whose views setFiles pointed, streaming. The statement
+   * stays prepared for the next query on the connection: a dashboard repeats itself, and
+   * nothing it was bound against (the views' files, the catalog) can have changed when the
+   * text and the files are the same.
+   */
+  async stream(connection: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+    const key = `${this.filesSet.get(connection) ?? ''}\n${sql}`;
+    let kept = this.prepared.get(connection);
+    if (kept?.key !== key) {
+      this.prepared.delete(connection);
+      kept?.statement.destroySync();
+      kept = { key, statement: await connection.prepare(sql) };
+      this.prepared.set(connection, kept);
+    }
+    return kept.statement.stream();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.release();
-    // Closing takes milliseconds of blocking work: not while the answer is still being sent.
-    setImmediate(() => {
-      this.connection.closeSync();
-      this.instance.closeSync();
-      rmSync(this.tempDir, { recursive: true, force: true });
-    });
+    for (const connection of this.idle.splice(0)) connection.closeSync();
+    this.instance.closeSync();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-interface Warm {
-  readonly instance: DuckDBInstance;
+/** A connection of a sandbox, held for one query. */
+export interface Lease {
   readonly connection: DuckDBConnection;
-  readonly tempDir: string;
+  readonly sandbox: Sandbox;
+  /** Whether the query opened a transaction, to be rolled back before the connection is reused. */
+  inTransaction: boolean;
+  release(reusable: boolean): void;
 }
 
+/** Sandboxes by table set, bounded in number, and a bound on the queries running at once. */
 export class SandboxPool {
-  private readonly warm: Promise<Warm>[] = [];
+  private readonly creating = new Map<string, Promise<Sandbox>>();
+  private readonly ready = new Map<string, Sandbox>();
   private readonly waiting: (() => void)[] = [];
-  private active = 0;
+  private running = 0;
   private stopped = false;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: SandboxOptions) {
     mkdirSync(options.tempRoot, { recursive: true });
-    this.refill();
+    this.sweeper = setInterval(() => this.closeIdle(options.idleMs), Math.max(1000, options.idleMs / 4));
+    this.sweeper.unref();
   }
 
-  private async create(): Promise<Warm> {
-    const tempDir = path.join(this.options.tempRoot, randomUUID());
-    const instance = await DuckDBInstance.create(':memory:', {
-      threads: String(this.options.threads),
-      memory_limit: this.options.memoryLimit,
-      temp_directory: tempDir,
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-    });
-    const connection = await instance.connect();
-    // Stored timestamps are UTC; now() and comparisons must not depend on the server's zone.
-    await connection.run(["SET TimeZone = 'UTC'", ...CLICKHOUSE_MACROS].join(';\n'));
-    // The first parse and transaction of an instance are slow (lazy set-up): pay them here, not in a query.
-    await connection.run("BEGIN TRANSACTION; SELECT json_serialize_sql('SELECT 1'), epoch_ms(now()); ROLLBACK");
-    return { instance, connection, tempDir };
-  }
-
-  private refill(): void {
-    while (!this.stopped && this.warm.length < this.options.warm) {
-      const next = this.create();
-      next.catch(() => undefined);
-      this.warm.push(next);
-    }
-  }
-
-  /** Waits for a query slot, then hands out a fresh sandbox; close() frees the slot. */
-  async acquire(): Promise<Sandbox> {
+  /** Waits for a query slot, then hands out a connection of the sandbox for these tables. */
+  async acquire(tables: readonly SandboxTable[]): Promise<Lease> {
     // A freed slot passes straight to the next waiter, so the count never overshoots.
-    if (this.active < this.options.maxConcurrent) this.active++;
+    if (this.running < this.options.maxConcurrent) this.running++;
     else await new Promise<void>((resolve) => this.waiting.push(resolve));
     try {
-      // Refilled when a query ends, not now: creating one costs ~30 ms of CPU the query needs.
-      const warm = await (this.warm.shift() ?? this.create());
-      return new Sandbox(warm.connection, warm.instance, warm.tempDir, () => this.releaseSlot());
+      if (this.stopped) throw new Error('the query service is shutting down');
+      const sandbox = await this.sandboxFor(tables);
+      let connection: DuckDBConnection;
+      try {
+        connection = await sandbox.connect();
+      } catch (err) {
+        await sandbox.release(undefined, false, false);
+        throw err;
+      }
+      let released = false;
+      const lease: Lease = {
+        connection,
+        sandbox,
+        inTransaction: false,
+        release: (reusable) => {
+          if (released) return;
+          released = true;
+          // Rolling back waits for DuckDB: not while the answer is still being sent.
+          setImmediate(() => void sandbox.release(connection, reusable, lease.inTransaction).finally(() => this.releaseSlot()));
+        },
+      };
+      return lease;
     } catch (err) {
       this.releaseSlot();
       throw err;
     }
   }
 
+  /** The sandbox for these tables, counted as in use before anything else can close it. */
+  private async sandboxFor(tables: readonly SandboxTable[]): Promise<Sandbox> {
+    const key = keyOf(tables);
+    for (;;) {
+      let pending = this.creating.get(key);
+      const ready = this.ready.get(key);
+      if (!ready && !pending) {
+        pending = Sandbox.create(tables, this.options);
+        this.creating.set(key, pending);
+        const settle = () => this.creating.get(key) === pending && this.creating.delete(key);
+        pending.then((created) => {
+          settle();
+          this.ready.set(key, created);
+        }, settle);
+      }
+      const sandbox = ready ?? (await pending!);
+      if (sandbox.closed) continue;
+      sandbox.active++;
+      sandbox.lastUsed = performance.now();
+      this.closeOverLimit();
+      return sandbox;
+    }
+  }
+
+  /** Closes the least recently used idle sandboxes beyond the limit. */
+  private closeOverLimit(): void {
+    const idle = [...this.ready].filter(([, s]) => s.active === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    for (const [key, sandbox] of idle.slice(0, Math.max(0, this.ready.size - this.options.maxSandboxes))) this.closeSandbox(key, sandbox);
+  }
+
+  private closeIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const [key, sandbox] of this.ready) if (sandbox.active === 0 && now - sandbox.lastUsed > idleMs) this.closeSandbox(key, sandbox);
+  }
+
+  private closeSandbox(key: string, sandbox: Sandbox): void {
+    if (this.ready.get(key) === sandbox) this.ready.delete(key);
+    sandbox.close();
+  }
+
   private releaseSlot(): void {
     const next = this.waiting.shift();
     if (next) next();
-    else this.active--;
-    setImmediate(() => this.refill());
+    else this.running--;
   }
 
   async close(): Promise<void> {
     this.stopped = true;
-    const idle = this.warm.splice(0);
-    for (const pending of idle) {
-      const warm = await pending.catch(() => undefined);
-      if (!warm) continue;
-      warm.connection.closeSync();
-      warm.instance.closeSync();
-      rmSync(warm.tempDir, { recursive: true, force: true });
-    }
+    clearInterval(this.sweeper);
+    await Promise.allSettled(this.creating.values());
+    for (const [key, sandbox] of this.ready) this.closeSandbox(key, sandbox);
   }
 }

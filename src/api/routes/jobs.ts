@@ -6,7 +6,7 @@ import { cancelJobTasks } from '../../catalog/tasks.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { normaliseJobSettings } from '../../jobs/settings.js';
 import type { ApiContext } from '../context.js';
-import { TtlCache } from '../ttl-cache.js';
+import { TtlCache } from '../../ttl-cache.js';
 import { fileView, jobView } from '../views.js';
 
 /** Files with rejects or errors shown inside a job; all files are at .../files. */

@@ -1,0 +1,43 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { quoteLiteral } from '../transform/compile.js';
+
+/**
+ * DuckDB's own parser (json_serialize_sql) in an instance that can read nothing and whose
+ * configuration is locked: parsing runs no user SQL, but it never shares an instance with data.
+ */
+export class StatementParser {
+  /** One parse at a time on the one connection. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+  ) {}
+
+  static async create(): Promise<StatementParser> {
+    const instance = await DuckDBInstance.create(':memory:', {
+      threads: '1',
+      memory_limit: '64MB',
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    });
+    const connection = await instance.connect();
+    await connection.run('SET enable_external_access = false; SET lock_configuration = true');
+    return new StatementParser(instance, connection);
+  }
+
+  /** DuckDB's JSON of the statements, or of their parse error. */
+  serialize(sql: string): Promise<string> {
+    const parsed = this.queue.then(async () => {
+      const reader = await this.connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(sql)})`);
+      return String(reader.getRowsJS()[0]![0]);
+    });
+    this.queue = parsed.catch(() => undefined);
+    return parsed;
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
