@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { convertFiles } from '../src/ingest/convert.js';
+import { writePartitions } from '../src/ingest/partition.js';
+import { readGroups } from '../src/ingest/read-groups.js';
+import { validateTransform } from '../src/transform/validate.js';
+import { CSV_TRANSFORM } from './helpers/data.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'inlet-partition-write-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const { transform } = validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settings);
+const START = Date.UTC(2024, 0, 1);
+const line = (ms: number, i: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')},h${i % 3},200,${i},1.5,true`;
+
+/** Two hours of one row a minute (bad rows among them), in the order `order` gives the row numbers. */
+async function writeRows(name: string, order: (rows: number[]) => number[], maxRows = 1_000_000) {
+  const rows = order(Array.from({ length: 120 }, (_, i) => i));
+  const file = path.join(dir, `${name}.csv`);
+  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * 60_000, i)))].join('\n') + '\n');
+  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill') });
+  try {
+    return await withConnection(engine, undefined, async (c) => {
+      await convertFiles(c, transform, await readGroups(transform, [file]), 1);
+      const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2 });
+      const checked = [];
+      for (const p of written) {
+        const [r] = await queryRows<{ n: bigint; descents: bigint; lo: number; hi: number }>(
+          c,
+          `SELECT count(*) AS n, count(*) FILTER (WHERE timestamp < prev) AS descents, epoch_ms(min(timestamp)) AS lo, epoch_ms(max(timestamp)) AS hi
+           FROM (SELECT timestamp, lag(timestamp) OVER (ORDER BY file_row_number) AS prev FROM read_parquet('${p.file}', file_row_number = true))`,
+        );
+        checked.push({ rows: Number(r!.n), descents: Number(r!.descents), lo: Number(r!.lo), hi: Number(r!.hi), p });
+      }
+      return checked;
+    });
+  } finally {
+    engine.closeSync();
+  }
+}
+
+function assertPartitions(checked: Awaited<ReturnType<typeof writeRows>>, maxRows: number) {
+  const good = Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 17 !== 5).length;
+  assert.equal(checked.reduce((sum, c) => sum + c.rows, 0), good);
+  for (const c of checked) {
+    assert.equal(c.descents, 0, `${c.p.file} is not sorted`);
+    assert.equal(c.rows, c.p.rows);
+    assert.ok(c.rows <= maxRows);
+    assert.deepEqual([c.lo, c.hi], [c.p.minTsMs, c.p.maxTsMs]);
+    assert.equal(Math.floor(c.lo / 900_000), Math.floor(c.hi / 900_000), 'one 15-minute window per file');
+  }
+}
+
+describe('writing partitions', () => {
+  test('rows in time order, or reversed within their window, become one sorted file per window', async () => {
+    const inOrder = await writeRows('in-order', (rows) => rows);
+    assert.equal(inOrder.length, 8);
+    assertPartitions(inOrder, Infinity);
+    const reversed = await writeRows('reversed', (rows) => rows.toReversed());
+    assert.equal(reversed.length, 8);
+    assertPartitions(reversed, Infinity);
+  });
+
+  test('scattered rows (every window everywhere) are sorted first, with the same result', async () => {
+    const scattered = await writeRows('scattered', (rows) => rows.map((_, k) => (k * 7) % 120));
+    assert.equal(scattered.length, 8);
+    assertPartitions(scattered, Infinity);
+  });
+
+  test('a window over the row cap is split into sorted files of at most that many rows', async () => {
+    const capped = await writeRows('capped', (rows) => rows, 6);
+    assert.ok(capped.length > 16);
+    assertPartitions(capped, 6);
+  });
+});
