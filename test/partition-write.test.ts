@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
-import { convertFiles } from '../src/ingest/convert.js';
+import { convertFiles, dropConverted } from '../src/ingest/convert.js';
 import { writePartitions } from '../src/ingest/partition.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
@@ -17,14 +17,14 @@ const START = Date.UTC(2024, 0, 1);
 const line = (ms: number, i: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')},h${i % 3},200,${i},1.5,true`;
 
 /** Two hours of one row a minute (bad rows among them), in the order `order` gives the row numbers. */
-async function writeRows(name: string, order: (rows: number[]) => number[], maxRows = 1_000_000) {
+async function writeRows(name: string, order: (rows: number[]) => number[], maxRows = 1_000_000, shared = false) {
   const rows = order(Array.from({ length: 120 }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * 60_000, i)))].join('\n') + '\n');
   const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill') });
   try {
     return await withConnection(engine, undefined, async (c) => {
-      await convertFiles(c, transform, await readGroups(transform, [file]), 1);
+      await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);
       const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2 });
       const checked = [];
       for (const p of written) {
@@ -35,6 +35,9 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
         );
         checked.push({ rows: Number(r!.n), descents: Number(r!.descents), lo: Number(r!.lo), hi: Number(r!.hi), p });
       }
+      await dropConverted(c);
+      const [left] = await queryRows<{ n: bigint }>(c, "SELECT count(*) AS n FROM duckdb_tables() WHERE NOT temporary");
+      assert.equal(left!.n, 0n, 'the shared converted table is dropped');
       return checked;
     });
   } finally {
@@ -62,6 +65,14 @@ describe('writing partitions', () => {
     const reversed = await writeRows('reversed', (rows) => rows.toReversed());
     assert.equal(reversed.length, 8);
     assertPartitions(reversed, Infinity);
+  });
+
+  test('from a shared converted table, several connections write the partitions, with the same result', async () => {
+    const shared = await writeRows('shared', (rows) => rows.toReversed(), 1_000_000, true);
+    assert.equal(shared.length, 8);
+    assertPartitions(shared, Infinity);
+    const scattered = await writeRows('shared-scattered', (rows) => rows.map((_, k) => (k * 7) % 120), 1_000_000, true);
+    assertPartitions(scattered, Infinity);
   });
 
   test('scattered rows (every window everywhere) are sorted first, with the same result', async () => {

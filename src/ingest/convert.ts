@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { SourceError } from '../errors.js';
@@ -5,9 +6,23 @@ import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, REASON_COLUMN, sq
 import type { Transform } from '../transform/model.js';
 
 export const CONVERTED_TABLE = 'inlet_converted';
+/** The converted table of each connection that made one visible to the instance's other connections. */
+const sharedTables = new WeakMap<DuckDBConnection, string>();
+/** Where a connection's converted rows are: its temp table, or the shared one convertFiles made for it. */
+export const convertedTable = (connection: DuckDBConnection): string => sharedTables.get(connection) ?? CONVERTED_TABLE;
+
+/** Drops a shared converted table: other connections see it, so closing this one does not. */
+export async function dropConverted(connection: DuckDBConnection): Promise<void> {
+  const shared = sharedTables.get(connection);
+  if (!shared) return;
+  await connection.run(`DROP TABLE IF EXISTS ${shared}`);
+  sharedTables.delete(connection);
+}
 /** The rows to write, with the stored columns only: the converted rows that load, after sql_transform. */
 export const ACCEPTED_RELATION = 'inlet_accepted';
 const SHIFTS_TABLE = 'inlet_reader_shifts';
+/** The converted rows that load (before any sql_transform). */
+export const ACCEPTED_FILTER = `${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
 /** How many rejects per file are kept as samples with their line and reason. */
 export const REJECT_SAMPLES_PER_FILE = 5;
 /** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
@@ -40,7 +55,17 @@ export interface ReadGroup {
  * Reads and converts a task's files into one temp table (one DuckDB scan per group), then
  * accounts for every record: read = written + rejected, per file, with sample rejects.
  */
-export async function convertFiles(connection: DuckDBConnection, transform: Transform, groups: readonly ReadGroup[], fileCount: number, nowMs = Date.now()): Promise<FileAccount[]> {
+export async function convertFiles(
+  connection: DuckDBConnection,
+  transform: Transform,
+  groups: readonly ReadGroup[],
+  fileCount: number,
+  nowMs = Date.now(),
+  /** A plain table other connections can read (so partitions are written on several), dropped with dropConverted. */
+  shared = false,
+): Promise<FileAccount[]> {
+  if (shared) sharedTables.set(connection, `inlet_converted_${randomBytes(6).toString('hex')}`);
+  const converted = convertedTable(connection);
   const accounts = Array.from({ length: fileCount }, (): FileAccount => ({ rowsRead: 0, rowsWritten: 0, rowsRejected: 0, rejects: [] }));
   // Lines the reader refused stay in DuckDB (a file of bad lines must not fill this process):
   // the j-th refused line L of a file moves every record numbered L - (j - 1) or more one line down.
@@ -50,7 +75,7 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
     group.numbers.forEach((n) => shapes.set(n, group.shape));
     const rejectsName = `inlet_rejects_${g}`;
     const select = compileSelect(transform, { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs });
-    await connection.run(g === 0 ? `CREATE TEMP TABLE ${CONVERTED_TABLE} AS ${select}` : `INSERT INTO ${CONVERTED_TABLE} ${select}`);
+    await connection.run(g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
     // DuckDB reports a short record once per missing field: one record, one reject.
     const refused = `(SELECT file_id, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type,
@@ -77,7 +102,7 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
     `SELECT ${FILE_COLUMN} AS f, min(rowid) AS first,
             count(*) FILTER (WHERE NOT ${BLANK_COLUMN} AND ${REASON_COLUMN} IS NULL) AS good,
             count(*) FILTER (WHERE ${REASON_COLUMN} IS NOT NULL) AS bad
-     FROM ${CONVERTED_TABLE} GROUP BY ALL`,
+     FROM ${converted} GROUP BY ALL`,
   );
   const firstRow = new Map<number, bigint>();
   for (const row of perFile) {
@@ -89,7 +114,7 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
 
   const samples = await queryRows<{ f: number; row: bigint; reason: string }>(
     connection,
-    `SELECT ${FILE_COLUMN} AS f, rowid AS row, ${REASON_COLUMN} AS reason FROM ${CONVERTED_TABLE}
+    `SELECT ${FILE_COLUMN} AS f, rowid AS row, ${REASON_COLUMN} AS reason FROM ${converted}
      WHERE ${REASON_COLUMN} IS NOT NULL
      QUALIFY row_number() OVER (PARTITION BY ${FILE_COLUMN} ORDER BY rowid) <= ${REJECT_SAMPLES_PER_FILE}`,
   );
@@ -116,7 +141,7 @@ export async function convertFiles(connection: DuckDBConnection, transform: Tran
  */
 async function acceptRows(connection: DuckDBConnection, transform: Transform, accounts: FileAccount[]): Promise<void> {
   const stored = storedColumns(transform);
-  const accepted = `FROM ${CONVERTED_TABLE} WHERE ${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
+  const accepted = `FROM ${convertedTable(connection)} WHERE ${ACCEPTED_FILTER}`;
   const stream = `(SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted})`;
   const userSql = sqlTransformOver(transform, stream);
   if (userSql === undefined) {

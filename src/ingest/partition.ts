@@ -5,7 +5,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { queryRows, withConnection } from '../duckdb/engine.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { ACCEPTED_RELATION, CONVERTED_TABLE, ROW_COLUMN } from './convert.js';
+import { ACCEPTED_FILTER, ACCEPTED_RELATION, CONVERTED_TABLE, convertedTable, ROW_COLUMN } from './convert.js';
 
 export interface PartitionLimits {
   readonly maxRows: number;
@@ -77,7 +77,7 @@ export interface PartitionWriter {
  * write at once; the sorted table is a plain (not temp) table so they all see it.
  */
 export async function writePartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
-  const clustered = transform.sqlTransform === undefined ? await writeClustered(connection, transform, limits, dir) : undefined;
+  const clustered = transform.sqlTransform === undefined ? await writeClustered(connection, transform, limits, dir, writer) : undefined;
   if (clustered) return clustered;
   const ts = quoteIdent(transform.primary);
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
@@ -85,7 +85,7 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
   await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
   // Accounting is done and the sorted copy holds every accepted row: free the converted rows
   // now, so the COPYs run within the memory limit instead of spilling.
-  await connection.run(`DROP TABLE IF EXISTS ${CONVERTED_TABLE}`);
+  await connection.run(`DROP TABLE IF EXISTS ${convertedTable(connection)}`);
   try {
     const planned = await planPartitions(connection, transform, limits, sorted);
     if (planned.length === 0) return [];
@@ -116,7 +116,7 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
  * Answers undefined (nothing written) when the rows are too scattered for that to pay, or a
  * window must be split by the row cap: the caller then sorts a copy.
  */
-async function writeClustered(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string): Promise<WrittenPartition[] | undefined> {
+async function writeClustered(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[] | undefined> {
   const ts = quoteIdent(transform.primary);
   const width = limits.maxMinutes * 60_000;
   const windows = await queryRows<{ w: bigint; rows: bigint; lo: bigint; hi: bigint; min_ms: bigint; max_ms: bigint }>(
@@ -129,19 +129,29 @@ async function writeClustered(connection: DuckDBConnection, transform: Transform
   const scanned = windows.reduce((sum, w) => sum + Number(w.hi - w.lo + 1n), 0);
   // Every COPY scans its window's rowid range: all together at most twice the rows.
   if (windows.some((w) => Number(w.rows) > limits.maxRows) || scanned > 2 * accepted + 100_000) return undefined;
-  if (windows.length === 0) return [];
-  await mkdir(dir, { recursive: true });
+  const converted = convertedTable(connection);
+  if (windows.length > 0) await mkdir(dir, { recursive: true });
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
-  const written: WrittenPartition[] = [];
-  for (const [i, w] of windows.entries()) {
-    const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
-    await connection.run(
-      `COPY (SELECT ${columns} FROM ${ACCEPTED_RELATION} WHERE ${ROW_COLUMN} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w} ORDER BY ${ts})
-       TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
-    );
-    written.push({ file, rows: Number(w.rows), bytes: (await stat(file)).size, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) });
-  }
-  await connection.run(`DROP TABLE IF EXISTS ${CONVERTED_TABLE}`);
+  const written: WrittenPartition[] = new Array(windows.length);
+  let next = 0;
+  // A partition's COPY runs on one thread: several at once keep the cores busy. Other
+  // connections can read the converted rows only when they are in a shared table.
+  const writeSome = async (c: DuckDBConnection) => {
+    while (next < windows.length) {
+      const i = next++;
+      const w = windows[i]!;
+      const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
+      const rows = c === connection ? `${ACCEPTED_RELATION} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
+      await c.run(
+        `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w} ORDER BY ${ts})
+         TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
+      );
+      written[i] = { file, rows: Number(w.rows), bytes: (await stat(file)).size, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
+    }
+  };
+  const extra = converted === CONVERTED_TABLE ? 0 : Math.min(writer.parallel, windows.length) - 1;
+  await Promise.all([writeSome(connection), ...Array.from({ length: Math.max(0, extra) }, () => withConnection(writer.instance, writer.signal, writeSome))]);
+  await connection.run(`DROP TABLE IF EXISTS ${converted}`);
   return written;
 }
 

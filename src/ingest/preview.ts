@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { ACCEPTED_RELATION, CONVERTED_TABLE, convertFiles, ROW_COLUMN, type FileAccount } from './convert.js';
+import { ACCEPTED_RELATION, convertedTable, convertFiles, ROW_COLUMN, type FileAccount } from './convert.js';
 import { readGroups } from './read-groups.js';
 
 /** What became of one input record: the row it loads as, or why it does not load. */
@@ -33,7 +33,7 @@ export async function previewFiles(connection: DuckDBConnection, transform: Tran
   const rows = await queryRows(
     connection,
     `SELECT c.${FILE_COLUMN} AS __f, c.${REASON_COLUMN} AS __reason, a.* EXCLUDE (${FILE_COLUMN}, ${ROW_COLUMN}), a.${ROW_COLUMN} IS NULL AS __dropped
-     FROM ${CONVERTED_TABLE} c LEFT JOIN ${ACCEPTED_RELATION} a ON a.${ROW_COLUMN} = c.rowid
+     FROM ${convertedTable(connection)} c LEFT JOIN ${ACCEPTED_RELATION} a ON a.${ROW_COLUMN} = c.rowid
      WHERE NOT c.${BLANK_COLUMN} ORDER BY c.rowid`,
   );
   const records: RecordOutcome[][] = files.map(() => []);

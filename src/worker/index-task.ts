@@ -4,7 +4,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, type FileAccount } from '../ingest/convert.js';
+import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { fetchToFile } from '../ingest/fetch.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
@@ -128,15 +128,20 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       const local = chunk.map((i) => path.join(scratch, `input-${i}`));
       const groups = await readGroups(transform, local);
       await withConnection(engine, signal, async (connection) => {
-        mark = performance.now();
-        const chunkAccounts = await convertFiles(connection, transform, groups, local.length);
-        chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
-        phases.convertMs += performance.now() - mark;
-        mark = performance.now();
-        // A dry run counts what it would write: the same plan, no sort and no file.
-        if (settings.dry_run) planned.push(...(await planPartitions(connection, transform, limits)));
-        else written.push(...(await writePartitions(connection, transform, limits, path.join(outputDir, `chunk-${k}`), writer)));
-        phases.writeMs += performance.now() - mark;
+        try {
+          mark = performance.now();
+          // Shared, so its partitions can be written on several connections at once.
+          const chunkAccounts = await convertFiles(connection, transform, groups, local.length, Date.now(), !settings.dry_run);
+          chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
+          phases.convertMs += performance.now() - mark;
+          mark = performance.now();
+          // A dry run counts what it would write: the same plan, no sort and no file.
+          if (settings.dry_run) planned.push(...(await planPartitions(connection, transform, limits)));
+          else written.push(...(await writePartitions(connection, transform, limits, path.join(outputDir, `chunk-${k}`), writer)));
+          phases.writeMs += performance.now() - mark;
+        } finally {
+          await dropConverted(connection);
+        }
       });
       await Promise.all(local.map((file) => rm(file, { force: true })));
     }
