@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { Transform as TransformStream, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,7 +6,7 @@ import { errorMessage, InletError, SourceError, TransientSourceError } from '../
 import type { Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
-import { checkMagic, decodeFile, MAGIC_LENGTH, STREAMED } from './decompress.js';
+import { checkMagic, decodeFile, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED } from './decompress.js';
 
 /**
  * Checks the first bytes against the compression the object is read with, so a mismatch fails
@@ -81,9 +80,9 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   // gzip and plain text decode on the way in; other formats are spooled and decoded from disk.
   const spool = STREAMED.includes(compression) ? undefined : `${dest}.raw`;
   const stages: NodeJS.ReadWriteStream[] = [magic];
-  if (compression === 'gzip') stages.push(createGunzip());
+  if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS));
   try {
-    await pipeline([body, ...stages, createWriteStream(spool ?? dest)], { signal });
+    await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
   } catch (err) {
     if (err instanceof InletError) throw err;
     const zlibError = (err as { code?: string }).code?.startsWith('Z_');
