@@ -1,5 +1,4 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -10,6 +9,7 @@ import { quoteLiteral } from '../src/transform/compile.js';
 import { CSV_TRANSFORM, referenceJob } from '../test/helpers/data.js';
 import { ApiClient, createWebsiteEvents, startInlet } from '../test/helpers/inlet.js';
 import { spawnInlet } from '../test/helpers/process.js';
+import { keepAliveClient } from './lib/http-client.js';
 import type { BenchOptions, BenchRow } from './report.js';
 
 const START_MS = Date.UTC(2024, 0, 1);
@@ -57,7 +57,7 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
   const direct = await DuckDBInstance.create(':memory:', { threads: '1' });
   const connection = await direct.connect();
   let server: Awaited<ReturnType<typeof spawnInlet>> | undefined;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let stopClient = () => {};
   try {
     await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
     const ingestStart = performance.now();
@@ -90,20 +90,9 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
     await api.login();
     const directSql = `SELECT host, count(*) AS n, count_if(status >= 500) AS errors, avg(latency) AS latency, quantile_cont(latency, 0.9) AS p90, sum(bytes) AS bytes FROM read_parquet([${files.map(quoteLiteral).join(', ')}]) WHERE ${where} GROUP BY host ORDER BY host`;
 
-    // A plain keep-alive HTTP client, as curl or a dashboard's backend is: fetch() (undici) alone
-    // spends ~1.5 ms more of this machine's CPU per request than node:http, none of it the server's.
-    const post = (sql: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const headers = { authorization: `Bearer ${api.token}`, 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(sql)) };
-        const request = http.request(`${server!.url}/query`, { method: 'POST', agent, headers }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-          response.on('error', reject);
-        });
-        request.on('error', reject);
-        request.end(sql);
-      });
+    const client = keepAliveClient(server.url, api.token, 1);
+    stopClient = client.close;
+    const post = (sql: string) => client.post('/query', sql, { 'content-type': 'text/plain' });
     const viaInlet = async () => {
       const start = performance.now();
       const result = await post(inletSql);
@@ -158,7 +147,7 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
     connection.closeSync();
     direct.closeSync();
     await inlet.stop({ keepData: true });
-    agent.destroy();
+    stopClient();
     server?.child.kill('SIGTERM');
     await server?.exited;
   }

@@ -6,13 +6,17 @@ import { cancelJobTasks } from '../../catalog/tasks.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { normaliseJobSettings } from '../../jobs/settings.js';
 import type { ApiContext } from '../context.js';
-import { TtlCache } from '../../ttl-cache.js';
+import { RefreshingCache } from '../../ttl-cache.js';
 import { fileView, jobView } from '../views.js';
 
 /** Files with rejects or errors shown inside a job; all files are at .../files. */
 const PROBLEM_FILES_SHOWN = 100;
-/** How stale a polled job view may be; changes made through this process show at once. */
+/**
+ * How long a polled job view is reused; changes made through this process show at once. Up to
+ * VIEW_STALE_MS, pollers get the last view while one of them has it recomputed.
+ */
 const VIEW_CACHE_MS = 250;
+const VIEW_STALE_MS = 1000;
 
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { catalog } = ctx;
@@ -28,15 +32,11 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const view = async (row: JobRow) =>
     jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
 
-  // Dashboards poll status: one computed view per job serves every poller for VIEW_CACHE_MS.
-  const views = new TtlCache<string, Awaited<ReturnType<typeof view>>>(1000);
+  // Dashboards poll status: one view per job at a time is computed, and serves every poller.
+  const views = new RefreshingCache<string, Awaited<ReturnType<typeof view>>>(1000, VIEW_CACHE_MS, VIEW_STALE_MS);
   const cachedView = async (request: FastifyRequest) => {
     const key = `${await orgId(request)}/${(request.params as { job: string }).job}`;
-    const hit = views.get(key);
-    if (hit) return hit;
-    const fresh = await view(await job(request));
-    views.set(key, fresh, VIEW_CACHE_MS);
-    return fresh;
+    return views.get(key, async () => view(await job(request)));
   };
   const forget = (row: JobRow) => views.delete(`${row.org_id}/${row.id}`);
 
