@@ -213,6 +213,25 @@ describe('sandbox reuse', () => {
     assert.equal((await inlet.api.query(hour)).text, '5\n');
   });
 
+  test("partitions of two schemas read together, each column by name; one schema's read as it is", async () => {
+    const wide = structuredClone(CSV_TRANSFORM) as { name: string; settings: { is_default?: boolean; output_columns: object[] } };
+    wide.name = 'wide';
+    wide.settings.is_default = false;
+    wide.settings.output_columns.push({ name: 'region', datatype: { type: 'string', source: { from_input_index: 6 } } });
+    const tables = await inlet.api.request('GET', `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/`);
+    const events = tables.body.find((t: { name: string }) => t.name === 'events').uuid;
+    const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/${events}/transforms/`, wide);
+    assert.equal(created.status, 201, created.text);
+    await s3.put('query-data', 'wide/rows.csv', 'timestamp,host,status,bytes,latency,cached,region\n2024-01-02 00:00:00,wide.example.com,200,1,1,1,eu\n');
+    const job = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('wide data', 's3://query-data/wide/', { transform: 'wide' }));
+    assert.equal((await inlet.api.waitForJob(job.body.uuid)).status, 'done');
+    const all = await inlet.api.query("SELECT count() AS n, count(region) AS regions, min(host) AS first FROM website.events SETTINGS hdx_query_comment = 'both' FORMAT JSONEachRow");
+    assert.equal(all.status, 200, all.text);
+    assert.deepEqual(JSON.parse(all.text), { n: '6', regions: '1', first: 'back\\slash' });
+    const day = await inlet.api.query("SELECT region FROM website.events WHERE timestamp >= '2024-01-02' FORMAT JSONEachRow");
+    assert.equal(day.text, '{"region":"eu"}\n');
+  });
+
   test('queries over many table sets keep at most 4 sandboxes open', async () => {
     const third = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/`, { name: 'third', settings: {} });
     assert.equal(third.status, 201, third.text);

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { ColumnType, Insertable, Selectable } from 'kysely';
 
 /**
  * The catalog's tables. Portable types only: TEXT for ids, ISO timestamps and JSON documents,
@@ -152,6 +152,8 @@ export interface PartitionsTable {
   rows: number;
   bytes: number;
   created: string;
+  /** The file's columns and types as a short key (see schemaKey); null for partitions written before it was kept. */
+  schema_key: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export type Org = Selectable<OrgsTable>;

@@ -321,7 +321,12 @@ export class QueryService {
     }
     await lease.sandbox.setFiles(
       lease.connection,
-      tables.map((t) => ({ id: t.row.id, files: filesOf(this.config, t) })),
+      tables.map((t) => ({
+        id: t.row.id,
+        files: filesOf(this.config, t),
+        // Partitions written before schema keys were kept (null) may differ: unify them.
+        sameSchema: t.partitions.every((p) => p.schema_key !== null && p.schema_key === t.partitions[0]!.schema_key),
+      })),
     );
     return tables;
   }

@@ -29,6 +29,13 @@ export interface SandboxTable {
   readonly emptySelect: string;
 }
 
+/** The files a query reads of one table; files of one schema are read without unifying columns by name, which costs. */
+export interface SandboxFiles {
+  readonly id: string;
+  readonly files: readonly string[];
+  readonly sameSchema: boolean;
+}
+
 /** What a sandbox is built for: the same tables, names and columns give the same sandbox. */
 const keyOf = (tables: readonly SandboxTable[]) => JSON.stringify([...tables].sort((a, b) => a.id.localeCompare(b.id)));
 
@@ -37,11 +44,11 @@ const keyOf = (tables: readonly SandboxTable[]) => JSON.stringify([...tables].so
  * (parsed macros, Parquet footers and file pages in its caches). Sealed once: only the
  * tables' own directories readable, external access off, the configuration locked. Each
  * table is a view over `getvariable(...)`, a connection-local list of files that a query
- * sets to its pruned partitions inside its own transaction.
+ * sets to its pruned partitions, with their columns unified by name where their schemas differ.
  */
 export class Sandbox {
   private readonly idle: DuckDBConnection[] = [];
-  private readonly variables = new Map<string, { variable: string; emptyFile: string }>();
+  private readonly variables = new Map<string, { variable: string; union: string; emptyFile: string }>();
   /** The SET VARIABLE statement last run on each connection. */
   private readonly filesSet = new WeakMap<DuckDBConnection, string>();
   /** The statement each connection last ran, kept prepared. */
@@ -78,13 +85,15 @@ export class Sandbox {
       ];
       tables.forEach((table, i) => {
         const variable = `inlet_files_${i}`;
+        const union = `inlet_union_${i}`;
         const emptyFile = path.join(emptyDir, `${i}.parquet`);
-        sandbox.variables.set(table.id, { variable, emptyFile });
+        sandbox.variables.set(table.id, { variable, union, emptyFile });
         statements.push(
           `COPY (${table.emptySelect}) TO ${quoteLiteral(emptyFile)} (FORMAT parquet)`,
           `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`,
           `SET VARIABLE ${variable} = [${quoteLiteral(emptyFile)}]`,
-          `CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM read_parquet(getvariable('${variable}'), union_by_name = true)`,
+          `SET VARIABLE ${union} = false`,
+          `CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM read_parquet(getvariable('${variable}'), union_by_name = getvariable('${union}'))`,
         );
       });
       const readable = [...tables.map((t) => `${t.dir}${path.sep}`), `${emptyDir}${path.sep}`];
@@ -134,13 +143,13 @@ export class Sandbox {
    * Points the views at the files a query reads, on that query's connection. A dashboard
    * repeating a query on the same connection finds them already set.
    */
-  async setFiles(connection: DuckDBConnection, tables: readonly { id: string; files: readonly string[] }[]): Promise<void> {
+  async setFiles(connection: DuckDBConnection, tables: readonly SandboxFiles[]): Promise<void> {
     if (tables.length === 0) return;
     const statement = tables
-      .map(({ id, files }) => {
-        const { variable, emptyFile } = this.variables.get(id)!;
+      .map(({ id, files, sameSchema }) => {
+        const { variable, union, emptyFile } = this.variables.get(id)!;
         const list = files.length > 0 ? files : [emptyFile];
-        return `SET VARIABLE ${variable} = [${list.map(quoteLiteral).join(', ')}]`;
+        return `SET VARIABLE ${variable} = [${list.map(quoteLiteral).join(', ')}];\nSET VARIABLE ${union} = ${!sameSchema && files.length > 1}`;
       })
       .join(';\n');
     if (this.filesSet.get(connection) === statement) return;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pointerOf } from './flatten.js';
 import { goLayoutParseSql } from './go-layout.js';
 import type { ColumnType, EpochUnit, OutputColumn, Transform, ValueType } from './model.js';
@@ -265,6 +266,11 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
 /** The stored columns and their DuckDB types, in order: the table's schema as this transform writes it. */
 export function storedColumns(t: Transform): { name: string; type: string }[] {
   return t.columns.filter((c) => !c.ignore).map((c) => ({ name: c.name, type: duckdbType(c) }));
+}
+
+/** The stored columns as a short key: partitions with equal keys hold files of one schema. */
+export function schemaKey(t: Transform): string {
+  return createHash('sha256').update(JSON.stringify(storedColumns(t))).digest('hex').slice(0, 16);
 }
 
 /** The user's sql_transform with `{STREAM}` bound to a relation (a table name or a parenthesised SELECT). */

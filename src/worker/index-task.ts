@@ -6,6 +6,7 @@ import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
 import { readGroups } from '../ingest/read-groups.js';
+import { schemaKey } from '../transform/compile.js';
 import { fetchToFile } from '../ingest/fetch.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import type { JobSettings } from '../jobs/settings.js';
@@ -16,7 +17,7 @@ import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
 export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
 
 export interface IndexResult {
-  readonly partitions: readonly (WrittenPartition & { path: string })[];
+  readonly partitions: readonly (WrittenPartition & { path: string; schemaKey: string })[];
   readonly files: readonly FileReport[];
   /** Where this attempt wrote its Parquet files: removed if the commit does not happen. */
   readonly outputDir: string;
@@ -149,7 +150,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       outputDir,
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
-      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file) })),
+      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file), schemaKey: schemaKey(transform) })),
       files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
     };
   } catch (err) {
@@ -167,14 +168,16 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
  * `chunkBytes` of objects (a larger object is a chunk of its own) and CHUNK_FILES files. DuckDB's
  * working set is then bounded by the chunk, not by input_aggregation, and the next chunk can
  * download while this one converts. A time window that straddles two chunks gets one partition
- * from each.
+ * from each. The first chunk is a quarter of the size: nothing overlaps its download, so the
+ * sooner it is in, the sooner the cores have work.
  */
 export function chunksOf(inputs: readonly { size: number }[], chunkBytes: number): number[][] {
   const chunks: number[][] = [];
   let chunk: number[] = [];
   let bytes = 0;
   for (const [i, input] of inputs.entries()) {
-    if (chunk.length > 0 && (bytes + input.size > chunkBytes || chunk.length >= CHUNK_FILES)) {
+    const limit = chunks.length === 0 ? chunkBytes / 4 : chunkBytes;
+    if (chunk.length > 0 && (bytes + input.size > limit || chunk.length >= CHUNK_FILES)) {
       chunks.push(chunk);
       chunk = [];
       bytes = 0;

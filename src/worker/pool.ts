@@ -114,7 +114,7 @@ export class WorkerPool {
           catalog,
           task,
           this.lease.owner,
-          result.partitions.map((p) => ({ table_id: job.table_id, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes })),
+          result.partitions.map((p) => ({ table_id: job.table_id, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
         );
