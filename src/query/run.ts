@@ -97,7 +97,7 @@ async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promis
  * clock are evaluated inside the transaction the query then runs in, so now() is the very
  * instant the query will see.
  */
-async function evaluateBounds(connection: DuckDBConnection, template: Node, bounds: readonly TimeBound[], inTransaction: boolean): Promise<(number | undefined)[]> {
+async function evaluateBounds(connection: DuckDBConnection, template: Node, bounds: readonly TimeBound[], inTransaction: boolean): Promise<{ micros: (number | undefined)[]; open: boolean }> {
   const names = bounds.map((_, i) => `b${i}`);
   const select = quoteLiteral(selectOf(template, bounds.map((b) => b.expr)));
   try {
@@ -105,10 +105,10 @@ async function evaluateBounds(connection: DuckDBConnection, template: Node, boun
       connection,
       `${inTransaction ? 'BEGIN TRANSACTION; ' : ''}SELECT ${names.map((n) => `epoch_us(CAST(${n} AS TIMESTAMP))`).join(', ')} FROM json_execute_serialized_sql(${select}) AS bounds(${names.join(', ')})`,
     );
-    return values.map((v) => (v === null ? undefined : Number(v)));
+    return { micros: values.map((v) => (v === null ? undefined : Number(v))), open: inTransaction };
   } catch {
     if (inTransaction) await connection.run('ROLLBACK').catch(() => undefined);
-    return bounds.map(() => undefined);
+    return { micros: bounds.map(() => undefined), open: false };
   }
 }
 
@@ -296,8 +296,9 @@ export class QueryService {
     const clock = all.some((b) => readsClock(b.expr));
     let micros = clock ? undefined : found.fixed;
     if (!micros) {
-      micros = all.length > 0 ? await evaluateBounds(lease.connection, this.template!, all, clock) : [];
-      lease.inTransaction = clock;
+      const evaluated = all.length > 0 ? await evaluateBounds(lease.connection, this.template!, all, clock) : { micros: [], open: false };
+      micros = evaluated.micros;
+      lease.inTransaction = evaluated.open;
       if (!clock) found.fixed = micros;
     }
     const nowMs = Date.now();
