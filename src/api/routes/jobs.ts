@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs } from '../../catalog/jobs.js';
 import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
 import type { JobRow } from '../../catalog/schema.js';
@@ -32,12 +32,17 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const view = async (row: JobRow) =>
     jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
 
-  // Dashboards poll status: one view per job at a time is computed, and serves every poller.
-  const views = new RefreshingCache<string, Awaited<ReturnType<typeof view>>>(1000, VIEW_CACHE_MS, VIEW_STALE_MS);
+  // Dashboards poll status: one view per job at a time is computed, and serves every poller,
+  // already serialized (as the job, and as status's one-element array).
+  const views = new RefreshingCache<string, { job: string; status: string }>(1000, VIEW_CACHE_MS, VIEW_STALE_MS);
   const cachedView = async (request: FastifyRequest) => {
     const key = `${await orgId(request)}/${(request.params as { job: string }).job}`;
-    return views.get(key, async () => view(await job(request)));
+    return views.get(key, async () => {
+      const json = JSON.stringify(await view(await job(request)));
+      return { job: json, status: `[${json}]` };
+    });
   };
+  const sendJson = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
   const forget = (row: JobRow) => views.delete(`${row.org_id}/${row.id}`);
 
   app.post<{ Body: Record<string, unknown> }>(
@@ -92,7 +97,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 
   app.get(base, async (request) => Promise.all((await listJobs(catalog, await orgId(request))).map(view)));
-  app.get(`${base}/:job`, async (request) => cachedView(request));
+  app.get(`${base}/:job`, async (request, reply) => sendJson(reply, (await cachedView(request)).job));
   app.delete(`${base}/:job`, async (request, reply) => {
     const row = await job(request);
     await deleteJob(catalog, row);
@@ -102,7 +107,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   // The reference page POSTs to status; GET works too. Both answer an array holding the job.
   for (const method of ['GET', 'POST'] as const) {
-    app.route({ method, url: `${base}/:job/status`, handler: async (request) => [await cachedView(request)] });
+    app.route({ method, url: `${base}/:job/status`, handler: async (request, reply) => sendJson(reply, (await cachedView(request)).status) });
   }
 
   app.post(`${base}/:job/cancel`, async (request) => {
