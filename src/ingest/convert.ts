@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { SourceError } from '../errors.js';
-import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, REASON_COLUMN, sqlTransformOver, storedColumns, type ReadShape } from '../transform/compile.js';
+import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, sqlTransformOver, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 
 export const CONVERTED_TABLE = 'inlet_converted';
@@ -23,6 +23,8 @@ export const ACCEPTED_RELATION = 'inlet_accepted';
 const SHIFTS_TABLE = 'inlet_reader_shifts';
 /** The converted rows that load (before any sql_transform). */
 export const ACCEPTED_FILTER = `${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
+/** Files in one read from which it is staged in a table before converting (see convertFiles). */
+const STAGE_FROM_FILES = 32;
 /** How many rejects per file are kept as samples with their line and reason. */
 export const REJECT_SAMPLES_PER_FILE = 5;
 /** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
@@ -74,8 +76,14 @@ export async function convertFiles(
   for (const [g, group] of groups.entries()) {
     group.numbers.forEach((n) => shapes.set(n, group.shape));
     const rejectsName = `inlet_rejects_${g}`;
-    const select = compileSelect(transform, { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs });
+    const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs };
+    // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
+    // its own: many small files convert ~1.7x faster read into a table first.
+    const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${g}` : undefined;
+    if (staged) await connection.run(`CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`);
+    const select = compileSelect(transform, { ...read, staged });
     await connection.run(g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`);
+    if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
     // DuckDB reports a short record once per missing field: one record, one reject.
     const refused = `(SELECT file_id, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type,

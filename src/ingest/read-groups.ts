@@ -2,6 +2,9 @@ import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
 import { countCsvFields } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
+import { mapLimit } from '../map-limit.js';
+
+const LOOKS_AT_ONCE = 16;
 
 /** Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by shape. */
 export async function readGroups(transform: Transform, local: readonly string[]): Promise<ReadGroup[]> {
@@ -13,15 +16,16 @@ export async function readGroups(transform: Transform, local: readonly string[])
     groups.set(key, group);
   };
   const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
+  // Each look reads a file's first bytes: many small files are looked at several at once.
+  const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file) =>
+    // An empty CSV file has no records; reading it with the mapped width is harmless.
+    transform.type === 'json' ? await detectJsonShape(file) : ((await countCsvFields(file, transform.csv)) ?? mapped),
+  );
   for (const [i, file] of local.entries()) {
-    if (transform.type === 'json') {
-      const shape = await detectJsonShape(file);
-      add(shape, shape, 0, file, i);
-    } else {
-      // An empty file has no records; reading it with the mapped width is harmless.
-      const count = (await countCsvFields(file, transform.csv)) ?? mapped;
-      add(`csv-${count}`, 'csv', count, file, i);
-    }
+    const look = looks[i]!;
+    if (look.status === 'rejected') throw look.reason;
+    if (typeof look.value === 'number') add(`csv-${look.value}`, 'csv', look.value, file, i);
+    else add(look.value, look.value, 0, file, i);
   }
   return [...groups.values()];
 }

@@ -51,6 +51,8 @@ export interface ReadOptions {
   readonly fileNumbers: readonly number[];
   /** The load's clock, for limits.past/future: one instant for the whole scan. */
   readonly nowMs: number;
+  /** A table holding what readSql reads, to convert from instead of reading the files. */
+  readonly staged?: string;
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -70,7 +72,8 @@ const TIME_RANGE = {
 const INTEGER_PATTERN = quoteLiteral('\\s*[+-]?[0-9]+\\s*');
 
 /** The reader: every field as VARCHAR, conversions happen later so a bad value rejects one row, not the file. */
-function readSql(t: Transform, o: ReadOptions): string {
+/** The raw read of the files: one row per record, the file's number first; what a staged table holds. */
+export function readSql(t: Transform, o: ReadOptions): string {
   const files = `[${o.files.map(quoteLiteral).join(', ')}]`;
   const fileNumber = `[${o.fileNumbers.join(', ')}][file_index::BIGINT + 1]`;
   const common = `header=false, auto_detect=false, store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
@@ -235,7 +238,7 @@ function typeLabel(c: ValueType): string {
  */
 export function compileSelect(t: Transform, o: ReadOptions): string {
   const cols = t.columns;
-  const inner = readSql(t, o);
+  const inner = o.staged ? `SELECT * FROM ${o.staged}` : readSql(t, o);
   const pointers = jsonPointers(t);
   const isJson = o.shape !== 'csv';
   const rawFrom = isJson

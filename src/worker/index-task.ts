@@ -7,6 +7,7 @@ import { errorMessage, SourceError } from '../errors.js';
 import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { schemaKey } from '../transform/compile.js';
+import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import type { JobSettings } from '../jobs/settings.js';
@@ -55,23 +56,6 @@ const FETCH_PARALLELISM = 16;
 const PARTITION_WRITERS = 4;
 /** Files converted together at most (see chunksOf); their bytes are bounded by INLET_CHUNK_BYTES. */
 const CHUNK_FILES = 1000;
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results: PromiseSettledResult<R>[] = new Array(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        results[i] = { status: 'fulfilled', value: await fn(items[i]!, i) };
-      } catch (reason) {
-        results[i] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return results;
-}
 
 /**
  * One INDEX task: download and decompress its objects, convert them with one DuckDB read per
