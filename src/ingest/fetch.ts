@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { Transform as TransformStream, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -70,6 +70,31 @@ export interface FetchResult {
   /** Bytes read from the source (compressed size). */
   readonly bytes: number;
   readonly attempts: number;
+  /** Where the decoded bytes are: the destination asked for, or a local source file read in place. */
+  readonly path: string;
+}
+
+/**
+ * An uncompressed file below a file root needs no copy: DuckDB reads it where it is (copying
+ * a thousand small files took longer than converting them). Its first bytes are still checked.
+ */
+async function readableInPlace(sources: Sources, url: string, compression: Compression): Promise<{ bytes: number; path: string } | undefined> {
+  if (compressionFor(url, compression) !== 'none') return undefined;
+  const local = await sources.localPath(url);
+  // DuckDB would read `*`, `?`, `[` or `{` in a name as a glob: such files are copied to a plain name.
+  if (!local || /[*?[\]{}]/.test(local)) return undefined;
+  const handle = await open(local, 'r').catch((err: unknown) => {
+    throw new SourceError(`${url} could not be read: ${errorMessage(err)}`, { cause: err });
+  });
+  try {
+    const head = Buffer.alloc(MAGIC_LENGTH);
+    const { bytesRead } = await handle.read(head, 0, MAGIC_LENGTH, 0);
+    const error = bytesRead > 0 ? checkMagic(head.subarray(0, bytesRead), 'none', url) : undefined;
+    if (error) throw error;
+    return { bytes: (await handle.stat()).size, path: local };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Streams one object to a local file, decompressing on the way; never holds the object in memory. */
@@ -117,9 +142,11 @@ export async function fetchToFile(
   dest: string,
   options: { attempts: number; signal: AbortSignal; backoffMs?: number },
 ): Promise<FetchResult> {
+  const inPlace = await readableInPlace(sources, url, compression);
+  if (inPlace) return { ...inPlace, attempts: 1 };
   for (let attempt = 1; ; attempt++) {
     try {
-      return { bytes: await fetchOnce(sources, url, compression, dest, options.signal), attempts: attempt };
+      return { bytes: await fetchOnce(sources, url, compression, dest, options.signal), attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });
       const retryable = err instanceof InletError ? err.retryable : !options.signal.aborted;

@@ -30,6 +30,11 @@ export class FileSource {
     yield* walk(real);
   }
 
+  /** The file's real path, checked to be below a root: DuckDB can read it where it is. */
+  localPath(filePath: string): Promise<string> {
+    return this.realpathInside(filePath);
+  }
+
   async open(filePath: string): Promise<Readable> {
     const real = await this.realpathInside(filePath);
     return createReadStream(real);

@@ -27,6 +27,12 @@ export class Sources {
     return url.scheme === 's3' ? this.s3.list(url.bucket, url.key, signal) : this.files.list(url.path, signal);
   }
 
+  /** Where a file:// object is on this machine (undefined for other schemes). */
+  async localPath(objectUrl: string): Promise<string | undefined> {
+    const url = this.parse(objectUrl);
+    return url.scheme === 's3' ? undefined : this.files.localPath(fileURLToPath(objectUrl));
+  }
+
   open(objectUrl: string, signal: AbortSignal): Promise<Readable> {
     const url = this.parse(objectUrl);
     return url.scheme === 's3' ? this.s3.open(url.bucket, url.key, signal) : this.files.open(fileURLToPath(objectUrl));

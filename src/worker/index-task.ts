@@ -110,7 +110,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       });
       next = k + 1 < chunks.length ? fetchChunk(chunks[k + 1]!) : undefined;
 
-      const local = chunk.map((i) => path.join(scratch, `input-${i}`));
+      // Downloads are in scratch; uncompressed file:// objects are read where they are.
+      const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
       const groups = await readGroups(transform, local);
       await withConnection(engine, signal, async (connection) => {
         try {
@@ -128,7 +129,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           await dropConverted(connection);
         }
       });
-      await Promise.all(local.map((file) => rm(file, { force: true })));
+      await Promise.all(local.filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
     }
     return {
       outputDir,

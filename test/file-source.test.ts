@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
+import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+
+const root = mkdtempSync(path.join(tmpdir(), 'inlet-file-root-'));
+let inlet: TestInlet;
+before(async () => {
+  inlet = await startInlet({ fileRoots: root });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+});
+after(async () => {
+  await inlet?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const run = async (name: string, url: string) => {
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob(name, url));
+  assert.equal(created.status, 200, created.text);
+  return inlet.api.waitForJob(created.body.uuid);
+};
+
+test('file:// objects load in place when plain, through scratch when compressed or named like a glob, and stay where they were', async () => {
+  const dir = path.join(root, 'logs');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'a.csv'), csvOf(logRows(30, Date.UTC(2024, 2, 1))));
+  writeFileSync(path.join(dir, 'b[1]*.csv'), csvOf(logRows(20, Date.UTC(2024, 2, 2))));
+  writeFileSync(path.join(dir, 'c.csv.gz'), gzipSync(csvOf(logRows(10, Date.UTC(2024, 2, 3)))));
+  const done = await run('local files', `file://${dir}/`);
+  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  assert.deepEqual(done.details.rows, { read: 60, written: 60, rejected: 0 });
+  assert.deepEqual(readdirSync(dir).sort(), ['a.csv', 'b[1]*.csv', 'c.csv.gz'], 'the sources are untouched');
+  assert.equal((await inlet.api.query("SELECT count() FROM website.events WHERE timestamp >= '2024-03-02' AND timestamp < '2024-03-03'")).text, '20\n');
+  const scratch = path.join(inlet.dataDir, 'scratch');
+  assert.deepEqual(existsSync(scratch) ? readdirSync(scratch, { recursive: true }).filter((f) => String(f).includes('input-')) : [], [], 'no downloaded copy left');
+});
+
+test('a plain-named file whose bytes are compressed is refused with its name, read in place or not', async () => {
+  const dir = path.join(root, 'mislabelled');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'really-gzip.csv'), gzipSync(csvOf(logRows(5))));
+  const failed = await run('mislabelled', `file://${dir}/`);
+  assert.equal(failed.status, 'failed');
+  assert.match(JSON.stringify(failed.details), /really-gzip\.csv/);
+});
