@@ -9,6 +9,23 @@ export async function tablePartitions(c: Catalog, tableId: string, range: { from
   return query.orderBy('min_ts_ms').execute();
 }
 
+/**
+ * The partitions overlapping a range, and how many the table has in all (what a query
+ * considers before pruning), in one query unless none overlaps.
+ */
+export async function prunedPartitions(c: Catalog, tableId: string, range: { fromMs?: number; toMs?: number }): Promise<{ considered: number; partitions: PartitionRow[] }> {
+  let query = c.db
+    .selectFrom('partitions')
+    .selectAll('partitions')
+    .select((eb) => eb.selectFrom('partitions as every').select((e) => e.fn.countAll<number | string>().as('n')).where('every.table_id', '=', tableId).as('considered'))
+    .where('table_id', '=', tableId);
+  if (range.fromMs !== undefined) query = query.where('max_ts_ms', '>=', range.fromMs);
+  if (range.toMs !== undefined) query = query.where('min_ts_ms', '<=', range.toMs);
+  const rows = await query.orderBy('min_ts_ms').execute();
+  if (rows.length === 0) return { considered: await countTablePartitions(c, tableId), partitions: [] };
+  return { considered: Number(rows[0]!.considered), partitions: rows.map(({ considered: _, ...partition }) => partition) };
+}
+
 /** How many committed partitions a table has: what a query considers before pruning by time. */
 export async function countTablePartitions(c: Catalog, tableId: string): Promise<number> {
   const row = await c.db.selectFrom('partitions').select((eb) => eb.fn.countAll<number | string>().as('n')).where('table_id', '=', tableId).executeTakeFirst();

@@ -85,6 +85,31 @@ export async function findTableByName(c: Catalog, orgId: string, projectName: st
     .executeTakeFirst();
 }
 
+/** A table by name with its default transform (else its first), in one query: the query API asks on every request. */
+export async function findTableWithTransform(
+  c: Catalog,
+  orgId: string,
+  projectName: string,
+  tableName: string,
+): Promise<{ table: TableRow; transform?: { type: string; settings: string } } | undefined> {
+  const row = await c.db
+    .selectFrom('tables')
+    .innerJoin('projects', 'projects.id', 'tables.project_id')
+    .leftJoin('transforms', 'transforms.table_id', 'tables.id')
+    .selectAll('tables')
+    .select(['transforms.type as transform_type', 'transforms.settings as transform_settings'])
+    .where('projects.org_id', '=', orgId)
+    .where('projects.name', '=', projectName)
+    .where('tables.name', '=', tableName)
+    .orderBy('transforms.is_default', 'desc')
+    .orderBy('transforms.created')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { transform_type, transform_settings, ...table } = row;
+  return { table, transform: transform_type !== null && transform_settings !== null ? { type: transform_type, settings: transform_settings } : undefined };
+}
+
 export async function createTable(c: Catalog, project: Project, fields: NamedFields): Promise<TableRow> {
   const now = isoMicros();
   const row: TableRow = { id: randomUUID(), org_id: project.org_id, project_id: project.id, ...fields, created: now, modified: now };

@@ -2,8 +2,8 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
-import { countTablePartitions, tablePartitions } from '../catalog/partitions.js';
-import { findTableByName, listTransforms } from '../catalog/resources.js';
+import { countTablePartitions, prunedPartitions } from '../catalog/partitions.js';
+import { findTableWithTransform } from '../catalog/resources.js';
 import type { PartitionRow, TableRow, User } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
 import { TtlCache } from '../ttl-cache.js';
@@ -84,11 +84,9 @@ function transformOf(type: string, settings: string): Transform {
 
 async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promise<ResolvedTable> {
   // Another org's table is "not found", exactly like one that does not exist.
-  const row = await findTableByName(catalog, user.org_id, ref.project, ref.table);
-  if (!row) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-  const docs = await listTransforms(catalog, row);
-  const doc = docs.find((t) => t.is_default === 1) ?? docs[0];
-  return { ref, row, transform: doc ? transformOf(doc.type, doc.settings) : undefined };
+  const found = await findTableWithTransform(catalog, user.org_id, ref.project, ref.table);
+  if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
+  return { ref, row: found.table, transform: found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined };
 }
 
 /**
@@ -310,10 +308,9 @@ export class QueryService {
       ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
       const range = hull(ranges);
       const empty = range.fromMs !== undefined && range.toMs !== undefined && range.fromMs > range.toMs;
-      const [considered, partitions] = await Promise.all([
-        countTablePartitions(this.catalog, table.row.id),
-        empty ? Promise.resolve([]) : tablePartitions(this.catalog, table.row.id, range),
-      ]);
+      const { considered, partitions } = empty
+        ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
+        : await prunedPartitions(this.catalog, table.row.id, range);
       tables.push({ ...table, considered, partitions });
     }
     const rowsToRead = tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0);
