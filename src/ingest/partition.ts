@@ -88,22 +88,11 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
   await connection.run(`DROP TABLE IF EXISTS ${convertedTable(connection)}`);
   try {
     const planned = await planPartitions(connection, transform, limits, sorted);
-    if (planned.length === 0) return [];
-    await mkdir(dir, { recursive: true });
-    const written: WrittenPartition[] = new Array(planned.length);
-    let next = 0;
-    const writeSome = async (c: DuckDBConnection) => {
-      while (next < planned.length) {
-        const i = next++;
-        const p = planned[i]!;
-        const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
-        await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
-        written[i] = { file, rows: p.rows, bytes: (await stat(file)).size, ...(p.split ? await timeRange(c, sorted, p, ts) : { minTsMs: p.minTsMs, maxTsMs: p.maxTsMs }) };
-      }
-    };
-    const extra = Math.min(writer.parallel, planned.length) - 1;
-    await Promise.all([writeSome(connection), ...Array.from({ length: Math.max(0, extra) }, () => withConnection(writer.instance, writer.signal, writeSome))]);
-    return written;
+    return await writeEach(connection, writer, writer.parallel, planned.length, dir, async (c, i, file) => {
+      const p = planned[i]!;
+      await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
+      return { rows: p.rows, ...(p.split ? await timeRange(c, sorted, p, ts) : { minTsMs: p.minTsMs, maxTsMs: p.maxTsMs }) };
+    });
   } finally {
     await connection.run(`DROP TABLE IF EXISTS ${sorted}`);
   }
@@ -130,28 +119,48 @@ async function writeClustered(connection: DuckDBConnection, transform: Transform
   // Every COPY scans its window's rowid range: all together at most twice the rows.
   if (windows.some((w) => Number(w.rows) > limits.maxRows) || scanned > 2 * accepted + 100_000) return undefined;
   const converted = convertedTable(connection);
-  if (windows.length > 0) await mkdir(dir, { recursive: true });
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
-  const written: WrittenPartition[] = new Array(windows.length);
+  // Other connections can read the converted rows only when they are in a shared table.
+  const written = await writeEach(connection, writer, converted === CONVERTED_TABLE ? 1 : writer.parallel, windows.length, dir, async (c, i, file) => {
+    const w = windows[i]!;
+    const rows = c === connection ? `${ACCEPTED_RELATION} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
+    await c.run(
+      `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w} ORDER BY ${ts})
+       TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    return { rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
+  });
+  await connection.run(`DROP TABLE IF EXISTS ${converted}`);
+  return written;
+}
+
+/**
+ * Writes `count` partition files (part_00000.parquet, ... in `dir`) with `writeOne`, on this
+ * connection and up to `parallel - 1` more of the slot's DuckDB: a partition's COPY runs on one
+ * thread, so several at once keep the cores busy.
+ */
+async function writeEach(
+  connection: DuckDBConnection,
+  writer: PartitionWriter,
+  parallel: number,
+  count: number,
+  dir: string,
+  writeOne: (c: DuckDBConnection, i: number, file: string) => Promise<Omit<WrittenPartition, 'file' | 'bytes'>>,
+): Promise<WrittenPartition[]> {
+  if (count === 0) return [];
+  await mkdir(dir, { recursive: true });
+  const written: WrittenPartition[] = new Array(count);
   let next = 0;
-  // A partition's COPY runs on one thread: several at once keep the cores busy. Other
-  // connections can read the converted rows only when they are in a shared table.
   const writeSome = async (c: DuckDBConnection) => {
-    while (next < windows.length) {
+    while (next < count) {
       const i = next++;
-      const w = windows[i]!;
       const file = path.join(dir, `part_${String(i).padStart(5, '0')}.parquet`);
-      const rows = c === connection ? `${ACCEPTED_RELATION} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
-      await c.run(
-        `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w} ORDER BY ${ts})
-         TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
-      );
-      written[i] = { file, rows: Number(w.rows), bytes: (await stat(file)).size, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
+      const partition = await writeOne(c, i, file);
+      written[i] = { file, bytes: (await stat(file)).size, ...partition };
     }
   };
-  const extra = converted === CONVERTED_TABLE ? 0 : Math.min(writer.parallel, windows.length) - 1;
+  const extra = Math.min(parallel, count) - 1;
   await Promise.all([writeSome(connection), ...Array.from({ length: Math.max(0, extra) }, () => withConnection(writer.instance, writer.signal, writeSome))]);
-  await connection.run(`DROP TABLE IF EXISTS ${converted}`);
   return written;
 }
 
