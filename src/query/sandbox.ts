@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResult } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../transform/compile.js';
@@ -63,7 +63,8 @@ export class Sandbox {
   ) {}
 
   static async create(tables: readonly SandboxTable[], options: SandboxOptions): Promise<Sandbox> {
-    const dir = path.join(options.tempRoot, randomUUID());
+    // Named by process, so a restart can tell a crashed server's directories from a live one's.
+    const dir = path.join(options.tempRoot, `${process.pid}-${randomUUID()}`);
     const emptyDir = path.join(dir, 'empty');
     mkdirSync(emptyDir, { recursive: true });
     const instance = await DuckDBInstance.create(':memory:', {
@@ -185,6 +186,23 @@ export class Sandbox {
   }
 }
 
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Removes sandbox directories (empty files, spill) left by servers that are no longer running. */
+function removeOrphans(tempRoot: string): void {
+  for (const name of readdirSync(tempRoot)) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || (pid !== process.pid && !isAlive(pid))) rmSync(path.join(tempRoot, name), { recursive: true, force: true });
+  }
+}
+
 /** A connection of a sandbox, held for one query. */
 export interface Lease {
   readonly connection: DuckDBConnection;
@@ -205,6 +223,7 @@ export class SandboxPool {
 
   constructor(private readonly options: SandboxOptions) {
     mkdirSync(options.tempRoot, { recursive: true });
+    removeOrphans(options.tempRoot);
     this.sweeper = setInterval(() => this.closeIdle(options.idleMs), Math.max(1000, options.idleMs / 4));
     this.sweeper.unref();
   }
