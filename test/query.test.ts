@@ -206,6 +206,15 @@ describe('sandbox reuse', () => {
     assert.equal(json.body.statistics.partitions_read, 2);
   });
 
+  test('a repeated statement, kept prepared, sees the clock move', async () => {
+    const clock = 'SELECT epoch_ms(now()) AS ms, count() AS n FROM website.events WHERE timestamp >= now() - INTERVAL 100000 DAY FORMAT JSONEachRow';
+    const first = JSON.parse((await inlet.api.query(clock)).text);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const second = JSON.parse((await inlet.api.query(clock)).text);
+    assert.ok(Number(second.ms) > Number(first.ms), `${second.ms} after ${first.ms}`);
+    assert.equal(second.n, first.n);
+  });
+
   test('a query interrupted by its timeout leaves the sandbox working', async () => {
     const slow = await inlet.api.query('SELECT count() FROM range(100000000000) SETTINGS hdx_query_max_execution_time = 0.2');
     assert.equal(slow.status, 400);
