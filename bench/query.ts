@@ -10,6 +10,7 @@ import { CSV_TRANSFORM, referenceJob } from '../test/helpers/data.js';
 import { ApiClient, createWebsiteEvents, startInlet } from '../test/helpers/inlet.js';
 import { spawnInlet } from '../test/helpers/process.js';
 import { keepAliveClient } from './lib/http-client.js';
+import { median } from './lib/measure.js';
 import type { BenchOptions, BenchRow } from './report.js';
 
 const START_MS = Date.UTC(2024, 0, 1);
@@ -36,8 +37,6 @@ async function generateDay(file: string, day: number, perSecond: number): Promis
   await pipeline(Readable.from(lines()), createGzip({ level: 1 }), createWriteStream(file));
   return rows;
 }
-
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /**
  * A dashboard's one-hour query through /query (HTTP, auth, catalog pruning, a sealed sandbox)

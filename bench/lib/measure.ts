@@ -17,6 +17,9 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** The middle value (the upper one of an even count). */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
   const start = performance.now();
   const value = await fn();

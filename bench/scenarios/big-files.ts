@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalS3 } from '../../test/helpers/s3.js';
 import { benchTable, jobBody, runJob, startBenchInlet } from '../lib/inlet.js';
+import { median } from '../lib/measure.js';
 import { duckdbAlone } from '../lib/run-alone.js';
 import { BASELINE_CONVERSIONS, BASELINE_FILTER, generateCsvGz, weblogTransform } from '../lib/weblogs.js';
 import type { BenchOptions, BenchRow } from '../report.js';
@@ -41,8 +42,8 @@ export async function bigFiles(options: BenchOptions, jobSettings: Record<string
         const written = inlets.at(-1)!.job.details.rows.written as number;
         if (written !== data.rows - data.badRows) throw new Error(`big files: wrote ${written} rows, expected ${data.rows - data.badRows}`);
       }
-      const baseline = baselines.sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]!;
-      const { job, seconds } = inlets.sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]!;
+      const baseline = baselines.find((b) => b.seconds === median(baselines.map((x) => x.seconds)))!;
+      const { job, seconds } = inlets.find((r) => r.seconds === median(inlets.map((x) => x.seconds)))!;
       const spread = (values: number[]) => `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)} s`;
       const ratio = baseline.seconds / seconds;
       return [

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { startLocalS3 } from '../../test/helpers/s3.js';
 import { benchTable, jobBody, runJob, startBenchInlet } from '../lib/inlet.js';
 import { keepAliveClient } from '../lib/http-client.js';
-import { percentile } from '../lib/measure.js';
+import { median, percentile } from '../lib/measure.js';
 import { generateCsvGz, weblogTransform } from '../lib/weblogs.js';
 import type { BenchOptions, BenchRow } from '../report.js';
 
@@ -70,7 +70,6 @@ export async function polling(options: BenchOptions): Promise<BenchRow[]> {
         quietRuns.push((await runJob(inlet.api, jobs, jobBody(`quiet ${run}`, url, 'weblog_csv'))).seconds);
         polledRuns.push(await polledRun(run));
       }
-      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
       const quiet = { seconds: median(quietRuns) };
       const busySeconds = median(polledRuns);
 

@@ -2,13 +2,6 @@ import type { Catalog } from './db.js';
 import type { PartitionRow } from './schema.js';
 
 /** Committed partitions of a table, optionally only those overlapping [fromMs, toMs]. */
-export async function tablePartitions(c: Catalog, tableId: string, range: { fromMs?: number; toMs?: number } = {}): Promise<PartitionRow[]> {
-  let query = c.db.selectFrom('partitions').selectAll().where('table_id', '=', tableId);
-  if (range.fromMs !== undefined) query = query.where('max_ts_ms', '>=', range.fromMs);
-  if (range.toMs !== undefined) query = query.where('min_ts_ms', '<=', range.toMs);
-  return query.orderBy('min_ts_ms').execute();
-}
-
 /**
  * The partitions overlapping a range, and how many the table has in all (what a query
  * considers before pruning), in one query unless none overlaps.

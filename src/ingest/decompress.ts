@@ -85,7 +85,8 @@ class ZstdStream extends TransformStream {
   }
 }
 
-async function head(file: string): Promise<Buffer> {
+/** A file's first MAGIC_LENGTH bytes (fewer if it is shorter). */
+export async function head(file: string): Promise<Buffer> {
   const handle = await open(file, 'r');
   try {
     const buffer = Buffer.alloc(MAGIC_LENGTH);

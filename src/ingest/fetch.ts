@@ -1,4 +1,4 @@
-import { open, rm, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { Transform as TransformStream, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -6,7 +6,7 @@ import { errorMessage, InletError, SourceError, TransientSourceError } from '../
 import type { Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
-import { checkMagic, decodeFile, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED } from './decompress.js';
+import { checkMagic, decodeFile, head, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED } from './decompress.js';
 
 /**
  * Checks the first bytes against the compression the object is read with, so a mismatch fails
@@ -83,18 +83,16 @@ async function readableInPlace(sources: Sources, url: string, compression: Compr
   const local = await sources.localPath(url);
   // DuckDB would read `*`, `?`, `[` or `{` in a name as a glob: such files are copied to a plain name.
   if (!local || /[*?[\]{}]/.test(local)) return undefined;
-  const handle = await open(local, 'r').catch((err: unknown) => {
-    throw new SourceError(`${url} could not be read: ${errorMessage(err)}`, { cause: err });
-  });
+  let first: Buffer;
+  let bytes: number;
   try {
-    const head = Buffer.alloc(MAGIC_LENGTH);
-    const { bytesRead } = await handle.read(head, 0, MAGIC_LENGTH, 0);
-    const error = bytesRead > 0 ? checkMagic(head.subarray(0, bytesRead), 'none', url) : undefined;
-    if (error) throw error;
-    return { bytes: (await handle.stat()).size, path: local };
-  } finally {
-    await handle.close();
+    [first, bytes] = await Promise.all([head(local), stat(local).then((info) => info.size)]);
+  } catch (err) {
+    throw new SourceError(`${url} could not be read: ${errorMessage(err)}`, { cause: err });
   }
+  const error = first.length > 0 ? checkMagic(first, 'none', url) : undefined;
+  if (error) throw error;
+  return { bytes, path: local };
 }
 
 /** Streams one object to a local file, decompressing on the way; never holds the object in memory. */

@@ -75,6 +75,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const outputDir = path.join(partitionsRoot(ctx.config), relativeDir);
   await mkdir(scratch, { recursive: true });
   const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
+  const columnsKey = schemaKey(transform);
   const writer = { instance: engine, signal, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
   const chunks = chunksOf(inputs, ctx.config.chunkBytes);
   const fetchedBytes: number[] = inputs.map((input) => input.size);
@@ -135,7 +136,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       outputDir,
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
-      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file), schemaKey: schemaKey(transform) })),
+      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file), schemaKey: columnsKey })),
       files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
     };
   } catch (err) {
