@@ -25,7 +25,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
   try {
     return await withConnection(engine, undefined, async (c) => {
       await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);
-      const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2 });
+      const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2 });
       const checked = [];
       for (const p of written) {
         const [r] = await queryRows<{ n: bigint; descents: bigint; lo: number; hi: number }>(

@@ -66,6 +66,8 @@ export interface PartitionWriter {
   readonly instance: DuckDBInstance;
   /** At most max_active_partitions: each connection has one partition open at a time. */
   readonly parallel: number;
+  /** The slot's DuckDB threads, restored once the partitions are written. */
+  readonly threads: number;
   readonly signal?: AbortSignal;
 }
 
@@ -160,7 +162,14 @@ async function writeEach(
     }
   };
   const extra = Math.min(parallel, count) - 1;
-  await Promise.all([writeSome(connection), ...Array.from({ length: Math.max(0, extra) }, () => withConnection(writer.instance, writer.signal, writeSome))]);
+  // Each COPY of a partition runs on its own connection's thread: DuckDB's worker threads on
+  // top only add hand-offs (a fifth more CPU for the same files, measured).
+  if (extra > 0) await connection.run('SET threads = 1');
+  try {
+    await Promise.all([writeSome(connection), ...Array.from({ length: extra }, () => withConnection(writer.instance, writer.signal, writeSome))]);
+  } finally {
+    if (extra > 0) await connection.run(`SET threads = ${writer.threads}`);
+  }
   return written;
 }
 

@@ -76,7 +76,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   await mkdir(scratch, { recursive: true });
   const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
   const columnsKey = schemaKey(transform);
-  const writer = { instance: engine, signal, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
+  const writer = { instance: engine, signal, threads: ctx.config.duckdbThreads, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
   const chunks = chunksOf(inputs, ctx.config.chunkBytes);
   const fetchedBytes: number[] = inputs.map((input) => input.size);
   const accounts: FileAccount[] = new Array(inputs.length);
