@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import type { Catalog } from '../src/catalog/db.js';
 import { createJob } from '../src/catalog/jobs.js';
-import { createProject, createTable } from '../src/catalog/resources.js';
+import { prunedPartitions } from '../src/catalog/partitions.js';
+import { createProject, createTable, findTableWithTransform } from '../src/catalog/resources.js';
 import type { TaskRow } from '../src/catalog/schema.js';
 import { cancelJobTasks, claimTask, completeIndexTask, completeListTask, renewLease } from '../src/catalog/tasks.js';
 import { LeaseLostError } from '../src/errors.js';
@@ -49,6 +50,31 @@ for (const dialect of DIALECTS) {
       await completeListTask(catalog, list!, lease.owner, planned);
       return job;
     }
+
+    test('a query finds its table by name in its org only, and the partitions of a time range with the count it considered', async () => {
+      assert.equal((await findTableWithTransform(catalog, orgId, 'p', 't'))?.table.id, tableId);
+      // The lookup's SQL is compiled once: other values must still bind, not reuse the first ones.
+      assert.equal(await findTableWithTransform(catalog, orgId, 'p', 'other'), undefined);
+      assert.equal(await findTableWithTransform(catalog, 'another org', 'p', 't'), undefined);
+
+      const project = await createProject(catalog, orgId, { name: 'pruning', description: null, settings: '{}' });
+      const table = (await createTable(catalog, project, { name: 'hours', description: null, settings: '{}' })).id;
+      const hour = 3_600_000;
+      await catalog.db
+        .insertInto('partitions')
+        .values([0, 1, 2, 3].map((h) => ({ id: `${dialect}-${h}`, table_id: table, job_id: 'j', task_id: 't', path: `${dialect}/${h}.parquet`, min_ts_ms: h * hour, max_ts_ms: (h + 1) * hour - 1, rows: 10, bytes: 100, created: 'now' })))
+        .execute();
+      const hoursOf = async (range: { fromMs?: number; toMs?: number }) => {
+        const { considered, partitions } = await prunedPartitions(catalog, table, range);
+        return { considered, hours: partitions.map((p) => p.min_ts_ms / hour) };
+      };
+      assert.deepEqual(await hoursOf({}), { considered: 4, hours: [0, 1, 2, 3] });
+      assert.deepEqual(await hoursOf({ fromMs: hour, toMs: 2 * hour }), { considered: 4, hours: [1, 2] });
+      assert.deepEqual(await hoursOf({ fromMs: 3 * hour }), { considered: 4, hours: [3] });
+      assert.deepEqual(await hoursOf({ toMs: hour - 1 }), { considered: 4, hours: [0] });
+      assert.deepEqual(await hoursOf({ fromMs: 9 * hour }), { considered: 4, hours: [] });
+      assert.deepEqual(await prunedPartitions(catalog, tableId, {}), { considered: 0, partitions: [] });
+    });
 
     test('every task is claimed exactly once by many concurrent workers', async () => {
       const job = await listedJob(40, 100);

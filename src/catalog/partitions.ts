@@ -1,20 +1,24 @@
-import type { Catalog } from './db.js';
+import { compiledOnce } from './compiled.js';
+import type { Catalog, CatalogDb } from './db.js';
 import type { PartitionRow } from './schema.js';
 
-/** Committed partitions of a table, optionally only those overlapping [fromMs, toMs]. */
-/**
- * The partitions overlapping a range, and how many the table has in all (what a query
- * considers before pruning), in one query unless none overlaps.
- */
-export async function prunedPartitions(c: Catalog, tableId: string, range: { fromMs?: number; toMs?: number }): Promise<{ considered: number; partitions: PartitionRow[] }> {
-  let query = c.db
+const overlapping = compiledOnce((db: CatalogDb, tableId: string, fromMs: number, toMs: number) =>
+  db
     .selectFrom('partitions')
     .selectAll('partitions')
     .select((eb) => eb.selectFrom('partitions as every').select((e) => e.fn.countAll<number | string>().as('n')).where('every.table_id', '=', tableId).as('considered'))
-    .where('table_id', '=', tableId);
-  if (range.fromMs !== undefined) query = query.where('max_ts_ms', '>=', range.fromMs);
-  if (range.toMs !== undefined) query = query.where('min_ts_ms', '<=', range.toMs);
-  const rows = await query.orderBy('min_ts_ms').execute();
+    .where('table_id', '=', tableId)
+    .where('max_ts_ms', '>=', fromMs)
+    .where('min_ts_ms', '<=', toMs)
+    .orderBy('min_ts_ms'),
+);
+
+/**
+ * The partitions overlapping [fromMs, toMs] (either end may be open), and how many the table
+ * has in all (what a query considers before pruning), in one query unless none overlaps.
+ */
+export async function prunedPartitions(c: Catalog, tableId: string, range: { fromMs?: number; toMs?: number }): Promise<{ considered: number; partitions: PartitionRow[] }> {
+  const rows = await overlapping(c.db, tableId, range.fromMs ?? Number.MIN_SAFE_INTEGER, range.toMs ?? Number.MAX_SAFE_INTEGER);
   if (rows.length === 0) return { considered: await countTablePartitions(c, tableId), partitions: [] };
   return { considered: Number(rows[0]!.considered), partitions: rows.map(({ considered: _, ...partition }) => partition) };
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { isoMicros } from '../time.js';
-import type { Catalog } from './db.js';
+import { compiledOnce } from './compiled.js';
+import type { Catalog, CatalogDb } from './db.js';
 import { isUniqueViolation } from './errors.js';
 import type { Project, TableRow, TransformRow } from './schema.js';
 
@@ -86,13 +87,8 @@ export async function findTableByName(c: Catalog, orgId: string, projectName: st
 }
 
 /** A table by name with its default transform (else its first), in one query: the query API asks on every request. */
-export async function findTableWithTransform(
-  c: Catalog,
-  orgId: string,
-  projectName: string,
-  tableName: string,
-): Promise<{ table: TableRow; transform?: { type: string; settings: string } } | undefined> {
-  const row = await c.db
+const tableWithTransform = compiledOnce((db: CatalogDb, orgId: string, projectName: string, tableName: string) =>
+  db
     .selectFrom('tables')
     .innerJoin('projects', 'projects.id', 'tables.project_id')
     .leftJoin('transforms', 'transforms.table_id', 'tables.id')
@@ -103,8 +99,16 @@ export async function findTableWithTransform(
     .where('tables.name', '=', tableName)
     .orderBy('transforms.is_default', 'desc')
     .orderBy('transforms.created')
-    .limit(1)
-    .executeTakeFirst();
+    .limit(1),
+);
+
+export async function findTableWithTransform(
+  c: Catalog,
+  orgId: string,
+  projectName: string,
+  tableName: string,
+): Promise<{ table: TableRow; transform?: { type: string; settings: string } } | undefined> {
+  const [row] = await tableWithTransform(c.db, orgId, projectName, tableName);
   if (!row) return undefined;
   const { transform_type, transform_settings, ...table } = row;
   return { table, transform: transform_type !== null && transform_settings !== null ? { type: transform_type, settings: transform_settings } : undefined };

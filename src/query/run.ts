@@ -19,7 +19,7 @@ import { StatementParser } from './parser.js';
 import type { Column, Row, Statistics } from './output.js';
 import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
-import { parseStatement, type OutputFormat } from './statement.js';
+import { parseStatement, type OutputFormat, type Statement } from './statement.js';
 
 export interface QueryRequest {
   readonly text: string;
@@ -186,6 +186,8 @@ export class QueryService {
   private parser: Promise<StatementParser> | undefined;
   private template: Node | undefined;
   private readonly analyses = new TtlCache<string, Analysis>(500);
+  /** What the caller's text says (SQL, FORMAT, SETTINGS), per text: dashboards repeat themselves. */
+  private readonly statements = new TtlCache<string, Statement>(500);
 
   constructor(
     private readonly catalog: Catalog,
@@ -218,7 +220,11 @@ export class QueryService {
 
   async run(user: User, request: QueryRequest): Promise<QueryExecution> {
     const started = performance.now();
-    const statement = parseStatement(request.text);
+    let statement = this.statements.get(request.text);
+    if (!statement) {
+      statement = parseStatement(request.text);
+      this.statements.set(request.text, statement, CACHE_MS);
+    }
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
     const analysis = await this.analyse(statement.sql);
     const resolved = await Promise.all(analysis.refs.map((ref) => resolveTable(this.catalog, user, ref)));
