@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
@@ -42,16 +43,22 @@ export async function startService(config: Config, logger: Logger = createLogger
   // `all` forks one worker process beside the API; `worker` is such a process (or a scaled-out worker).
   let pool: WorkerPool | undefined;
   let workerProcess: WorkerProcess | undefined;
+  // The API's cached status views are dropped when this process's workers commit a task.
+  const jobChanges = new EventEmitter();
+  const jobChanged = (orgId: string, jobId: string) => jobChanges.emit('changed', orgId, jobId);
   if (config.role === 'worker' && config.workers > 0) {
     pool = new WorkerPool({ catalog, config, sources, log: logger.child({ component: 'worker' }) }, config.workers);
     await pool.start();
   } else if (config.role === 'all' && config.workers > 0) {
-    workerProcess = await startWorkerProcess(config, logger);
+    workerProcess = await startWorkerProcess(config, logger, jobChanged);
   }
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (config.role !== 'worker') {
-    app = buildServer({ catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge() }, logger);
+    app = buildServer(
+      { catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      logger,
+    );
     const address = await app.listen({ host: config.host, port: config.port });
     url = address.replace('0.0.0.0', 'localhost');
   }

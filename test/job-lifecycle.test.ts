@@ -73,6 +73,44 @@ describe('cancel', () => {
   });
 });
 
+describe('status', () => {
+  let inlet: TestInlet;
+  before(async () => {
+    inlet = await startInlet({ s3Endpoint: s3.endpoint, workers: '1' });
+    await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  });
+  after(async () => inlet?.stop());
+
+  test('pollers see a task the worker process committed at once, not when the cached view expires', async () => {
+    const { api, service } = inlet;
+    const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, slowJob('watched'));
+    assert.equal(created.status, 200, created.text);
+    const jobId: string = created.body.uuid;
+    // When each INDEX commit was first seen in the catalog, and how long the status took to show it.
+    const committedAt: number[] = [];
+    const lags: number[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const row = await service.catalog.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('job_id', '=', jobId)
+        .where('type', '=', 'INDEX')
+        .where('state', '=', 'DONE')
+        .executeTakeFirstOrThrow();
+      while (committedAt.length < Number(row.n)) committedAt.push(performance.now());
+      // Polled every few milliseconds, the cached view never expires on its own for long.
+      const [job] = (await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/${jobId}/status`)).body;
+      while (lags.length < Math.min(indexDone(job), committedAt.length)) lags.push(performance.now() - committedAt[lags.length]!);
+      if (job.status === 'done') break;
+      await delay(5);
+    }
+    assert.equal(lags.length, FILES);
+    // Without the worker's notice a commit shows when the view is next recomputed, 0-250 ms later.
+    const median = [...lags].sort((a, b) => a - b)[Math.floor(lags.length / 2)]!;
+    assert.ok(median < 60, `a commit took a median ${median.toFixed(0)} ms to show in the status (${lags.map((l) => l.toFixed(0)).join(', ')})`);
+  });
+});
+
 describe('restart', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-restart-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -8,4 +8,6 @@ export interface ApiContext {
   readonly sources: Sources;
   /** Wakes this process's idle workers after a job is created; a no-op for API-only processes. */
   readonly nudgeWorkers: () => void;
+  /** Registers a listener for this process's workers committing a task of a job (none for API-only processes). */
+  readonly onJobChanged: (listener: (orgId: string, jobId: string) => void) => void;
 }

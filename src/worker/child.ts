@@ -5,14 +5,17 @@ import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Sources } from '../sources/sources.js';
 import { WorkerPool } from './pool.js';
-import type { ParentMessage } from './process.js';
+import type { ChildMessage, ParentMessage } from './process.js';
 
 const config = JSON.parse(process.env.INLET_WORKER_CONFIG ?? 'null') as Config | null;
 if (!config || !process.send) throw new Error('the worker process is started by `inlet serve`, not by hand: use `inlet serve --role worker`');
 const send = process.send.bind(process);
 const log = createLogger(config.logLevel).child({ component: 'worker', pid: process.pid });
 const catalog = await openCatalog(config.databaseUrl);
-const pool = new WorkerPool({ catalog, config, sources: new Sources(config), log }, config.workers);
+const onJobChanged = (orgId: string, jobId: string) => {
+  if (process.connected) send({ type: 'job-changed', orgId, jobId } satisfies ChildMessage);
+};
+const pool = new WorkerPool({ catalog, config, sources: new Sources(config), log, onJobChanged }, config.workers);
 await pool.start();
 
 let stopping = false;

@@ -10,6 +10,8 @@ export interface WorkerContext {
   readonly config: Config;
   readonly sources: Sources;
   readonly log: Logger;
+  /** Told after a task's outcome is committed, so a status view cached by the API can be dropped. */
+  readonly onJobChanged?: (orgId: string, jobId: string) => void;
 }
 
 /** Committed Parquet files live below here, at the catalog's relative `path`. */

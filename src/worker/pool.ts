@@ -5,7 +5,7 @@ import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
-import type { TaskRow } from '../catalog/schema.js';
+import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease } from '../catalog/tasks.js';
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
@@ -100,8 +100,10 @@ export class WorkerPool {
     const started = Date.now();
     let outputDir: string | undefined;
     let phases: Record<string, number> = {};
+    let job: JobRow | undefined;
+    let changed = false;
     try {
-      const job = await getJobById(catalog, task.job_id);
+      job = await getJobById(catalog, task.job_id);
       if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
       if (task.type === 'LIST') {
         const planned = await runListTask(this.ctx, job, signal);
@@ -110,26 +112,30 @@ export class WorkerPool {
         const result = await runIndexTask(this.ctx, engine, task, job, signal);
         outputDir = result.outputDir;
         phases = result.phases;
+        const tableId = job.table_id;
         await completeIndexTask(
           catalog,
           task,
           this.lease.owner,
-          result.partitions.map((p) => ({ table_id: job.table_id, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
+          result.partitions.map((p) => ({ table_id: tableId, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
         );
         outputDir = undefined;
       }
+      changed = true;
       log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started, ...phases }, 'task done');
     } catch (err) {
-      await this.settleFailure(task, err, signal);
+      changed = await this.settleFailure(task, err, signal);
     } finally {
       clearInterval(heartbeat);
       if (outputDir) await rm(outputDir, { recursive: true, force: true });
+      if (changed && job) this.ctx.onJobChanged?.(job.org_id, job.id);
     }
   }
 
-  private async settleFailure(task: TaskRow, err: unknown, signal: AbortSignal): Promise<void> {
+  /** Records how a task ended without committing; answers whether the job's state changed. */
+  private async settleFailure(task: TaskRow, err: unknown, signal: AbortSignal): Promise<boolean> {
     const { catalog, log } = this.ctx;
     const owner = this.lease.owner;
     try {
@@ -141,14 +147,17 @@ export class WorkerPool {
       } else if (err instanceof TaskInputError) {
         await failTask(catalog, task, owner, err.message, { retry: false, files: err.files });
         log.warn({ task: task.id, err: err.message }, 'task failed: input could not be read');
+        return true;
       } else {
         // Source errors will not change on retry; anything unexpected (disk, engine) gets another attempt.
         const retry = !(err instanceof InletError) || err.retryable;
         await failTask(catalog, task, owner, errorMessage(err), { retry });
         log.warn({ task: task.id, err: errorMessage(err), retry }, 'task attempt failed');
+        return true;
       }
     } catch (settleErr) {
       if (!(settleErr instanceof LeaseLostError)) log.error({ task: task.id, err: errorMessage(settleErr) }, 'recording a task failure failed');
     }
+    return false;
   }
 }

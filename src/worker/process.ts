@@ -6,7 +6,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 
 export type ParentMessage = { type: 'nudge' } | { type: 'stop' };
-export type ChildMessage = { type: 'ready' };
+export type ChildMessage = { type: 'ready' } | { type: 'job-changed'; orgId: string; jobId: string };
 
 /** Below the API's priority, so status and query answers stay quick while ingest takes every core. */
 const WORKER_NICENESS = 10;
@@ -22,7 +22,7 @@ export interface WorkerProcess {
  * Runs the worker pool in a child process: ingest's downloads and DuckDB callbacks get their
  * own event loop, and the OS favours the API when the cores are busy.
  */
-export async function startWorkerProcess(config: Config, log: Logger): Promise<WorkerProcess> {
+export async function startWorkerProcess(config: Config, log: Logger, onJobChanged: (orgId: string, jobId: string) => void = () => {}): Promise<WorkerProcess> {
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), `child${path.extname(fileURLToPath(import.meta.url))}`);
   const child: ChildProcess = fork(entry, [], {
     execArgv: process.execArgv,
@@ -30,6 +30,9 @@ export async function startWorkerProcess(config: Config, log: Logger): Promise<W
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.on('message', (message: ChildMessage) => {
+    if (message.type === 'job-changed') onJobChanged(message.orgId, message.jobId);
+  });
   await new Promise<void>((resolve, reject) => {
     child.once('message', (message: ChildMessage) => (message.type === 'ready' ? resolve() : undefined));
     void exited.then((code) => reject(new Error(`the worker process exited with ${code} while starting`)));

@@ -44,6 +44,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   };
   const sendJson = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
   const forget = (row: JobRow) => views.delete(`${row.org_id}/${row.id}`);
+  // A task just committed: its job's state may have moved on (done, failed), so pollers see it now, not a beat later.
+  ctx.onJobChanged((orgId, jobId) => views.delete(`${orgId}/${jobId}`));
 
   app.post<{ Body: Record<string, unknown> }>(
     base,
