@@ -139,8 +139,9 @@ function rawValueSql(t: Transform, c: OutputColumn, pointers: Map<string, number
 function normalisedSql(t: Transform, c: OutputColumn, raw: string): string {
   if (c.source.kind === 'catch_all') return raw;
   const nulls = ["''", ...t.nullValues.filter((v) => v !== '').map(quoteLiteral)];
-  const fallback = c.default === undefined ? 'NULL' : quoteLiteral(c.default);
-  return `CASE WHEN ${raw} IS NULL OR ${raw} IN (${nulls.join(', ')}) THEN ${fallback} ELSE ${raw} END`;
+  // Without a default, a missing input stays NULL by itself; nullif is the cheapest spelling.
+  if (c.default === undefined) return nulls.length === 1 ? `nullif(${raw}, '')` : `CASE WHEN ${raw} IN (${nulls.join(', ')}) THEN NULL ELSE ${raw} END`;
+  return `CASE WHEN ${raw} IS NULL OR ${raw} IN (${nulls.join(', ')}) THEN ${quoteLiteral(c.default)} ELSE ${raw} END`;
 }
 
 function truncateTo(v: ValueType, ts: string): string {
