@@ -30,6 +30,8 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
     return await withConnection(engine, undefined, async (c) => {
       await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);
       const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
+      const [threads] = await queryRows<{ n: bigint }>(c, "SELECT current_setting('threads') AS n");
+      assert.equal(Number(threads!.n), 2, 'the slot gets its threads back after the single-threaded writes');
       const checked = [];
       for (const p of written) {
         const [r] = await queryRows<{ n: bigint; descents: bigint; lo: number; hi: number; groups: bigint }>(

@@ -176,7 +176,8 @@ async function writeEach(
   try {
     await Promise.all([writeSome(connection), ...Array.from({ length: extra }, () => withConnection(writer.instance, writer.signal, writeSome))]);
   } finally {
-    if (extra > 0) await connection.run(`SET threads = ${writer.threads}`);
+    // On a connection of its own: this one may have been interrupted by a cancel.
+    if (extra > 0) await withConnection(writer.instance, undefined, (c) => c.run(`SET threads = ${writer.threads}`));
   }
   return written;
 }
