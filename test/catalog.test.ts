@@ -57,13 +57,20 @@ for (const dialect of DIALECTS) {
       assert.equal(await findTableWithTransform(catalog, orgId, 'p', 'other'), undefined);
       assert.equal(await findTableWithTransform(catalog, 'another org', 'p', 't'), undefined);
 
+      // Partitions arrive the way workers commit them, with INDEX tasks, which keep the table's count.
+      // (This test runs first, so the tasks claimed are its own job's.)
       const project = await createProject(catalog, orgId, { name: 'pruning', description: null, settings: '{}' });
       const table = (await createTable(catalog, project, { name: 'hours', description: null, settings: '{}' })).id;
       const hour = 3_600_000;
-      await catalog.db
-        .insertInto('partitions')
-        .values([0, 1, 2, 3].map((h) => ({ id: `${dialect}-${h}`, table_id: table, job_id: 'j', task_id: 't', path: `${dialect}/${h}.parquet`, min_ts_ms: h * hour, max_ts_ms: (h + 1) * hour - 1, rows: 10, bytes: 100, created: 'now' })))
-        .execute();
+      await createJob(catalog, { org_id: orgId, name: 'hours', description: null, type: 'batch_import', settings: '{}', table_id: table, transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+      const lease = { owner: 'indexer', durationMs: 60_000 };
+      const list = await claimTask(catalog, lease);
+      await completeListTask(catalog, list!, lease.owner, [0, 1].map((i) => ({ files: [{ url: `s3://b/${i}`, size: 1 }], bytes: 1 })));
+      for (const hours of [[0, 1], [2, 3]]) {
+        const index = await claimTask(catalog, lease);
+        const partitions = hours.map((h) => ({ table_id: table, path: `${dialect}/${h}.parquet`, min_ts_ms: h * hour, max_ts_ms: (h + 1) * hour - 1, rows: 10, bytes: 100, schema_key: 'k' }));
+        await completeIndexTask(catalog, index!, lease.owner, partitions, []);
+      }
       const hoursOf = async (range: { fromMs?: number; toMs?: number }) => {
         const { considered, partitions } = await prunedPartitions(catalog, table, range);
         return { considered, hours: partitions.map((p) => p.min_ts_ms / hour) };

@@ -6,7 +6,7 @@ const overlapping = compiledOnce((db: CatalogDb, tableId: string, fromMs: number
   db
     .selectFrom('partitions')
     .selectAll('partitions')
-    .select((eb) => eb.selectFrom('partitions as every').select((e) => e.fn.countAll<number | string>().as('n')).where('every.table_id', '=', tableId).as('considered'))
+    .select((eb) => eb.selectFrom('tables').select('partition_count').where('tables.id', '=', tableId).as('considered'))
     .where('table_id', '=', tableId)
     .where('max_ts_ms', '>=', fromMs)
     .where('min_ts_ms', '<=', toMs)
@@ -25,8 +25,8 @@ export async function prunedPartitions(c: Catalog, tableId: string, range: { fro
 
 /** How many committed partitions a table has: what a query considers before pruning by time. */
 export async function countTablePartitions(c: Catalog, tableId: string): Promise<number> {
-  const row = await c.db.selectFrom('partitions').select((eb) => eb.fn.countAll<number | string>().as('n')).where('table_id', '=', tableId).executeTakeFirst();
-  return Number(row?.n ?? 0);
+  const row = await c.db.selectFrom('tables').select('partition_count').where('id', '=', tableId).executeTakeFirst();
+  return Number(row?.partition_count ?? 0);
 }
 
 /** Paths of every committed partition, so a sweep can tell orphans (from crashed attempts) apart. */

@@ -56,6 +56,8 @@ export interface TablesTable extends Stamped {
   name: string;
   description: string | null;
   settings: string;
+  /** Committed partitions of the table, kept by the commits (what a query considers before pruning). */
+  partition_count: ColumnType<number, number | undefined, number>;
 }
 
 export interface TransformsTable extends Stamped {

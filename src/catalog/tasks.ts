@@ -194,6 +194,11 @@ export async function completeIndexTask(
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
+    const perTable = new Map<string, number>();
+    for (const p of partitions) perTable.set(p.table_id, (perTable.get(p.table_id) ?? 0) + 1);
+    for (const [tableId, added] of perTable) {
+      await trx.updateTable('tables').set((eb) => ({ partition_count: eb('partition_count', '+', added) })).where('id', '=', tableId).execute();
+    }
     const fileRows = files.map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
     await finishJobIfComplete(trx, task.job_id);

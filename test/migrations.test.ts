@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
+import pg from 'pg';
+import { openCatalog } from '../src/catalog/db.js';
+import * as init from '../src/catalog/migrations/0001-init.js';
+import * as partitionPlan from '../src/catalog/migrations/0002-task-partition-plan.js';
+import * as partitionSchemaKey from '../src/catalog/migrations/0003-partition-schema-key.js';
+import { DIALECTS, POSTGRES_URL } from './helpers/catalogs.js';
+
+/** A catalog as the previous release left it (migrations up to 0003), to check what the next one does to its rows. */
+const BEFORE_COUNTS = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey };
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: upgrading counts the partitions each table already has`, async () => {
+    let url: string;
+    let oldDialect: Dialect;
+    let cleanUp: () => Promise<void>;
+    if (dialect === 'sqlite') {
+      const dir = mkdtempSync(path.join(tmpdir(), 'inlet-migrations-'));
+      const file = path.join(dir, 'catalog.sqlite');
+      url = `sqlite://${file}`;
+      oldDialect = new SqliteDialect({ database: new SQLite(file) });
+      cleanUp = async () => rmSync(dir, { recursive: true, force: true });
+    } else {
+      const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+      url = `${POSTGRES_URL}?schema=${schema}`;
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      await admin.end();
+      oldDialect = new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) });
+      cleanUp = async () => {
+        const client = new pg.Client({ connectionString: POSTGRES_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      };
+    }
+    try {
+      const old = new Kysely<any>({ dialect: oldDialect });
+      const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_COUNTS } }).migrateToLatest();
+      assert.equal(error, undefined);
+      const stamp = { created: 'then', modified: 'then' };
+      await old.insertInto('orgs').values({ id: 'o', name: 'org', type: 'standard', ...stamp }).execute();
+      await old.insertInto('projects').values({ id: 'p', org_id: 'o', name: 'p', description: null, settings: '{}', ...stamp }).execute();
+      await old.insertInto('tables').values(['full', 'empty'].map((id) => ({ id, org_id: 'o', project_id: 'p', name: id, description: null, settings: '{}', ...stamp }))).execute();
+      await old
+        .insertInto('partitions')
+        .values([1, 2, 3].map((i) => ({ id: `${i}`, table_id: 'full', job_id: 'j', task_id: 't', path: `${i}.parquet`, min_ts_ms: i, max_ts_ms: i, rows: 1, bytes: 1, created: 'then' })))
+        .execute();
+      await old.destroy();
+
+      const catalog = await openCatalog(url);
+      try {
+        const rows = await sql<{ id: string; partition_count: number | string }>`SELECT id, partition_count FROM tables ORDER BY id`.execute(catalog.db);
+        assert.deepEqual(rows.rows.map((r) => [r.id, Number(r.partition_count)]), [['empty', 0], ['full', 3]]);
+      } finally {
+        await catalog.close();
+      }
+    } finally {
+      await cleanUp();
+    }
+  });
+}
