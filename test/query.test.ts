@@ -112,6 +112,23 @@ describe('errors and isolation', () => {
     assert.equal(joined.status, 400, "a twin's query cannot name the other org's partition file");
   });
 
+  test('a renamed or deleted table is found by its new name at once, and no longer by its old one', async () => {
+    const tables = `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables`;
+    const created = await inlet.api.request('POST', `${tables}/`, { name: 'renamed_soon', settings: {} });
+    assert.equal(created.status, 201, created.text);
+    // Asked twice, so the lookup is kept for later queries.
+    assert.equal((await inlet.api.query('SELECT count() FROM website.renamed_soon')).text, '0\n');
+    assert.equal((await inlet.api.query('SELECT count() FROM website.renamed_soon')).text, '0\n');
+    const renamed = await inlet.api.request('PATCH', `${tables}/${created.body.uuid}`, { name: 'renamed_now' });
+    assert.equal(renamed.status, 200, renamed.text);
+    const old = await inlet.api.query('SELECT count() FROM website.renamed_soon');
+    assert.equal(old.body.error, "Table website.renamed_soon doesn't exist (UNKNOWN_TABLE)");
+    assert.equal((await inlet.api.query('SELECT count() FROM website.renamed_now')).text, '0\n');
+    assert.equal((await inlet.api.request('DELETE', `${tables}/${created.body.uuid}`)).status, 204);
+    const deleted = await inlet.api.query('SELECT count() FROM website.renamed_now');
+    assert.equal(deleted.body.error, "Table website.renamed_now doesn't exist (UNKNOWN_TABLE)");
+  });
+
   test('basic auth works like a bearer token', async () => {
     const response = await fetch(`${inlet.api.url}/query`, {
       method: 'POST',
