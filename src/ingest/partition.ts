@@ -71,7 +71,10 @@ export interface PartitionWriter {
   readonly parallel: number;
   /** The slot's DuckDB threads, restored once the partitions are written. */
   readonly threads: number;
-  /** Rows per Parquet row group (DuckDB's default unless a test makes them small). */
+  /**
+   * Rows per Parquet row group, and so the size above which a file is sorted: DuckDB's default
+   * unless a test lowers it to have small files sorted (DuckDB writes no group under 2048 rows).
+   */
   readonly rowGroupRows?: number;
   readonly signal?: AbortSignal;
 }
@@ -129,7 +132,7 @@ async function writeClustered(connection: DuckDBConnection, transform: Transform
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which cost a fifth of the write (15-minute windows of 18,000 rows, measured).
-  const rowGroupRows = writer.rowGroupRows ?? ROW_GROUP_ROWS;
+  const rowGroupRows = rowGroupRowsOf(writer);
   // Other connections can read the converted rows only when they are in a shared table.
   const written = await writeEach(connection, writer, converted === CONVERTED_TABLE ? 1 : writer.parallel, windows.length, dir, async (c, i, file) => {
     const w = windows[i]!;
@@ -182,7 +185,8 @@ async function writeEach(
   return written;
 }
 
-const parquetOptions = (writer: PartitionWriter) => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${writer.rowGroupRows ?? ROW_GROUP_ROWS})`;
+const rowGroupRowsOf = (writer: PartitionWriter) => writer.rowGroupRows ?? ROW_GROUP_ROWS;
+const parquetOptions = (writer: PartitionWriter) => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroupRowsOf(writer)})`;
 
 /** A chunk of a split window spans less than the window: measure it. */
 async function timeRange(connection: DuckDBConnection, table: string, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {

@@ -35,17 +35,18 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // Dashboards poll status: one view per job at a time is computed, and serves every poller,
   // already serialized (as the job, and as status's one-element array).
   const views = new RefreshingCache<string, { job: string; status: string }>(1000, VIEW_CACHE_MS, VIEW_STALE_MS);
+  const viewKey = (org: string, jobId: string) => `${org}/${jobId}`;
   const cachedView = async (request: FastifyRequest) => {
-    const key = `${await orgId(request)}/${(request.params as { job: string }).job}`;
+    const key = viewKey(await orgId(request), (request.params as { job: string }).job);
     return views.get(key, async () => {
       const json = JSON.stringify(await view(await job(request)));
       return { job: json, status: `[${json}]` };
     });
   };
   const sendJson = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
-  const forget = (row: JobRow) => views.delete(`${row.org_id}/${row.id}`);
+  const forget = (row: JobRow) => views.delete(viewKey(row.org_id, row.id));
   // A task just committed: its job's state may have moved on (done, failed), so pollers see it now, not a beat later.
-  ctx.onJobChanged((orgId, jobId) => views.delete(`${orgId}/${jobId}`));
+  ctx.onJobChanged((org, jobId) => views.delete(viewKey(org, jobId)));
 
   app.post<{ Body: Record<string, unknown> }>(
     base,
