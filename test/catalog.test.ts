@@ -65,12 +65,14 @@ for (const dialect of DIALECTS) {
       await createJob(catalog, { org_id: orgId, name: 'hours', description: null, type: 'batch_import', settings: '{}', table_id: table, transform_id: 'x', transform_doc: '{}', concurrency: 1 });
       const lease = { owner: 'indexer', durationMs: 60_000 };
       const list = await claimTask(catalog, lease);
-      await completeListTask(catalog, list!, lease.owner, [0, 1].map((i) => ({ files: [{ url: `s3://b/${i}`, size: 1 }], bytes: 1 })));
-      for (const hours of [[0, 1], [2, 3]]) {
+      await completeListTask(catalog, list!, lease.owner, [0, 1, 2].map((i) => ({ files: [{ url: `s3://b/${i}`, size: 1 }], bytes: 1 })));
+      const commit = async (spans: [number, number][]) => {
         const index = await claimTask(catalog, lease);
-        const partitions = hours.map((h) => ({ table_id: table, path: `${dialect}/${h}.parquet`, min_ts_ms: h * hour, max_ts_ms: (h + 1) * hour - 1, rows: 10, bytes: 100, schema_key: 'k' }));
+        const partitions = spans.map(([from, to]) => ({ table_id: table, path: `${dialect}/${from}.parquet`, min_ts_ms: from * hour, max_ts_ms: to * hour - 1, rows: 10, bytes: 100, schema_key: 'k' }));
         await completeIndexTask(catalog, index!, lease.owner, partitions, []);
-      }
+      };
+      await commit([[0, 1], [1, 2]]);
+      await commit([[2, 3], [3, 4]]);
       const hoursOf = async (range: { fromMs?: number; toMs?: number }) => {
         const { considered, partitions } = await prunedPartitions(catalog, table, range);
         return { considered, hours: partitions.map((p) => p.min_ts_ms / hour) };
@@ -80,6 +82,11 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await hoursOf({ fromMs: 3 * hour }), { considered: 4, hours: [3] });
       assert.deepEqual(await hoursOf({ toMs: hour - 1 }), { considered: 4, hours: [0] });
       assert.deepEqual(await hoursOf({ fromMs: 9 * hour }), { considered: 4, hours: [] });
+      // One partition of six hours: a range near its end must still find it, though it starts long before.
+      await commit([[4, 10]]);
+      assert.deepEqual(await hoursOf({ fromMs: 9 * hour, toMs: 9 * hour }), { considered: 5, hours: [4] });
+      assert.deepEqual(await hoursOf({ fromMs: 3 * hour }), { considered: 5, hours: [3, 4] });
+      assert.deepEqual(await hoursOf({ fromMs: 10 * hour }), { considered: 5, hours: [] });
       assert.deepEqual(await prunedPartitions(catalog, tableId, {}), { considered: 0, partitions: [] });
     });
 

@@ -17,7 +17,7 @@ import { DIALECTS, POSTGRES_URL } from './helpers/catalogs.js';
 const BEFORE_COUNTS = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey };
 
 for (const dialect of DIALECTS) {
-  test(`${dialect}: upgrading counts the partitions each table already has`, async () => {
+  test(`${dialect}: upgrading counts the partitions each table already has and finds its widest`, async () => {
     let url: string;
     let oldDialect: Dialect;
     let cleanUp: () => Promise<void>;
@@ -52,14 +52,21 @@ for (const dialect of DIALECTS) {
       await old.insertInto('tables').values(['full', 'empty'].map((id) => ({ id, org_id: 'o', project_id: 'p', name: id, description: null, settings: '{}', ...stamp }))).execute();
       await old
         .insertInto('partitions')
-        .values([1, 2, 3].map((i) => ({ id: `${i}`, table_id: 'full', job_id: 'j', task_id: 't', path: `${i}.parquet`, min_ts_ms: i, max_ts_ms: i, rows: 1, bytes: 1, created: 'then' })))
+        .values([1, 2, 3].map((i) => ({ id: `${i}`, table_id: 'full', job_id: 'j', task_id: 't', path: `${i}.parquet`, min_ts_ms: i, max_ts_ms: i * i, rows: 1, bytes: 1, created: 'then' })))
         .execute();
       await old.destroy();
 
       const catalog = await openCatalog(url);
       try {
-        const rows = await sql<{ id: string; partition_count: number | string }>`SELECT id, partition_count FROM tables ORDER BY id`.execute(catalog.db);
-        assert.deepEqual(rows.rows.map((r) => [r.id, Number(r.partition_count)]), [['empty', 0], ['full', 3]]);
+        const rows = await sql<{ id: string; partition_count: number | string; max_partition_span_ms: number | string }>`SELECT id, partition_count, max_partition_span_ms FROM tables ORDER BY id`.execute(catalog.db);
+        // The widest of the spans 0, 2 and 6.
+        assert.deepEqual(
+          rows.rows.map((r) => [r.id, Number(r.partition_count), Number(r.max_partition_span_ms)]),
+          [
+            ['empty', 0, 0],
+            ['full', 3, 6],
+          ],
+        );
       } finally {
         await catalog.close();
       }

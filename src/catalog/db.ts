@@ -8,6 +8,7 @@ import * as init from './migrations/0001-init.js';
 import * as partitionPlan from './migrations/0002-task-partition-plan.js';
 import * as partitionSchemaKey from './migrations/0003-partition-schema-key.js';
 import * as tablePartitionCount from './migrations/0004-table-partition-count.js';
+import * as tablePartitionSpan from './migrations/0005-table-partition-span.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -20,7 +21,9 @@ export interface Catalog {
 }
 
 // Migrations are bundled in code (not read from a folder) so the same list runs from source or a build.
-const MIGRATIONS: Record<string, Migration> = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey, '0004-table-partition-count': tablePartitionCount };
+const MIGRATIONS: Record<string, Migration> = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey, '0004-table-partition-count': tablePartitionCount,
+  '0005-table-partition-span': tablePartitionSpan,
+};
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 // BIGINT columns hold epoch milliseconds and byte counts, all far below 2^53.

@@ -10,6 +10,8 @@ const overlapping = compiledOnce((db: CatalogDb, tableId: string, fromMs: number
     .where('table_id', '=', tableId)
     .where('max_ts_ms', '>=', fromMs)
     .where('min_ts_ms', '<=', toMs)
+    // Redundant with the line above but for the index: it bounds the scan from below too.
+    .where('min_ts_ms', '>=', (eb) => eb(eb.val(fromMs), '-', eb.selectFrom('tables').select('max_partition_span_ms').where('tables.id', '=', tableId)))
     .orderBy('min_ts_ms'),
 );
 

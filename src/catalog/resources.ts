@@ -128,7 +128,7 @@ export async function findTableWithTransform(
 
 export async function createTable(c: Catalog, project: Project, fields: NamedFields): Promise<TableRow> {
   const now = isoMicros();
-  const row: TableRow = { id: randomUUID(), org_id: project.org_id, project_id: project.id, ...fields, created: now, modified: now, partition_count: 0 };
+  const row: TableRow = { id: randomUUID(), org_id: project.org_id, project_id: project.id, ...fields, created: now, modified: now, partition_count: 0, max_partition_span_ms: 0 };
   return changed(await unique('a table', fields.name, async () => {
     await c.db.insertInto('tables').values(row).execute();
     return row;

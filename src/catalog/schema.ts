@@ -58,6 +58,8 @@ export interface TablesTable extends Stamped {
   settings: string;
   /** Committed partitions of the table, kept by the commits (what a query considers before pruning). */
   partition_count: ColumnType<number, number | undefined, number>;
+  /** The widest committed partition's max_ts_ms - min_ts_ms: how far before a range a partition overlapping it can start. */
+  max_partition_span_ms: ColumnType<number, number | undefined, number>;
 }
 
 export interface TransformsTable extends Stamped {

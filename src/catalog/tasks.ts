@@ -194,10 +194,20 @@ export async function completeIndexTask(
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
-    const perTable = new Map<string, number>();
-    for (const p of partitions) perTable.set(p.table_id, (perTable.get(p.table_id) ?? 0) + 1);
-    for (const [tableId, added] of perTable) {
-      await trx.updateTable('tables').set((eb) => ({ partition_count: eb('partition_count', '+', added) })).where('id', '=', tableId).execute();
+    const perTable = new Map<string, { added: number; span: number }>();
+    for (const p of partitions) {
+      const seen = perTable.get(p.table_id) ?? { added: 0, span: 0 };
+      perTable.set(p.table_id, { added: seen.added + 1, span: Math.max(seen.span, p.max_ts_ms - p.min_ts_ms) });
+    }
+    for (const [tableId, { added, span }] of perTable) {
+      await trx
+        .updateTable('tables')
+        .set((eb) => ({
+          partition_count: eb('partition_count', '+', added),
+          max_partition_span_ms: eb.case().when('max_partition_span_ms', '<', span).then(span).else(eb.ref('max_partition_span_ms')).end(),
+        }))
+        .where('id', '=', tableId)
+        .execute();
     }
     const fileRows = files.map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
