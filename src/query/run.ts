@@ -204,6 +204,8 @@ export class QueryService {
   private readonly analyses = new TtlCache<string, Analysis>(500);
   /** What the caller's text says (SQL, FORMAT, SETTINGS), per text: dashboards repeat themselves. */
   private readonly statements = new TtlCache<string, Statement>(500);
+  /** Each resolved table's view definition, built once while the resolution is kept. */
+  private readonly sandboxTables = new WeakMap<ResolvedTable, SandboxTable>();
 
   constructor(
     private readonly catalog: Catalog,
@@ -244,7 +246,7 @@ export class QueryService {
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
     const analysis = await this.analyse(statement.sql);
     const resolved = await Promise.all(analysis.refs.map((ref) => resolveTable(this.catalog, user, ref)));
-    const lease = await this.pool.acquire(resolved.map((t) => sandboxTable(this.config, t)));
+    const lease = await this.pool.acquire(resolved.map((t) => this.sandboxTableOf(t)));
     let timedOut = false;
     // Only a connection whose query ran to its end goes back to the sandbox for the next query.
     let finished = false;
@@ -281,11 +283,9 @@ export class QueryService {
         })();
         return { format: statement.format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close };
       }
-      const result = await lease.sandbox.stream(lease.connection, statement.sql);
-      const names = result.columnNames();
-      const types = result.columnTypes();
+      const { result, columns: resultColumns } = await lease.sandbox.stream(lease.connection, statement.sql);
       // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
-      const columns = names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: types[i]! }));
+      const columns = resultColumns.names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: resultColumns.types[i]! }));
       const rows = result.yieldRowsJson();
       const batches = (async function* () {
         yield* rows;
@@ -299,6 +299,15 @@ export class QueryService {
       close();
       throw error;
     }
+  }
+
+  private sandboxTableOf(table: ResolvedTable): SandboxTable {
+    let built = this.sandboxTables.get(table);
+    if (!built) {
+      built = sandboxTable(this.config, table);
+      this.sandboxTables.set(table, built);
+    }
+    return built;
   }
 
   /** Prunes each table to the partitions its time range needs, checks the limits, and points the views at them. */

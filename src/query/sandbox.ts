@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResult } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../transform/compile.js';
 import { CLICKHOUSE_MACROS } from './clickhouse.js';
 
@@ -16,6 +16,12 @@ export interface SandboxOptions {
   readonly maxSandboxes: number;
   /** An idle sandbox closes after this long, giving back its caches. */
   readonly idleMs: number;
+}
+
+/** What a statement's result holds: its columns' names and types. */
+export interface ResultColumns {
+  readonly names: readonly string[];
+  readonly types: readonly DuckDBType[];
 }
 
 /** A table a sandbox can read: the view `schema.name` over files below `dir`. */
@@ -51,8 +57,8 @@ export class Sandbox {
   private readonly variables = new Map<string, { variable: string; union: string; emptyFile: string }>();
   /** The SET VARIABLE statement last run on each connection. */
   private readonly filesSet = new WeakMap<DuckDBConnection, string>();
-  /** The statement each connection last ran, kept prepared. */
-  private readonly prepared = new WeakMap<DuckDBConnection, { key: string; statement: DuckDBPreparedStatement }>();
+  /** The statement each connection last ran, kept prepared, with its result's columns. */
+  private readonly prepared = new WeakMap<DuckDBConnection, { key: string; statement: DuckDBPreparedStatement; columns: ResultColumns }>();
   active = 0;
   lastUsed = performance.now();
   closed = false;
@@ -165,16 +171,19 @@ export class Sandbox {
    * nothing it was bound against (the views' files, the catalog) can have changed when the
    * text and the files are the same.
    */
-  async stream(connection: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+  async stream(connection: DuckDBConnection, sql: string): Promise<{ result: DuckDBResult; columns: ResultColumns }> {
     const key = `${this.filesSet.get(connection) ?? ''}\n${sql}`;
     let kept = this.prepared.get(connection);
     if (kept?.key !== key) {
       this.prepared.delete(connection);
       kept?.statement.destroySync();
-      kept = { key, statement: await connection.prepare(sql) };
+      const statement = await connection.prepare(sql);
+      // Asked of the statement once, not of every result: each name and type is a call into DuckDB.
+      const columns = { names: Array.from({ length: statement.columnCount }, (_, i) => statement.columnName(i)), types: Array.from({ length: statement.columnCount }, (_, i) => statement.columnType(i)) };
+      kept = { key, statement, columns };
       this.prepared.set(connection, kept);
     }
-    return kept.statement.stream();
+    return { result: await kept.statement.stream(), columns: kept.columns };
   }
 
   close(): void {
