@@ -102,4 +102,25 @@ describe('streaming', () => {
     const text = await response.text();
     assert.match(text, /\nCode: 0\. DB::Exception: Limit for result exceeded: the answer has more than hdx_query_max_result_rows=150000 rows.*\n$/);
   });
+
+  test('a client that goes away mid-stream leaves the service answering, again and again', async () => {
+    // Each leaves DuckDB fetching a chunk nobody will read (the connection is closed once it is back).
+    for (let i = 0; i < 5; i++) {
+      const abort = new AbortController();
+      const response = await fetch(`${inlet.api.url}/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${inlet.api.token}` },
+        body: "SELECT range AS n, repeat('x', 200) AS pad FROM range(3000000) FORMAT TSV",
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      let received = 0;
+      while (received < 2 * 1024 * 1024) received += (await reader.read()).value?.length ?? 0;
+      abort.abort();
+      await reader.closed.catch(() => undefined);
+    }
+    const result = await inlet.api.query('SELECT count() FROM website.events');
+    assert.equal(result.status, 200, result.text);
+    assert.equal(result.text, '5\n');
+  });
 });
