@@ -21,7 +21,11 @@ export interface Catalog {
 }
 
 // Migrations are bundled in code (not read from a folder) so the same list runs from source or a build.
-const MIGRATIONS: Record<string, Migration> = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey, '0004-table-partition-count': tablePartitionCount,
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-init': init,
+  '0002-task-partition-plan': partitionPlan,
+  '0003-partition-schema-key': partitionSchemaKey,
+  '0004-table-partition-count': tablePartitionCount,
   '0005-table-partition-span': tablePartitionSpan,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
