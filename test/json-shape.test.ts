@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { detectJsonShape } from '../src/ingest/json-shape.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'inlet-json-shape-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+const shapeOf = (content: string) => {
+  const file = path.join(dir, `${n++}.json`);
+  writeFileSync(file, content);
+  return detectJsonShape(file);
+};
+const record = (padding: number) => JSON.stringify({ ts: 1, pad: 'x'.repeat(padding) });
+
+describe('how a JSON file holds its records', () => {
+  test('NDJSON whose first line is longer than the first look (16 KB) is still seen whole', async () => {
+    assert.equal(await shapeOf(`${record(40_000)}\n${record(10)}\n`), 'lines');
+    assert.equal(await shapeOf(`\n\n  ${record(100_000)}\n`), 'lines');
+  });
+
+  test('a long first line that is not a whole document is read as concatenated documents', async () => {
+    assert.equal(await shapeOf(`{"ts": 1, "pad": "${'x'.repeat(40_000)}",\n "more": 2}\n`), 'objects');
+    assert.equal(await shapeOf('{\n  "ts": 1\n}\n'), 'objects');
+  });
+
+  test('a first line cut at 256 KB is taken as NDJSON, a leading "[" as an array', async () => {
+    assert.equal(await shapeOf(`${record(300_000)}\n`), 'lines');
+    assert.equal(await shapeOf(`  [${record(30_000)},\n${record(5)}]`), 'array');
+    assert.equal(await shapeOf(''), 'lines');
+  });
+});
