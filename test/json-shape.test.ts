@@ -25,6 +25,7 @@ describe('how a JSON file holds its records', () => {
   test('a long first line that is not a whole document is read as concatenated documents', async () => {
     assert.equal(await shapeOf(`{"ts": 1, "pad": "${'x'.repeat(40_000)}",\n "more": 2}\n`), 'objects');
     assert.equal(await shapeOf('{\n  "ts": 1\n}\n'), 'objects');
+    assert.equal(await shapeOf(`\uFEFF\n{"ts": 1, "pad": "${'x'.repeat(40_000)}",\n "more": 2}\n`), 'objects');
   });
 
   test('a first line cut at 256 KB is taken as NDJSON, a leading "[" as an array', async () => {

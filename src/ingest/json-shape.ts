@@ -44,7 +44,8 @@ async function firstLineBytes(handle: FileHandle): Promise<Buffer> {
     const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
     length += bytesRead;
     const seen = buffer.subarray(0, length);
-    const start = seen.findIndex((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
+    const bom = seen[0] === 0xef && seen[1] === 0xbb && seen[2] === 0xbf ? 3 : 0;
+    const start = seen.findIndex((b, i) => i >= bom && b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
     const complete = start >= 0 && seen.indexOf(0x0a, start) >= 0;
     if (bytesRead === 0 || length < buffer.length || complete || buffer.length >= MAX_LOOK) return seen;
     const grown = Buffer.allocUnsafe(Math.min(buffer.length * 4, MAX_LOOK));
