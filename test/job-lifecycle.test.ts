@@ -27,16 +27,22 @@ after(async () => s3?.stop());
 const slowJob = (name: string) => referenceJob(name, 's3://lifecycle/logs/', { settings: { input_aggregation: 1, input_concurrency: 1 } });
 const indexDone = (job: any) => job.details.status_detail.tasks.INDEX?.DONE ?? 0;
 
-describe('cancel', () => {
+/** An Inlet of its own for one describe block (one worker), with website.events; the block counts its whole table. */
+function ownInlet(): () => TestInlet {
   let inlet: TestInlet;
   before(async () => {
     inlet = await startInlet({ s3Endpoint: s3.endpoint, workers: '1' });
     await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
   });
   after(async () => inlet?.stop());
+  return () => inlet;
+}
+
+describe('cancel', () => {
+  const inlet = ownInlet();
 
   test('a running job stops within seconds, and nothing more is committed', async () => {
-    const { api } = inlet;
+    const { api } = inlet();
     const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, slowJob('to cancel'));
     assert.equal(created.status, 200, created.text);
     // Wait until some INDEX work is done, so the cancel lands mid-job.
@@ -74,15 +80,10 @@ describe('cancel', () => {
 });
 
 describe('status', () => {
-  let inlet: TestInlet;
-  before(async () => {
-    inlet = await startInlet({ s3Endpoint: s3.endpoint, workers: '1' });
-    await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
-  });
-  after(async () => inlet?.stop());
+  const inlet = ownInlet();
 
   test('pollers see a task the worker process committed at once, not when the cached view expires', async () => {
-    const { api, service } = inlet;
+    const { api, service } = inlet();
     const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, slowJob('watched'));
     assert.equal(created.status, 200, created.text);
     const jobId: string = created.body.uuid;

@@ -50,6 +50,8 @@ interface ResolvedTable {
   readonly ref: TableRef;
   readonly row: TableRow;
   readonly transform: Transform | undefined;
+  /** Its view in a sandbox, built once with the resolution. */
+  readonly sandbox: SandboxTable;
 }
 
 interface PrunedTable extends ResolvedTable {
@@ -82,28 +84,8 @@ function transformOf(type: string, settings: string): Transform {
   return transform;
 }
 
-/**
- * Tables as queries name them (with their transform), per org: a dashboard's panels name the
- * same few, and the lookup was a tenth of a query's time over the same data. A change to
- * projects, tables or transforms made through this process drops them at once; one made
- * through another API process shows here within RESOLVED_MS, as a logout does (session cache).
- */
-const resolvedTables = new TtlCache<string, { generation: number; table: ResolvedTable }>(1000);
+/** How long a table's resolution is kept (see QueryService.resolvedTables). */
 const RESOLVED_MS = 5_000;
-
-async function resolveTable(catalog: Catalog, user: User, ref: TableRef): Promise<ResolvedTable> {
-  const key = `${user.org_id}\n${ref.project}\n${ref.table}`;
-  // Read before the lookup: a change committed during it leaves the entry already out of date.
-  const generation = resourcesGeneration();
-  const cached = resolvedTables.get(key);
-  if (cached && cached.generation === generation) return cached.table;
-  // Another org's table is "not found", exactly like one that does not exist.
-  const found = await findTableWithTransform(catalog, user.org_id, ref.project, ref.table);
-  if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-  const table = { ref, row: found.table, transform: found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined };
-  resolvedTables.set(key, { generation, table }, RESOLVED_MS);
-  return table;
-}
 
 /**
  * Evaluates the constant sides of the time comparisons: epoch microseconds per bound,
@@ -176,10 +158,10 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
 }
 
 /** What the table's view in a sandbox needs: its directory, and its columns for a range holding no partition. */
-function sandboxTable(config: Config, table: ResolvedTable): SandboxTable {
-  const columns = table.transform ? storedColumns(table.transform) : [];
+function sandboxTable(config: Config, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
+  const columns = transform ? storedColumns(transform) : [];
   const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL::VARCHAR AS "no_columns"';
-  return { id: table.row.id, schema: table.ref.project, name: table.ref.table, dir: path.join(partitionsRoot(config), table.row.id), emptySelect: `SELECT ${select} WHERE false` };
+  return { id: row.id, schema: ref.project, name: ref.table, dir: path.join(partitionsRoot(config), row.id), emptySelect: `SELECT ${select} WHERE false` };
 }
 
 const describePartitions = (tables: readonly PrunedTable[]) =>
@@ -204,8 +186,13 @@ export class QueryService {
   private readonly analyses = new TtlCache<string, Analysis>(500);
   /** What the caller's text says (SQL, FORMAT, SETTINGS), per text: dashboards repeat themselves. */
   private readonly statements = new TtlCache<string, Statement>(500);
-  /** Each resolved table's view definition, built once while the resolution is kept. */
-  private readonly sandboxTables = new WeakMap<ResolvedTable, SandboxTable>();
+  /**
+   * Tables as queries name them (with their transform), per org: a dashboard's panels name the
+   * same few, and the lookup was a tenth of a query's time over the same data. A change to
+   * projects, tables or transforms made through this process drops them at once; one made
+   * through another API process shows here within RESOLVED_MS, as a logout does (session cache).
+   */
+  private readonly resolvedTables = new TtlCache<string, { generation: number; table: ResolvedTable }>(1000);
 
   constructor(
     private readonly catalog: Catalog,
@@ -245,8 +232,8 @@ export class QueryService {
     }
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
     const analysis = await this.analyse(statement.sql);
-    const resolved = await Promise.all(analysis.refs.map((ref) => resolveTable(this.catalog, user, ref)));
-    const lease = await this.pool.acquire(resolved.map((t) => this.sandboxTableOf(t)));
+    const resolved = await Promise.all(analysis.refs.map((ref) => this.resolveTable(user, ref)));
+    const lease = await this.pool.acquire(resolved.map((t) => t.sandbox));
     let timedOut = false;
     // Only a connection whose query ran to its end goes back to the sandbox for the next query.
     let finished = false;
@@ -318,13 +305,19 @@ export class QueryService {
     }
   }
 
-  private sandboxTableOf(table: ResolvedTable): SandboxTable {
-    let built = this.sandboxTables.get(table);
-    if (!built) {
-      built = sandboxTable(this.config, table);
-      this.sandboxTables.set(table, built);
-    }
-    return built;
+  private async resolveTable(user: User, ref: TableRef): Promise<ResolvedTable> {
+    const key = `${user.org_id}\n${ref.project}\n${ref.table}`;
+    // Read before the lookup: a change committed during it leaves the entry already out of date.
+    const generation = resourcesGeneration();
+    const cached = this.resolvedTables.get(key);
+    if (cached && cached.generation === generation) return cached.table;
+    // Another org's table is "not found", exactly like one that does not exist.
+    const found = await findTableWithTransform(this.catalog, user.org_id, ref.project, ref.table);
+    if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
+    const transform = found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined;
+    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.config, ref, found.table, transform) };
+    this.resolvedTables.set(key, { generation, table }, RESOLVED_MS);
+    return table;
   }
 
   /** Prunes each table to the partitions its time range needs, checks the limits, and points the views at them. */
