@@ -40,3 +40,25 @@ export function peakRssTree(pid: number): number | undefined {
   }
   return children.reduce((sum, child) => sum + (peakRssTree(child) ?? 0), own);
 }
+
+/** CPU seconds (user + system) a process and its child processes have used so far, from /proc. */
+export function cpuSecondsTree(pid: number): number {
+  let fields: string[];
+  try {
+    // Fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
+    fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  } catch {
+    return 0;
+  }
+  // USER_HZ, 100 on Linux (getconf CLK_TCK).
+  const ticksPerSecond = 100;
+  let seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean)) seconds += cpuSecondsTree(Number(child));
+    }
+  } catch {
+    // The process ended meanwhile: its own figure is all there is.
+  }
+  return seconds;
+}

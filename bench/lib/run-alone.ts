@@ -7,10 +7,10 @@ import { promisify } from 'node:util';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'duckdb-alone.ts');
 
 /** Runs `sql` (statements separated by ";\n") in DuckDB alone, in a child process, with every core. */
-export async function duckdbAlone(sql: string): Promise<{ seconds: number; peakRssBytes: number }> {
+export async function duckdbAlone(sql: string): Promise<{ seconds: number; cpuSeconds: number; peakRssBytes: number }> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', SCRIPT], {
     env: { ...process.env, BENCH_SQL: sql, BENCH_THREADS: String(cpus().length) },
     maxBuffer: 16 * 1024 * 1024,
   });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; peakRssBytes: number };
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds: number; peakRssBytes: number };
 }

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalS3 } from '../../test/helpers/s3.js';
 import { benchTable, jobBody, runJob, startBenchInlet } from '../lib/inlet.js';
-import { median } from '../lib/measure.js';
+import { cpuSecondsTree, median } from '../lib/measure.js';
 import { duckdbAlone } from '../lib/run-alone.js';
 import { BASELINE_CONVERSIONS, BASELINE_FILTER, generateCsvGz, weblogTransform } from '../lib/weblogs.js';
 import type { BenchOptions, BenchRow } from '../report.js';
@@ -35,15 +35,20 @@ export async function bigFiles(options: BenchOptions, jobSettings: Record<string
       const jobs = await benchTable(inlet.api, [weblogTransform('csv')]);
       // One run of each varies by ±30 % on a shared 2-core machine: alternate them, take medians.
       const baselines: Awaited<ReturnType<typeof runBaseline>>[] = [];
-      const inlets: Awaited<ReturnType<typeof runJob>>[] = [];
+      const inlets: (Awaited<ReturnType<typeof runJob>> & { cpuSeconds: number; s3CpuSeconds: number })[] = [];
       for (let run = 0; run < RUNS; run++) {
         baselines.push(await runBaseline());
-        inlets.push(await runJob(inlet.api, jobs, jobBody(`big files ${run + 1}`, 's3://bench-big/logs/', 'weblog_csv', jobSettings)));
+        // CPU of the Inlet process tree, and of this process (s3rver serving the objects, the bench polling).
+        const cpuBefore = cpuSecondsTree(inlet.pid);
+        const benchBefore = process.cpuUsage();
+        const result = await runJob(inlet.api, jobs, jobBody(`big files ${run + 1}`, 's3://bench-big/logs/', 'weblog_csv', jobSettings));
+        const bench = process.cpuUsage(benchBefore);
+        inlets.push({ ...result, cpuSeconds: cpuSecondsTree(inlet.pid) - cpuBefore, s3CpuSeconds: (bench.user + bench.system) / 1e6 });
         const written = inlets.at(-1)!.job.details.rows.written as number;
         if (written !== data.rows - data.badRows) throw new Error(`big files: wrote ${written} rows, expected ${data.rows - data.badRows}`);
       }
       const baseline = baselines.find((b) => b.seconds === median(baselines.map((x) => x.seconds)))!;
-      const { job, seconds } = inlets.find((r) => r.seconds === median(inlets.map((x) => x.seconds)))!;
+      const { job, seconds, cpuSeconds, s3CpuSeconds } = inlets.find((r) => r.seconds === median(inlets.map((x) => x.seconds)))!;
       const spread = (values: number[]) => `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)} s`;
       const ratio = baseline.seconds / seconds;
       return [
@@ -54,7 +59,7 @@ export async function bigFiles(options: BenchOptions, jobSettings: Record<string
           inputBytes,
           seconds: baseline.seconds,
           peakRssBytes: baseline.peakRssBytes,
-          notes: `local files, one COPY; median of ${RUNS} (${spread(baselines.map((b) => b.seconds))})`,
+          notes: `local files, one COPY; median of ${RUNS} (${spread(baselines.map((b) => b.seconds))}); ${baseline.cpuSeconds.toFixed(1)} s of CPU`,
         },
         {
           scenario: 'big files',
@@ -66,7 +71,7 @@ export async function bigFiles(options: BenchOptions, jobSettings: Record<string
           ratio,
           target: 'throughput ≥ 0.85 × baseline',
           met: ratio >= 0.85,
-          notes: `via S3, ${job.details.status_detail.tasks.INDEX.DONE} INDEX tasks, ${job.details.rows.rejected} rows rejected; median of ${RUNS} (${spread(inlets.map((r) => r.seconds))}), alternating with the baseline`,
+          notes: `via S3, ${job.details.status_detail.tasks.INDEX.DONE} INDEX tasks, ${job.details.rows.rejected} rows rejected; median of ${RUNS} (${spread(inlets.map((r) => r.seconds))}), alternating with the baseline; ${cpuSeconds.toFixed(1)} s of CPU, s3rver ${s3CpuSeconds.toFixed(1)} s`,
         },
       ];
     } finally {
