@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { openCatalog } from '../src/catalog/db.js';
+import type { RawSettings } from '../src/config/config.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { spawnInlet } from './helpers/process.js';
@@ -28,10 +29,10 @@ const slowJob = (name: string) => referenceJob(name, 's3://lifecycle/logs/', { s
 const indexDone = (job: any) => job.details.status_detail.tasks.INDEX?.DONE ?? 0;
 
 /** An Inlet of its own for one describe block (one worker), with website.events; the block counts its whole table. */
-function ownInlet(): () => TestInlet {
+function ownInlet(settings: RawSettings = {}): () => TestInlet {
   let inlet: TestInlet;
   before(async () => {
-    inlet = await startInlet({ s3Endpoint: s3.endpoint, workers: '1' });
+    inlet = await startInlet({ s3Endpoint: s3.endpoint, workers: '1', ...settings });
     await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
   });
   after(async () => inlet?.stop());
@@ -80,7 +81,8 @@ describe('cancel', () => {
 });
 
 describe('status', () => {
-  const inlet = ownInlet();
+  // Reused for seconds, so a commit that shows within one second was shown by the worker's notice.
+  const inlet = ownInlet({ statusCacheMs: '5000' });
 
   test('pollers see a task the worker process committed at once, not when the cached view expires', async () => {
     const { api, service } = inlet();
@@ -106,9 +108,9 @@ describe('status', () => {
       await delay(5);
     }
     assert.equal(lags.length, FILES);
-    // Without the worker's notice a commit shows when the view is next recomputed, 0-250 ms later.
+    // Without the worker's notice a commit shows when the view is next recomputed, 0-5000 ms later.
     const median = [...lags].sort((a, b) => a - b)[Math.floor(lags.length / 2)]!;
-    assert.ok(median < 60, `a commit took a median ${median.toFixed(0)} ms to show in the status (${lags.map((l) => l.toFixed(0)).join(', ')})`);
+    assert.ok(median < 1000, `a commit took a median ${median.toFixed(0)} ms to show in the status (${lags.map((l) => l.toFixed(0)).join(', ')})`);
   });
 });
 

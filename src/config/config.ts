@@ -25,6 +25,8 @@ export interface Config {
   readonly leaseSeconds: number;
   readonly tokenTtlSeconds: number;
   readonly pollIntervalMs: number;
+  /** How long a polled job status is reused before it is recomputed from the catalog. */
+  readonly statusCacheMs: number;
   /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
@@ -50,6 +52,7 @@ export const SETTINGS = {
   leaseSeconds: { env: 'INLET_LEASE_SECONDS', flag: '--lease-seconds <s>', help: 'task lease; a silent worker loses its task after this', default: '30' },
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
+  statusCacheMs: { env: 'INLET_STATUS_CACHE_MS', flag: '--status-cache-ms <ms>', help: 'how long a polled job status is reused (commits made by this process show at once)', default: '250' },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
   duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
@@ -106,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     leaseSeconds: int('leaseSeconds', 1),
     tokenTtlSeconds: int('tokenTtlSeconds', 1),
     pollIntervalMs: int('pollIntervalMs', 10),
+    statusCacheMs: int('statusCacheMs', 0),
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
     // and slots that do overlap share the cores through the OS.
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,

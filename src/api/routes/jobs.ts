@@ -12,11 +12,11 @@ import { fileView, jobView } from '../views.js';
 /** Files with rejects or errors shown inside a job; all files are at .../files. */
 const PROBLEM_FILES_SHOWN = 100;
 /**
- * How long a polled job view is reused; changes made through this process show at once. Up to
- * VIEW_STALE_MS, pollers get the last view while one of them has it recomputed.
+ * A polled job view is reused for config.statusCacheMs; changes made through this process show
+ * at once. Up to this many times as long, pollers get the last view while one of them has it
+ * recomputed.
  */
-const VIEW_CACHE_MS = 250;
-const VIEW_STALE_MS = 1000;
+const VIEW_STALE_FACTOR = 4;
 
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { catalog } = ctx;
@@ -34,7 +34,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   // Dashboards poll status: one view per job at a time is computed, and serves every poller,
   // already serialized (as the job, and as status's one-element array).
-  const views = new RefreshingCache<string, { job: string; status: string }>(1000, VIEW_CACHE_MS, VIEW_STALE_MS);
+  const views = new RefreshingCache<string, { job: string; status: string }>(1000, ctx.config.statusCacheMs, ctx.config.statusCacheMs * VIEW_STALE_FACTOR);
   const viewKey = (org: string, jobId: string) => `${org}/${jobId}`;
   const cachedView = async (request: FastifyRequest) => {
     const key = viewKey(await orgId(request), (request.params as { job: string }).job);
