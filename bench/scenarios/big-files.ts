@@ -38,12 +38,11 @@ export async function bigFiles(options: BenchOptions, jobSettings: Record<string
       const inlets: (Awaited<ReturnType<typeof runJob>> & { cpuSeconds: number; s3CpuSeconds: number })[] = [];
       for (let run = 0; run < RUNS; run++) {
         baselines.push(await runBaseline());
-        // CPU of the Inlet process tree, and of this process (s3rver serving the objects, the bench polling).
+        // CPU of the Inlet process tree, and of s3rver serving it the objects on the same cores.
         const cpuBefore = cpuSecondsTree(inlet.pid);
-        const benchBefore = process.cpuUsage();
+        const s3Before = cpuSecondsTree(s3.pid);
         const result = await runJob(inlet.api, jobs, jobBody(`big files ${run + 1}`, 's3://bench-big/logs/', 'weblog_csv', jobSettings));
-        const bench = process.cpuUsage(benchBefore);
-        inlets.push({ ...result, cpuSeconds: cpuSecondsTree(inlet.pid) - cpuBefore, s3CpuSeconds: (bench.user + bench.system) / 1e6 });
+        inlets.push({ ...result, cpuSeconds: cpuSecondsTree(inlet.pid) - cpuBefore, s3CpuSeconds: cpuSecondsTree(s3.pid) - s3Before });
         const written = inlets.at(-1)!.job.details.rows.written as number;
         if (written !== data.rows - data.badRows) throw new Error(`big files: wrote ${written} rows, expected ${data.rows - data.badRows}`);
       }

@@ -10,6 +10,8 @@ export const S3_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_K
 
 export interface LocalS3 {
   readonly endpoint: string;
+  /** s3rver's process, whose CPU the benchmarks report. */
+  readonly pid: number;
   /** s3rver's storage directory: `<dir>/<bucket>/<key>._S3rver_object` (benchmarks seed it directly). */
   readonly dir: string;
   readonly client: S3Client;
@@ -20,28 +22,35 @@ export interface LocalS3 {
 
 /**
  * A real S3-compatible server (s3rver) in a child process on a loopback port. It runs with
- * --openssl-legacy-provider because its list continuation tokens use DES (ENGINE-NOTES).
+ * --openssl-legacy-provider because its list continuation tokens use DES (ENGINE-NOTES), and
+ * --silent: a log line per request cost it CPU that the code under test shares the cores with.
  */
 export async function startLocalS3(): Promise<LocalS3> {
   Object.assign(process.env, S3_CREDENTIALS);
   const dir = mkdtempSync(path.join(tmpdir(), 'inlet-s3-'));
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0'], {
+  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on [\d.]+:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
+      if (!match) return;
+      // Later output (errors) is drained, not kept: the pipe must never fill and block s3rver.
+      child.stdout!.off('data', onData);
+      child.stdout!.resume();
+      resolve(Number(match[1]));
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}: ${out}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createS3Client({ s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true });
   return {
     endpoint,
+    pid: child.pid!,
     dir,
     client,
     createBucket: async (name) => {
