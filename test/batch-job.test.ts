@@ -136,6 +136,19 @@ describe('what a job reads', () => {
     assert.deepEqual(done.details.rows, { read: 0, written: 0, rejected: 0 });
   });
 
+  test('the create answer is the job as created, however fast a worker claims its LIST task', async () => {
+    // Workers are nudged as the job is created; the answer must not mix 'ready' with a task already
+    // running. A worker claims within a millisecond or two, so the race shows only now and then: hence 20.
+    for (let i = 0; i < 20; i++) {
+      const { status, body, text } = await inlet.api.request('POST', jobs(), referenceJob(`created ${i}`, 's3://root-bucket/nothing-at-all/'));
+      assert.equal(status, 200, text);
+      assert.equal(body.status, 'ready');
+      assert.deepEqual(body.details.status_detail, { tasks: { LIST: { READY: 1 } }, estimated: true, percent_complete: 0 }, `job ${i}`);
+      // Each job is created while the workers are idle, as a user's usually is.
+      assert.equal((await inlet.api.waitForJob(body.uuid)).status, 'done');
+    }
+  });
+
   test('a missing bucket fails the job with an error that says so', async () => {
     const done = await runJob(referenceJob('no bucket', 's3://no-such-bucket/logs/'));
     assert.equal(done.status, 'failed');

@@ -32,7 +32,7 @@ for (const dialect of DIALECTS) {
 
     /** A job whose listing is committed with `tasks` INDEX tasks, `concurrency` of which may run at once. */
     async function listedJob(tasks: number, concurrency: number) {
-      const job = await createJob(catalog, {
+      const { job } = await createJob(catalog, {
         org_id: orgId,
         name: `job ${++jobSeq}`,
         description: null,

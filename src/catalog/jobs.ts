@@ -18,8 +18,11 @@ export interface NewJob {
   concurrency: number;
 }
 
-/** A job starts as `ready` with its one LIST task. */
-export async function createJob(c: Catalog, fields: NewJob): Promise<JobRow> {
+/**
+ * A job starts as `ready` with its one LIST task. Its progress is read inside the same
+ * transaction, so it shows the job as created even when a worker claims the task at once.
+ */
+export async function createJob(c: Catalog, fields: NewJob): Promise<{ job: JobRow; progress: JobProgress }> {
   const now = isoMicros();
   const job: JobRow = {
     ...fields,
@@ -34,16 +37,18 @@ export async function createJob(c: Catalog, fields: NewJob): Promise<JobRow> {
     created: now,
     modified: now,
   };
+  let progress: JobProgress;
   try {
-    await c.db.transaction().execute(async (trx) => {
+    progress = await c.db.transaction().execute(async (trx) => {
       await trx.insertInto('jobs').values(job).execute();
       await trx.insertInto('tasks').values(newTask(job.id, 'LIST', 0, { files: [], bytes: 0 }, now)).execute();
+      return jobProgress({ ...c, db: trx }, job.id);
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConflictError(`a job named "${fields.name}" already exists in this org: job names are unique; choose another`);
     throw err;
   }
-  return job;
+  return { job, progress };
 }
 
 export async function getJob(c: Catalog, orgId: string, id: string): Promise<JobRow> {

@@ -83,7 +83,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
             : `settings.source.transform "${settings.source.transform}": table "${settings.source.table}" has no transform of that name`,
         );
       }
-      const created = await createJob(catalog, {
+      const { job: created, progress } = await createJob(catalog, {
         org_id: org,
         name: body.name as string,
         description: (body.description as string | null | undefined) ?? null,
@@ -94,8 +94,10 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         transform_doc: JSON.stringify({ type: transform.type, settings: JSON.parse(transform.settings) }),
         concurrency: settings.input_concurrency,
       });
+      // The answer is the job as created (no files yet), whatever a worker does once nudged.
+      const answer = jobView(created, progress, []);
       ctx.nudgeWorkers();
-      return view(created);
+      return answer;
     },
   );
 
