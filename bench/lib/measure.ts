@@ -26,19 +26,20 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; second
   return { value, seconds: (performance.now() - start) / 1000 };
 }
 
+/** A process's direct child processes (from /proc); none once it is gone. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
 /** Peak RSS of a process plus its child processes (inlet serve forks its workers): the sum of each one's peak. */
 export function peakRssTree(pid: number): number | undefined {
   const own = peakRss(pid);
   if (own === undefined) return undefined;
-  let children: number[] = [];
-  try {
-    children = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    // The process is gone; its own figure is all there is.
-  }
-  return children.reduce((sum, child) => sum + (peakRssTree(child) ?? 0), own);
+  return childrenOf(pid).reduce((sum, child) => sum + (peakRssTree(child) ?? 0), own);
 }
 
 /** CPU seconds (user + system) a process and its child processes have used so far, from /proc. */
@@ -52,13 +53,6 @@ export function cpuSecondsTree(pid: number): number {
   }
   // USER_HZ, 100 on Linux (getconf CLK_TCK).
   const ticksPerSecond = 100;
-  let seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean)) seconds += cpuSecondsTree(Number(child));
-    }
-  } catch {
-    // The process ended meanwhile: its own figure is all there is.
-  }
-  return seconds;
+  const own = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  return childrenOf(pid).reduce((sum, child) => sum + cpuSecondsTree(child), own);
 }
