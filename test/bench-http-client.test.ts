@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { bareHttpClient, parseAnswer } from '../bench/lib/http-client.js';
+
+// The query bench's latency figure rests on this client reading answers whole and in order.
+describe("the bench's bare HTTP client", () => {
+  test('frames an answer by content-length, and waits for all of it', () => {
+    const answer = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+    assert.deepEqual(parseAnswer(answer), { status: 200, text: 'hello' });
+    assert.equal(parseAnswer(answer.subarray(0, answer.length - 1)), undefined);
+    assert.equal(parseAnswer(answer.subarray(0, 20)), undefined);
+  });
+
+  test('frames a chunked answer, and waits for its last chunk', () => {
+    const answer = Buffer.from('HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\na\r\n0123456789\r\n0\r\n\r\n');
+    assert.deepEqual(parseAnswer(answer), { status: 400, text: 'abc0123456789' });
+    for (const cut of [60, 70, 80, answer.length - 2, answer.length - 1]) assert.equal(parseAnswer(answer.subarray(0, cut)), undefined, `cut at ${cut}`);
+  });
+
+  test('sends requests one after another on one kept-alive connection', async () => {
+    let connections = 0;
+    const seen: string[] = [];
+    const server = http.createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        seen.push(`${request.method} ${request.url} ${request.headers.authorization} ${body}`);
+        // A streamed (chunked) answer, then a sized one.
+        if (body === 'stream') {
+          response.write('part one, ');
+          response.end('part two');
+        } else response.end(`echo ${body}`);
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    after(() => server.close());
+    const client = bareHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'token-1');
+    try {
+      assert.deepEqual(await client.post('/a', 'stream'), { status: 200, text: 'part one, part two' });
+      assert.deepEqual(await client.post('/b', 'é'), { status: 200, text: 'echo é' });
+      assert.deepEqual(seen, ['POST /a Bearer token-1 stream', 'POST /b Bearer token-1 é']);
+      assert.equal(connections, 1);
+    } finally {
+      client.close();
+    }
+  });
+});
