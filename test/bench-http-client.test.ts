@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { bareHttpClient, parseAnswer } from '../bench/lib/http-client.js';
 
@@ -19,7 +19,7 @@ describe("the bench's bare HTTP client", () => {
     for (const cut of [60, 70, 80, answer.length - 2, answer.length - 1]) assert.equal(parseAnswer(answer.subarray(0, cut)), undefined, `cut at ${cut}`);
   });
 
-  test('sends requests one after another on one kept-alive connection', async () => {
+  test('sends requests one after another on one kept-alive connection', { timeout: 10_000 }, async () => {
     let connections = 0;
     const seen: string[] = [];
     const server = http.createServer((request, response) => {
@@ -43,6 +43,29 @@ describe("the bench's bare HTTP client", () => {
       assert.deepEqual(await client.post('/b', 'é'), { status: 200, text: 'echo é' });
       assert.deepEqual(seen, ['POST /a Bearer token-1 stream', 'POST /b Bearer token-1 é']);
       assert.equal(connections, 1);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('rejects an answer it cannot frame, and a connection closed before the answer', { timeout: 10_000 }, async () => {
+    // The first request gets a line that is not HTTP; every later one, a hang-up.
+    let requests = 0;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => (requests++ === 0 ? socket.write('SMTP ready\r\n\r\n') : socket.destroy()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // A client that never settles must still let the file end (and fail) rather than hang.
+    after(() => {
+      sockets.forEach((socket) => socket.destroy());
+      server.close();
+    });
+    const client = bareHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, undefined);
+    try {
+      await assert.rejects(client.post('/a'), /not an HTTP answer/);
+      await assert.rejects(client.post('/b'), /closed the connection before answering/);
     } finally {
       client.close();
     }

@@ -62,8 +62,12 @@ export function bareHttpClient(baseUrl: string, token: string | undefined) {
       failed = done;
       pending = (chunk) => {
         received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-        const answer = parseAnswer(received);
-        if (answer) done(answer);
+        try {
+          const answer = parseAnswer(received);
+          if (answer) done(answer);
+        } catch (err) {
+          done(err as Error);
+        }
       };
       const lines = [`POST ${route} HTTP/1.1`, `host: ${url.host}`, ...(token ? [`authorization: Bearer ${token}`] : []), `content-length: ${Buffer.byteLength(body)}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
       socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
