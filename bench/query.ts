@@ -11,7 +11,7 @@ import { ApiClient, createWebsiteEvents, startInlet } from '../test/helpers/inle
 import { spawnInlet } from '../test/helpers/process.js';
 import { startBareQueryServer } from './lib/bare-server.js';
 import { bareHttpClient, keepAliveClient } from './lib/http-client.js';
-import { median } from './lib/measure.js';
+import { median, timed } from './lib/measure.js';
 import type { BenchOptions, BenchRow } from './report.js';
 
 const START_MS = Date.UTC(2024, 0, 1);
@@ -100,24 +100,18 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
     const nodeClient = keepAliveClient(server.url, api.token, 1);
     const bareClient = bareHttpClient(bare.url, undefined);
     stopClients = () => [inletClient, nodeClient, bareClient].forEach((client) => client.close());
-    const timed = async (post: () => Promise<{ status: number; text: string }>) => {
-      const start = performance.now();
-      const result = await post();
-      const seconds = (performance.now() - start) / 1000;
-      if (result.status !== 200) throw new Error(result.text);
-      return { seconds, body: JSON.parse(result.text) as { statistics: Record<string, number> } };
+    // Each variant answers its seconds; the HTTP ones also the parsed answer (outside the timing).
+    const viaHttp = async (post: () => Promise<{ status: number; text: string }>) => {
+      const { value: answer, seconds } = await timed(post);
+      if (answer.status !== 200) throw new Error(answer.text);
+      return { seconds, body: JSON.parse(answer.text) as { statistics: Record<string, number> } };
     };
     const headers = { 'content-type': 'text/plain' };
     const variants = {
-      inlet: () => timed(() => inletClient.post('/query', inletSql, headers)),
-      duckdb: async () => {
-        const start = performance.now();
-        const reader = await connection.runAndReadAll(directSql);
-        reader.getRowsJson();
-        return { seconds: (performance.now() - start) / 1000 };
-      },
-      inletNodeHttp: () => timed(() => nodeClient.post('/query', inletSql, headers)),
-      bare: () => timed(() => bareClient.post('/query', '', headers)),
+      inlet: () => viaHttp(() => inletClient.post('/query', inletSql, headers)),
+      duckdb: () => timed(async () => (await connection.runAndReadAll(directSql)).getRowsJson()),
+      inletNodeHttp: () => viaHttp(() => nodeClient.post('/query', inletSql, headers)),
+      bare: () => viaHttp(() => bareClient.post('/query', '', headers)),
     };
     // Warm each (file cache, first-use costs), then alternate so drift hits all alike.
     const first = await variants.inlet();
@@ -130,7 +124,7 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
         times[name].push((await run()).seconds);
       }
     }
-    const read = first.body.statistics.partitions_read as number;
+    const read = first.body.statistics.partitions_read!;
     const hourRows = partitions.reduce((sum, p) => sum + p.rows, 0);
     const baseline = median(times.duckdb);
     const inletMedian = median(times.inlet);
