@@ -11,7 +11,7 @@ import { openCatalog } from '../src/catalog/db.js';
 import * as init from '../src/catalog/migrations/0001-init.js';
 import * as partitionPlan from '../src/catalog/migrations/0002-task-partition-plan.js';
 import * as partitionSchemaKey from '../src/catalog/migrations/0003-partition-schema-key.js';
-import { DIALECTS, POSTGRES_URL } from './helpers/catalogs.js';
+import { DIALECTS, dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
 
 /** A catalog as the previous release left it (migrations up to 0003), to check what the next one does to its rows. */
 const BEFORE_COUNTS = { '0001-init': init, '0002-task-partition-plan': partitionPlan, '0003-partition-schema-key': partitionSchemaKey };
@@ -35,12 +35,7 @@ for (const dialect of DIALECTS) {
       await admin.query(`CREATE SCHEMA ${schema}`);
       await admin.end();
       oldDialect = new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) });
-      cleanUp = async () => {
-        const client = new pg.Client({ connectionString: POSTGRES_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        await client.end();
-      };
+      cleanUp = () => dropSchema(schema);
     }
     try {
       const old = new Kysely<any>({ dialect: oldDialect });
@@ -75,3 +70,28 @@ for (const dialect of DIALECTS) {
     }
   });
 }
+
+test('postgres: two catalogs in two schemas of one database start side by side, and each keeps its own migrations', async () => {
+  const schemas = [0, 1].map(() => `inlet_test_${randomBytes(6).toString('hex')}`);
+  try {
+    const first = await openCatalog(`${POSTGRES_URL}?schema=${schemas[0]}`);
+    // The second starts while the first is open, as a second deployment sharing the database would.
+    const second = await openCatalog(`${POSTGRES_URL}?schema=${schemas[1]}`);
+    try {
+      for (const schema of schemas) {
+        const tables = await sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ${schema} AND table_name LIKE 'kysely_migration%'`.execute(first.db);
+        assert.deepEqual(tables.rows.map((r) => r.name).sort(), ['kysely_migration', 'kysely_migration_lock'], `schema ${schema}`);
+      }
+      await second.db.insertInto('orgs').values({ id: 'o', name: 'only-in-second', type: 'standard', created: 'now', modified: 'now' }).execute();
+      assert.equal((await first.db.selectFrom('orgs').select('id').where('name', '=', 'only-in-second').execute()).length, 0);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  } finally {
+    await Promise.all(schemas.map(dropSchema));
+  }
+});
+
+test('postgres: a schema name that would need quoting is refused with the fix', async () => {
+  await assert.rejects(openCatalog(`${POSTGRES_URL}?schema=${encodeURIComponent('a"; DROP')}`), /schema="a\\"; DROP" is not a plain PostgreSQL name/);
+});

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
+import { Kysely, Migrator, sql, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { ValidationError } from '../errors.js';
 import * as init from './migrations/0001-init.js';
@@ -32,6 +32,9 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 // BIGINT columns hold epoch milliseconds and byte counts, all far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/** What `?schema=` accepts: a name that needs no quoting, in `search_path` as in SQL. */
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** Prepared statements kept per SQL text; the API and workers run the same few hundred. */
 const CACHED_STATEMENTS = 500;
@@ -74,6 +77,9 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
     const url = new URL(databaseUrl);
     const schema = url.searchParams.get('schema');
     url.searchParams.delete('schema');
+    if (schema !== null && !SCHEMA_NAME.test(schema)) {
+      throw new ValidationError(`INLET_DATABASE_URL's schema=${JSON.stringify(schema)} is not a plain PostgreSQL name: use letters, digits and underscores, starting with a letter or underscore`);
+    }
     const pool = new pg.Pool({
       connectionString: url.toString(),
       max: 10,
@@ -83,7 +89,7 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
     if (schema) {
       const client = await pool.connect();
       try {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`);
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       } finally {
         client.release();
       }
@@ -95,10 +101,15 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
       `INLET_DATABASE_URL=${JSON.stringify(databaseUrl)} is not supported: use postgres://user@host:port/db or sqlite:///path/catalog.sqlite`,
     );
   }
-  const { error } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) {
+  try {
+    // The migrator looks for its own tables in every schema unless told which: another catalog's
+    // schema in the same database would make it skip creating them here.
+    const migrationTableSchema = dialect === 'postgres' ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]?.schema : undefined;
+    const { error } = await new Migrator({ db, provider, migrationTableSchema }).migrateToLatest();
+    if (error) throw error;
+  } catch (err) {
     await db.destroy();
-    throw error;
+    throw err;
   }
   return { db, dialect, close: () => db.destroy() };
 }

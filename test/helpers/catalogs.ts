@@ -20,15 +20,22 @@ export async function freshCatalog(dialect: (typeof DIALECTS)[number]): Promise<
   }
   const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
   const url = `${POSTGRES_URL}?schema=${schema}`;
-  const catalog = await openCatalog(url);
-  return {
-    catalog,
-    url,
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    },
-  };
+  const drop = () => dropSchema(schema);
+  try {
+    return { catalog: await openCatalog(url), url, drop };
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+}
+
+/** Drops a test's schema; called even when the catalog in it failed to start. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
 }
