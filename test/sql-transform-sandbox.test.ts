@@ -184,6 +184,50 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
   });
 });
 
+describe('transform settings that become SQL literals stay literals', () => {
+  const ts = CSV_TRANSFORM.settings.output_columns[0]!;
+  const data = ['2024-06-01 00:00:00,-,x'];
+  const columns = (name: string, extra: Record<string, unknown> = {}) => [ts, { name, datatype: { type: 'string', source: { from_input_index: 1 }, ...extra } }];
+
+  test('quotes in null_values, defaults, column names and delimiters are data, not SQL', async () => {
+    const evil = "x') OR true; SELECT * FROM read_text('/etc/passwd') --";
+    const cases: [Record<string, unknown>, Record<string, unknown>][] = [
+      [{ null_values: [evil, '-'], output_columns: columns('h') }, { h: null }],
+      [{ null_values: ['-'], output_columns: columns('h', { default: evil }) }, { h: evil }],
+      [{ null_values: ['-'], output_columns: columns('h"); SELECT 1; --', { default: "it's" }) }, { 'h"); SELECT 1; --': "it's" }],
+      [{ format_details: { delimiter: "'", quote: '"' }, output_columns: columns('h') }, { h: "-,x" }],
+    ];
+    for (const [settings, output] of cases) {
+      const body = { transform: { type: 'csv', settings: { format_details: { delimiter: ',' }, ...settings } }, data: settings.format_details ? ["2024-06-01 00:00:00'-,x"] : data };
+      const response = await inlet.api.request('POST', '/validator', body, HEADERS);
+      assert.equal(response.status, 200, `${JSON.stringify(settings)}\n→ ${response.text}`);
+      const { timestamp: _, ...rest } = response.body.results[0].output;
+      assert.deepEqual(rest, output, JSON.stringify(settings));
+    }
+  });
+
+  test('a NUL byte in any setting, or a limit beyond any date, is a 400 naming the field when saved', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ null_values: ['a\u0000b'], output_columns: columns('h') }, /^settings\.null_values\[0\] is "a\\u0000b": it holds a NUL byte/],
+      [{ format_details: { delimiter: '\u0000' }, output_columns: columns('h') }, /^settings\.format_details\.delimiter is .*NUL byte/],
+      [{ output_columns: columns('h', { default: '\u0000' }) }, /^settings\.output_columns\[1\]\.datatype\.default is .*NUL byte/],
+      [{ output_columns: columns('h\u0000') }, /^settings\.output_columns\[1\]\.name is .*NUL byte/],
+      [{ output_columns: [ts], sql_transform: "SELECT * FROM {STREAM} WHERE host <> '\u0000'" }, /^settings\.sql_transform is .*NUL byte/],
+      [
+        { output_columns: [{ ...ts, datatype: { ...ts.datatype, limits: { past: '99999999999999999999w' } } }] },
+        /^settings\.output_columns\[0\] \("timestamp"\)\.datatype\.limits\.past is "99999999999999999999w": use at most 146100d/,
+      ],
+    ];
+    for (const [i, [settings, expected]] of cases.entries()) {
+      const saved = await inlet.api.request('POST', `${tablesUrl}${tableIds.loot}/transforms/`, { name: `literal-${i}`, type: 'csv', settings });
+      assert.equal(saved.status, 400, `${JSON.stringify(settings)}\n→ ${saved.text}`);
+      assert.match(saved.body.detail, expected);
+      const validated = await inlet.api.request('POST', '/validator', { transform: { type: 'csv', settings }, data }, HEADERS);
+      assert.equal(validated.status, 400, validated.text);
+    }
+  });
+});
+
 test('the worker engine reads no file outside its directories, whatever SQL reaches it', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'inlet-engine-'));
   const allowed = path.join(dir, 'allowed');
