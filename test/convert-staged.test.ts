@@ -15,7 +15,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Converts the files as one task (many files in a read: staged) and each on its own (not staged). */
 async function bothWays(settings: { type: string; settings: object }, files: string[]) {
   const { transform } = validateTransform(settings.type, settings.settings);
-  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill') });
+  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     const together = await withConnection(engine, undefined, async (c) => {
       const accounts = await convertFiles(c, transform, await readGroups(transform, files), files.length, 0);

@@ -25,7 +25,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
   const rows = order(Array.from({ length: 120 }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * 60_000, i)))].join('\n') + '\n');
-  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill') });
+  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
       await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { withConnection } from '../src/duckdb/engine.js';
 import { previewFiles, type RecordOutcome } from '../src/ingest/preview.js';
+import { checkSqlTransform } from '../src/transform/sql-check.js';
 import { validateTransform } from '../src/transform/validate.js';
 
 let engine: DuckDBInstance;
@@ -21,7 +22,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
 async function run(type: 'csv' | 'json', settings: Record<string, unknown>, ...contents: string[]): Promise<RecordOutcome[][]> {
-  const { transform } = validateTransform(type, settings);
+  const transform = await checkSqlTransform(validateTransform(type, settings).transform);
   const files = contents.map((c) => {
     const file = path.join(dir, `input-${n++}`);
     writeFileSync(file, c);
@@ -200,7 +201,7 @@ describe('sql_transform', () => {
     assert.deepEqual(records!.map((r) => ('output' in r ? r.output.n : r.rejected)), [-5, "column \"n\": cannot convert 'x' to int32"]);
   });
   test('rows it filters out are counted as rejected', async () => {
-    const { transform } = validateTransform('csv', settings('SELECT * FROM {STREAM} WHERE n > 1'));
+    const transform = await checkSqlTransform(validateTransform('csv', settings('SELECT * FROM {STREAM} WHERE n > 1')).transform);
     const file = path.join(dir, 'sql-filter');
     writeFileSync(file, '2024-01-01 00:00:00,1\n2024-01-01 00:00:01,2\n');
     const preview = await withConnection(engine, undefined, (c) => previewFiles(c, transform, [file], NOW));

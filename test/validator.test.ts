@@ -4,11 +4,13 @@ import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
 let inlet: TestInlet;
+let transformsUrl: string;
 const HEADERS = { 'x-hdx-table': 'website.events', 'x-hdx-test': 'true' };
 
 before(async () => {
   inlet = await startInlet();
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  const { projectId, tableId } = await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  transformsUrl = `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/${tableId}/transforms/`;
 });
 after(async () => inlet?.stop());
 
@@ -44,6 +46,29 @@ describe('POST /validator', () => {
     const response = await inlet.api.request('POST', '/validator', { transform: { type: 'csv', settings }, data: ['2024-01-01 00:00:00,abc,200,1,0.1,false'] }, HEADERS);
     assert.equal(response.status, 200, response.text);
     assert.equal(response.body.results[0].output.host, 'ABC');
+  });
+
+  test('a transform saved on the table, by name or id (in the body or the x-hdx-transform header)', async () => {
+    const data = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,a,200,1,0.1,false'];
+    const hosts = (r: { body: { results: { output: { host: string } }[] } }) => r.body.results.map((x) => x.output.host);
+    const byName = await inlet.api.request('POST', '/validator', { transform: CSV_TRANSFORM.name, data }, HEADERS);
+    assert.equal(byName.status, 200, byName.text);
+    assert.deepEqual(hosts(byName), ['a']);
+    const listed = await inlet.api.request('GET', `${transformsUrl}`);
+    const id = listed.body.find((t: { name: string }) => t.name === CSV_TRANSFORM.name).uuid;
+    const byId = await inlet.api.request('POST', '/validator', { transform: id, data }, HEADERS);
+    assert.equal(byId.status, 200, byId.text);
+    assert.deepEqual(hosts(byId), ['a']);
+    const byHeader = await inlet.api.request('POST', '/validator', { data }, { ...HEADERS, 'x-hdx-transform': CSV_TRANSFORM.name });
+    assert.equal(byHeader.status, 200, byHeader.text);
+    assert.deepEqual(hosts(byHeader), ['a']);
+
+    const unknown = await inlet.api.request('POST', '/validator', { transform: 'nope', data }, HEADERS);
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.detail, /transform "nope" not found in table "website\.events"/);
+    const wrong = await inlet.api.request('POST', '/validator', { transform: 42, data }, HEADERS);
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.detail, /^transform is 42: send the transform inline/);
   });
 
   test('a bad transform is a 400 naming the column; a missing table a 404; no token a 401', async () => {

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 export interface EngineOptions {
@@ -6,12 +7,18 @@ export interface EngineOptions {
   readonly memoryLimit: string;
   /** Where DuckDB spills when a task's data exceeds the memory limit. */
   readonly tempDirectory: string;
+  /** The only directories (besides the spill directory) this instance may read or write. */
+  readonly allowedDirectories: readonly string[];
 }
 
-/** One DuckDB instance per worker slot, so each slot's threads and memory are bounded on their own. */
+/**
+ * One DuckDB instance per worker slot, so each slot's threads and memory are bounded on their own.
+ * It reaches no network and no file outside `allowedDirectories`: user SQL (a sql_transform) runs
+ * in it, and if a check ever let a file-reading call through, DuckDB itself still refuses it.
+ */
 export async function createEngine(options: EngineOptions): Promise<DuckDBInstance> {
   mkdirSync(options.tempDirectory, { recursive: true });
-  return DuckDBInstance.create(':memory:', {
+  const instance = await DuckDBInstance.create(':memory:', {
     threads: String(options.threads),
     memory_limit: options.memoryLimit,
     temp_directory: options.tempDirectory,
@@ -20,6 +27,20 @@ export async function createEngine(options: EngineOptions): Promise<DuckDBInstan
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
+  // allowed_directories is refused as a start-up option, so it is set before access is switched
+  // off; both are instance-wide, and turning access off cannot be undone by SQL afterwards.
+  const connection = await instance.connect();
+  try {
+    const directories = options.allowedDirectories.map((d) => path.resolve(d)).map((d) => `'${(d.endsWith(path.sep) ? d : d + path.sep).replaceAll("'", "''")}'`);
+    await connection.run(`SET allowed_directories = [${directories.join(', ')}]`);
+    await connection.run('SET enable_external_access = false');
+  } catch (err) {
+    instance.closeSync();
+    throw err;
+  } finally {
+    connection.closeSync();
+  }
+  return instance;
 }
 
 export type Row = Record<string, unknown>;

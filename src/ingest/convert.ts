@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { SourceError } from '../errors.js';
-import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, sqlTransformOver, storedColumns, type ReadShape } from '../transform/compile.js';
+import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
+import { runSqlTransform } from '../transform/sql-transform.js';
 
 export const CONVERTED_TABLE = 'inlet_converted';
 /** The converted table of each connection that made one visible to the instance's other connections. */
@@ -150,13 +151,14 @@ export async function convertFiles(
 async function acceptRows(connection: DuckDBConnection, transform: Transform, accounts: FileAccount[]): Promise<void> {
   const stored = storedColumns(transform);
   const accepted = `FROM ${convertedTable(connection)} WHERE ${ACCEPTED_FILTER}`;
-  const stream = `(SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted})`;
-  const userSql = sqlTransformOver(transform, stream);
-  if (userSql === undefined) {
-    await connection.run(`CREATE TEMP VIEW ${ACCEPTED_RELATION} AS SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted}`);
+  const stream = `SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted}`;
+  if (transform.sqlTransform === undefined) {
+    await connection.run(`CREATE TEMP VIEW ${ACCEPTED_RELATION} AS ${stream}`);
     return;
   }
-  await connection.run(`CREATE TEMP TABLE inlet_transformed AS SELECT * FROM (${userSql})`);
+  // Only the checked form runs: a transform that skipped checkSqlTransform must not run the user's text.
+  if (!transform.checkedSql) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
+  await runSqlTransform(connection, transform.checkedSql, stream, 'inlet_transformed');
   const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE inlet_transformed)`)).map((r) => r.column_name));
   // Stored columns come from the user's output by name, cast to the table's types; absent ones are NULL.
   const columns = stored.map((c) => `${produced.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${c.type})` : `NULL::${c.type}`} AS ${quoteIdent(c.name)}`);

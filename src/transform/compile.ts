@@ -285,8 +285,3 @@ export function storedColumns(t: Transform): { name: string; type: string }[] {
 export function schemaKey(t: Transform): string {
   return createHash('sha256').update(JSON.stringify(storedColumns(t))).digest('hex').slice(0, 16);
 }
-
-/** The user's sql_transform with `{STREAM}` bound to a relation (a table name or a parenthesised SELECT). */
-export function sqlTransformOver(t: Transform, relation: string): string | undefined {
-  return t.sqlTransform?.replaceAll('{STREAM}', relation);
-}

@@ -1,24 +1,27 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ValidationError } from '../errors.js';
-import { quoteIdent, sqlTransformOver, storedColumns } from './compile.js';
+import { quoteIdent, storedColumns } from './compile.js';
 import type { Transform } from './model.js';
+import { parseSqlTransform, runSqlTransform } from './sql-transform.js';
 
 /**
- * Binds a transform's sql_transform against an empty relation of the converted schema, in a
- * DuckDB that cannot touch files or the network, so a typo, an unknown column or an attempt to
- * read files is a 400 when the transform is saved instead of a failed job later.
+ * Parses and checks a transform's sql_transform (sql-transform.ts), then runs the checked SELECT
+ * over an empty relation of the converted schema, in a DuckDB that cannot touch files or the
+ * network, so a typo, an unknown column or an attempt to read anything but {STREAM} is a 400 when
+ * the transform is saved instead of a failed job later. Returns the transform with its checked
+ * SQL, the only form of it that convertFiles runs.
  */
-export async function checkSqlTransform(transform: Transform): Promise<void> {
-  if (transform.sqlTransform === undefined) return;
+export async function checkSqlTransform(transform: Transform): Promise<Transform> {
+  if (transform.sqlTransform === undefined) return transform;
   const instance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false', threads: '1', memory_limit: '64MB', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
   const connection = await instance.connect();
   try {
+    const checkedSql = await parseSqlTransform(connection, transform.sqlTransform);
     const columns = storedColumns(transform).map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`);
-    await connection.run(`CREATE TEMP TABLE stream AS SELECT ${columns.join(', ')}, NULL::INTEGER AS __inlet_file, NULL::BIGINT AS __inlet_row LIMIT 0`);
     let produced: string[];
     try {
-      const reader = await connection.runAndReadAll(`SELECT * FROM (${sqlTransformOver(transform, 'stream')}) LIMIT 0`);
-      produced = reader.columnNames();
+      await runSqlTransform(connection, checkedSql, `SELECT ${columns.join(', ')}, NULL::INTEGER AS __inlet_file, NULL::BIGINT AS __inlet_row LIMIT 0`, 'inlet_transformed');
+      produced = (await connection.runAndReadAll('SELECT * FROM inlet_transformed')).columnNames();
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
       throw new ValidationError(`settings.sql_transform does not run on the converted columns (${storedColumns(transform).map((c) => c.name).join(', ')}): ${message}`);
@@ -26,6 +29,7 @@ export async function checkSqlTransform(transform: Transform): Promise<void> {
     if (!produced.includes(transform.primary)) {
       throw new ValidationError(`settings.sql_transform does not output the primary column "${transform.primary}": select it (SELECT * ... FROM {STREAM} keeps every column)`);
     }
+    return { ...transform, checkedSql };
   } finally {
     connection.closeSync();
     instance.closeSync();

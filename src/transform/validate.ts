@@ -41,6 +41,17 @@ const NUMERIC_TYPES: readonly ColumnType[] = ['int8', 'int32', 'int64', 'uint8',
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const show = (value: unknown) => JSON.stringify(value);
+
+/**
+ * Setting strings become SQL literals and identifiers, and DuckDB's parser ends the statement at
+ * a NUL byte: refused here, with the field, rather than as a parse error in a job.
+ */
+function refuseNulBytes(value: unknown, where: string): void {
+  if (typeof value === 'string' && value.includes('\u0000')) throw new ValidationError(`${where} is ${show(value)}: it holds a NUL byte (\\u0000), which no setting may contain; remove it`);
+  if (Array.isArray(value)) value.forEach((v, i) => refuseNulBytes(v, `${where}[${i}]`));
+  else if (isObject(value)) Object.entries(value).forEach(([k, v]) => refuseNulBytes(v, `${where}.${k}`));
+}
+
 const given = (value: unknown) => value !== undefined && value !== null;
 
 function rejectUnknown(obj: Json, known: readonly string[], where: string) {
@@ -132,6 +143,9 @@ export function durationSeconds(value: unknown, where: string): number {
   throw new ValidationError(`${where} is ${show(value)}: use a duration such as "24h", "90m" or "30d"`);
 }
 
+/** The widest limits.past/future: longer than datetime64's whole range (1925 to 2283). */
+const MAX_LIMIT_SECONDS = 146_100 * 86_400;
+
 function limits(raw: unknown, type: ColumnType, where: string): Limits | undefined {
   if (!given(raw)) return undefined;
   if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use an object such as {"min": 0, "max": 100}`);
@@ -147,7 +161,10 @@ function limits(raw: unknown, type: ColumnType, where: string): Limits | undefin
   const duration = (key: 'past' | 'future') => {
     if (!given(raw[key])) return undefined;
     if (!isTime) throw new ValidationError(`${where}.${key} is set on a ${type} column: past and future bound timestamps; use min/max for numbers`);
-    return durationSeconds(raw[key], `${where}.${key}`);
+    const seconds = durationSeconds(raw[key], `${where}.${key}`);
+    // The load's clock moved by it must stay a date: beyond that it bounds nothing anyway.
+    if (seconds > MAX_LIMIT_SECONDS) throw new ValidationError(`${where}.${key} is ${show(raw[key])}: use at most ${MAX_LIMIT_SECONDS / 86400}d`);
+    return seconds;
   };
   const action = raw.action ?? 'reject';
   if (action !== 'reject' && action !== 'null') throw new ValidationError(`${where}.action is ${show(action)}: use "reject" (drop the row) or "null" (store NULL)`);
@@ -319,6 +336,7 @@ export function validateTransform(type: unknown, settings: unknown): ValidatedTr
   if (type !== 'csv' && type !== 'json') throw new ValidationError(`type is ${show(type)}: use "csv" or "json"`);
   if (!isObject(settings)) throw new ValidationError(`settings is ${show(settings)}: use an object with output_columns`);
   rejectUnknown(settings, KNOWN_SETTINGS, 'settings');
+  refuseNulBytes(settings, 'settings');
 
   const compression = settings.compression ?? 'none';
   if (typeof compression !== 'string' || !(COMPRESSIONS as readonly string[]).includes(compression)) {

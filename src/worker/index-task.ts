@@ -65,9 +65,8 @@ const CHUNK_FILES = 1000;
 export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, task: TaskRow, job: JobRow, signal: AbortSignal): Promise<IndexResult> {
   const settings = JSON.parse(job.settings) as JobSettings;
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
-  const { transform } = validateTransform(doc.type, doc.settings);
-  // The user's SQL runs in this worker's DuckDB, which can read files: bind it in a sandbox first.
-  await checkSqlTransform(transform);
+  // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
+  const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
   const inputs = JSON.parse(task.input) as { url: string; size: number }[];
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);

@@ -10,7 +10,7 @@ import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, 
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
 import { sleep } from '../time.js';
-import { scratchRoot, type WorkerContext } from './context.js';
+import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
 import { sweepOrphans } from './sweep.js';
@@ -42,6 +42,7 @@ export class WorkerPool {
         threads: this.ctx.config.duckdbThreads,
         memoryLimit: this.ctx.config.duckdbMemoryLimit,
         tempDirectory: path.join(scratchRoot(this.ctx.config), `duckdb-${process.pid}-${slot}`),
+        allowedDirectories: [scratchRoot(this.ctx.config), partitionsRoot(this.ctx.config), ...this.ctx.config.fileRoots],
       });
       this.engines.push(engine);
       this.loops.push(this.loop(engine));

@@ -1,10 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
-import { findTableByName } from '../../catalog/resources.js';
-import { withConnection } from '../../duckdb/engine.js';
+import type { Catalog } from '../../catalog/db.js';
+import { findTableByName, findTransform, listTransforms } from '../../catalog/resources.js';
+import type { TableRow } from '../../catalog/schema.js';
+import { createEngine, withConnection } from '../../duckdb/engine.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { previewFiles } from '../../ingest/preview.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
@@ -23,41 +24,59 @@ function dataText(data: unknown): string {
   return data.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join('\n') + '\n';
 }
 
+/** A transform saved on the table, named by its name or its id. */
+async function savedTransform(catalog: Catalog, table: TableRow, tableName: string, ref: string): Promise<{ type: unknown; settings: unknown }> {
+  const saved = (await findTransform(catalog, table, ref)) ?? (await listTransforms(catalog, table)).find((t) => t.id === ref);
+  if (!saved) throw new NotFoundError(`transform ${JSON.stringify(ref)} not found in table "${tableName}": name a transform of the table by its name or id, or send it inline as {"type": ..., "settings": {...}}`);
+  return { type: saved.type, settings: JSON.parse(saved.settings) as unknown };
+}
+
 /**
- * POST /validator: runs a transform over sample records with the same DuckDB conversion as a
- * job, and answers record by record with the output row or the reason it is rejected.
+ * POST /validator: runs a transform (inline, or one saved on the table) over sample records with
+ * the same DuckDB conversion as a job, and answers record by record with the output row or the
+ * reason it is rejected.
  */
 export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post<{ Body: { transform?: { type?: unknown; settings?: unknown }; data?: unknown } }>('/validator', async (request) => {
+  app.post<{ Body: { transform?: unknown; data?: unknown } }>('/validator', async (request) => {
     const user = await authenticate(ctx.catalog, request, false);
     const tableName = request.headers['x-hdx-table'];
     if (typeof tableName !== 'string' || !/^[^.]+\.[^.]+$/.test(tableName)) throw new ValidationError(`header x-hdx-table is ${JSON.stringify(tableName)}: name the table as project.table`);
     const [projectName, name] = tableName.split('.') as [string, string];
-    if (!(await findTableByName(ctx.catalog, user.org_id, projectName, name))) throw new NotFoundError(`table "${tableName}" not found in your org`);
+    const table = await findTableByName(ctx.catalog, user.org_id, projectName, name);
+    if (!table) throw new NotFoundError(`table "${tableName}" not found in your org`);
 
     const body = request.body ?? {};
     const data = body.data;
-    const doc = body.transform ?? {};
+    const given = body.transform ?? request.headers['x-hdx-transform'];
+    if (given !== undefined && (typeof given !== 'string' || given === '') && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+      throw new ValidationError(`transform is ${JSON.stringify(given)}: send the transform inline as {"type": ..., "settings": {...}}, or the name or id of a transform of the table`);
+    }
+    const doc = typeof given === 'string' ? await savedTransform(ctx.catalog, table, tableName, given) : ((given ?? {}) as { type?: unknown; settings?: unknown });
     const type = doc.type ?? (Array.isArray(data) && data.some((d) => typeof d === 'object' && d !== null) ? 'json' : 'csv');
-    const { transform } = validateTransform(type, doc.settings);
-    await checkSqlTransform(transform);
+    // A saved transform is checked again: it may have been stored before the checks it must pass now.
+    const transform = await checkSqlTransform(validateTransform(type, doc.settings).transform);
+    const text = dataText(data);
 
     const dir = await mkdtemp(path.join(tmpdir(), 'inlet-validator-'));
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: ctx.config.duckdbMemoryLimit, preserve_insertion_order: 'true', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
     try {
-      const file = path.join(dir, 'data');
-      await writeFile(file, dataText(data));
-      const { accounts, records } = await withConnection(instance, undefined, (c) => previewFiles(c, transform, [file]));
-      const account = accounts[0]!;
-      return {
-        code: 200,
-        table: tableName,
-        rows: { read: account.rowsRead, written: account.rowsWritten, rejected: account.rowsRejected },
-        results: records[0],
-        rejects: account.rejects,
-      };
+      // The sample's directory is all this DuckDB can reach: the transform's SQL runs in it.
+      const instance = await createEngine({ threads: 1, memoryLimit: ctx.config.duckdbMemoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+      try {
+        const file = path.join(dir, 'data');
+        await writeFile(file, text);
+        const { accounts, records } = await withConnection(instance, undefined, (c) => previewFiles(c, transform, [file]));
+        const account = accounts[0]!;
+        return {
+          code: 200,
+          table: tableName,
+          rows: { read: account.rowsRead, written: account.rowsWritten, rejected: account.rowsRejected },
+          results: records[0],
+          rejects: account.rejects,
+        };
+      } finally {
+        instance.closeSync();
+      }
     } finally {
-      instance.closeSync();
       await rm(dir, { recursive: true, force: true });
     }
   });
