@@ -142,14 +142,18 @@ export async function fetchToFile(
 ): Promise<FetchResult> {
   const inPlace = await readableInPlace(sources, url, compression);
   if (inPlace) return { ...inPlace, attempts: 1 };
+  // A task fetches many objects at once under one signal: each gets a signal of its own (which
+  // holds no listener on the task's), so the SDK's, the pipeline's and the backoff's listeners
+  // live and die with their object instead of piling up on the task's signal.
+  const signal = AbortSignal.any([options.signal]);
   for (let attempt = 1; ; attempt++) {
     try {
-      return { bytes: await fetchOnce(sources, url, compression, dest, options.signal), attempts: attempt, path: dest };
+      return { bytes: await fetchOnce(sources, url, compression, dest, signal), attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });
-      const retryable = err instanceof InletError ? err.retryable : !options.signal.aborted;
-      if (!retryable || attempt >= options.attempts || options.signal.aborted) throw err;
-      await sleep((options.backoffMs ?? 250) * 2 ** (attempt - 1), options.signal);
+      const retryable = err instanceof InletError ? err.retryable : !signal.aborted;
+      if (!retryable || attempt >= options.attempts || signal.aborted) throw err;
+      await sleep((options.backoffMs ?? 250) * 2 ** (attempt - 1), signal);
     }
   }
 }
