@@ -113,7 +113,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
 
       // Downloads are in scratch; uncompressed file:// objects are read where they are.
       const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
-      const groups = await readGroups(transform, local);
+      const groups = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
       await withConnection(engine, signal, async (connection) => {
         try {
           mark = performance.now();
@@ -130,7 +130,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           await dropConverted(connection);
         }
       });
-      await Promise.all(local.filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
+      const read = groups.flatMap((group) => group.files);
+      await Promise.all([...local, ...read].filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
     }
     return {
       outputDir,
