@@ -167,3 +167,17 @@ describe(`with INLET_MAX_LINE_BYTES=${SMALL_LIMIT}`, () => {
     }
   });
 });
+
+describe('JSON arrays and concatenated documents, which are not read by line', () => {
+  const inlet = inletWith({});
+
+  test('a record too large for DuckDB fails its task at once with the limit and the fix, not after retries', async () => {
+    const big = JSON.stringify({ ts: Date.UTC(2024, 0, 1), host: 'x'.repeat(40 * 1024 * 1024) });
+    await s3.put('long', 'array/a.json.gz', gzipSync(`[${json(1)},${big},${json(3)}]`));
+    const created = await inlet().api.request('POST', `/config/v1/orgs/${inlet().api.orgId}/jobs/batch`, referenceJob('big record', 's3://long/array/', { transform: 'ndjson' }));
+    const done = await inlet().api.waitForJob(created.body.uuid, undefined, 180_000);
+    assert.equal(done.status, 'failed', JSON.stringify(done.details));
+    assert.deepEqual(done.details.status_detail.tasks.INDEX, { FAILED: 1 });
+    assert.match(done.details.errors[0], /a JSON record of more than \d+ bytes is too large to read in one piece \(INLET_MAX_LINE_BYTES is 8388608\): raise INLET_MAX_LINE_BYTES/);
+  });
+});

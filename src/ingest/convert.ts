@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { SourceError } from '../errors.js';
+import { errorMessage, SourceError } from '../errors.js';
 import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, sqlTransformOver, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { longLineReason, originalLine, type LongLine } from './long-lines.js';
@@ -93,9 +93,9 @@ export async function convertFiles(
     // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
     // its own: many small files convert ~1.7x faster read into a table first.
     const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${g}` : undefined;
-    if (staged) await connection.run(`CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`);
+    if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group);
     const select = compileSelect(transform, { ...read, staged });
-    await connection.run(g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`);
+    await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
     // DuckDB reports a short record once per missing field: one record, one reject. Errors of a
@@ -156,6 +156,23 @@ export async function convertFiles(
     account.rejects.splice(REJECT_SAMPLES_PER_FILE);
   }
   return accounts;
+}
+
+/**
+ * Runs a statement that reads a group's files. A JSON array or stream of documents is not read by
+ * line: DuckDB fails the whole read on a record past its object buffer, which no retry changes.
+ */
+async function runRead(connection: DuckDBConnection, sql: string, group: ReadGroup): Promise<void> {
+  try {
+    await connection.run(sql);
+  } catch (err) {
+    if (!/maximum_object_size/.test(errorMessage(err))) throw err;
+    const size = /\(>(\d+) bytes\)/.exec(errorMessage(err))?.[1];
+    throw new SourceError(
+      `a JSON record${size ? ` of more than ${size} bytes` : ''} is too large to read in one piece (INLET_MAX_LINE_BYTES is ${group.maxLineBytes}): raise INLET_MAX_LINE_BYTES above the record's size, or write the records as NDJSON lines, where a long one is rejected alone`,
+      { cause: err },
+    );
+  }
 }
 
 /**
