@@ -55,7 +55,7 @@ describe('an object that changes between listing and reading is not loaded', () 
     const rule = proxy.before('GET', /^\/changing\/swap\/a\.csv$/, () => s3.put('changing', 'swap/a.csv', first.slice(0, first.length / 2)));
     const done = await inlet.api.waitForJob(await start('swapped object', 's3://changing/swap/'));
     assert.equal(rule.hits, 1);
-    assertChanged(done, 's3://changing/swap/a.csv', /ETag "[0-9a-f]{32}"/, /ETag "[0-9a-f]{32}"/);
+    assertChanged(done, 's3://changing/swap/a.csv', /ETag [0-9a-f]{32}/, /ETag [0-9a-f]{32}/);
     assert.deepEqual(done.details.rows, { read: 0, written: 0, rejected: 0 });
   });
 

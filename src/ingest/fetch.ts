@@ -101,7 +101,7 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   const { body, version } = await sources.open(url, signal);
   if (listed !== undefined && version !== undefined && version !== listed) {
     body.destroy();
-    throw new SourceError(changedError(url, `ETag ${listed}`, `ETag ${version}`));
+    throw new SourceError(changedError(url, listed, version));
   }
   const magic = new MagicCheck(compression, url);
   // gzip and plain text decode on the way in; other formats are spooled and decoded from disk.
