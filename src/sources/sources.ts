@@ -43,13 +43,9 @@ export class Sources {
    * read is checked as it starts (see fetch), since S3 serves one version whole.
    */
   async changedSinceListed(objects: readonly SourceObject[]): Promise<{ url: string; error: string }[]> {
-    const changed: { url: string; error: string }[] = [];
-    for (const object of objects) {
-      if (object.version === undefined || this.parse(object.url).scheme !== 'file') continue;
-      const now = await this.files.version(fileURLToPath(object.url));
-      if (now !== object.version) changed.push({ url: object.url, error: changedError(object.url, object.version, now) });
-    }
-    return changed;
+    const files = objects.filter((o): o is SourceObject & { version: string } => o.version !== undefined && this.parse(o.url).scheme === 'file');
+    const now = await Promise.all(files.map((o) => this.files.version(fileURLToPath(o.url))));
+    return files.flatMap((o, i) => (now[i] === o.version ? [] : [{ url: o.url, error: changedError(o.url, o.version, now[i]!) }]));
   }
 }
 
