@@ -112,7 +112,7 @@ export async function convertFiles(
     );
     for (const r of samples) {
       const line = originalLine(Number(r.line), group.longLines[Number(r.f)]!);
-      accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line, column: readerColumn(transform, r.column_name), reason: `${r.error_type}: ${r.error_message}` });
+      accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line, column: readerColumn(transform, r.column_name), reason: readerReason(r.error_type, r.error_message, group.maxLineBytes) });
     }
     await connection.run(
       `INSERT INTO ${SHIFTS_TABLE} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
@@ -245,6 +245,16 @@ async function placeOnLines(connection: DuckDBConnection, records: readonly { f:
   const shiftOf = new Map(shifts.map((s) => [Number(s.i), Number(s.n)]));
   let k = 0;
   return records.map((r, i) => (lineBased[i] ? r.record + skip(r.f) + shiftOf.get(k++)! : r.record));
+}
+
+/**
+ * DuckDB's reason for a record it refused. A quoted record spanning lines is measured whole: its
+ * size is told against Inlet's limit, not DuckDB's max_line_size, which is one byte more.
+ */
+function readerReason(type: string, message: string, maxLineBytes: number): string {
+  const size = type === 'LINE SIZE OVER MAXIMUM' ? /Actual Size:\s*(\d+)/.exec(message)?.[1] : undefined;
+  if (size === undefined) return `${type}: ${message}`;
+  return `${type}: record longer than ${maxLineBytes} bytes (it has ${size}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
 }
 
 /** The reader names CSV fields c0, c1, …: report the output column fed by that field instead. */
