@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { CONVERTED_TABLE, convertFiles } from '../src/ingest/convert.js';
 import { countCsvFields } from '../src/ingest/csv-fields.js';
+import { readGroups } from '../src/ingest/read-groups.js';
+import { validateTransform } from '../src/transform/validate.js';
 import type { CsvOptions } from '../src/transform/model.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'inlet-csv-fields-'));
@@ -38,4 +42,52 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf(`${'v'.repeat(20_000)},2,3\n`), 3);
     assert.equal(await fieldsOf(`"${'v\n'.repeat(10_000)}",2,3\n`), 3);
   });
+});
+
+/** A quoted field holding the value, spelled for the quote/escape pair as DuckDB reads it. */
+function quoted(value: string, quote: string, escape: string): string {
+  const body = escape === quote ? value.replaceAll(quote, quote + quote) : value.replaceAll(escape, escape + escape).replaceAll(quote, escape + quote);
+  return quote + body + quote;
+}
+
+describe('escapes in quoted fields read as DuckDB reads them', () => {
+  const pairs: [string, string][] = [['"', '"'], ['"', '\\'], ["'", '\\'], ["'", "'"]];
+
+  test('an escaped escape before the closing quote ends the field', async () => {
+    assert.equal(await fieldsOf('a "q\\\\" b\n', { delimiter: ' ', escape: '\\' }), 3);
+    assert.equal(await fieldsOf("a 'x\\\\\\'' b\n", { delimiter: ' ', quote: "'", escape: '\\' }), 3);
+  });
+
+  for (const [quote, escape] of pairs) {
+    for (const eol of ['\n', '\r\n']) {
+      for (const bom of ['', '\uFEFF']) {
+        test(`quote ${quote} escape ${escape}${eol === '\r\n' ? ', CRLF' : ''}${bom ? ', a BOM' : ''}: every record loads with its value`, async () => {
+          // Quotes and escapes inside, an escape just before the closing quote, and the nginx referer of the report.
+          const values = [`a ${quote}b${quote} c${escape}`, 'plain', 'plain too', `https://e.example/${quote}q${quote}`, `${escape}${quote}`];
+          const lines = values.map((v, i) => `2024-01-01T00:00:0${i} ${quoted(v, quote, escape)} tail${i}`);
+          const file = path.join(dir, `escapes-${n++}.log`);
+          writeFileSync(file, bom + lines.join(eol) + eol);
+          const { transform } = validateTransform('csv', {
+            format_details: { delimiter: ' ', quote, escape },
+            output_columns: [
+              { name: 't', datatype: { type: 'datetime', primary: true, format: '2006-01-02T15:04:05', source: { from_input_index: 0 } } },
+              { name: 'v', datatype: { type: 'string', source: { from_input_index: 1 } } },
+              { name: 'w', datatype: { type: 'string', source: { from_input_index: 2 } } },
+            ],
+          });
+          const engine = await createEngine({ threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+          try {
+            await withConnection(engine, undefined, async (c) => {
+              const [account] = await convertFiles(c, transform, await readGroups(transform, [file]), 1, 0);
+              assert.deepEqual(account, { rowsRead: values.length, rowsWritten: values.length, rowsRejected: 0, rejects: [] });
+              const rows = await queryRows<{ v: string; w: string }>(c, `SELECT v, w FROM ${CONVERTED_TABLE} ORDER BY rowid`);
+              assert.deepEqual(rows, values.map((v, i) => ({ v, w: `tail${i}` })));
+            });
+          } finally {
+            engine.closeSync();
+          }
+        });
+      }
+    }
+  }
 });

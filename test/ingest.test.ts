@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
@@ -150,6 +151,24 @@ describe('messy real-world files, each compressed every supported way', () => {
     assert.equal(done.status, 'done', JSON.stringify(done.details));
     assert.deepEqual(done.details.rows, { read: 90 * 7, written: 90 * 7, rejected: 0 });
     assert.equal(await query(`SELECT message FROM website.tsv WHERE latency_ms = 3 LIMIT 1`), 'message "2" with, commas\n');
+  });
+
+  test('an nginx log with backslash-escaped quotes and backslashes in quoted fields loads every record, plain and gzip', async () => {
+    const escaped = { ...CDN_TRANSFORM, name: 'cdn-escaped', settings: { ...CDN_TRANSFORM.settings, is_default: false, format_details: { delimiter: ' ', quote: '"', escape: '\\' } } };
+    await inlet.api.request('POST', `${tablesUrl}${await tableId('cdn')}/transforms/`, escaped);
+    // The first record ends a field with an escaped backslash: the field count is taken from it.
+    const log = [
+      '198.51.100.7 - "11/Oct/2024:10:00:00 -0700" "GET /a HTTP/1.1" 200 10 "https://e.example/\\"q\\"" "ua \\\\" 0.1',
+      '198.51.100.8 - "11/Oct/2024:10:00:01 -0700" "GET /b HTTP/1.1" 200 11 "-" "curl/8" 0.2',
+      '198.51.100.9 - "11/Oct/2024:10:00:02 -0700" "GET /c HTTP/1.1" 200 12 "https://e.example/\\"q\\"" "Mozilla/5.0 \\"x\\"" 0.3',
+    ].join('\n') + '\n';
+    await s3.put('logs', 'escaped/access.log', log);
+    await s3.put('logs', 'escaped/access.log.gz', gzipSync(log));
+    const done = await runJob({ ...job('escaped', 'website.cdn', 's3://logs/escaped/'), settings: { source: { table: 'website.cdn', transform: 'cdn-escaped', settings: { url: 's3://logs/escaped/' } } } });
+    assert.equal(done.status, 'done', JSON.stringify(done.details));
+    assert.deepEqual(done.details.rows, { read: 6, written: 6, rejected: 0 }, JSON.stringify(done.details.files));
+    const rows = await query(`SELECT referer, agent FROM website.cdn WHERE ip LIKE '198.51.100.%' ORDER BY time, referer LIMIT 3`);
+    assert.equal(rows, 'https://e.example/"q"\tua \\\\\nhttps://e.example/"q"\tua \\\\\n\\N\tcurl/8\n');
   });
 
   test('a transform that declares the compression reads files without telling names; a wrong declaration fails with the magic bytes', async () => {

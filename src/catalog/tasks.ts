@@ -159,7 +159,8 @@ export function newTask(jobId: string, type: TaskType, seq: number, planned: Pla
 }
 
 export interface PlannedIndexTask {
-  readonly files: readonly { url: string; size: number }[];
+  /** `version`: what the source said the object was when listed, checked when it is read. */
+  readonly files: readonly { url: string; size: number; version?: string }[];
   readonly bytes: number;
 }
 

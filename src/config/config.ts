@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../ingest/long-lines.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -32,6 +33,8 @@ export interface Config {
   readonly duckdbMemoryLimit: string;
   /** Object bytes an INDEX task converts at once: bounds DuckDB's working set whatever input_aggregation is. */
   readonly chunkBytes: number;
+  /** The longest line (CSV or NDJSON record) read; a longer one is rejected with the reason. */
+  readonly maxLineBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
   readonly logLevel: string;
@@ -56,9 +59,12 @@ export const SETTINGS = {
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
   duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
+  maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
+
+const MAX_LINE_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export type RawSettings = Partial<Record<keyof Config, string | undefined>>;
 
@@ -87,6 +93,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
   const dataDir = path.resolve(raw('dataDir'));
   const workers = int('workers', 0);
   const threadsText = raw('duckdbThreads');
+  const maxLineBytes = int('maxLineBytes', 1);
+  // DuckDB's read buffer is a few times the longest line, per file read at once.
+  if (maxLineBytes > MAX_LINE_BYTES_LIMIT) {
+    throw new ValidationError(`${SETTINGS.maxLineBytes.env}=${maxLineBytes} is not valid: use at most ${MAX_LINE_BYTES_LIMIT} (256 MiB)`);
+  }
   return Object.freeze({
     host: raw('host'),
     port: int('port', 0),
@@ -116,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     // DuckDB spills past its limit, so one budget shared by the slots bounds the process whatever the input size.
     duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${Math.max(256, Math.floor(1024 / Math.max(1, workers)))}MB`,
     chunkBytes: int('chunkBytes', 1),
+    maxLineBytes,
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),
   });

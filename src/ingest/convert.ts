@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { SourceError } from '../errors.js';
+import { errorMessage, SourceError } from '../errors.js';
 import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
+import { longLineReason, originalLine, type LongLine } from './long-lines.js';
 
 export const CONVERTED_TABLE = 'inlet_converted';
 /** The converted table of each connection that made one visible to the instance's other connections. */
@@ -52,6 +53,10 @@ export interface ReadGroup {
   readonly numbers: readonly number[];
   readonly shape: ReadShape;
   readonly csvFieldCount: number;
+  /** The longest line DuckDB is given; longer ones were taken out of the files beforehand. */
+  readonly maxLineBytes: number;
+  /** Per file, parallel to `files`: the lines taken out for being longer, each a rejected record. */
+  readonly longLines: readonly (readonly LongLine[])[];
 }
 
 /**
@@ -74,21 +79,30 @@ export async function convertFiles(
   // the j-th refused line L of a file moves every record numbered L - (j - 1) or more one line down.
   await connection.run(`CREATE TEMP TABLE ${SHIFTS_TABLE} (f BIGINT, t BIGINT)`);
   const shapes = new Map<number, ReadShape>();
+  const dropped = new Map<number, readonly LongLine[]>();
   for (const [g, group] of groups.entries()) {
     group.numbers.forEach((n) => shapes.set(n, group.shape));
+    for (const [j, longLines] of group.longLines.entries()) {
+      if (longLines.length === 0) continue;
+      const n = group.numbers[j]!;
+      dropped.set(n, longLines);
+      accounts[n]!.rowsRejected += longLines.length;
+      accounts[n]!.rejects.push(...longLines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: null, reason: longLineReason(l, group.maxLineBytes) })));
+    }
     const rejectsName = `inlet_rejects_${g}`;
-    const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs };
+    const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs, maxLineBytes: group.maxLineBytes };
     // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
     // its own: many small files convert ~1.7x faster read into a table first.
     const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${g}` : undefined;
-    if (staged) await connection.run(`CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`);
+    if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group);
     const select = compileSelect(transform, { ...read, staged });
-    await connection.run(g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`);
+    await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
-    // DuckDB reports a short record once per missing field: one record, one reject.
-    const refused = `(SELECT file_id, line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type,
-                             arg_min(error_message, column_idx) AS error_message
+    // DuckDB reports a short record once per missing field: one record, one reject. Errors of a
+    // whole line (LINE SIZE OVER MAXIMUM) have no column_idx, and arg_min skips NULL keys.
+    const refused = `(SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1)) AS error_type,
+                             arg_min(error_message, coalesce(column_idx, -1)) AS error_message
                       FROM ${rejectsName}_errors GROUP BY file_id, line)`;
     const counts = await queryRows<{ f: bigint; n: bigint }>(connection, `SELECT file_id AS f, count(*) AS n FROM ${refused} GROUP BY ALL`);
     for (const r of counts) accounts[group.numbers[Number(r.f)]!]!.rowsRejected += Number(r.n);
@@ -98,7 +112,8 @@ export async function convertFiles(
        QUALIFY row_number() OVER (PARTITION BY file_id ORDER BY line) <= ${REJECT_SAMPLES_PER_FILE}`,
     );
     for (const r of samples) {
-      accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line: Number(r.line), column: readerColumn(transform, r.column_name), reason: `${r.error_type}: ${r.error_message}` });
+      const line = originalLine(Number(r.line), group.longLines[Number(r.f)]!);
+      accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line, column: readerColumn(transform, r.column_name), reason: readerReason(r.error_type, r.error_message, group.maxLineBytes) });
     }
     await connection.run(
       `INSERT INTO ${SHIFTS_TABLE} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
@@ -133,7 +148,7 @@ export async function convertFiles(
     transform,
     shapes,
   );
-  samples.forEach((r, i) => accounts[Number(r.f)]!.rejects.push({ line: placed[i]!, column: columnOf(r.reason), reason: r.reason }));
+  samples.forEach((r, i) => accounts[Number(r.f)]!.rejects.push({ line: originalLine(placed[i]!, dropped.get(Number(r.f)) ?? []), column: columnOf(r.reason), reason: r.reason }));
 
   await acceptRows(connection, transform, accounts);
   for (const account of accounts) {
@@ -142,6 +157,23 @@ export async function convertFiles(
     account.rejects.splice(REJECT_SAMPLES_PER_FILE);
   }
   return accounts;
+}
+
+/**
+ * Runs a statement that reads a group's files. A JSON array or stream of documents is not read by
+ * line: DuckDB fails the whole read on a record past its object buffer, which no retry changes.
+ */
+async function runRead(connection: DuckDBConnection, sql: string, group: ReadGroup): Promise<void> {
+  try {
+    await connection.run(sql);
+  } catch (err) {
+    if (!/maximum_object_size/.test(errorMessage(err))) throw err;
+    const size = /\(>(\d+) bytes\)/.exec(errorMessage(err))?.[1];
+    throw new SourceError(
+      `a JSON record${size ? ` of more than ${size} bytes` : ''} is too large to read in one piece (INLET_MAX_LINE_BYTES is ${group.maxLineBytes}): raise INLET_MAX_LINE_BYTES above the record's size, or write the records as NDJSON lines, where a long one is rejected alone`,
+      { cause: err },
+    );
+  }
 }
 
 /**
@@ -215,6 +247,16 @@ async function placeOnLines(connection: DuckDBConnection, records: readonly { f:
   const shiftOf = new Map(shifts.map((s) => [Number(s.i), Number(s.n)]));
   let k = 0;
   return records.map((r, i) => (lineBased[i] ? r.record + skip(r.f) + shiftOf.get(k++)! : r.record));
+}
+
+/**
+ * DuckDB's reason for a record it refused. A quoted record spanning lines is measured whole: its
+ * size is told against Inlet's limit, not DuckDB's max_line_size, which is one byte more.
+ */
+function readerReason(type: string, message: string, maxLineBytes: number): string {
+  const size = type === 'LINE SIZE OVER MAXIMUM' ? /Actual Size:\s*(\d+)/.exec(message)?.[1] : undefined;
+  if (size === undefined) return `${type}: ${message}`;
+  return `${type}: record longer than ${maxLineBytes} bytes (it has ${size}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
 }
 
 /** The reader names CSV fields c0, c1, …: report the output column fed by that field instead. */

@@ -42,7 +42,8 @@ function countFields(text: string, start: number, csv: CsvOptions): { fields: nu
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
-      if (ch === csv.escape && csv.escape !== csv.quote && text[i + 1] === csv.quote) i++;
+      // DuckDB lets an escape escape itself too: in `"a\\"` the last quote closes the field.
+      if (ch === csv.escape && csv.escape !== csv.quote && (text[i + 1] === csv.quote || text[i + 1] === csv.escape)) i++;
       else if (ch === csv.quote) {
         if (csv.escape === csv.quote && text[i + 1] === csv.quote) i++;
         else quoted = false;

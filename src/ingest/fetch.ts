@@ -3,7 +3,7 @@ import { Transform as TransformStream, type TransformCallback } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errorMessage, InletError, SourceError, TransientSourceError } from '../errors.js';
-import type { Sources } from '../sources/sources.js';
+import { changedError, type Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
 import { checkMagic, decodeFile, head, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED } from './decompress.js';
@@ -96,9 +96,13 @@ async function readableInPlace(sources: Sources, url: string, compression: Compr
 }
 
 /** Streams one object to a local file, decompressing on the way; never holds the object in memory. */
-async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal): Promise<number> {
+async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal, listed: string | undefined): Promise<number> {
   compression = compressionFor(url, compression);
-  const body = await sources.open(url, signal);
+  const { body, version } = await sources.open(url, signal);
+  if (listed !== undefined && version !== undefined && version !== listed) {
+    body.destroy();
+    throw new SourceError(changedError(url, listed, version));
+  }
   const magic = new MagicCheck(compression, url);
   // gzip and plain text decode on the way in; other formats are spooled and decoded from disk.
   const spool = STREAMED.includes(compression) ? undefined : `${dest}.raw`;
@@ -138,18 +142,23 @@ export async function fetchToFile(
   url: string,
   compression: Compression,
   dest: string,
-  options: { attempts: number; signal: AbortSignal; backoffMs?: number },
+  /** `version`: the object's version as listed; bytes of another version are not loaded. */
+  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string },
 ): Promise<FetchResult> {
   const inPlace = await readableInPlace(sources, url, compression);
   if (inPlace) return { ...inPlace, attempts: 1 };
+  // A task fetches many objects at once under one signal: each gets a signal of its own (which
+  // holds no listener on the task's), so the SDK's, the pipeline's and the backoff's listeners
+  // live and die with their object instead of piling up on the task's signal.
+  const signal = AbortSignal.any([options.signal]);
   for (let attempt = 1; ; attempt++) {
     try {
-      return { bytes: await fetchOnce(sources, url, compression, dest, options.signal), attempts: attempt, path: dest };
+      return { bytes: await fetchOnce(sources, url, compression, dest, signal, options.version), attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });
-      const retryable = err instanceof InletError ? err.retryable : !options.signal.aborted;
-      if (!retryable || attempt >= options.attempts || options.signal.aborted) throw err;
-      await sleep((options.backoffMs ?? 250) * 2 ** (attempt - 1), options.signal);
+      const retryable = err instanceof InletError ? err.retryable : !signal.aborted;
+      if (!retryable || attempt >= options.attempts || signal.aborted) throw err;
+      await sleep((options.backoffMs ?? 250) * 2 ** (attempt - 1), signal);
     }
   }
 }

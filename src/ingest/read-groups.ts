@@ -2,30 +2,50 @@ import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
 import { countCsvFields } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
+import { DEFAULT_MAX_LINE_BYTES, dropLongLines, type LongLine } from './long-lines.js';
 import { mapLimit } from '../map-limit.js';
 
 const LOOKS_AT_ONCE = 16;
 
-/** Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by shape. */
-export async function readGroups(transform: Transform, local: readonly string[]): Promise<ReadGroup[]> {
-  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[] }>();
-  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number) => {
-    const group = groups.get(key) ?? { files: [], numbers: [], shape, csvFieldCount };
+export interface LineLimit {
+  /** The longest line read (INLET_MAX_LINE_BYTES); longer ones are rejected before DuckDB reads the file. */
+  readonly maxLineBytes: number;
+  /** Where the copy of the i-th file without its long lines goes, if it has any: never beside a source file. */
+  readonly copyOf: (i: number) => string;
+}
+
+/**
+ * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
+ * shape. Line-based files lose their over-long lines here, each reported with its line number.
+ */
+export async function readGroups(
+  transform: Transform,
+  local: readonly string[],
+  limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` },
+): Promise<ReadGroup[]> {
+  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[]; longLines: LongLine[][] }>();
+  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number, longLines: LongLine[]) => {
+    const group = groups.get(key) ?? { files: [], numbers: [], longLines: [], shape, csvFieldCount, maxLineBytes: limit.maxLineBytes };
     group.files.push(file);
     group.numbers.push(i);
+    group.longLines.push(longLines);
     groups.set(key, group);
   };
   const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
   // Each look reads a file's first bytes: many small files are looked at several at once.
-  const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file) =>
+  const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file, i) => {
+    const shape = transform.type === 'json' ? await detectJsonShape(file) : 'csv';
+    // A JSON array or a stream of documents is not read by line.
+    const kept = shape === 'csv' || shape === 'lines' ? await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0) : { path: file, longLines: [] };
     // An empty CSV file has no records; reading it with the mapped width is harmless.
-    transform.type === 'json' ? await detectJsonShape(file) : ((await countCsvFields(file, transform.csv)) ?? mapped),
-  );
-  for (const [i, file] of local.entries()) {
+    const fields = shape === 'csv' ? ((await countCsvFields(kept.path, transform.csv)) ?? mapped) : 0;
+    return { shape, fields, ...kept };
+  });
+  for (const i of local.keys()) {
     const look = looks[i]!;
     if (look.status === 'rejected') throw look.reason;
-    if (typeof look.value === 'number') add(`csv-${look.value}`, 'csv', look.value, file, i);
-    else add(look.value, look.value, 0, file, i);
+    const { shape, fields, path, longLines } = look.value;
+    add(shape === 'csv' ? `csv-${fields}` : shape, shape, fields, path, i, longLines);
   }
   return [...groups.values()];
 }

@@ -8,7 +8,7 @@ import { MAX_FILES_PER_TASK } from './settings.js';
  */
 export function groupIntoTasks(objects: readonly SourceObject[], aggregationBytes: number): PlannedIndexTask[] {
   const tasks: PlannedIndexTask[] = [];
-  let files: { url: string; size: number }[] = [];
+  let files: SourceObject[] = [];
   let bytes = 0;
   for (const object of objects) {
     if (files.length > 0 && (bytes + object.size > aggregationBytes || files.length >= MAX_FILES_PER_TASK)) {
@@ -16,7 +16,7 @@ export function groupIntoTasks(objects: readonly SourceObject[], aggregationByte
       files = [];
       bytes = 0;
     }
-    files.push({ url: object.url, size: object.size });
+    files.push({ url: object.url, size: object.size, ...(object.version === undefined ? {} : { version: object.version }) });
     bytes += object.size;
   }
   if (files.length > 0) tasks.push({ files, bytes });

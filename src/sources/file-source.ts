@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { SourceError } from '../errors.js';
-import { isBelowRoots, type SourceObject } from './source-url.js';
+import { isBelowRoots, type OpenedObject, type SourceObject } from './source-url.js';
 
 /** Local files below the operator's roots, with the same prefix semantics as S3. */
 export class FileSource {
@@ -12,9 +12,9 @@ export class FileSource {
 
   async *list(target: string, signal: AbortSignal): AsyncIterable<SourceObject> {
     const real = await this.realpathInside(target);
-    const info = await stat(real);
+    const info = await stat(real, { bigint: true });
     if (info.isFile()) {
-      yield { url: pathToFileURL(real).href, size: info.size };
+      yield { url: pathToFileURL(real).href, size: Number(info.size), version: fileVersion(info) };
       return;
     }
     // Sorted walk, so file:// listings come in the same order as S3's (lexicographic by key).
@@ -24,10 +24,23 @@ export class FileSource {
         if (signal.aborted) return;
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) yield* walk(full);
-        else if (entry.isFile()) yield { url: pathToFileURL(full).href, size: (await stat(full)).size };
+        else if (entry.isFile()) {
+          const file = await stat(full, { bigint: true });
+          yield { url: pathToFileURL(full).href, size: Number(file.size), version: fileVersion(file) };
+        }
       }
     };
     yield* walk(real);
+  }
+
+  /** The file's version now (see fileVersion). */
+  async version(filePath: string): Promise<string> {
+    const real = await this.realpathInside(filePath);
+    try {
+      return fileVersion(await stat(real, { bigint: true }));
+    } catch (err) {
+      throw new SourceError(`file ${filePath} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
   }
 
   /** The file's real path, checked to be below a root: DuckDB can read it where it is. */
@@ -35,9 +48,9 @@ export class FileSource {
     return this.realpathInside(filePath);
   }
 
-  async open(filePath: string): Promise<Readable> {
+  async open(filePath: string): Promise<OpenedObject> {
     const real = await this.realpathInside(filePath);
-    return createReadStream(real);
+    return { body: createReadStream(real) };
   }
 
   // Resolving symlinks before the check keeps a link inside a root from pointing outside it.
@@ -52,4 +65,12 @@ export class FileSource {
     if (!isBelowRoots(real, realRoots)) throw new SourceError(`file ${target} resolves to ${real}, outside the allowed roots`);
     return real;
   }
+}
+
+/**
+ * A file rewritten in place keeps its name: its size and modification time (to the nanosecond
+ * where the file system keeps them) tell a rewrite apart.
+ */
+function fileVersion(info: BigIntStats): string {
+  return `size ${info.size}, modified ${new Date(Number(info.mtimeMs)).toISOString()} (${info.mtimeNs} ns)`;
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Config } from '../config/config.js';
 import { SourceError, TransientSourceError } from '../errors.js';
-import type { SourceObject } from './source-url.js';
+import type { OpenedObject, SourceObject } from './source-url.js';
 
 export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>): S3Client {
   // The SDK version is pinned in package-lock.json for Node 20; its "needs Node 22 from 2027" notice would print on every start.
@@ -34,6 +34,12 @@ export function classifyS3Error(err: unknown, what: string): Error {
   return new TransientSourceError(`${what}: ${message}`, { cause: err });
 }
 
+/** An ETag as a version: S3-compatible stores differ in quoting it (and may mark it weak). */
+function versionOf(etag: string | undefined): { version?: string } {
+  const bare = etag?.replace(/^W\//, '').replaceAll('"', '');
+  return bare ? { version: `ETag ${bare}` } : {};
+}
+
 export class S3Source {
   constructor(private readonly client: S3Client) {}
 
@@ -62,7 +68,7 @@ export class S3Source {
       for (const object of page.Contents ?? []) {
         // Zero-byte keys ending in "/" are folder markers made by consoles, not data.
         if (!object.Key || object.Key.endsWith('/')) continue;
-        yield { url: `s3://${bucket}/${object.Key}`, size: object.Size ?? 0 };
+        yield { url: `s3://${bucket}/${object.Key}`, size: object.Size ?? 0, ...versionOf(object.ETag) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -71,7 +77,7 @@ export class S3Source {
   private async head(bucket: string, key: string, signal: AbortSignal): Promise<SourceObject | undefined> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-      return { url: `s3://${bucket}/${key}`, size: head.ContentLength ?? 0 };
+      return { url: `s3://${bucket}/${key}`, size: head.ContentLength ?? 0, ...versionOf(head.ETag) };
     } catch (err) {
       if (err instanceof S3ServiceException && (err.name === 'NotFound' || err.name === 'NoSuchKey') && err.$metadata.httpStatusCode === 404) {
         return undefined;
@@ -80,10 +86,11 @@ export class S3Source {
     }
   }
 
-  async open(bucket: string, key: string, signal: AbortSignal): Promise<Readable> {
+  async open(bucket: string, key: string, signal: AbortSignal): Promise<OpenedObject> {
     try {
       const object = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-      return object.Body as Readable;
+      // S3 serves one version whole: the answer's ETag is the version of the bytes in its body.
+      return { body: object.Body as Readable, ...versionOf(object.ETag) };
     } catch (err) {
       throw classifyS3Error(err, `reading s3://${bucket}/${key}`);
     }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from '../errors.js';
 
@@ -10,6 +11,14 @@ export type SourceUrl =
 export interface SourceObject {
   readonly url: string;
   readonly size: number;
+  /** What says the object is the one listed: S3's ETag, a file's size and modification time. */
+  readonly version?: string;
+}
+
+/** An object being read, with the version its bytes are of when the source says so. */
+export interface OpenedObject {
+  readonly body: Readable;
+  readonly version?: string;
 }
 
 /**

@@ -1,10 +1,9 @@
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/config.js';
 import { FileSource } from './file-source.js';
 import { createS3Client, S3Source } from './s3-source.js';
-import { parseSourceUrl, type SourceObject, type SourceUrl } from './source-url.js';
+import { parseSourceUrl, type OpenedObject, type SourceObject, type SourceUrl } from './source-url.js';
 
 /** Every place a job can read from, chosen by URL scheme. */
 export class Sources {
@@ -33,8 +32,24 @@ export class Sources {
     return url.scheme === 's3' ? undefined : this.files.localPath(fileURLToPath(objectUrl));
   }
 
-  open(objectUrl: string, signal: AbortSignal): Promise<Readable> {
+  open(objectUrl: string, signal: AbortSignal): Promise<OpenedObject> {
     const url = this.parse(objectUrl);
     return url.scheme === 's3' ? this.s3.open(url.bucket, url.key, signal) : this.files.open(fileURLToPath(objectUrl));
   }
+
+  /**
+   * The listed objects that are no longer the version listed, with the reason. Files are checked
+   * after they were read (a file rewritten in place while it is read gives torn rows); an S3
+   * read is checked as it starts (see fetch), since S3 serves one version whole.
+   */
+  async changedSinceListed(objects: readonly SourceObject[]): Promise<{ url: string; error: string }[]> {
+    const files = objects.filter((o): o is SourceObject & { version: string } => o.version !== undefined && this.parse(o.url).scheme === 'file');
+    const now = await Promise.all(files.map((o) => this.files.version(fileURLToPath(o.url))));
+    return files.flatMap((o, i) => (now[i] === o.version ? [] : [{ url: o.url, error: changedError(o.url, o.version, now[i]!) }]));
+  }
+}
+
+/** Why an object that changed under its job was not loaded. */
+export function changedError(url: string, listed: string, now: string): string {
+  return `${url} changed after the job listed it (listed: ${listed}; now: ${now}): it was not loaded, since what was read may mix two versions; run a job for it again once it is written whole`;
 }

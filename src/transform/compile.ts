@@ -53,6 +53,8 @@ export interface ReadOptions {
   readonly nowMs: number;
   /** A table holding what readSql reads, to convert from instead of reading the files. */
   readonly staged?: string;
+  /** The longest line in the files (INLET_MAX_LINE_BYTES): longer ones were taken out before the read. */
+  readonly maxLineBytes: number;
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -71,15 +73,27 @@ const TIME_RANGE = {
 
 const INTEGER_PATTERN = quoteLiteral('\\s*[+-]?[0-9]+\\s*');
 
+/** DuckDB's own default CSV buffer, kept for lines well below it. */
+const READ_BUFFER_BYTES = 32 * 1024 * 1024;
+/** DuckDB's own default maximum_object_size, kept unless the line limit is larger. */
+const JSON_OBJECT_BYTES = 16 * 1024 * 1024;
+
 /** The reader: every field as VARCHAR, conversions happen later so a bad value rejects one row, not the file. */
 /** The raw read of the files: one row per record, the file's number first; what a staged table holds. */
 export function readSql(t: Transform, o: ReadOptions): string {
   const files = `[${o.files.map(quoteLiteral).join(', ')}]`;
   const fileNumber = `[${o.fileNumbers.join(', ')}][file_index::BIGINT + 1]`;
-  const common = `header=false, auto_detect=false, store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
+  // DuckDB refuses a line of max_line_size bytes or more, and drops one longer than its buffer
+  // without a word: the buffer must hold the longest line with room to spare.
+  const lineSize = o.maxLineBytes + 1;
+  const common =
+    `header=false, auto_detect=false, max_line_size=${lineSize}, buffer_size=${Math.max(READ_BUFFER_BYTES, 4 * lineSize)}, ` +
+    `store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
   if (o.shape === 'array' || o.shape === 'objects') {
     const format = o.shape === 'array' ? 'array' : 'unstructured';
-    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, json::VARCHAR AS __inlet_line FROM read_json_objects(${files}, format='${format}')`;
+    // These records are not lines: DuckDB fails the whole read on one past its object buffer.
+    const objectSize = Math.max(JSON_OBJECT_BYTES, lineSize);
+    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, json::VARCHAR AS __inlet_line FROM read_json_objects(${files}, format='${format}', maximum_object_size=${objectSize})`;
   }
   if (o.shape === 'lines') {
     // One VARCHAR per line: a delimiter and quote that never occur in JSON text keep each line whole.

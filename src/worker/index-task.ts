@@ -67,7 +67,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
   const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
-  const inputs = JSON.parse(task.input) as { url: string; size: number }[];
+  const inputs = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);
   const relativeDir = path.join(job.table_id, attempt);
@@ -87,7 +87,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
   const fetchChunk = (chunk: readonly number[]) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
-      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal }),
+      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }),
     );
   let next: ReturnType<typeof fetchChunk> | undefined = chunks.length > 0 ? fetchChunk(chunks[0]!) : undefined;
   try {
@@ -97,14 +97,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       phases.fetchMs += performance.now() - mark;
       signal.throwIfAborted();
       const failures = fetched.flatMap((r, j) => (r.status === 'rejected' ? [{ url: inputs[chunk[j]!]!.url, error: errorMessage(r.reason), reason: r.reason }] : []));
-      if (failures.length > 0) {
-        const failed = new Map(failures.map((f) => [f.url, f.error]));
-        const reports = inputs.map((input) => ({
-          ...emptyReport(input.url, input.size),
-          error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
-        }));
-        throw new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
-      }
+      if (failures.length > 0) throw inputError(inputs, failures);
       fetched.forEach((r, j) => {
         if (r.status === 'fulfilled') fetchedBytes[chunk[j]!] = r.value.bytes;
       });
@@ -112,7 +105,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
 
       // Downloads are in scratch; uncompressed file:// objects are read where they are.
       const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
-      const groups = await readGroups(transform, local);
+      const groups = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
       await withConnection(engine, signal, async (connection) => {
         try {
           mark = performance.now();
@@ -129,8 +122,12 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           await dropConverted(connection);
         }
       });
-      await Promise.all(local.filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
+      const read = groups.flatMap((group) => group.files);
+      await Promise.all([...local, ...read].filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
     }
+    // A file rewritten in place while DuckDB or a download read it gives torn rows.
+    const changed = await ctx.sources.changedSinceListed(inputs);
+    if (changed.length > 0) throw inputError(inputs, changed);
     return {
       outputDir,
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
@@ -172,6 +169,16 @@ export function chunksOf(inputs: readonly { size: number }[], chunkBytes: number
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+/** The task's files could not all be read: the failed ones carry their error, the others say why they were not loaded. */
+function inputError(inputs: readonly { url: string; size: number }[], failures: readonly { url: string; error: string; reason?: unknown }[]): TaskInputError {
+  const failed = new Map(failures.map((f) => [f.url, f.error]));
+  const reports = inputs.map((input) => ({
+    ...emptyReport(input.url, input.size),
+    error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
+  }));
+  return new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
 }
 
 function emptyReport(url: string, bytes: number): FileReport {

@@ -1,11 +1,13 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-export type Fault = 'status500' | 'reset' | 'truncate';
+export type Fault = 'status500' | 'reset' | 'truncate' | 'before';
 
 interface Rule {
   readonly method: string;
   readonly path: RegExp;
   readonly fault: Fault;
+  /** For `before`: runs before the request goes on to the server (to change an object under its reader). */
+  readonly action?: () => Promise<void>;
   /** How many matching requests fail before the rule lets them through; Infinity for always. */
   remaining: number;
   hits: number;
@@ -35,6 +37,13 @@ export class FaultProxy {
     return rule;
   }
 
+  /** Runs `action` before each of the next `times` matching requests is passed on. */
+  before(method: string, path: RegExp, action: () => Promise<void>, times = 1): Rule {
+    const rule: Rule = { method, path, fault: 'before', action, remaining: times, hits: 0 };
+    this.rules.push(rule);
+    return rule;
+  }
+
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
@@ -54,7 +63,16 @@ export class FaultProxy {
         req.socket.destroy();
         return;
       }
+      if (rule.fault === 'before') {
+        req.pause();
+        void rule.action!().then(() => this.forward(req, res, undefined), () => req.socket.destroy());
+        return;
+      }
     }
+    this.forward(req, res, rule);
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, rule: Rule | undefined) {
     const url = new URL(req.url!, this.target);
     const upstream = httpRequest(url, { method: req.method, headers: req.headers }, (up) => {
       if (rule?.fault === 'truncate') {
