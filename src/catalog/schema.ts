@@ -149,8 +149,10 @@ export interface PartitionsTable {
   table_id: string;
   job_id: string;
   task_id: string;
-  /** Relative to the data directory's partition root. */
+  /** "/"-separated key below its storage's root: `<table id>/<attempt>/...`. */
   path: string;
+  /** The `s3://bucket/prefix/` holding the file; null for the local default (`<data dir>/partitions`). */
+  storage_url: ColumnType<string | null, string | null | undefined, never>;
   min_ts_ms: number;
   max_ts_ms: number;
   rows: number;

@@ -1,7 +1,6 @@
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getOrgForUser, listOrgsForUser } from '../../catalog/accounts.js';
+import { tableStorageUrls } from '../../catalog/partitions.js';
 import {
   createProject,
   createTable,
@@ -20,10 +19,9 @@ import {
   type NamedFields,
 } from '../../catalog/resources.js';
 import type { Org, Project, TableRow, TransformRow } from '../../catalog/schema.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { errorMessage, NotFoundError, ValidationError } from '../../errors.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
-import { partitionsRoot } from '../../worker/context.js';
 import type { ApiContext } from '../context.js';
 import { orgView, projectView, tableView, transformView } from '../views.js';
 
@@ -121,8 +119,10 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   }
   app.delete(`${tables}/:table`, async (request, reply) => {
     const t = await table(request);
+    const locations = await tableStorageUrls(catalog, t.id);
     await deleteTable(catalog, t);
-    await rm(path.join(partitionsRoot(ctx.config), t.id), { recursive: true, force: true });
+    // The table is gone from the catalog: files left by a failure here are orphans, which the sweeper removes.
+    await ctx.storage.removeTable(t.id, locations).catch((err: unknown) => request.log.warn({ table: t.id, err: errorMessage(err) }, 'removing a deleted table\'s partitions failed; the sweeper will'));
     return reply.status(204).send();
   });
 
