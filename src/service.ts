@@ -36,9 +36,9 @@ async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promi
 /** Starts what the role asks for: the API server, the worker pool, or both (`all`, the default). */
 export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   await mkdir(scratchRoot(config), { recursive: true });
-  const storage = new PartitionStorage(config);
-  await storage.prepare();
   const catalog = await openCatalog(config.databaseUrl);
+  const storage = new PartitionStorage(config, catalog);
+  await storage.prepare();
   const generatedPassword = await ensureAdmin(catalog, config, logger);
   const sources = new Sources(config);
 

@@ -9,6 +9,7 @@ import { QueryError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { Sources } from '../src/sources/sources.js';
 import { PartitionCache } from '../src/storage/cache.js';
+import { defaultStorageId } from '../src/storage/settings.js';
 import { PartitionStorage } from '../src/storage/storage.js';
 import { sweepPartitions } from '../src/worker/sweep.js';
 import { freshCatalog } from './helpers/catalogs.js';
@@ -69,7 +70,7 @@ describe('partitions in object storage (one process)', () => {
     assert.ok(rows.length >= 3);
     const stored = await keys('parts-one', 'inlet/');
     for (const row of rows) {
-      assert.equal(row.storage_url, 's3://parts-one/inlet/');
+      assert.equal(row.storage_id, defaultStorageId('s3://parts-one/inlet/', s3.endpoint));
       assert.ok(stored.includes(`inlet/${row.path}`), `${row.path} is in the bucket`);
     }
     // Nothing of the partitions stays on the worker's disk.
@@ -150,15 +151,16 @@ describe('the partition sweeper', () => {
     const { catalog, drop } = await freshCatalog('postgres');
     const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-sweep-'));
     const config = loadConfig({}, { dataDir, storageUrl: 's3://sweep-grace/p/', s3Endpoint: s3.endpoint, s3ForcePathStyle: 'true' });
-    const storage = new PartitionStorage(config);
+    const storage = new PartitionStorage(config, catalog);
     try {
+      await storage.prepare();
       const table = '11111111-1111-1111-1111-111111111111';
       const committed = '22222222-2222-2222-2222-222222222222-1';
       const orphan = '33333333-3333-3333-3333-333333333333-2';
       for (const attempt of [committed, orphan]) await s3.put('sweep-grace', `p/${table}/${attempt}/chunk-0/data_0.parquet`, 'x');
       await catalog.db
         .insertInto('partitions')
-        .values({ id: 'p1', table_id: table, job_id: 'j', task_id: 't', path: `${table}/${committed}/chunk-0/data_0.parquet`, storage_url: config.storageUrl, min_ts_ms: 0, max_ts_ms: 0, rows: 1, bytes: 1, created: '' })
+        .values({ id: 'p1', table_id: table, job_id: 'j', task_id: 't', path: `${table}/${committed}/chunk-0/data_0.parquet`, storage_id: storage.defaultId, min_ts_ms: 0, max_ts_ms: 0, rows: 1, bytes: 1, created: '' })
         .execute();
       const ctx = { catalog, config, storage, sources: new Sources(config), log: createLogger('silent') };
 
@@ -172,5 +174,83 @@ describe('the partition sweeper', () => {
       await drop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the Storages API and a table choosing its storage', () => {
+  let inlet: TestInlet;
+  before(async () => {
+    await s3.createBucket('table-store');
+    await s3.createBucket('input-map');
+    for (let f = 0; f < 2; f++) await s3.put('input-map', `logs/${f}.csv`, csvOf(logRows(300, Date.UTC(2024, 0, 1 + f), 60, f * 300)));
+    // The default storage stays local: only the table that chooses the bucket goes there.
+    inlet = await startInlet({ s3Endpoint: s3.endpoint });
+  });
+  after(async () => inlet?.stop());
+
+  test('storages are listed, created, validated, updated and deleted; the default one is listed first and fixed', async () => {
+    const { api } = inlet;
+    const base = `/config/v1/orgs/${api.orgId}/storages/`;
+    const listed = await api.request('GET', base);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.length, 1);
+    assert.equal(listed.body[0].is_default, true);
+    assert.equal(listed.body[0].settings.cloud, 'local');
+    const defaultId = listed.body[0].uuid;
+    assert.equal((await api.request('PATCH', `${base}${defaultId}/`, { name: 'x' })).status, 409);
+    assert.equal((await api.request('DELETE', `${base}${defaultId}/`)).status, 409);
+
+    const bad = await api.request('POST', base, { name: 'bad', settings: { bucket_name: 'Not_A_Bucket' } });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.detail, /settings\.bucket_name is "Not_A_Bucket": give an S3 bucket name/);
+    const badEndpoint = await api.request('POST', base, { name: 'bad', settings: { bucket_name: 'table-store', endpoint: 'file:///etc' } });
+    assert.equal(badEndpoint.status, 400);
+    assert.match(badEndpoint.body.detail, /settings\.endpoint is "file:\/\/\/etc"/);
+
+    const created = await api.request('POST', base, { name: 'archive', settings: { bucket_name: 'table-store', bucket_path: 'x', region: 'us-east-1', cloud: 'aws', endpoint: s3.endpoint } });
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await api.request('POST', base, { name: 'archive', settings: { bucket_name: 'table-store' } })).status, 409);
+    const renamed = await api.request('PATCH', `${base}${created.body.uuid}/`, { description: 'cold data' });
+    assert.equal(renamed.status, 200, renamed.text);
+    assert.equal(renamed.body.settings.bucket_path, 'x');
+    assert.equal((await api.request('GET', `${base}${created.body.uuid}`)).body.description, 'cold data');
+    assert.deepEqual(
+      (await api.request('GET', base)).body.map((s: { name: string }) => s.name),
+      ['default', 'archive'],
+    );
+    const scratch = await api.request('POST', base, { name: 'scratch', settings: { bucket_name: 'table-store', bucket_path: 'y' } });
+    assert.equal((await api.request('DELETE', `${base}${scratch.body.uuid}/`)).status, 204);
+    assert.equal((await api.request('GET', `${base}${scratch.body.uuid}/`)).status, 404);
+  });
+
+  test("a table's storage_map.default_storage_id must be a storage of the org, and its partitions go there", async () => {
+    const { api } = inlet;
+    const storages = (await api.request('GET', `/config/v1/orgs/${api.orgId}/storages/`)).body;
+    const archive = storages.find((s: { name: string }) => s.name === 'archive').uuid;
+    const project = await api.request('POST', `/config/v1/orgs/${api.orgId}/projects/`, { name: 'website' });
+    const tablesUrl = `/config/v1/orgs/${api.orgId}/projects/${project.body.uuid}/tables/`;
+    const unknown = await api.request('POST', tablesUrl, { name: 'events', settings: { storage_map: { default_storage_id: '00000000-0000-0000-0000-000000000000' } } });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.detail, /default_storage_id is "00000000-0000-0000-0000-000000000000", which is no storage of this org/);
+    const table = await api.request('POST', tablesUrl, { name: 'events', settings: { storage_map: { default_storage_id: archive } } });
+    assert.equal(table.status, 201, table.text);
+    const tableId = table.body.uuid;
+    assert.equal((await api.request('POST', `${tablesUrl}${tableId}/transforms/`, CSV_TRANSFORM)).status, 201);
+
+    const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, referenceJob('to archive', 's3://input-map/logs/', { settings: { input_aggregation: 1 } }));
+    const done = await api.waitForJob(created.body.uuid);
+    assert.equal(done.status, 'done', JSON.stringify(done.details));
+    const rows = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('table_id', '=', tableId).execute();
+    assert.ok(rows.length > 0 && rows.every((r) => r.storage_id === archive));
+    assert.ok((await keys('table-store', `x/${tableId}/`)).length >= rows.length);
+    assert.deepEqual(parquetFiles(path.join(inlet.dataDir, 'partitions')), []);
+    assert.equal((await api.query('SELECT count() FROM website.events')).text, '600\n');
+
+    const inUse = await api.request('DELETE', `/config/v1/orgs/${api.orgId}/storages/${archive}/`);
+    assert.equal(inUse.status, 409);
+    assert.match(inUse.body.detail, /is the storage of tables events/);
+    assert.equal((await api.request('DELETE', `${tablesUrl}${tableId}/`)).status, 204);
+    assert.deepEqual(await keys('table-store', `x/${tableId}/`), []);
+    assert.equal((await api.request('DELETE', `/config/v1/orgs/${api.orgId}/storages/${archive}/`)).status, 204);
   });
 });

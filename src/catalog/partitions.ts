@@ -32,9 +32,9 @@ export async function countTablePartitions(c: Catalog, tableId: string): Promise
 }
 
 /** The storages a table's committed partitions are in (null: the local default). */
-export async function tableStorageUrls(c: Catalog, tableId: string): Promise<(string | null)[]> {
-  const rows = await c.db.selectFrom('partitions').select('storage_url').distinct().where('table_id', '=', tableId).execute();
-  return rows.map((r) => r.storage_url);
+export async function tableStorageIds(c: Catalog, tableId: string): Promise<(string | null)[]> {
+  const rows = await c.db.selectFrom('partitions').select('storage_id').distinct().where('table_id', '=', tableId).execute();
+  return rows.map((r) => r.storage_id);
 }
 
 /**

@@ -162,7 +162,7 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
 function sandboxTable(storage: PartitionStorage, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
   const columns = transform ? storedColumns(transform) : [];
   const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL::VARCHAR AS "no_columns"';
-  return { id: row.id, schema: ref.project, name: ref.table, dir: storage.readableDir(row.id), emptySelect: `SELECT ${select} WHERE false` };
+  return { id: row.id, schema: ref.project, name: ref.table, dir: storage.readableDir(row), emptySelect: `SELECT ${select} WHERE false` };
 }
 
 const describePartitions = (tables: readonly PrunedTable[]) =>
@@ -361,7 +361,7 @@ export class QueryService {
     if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
       throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
     }
-    held.files = await this.storage.open(tables.map((t) => t.partitions));
+    held.files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir, partitions: t.partitions })));
     await lease.sandbox.setFiles(
       lease.connection,
       tables.map((t, i) => ({

@@ -1,35 +1,47 @@
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Catalog } from '../catalog/db.js';
+import type { StorageRow } from '../catalog/schema.js';
+import { ensureStorage, getStorageById, listAllStorages } from '../catalog/storages.js';
 import type { Config } from '../config/config.js';
 import { QueryError, StorageError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 import { createS3Client } from '../sources/s3-source.js';
 import { PartitionCache } from './cache.js';
 import { parseS3Location, S3Store } from './s3-store.js';
+import { defaultStorageId, settingsOfUrl, storageUrlOf, type StorageSettings } from './settings.js';
 
 /**
- * Where a partition is, as the catalog records it: `storage` is null for the local default
+ * Where a partition is, as the catalog records it: `storage_id` is null for the local default
  * (`<data dir>/partitions` of the process, as every partition was before object storage), or
- * the `s3://bucket/prefix/` it was uploaded to; `path` is its "/"-separated key below that
- * root, `<table id>/<task id>-<attempt>/...`.
+ * the storage it was uploaded to; `path` is its "/"-separated key below that storage's root,
+ * `<table id>/<task id>-<attempt>/...`.
  */
 export interface PartitionLocation {
-  readonly storage_url: string | null;
+  readonly storage_id: string | null;
   readonly path: string;
   readonly bytes: number;
+}
+
+/** A table as the storage needs it: its id, and its settings (storage_map chooses its storage). */
+export interface TableLocation {
+  readonly id: string;
+  readonly settings: string;
 }
 
 /** A task attempt's output: DuckDB writes below `dir`; `publish` makes the files durable, `discard` removes them. */
 export interface AttemptOutput {
   readonly dir: string;
   /** Uploads the files (absolute paths below `dir`) when the storage is remote; answers their locations. */
-  publish(files: readonly string[], signal?: AbortSignal): Promise<{ storage: string | null; path: string }[]>;
+  publish(files: readonly string[], signal?: AbortSignal): Promise<{ storageId: string | null; path: string }[]>;
   discard(): Promise<void>;
 }
 
-/** An attempt's files in the default storage, for the sweeper. */
+/** An attempt's files in one storage, for the sweeper. */
 export interface StoredAttempt {
+  /** null: the local default. */
+  readonly storageId: string | null;
   readonly tableId: string;
   readonly attempt: string;
   /** When its newest file was written. */
@@ -47,42 +59,39 @@ const TRANSFER_PARALLELISM = 8;
 
 const toKey = (relative: string) => relative.split(path.sep).join('/');
 
+/** The storage a table's settings choose (`storage_map.default_storage_id`), if any. */
+export function chosenStorageId(settings: string): string | undefined {
+  const id = (JSON.parse(settings) as { storage_map?: { default_storage_id?: unknown } }).storage_map?.default_storage_id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
 /**
  * The one owner of partition files: where an attempt writes, how its files become durable,
  * how a query gets them as local files, and how they are listed and removed. The default
- * storage (INLET_STORAGE_URL) is either the local directory, written and read in place, or
- * an S3 location, written through local scratch and read through a bounded cache.
+ * storage (INLET_STORAGE_URL) is either a local directory, written and read in place, or an
+ * S3 location; a table may choose another storage of its org. Remote partitions are written
+ * through local scratch and read through a bounded cache laid out per table.
  */
 export class PartitionStorage {
-  private readonly client: S3Client | undefined;
-  private readonly remote: S3Store | undefined;
-  /** Stores of locations other than the default that committed partitions name. */
-  private readonly others = new Map<string, S3Store>();
+  /** The default storage's id, as the Storages API lists it. */
+  readonly defaultId: string;
+  private readonly defaultRemote: boolean;
+  private readonly clients = new Map<string, S3Client>();
+  /** Stores by storage id: a storage holding partitions never changes its bucket (the API refuses it). */
+  private readonly stores = new Map<string, S3Store>();
   private cacheInstance: PartitionCache | undefined;
 
   constructor(
     private readonly config: Pick<Config, 'storageUrl' | 'dataDir' | 'cacheDir' | 'cacheBytes' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>,
-    client?: S3Client,
+    private readonly catalog: Catalog,
   ) {
-    if (config.storageUrl.startsWith('s3://')) {
-      this.client = client ?? createS3Client(config);
-      this.remote = new S3Store(this.client, parseS3Location(config.storageUrl));
-    }
+    this.defaultRemote = config.storageUrl.startsWith('s3://');
+    this.defaultId = defaultStorageId(config.storageUrl, this.defaultRemote ? config.s3Endpoint : undefined);
   }
 
   /** The local root of partitions: the configured directory, or the data dir's for rows recorded before object storage. */
   private get localRoot(): string {
-    return this.remote ? path.join(this.config.dataDir, 'partitions') : this.config.storageUrl;
-  }
-
-  /** Creates the local root, so a first query of an empty table finds its directory. */
-  async prepare(): Promise<void> {
-    if (!this.remote) await mkdir(this.localRoot, { recursive: true });
-  }
-
-  /** What the catalog records for partitions written now. */
-  get location(): string | null {
-    return this.remote ? this.remote.location.url : null;
+    return this.defaultRemote ? path.join(this.config.dataDir, 'partitions') : this.config.storageUrl;
   }
 
   /** Created on first use: a worker-only process never reads through it. */
@@ -90,19 +99,62 @@ export class PartitionStorage {
     return (this.cacheInstance ??= new PartitionCache(this.config.cacheDir, this.config.cacheBytes, TRANSFER_PARALLELISM));
   }
 
+  /** The local root exists, and an S3 default storage has its catalog row, so partitions can name it. */
+  async prepare(): Promise<void> {
+    if (!this.defaultRemote) await mkdir(this.localRoot, { recursive: true });
+    else await ensureStorage(this.catalog, this.defaultId, { name: 'default', description: 'INLET_STORAGE_URL', settings: JSON.stringify(this.defaultSettings()) });
+  }
+
+  /** The default storage as the Storages API shows it. */
+  defaultSettings(): StorageSettings & { cloud: string } {
+    if (this.defaultRemote) return { ...settingsOfUrl(this.config.storageUrl, this.config.s3Endpoint, this.config.s3Region), cloud: 'aws' };
+    return { bucket_name: '', bucket_path: this.config.storageUrl, cloud: 'local' };
+  }
+
+  /** The storage id partitions of this table are recorded with: null for the local default. */
+  private recordedId(table: TableLocation): string | null {
+    const chosen = chosenStorageId(table.settings) ?? this.defaultId;
+    return chosen === this.defaultId && !this.defaultRemote ? null : chosen;
+  }
+
+  private client(endpoint: string | undefined, region: string): S3Client {
+    const key = `${endpoint ?? ''}\n${region}`;
+    let client = this.clients.get(key);
+    if (!client) this.clients.set(key, (client = createS3Client({ s3Endpoint: endpoint, s3Region: region, s3ForcePathStyle: this.config.s3ForcePathStyle })));
+    return client;
+  }
+
+  private storeOfRow(row: StorageRow): S3Store {
+    const settings = JSON.parse(row.settings) as StorageSettings;
+    return new S3Store(this.client(settings.endpoint ?? this.config.s3Endpoint, settings.region ?? this.config.s3Region), parseS3Location(storageUrlOf(settings)));
+  }
+
+  /** A storage's objects; `fresh` reads its row again (a storage without partitions may have changed its bucket). */
+  private async store(id: string, fresh = false): Promise<S3Store> {
+    const known = this.stores.get(id);
+    if (known && !fresh) return known;
+    const row = await getStorageById(this.catalog, id);
+    if (!row) throw new StorageError(`storage ${id} is not in the catalog: set the table's settings.storage_map.default_storage_id to one of GET /config/v1/orgs/{org}/storages/`);
+    const store = this.storeOfRow(row);
+    this.stores.set(id, store);
+    return store;
+  }
+
   /** Where one attempt writes. Local storage: in place, below the root (no copy). Remote: below the attempt's scratch. */
-  attemptOutput(tableId: string, attempt: string, scratchDir: string): AttemptOutput {
+  async attemptOutput(tableId: string, attempt: string, scratchDir: string): Promise<AttemptOutput> {
     const prefix = `${tableId}/${attempt}`;
-    const remote = this.remote;
-    if (!remote) {
+    const table = await this.catalog.db.selectFrom('tables').select(['id', 'settings']).where('id', '=', tableId).executeTakeFirst();
+    const storageId = table ? this.recordedId(table) : this.defaultRemote ? this.defaultId : null;
+    if (storageId === null) {
       const root = this.localRoot;
       const dir = path.join(root, tableId, attempt);
       return {
         dir,
-        publish: async (files) => files.map((file) => ({ storage: null, path: toKey(path.relative(root, file)) })),
+        publish: async (files) => files.map((file) => ({ storageId: null, path: toKey(path.relative(root, file)) })),
         discard: () => rm(dir, { recursive: true, force: true }),
       };
     }
+    const remote = await this.store(storageId, true);
     const dir = path.join(scratchDir, 'partitions');
     return {
       dir,
@@ -111,7 +163,7 @@ export class PartitionStorage {
         const results = await mapLimit(files, TRANSFER_PARALLELISM, (file, i) => remote.upload(keys[i]!, file, signal));
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
-        return keys.map((key) => ({ storage: remote.location.url, path: key }));
+        return keys.map((key) => ({ storageId, path: key }));
       },
       discard: async () => {
         await rm(dir, { recursive: true, force: true });
@@ -121,86 +173,89 @@ export class PartitionStorage {
   }
 
   /** The directory a table's query sandbox may read: every file `open` answers for the table is below it. */
-  readableDir(tableId: string): string {
-    return this.remote ? this.cache.tableDir(tableId) : path.join(this.localRoot, tableId);
+  readableDir(table: TableLocation): string {
+    return this.recordedId(table) === null ? path.join(this.localRoot, table.id) : this.cache.tableDir(table.id);
   }
 
-  /** Each table's partitions as local files: in place for local storage, else downloaded into the cache (only the missing ones). */
-  async open(tables: readonly (readonly PartitionLocation[])[], signal?: AbortSignal): Promise<ReadableFiles> {
-    if (!this.remote) {
+  /**
+   * Each table's partitions as local files below its readable `dir`: in place for the local
+   * storage, else in the cache (downloading only the missing ones).
+   */
+  async open(tables: readonly { readonly dir: string; readonly partitions: readonly PartitionLocation[] }[], signal?: AbortSignal): Promise<ReadableFiles> {
+    const cached = this.cacheInstance && tables.some((t) => t.dir.startsWith(this.cacheInstance!.dir + path.sep));
+    if (!cached) {
       const root = this.localRoot;
-      return { files: tables.map((partitions) => partitions.map((p) => path.join(root, ...checkedPath(p.path)))), release: () => undefined };
+      return { files: tables.map((t) => t.partitions.map((p) => path.join(root, ...this.localPath(p)))), release: () => undefined };
     }
-    const all = tables.flat();
-    const pinned = await this.cache.acquire(
-      all.map((p) => {
-        const store = this.storeOf(p);
-        checkedPath(p.path);
-        return { key: p.path, bytes: p.bytes, fetch: (dest, abort) => store.download(p.path, dest, abort) };
-      }),
-      signal,
+    const items = await Promise.all(
+      tables.flatMap((t) =>
+        t.partitions.map(async (p) => {
+          const parts = checkedPath(p.path);
+          if (p.storage_id === null) {
+            // Written before the table's storage was remote: copied into the cache, where its sandbox reads.
+            const source = path.join(this.localRoot, ...parts);
+            return { key: p.path, bytes: p.bytes, fetch: (dest: string) => copyFile(source, dest) };
+          }
+          const store = await this.store(p.storage_id);
+          return { key: p.path, bytes: p.bytes, fetch: (dest: string, abort?: AbortSignal) => store.download(p.path, dest, abort) };
+        }),
+      ),
     );
+    const pinned = await this.cache.acquire(items, signal);
     let next = 0;
-    return { files: tables.map((partitions) => pinned.files.slice(next, (next += partitions.length))), release: pinned.release };
+    return { files: tables.map((t) => pinned.files.slice(next, (next += t.partitions.length))), release: pinned.release };
   }
 
-  private storeOf(p: PartitionLocation): S3Store {
-    if (p.storage_url === null || !p.storage_url.startsWith('s3://')) {
-      throw new QueryError(
-        `partition ${p.path} is in the local storage of the process that wrote it, and this process reads ${this.remote!.location.url}: load the table again with INLET_STORAGE_URL set on every process`,
-      );
+  private localPath(p: PartitionLocation): string[] {
+    if (p.storage_id !== null) {
+      throw new QueryError(`partition ${p.path} is in storage ${p.storage_id}, and its table now uses the local storage: set the table's settings.storage_map.default_storage_id back to ${p.storage_id} to read it`);
     }
-    if (p.storage_url === this.remote!.location.url) return this.remote!;
-    let store = this.others.get(p.storage_url);
-    if (!store) this.others.set(p.storage_url, (store = new S3Store(this.client!, parseS3Location(p.storage_url))));
-    return store;
+    return checkedPath(p.path);
   }
 
-  /** Attempts with files in the default storage. */
-  async listAttempts(): Promise<StoredAttempt[]> {
-    const newest = new Map<string, number>();
-    if (this.remote) {
-      for await (const object of this.remote.list('')) {
+  /** Attempts with files in any storage (the local default and every storage in the catalog) that `candidate` accepts. */
+  async listAttempts(candidate: (tableId: string, attempt: string) => boolean): Promise<StoredAttempt[]> {
+    const found: StoredAttempt[] = [];
+    const root = this.localRoot;
+    for (const tableId of await subdirs(root)) {
+      for (const attempt of await subdirs(path.join(root, tableId))) {
+        if (candidate(tableId, attempt)) found.push({ storageId: null, tableId, attempt, modifiedMs: await newestMtime(path.join(root, tableId, attempt)) });
+      }
+    }
+    for (const row of await listAllStorages(this.catalog)) {
+      const newest = new Map<string, number>();
+      for await (const object of (await this.store(row.id)).list('')) {
         const [tableId, attempt] = object.key.split('/');
-        if (!tableId || !attempt) continue;
+        if (!tableId || !attempt || !candidate(tableId, attempt)) continue;
         const key = `${tableId}/${attempt}`;
         newest.set(key, Math.max(newest.get(key) ?? 0, object.modifiedMs));
       }
-    } else {
-      for (const tableId of await subdirs(this.localRoot)) {
-        for (const attempt of await subdirs(path.join(this.localRoot, tableId))) {
-          newest.set(`${tableId}/${attempt}`, await newestMtime(path.join(this.localRoot, tableId, attempt)));
-        }
+      for (const [key, modifiedMs] of newest) {
+        const [tableId, attempt] = key.split('/') as [string, string];
+        found.push({ storageId: row.id, tableId, attempt, modifiedMs });
       }
     }
-    return [...newest].map(([key, modifiedMs]) => {
-      const [tableId, attempt] = key.split('/') as [string, string];
-      return { tableId, attempt, modifiedMs };
-    });
+    return found;
   }
 
-  async removeAttempt(tableId: string, attempt: string): Promise<void> {
-    if (this.remote) await this.remote.removePrefix(`${tableId}/${attempt}/`);
-    else await rm(path.join(this.localRoot, tableId, attempt), { recursive: true, force: true });
+  async removeAttempt(stored: StoredAttempt): Promise<void> {
+    if (stored.storageId === null) await rm(path.join(this.localRoot, stored.tableId, stored.attempt), { recursive: true, force: true });
+    else await (await this.store(stored.storageId)).removePrefix(`${stored.tableId}/${stored.attempt}/`);
   }
 
-  /** Every file of a table: in the default storage and in each location its partitions name. */
-  async removeTable(tableId: string, locations: readonly (string | null)[]): Promise<void> {
-    await rm(path.join(this.localRoot, tableId), { recursive: true, force: true });
-    if (this.cacheInstance) await rm(this.cacheInstance.tableDir(tableId), { recursive: true, force: true });
-    const remotes = new Set(locations.filter((l): l is string => l !== null && l.startsWith('s3://')));
-    if (this.remote) remotes.add(this.remote.location.url);
-    if (remotes.size > 0 && !this.client) {
-      throw new StorageError(`table ${tableId} has partitions in ${[...remotes].join(', ')}, and this process has no S3 storage configured: set INLET_STORAGE_URL to delete them`);
-    }
-    for (const url of remotes) {
-      const store = url === this.remote?.location.url ? this.remote : new S3Store(this.client!, parseS3Location(url));
-      await store.removePrefix(`${tableId}/`);
-    }
+  /** Every file of a table: locally, in its cache, in the storages its partitions name, its chosen one and the default. */
+  async removeTable(table: TableLocation, storageIds: readonly (string | null)[]): Promise<void> {
+    await rm(path.join(this.localRoot, table.id), { recursive: true, force: true });
+    if (this.cacheInstance) await rm(this.cacheInstance.tableDir(table.id), { recursive: true, force: true });
+    const remotes = new Set(storageIds.filter((id): id is string => id !== null));
+    const chosen = this.recordedId(table);
+    if (chosen !== null) remotes.add(chosen);
+    if (this.defaultRemote) remotes.add(this.defaultId);
+    for (const id of remotes) await (await this.store(id)).removePrefix(`${table.id}/`);
   }
 
   close(): void {
-    this.client?.destroy();
+    for (const client of this.clients.values()) client.destroy();
   }
 }
 

@@ -16,7 +16,7 @@ const catalog = await openCatalog(config.databaseUrl);
 const onJobChanged = (orgId: string, jobId: string) => {
   if (process.connected) send({ type: 'job-changed', orgId, jobId } satisfies ChildMessage);
 };
-const pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config), log, onJobChanged }, config.workers);
+const pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
 await pool.start();
 
 let stopping = false;

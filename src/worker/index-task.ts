@@ -18,7 +18,7 @@ import { scratchRoot, type WorkerContext } from './context.js';
 export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
 
 export interface IndexResult {
-  readonly partitions: readonly (WrittenPartition & { path: string; storageUrl: string | null; schemaKey: string })[];
+  readonly partitions: readonly (WrittenPartition & { path: string; storageId: string | null; schemaKey: string })[];
   readonly files: readonly FileReport[];
   /** Removes this attempt's Parquet files (wherever the storage put them) when the commit does not happen. */
   discard(): Promise<void>;
@@ -71,7 +71,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const inputs = JSON.parse(task.input) as { url: string; size: number }[];
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);
-  const output = ctx.storage.attemptOutput(job.table_id, attempt, scratch);
+  const output = await ctx.storage.attemptOutput(job.table_id, attempt, scratch);
   const outputDir = output.dir;
   await mkdir(scratch, { recursive: true });
   const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
@@ -138,7 +138,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       discard: () => output.discard(),
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
-      partitions: written.map((p, i) => ({ ...p, path: published[i]!.path, storageUrl: published[i]!.storage, schemaKey: columnsKey })),
+      partitions: written.map((p, i) => ({ ...p, path: published[i]!.path, storageId: published[i]!.storageId, schemaKey: columnsKey })),
       files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
     };
   } catch (err) {

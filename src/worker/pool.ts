@@ -119,7 +119,7 @@ export class WorkerPool {
           catalog,
           task,
           this.lease.owner,
-          result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_url: p.storageUrl, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
+          result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_id: p.storageId, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
         );

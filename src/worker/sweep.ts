@@ -26,10 +26,10 @@ export async function sweepPartitions(ctx: WorkerContext, graceMs: number, nowMs
   const running = await runningAttempts(ctx.catalog);
   const committed = await committedAttempts(ctx.catalog);
   let removed = 0;
-  for (const stored of await ctx.storage.listAttempts()) {
-    const key = `${stored.tableId}/${stored.attempt}`;
-    if (!isAttemptDir(stored.attempt) || running.has(stored.attempt) || committed.has(key) || nowMs - stored.modifiedMs < graceMs) continue;
-    await ctx.storage.removeAttempt(stored.tableId, stored.attempt);
+  const candidate = (tableId: string, attempt: string) => isAttemptDir(attempt) && !running.has(attempt) && !committed.has(`${tableId}/${attempt}`);
+  for (const stored of await ctx.storage.listAttempts(candidate)) {
+    if (nowMs - stored.modifiedMs < graceMs) continue;
+    await ctx.storage.removeAttempt(stored);
     removed++;
   }
   if (removed > 0) ctx.log.info({ removed }, 'removed partition files of task attempts that never committed');
