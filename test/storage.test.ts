@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -134,6 +134,16 @@ describe('the partition cache', () => {
     assert.equal(existsSync(first.files[0]!), false);
     assert.equal(cache.bytes, 150);
     second.release();
+  });
+
+  test('starts empty, removing only the table directories a previous run left in the directory it is given', () => {
+    const cacheDir = path.join(dir, 'restart');
+    const table = path.join(cacheDir, '11111111-2222-3333-4444-555555555555', 'a');
+    mkdirSync(table, { recursive: true });
+    writeFileSync(path.join(table, 'x.parquet'), 'x');
+    writeFileSync(path.join(cacheDir, 'not-ours.txt'), 'keep me');
+    new PartitionCache(cacheDir, 100, 1);
+    assert.deepEqual(readdirSync(cacheDir), ['not-ours.txt']);
   });
 
   test('refuses a query needing more than the bound, with the fix; a failed download leaves nothing behind', async () => {

@@ -1,8 +1,10 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { QueryError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
+
+const TABLE_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** One file a query needs: where it goes below the cache, its size, and how to fetch it. */
 export interface CacheItem {
@@ -42,8 +44,9 @@ export class PartitionCache {
     private readonly parallelism: number,
   ) {
     // What a previous run left is not tracked: start empty rather than trust half-written files.
-    rmSync(dir, { recursive: true, force: true });
+    // Only table directories go: the directory is the operator's choice and may hold other things.
     mkdirSync(dir, { recursive: true });
+    for (const name of readdirSync(dir)) if (TABLE_DIR.test(name)) rmSync(path.join(dir, name), { recursive: true, force: true });
   }
 
   /** The directory a table's cached files are below (what its query sandbox may read). */
@@ -103,12 +106,19 @@ export class PartitionCache {
     return { files: held.map((entry) => entry.file), release };
   }
 
+  /** Forgets a deleted table's files (and removes them). */
+  async removeTable(tableId: string): Promise<void> {
+    for (const [key, entry] of this.entries) if (key.startsWith(`${tableId}/`)) this.drop(key, entry);
+    await rm(this.tableDir(tableId), { recursive: true, force: true });
+  }
+
   private drop(key: string, entry: Entry): void {
     if (this.entries.get(key) !== entry) return;
     this.entries.delete(key);
     this.used -= entry.bytes;
     // At once, not later: a query may fetch the same key again right away, to the same path.
     rmSync(entry.file, { force: true });
+    // Directories are kept, even empty: another query may be about to download into one.
   }
 
   private evict(): void {

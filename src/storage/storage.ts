@@ -44,8 +44,8 @@ export interface StoredAttempt {
   readonly storageId: string | null;
   readonly tableId: string;
   readonly attempt: string;
-  /** When its newest file was written. */
-  readonly modifiedMs: number;
+  /** When its newest file was written (looked up only for attempts the sweeper may remove). */
+  modifiedMs(): Promise<number>;
 }
 
 /** Pruned partitions as local files a query's DuckDB can read (per table, in order), held until released. */
@@ -213,26 +213,26 @@ export class PartitionStorage {
     return checkedPath(p.path);
   }
 
-  /** Attempts with files in any storage (the local default and every storage in the catalog) that `candidate` accepts. */
-  async listAttempts(candidate: (tableId: string, attempt: string) => boolean): Promise<StoredAttempt[]> {
+  /** Attempts with files in any storage: the local default and every storage in the catalog. */
+  async listAttempts(): Promise<StoredAttempt[]> {
     const found: StoredAttempt[] = [];
     const root = this.localRoot;
     for (const tableId of await subdirs(root)) {
       for (const attempt of await subdirs(path.join(root, tableId))) {
-        if (candidate(tableId, attempt)) found.push({ storageId: null, tableId, attempt, modifiedMs: await newestMtime(path.join(root, tableId, attempt)) });
+        found.push({ storageId: null, tableId, attempt, modifiedMs: () => newestMtime(path.join(root, tableId, attempt)) });
       }
     }
     for (const row of await listAllStorages(this.catalog)) {
       const newest = new Map<string, number>();
       for await (const object of (await this.store(row.id)).list('')) {
         const [tableId, attempt] = object.key.split('/');
-        if (!tableId || !attempt || !candidate(tableId, attempt)) continue;
+        if (!tableId || !attempt) continue;
         const key = `${tableId}/${attempt}`;
         newest.set(key, Math.max(newest.get(key) ?? 0, object.modifiedMs));
       }
       for (const [key, modifiedMs] of newest) {
         const [tableId, attempt] = key.split('/') as [string, string];
-        found.push({ storageId: row.id, tableId, attempt, modifiedMs });
+        found.push({ storageId: row.id, tableId, attempt, modifiedMs: async () => modifiedMs });
       }
     }
     return found;
@@ -246,7 +246,7 @@ export class PartitionStorage {
   /** Every file of a table: locally, in its cache, in the storages its partitions name, its chosen one and the default. */
   async removeTable(table: TableLocation, storageIds: readonly (string | null)[]): Promise<void> {
     await rm(path.join(this.localRoot, table.id), { recursive: true, force: true });
-    if (this.cacheInstance) await rm(this.cacheInstance.tableDir(table.id), { recursive: true, force: true });
+    await this.cacheInstance?.removeTable(table.id);
     const remotes = new Set(storageIds.filter((id): id is string => id !== null));
     const chosen = this.recordedId(table);
     if (chosen !== null) remotes.add(chosen);

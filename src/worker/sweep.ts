@@ -16,20 +16,22 @@ async function dirs(parent: string): Promise<string[]> {
 
 /**
  * Removes partition files of attempts that never committed (killed workers, lost leases), as
- * the catalog and the storage's own listing tell them, never one machine's view: any worker
- * may collect any worker's leftovers. Running attempts are read before committed ones, so an
- * attempt that commits in between is seen as committed. An attempt whose newest file is younger
- * than the grace period is left alone: a worker that lost its lease may still be finishing an
- * upload it is about to throw away.
+ * the catalog and the storages' own listings tell them, never one machine's view: any worker
+ * may collect any worker's leftovers. The order is what makes it safe: an attempt listed has
+ * already been claimed; if it is not running when read next, it either committed already (and
+ * the committed attempts, read last, show it) or never will. An attempt whose newest file is
+ * younger than the grace period is left alone: a worker that lost its lease may still be
+ * uploading files it will throw away, and would leave some behind.
  */
 export async function sweepPartitions(ctx: WorkerContext, graceMs: number, nowMs = Date.now()): Promise<number> {
+  const stored = await ctx.storage.listAttempts();
   const running = await runningAttempts(ctx.catalog);
   const committed = await committedAttempts(ctx.catalog);
   let removed = 0;
-  const candidate = (tableId: string, attempt: string) => isAttemptDir(attempt) && !running.has(attempt) && !committed.has(`${tableId}/${attempt}`);
-  for (const stored of await ctx.storage.listAttempts(candidate)) {
-    if (nowMs - stored.modifiedMs < graceMs) continue;
-    await ctx.storage.removeAttempt(stored);
+  for (const attempt of stored) {
+    if (!isAttemptDir(attempt.attempt) || running.has(attempt.attempt) || committed.has(`${attempt.tableId}/${attempt.attempt}`)) continue;
+    if (nowMs - (await attempt.modifiedMs()) < graceMs) continue;
+    await ctx.storage.removeAttempt(attempt);
     removed++;
   }
   if (removed > 0) ctx.log.info({ removed }, 'removed partition files of task attempts that never committed');
