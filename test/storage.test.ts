@@ -213,9 +213,13 @@ describe('the Storages API and a table choosing its storage', () => {
     const bad = await api.request('POST', base, { name: 'bad', settings: { bucket_name: 'Not_A_Bucket' } });
     assert.equal(bad.status, 400);
     assert.match(bad.body.detail, /settings\.bucket_name is "Not_A_Bucket": give an S3 bucket name/);
-    const badEndpoint = await api.request('POST', base, { name: 'bad', settings: { bucket_name: 'table-store', endpoint: 'file:///etc' } });
-    assert.equal(badEndpoint.status, 400);
-    assert.match(badEndpoint.body.detail, /settings\.endpoint is "file:\/\/\/etc"/);
+    // Requests would carry the processes' credentials: only AWS or the operator's endpoint.
+    for (const endpoint of ['file:///etc', 'http://169.254.169.254', 'https://amazonaws.com.evil.example']) {
+      const badEndpoint = await api.request('POST', base, { name: 'bad', settings: { bucket_name: 'table-store', endpoint } });
+      assert.equal(badEndpoint.status, 400);
+      assert.match(badEndpoint.body.detail, /settings\.endpoint is ".*": storages are reached with the processes' own credentials/);
+    }
+    assert.equal((await api.request('POST', base, { name: 'aws', settings: { bucket_name: 'table-store', endpoint: 'https://s3.eu-west-1.amazonaws.com' } })).status, 201);
 
     const created = await api.request('POST', base, { name: 'archive', settings: { bucket_name: 'table-store', bucket_path: 'x', region: 'us-east-1', cloud: 'aws', endpoint: s3.endpoint } });
     assert.equal(created.status, 201, created.text);
@@ -226,7 +230,7 @@ describe('the Storages API and a table choosing its storage', () => {
     assert.equal((await api.request('GET', `${base}${created.body.uuid}`)).body.description, 'cold data');
     assert.deepEqual(
       (await api.request('GET', base)).body.map((s: { name: string }) => s.name),
-      ['default', 'archive'],
+      ['default', 'aws', 'archive'],
     );
     const scratch = await api.request('POST', base, { name: 'scratch', settings: { bucket_name: 'table-store', bucket_path: 'y' } });
     assert.equal((await api.request('DELETE', `${base}${scratch.body.uuid}/`)).status, 204);

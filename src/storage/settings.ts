@@ -12,8 +12,14 @@ export interface StorageSettings {
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-/** Checks a storage's settings; the message names the field, the value and the fix. */
-export function validateStorageSettings(value: unknown): StorageSettings {
+const AWS_ENDPOINT = /^https:\/\/([a-z0-9-]+\.)*amazonaws\.com(\.cn)?\/?$/;
+
+/**
+ * Checks a storage's settings; the message names the field, the value and the fix. Requests to
+ * a storage carry the processes' own AWS credentials, so its endpoint must be AWS or the
+ * endpoint the operator configured (`processEndpoint`), not any host an API user names.
+ */
+export function validateStorageSettings(value: unknown, processEndpoint: string | undefined): StorageSettings {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError(`settings is ${JSON.stringify(value)}: give an object with bucket_name`);
   const s = value as Record<string, unknown>;
   const optional = (field: string): string | undefined => {
@@ -29,8 +35,10 @@ export function validateStorageSettings(value: unknown): StorageSettings {
   const path = (optional('bucket_path') ?? '').split('/').filter(Boolean);
   if (path.some((part) => part === '.' || part === '..')) throw new ValidationError(`settings.bucket_path is ${JSON.stringify(s.bucket_path)}: "." and ".." segments are not allowed`);
   const endpoint = optional('endpoint');
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    throw new ValidationError(`settings.endpoint is ${JSON.stringify(endpoint)}: give the S3-compatible endpoint as http(s)://host[:port]`);
+  if (endpoint !== undefined && !AWS_ENDPOINT.test(endpoint) && endpoint.replace(/\/$/, '') !== processEndpoint?.replace(/\/$/, '')) {
+    throw new ValidationError(
+      `settings.endpoint is ${JSON.stringify(endpoint)}: storages are reached with the processes' own credentials, so give an https://…amazonaws.com endpoint, ${processEndpoint ? `the processes' AWS_ENDPOINT_URL_S3 (${processEndpoint}), ` : ''}or none`,
+    );
   }
   const region = optional('region');
   const cloud = optional('cloud');

@@ -29,12 +29,12 @@ const bodySchema = {
 } as const;
 
 /** PUT replaces a storage (name and settings required); PATCH changes only the fields it sends. */
-function storageFields(body: Body, current: StorageRow | undefined, replace: boolean): StorageFields {
+function storageFields(body: Body, current: StorageRow | undefined, replace: boolean, processEndpoint: string | undefined): StorageFields {
   const name = body.name ?? (replace ? undefined : current?.name);
   if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`name is ${JSON.stringify(name)}: give a non-empty name`);
   const description = body.description !== undefined ? (body.description as string | null) : replace ? null : (current?.description ?? null);
   const raw = body.settings !== undefined ? body.settings : replace || !current ? undefined : (JSON.parse(current.settings) as unknown);
-  return { name, description, settings: JSON.stringify(validateStorageSettings(raw)) };
+  return { name, description, settings: JSON.stringify(validateStorageSettings(raw, processEndpoint)) };
 }
 
 /**
@@ -67,7 +67,7 @@ export function storageRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Body: Body }>(base, { schema: { body: bodySchema } }, async (request, reply) => {
     const o = await org(request);
     if (request.body.name === 'default') throw new ConflictError('a storage named "default" already exists (INLET_STORAGE_URL): choose another name');
-    return reply.status(201).send(view(await createStorage(catalog, o.id, storageFields(request.body, undefined, true))));
+    return reply.status(201).send(view(await createStorage(catalog, o.id, storageFields(request.body, undefined, true, ctx.config.s3Endpoint))));
   });
   app.get(`${base}/:storage`, async (request) => (isDefault(request) ? defaultView((await org(request)).id) : view(await own(request))));
   for (const method of ['PATCH', 'PUT'] as const) {
@@ -78,7 +78,7 @@ export function storageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       handler: async (request) => {
         if (isDefault(request)) throw new ConflictError('the default storage is set by INLET_STORAGE_URL on every process: change it there');
         const current = await own(request);
-        const fields = storageFields(request.body, current, method === 'PUT');
+        const fields = storageFields(request.body, current, method === 'PUT', ctx.config.s3Endpoint);
         const moved = storageUrlOf(JSON.parse(fields.settings)) !== storageUrlOf(JSON.parse(current.settings)) || JSON.parse(fields.settings).endpoint !== JSON.parse(current.settings).endpoint;
         if (moved && (await storageHasPartitions(catalog, current.id))) {
           throw new ConflictError(`storage "${current.name}" holds partitions: its bucket_name, bucket_path and endpoint cannot change (they would be lost); create another storage instead`);
