@@ -176,6 +176,11 @@ describe('the partition sweeper', () => {
 
       assert.equal(await sweepPartitions(ctx, 3_600_000), 0, 'young orphans are left to the worker that may still be writing them');
       assert.equal((await keys('sweep-grace', 'p/')).length, 2);
+      // A storage that cannot be listed (its bucket is gone) does not keep the others from being swept.
+      await catalog.db
+        .insertInto('storages')
+        .values({ id: 'gone', org_id: null, name: 'gone', description: null, settings: JSON.stringify({ bucket_name: 'no-such-bucket', bucket_path: '', endpoint: s3.endpoint }), created: '', modified: '' })
+        .execute();
       assert.equal(await sweepPartitions(ctx, 3_600_000, Date.now() + 3_600_001), 1);
       assert.deepEqual(await keys('sweep-grace', 'p/'), [`p/${table}/${committed}/chunk-0/data_0.parquet`]);
     } finally {

@@ -213,8 +213,12 @@ export class PartitionStorage {
     return checkedPath(p.path);
   }
 
-  /** Attempts with files in any storage: the local default and every storage in the catalog. */
-  async listAttempts(): Promise<StoredAttempt[]> {
+  /**
+   * Attempts with files in any storage: the local default and every storage in the catalog. A
+   * storage that cannot be listed (a bucket gone, an endpoint down) is reported and skipped,
+   * so it does not keep the others from being swept.
+   */
+  async listAttempts(onError: (storageId: string, err: unknown) => void): Promise<StoredAttempt[]> {
     const found: StoredAttempt[] = [];
     const root = this.localRoot;
     for (const tableId of await subdirs(root)) {
@@ -224,11 +228,16 @@ export class PartitionStorage {
     }
     for (const row of await listAllStorages(this.catalog)) {
       const newest = new Map<string, number>();
-      for await (const object of (await this.store(row.id)).list('')) {
-        const [tableId, attempt] = object.key.split('/');
-        if (!tableId || !attempt) continue;
-        const key = `${tableId}/${attempt}`;
-        newest.set(key, Math.max(newest.get(key) ?? 0, object.modifiedMs));
+      try {
+        for await (const object of (await this.store(row.id)).list('')) {
+          const [tableId, attempt] = object.key.split('/');
+          if (!tableId || !attempt) continue;
+          const key = `${tableId}/${attempt}`;
+          newest.set(key, Math.max(newest.get(key) ?? 0, object.modifiedMs));
+        }
+      } catch (err) {
+        onError(row.id, err);
+        continue;
       }
       for (const [key, modifiedMs] of newest) {
         const [tableId, attempt] = key.split('/') as [string, string];

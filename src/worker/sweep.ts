@@ -24,7 +24,7 @@ async function dirs(parent: string): Promise<string[]> {
  * uploading files it will throw away, and would leave some behind.
  */
 export async function sweepPartitions(ctx: WorkerContext, graceMs: number, nowMs = Date.now()): Promise<number> {
-  const stored = await ctx.storage.listAttempts();
+  const stored = await ctx.storage.listAttempts((storageId, err) => ctx.log.warn({ storage: storageId, err: errorMessage(err) }, 'listing a storage for the sweep failed; the next sweep retries'));
   const running = await runningAttempts(ctx.catalog);
   const committed = await committedAttempts(ctx.catalog);
   let removed = 0;
