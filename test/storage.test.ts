@@ -265,6 +265,16 @@ describe('the Storages API and a table choosing its storage', () => {
     assert.deepEqual(parquetFiles(path.join(inlet.dataDir, 'partitions')), []);
     assert.equal((await api.query('SELECT count() FROM website.events')).text, '600\n');
 
+    // One query over a table in the bucket and one on the local default: each read where its sandbox allows.
+    const other = await api.request('POST', tablesUrl, { name: 'other' });
+    assert.equal((await api.request('POST', `${tablesUrl}${other.body.uuid}/transforms/`, CSV_TRANSFORM)).status, 201);
+    const job = referenceJob('local', 's3://input-map/logs/');
+    (job.settings.source as { table: string }).table = 'website.other';
+    const localDone = await api.waitForJob((await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, job)).body.uuid);
+    assert.equal(localDone.status, 'done', JSON.stringify(localDone.details));
+    const both = await api.query('SELECT (SELECT count() FROM website.events) AS archived, (SELECT count() FROM website.other) AS local');
+    assert.equal(both.text, '600\t600\n', both.text);
+
     const inUse = await api.request('DELETE', `/config/v1/orgs/${api.orgId}/storages/${archive}/`);
     assert.equal(inUse.status, 409);
     assert.match(inUse.body.detail, /is the storage of tables events/);

@@ -182,18 +182,19 @@ export class PartitionStorage {
    * storage, else in the cache (downloading only the missing ones).
    */
   async open(tables: readonly { readonly dir: string; readonly partitions: readonly PartitionLocation[] }[], signal?: AbortSignal): Promise<ReadableFiles> {
-    const cached = this.cacheInstance && tables.some((t) => t.dir.startsWith(this.cacheInstance!.dir + path.sep));
-    if (!cached) {
-      const root = this.localRoot;
-      return { files: tables.map((t) => t.partitions.map((p) => path.join(root, ...this.localPath(p)))), release: () => undefined };
-    }
+    const cacheDir = this.cacheInstance?.dir;
+    const cached = (t: { dir: string }) => cacheDir !== undefined && t.dir.startsWith(cacheDir + path.sep);
+    const root = this.localRoot;
+    const inPlace = (t: { partitions: readonly PartitionLocation[] }) => t.partitions.map((p) => path.join(root, ...this.localPath(p)));
+    if (!tables.some(cached)) return { files: tables.map(inPlace), release: () => undefined };
+    const remote = tables.filter(cached);
     const items = await Promise.all(
-      tables.flatMap((t) =>
+      remote.flatMap((t) =>
         t.partitions.map(async (p) => {
           const parts = checkedPath(p.path);
           if (p.storage_id === null) {
             // Written before the table's storage was remote: copied into the cache, where its sandbox reads.
-            const source = path.join(this.localRoot, ...parts);
+            const source = path.join(root, ...parts);
             return { key: p.path, bytes: p.bytes, fetch: (dest: string) => copyFile(source, dest) };
           }
           const store = await this.store(p.storage_id);
@@ -203,7 +204,8 @@ export class PartitionStorage {
     );
     const pinned = await this.cache.acquire(items, signal);
     let next = 0;
-    return { files: tables.map((t) => pinned.files.slice(next, (next += t.partitions.length))), release: pinned.release };
+    const files = tables.map((t) => (cached(t) ? pinned.files.slice(next, (next += t.partitions.length)) : inPlace(t)));
+    return { files, release: pinned.release };
   }
 
   private localPath(p: PartitionLocation): string[] {
