@@ -47,6 +47,12 @@ export class SourceError extends InletError {
   readonly httpStatus = 400;
 }
 
+/** Reading or writing partition files in the partition storage failed (object store down, disk full). */
+export class StorageError extends InletError {
+  readonly httpStatus = 502;
+  override readonly retryable = true;
+}
+
 /** The worker no longer holds the task's lease (canceled, or expired and taken by another worker). */
 export class LeaseLostError extends InletError {
   readonly httpStatus = 409;

@@ -8,7 +8,8 @@ import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
 import { Sources } from './sources/sources.js';
-import { partitionsRoot, scratchRoot } from './worker/context.js';
+import { PartitionStorage } from './storage/storage.js';
+import { scratchRoot } from './worker/context.js';
 import { WorkerPool } from './worker/pool.js';
 import { startWorkerProcess, type WorkerProcess } from './worker/process.js';
 
@@ -34,9 +35,10 @@ async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promi
 
 /** Starts what the role asks for: the API server, the worker pool, or both (`all`, the default). */
 export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
-  await mkdir(partitionsRoot(config), { recursive: true });
   await mkdir(scratchRoot(config), { recursive: true });
   const catalog = await openCatalog(config.databaseUrl);
+  const storage = new PartitionStorage(config, catalog);
+  await storage.prepare();
   const generatedPassword = await ensureAdmin(catalog, config, logger);
   const sources = new Sources(config);
 
@@ -47,7 +49,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   const jobChanges = new EventEmitter();
   const jobChanged = (orgId: string, jobId: string) => jobChanges.emit('changed', orgId, jobId);
   if (config.role === 'worker' && config.workers > 0) {
-    pool = new WorkerPool({ catalog, config, sources, log: logger.child({ component: 'worker' }) }, config.workers);
+    pool = new WorkerPool({ catalog, config, sources, storage, log: logger.child({ component: 'worker' }) }, config.workers);
     await pool.start();
   } else if (config.role === 'all' && config.workers > 0) {
     workerProcess = await startWorkerProcess(config, logger, jobChanged);
@@ -56,7 +58,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   let url: string | undefined;
   if (config.role !== 'worker') {
     app = buildServer(
-      { catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      { catalog, config, sources, storage, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
       logger,
     );
     const address = await app.listen({ host: config.host, port: config.port });
@@ -74,6 +76,7 @@ export async function startService(config: Config, logger: Logger = createLogger
         await app?.close();
         await Promise.all([pool?.stop(), workerProcess?.stop()]);
         await catalog.close();
+        storage.close();
       })()),
   };
 }

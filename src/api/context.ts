@@ -1,11 +1,14 @@
 import type { Catalog } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
 import type { Sources } from '../sources/sources.js';
+import type { PartitionStorage } from '../storage/storage.js';
 
 export interface ApiContext {
   readonly catalog: Catalog;
   readonly config: Config;
   readonly sources: Sources;
+  /** Where partitions are read and removed. */
+  readonly storage: PartitionStorage;
   /** Wakes this process's idle workers after a job is created; a no-op for API-only processes. */
   readonly nudgeWorkers: () => void;
   /** Registers a listener for this process's workers committing a task of a job (none for API-only processes). */

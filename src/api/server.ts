@@ -7,6 +7,7 @@ import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
+import { storageRoutes } from './routes/storages.js';
 import { validatorRoutes } from './routes/validator.js';
 
 export const VERSION = '0.1.0';
@@ -31,6 +32,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   app.get('/version', async (_request, reply) => reply.type('text/plain').send(`inlet ${VERSION}\n`));
   authRoutes(app, ctx);
   resourceRoutes(app, ctx);
+  storageRoutes(app, ctx);
   jobRoutes(app, ctx);
   queryRoutes(app, ctx);
   validatorRoutes(app, ctx);

@@ -108,3 +108,15 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
     },
   };
 }
+
+export const storageView = (s: { id: string; name: string; description: string | null; created: string | null; modified: string | null; settings: unknown }, orgId: string, isDefault: boolean) => ({
+  uuid: s.id,
+  name: s.name,
+  description: s.description,
+  org: orgId,
+  created: s.created,
+  modified: s.modified,
+  settings: s.settings,
+  is_default: isDefault,
+  url: `/config/v1/orgs/${orgId}/storages/${s.id}/`,
+});

@@ -31,10 +31,19 @@ export async function countTablePartitions(c: Catalog, tableId: string): Promise
   return Number(row?.partition_count ?? 0);
 }
 
-/** Paths of every committed partition, so a sweep can tell orphans (from crashed attempts) apart. */
-export async function allPartitionPaths(c: Catalog): Promise<Set<string>> {
-  const rows = await c.db.selectFrom('partitions').select('path').execute();
-  return new Set(rows.map((r) => r.path));
+/** The storages a table's committed partitions are in (null: the local default). */
+export async function tableStorageIds(c: Catalog, tableId: string): Promise<(string | null)[]> {
+  const rows = await c.db.selectFrom('partitions').select('storage_id').distinct().where('table_id', '=', tableId).execute();
+  return rows.map((r) => r.storage_id);
+}
+
+/**
+ * `<table id>/<task id>-<attempt>` of every attempt with a committed partition, so a sweep can
+ * tell orphans (from attempts that never committed) apart.
+ */
+export async function committedAttempts(c: Catalog): Promise<Set<string>> {
+  const rows = await c.db.selectFrom('partitions').select('path').distinct().execute();
+  return new Set(rows.map((r) => r.path.split(/[\\/]/).slice(0, 2).join('/')));
 }
 
 /** `<task id>-<attempt>` of every task attempt that may still be writing (RUNNING). */

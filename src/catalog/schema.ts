@@ -15,6 +15,7 @@ export interface CatalogSchema {
   tasks: TasksTable;
   task_files: TaskFilesTable;
   partitions: PartitionsTable;
+  storages: StoragesTable;
 }
 
 interface Stamped {
@@ -149,8 +150,10 @@ export interface PartitionsTable {
   table_id: string;
   job_id: string;
   task_id: string;
-  /** Relative to the data directory's partition root. */
+  /** "/"-separated key below its storage's root: `<table id>/<attempt>/...`. */
   path: string;
+  /** The storage holding the file (see StoragesTable); null for the local default (`<data dir>/partitions`). */
+  storage_id: ColumnType<string | null, string | null | undefined, never>;
   min_ts_ms: number;
   max_ts_ms: number;
   rows: number;
@@ -160,7 +163,18 @@ export interface PartitionsTable {
   schema_key: ColumnType<string | null, string | null | undefined, never>;
 }
 
+/** A bucket partitions can be kept in: an org's (Storages API), or the boot-time default (org null) when INLET_STORAGE_URL is S3. */
+export interface StoragesTable extends Stamped {
+  id: string;
+  org_id: string | null;
+  name: string;
+  description: string | null;
+  /** JSON: {bucket_name, bucket_path, region, cloud, endpoint}. */
+  settings: string;
+}
+
 export type Org = Selectable<OrgsTable>;
+export type StorageRow = Selectable<StoragesTable>;
 export type User = Selectable<UsersTable>;
 export type Project = Selectable<ProjectsTable>;
 export type TableRow = Selectable<TablesTable>;

@@ -38,6 +38,14 @@ export interface Config {
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
   readonly logLevel: string;
+  /** Where partitions are kept: a local directory (the default, `<data dir>/partitions`) or `s3://bucket/prefix/`. */
+  readonly storageUrl: string;
+  /** Partitions downloaded from object storage for queries, one directory per table. */
+  readonly cacheDir: string;
+  /** The cache's bound: least recently used files not read by a running query go past it. */
+  readonly cacheBytes: number;
+  /** How old an uncommitted attempt's files must be before the sweeper removes them. */
+  readonly sweepGraceSeconds: number;
 }
 
 /** Each setting: its environment variable, CLI flag and default, so README and `--help` agree. */
@@ -62,6 +70,10 @@ export const SETTINGS = {
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
+  storageUrl: { env: 'INLET_STORAGE_URL', flag: '--storage-url <url>', help: 'partition storage: a local directory or s3://bucket/prefix/ (default: <data dir>/partitions)', default: '' },
+  cacheDir: { env: 'INLET_CACHE_DIR', flag: '--cache-dir <dir>', help: 'local cache of partitions read from object storage (default: <data dir>/cache)', default: '' },
+  cacheBytes: { env: 'INLET_CACHE_BYTES', flag: '--cache-bytes <bytes>', help: 'bound of the partition cache', default: String(10 * 1024 ** 3) },
+  sweepGraceSeconds: { env: 'INLET_SWEEP_GRACE_SECONDS', flag: '--sweep-grace-seconds <s>', help: 'age before files of attempts that never committed are removed', default: '900' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
 
 const MAX_LINE_BYTES_LIMIT = 256 * 1024 * 1024;
@@ -130,5 +142,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     maxLineBytes,
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),
+    storageUrl: parseStorageUrl(raw('storageUrl') || path.join(dataDir, 'partitions')),
+    cacheDir: path.resolve(raw('cacheDir') || path.join(dataDir, 'cache')),
+    cacheBytes: int('cacheBytes', 1),
+    sweepGraceSeconds: int('sweepGraceSeconds', 0),
   });
+}
+
+/** A local directory (made absolute) or `s3://bucket/prefix/` (the prefix ending in "/"). */
+function parseStorageUrl(text: string): string {
+  const fail = (why: string) => new ValidationError(`${SETTINGS.storageUrl.env}=${JSON.stringify(text)} is not valid: ${why}`);
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return path.resolve(text);
+  if (!text.startsWith('s3://')) throw fail('use a local directory or s3://bucket/prefix/');
+  const [bucket = '', ...rest] = text.slice('s3://'.length).split('/');
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw fail(`"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`);
+  const prefix = rest.filter(Boolean).join('/');
+  if (prefix.split('/').some((part) => part === '.' || part === '..')) throw fail('the prefix may not contain "." or ".." segments');
+  return `s3://${bucket}/${prefix ? `${prefix}/` : ''}`;
 }

@@ -11,7 +11,8 @@ import { errorMessage, QueryError } from '../errors.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { validateTransform } from '../transform/validate.js';
-import { partitionsRoot, scratchRoot } from '../worker/context.js';
+import type { PartitionStorage, ReadableFiles } from '../storage/storage.js';
+import { scratchRoot } from '../worker/context.js';
 import { parseSerialized, readsClock, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 
 type Node = Record<string, unknown>;
@@ -158,10 +159,10 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
 }
 
 /** What the table's view in a sandbox needs: its directory, and its columns for a range holding no partition. */
-function sandboxTable(config: Config, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
+function sandboxTable(storage: PartitionStorage, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
   const columns = transform ? storedColumns(transform) : [];
   const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL::VARCHAR AS "no_columns"';
-  return { id: row.id, schema: ref.project, name: ref.table, dir: path.join(partitionsRoot(config), row.id), emptySelect: `SELECT ${select} WHERE false` };
+  return { id: row.id, schema: ref.project, name: ref.table, dir: storage.readableDir(row), emptySelect: `SELECT ${select} WHERE false` };
 }
 
 const describePartitions = (tables: readonly PrunedTable[]) =>
@@ -174,9 +175,6 @@ interface Analysis {
   /** By the tables' primary columns: the bounds on them, and their values when none reads the clock. */
   readonly bounds: Map<string, { uses: Map<string, TimeBound[][]>; all: TimeBound[]; fixed?: (number | undefined)[] }>;
 }
-
-/** Partition files of a pruned table, as DuckDB reads them. */
-const filesOf = (config: Config, table: PrunedTable) => table.partitions.map((p) => path.join(partitionsRoot(config), p.path));
 
 /** Runs /query statements, each on a connection of the sealed sandbox for the tables it reads. */
 export class QueryService {
@@ -196,7 +194,8 @@ export class QueryService {
 
   constructor(
     private readonly catalog: Catalog,
-    private readonly config: Config,
+    config: Config,
+    private readonly storage: PartitionStorage,
   ) {
     this.pool = new SandboxPool({
       threads: config.duckdbThreads,
@@ -250,14 +249,19 @@ export class QueryService {
         : queryError(err);
     // A chunk DuckDB is still fetching for rows nobody will read: the connection is handed back after it.
     let fetching: Promise<unknown> = Promise.resolve();
+    // The partition files the query reads stay in the cache until it is done with them.
+    const held: { files?: ReadableFiles } = {};
     const close = () => {
       clearTimeout(timer);
       const reusable = finished && !timedOut;
       if (!reusable) lease.connection.interrupt();
-      void fetching.then(() => lease.release(reusable));
+      void fetching.then(() => {
+        lease.release(reusable);
+        held.files?.release();
+      });
     };
     try {
-      const tables = await this.prepare(lease, analysis, resolved, settings);
+      const tables = await this.prepare(lease, analysis, resolved, settings, held);
       const stats = {
         rows_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0),
         bytes_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.bytes, 0), 0),
@@ -314,13 +318,13 @@ export class QueryService {
     const found = await findTableWithTransform(this.catalog, user.org_id, ref.project, ref.table);
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
     const transform = found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined;
-    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.config, ref, found.table, transform) };
+    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
     this.resolvedTables.set(key, { generation, table }, RESOLVED_MS);
     return table;
   }
 
   /** Prunes each table to the partitions its time range needs, checks the limits, and points the views at them. */
-  private async prepare(lease: Lease, analysis: Analysis, resolved: readonly ResolvedTable[], settings: QuerySettings): Promise<PrunedTable[]> {
+  private async prepare(lease: Lease, analysis: Analysis, resolved: readonly ResolvedTable[], settings: QuerySettings, held: { files?: ReadableFiles }): Promise<PrunedTable[]> {
     // The bounds depend on which column is each table's primary timestamp.
     const primaries = resolved.map((t) => `${refKey(t.ref)}=${t.transform?.primary ?? ''}`).join('\n');
     let found = analysis.bounds.get(primaries);
@@ -357,11 +361,12 @@ export class QueryService {
     if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
       throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
     }
+    held.files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir, partitions: t.partitions })));
     await lease.sandbox.setFiles(
       lease.connection,
-      tables.map((t) => ({
+      tables.map((t, i) => ({
         id: t.row.id,
-        files: filesOf(this.config, t),
+        files: held.files!.files[i]!,
         // Partitions written before schema keys were kept (null) may differ: unify them.
         sameSchema: t.partitions.every((p) => p.schema_key !== null && p.schema_key === t.partitions[0]!.schema_key),
       })),

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Sources } from '../sources/sources.js';
+import { PartitionStorage } from '../storage/storage.js';
 import { WorkerPool } from './pool.js';
 import type { ChildMessage, ParentMessage } from './process.js';
 
@@ -15,7 +16,7 @@ const catalog = await openCatalog(config.databaseUrl);
 const onJobChanged = (orgId: string, jobId: string) => {
   if (process.connected) send({ type: 'job-changed', orgId, jobId } satisfies ChildMessage);
 };
-const pool = new WorkerPool({ catalog, config, sources: new Sources(config), log, onJobChanged }, config.workers);
+const pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
 await pool.start();
 
 let stopping = false;

@@ -13,15 +13,15 @@ import { planPartitions, writePartitions, type WrittenPartition } from '../inges
 import type { JobSettings } from '../jobs/settings.js';
 import { checkSqlTransform } from '../transform/sql-check.js';
 import { validateTransform } from '../transform/validate.js';
-import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
+import { scratchRoot, type WorkerContext } from './context.js';
 
 export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
 
 export interface IndexResult {
-  readonly partitions: readonly (WrittenPartition & { path: string; schemaKey: string })[];
+  readonly partitions: readonly (WrittenPartition & { path: string; storageId: string | null; schemaKey: string })[];
   readonly files: readonly FileReport[];
-  /** Where this attempt wrote its Parquet files: removed if the commit does not happen. */
-  readonly outputDir: string;
+  /** Removes this attempt's Parquet files (wherever the storage put them) when the commit does not happen. */
+  discard(): Promise<void>;
   /** The partitions written, or for a dry run the ones that would be. */
   readonly plan: PartitionPlan;
   /** Milliseconds spent downloading, converting and writing: where a task's time went. */
@@ -70,8 +70,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const inputs = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);
-  const relativeDir = path.join(job.table_id, attempt);
-  const outputDir = path.join(partitionsRoot(ctx.config), relativeDir);
+  const output = await ctx.storage.attemptOutput(job.table_id, attempt, scratch);
+  const outputDir = output.dir;
   await mkdir(scratch, { recursive: true });
   const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
   const columnsKey = schemaKey(transform);
@@ -128,15 +128,17 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
     // A file rewritten in place while DuckDB or a download read it gives torn rows.
     const changed = await ctx.sources.changedSinceListed(inputs);
     if (changed.length > 0) throw inputError(inputs, changed);
+    // Uploaded (for object storage) before the commit, which alone makes them visible.
+    const published = await output.publish(written.map((p) => p.file), signal);
     return {
-      outputDir,
+      discard: () => output.discard(),
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
-      partitions: written.map((p) => ({ ...p, path: path.relative(partitionsRoot(ctx.config), p.file), schemaKey: columnsKey })),
+      partitions: written.map((p, i) => ({ ...p, path: published[i]!.path, storageId: published[i]!.storageId, schemaKey: columnsKey })),
       files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
     };
   } catch (err) {
-    await rm(outputDir, { recursive: true, force: true });
+    await output.discard().catch((discardErr: unknown) => ctx.log.warn({ task: task.id, err: errorMessage(discardErr) }, 'removing a failed attempt\'s partitions failed; the sweeper will'));
     throw err;
   } finally {
     prefetch.abort();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
@@ -10,10 +9,10 @@ import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, 
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
 import { sleep } from '../time.js';
-import { partitionsRoot, scratchRoot, type WorkerContext } from './context.js';
+import { scratchRoot, type WorkerContext } from './context.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
-import { sweepOrphans } from './sweep.js';
+import { startPartitionSweeper, sweepOrphans } from './sweep.js';
 
 /**
  * Worker slots in this process. Each slot claims one task at a time with a lease, renews it
@@ -26,6 +25,7 @@ export class WorkerPool {
   private readonly loops: Promise<void>[] = [];
   private readonly engines: DuckDBInstance[] = [];
   private readonly lease: Lease;
+  private stopSweeper: (() => void) | undefined;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -37,12 +37,13 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     await sweepOrphans(this.ctx);
+    this.stopSweeper = startPartitionSweeper(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
       const engine = await createEngine({
         threads: this.ctx.config.duckdbThreads,
         memoryLimit: this.ctx.config.duckdbMemoryLimit,
         tempDirectory: path.join(scratchRoot(this.ctx.config), `duckdb-${process.pid}-${slot}`),
-        allowedDirectories: [scratchRoot(this.ctx.config), partitionsRoot(this.ctx.config), ...this.ctx.config.fileRoots],
+        allowedDirectories: [scratchRoot(this.ctx.config), ...this.ctx.storage.writableDirs(), ...this.ctx.config.fileRoots],
       });
       this.engines.push(engine);
       this.loops.push(this.loop(engine));
@@ -57,6 +58,7 @@ export class WorkerPool {
   /** Stops claiming, hands running tasks back, and waits for every slot to finish. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    this.stopSweeper?.();
     this.nudge();
     await Promise.all(this.loops);
     for (const engine of this.engines) engine.closeSync();
@@ -99,7 +101,7 @@ export class WorkerPool {
       );
     }, beatMs);
     const started = Date.now();
-    let outputDir: string | undefined;
+    let discard: (() => Promise<void>) | undefined;
     let phases: Record<string, number> = {};
     let job: JobRow | undefined;
     let changed = false;
@@ -111,18 +113,18 @@ export class WorkerPool {
         await completeListTask(catalog, task, this.lease.owner, planned);
       } else {
         const result = await runIndexTask(this.ctx, engine, task, job, signal);
-        outputDir = result.outputDir;
+        discard = result.discard;
         phases = result.phases;
         const tableId = job.table_id;
         await completeIndexTask(
           catalog,
           task,
           this.lease.owner,
-          result.partitions.map((p) => ({ table_id: tableId, path: p.path, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
+          result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_id: p.storageId, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
         );
-        outputDir = undefined;
+        discard = undefined;
       }
       changed = true;
       log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started, ...phases }, 'task done');
@@ -130,7 +132,7 @@ export class WorkerPool {
       changed = await this.settleFailure(task, err, signal);
     } finally {
       clearInterval(heartbeat);
-      if (outputDir) await rm(outputDir, { recursive: true, force: true });
+      await discard?.().catch((err: unknown) => log.warn({ task: task.id, err: errorMessage(err) }, 'removing uncommitted partitions failed; the sweeper will'));
       if (changed && job) this.ctx.onJobChanged?.(job.org_id, job.id);
     }
   }

@@ -40,7 +40,8 @@ export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly
         return;
       }
       log += chunk.toString();
-      if (log.includes('ready at http')) {
+      // A worker-only process serves no HTTP: its ready line has no URL.
+      if (log.includes('ready at http') || (env.INLET_ROLE === 'worker' && /inlet \S+ ready"/.test(log))) {
         log = undefined;
         resolve();
       }

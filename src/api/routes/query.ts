@@ -54,7 +54,7 @@ async function send(reply: FastifyReply, execution: QueryExecution): Promise<Fas
 }
 
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const service = new QueryService(ctx.catalog, ctx.config);
+  const service = new QueryService(ctx.catalog, ctx.config, ctx.storage);
   app.addHook('onClose', () => service.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));

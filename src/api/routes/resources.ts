@@ -1,7 +1,7 @@
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getOrgForUser, listOrgsForUser } from '../../catalog/accounts.js';
+import { tableStorageIds } from '../../catalog/partitions.js';
+import { checkStorageMap } from '../../catalog/storages.js';
 import {
   createProject,
   createTable,
@@ -20,10 +20,9 @@ import {
   type NamedFields,
 } from '../../catalog/resources.js';
 import type { Org, Project, TableRow, TransformRow } from '../../catalog/schema.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { errorMessage, NotFoundError, ValidationError } from '../../errors.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
-import { partitionsRoot } from '../../worker/context.js';
 import type { ApiContext } from '../context.js';
 import { orgView, projectView, tableView, transformView } from '../views.js';
 
@@ -100,7 +99,10 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const tables = `${base}/projects/:project/tables`;
   app.get(tables, async (request) => Promise.all((await listTables(catalog, await project(request))).map(async (t) => tableView(t, await primaryKey(t)))));
   app.post<{ Body: Body }>(tables, { schema: { body: bodySchema } }, async (request, reply) => {
-    const created = await createTable(catalog, await project(request), namedFields(request.body, undefined, true));
+    const p = await project(request);
+    const fields = namedFields(request.body, undefined, true);
+    await checkStorageMap(catalog, p.org_id, fields.settings, ctx.storage.defaultId);
+    const created = await createTable(catalog, p, fields);
     return reply.status(201).send(tableView(created, null));
   });
   app.get(`${tables}/:table`, async (request) => {
@@ -114,15 +116,19 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { body: bodySchema },
       handler: async (request) => {
         const current = await table(request);
-        const updated = await updateTable(catalog, current, namedFields(request.body, current, method === 'PUT'));
+        const fields = namedFields(request.body, current, method === 'PUT');
+        await checkStorageMap(catalog, current.org_id, fields.settings, ctx.storage.defaultId);
+        const updated = await updateTable(catalog, current, fields);
         return tableView(updated, await primaryKey(updated));
       },
     });
   }
   app.delete(`${tables}/:table`, async (request, reply) => {
     const t = await table(request);
+    const storageIds = await tableStorageIds(catalog, t.id);
     await deleteTable(catalog, t);
-    await rm(path.join(partitionsRoot(ctx.config), t.id), { recursive: true, force: true });
+    // The table is gone from the catalog: files left by a failure here are orphans, which the sweeper removes.
+    await ctx.storage.removeTable(t, storageIds).catch((err: unknown) => request.log.warn({ table: t.id, err: errorMessage(err) }, 'removing a deleted table\'s partitions failed; the sweeper will'));
     return reply.status(204).send();
   });
 
