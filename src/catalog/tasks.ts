@@ -123,6 +123,57 @@ export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease):
   return Number(result.numUpdatedRows) === 1;
 }
 
+/** A task leased to some incarnation of one worker, with its lease's expiry as last renewed. */
+export interface HeldLease {
+  readonly id: string;
+  readonly owner: string;
+  readonly expiresAtMs: number;
+}
+
+/** RUNNING tasks whose lease owner starts with `prefix` (an earlier run of one data dir's worker) but is not `owner`. */
+export async function leasesOfEarlierRuns(catalog: Catalog, prefix: string, owner: string): Promise<HeldLease[]> {
+  const rows = await catalog.db
+    .selectFrom('tasks')
+    .select(['id', 'lease_owner', 'lease_expires_at_ms'])
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', 'like', `${prefix}%`)
+    .where('lease_owner', '<>', owner)
+    .execute();
+  return rows.map((r) => ({ id: r.id, owner: r.lease_owner!, expiresAtMs: Number(r.lease_expires_at_ms) }));
+}
+
+/**
+ * Ends the leases that were not renewed since they were seen: their worker is gone, so the
+ * tasks are runnable now instead of when the leases run out. A lease that moved is left alone.
+ */
+export async function expireUnrenewedLeases(catalog: Catalog, seen: readonly HeldLease[]): Promise<number> {
+  let expired = 0;
+  for (const lease of seen) {
+    const result = await catalog.db
+      .updateTable('tasks')
+      .set({ lease_expires_at_ms: 0 })
+      .where('id', '=', lease.id)
+      .where('state', '=', 'RUNNING')
+      .where('lease_owner', '=', lease.owner)
+      .where('lease_expires_at_ms', '=', lease.expiresAtMs)
+      .executeTakeFirst();
+    expired += Number(result.numUpdatedRows);
+  }
+  return expired;
+}
+
+/** Live leases held by owners other than `owner`: how many, and when the last of them runs out. */
+export async function leasedByOthers(catalog: Catalog, owner: string): Promise<{ tasks: number; untilMs: number | null }> {
+  const row = await catalog.db
+    .selectFrom('tasks')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max<number | null>('lease_expires_at_ms').as('until')])
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', '<>', owner)
+    .where('lease_expires_at_ms', '>=', Date.now())
+    .executeTakeFirstOrThrow();
+  return { tasks: Number(row.n), untilMs: row.until === null ? null : Number(row.until) };
+}
+
 /** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
 async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: number; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
   const result = await trx

@@ -10,10 +10,12 @@ import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, 
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
 import { sleep } from '../time.js';
-import { scratchRoot, type WorkerContext } from './context.js';
+import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
+import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
 import { sweepOrphans } from './sweep.js';
+import { takeBackEarlierRun } from './takeback.js';
 
 /**
  * Worker slots in this process. Each slot claims one task at a time with a lease, renews it
@@ -25,7 +27,8 @@ export class WorkerPool {
   private readonly wake = new EventEmitter();
   private readonly loops: Promise<void>[] = [];
   private readonly engines: DuckDBInstance[] = [];
-  private readonly lease: Lease;
+  private lease: Lease;
+  private takingBack: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -36,6 +39,9 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    // Leases name the data dir's worker, so the next start on this data dir knows which tasks were its own.
+    const identity = await dataDirIdentity(this.ctx.config.dataDir);
+    this.lease = { ...this.lease, owner: leaseOwner(identity, this.lease.owner) };
     await sweepOrphans(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
       const engine = await createEngine({
@@ -46,6 +52,9 @@ export class WorkerPool {
       this.engines.push(engine);
       this.loops.push(this.loop(engine));
     }
+    this.takingBack = takeBackEarlierRun(this.ctx, this.lease, ownerPrefix(identity), this.stopping.signal, () => this.nudge()).catch((err: unknown) =>
+      this.ctx.log.error({ err: errorMessage(err) }, 'taking back the tasks of an earlier run failed; they run again when their leases expire'),
+    );
   }
 
   /** Tells idle slots that work may be waiting (a job was just created in this process). */
@@ -57,7 +66,7 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopping.abort();
     this.nudge();
-    await Promise.all(this.loops);
+    await Promise.all([...this.loops, this.takingBack]);
     for (const engine of this.engines) engine.closeSync();
   }
 
@@ -89,8 +98,7 @@ export class WorkerPool {
     const { catalog, log } = this.ctx;
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
-    // Renewing well inside the lease keeps the task ours; a failed renewal stops the work within a beat.
-    const beatMs = Math.max(200, Math.min(1000, this.lease.durationMs / 3));
+    const beatMs = heartbeatMs(this.lease.durationMs);
     const heartbeat = setInterval(() => {
       renewLease(catalog, task, this.lease).then(
         (held) => held || abort.abort(new LeaseLostError(`task ${task.id} lost its lease`)),
