@@ -9,6 +9,7 @@ import * as partitionPlan from './migrations/0002-task-partition-plan.js';
 import * as partitionSchemaKey from './migrations/0003-partition-schema-key.js';
 import * as tablePartitionCount from './migrations/0004-table-partition-count.js';
 import * as tablePartitionSpan from './migrations/0005-table-partition-span.js';
+import * as taskProgress from './migrations/0006-task-progress.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-partition-schema-key': partitionSchemaKey,
   '0004-table-partition-count': tablePartitionCount,
   '0005-table-partition-span': tablePartitionSpan,
+  '0006-task-progress': taskProgress,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -82,6 +82,8 @@ export interface JobProgress {
   tasks: Partial<Record<TaskType, Partial<Record<TaskState, number>>>>;
   /** Input bytes of INDEX tasks that ran to an end (done or failed). */
   finishedBytes: number;
+  /** Running tasks: their input bytes, and what they read and converted so far (not committed yet). */
+  inFlight: { bytes: number; bytesRead: number; rowsRead: number };
   rows: { read: number; written: number; rejected: number };
   bytesRead: number;
   filesFailed: number;
@@ -92,15 +94,28 @@ export interface JobProgress {
 export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgress> {
   const byState = await c.db
     .selectFrom('tasks')
-    .select(['type', 'state', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.sum<number>('bytes').as('bytes')])
+    .select([
+      'type',
+      'state',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.sum<number>('bytes').as('bytes'),
+      (eb) => eb.fn.sum<number>('progress_bytes').as('progress_bytes'),
+      (eb) => eb.fn.sum<number>('progress_rows').as('progress_rows'),
+    ])
     .where('job_id', '=', jobId)
     .groupBy(['type', 'state'])
     .execute();
   const tasks: JobProgress['tasks'] = {};
   let finishedBytes = 0;
+  const inFlight = { bytes: 0, bytesRead: 0, rowsRead: 0 };
   for (const row of byState) {
     (tasks[row.type] ??= {})[row.state] = Number(row.n);
     if (row.type === 'INDEX' && (row.state === 'DONE' || row.state === 'FAILED')) finishedBytes += Number(row.bytes ?? 0);
+    if (row.type === 'INDEX' && row.state === 'RUNNING') {
+      inFlight.bytes += Number(row.bytes ?? 0);
+      inFlight.bytesRead += Number(row.progress_bytes ?? 0);
+      inFlight.rowsRead += Number(row.progress_rows ?? 0);
+    }
   }
   const totals = await c.db
     .selectFrom('task_files')
@@ -122,6 +137,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
   return {
     tasks,
     finishedBytes,
+    inFlight,
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),

@@ -15,6 +15,14 @@ export interface Lease {
   readonly durationMs: number;
 }
 
+/** What a running task has done so far: kept by the task as it works, sent with each lease renewal. */
+export interface TaskProgress {
+  /** Source bytes of the objects read so far. */
+  bytesRead: number;
+  /** Rows converted so far (written or rejected; committed with the task). */
+  rowsRead: number;
+}
+
 /**
  * Claims the next runnable task: READY and due, or RUNNING with an expired lease (its worker died).
  * LIST tasks first, then INDEX tasks of older jobs first, honouring each job's input_concurrency.
@@ -66,6 +74,8 @@ export async function claimTask(catalog: Catalog, lease: Lease): Promise<TaskRow
         lease_owner: lease.owner,
         lease_expires_at_ms: now + lease.durationMs,
         attempts: eb('attempts', '+', 1),
+        progress_bytes: 0,
+        progress_rows: 0,
         modified: isoMicros(),
       }))
       .where('id', '=', candidate.id)
@@ -110,11 +120,14 @@ async function failExhaustedTasks(catalog: Catalog): Promise<void> {
   }
 }
 
-/** Extends the lease. False when the task is no longer ours to run (canceled, or taken after expiry). */
-export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease): Promise<boolean> {
+/**
+ * Extends the lease, and records the task's progress in the same UPDATE. False when the task is
+ * no longer ours to run (canceled, or taken after expiry).
+ */
+export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, progress?: TaskProgress): Promise<boolean> {
   const result = await catalog.db
     .updateTable('tasks')
-    .set({ lease_expires_at_ms: Date.now() + lease.durationMs })
+    .set({ lease_expires_at_ms: Date.now() + lease.durationMs, ...(progress ? { progress_bytes: progress.bytesRead, progress_rows: progress.rowsRead } : {}) })
     .where('id', '=', task.id)
     .where('state', '=', 'RUNNING')
     .where('lease_owner', '=', lease.owner)

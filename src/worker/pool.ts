@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
-import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease } from '../catalog/tasks.js';
+import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
 import { sleep } from '../time.js';
@@ -99,8 +99,10 @@ export class WorkerPool {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
     const beatMs = heartbeatMs(this.lease.durationMs);
+    // Filled in by the task as it works; each renewal reports it, so status shows it without a write of its own.
+    const progress: TaskProgress = { bytesRead: 0, rowsRead: 0 };
     const heartbeat = setInterval(() => {
-      renewLease(catalog, task, this.lease).then(
+      renewLease(catalog, task, this.lease, progress).then(
         (held) => held || abort.abort(new LeaseLostError(`task ${task.id} lost its lease`)),
         (err) => log.warn({ task: task.id, err: errorMessage(err) }, 'lease renewal failed'),
       );
@@ -117,7 +119,7 @@ export class WorkerPool {
         const planned = await runListTask(this.ctx, job, signal);
         await completeListTask(catalog, task, this.lease.owner, planned);
       } else {
-        const result = await runIndexTask(this.ctx, engine, task, job, signal);
+        const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
         outputDir = result.outputDir;
         phases = result.phases;
         const tableId = job.table_id;
