@@ -14,7 +14,7 @@ import * as partitionPlan from '../src/catalog/migrations/0002-task-partition-pl
 import * as partitionSchemaKey from '../src/catalog/migrations/0003-partition-schema-key.js';
 import * as tablePartitionCount from '../src/catalog/migrations/0004-table-partition-count.js';
 import * as tablePartitionSpan from '../src/catalog/migrations/0005-table-partition-span.js';
-import { renewLease } from '../src/catalog/tasks.js';
+import { claimTask, reapTasks, renewLease } from '../src/catalog/tasks.js';
 import { DIALECTS, dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
 
 /** The catalog as the release before the queue changes left it. */
@@ -45,7 +45,7 @@ async function oldCatalog(dialect: (typeof DIALECTS)[number]): Promise<{ url: st
 }
 
 for (const dialect of DIALECTS) {
-  test(`${dialect}: upgrading keeps running tasks, which then report their progress with their lease`, async () => {
+  test(`${dialect}: upgrading keeps running tasks, which then report their progress with their lease and stay theirs`, async () => {
     const { url, old, cleanUp } = await oldCatalog(dialect);
     try {
       const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_QUEUE } }).migrateToLatest();
@@ -67,6 +67,9 @@ for (const dialect of DIALECTS) {
         assert.equal(Number(upgraded.progress_rows), 0);
         assert.equal(await renewLease(catalog, upgraded, { owner: 'w', durationMs: 60_000 }, { bytesRead: 40, rowsRead: 7 }), true);
         assert.deepEqual((await jobProgress(catalog, 'j')).inFlight, { bytes: 100, bytesRead: 40, rowsRead: 7 });
+        // The queue's new indexes serve the old rows: the live lease is neither reaped nor exceeded.
+        assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });
+        assert.equal(await claimTask(catalog, { owner: 'x', durationMs: 1000 }), undefined);
       } finally {
         await catalog.close();
       }

@@ -10,6 +10,7 @@ import * as partitionSchemaKey from './migrations/0003-partition-schema-key.js';
 import * as tablePartitionCount from './migrations/0004-table-partition-count.js';
 import * as tablePartitionSpan from './migrations/0005-table-partition-span.js';
 import * as taskProgress from './migrations/0006-task-progress.js';
+import * as taskQueueIndexes from './migrations/0006-task-queue-indexes.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-table-partition-count': tablePartitionCount,
   '0005-table-partition-span': tablePartitionSpan,
   '0006-task-progress': taskProgress,
+  '0006-task-queue-indexes': taskQueueIndexes,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

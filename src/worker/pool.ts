@@ -14,6 +14,7 @@ import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
 import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
+import { runReaper } from './reaper.js';
 import { sweepOrphans } from './sweep.js';
 import { takeBackEarlierRun } from './takeback.js';
 
@@ -52,6 +53,7 @@ export class WorkerPool {
       this.engines.push(engine);
       this.loops.push(this.loop(engine));
     }
+    this.loops.push(runReaper(this.ctx, this.stopping.signal, () => this.nudge()));
     this.takingBack = takeBackEarlierRun(this.ctx, this.lease, ownerPrefix(identity), this.stopping.signal, () => this.nudge()).catch((err: unknown) =>
       this.ctx.log.error({ err: errorMessage(err) }, 'taking back the tasks of an earlier run failed; they run again when their leases expire'),
     );

@@ -1,4 +1,4 @@
-import { expireUnrenewedLeases, leasedByOthers, leasesOfEarlierRuns, type Lease } from '../catalog/tasks.js';
+import { expireUnrenewedLeases, leasedByOthers, leasesOfEarlierRuns, reapTasks, type Lease } from '../catalog/tasks.js';
 import { sleep } from '../time.js';
 import { MAX_HEARTBEAT_MS, type WorkerContext } from './context.js';
 
@@ -21,7 +21,11 @@ export async function takeBackEarlierRun(ctx: WorkerContext, lease: Lease, prefi
     if (signal.aborted) return;
     const taken = await expireUnrenewedLeases(catalog, held);
     log.info({ tasks: taken, renewed: held.length - taken }, `took back ${taken} tasks from an earlier run of this data dir's worker`);
-    if (taken > 0) onTakenBack();
+    if (taken > 0) {
+      // READY now rather than at the reaper's next turn (if another process's reaper runs, it does the same).
+      await reapTasks(catalog);
+      onTakenBack();
+    }
   }
   const others = await leasedByOthers(catalog, lease.owner);
   if (others.tasks > 0) {
