@@ -27,7 +27,7 @@ const BEFORE_QUEUE = {
 };
 
 /** An old catalog (at `url`) to upgrade, and how to remove it. */
-async function oldCatalog(dialect: (typeof DIALECTS)[number]): Promise<{ url: string; old: Kysely<any>; cleanUp(): Promise<void> }> {
+async function oldCatalog(dialect: (typeof DIALECTS)[number]): Promise<{ url: string; old: Kysely<any>; schema?: string; cleanUp(): Promise<void> }> {
   let oldDialect: Dialect;
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(path.join(tmpdir(), 'inlet-queue-migrations-'));
@@ -41,14 +41,15 @@ async function oldCatalog(dialect: (typeof DIALECTS)[number]): Promise<{ url: st
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
   oldDialect = new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) });
-  return { url: `${POSTGRES_URL}?schema=${schema}`, old: new Kysely<any>({ dialect: oldDialect }), cleanUp: () => dropSchema(schema) };
+  return { url: `${POSTGRES_URL}?schema=${schema}`, old: new Kysely<any>({ dialect: oldDialect }), schema, cleanUp: () => dropSchema(schema) };
 }
 
 for (const dialect of DIALECTS) {
   test(`${dialect}: upgrading keeps running tasks, which then report their progress with their lease and stay theirs`, async () => {
-    const { url, old, cleanUp } = await oldCatalog(dialect);
+    const { url, old, schema, cleanUp } = await oldCatalog(dialect);
     try {
-      const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_QUEUE } }).migrateToLatest();
+      // Told its schema: other tests' catalogs in the same database would otherwise hide its own migration tables.
+      const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_QUEUE }, migrationTableSchema: schema }).migrateToLatest();
       assert.equal(error, undefined);
       const stamp = { created: 'then', modified: 'then' };
       await old.insertInto('orgs').values({ id: 'o', name: 'org', type: 'standard', ...stamp }).execute();
