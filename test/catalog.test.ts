@@ -1,25 +1,28 @@
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
-import type { Catalog } from '../src/catalog/db.js';
+import { openCatalog, type Catalog } from '../src/catalog/db.js';
 import { createJob } from '../src/catalog/jobs.js';
 import { prunedPartitions } from '../src/catalog/partitions.js';
 import { createProject, createTable, findTableWithTransform } from '../src/catalog/resources.js';
 import type { TaskRow } from '../src/catalog/schema.js';
-import { cancelJobTasks, claimTask, completeIndexTask, completeListTask, renewLease } from '../src/catalog/tasks.js';
+import { cancelJobTasks, claimTask, completeIndexTask, completeListTask, MAX_TASK_ATTEMPTS, reapTasks, renewLease } from '../src/catalog/tasks.js';
 import { LeaseLostError } from '../src/errors.js';
 import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialect} catalog`, () => {
     let catalog: Catalog;
+    let url: string;
     let drop: () => Promise<void>;
     let orgId: string;
     let tableId: string;
     let jobSeq = 0;
 
     before(async () => {
-      ({ catalog, drop } = await freshCatalog(dialect));
+      ({ catalog, url, drop } = await freshCatalog(dialect));
       const { org } = await createOrgWithUser(catalog.db, 'org', `u@${dialect}`, 'x');
       orgId = org.id;
       const project = await createProject(catalog, orgId, { name: 'p', description: null, settings: '{}' });
@@ -125,8 +128,10 @@ for (const dialect of DIALECTS) {
       const job = await listedJob(1, 1);
       const stale = await claimTask(catalog, { owner: 'slow', durationMs: 60_000 });
       assert.equal(stale?.job_id, job.id);
-      // The slow worker goes silent: its lease runs out.
-      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1 }).where('id', '=', stale!.id).execute();
+      // The slow worker goes silent: its lease runs out, and the reaper makes the task READY.
+      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1000 }).where('id', '=', stale!.id).execute();
+      assert.equal(await claimTask(catalog, { owner: 'fresh', durationMs: 60_000 }), undefined, 'a claim does not take expired leases itself');
+      assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 1 });
       const taken = await claimTask(catalog, { owner: 'fresh', durationMs: 60_000 });
       assert.equal(taken?.id, stale!.id);
       assert.equal(taken?.attempts, 2);
@@ -151,5 +156,88 @@ for (const dialect of DIALECTS) {
       assert.equal(await claimTask(catalog, { owner: 'w2', durationMs: 60_000 }), undefined);
       assert.equal(await cancelJobTasks(catalog, job.id), false);
     });
+
+    test('the reaper fails a task whose workers keep dying, and frees other expired leases, by the catalog clock', async () => {
+      const job = await listedJob(2, 2);
+      const doomed = await claimTask(catalog, { owner: 'w', durationMs: 60_000 });
+      const expired = await claimTask(catalog, { owner: 'w', durationMs: 60_000 });
+      assert.equal(doomed?.job_id, job.id);
+      assert.equal(expired?.job_id, job.id);
+      await catalog.db.updateTable('tasks').set({ attempts: MAX_TASK_ATTEMPTS }).where('id', '=', doomed!.id).execute();
+      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1000 }).where('job_id', '=', job.id).where('state', '=', 'RUNNING').execute();
+      assert.deepEqual(await reapTasks(catalog), { failed: 1, freed: 1 });
+      const states = await catalog.db.selectFrom('tasks').select(['id', 'state', 'error']).where('job_id', '=', job.id).where('type', '=', 'INDEX').execute();
+      assert.equal(states.find((t) => t.id === doomed!.id)?.state, 'FAILED');
+      assert.match(states.find((t) => t.id === doomed!.id)?.error ?? '', /worker lost the task 3 times/);
+      assert.equal(states.find((t) => t.id === expired!.id)?.state, 'READY');
+      const jobRow = await catalog.db.selectFrom('jobs').select('errors').where('id', '=', job.id).executeTakeFirstOrThrow();
+      assert.match(jobRow.errors, /worker lost the task 3 times/);
+      // A lease renewed a moment ago is live: the reaper leaves it.
+      const retaken = await claimTask(catalog, { owner: 'w2', durationMs: 60_000 });
+      assert.equal(retaken?.id, expired!.id);
+      assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });
+      await cancelJobTasks(catalog, job.id);
+    });
+
+    if (dialect === 'postgres') {
+      test('one reaper at a time: while another process holds the reaper lock, a reaper skips its turn', async () => {
+        const other = await openCatalog(url);
+        try {
+          await other.db.connection().execute(async (conn) => {
+            await sql`SELECT pg_advisory_lock(${0x1e7e7}, hashtext(current_schema()))`.execute(conn);
+            try {
+              assert.equal(await reapTasks(catalog), undefined);
+            } finally {
+              await sql`SELECT pg_advisory_unlock(${0x1e7e7}, hashtext(current_schema()))`.execute(conn);
+            }
+          });
+          assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });
+        } finally {
+          await other.close();
+        }
+      });
+
+      test('many concurrent claimers in several processes take every task exactly once, and input_concurrency is never exceeded', async () => {
+        const TASKS = 60;
+        const CONCURRENCY = 3;
+        const job = await listedJob(TASKS, CONCURRENCY);
+        // Three catalogs are three connection pools, as three worker processes would have.
+        const catalogs = [catalog, await openCatalog(url), await openCatalog(url)];
+        const claimed: string[] = [];
+        let running = 0;
+        let most = 0;
+        try {
+          await Promise.all(
+            Array.from({ length: 24 }, async (_, w) => {
+              const mine = catalogs[w % catalogs.length]!;
+              const owner = `w${w}`;
+              while (claimed.length < TASKS) {
+                const task = await claimTask(mine, { owner, durationMs: 60_000 });
+                if (!task) {
+                  await delay(2);
+                  continue;
+                }
+                assert.equal(task.job_id, job.id);
+                claimed.push(task.id);
+                // Counted after the claim commits and until just before the commit of the task:
+                // never more than the catalog has RUNNING at that moment.
+                most = Math.max(most, ++running);
+                await delay(10 + Math.random() * 20);
+                running--;
+                await completeIndexTask(mine, task, owner, [], []);
+              }
+            }),
+          );
+        } finally {
+          await Promise.all(catalogs.slice(1).map((c) => c.close()));
+        }
+        assert.equal(claimed.length, TASKS);
+        assert.equal(new Set(claimed).size, TASKS);
+        assert.ok(most <= CONCURRENCY, `${most} INDEX tasks of a job with input_concurrency ${CONCURRENCY} ran at once`);
+        assert.ok(most >= 2, 'the claimers did overlap');
+        const final = await catalog.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirstOrThrow();
+        assert.equal(final.status, 'done');
+      });
+    }
   });
 }

@@ -61,7 +61,8 @@ export const fileView = (f: TaskFileRow) => ({
 
 /**
  * `percent_complete` is a fraction (the reference shows 1 when done), weighted by input bytes
- * of INDEX tasks that ended; it stays an estimate (0) until the listing knows the total.
+ * of INDEX tasks that ended and the bytes running ones have read so far; it stays an estimate
+ * (0) until the listing knows the total, and does not reach 1 on what running tasks read.
  */
 function percentComplete(job: JobRow, progress: JobProgress): number {
   if (job.status === 'done') return 1;
@@ -71,8 +72,14 @@ function percentComplete(job: JobRow, progress: JobProgress): number {
     const total = Object.values(index).reduce((a, b) => a + (b ?? 0), 0);
     return total === 0 ? 1 : ((index.DONE ?? 0) + (index.FAILED ?? 0)) / total;
   }
-  return Math.min(1, progress.finishedBytes / job.total_bytes);
+  const ended = Math.min(1, progress.finishedBytes / job.total_bytes);
+  // A running task counts no more than its own input, whatever its objects turned out to hold.
+  const read = progress.finishedBytes + Math.min(progress.inFlight.bytesRead, progress.inFlight.bytes);
+  return Math.max(ended, Math.min(MAX_UNFINISHED_FRACTION, read / job.total_bytes));
 }
+
+/** Short of 1, which says done: the last bytes read still have to be converted and committed. */
+const MAX_UNFINISHED_FRACTION = 0.99;
 
 export function jobView(job: JobRow, progress: JobProgress, problemFiles: readonly TaskFileRow[]) {
   const createdMs = Date.parse(job.created);
@@ -98,6 +105,8 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
       // Inlet's additions: row accounting, and the files that had rejects or could not be read.
       rows: progress.rows,
       bytes_read: progress.bytesRead,
+      // What running tasks have read and converted so far: not in `rows` until their commit.
+      in_flight: { bytes_read: progress.inFlight.bytesRead, rows_read: progress.inFlight.rowsRead },
       // Written partitions, or for a dry run the ones it would write.
       partitions: {
         count: progress.partitions.count,

@@ -9,6 +9,8 @@ import * as partitionPlan from './migrations/0002-task-partition-plan.js';
 import * as partitionSchemaKey from './migrations/0003-partition-schema-key.js';
 import * as tablePartitionCount from './migrations/0004-table-partition-count.js';
 import * as tablePartitionSpan from './migrations/0005-table-partition-span.js';
+import * as taskProgress from './migrations/0006-task-progress.js';
+import * as taskQueueIndexes from './migrations/0006-task-queue-indexes.js';
 import * as partitionStorage from './migrations/0007-partition-storage.js';
 import type { CatalogSchema } from './schema.js';
 
@@ -28,6 +30,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-partition-schema-key': partitionSchemaKey,
   '0004-table-partition-count': tablePartitionCount,
   '0005-table-partition-span': tablePartitionSpan,
+  '0006-task-progress': taskProgress,
+  '0006-task-queue-indexes': taskQueueIndexes,
   '0007-partition-storage': partitionStorage,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

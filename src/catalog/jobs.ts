@@ -82,6 +82,8 @@ export interface JobProgress {
   tasks: Partial<Record<TaskType, Partial<Record<TaskState, number>>>>;
   /** Input bytes of INDEX tasks that ran to an end (done or failed). */
   finishedBytes: number;
+  /** Running tasks: their input bytes, and what they read and converted so far (not committed yet). */
+  inFlight: { bytes: number; bytesRead: number; rowsRead: number };
   rows: { read: number; written: number; rejected: number };
   bytesRead: number;
   filesFailed: number;
@@ -102,6 +104,15 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
     (tasks[row.type] ??= {})[row.state] = Number(row.n);
     if (row.type === 'INDEX' && (row.state === 'DONE' || row.state === 'FAILED')) finishedBytes += Number(row.bytes ?? 0);
   }
+  // Only the few running tasks, through tasks_job: summing progress over every task made the query above slower with the job's size.
+  const running = await c.db
+    .selectFrom('tasks')
+    .select((eb) => [eb.fn.sum<number>('bytes').as('bytes'), eb.fn.sum<number>('progress_bytes').as('read'), eb.fn.sum<number>('progress_rows').as('rows')])
+    .where('job_id', '=', jobId)
+    .where('type', '=', 'INDEX')
+    .where('state', '=', 'RUNNING')
+    .executeTakeFirstOrThrow();
+  const inFlight = { bytes: Number(running.bytes ?? 0), bytesRead: Number(running.read ?? 0), rowsRead: Number(running.rows ?? 0) };
   const totals = await c.db
     .selectFrom('task_files')
     .select((eb) => [
@@ -122,6 +133,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
   return {
     tasks,
     finishedBytes,
+    inFlight,
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),

@@ -128,6 +128,9 @@ export interface TasksTable extends Stamped {
   partitions: number | null;
   min_ts_ms: number | null;
   max_ts_ms: number | null;
+  /** While RUNNING: source bytes read and rows converted so far by this attempt, as of its last lease renewal. */
+  progress_bytes: ColumnType<number, number | undefined, number>;
+  progress_rows: ColumnType<number, number | undefined, number>;
 }
 
 /** What one INDEX task did with one source object; written with the task's commit. */

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Expression, type Transaction } from 'kysely';
 import { LeaseLostError } from '../errors.js';
 import { isoMicros } from '../time.js';
-import type { Catalog } from './db.js';
+import { dbNowMs, dbNowPlusMs } from './clock.js';
+import type { Catalog, Dialect } from './db.js';
 import type { CatalogSchema, JobStatus, NewPartition, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
 
 type Trx = Transaction<CatalogSchema>;
@@ -15,106 +16,168 @@ export interface Lease {
   readonly durationMs: number;
 }
 
+/** What a running task has done so far: kept by the task as it works, sent with each lease renewal. */
+export interface TaskProgress {
+  /** Source bytes of the objects read so far. */
+  bytesRead: number;
+  /** Rows converted so far (written or rejected; committed with the task). */
+  rowsRead: number;
+}
+
+/** How many times one claim looks for a job before it gives up until the next poll (each lost only to a racing claimer). */
+const CLAIM_TRIES = 3;
+
 /**
- * Claims the next runnable task: READY and due, or RUNNING with an expired lease (its worker died).
- * LIST tasks first, then INDEX tasks of older jobs first, honouring each job's input_concurrency.
- * The UPDATE re-checks the state, so two workers racing for one task cannot both win.
+ * Claims the next runnable task: READY and due by the catalog's clock. LIST tasks first, then
+ * INDEX tasks of older jobs first; a job never has more than input_concurrency INDEX tasks
+ * RUNNING, across every process. Tasks whose leases ran out are made READY by the reaper
+ * (reapTasks), not here: a claim looks at each active job's first due task through an index.
  */
 export async function claimTask(catalog: Catalog, lease: Lease): Promise<TaskRow | undefined> {
-  const { db, dialect } = catalog;
-  await failExhaustedTasks(catalog);
-  return db.transaction().execute(async (trx) => {
-    const now = Date.now();
-    let candidates = trx
-      .selectFrom('tasks as t')
-      .innerJoin('jobs as j', 'j.id', 't.job_id')
-      .select('t.id')
-      .where('j.status', 'in', ['ready', 'running'])
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('t.state', '=', 'READY'), eb('t.run_after_ms', '<=', now)]),
-          eb.and([eb('t.state', '=', 'RUNNING'), eb('t.lease_expires_at_ms', '<', now), eb('t.attempts', '<', MAX_TASK_ATTEMPTS)]),
-        ]),
-      )
-      .where((eb) =>
-        eb.or([
-          eb('t.type', '=', 'LIST'),
-          eb(
-            eb
-              .selectFrom('tasks as r')
-              .select((e) => e.fn.countAll<number>().as('n'))
-              .whereRef('r.job_id', '=', 't.job_id')
-              .where('r.type', '=', 'INDEX')
-              .where('r.state', '=', 'RUNNING')
-              .where('r.lease_expires_at_ms', '>=', now),
-            '<',
-            eb.ref('j.concurrency'),
-          ),
-        ]),
-      )
-      .orderBy(sql`CASE WHEN t.type = 'LIST' THEN 0 ELSE 1 END`)
-      .orderBy('j.created')
-      .orderBy('t.seq')
-      .limit(1);
-    if (dialect === 'postgres') candidates = candidates.forUpdate('t').skipLocked();
-    const candidate = await candidates.executeTakeFirst();
-    if (!candidate) return undefined;
-    const claimed = await trx
+  for (let tries = 0; tries < CLAIM_TRIES; tries++) {
+    const claimed = await catalog.db.transaction().execute(async (trx) => {
+      // A claim lost to a database crash leaves its task READY and its worker's next renewal
+      // failing, which stops it: nothing is lost, so the claim need not wait for the WAL to reach the disk.
+      if (catalog.dialect === 'postgres') await sql`SET LOCAL synchronous_commit TO off`.execute(trx);
+      const job = await lockNextJob(trx, catalog.dialect);
+      return job && claimInJob(trx, catalog.dialect, job, lease);
+    });
+    if (claimed !== 'none') return claimed;
+  }
+  return undefined;
+}
+
+/**
+ * The job whose task runs next: among active jobs, those whose first due READY task (by seq;
+ * the LIST task is seq 0) is a LIST task, or an INDEX task with room under input_concurrency;
+ * LIST first, then the oldest job. One index probe and one small count per active job.
+ * Exported for bench/claim.ts, which times it.
+ */
+export function nextJobWithWork(dialect: Dialect) {
+  const now = dbNowMs(dialect);
+  return sql<string>`(
+    SELECT c.job_id FROM (
+      SELECT j.id AS job_id, j.created, j.concurrency,
+             (SELECT t.type FROM tasks t WHERE t.job_id = j.id AND t.state = 'READY' AND t.run_after_ms <= ${now} ORDER BY t.seq LIMIT 1) AS next_type
+      FROM jobs j WHERE j.status IN ('ready', 'running')
+    ) c
+    WHERE c.next_type = 'LIST'
+       OR (c.next_type = 'INDEX' AND (SELECT count(*) FROM tasks r WHERE r.job_id = c.job_id AND r.type = 'INDEX' AND r.state = 'RUNNING') < c.concurrency)
+    ORDER BY CASE WHEN c.next_type = 'LIST' THEN 0 ELSE 1 END, c.created
+    LIMIT 1)`;
+}
+
+type LockedJob = { id: string; concurrency: number; status: JobStatus };
+
+/**
+ * Chooses the next job and takes its row for the rest of the transaction. Every claim of a job
+ * takes its row first, so claims of one job run one after the other and each sees the ones
+ * before it: input_concurrency holds across processes. Undefined when no job has work.
+ */
+async function lockNextJob(trx: Trx, dialect: Dialect): Promise<LockedJob | undefined> {
+  if (dialect === 'postgres') {
+    return trx.selectFrom('jobs').select(['id', 'concurrency', 'status']).where('id', '=', nextJobWithWork(dialect)).where('status', 'in', ['ready', 'running']).forUpdate().executeTakeFirst();
+  }
+  // SQLite locks the whole file, and only a write takes the lock at once (a read first could not upgrade past another process's commit).
+  return trx
+    .updateTable('jobs')
+    .set((eb) => ({ concurrency: eb.ref('concurrency') }))
+    .where('id', '=', nextJobWithWork(dialect))
+    .where('status', 'in', ['ready', 'running'])
+    .returning(['id', 'concurrency', 'status'])
+    .executeTakeFirst();
+}
+
+/** Claims the locked job's first due READY task in one statement, if it is a LIST task or the job has room; 'none' if not. */
+async function claimInJob(trx: Trx, dialect: Dialect, job: LockedJob, lease: Lease): Promise<TaskRow | 'none'> {
+  const claimed = await trx
+    .updateTable('tasks')
+    .set((eb) => ({
+      state: 'RUNNING',
+      lease_owner: lease.owner,
+      lease_expires_at_ms: dbNowPlusMs(dialect, lease.durationMs),
+      attempts: eb('attempts', '+', 1),
+      progress_bytes: 0,
+      progress_rows: 0,
+      modified: isoMicros(),
+    }))
+    .where('id', '=', (eb) =>
+      eb.selectFrom('tasks as t').select('t.id').where('t.job_id', '=', job.id).where('t.state', '=', 'READY').where('t.run_after_ms', '<=', dbNowMs(dialect)).orderBy('t.seq').limit(1),
+    )
+    .where('state', '=', 'READY')
+    .where((eb) =>
+      eb.or([
+        eb('type', '=', 'LIST'),
+        eb(
+          eb.selectFrom('tasks as r').select((e) => e.fn.countAll<number>().as('n')).where('r.job_id', '=', job.id).where('r.type', '=', 'INDEX').where('r.state', '=', 'RUNNING'),
+          '<',
+          job.concurrency,
+        ),
+      ]),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  if (!claimed) return 'none';
+  if (job.status === 'ready') {
+    await trx.updateTable('jobs').set({ status: 'running', started_at_ms: Date.now(), modified: isoMicros() }).where('id', '=', job.id).execute();
+  }
+  return claimed;
+}
+
+/** What one run of the reaper did; undefined when another process's reaper was running. */
+export interface Reaped {
+  /** Tasks whose workers kept dying on them: failed with a reason. */
+  readonly failed: number;
+  /** Tasks whose leases ran out: READY again for any worker. */
+  readonly freed: number;
+}
+
+/** Names the reaper's PostgreSQL advisory lock, with the schema: catalogs in other schemas reap on their own. */
+const REAPER_LOCK = 0x1e7e7;
+
+/**
+ * Fails tasks whose leases ran out too often and makes the others whose leases ran out READY,
+ * by the catalog's clock. At most one runs at a time across processes: PostgreSQL's advisory
+ * lock, SQLite's single writer.
+ */
+export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
+  const { dialect } = catalog;
+  return catalog.db.transaction().execute(async (trx) => {
+    if (dialect === 'postgres') {
+      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${REAPER_LOCK}, hashtext(current_schema())) AS locked`.execute(trx);
+      if (!rows[0]?.locked) return undefined;
+    }
+    const error = `worker lost the task ${MAX_TASK_ATTEMPTS} times (crash or timeout)`;
+    const exhausted = await trx
       .updateTable('tasks')
-      .set((eb) => ({
-        state: 'RUNNING',
-        lease_owner: lease.owner,
-        lease_expires_at_ms: now + lease.durationMs,
-        attempts: eb('attempts', '+', 1),
-        modified: isoMicros(),
-      }))
-      .where('id', '=', candidate.id)
-      .where((eb) => eb.or([eb('state', '=', 'READY'), eb.and([eb('state', '=', 'RUNNING'), eb('lease_expires_at_ms', '<', now)])]))
-      .returningAll()
-      .executeTakeFirst();
-    if (!claimed) return undefined;
-    await trx
-      .updateTable('jobs')
-      .set({ status: 'running', started_at_ms: now, modified: isoMicros() })
-      .where('id', '=', claimed.job_id)
-      .where('status', '=', 'ready')
+      .set({ state: 'FAILED', error, lease_expires_at_ms: null, modified: isoMicros() })
+      .where('state', '=', 'RUNNING')
+      .where('lease_expires_at_ms', '<', dbNowMs(dialect))
+      .where('attempts', '>=', MAX_TASK_ATTEMPTS)
+      .returning(['id', 'job_id'])
       .execute();
-    return claimed;
+    for (const task of exhausted) {
+      await appendJobError(trx, task.job_id, `task ${task.id}: ${error}`);
+      await finishJobIfComplete(trx, task.job_id);
+    }
+    const freed = await trx
+      .updateTable('tasks')
+      .set({ state: 'READY', lease_owner: null, lease_expires_at_ms: null, run_after_ms: 0, modified: isoMicros() })
+      .where('state', '=', 'RUNNING')
+      .where('lease_expires_at_ms', '<', dbNowMs(dialect))
+      .executeTakeFirst();
+    return { failed: exhausted.length, freed: Number(freed.numUpdatedRows) };
   });
 }
 
-/** Tasks whose workers keep dying on them fail with a reason instead of looping forever. */
-async function failExhaustedTasks(catalog: Catalog): Promise<void> {
-  const now = Date.now();
-  const stuck = await catalog.db
-    .selectFrom('tasks')
-    .select(['id', 'job_id', 'attempts'])
-    .where('state', '=', 'RUNNING')
-    .where('lease_expires_at_ms', '<', now)
-    .where('attempts', '>=', MAX_TASK_ATTEMPTS)
-    .execute();
-  for (const task of stuck) {
-    await catalog.db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('tasks')
-        .set({ state: 'FAILED', error: `worker lost the task ${task.attempts} times (crash or timeout)`, modified: isoMicros() })
-        .where('id', '=', task.id)
-        .where('state', '=', 'RUNNING')
-        .where('lease_expires_at_ms', '<', now)
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 1) {
-        await appendJobError(trx, task.job_id, `task ${task.id}: worker lost the task ${task.attempts} times (crash or timeout)`);
-        await finishJobIfComplete(trx, task.job_id);
-      }
-    });
-  }
-}
-
-/** Extends the lease. False when the task is no longer ours to run (canceled, or taken after expiry). */
-export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease): Promise<boolean> {
+/**
+ * Extends the lease, and records the task's progress in the same UPDATE. False when the task is
+ * no longer ours to run (canceled, or taken after expiry).
+ */
+export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, progress?: TaskProgress): Promise<boolean> {
   const result = await catalog.db
     .updateTable('tasks')
-    .set({ lease_expires_at_ms: Date.now() + lease.durationMs })
+    .set({ lease_expires_at_ms: dbNowPlusMs(catalog.dialect, lease.durationMs), ...(progress ? { progress_bytes: progress.bytesRead, progress_rows: progress.rowsRead } : {}) })
     .where('id', '=', task.id)
     .where('state', '=', 'RUNNING')
     .where('lease_owner', '=', lease.owner)
@@ -123,8 +186,59 @@ export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease):
   return Number(result.numUpdatedRows) === 1;
 }
 
+/** A task leased to some incarnation of one worker, with its lease's expiry as last renewed. */
+export interface HeldLease {
+  readonly id: string;
+  readonly owner: string;
+  readonly expiresAtMs: number;
+}
+
+/** RUNNING tasks whose lease owner starts with `prefix` (an earlier run of one data dir's worker) but is not `owner`. */
+export async function leasesOfEarlierRuns(catalog: Catalog, prefix: string, owner: string): Promise<HeldLease[]> {
+  const rows = await catalog.db
+    .selectFrom('tasks')
+    .select(['id', 'lease_owner', 'lease_expires_at_ms'])
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', 'like', `${prefix}%`)
+    .where('lease_owner', '<>', owner)
+    .execute();
+  return rows.map((r) => ({ id: r.id, owner: r.lease_owner!, expiresAtMs: Number(r.lease_expires_at_ms) }));
+}
+
+/**
+ * Ends the leases that were not renewed since they were seen: their worker is gone, so the
+ * tasks are runnable now instead of when the leases run out. A lease that moved is left alone.
+ */
+export async function expireUnrenewedLeases(catalog: Catalog, seen: readonly HeldLease[]): Promise<number> {
+  let expired = 0;
+  for (const lease of seen) {
+    const result = await catalog.db
+      .updateTable('tasks')
+      .set({ lease_expires_at_ms: 0 })
+      .where('id', '=', lease.id)
+      .where('state', '=', 'RUNNING')
+      .where('lease_owner', '=', lease.owner)
+      .where('lease_expires_at_ms', '=', lease.expiresAtMs)
+      .executeTakeFirst();
+    expired += Number(result.numUpdatedRows);
+  }
+  return expired;
+}
+
+/** Live leases held by owners other than `owner`: how many, and when the last of them runs out. */
+export async function leasedByOthers(catalog: Catalog, owner: string): Promise<{ tasks: number; untilMs: number | null }> {
+  const row = await catalog.db
+    .selectFrom('tasks')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max<number | null>('lease_expires_at_ms').as('until')])
+    .where('state', '=', 'RUNNING')
+    .where('lease_owner', '<>', owner)
+    .where('lease_expires_at_ms', '>=', dbNowMs(catalog.dialect))
+    .executeTakeFirstOrThrow();
+  return { tasks: Number(row.n), untilMs: row.until === null ? null : Number(row.until) };
+}
+
 /** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
-async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: number; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
+async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
@@ -220,7 +334,7 @@ export async function completeIndexTask(
 export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     if (options.retry && task.attempts < MAX_TASK_ATTEMPTS) {
-      await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: Date.now() + 1000 * 2 ** task.attempts });
+      await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
       return;
     }
     await fencedFinish(trx, task, owner, 'FAILED', { error });

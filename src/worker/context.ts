@@ -19,3 +19,8 @@ export interface WorkerContext {
 
 /** Per-attempt scratch space (downloaded, decompressed inputs), removed when the attempt ends. */
 export const scratchRoot = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'scratch');
+
+/** The longest a worker waits between two renewals of a lease, whatever the lease's length. */
+export const MAX_HEARTBEAT_MS = 1000;
+/** Renewing well inside the lease keeps the task ours; a failed renewal stops the work within a beat. */
+export const heartbeatMs = (leaseMs: number): number => Math.max(200, Math.min(MAX_HEARTBEAT_MS, leaseMs / 3));

@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
+import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
@@ -60,9 +61,17 @@ const CHUNK_FILES = 1000;
 /**
  * One INDEX task: download and decompress its objects, convert them with one DuckDB read per
  * group, account for every row, and write partitions into a directory private to this attempt.
- * Nothing is visible until the caller commits the result to the catalog.
+ * Nothing is visible until the caller commits the result to the catalog. `progress` counts the
+ * bytes read and rows converted as they are, for the caller's lease renewals to report.
  */
-export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, task: TaskRow, job: JobRow, signal: AbortSignal): Promise<IndexResult> {
+export async function runIndexTask(
+  ctx: WorkerContext,
+  engine: DuckDBInstance,
+  task: TaskRow,
+  job: JobRow,
+  signal: AbortSignal,
+  progress: TaskProgress = { bytesRead: 0, rowsRead: 0 },
+): Promise<IndexResult> {
   const settings = JSON.parse(job.settings) as JobSettings;
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
@@ -87,7 +96,10 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
   const fetchChunk = (chunk: readonly number[]) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
-      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }),
+      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }).then((fetched) => {
+        progress.bytesRead += fetched.bytes;
+        return fetched;
+      }),
     );
   let next: ReturnType<typeof fetchChunk> | undefined = chunks.length > 0 ? fetchChunk(chunks[0]!) : undefined;
   try {
@@ -112,6 +124,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           // Shared, so its partitions can be written on several connections at once.
           const chunkAccounts = await convertFiles(connection, transform, groups, local.length, Date.now(), !settings.dry_run);
           chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
+          progress.rowsRead += chunkAccounts.reduce((sum, account) => sum + account.rowsRead, 0);
           phases.convertMs += performance.now() - mark;
           mark = performance.now();
           // A dry run counts what it would write: the same plan, no sort and no file.

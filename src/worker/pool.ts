@@ -5,14 +5,17 @@ import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
-import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease } from '../catalog/tasks.js';
+import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError } from '../errors.js';
 import { sleep } from '../time.js';
-import { scratchRoot, type WorkerContext } from './context.js';
+import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
+import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
 import { runIndexTask, TaskInputError } from './index-task.js';
 import { runListTask } from './list-task.js';
+import { runReaper } from './reaper.js';
 import { startPartitionSweeper, sweepOrphans } from './sweep.js';
+import { takeBackEarlierRun } from './takeback.js';
 
 /**
  * Worker slots in this process. Each slot claims one task at a time with a lease, renews it
@@ -24,7 +27,8 @@ export class WorkerPool {
   private readonly wake = new EventEmitter();
   private readonly loops: Promise<void>[] = [];
   private readonly engines: DuckDBInstance[] = [];
-  private readonly lease: Lease;
+  private lease: Lease;
+  private takingBack: Promise<void> = Promise.resolve();
   private stopSweeper: (() => void) | undefined;
 
   constructor(
@@ -36,6 +40,9 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    // Leases name the data dir's worker, so the next start on this data dir knows which tasks were its own.
+    const identity = await dataDirIdentity(this.ctx.config.dataDir);
+    this.lease = { ...this.lease, owner: leaseOwner(identity, this.lease.owner) };
     await sweepOrphans(this.ctx);
     this.stopSweeper = startPartitionSweeper(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
@@ -48,6 +55,10 @@ export class WorkerPool {
       this.engines.push(engine);
       this.loops.push(this.loop(engine));
     }
+    this.loops.push(runReaper(this.ctx, this.stopping.signal, () => this.nudge()));
+    this.takingBack = takeBackEarlierRun(this.ctx, this.lease, ownerPrefix(identity), this.stopping.signal, () => this.nudge()).catch((err: unknown) =>
+      this.ctx.log.error({ err: errorMessage(err) }, 'taking back the tasks of an earlier run failed; they run again when their leases expire'),
+    );
   }
 
   /** Tells idle slots that work may be waiting (a job was just created in this process). */
@@ -60,7 +71,7 @@ export class WorkerPool {
     this.stopping.abort();
     this.stopSweeper?.();
     this.nudge();
-    await Promise.all(this.loops);
+    await Promise.all([...this.loops, this.takingBack]);
     for (const engine of this.engines) engine.closeSync();
   }
 
@@ -92,10 +103,11 @@ export class WorkerPool {
     const { catalog, log } = this.ctx;
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
-    // Renewing well inside the lease keeps the task ours; a failed renewal stops the work within a beat.
-    const beatMs = Math.max(200, Math.min(1000, this.lease.durationMs / 3));
+    const beatMs = heartbeatMs(this.lease.durationMs);
+    // Filled in by the task as it works; each renewal reports it, so status shows it without a write of its own.
+    const progress: TaskProgress = { bytesRead: 0, rowsRead: 0 };
     const heartbeat = setInterval(() => {
-      renewLease(catalog, task, this.lease).then(
+      renewLease(catalog, task, this.lease, progress).then(
         (held) => held || abort.abort(new LeaseLostError(`task ${task.id} lost its lease`)),
         (err) => log.warn({ task: task.id, err: errorMessage(err) }, 'lease renewal failed'),
       );
@@ -112,7 +124,7 @@ export class WorkerPool {
         const planned = await runListTask(this.ctx, job, signal);
         await completeListTask(catalog, task, this.lease.owner, planned);
       } else {
-        const result = await runIndexTask(this.ctx, engine, task, job, signal);
+        const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
         discard = result.discard;
         phases = result.phases;
         const tableId = job.table_id;
