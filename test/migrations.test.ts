@@ -21,6 +21,8 @@ for (const dialect of DIALECTS) {
     let url: string;
     let oldDialect: Dialect;
     let cleanUp: () => Promise<void>;
+    // The old release's migrator, told its schema as openCatalog tells it: another catalog in the database must not matter.
+    let migrationTableSchema: string | undefined;
     if (dialect === 'sqlite') {
       const dir = mkdtempSync(path.join(tmpdir(), 'inlet-migrations-'));
       const file = path.join(dir, 'catalog.sqlite');
@@ -30,6 +32,7 @@ for (const dialect of DIALECTS) {
     } else {
       const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
       url = `${POSTGRES_URL}?schema=${schema}`;
+      migrationTableSchema = schema;
       const admin = new pg.Client({ connectionString: POSTGRES_URL });
       await admin.connect();
       await admin.query(`CREATE SCHEMA ${schema}`);
@@ -39,7 +42,7 @@ for (const dialect of DIALECTS) {
     }
     try {
       const old = new Kysely<any>({ dialect: oldDialect });
-      const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_COUNTS } }).migrateToLatest();
+      const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_COUNTS }, migrationTableSchema }).migrateToLatest();
       assert.equal(error, undefined);
       const stamp = { created: 'then', modified: 'then' };
       await old.insertInto('orgs').values({ id: 'o', name: 'org', type: 'standard', ...stamp }).execute();
