@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { CONVERSION_ENGINE_OPTIONS } from '../transform/compile.js';
 
 export interface EngineOptions {
   readonly threads: number;
@@ -19,6 +20,7 @@ export async function createEngine(options: EngineOptions): Promise<DuckDBInstan
     preserve_insertion_order: 'true',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
+    ...CONVERSION_ENGINE_OPTIONS,
   });
 }
 

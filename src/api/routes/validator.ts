@@ -7,6 +7,7 @@ import { findTableByName } from '../../catalog/resources.js';
 import { withConnection } from '../../duckdb/engine.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { previewFiles } from '../../ingest/preview.js';
+import { CONVERSION_ENGINE_OPTIONS } from '../../transform/compile.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
 import { authenticate } from '../auth.js';
@@ -43,7 +44,7 @@ export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await checkSqlTransform(transform);
 
     const dir = await mkdtemp(path.join(tmpdir(), 'inlet-validator-'));
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: ctx.config.duckdbMemoryLimit, preserve_insertion_order: 'true', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: ctx.config.duckdbMemoryLimit, preserve_insertion_order: 'true', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', ...CONVERSION_ENGINE_OPTIONS });
     try {
       const file = path.join(dir, 'data');
       await writeFile(file, dataText(data));
