@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
-import { authenticate } from './auth.js';
+import { authenticate, installSessionCache } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
@@ -23,6 +23,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     bodyLimit: 16 * 1024 * 1024,
   });
   installErrorHandler(app);
+  installSessionCache(app);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;

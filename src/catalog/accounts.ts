@@ -46,6 +46,11 @@ export async function createSession(db: CatalogDb, userId: string, ttlSeconds: n
   return token;
 }
 
+/** Revokes one token (a logout); an unknown token is a no-op. */
+export async function deleteSession(db: CatalogDb, token: string): Promise<void> {
+  await db.deleteFrom('sessions').where('token_hash', '=', hashToken(token)).execute();
+}
+
 export type SessionLookup = { user: User; expiresAtMs: number } | { expired: true } | undefined;
 
 export async function findSession(db: CatalogDb, token: string): Promise<SessionLookup> {

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN, ApiClient, startInlet, type TestInlet } from './helpers/inlet.js';
+
+let inlet: TestInlet;
+
+before(async () => {
+  inlet = await startInlet({ workers: '0' });
+});
+after(async () => {
+  await inlet?.stop();
+});
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+describe('login', () => {
+  test('a wrong password and an unknown user take the same time', async () => {
+    const anonymous = new ApiClient(inlet.api.url);
+    const attempt = async (username: string) => {
+      const started = performance.now();
+      const response = await anonymous.request('POST', '/config/v1/login', { username, password: 'not the password' });
+      assert.equal(response.status, 401);
+      return performance.now() - started;
+    };
+    await attempt(ADMIN.username);
+    await attempt('nobody@example.com');
+    const known: number[] = [];
+    const unknown: number[] = [];
+    // Interleaved, so load from other processes falls on both kinds alike; medians ignore stalls.
+    for (let i = 0; i < 15; i++) {
+      known.push(await attempt(ADMIN.username));
+      unknown.push(await attempt(`nobody${i}@example.com`));
+    }
+    const [k, u] = [median(known), median(unknown)];
+    assert.ok(Math.abs(k - u) <= 0.2 * Math.max(k, u), `median login time: known user ${k.toFixed(1)} ms, unknown user ${u.toFixed(1)} ms`);
+  });
+});
+
+describe('logout', () => {
+  test('POST /config/v1/logout revokes the caller token, and only it', async () => {
+    const session = new ApiClient(inlet.api.url);
+    await session.login();
+    const other = new ApiClient(inlet.api.url);
+    await other.login();
+    // Used once first, so the server has the token in its cache of verified tokens.
+    assert.equal((await session.request('GET', '/config/v1/orgs')).status, 200);
+    const out = await session.request('POST', '/config/v1/logout');
+    assert.equal(out.status, 204, out.text);
+    const after = await session.request('GET', '/config/v1/orgs');
+    assert.equal(after.status, 401);
+    assert.match(after.body.detail, /not valid: log in again/);
+    assert.equal((await session.query('SELECT 1')).status, 401);
+    assert.equal((await session.request('POST', '/config/v1/logout')).status, 401);
+    assert.equal((await other.request('GET', '/config/v1/orgs')).status, 200);
+    assert.equal((await new ApiClient(inlet.api.url).request('POST', '/config/v1/logout')).status, 401);
+  });
+});
