@@ -116,3 +116,32 @@ describe('transform settings that would fail every job are refused at save time'
     }
   });
 });
+
+describe('request bodies', () => {
+  test('a body nested 5,000 deep is a 400, on every route, and the server stays up', async () => {
+    const deepObject = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
+    const deepArray = '['.repeat(5000) + ']'.repeat(5000);
+    const projects = `/config/v1/orgs/${inlet.api.orgId}/projects`;
+    for (const [route, body] of [
+      [projects, `{"name": "deep", "settings": ${deepObject}}`],
+      [projects, `{"name": "deep", "description": ${deepArray}}`],
+      [transformsUrl, `{"name": "deep", "type": "csv", "settings": ${deepObject}}`],
+      [jobs(), `{"name": "deep", "settings": ${deepObject}}`],
+      ['/config/v1/login', `{"username": "a", "password": ${deepObject}}`],
+    ] as const) {
+      const response = await inlet.api.request('POST', route, body, { 'content-type': 'application/json' });
+      assert.equal(response.status, 400, `${route}: ${response.text}`);
+      assert.match(response.body.detail, /the JSON body nests arrays and objects more than 100 levels deep/);
+    }
+    // Brackets inside strings are text, not nesting.
+    const text = await inlet.api.request('POST', projects, { name: 'brackets', description: '['.repeat(5000) });
+    assert.equal(text.status, 201, text.text);
+    assert.equal((await inlet.api.request('GET', projects)).status, 200);
+  });
+
+  test('a body over 16 MiB is a 413 naming the limit', async () => {
+    const response = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects`, { name: 'big', description: 'x'.repeat(17 * 1024 * 1024) });
+    assert.equal(response.status, 413);
+    assert.match(response.body.detail, /larger than 16777216 bytes \(16 MiB\)/);
+  });
+});

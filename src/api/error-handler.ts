@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { InletError, QueryError } from '../errors.js';
+import { MAX_BODY_BYTES } from './body-limits.js';
 
 /** The one place errors become HTTP responses: `{"detail": ...}` as the Hydrolix API answers. */
 export function installErrorHandler(app: FastifyInstance): void {
@@ -12,6 +13,9 @@ export function installErrorHandler(app: FastifyInstance): void {
     const fastifyError = err as FastifyError;
     if (fastifyError.validation) {
       return reply.status(400).send({ detail: `request ${fastifyError.validationContext ?? 'body'} is invalid: ${fastifyError.message}` });
+    }
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({ detail: `the request body is larger than ${MAX_BODY_BYTES} bytes (16 MiB): send less at once` });
     }
     if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
       return reply.status(fastifyError.statusCode).send({ detail: fastifyError.message });
