@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { ADMIN, ApiClient, startInlet, type TestInlet } from './helpers/inlet.js';
 
 let inlet: TestInlet;
@@ -53,5 +54,30 @@ describe('logout', () => {
     assert.equal((await session.request('POST', '/config/v1/logout')).status, 401);
     assert.equal((await other.request('GET', '/config/v1/orgs')).status, 200);
     assert.equal((await new ApiClient(inlet.api.url).request('POST', '/config/v1/logout')).status, 401);
+  });
+});
+
+describe('a full catalog', () => {
+  test('login answers 503 with the reason, not 500, and works again once there is space', async () => {
+    const full = await startInlet({ workers: '0' });
+    try {
+      const db = full.service.catalog.db;
+      // SQLite's own limit on the file's pages fails writes with SQLITE_FULL, as a full disk does.
+      const { rows } = await sql<{ page_count: number }>`PRAGMA page_count`.execute(db);
+      await sql.raw(`PRAGMA max_page_count = ${rows[0]!.page_count}`).execute(db);
+      const client = new ApiClient(full.api.url);
+      let answer;
+      // Each login stores a session: the free room in the last pages runs out within a few hundred.
+      for (let i = 0; i < 1000; i++) {
+        answer = await client.request('POST', '/config/v1/login', ADMIN);
+        if (answer.status !== 200) break;
+      }
+      assert.equal(answer!.status, 503, answer!.text);
+      assert.match(answer!.body.detail, /^storage is full \(SQLITE_FULL\): free disk space on the server/);
+      await sql.raw('PRAGMA max_page_count = 1073741823').execute(db);
+      assert.equal((await client.request('POST', '/config/v1/login', ADMIN)).status, 200);
+    } finally {
+      await full.stop();
+    }
   });
 });

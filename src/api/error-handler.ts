@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { InletError, QueryError } from '../errors.js';
+import { asStorageFull, InletError, QueryError } from '../errors.js';
 import { MAX_BODY_BYTES } from './body-limits.js';
 
 /** The one place errors become HTTP responses: `{"detail": ...}` as the Hydrolix API answers. */
@@ -8,6 +8,11 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof QueryError) {
       // The query API answers like ClickHouse behind Hydrolix: {"error", "query"}.
       return reply.status(err.httpStatus).send({ error: err.message, query: (request as { inletQuery?: string }).inletQuery ?? '' });
+    }
+    const full = asStorageFull(err);
+    if (full) {
+      request.log.error({ err }, 'storage is full');
+      return reply.status(full.httpStatus).header('retry-after', '60').send({ detail: full.message });
     }
     if (err instanceof InletError) return reply.status(err.httpStatus).send({ detail: err.message });
     const fastifyError = err as FastifyError;
