@@ -145,3 +145,65 @@ describe('request bodies', () => {
     assert.match(response.body.detail, /larger than 16777216 bytes \(16 MiB\)/);
   });
 });
+
+describe('unknown settings are refused, naming the nearest known key', () => {
+  const job = (settings: Record<string, unknown>, source: Record<string, unknown> = {}, sourceSettings: Record<string, unknown> = {}) => ({
+    name: `job-${Math.random()}`,
+    type: 'batch_import',
+    settings: { ...settings, source: { table: 'website.events', transform: 'widest', type: 'batch', subtype: 'aws s3', ...source, settings: { url: `file://${files}/`, ...sourceSettings } } },
+  });
+
+  test('in a job body, its settings, source and source settings', async () => {
+    const cases: [object, RegExp][] = [
+      [job({ max_file: 3 }), /^settings\.max_file is not a known setting: did you mean "max_files"\?/],
+      [job({}, { transfrom: 'widest' }), /^settings\.source\.transfrom is not a known setting: did you mean "transform"\?/],
+      [job({}, {}, { ulr: 'x' }), /^settings\.source\.settings\.ulr is not a known setting: did you mean "url"\?/],
+      [{ ...job({}), descripton: 'x' }, /^descripton is not a known setting: did you mean "description"\?/],
+    ];
+    for (const [body, detail] of cases) {
+      const response = await inlet.api.request('POST', jobs(), body);
+      assert.equal(response.status, 400, response.text);
+      assert.match(response.body.detail, detail);
+    }
+    const listed = await inlet.api.request('GET', jobs());
+    assert.equal(listed.body.filter((j: any) => j.name.startsWith('job-')).length, 0, 'no refused job was created');
+  });
+
+  test('in projects, tables, table settings and transforms; read-only fields sent back are accepted', async () => {
+    const projects = `/config/v1/orgs/${inlet.api.orgId}/projects`;
+    const badProject = await inlet.api.request('POST', projects, { name: 'p1', descripton: 'x' });
+    assert.equal(badProject.status, 400);
+    assert.match(badProject.body.detail, /^descripton is not a known setting: did you mean "description"\?/);
+
+    const project = await inlet.api.request('POST', projects, { name: 'keys' });
+    const tables = `${projects}/${project.body.uuid}/tables`;
+    const badTable = await inlet.api.request('POST', tables, { name: 't', settings: { sort_key: ['a'] } });
+    assert.equal(badTable.status, 400);
+    assert.match(badTable.body.detail, /^settings\.sort_key is not a known setting: did you mean "sort_keys"\?/);
+    // The table settings Hydrolix documents (hdxcli sends them) are kept as given.
+    const hydrolixSettings = { stream: { hot_data_max_age_minutes: 5 }, age: { max_age_days: 180 }, merge: { enabled: true }, autoingest: [], sort_keys: [], shard_key: null };
+    const table = await inlet.api.request('POST', tables, { name: 't', settings: hydrolixSettings });
+    assert.equal(table.status, 201, table.text);
+
+    const transforms = `${tables}/${table.body.uuid}/transforms`;
+    const transform = wideTransform('keys', 3);
+    const badTransform = await inlet.api.request('POST', transforms, { ...transform, descripton: 'x' });
+    assert.equal(badTransform.status, 400);
+    assert.match(badTransform.body.detail, /^descripton is not a known setting: did you mean "description"\?/);
+    const created = await inlet.api.request('POST', transforms, transform);
+    assert.equal(created.status, 201, created.text);
+
+    // hdxcli updates with PUT the object it read, read-only fields included.
+    for (const [url, read] of [
+      [`${projects}/${project.body.uuid}`, project.body],
+      [`${tables}/${table.body.uuid}`, table.body],
+      [`${transforms}/${created.body.uuid}`, created.body],
+    ]) {
+      const put = await inlet.api.request('PUT', url, { ...read, description: 'updated' });
+      assert.equal(put.status, 200, `${url}: ${put.text}`);
+      assert.equal(put.body.description, 'updated');
+      const patched = await inlet.api.request('PATCH', url, { descriptoin: 'x' });
+      assert.equal(patched.status, 400);
+    }
+  });
+});
