@@ -23,6 +23,14 @@ export async function createOrgWithUser(db: CatalogDb, orgName: string, email: s
   return { org, user };
 }
 
+/** Sets a user's password hash and revokes the user's tokens: whoever held the old password is logged out. */
+export async function setUserPassword(db: CatalogDb, userId: string, passwordHash: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('users').set({ password_hash: passwordHash, modified: isoMicros() }).where('id', '=', userId).execute();
+    await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  });
+}
+
 export async function listOrgsForUser(db: CatalogDb, user: User): Promise<Org[]> {
   return db.selectFrom('orgs').selectAll().where('id', '=', user.org_id).execute();
 }
