@@ -78,6 +78,7 @@ describe('transform settings that would fail every job are refused at save time'
   const cases: [string, object, RegExp][] = [
     ['skip_head too large', csvWith({ skip_head: 1e20 }), /^settings\.format_details\.skip_head is 100000000000000000000: use a whole number of lines from 0 to 1000000$/],
     ['skip_head not whole', csvWith({ skip_head: 1.5 }), /^settings\.format_details\.skip_head is 1\.5: use a whole number/],
+    ['a huge value is quoted cut short', csvWith({ delimiter: 'x'.repeat(100_000) }), /^settings\.format_details\.delimiter is "x{199}\.\.\.: use a one-byte string/],
     ['buffer_size negative', csvWith({ buffer_size: -1 }), /^settings\.format_details\.buffer_size is -1: use a whole number of bytes/],
     ['a column named rowid', withColumn({ name: 'rowid', datatype: { type: 'string', source: { from_input_index: 3 } } }), /\.name "rowid" is a name DuckDB reserves for its row numbers: rename it/],
     ['ROWID in capitals', withColumn({ name: 'ROWID', datatype: { type: 'string', source: { from_input_index: 3 } } }), /\.name "ROWID" is a name DuckDB reserves/],

@@ -42,7 +42,11 @@ const KNOWN_LIMITS = ['min', 'max', 'past', 'future', 'action'];
 const NUMERIC_TYPES: readonly ColumnType[] = ['int8', 'int32', 'int64', 'uint8', 'uint32', 'uint64', 'double'];
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const show = (value: unknown) => JSON.stringify(value);
+/** A value as the message quotes it: cut short, since it may be most of a 16 MiB body. */
+const show = (value: unknown) => {
+  const text = String(JSON.stringify(value));
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+};
 const given = (value: unknown) => value !== undefined && value !== null;
 
 
