@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
 
-/** Largest request body: a transform of the most columns is well under 1 MiB; /validator samples and SQL fit too. */
+/** Largest request body: room for a transform at its limits, /validator samples and SQL, with a bound on what one request holds in memory. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /**

@@ -250,8 +250,8 @@ export const CONVERSION_ENGINE_OPTIONS = { disabled_optimizers: 'common_subexpre
  * A column's conversion as a parse and a check of the parsed value, for the types whose check
  * reads the value more than once. In successive projections, the parse runs once per value with
  * no subexpression written twice, so DuckDB's common-subexpression pass has nothing to do: with
- * one such subexpression per column it grows with the square of the columns (minutes for a few
- * thousand), and conversion engines turn it off (CONVERSION_ENGINE_OPTIONS).
+ * one such subexpression per column it grows with the square of the columns, and conversion
+ * engines turn it off (CONVERSION_ENGINE_OPTIONS).
  */
 function stepsOf(c: ValueType, v: string): { parse: string; check: ((parsed: string) => string) | undefined } {
   switch (c.type) {

@@ -1,7 +1,7 @@
 /**
  * Bounds on a transform, checked when it is saved. Conversion costs DuckDB a buffer per column
  * in each step, whatever the rows: `columns` keeps a transform at the limit converting within
- * the smallest memory a worker slot gets (256 MB), in seconds.
+ * the smallest memory a worker slot gets (256 MB).
  */
 export const TRANSFORM_LIMITS = {
   columns: 500,
