@@ -25,15 +25,23 @@ describe('login', () => {
     };
     await attempt(ADMIN.username);
     await attempt('nobody@example.com');
-    const known: number[] = [];
-    const unknown: number[] = [];
-    // Interleaved, so load from other processes falls on both kinds alike; medians ignore stalls.
-    for (let i = 0; i < 15; i++) {
-      known.push(await attempt(ADMIN.username));
-      unknown.push(await attempt(`nobody${i}@example.com`));
+    // Interleaved, each kind first in turn, so load from other processes falls on both alike;
+    // medians ignore stalls. A loaded machine can still skew one round: up to three are measured,
+    // while without the same work the two differ many times over in every round.
+    const rounds: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const pair = [() => attempt(ADMIN.username).then((ms) => known.push(ms)), () => attempt(`nobody${i}@example.com`).then((ms) => unknown.push(ms))];
+        if (i % 2 === 1) pair.reverse();
+        for (const run of pair) await run();
+      }
+      const [k, u] = [median(known), median(unknown)];
+      rounds.push(`known user ${k.toFixed(1)} ms, unknown user ${u.toFixed(1)} ms`);
+      if (Math.abs(k - u) <= 0.2 * Math.max(k, u)) return;
     }
-    const [k, u] = [median(known), median(unknown)];
-    assert.ok(Math.abs(k - u) <= 0.2 * Math.max(k, u), `median login time: known user ${k.toFixed(1)} ms, unknown user ${u.toFixed(1)} ms`);
+    assert.fail(`median login times differ by more than 20 % in every round: ${rounds.join('; ')}`);
   });
 });
 
