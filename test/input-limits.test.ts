@@ -109,6 +109,7 @@ describe('transform settings that would fail every job are refused at save time'
       [json({ name: 'p', datatype: { type: 'string', source: { from_json_pointers: ['/' + 'a'.repeat(2000)] } } }), /from_json_pointers has a name or pointer of 2001 characters: use at most 1024/],
       [json({ name: 'p', datatype: { type: 'string', source: { from_input_fields: Array.from({ length: 40 }, (_, i) => `f${i}`) } } }), /from_input_fields has 40 entries: use at most 32/],
       [json({ name: 'p', datatype: { type: 'string' } }, { flattening: { active: true, depth: 1e20 } }), /flattening\.depth is 100000000000000000000: use a whole number of levels from 1 to 100/],
+      [json({ name: 'p', datatype: { type: 'string' } }, { flatening: { active: true } }), /^settings\.format_details\.flatening is not a known setting: did you mean "flattening"\?/],
     ];
     for (const [body, detail] of cases) {
       const response = await inlet.api.request('POST', transformsUrl, body);

@@ -110,6 +110,8 @@ function separator(raw: unknown, where: string, fallback: { left: string; right:
 }
 
 function jsonOptions(details: Json): JsonOptions {
+  // The CSV options are accepted (and unused) in a JSON transform, as Hydrolix's one format_details shape has them.
+  rejectUnknownKeys(details, [...KNOWN_CSV, 'flattening'], 'settings.format_details');
   const where = 'settings.format_details.flattening';
   const raw = details.flattening;
   if (!given(raw)) return { flattening: undefined };
