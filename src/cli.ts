@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { resetPassword } from './auth/admin.js';
+import { openCatalog } from './catalog/db.js';
 import { loadConfig, SETTINGS, type RawSettings } from './config/config.js';
 import { errorMessage } from './errors.js';
 import { createLogger } from './log.js';
@@ -44,5 +47,33 @@ serve.action(async (options: Record<string, string | undefined>) => {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 });
+
+const admin = program.command('admin').description('manage the users of the catalog');
+admin
+  .command('reset-password')
+  .description("set a user's password (the admin's by default) and revoke the user's tokens; prints a generated password when none is given")
+  .option('--email <email>', `the user [env ${SETTINGS.adminEmail.env}, default ${JSON.stringify(SETTINGS.adminEmail.default)}]`)
+  .option('--password <password>', 'the new password (default: generate one and print it)')
+  .option(SETTINGS.dataDir.flag, `${SETTINGS.dataDir.help} [env ${SETTINGS.dataDir.env}, default ${JSON.stringify(SETTINGS.dataDir.default)}]`)
+  .option(SETTINGS.databaseUrl.flag, `${SETTINGS.databaseUrl.help} [env ${SETTINGS.databaseUrl.env}]`)
+  .action(async (options: { email?: string; password?: string; dataDir?: string; databaseUrl?: string }) => {
+    try {
+      const config = loadConfig(process.env, { adminEmail: options.email, dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+      const sqliteFile = config.databaseUrl.startsWith('sqlite://') ? config.databaseUrl.slice('sqlite://'.length) : undefined;
+      // Opening a missing SQLite file would create an empty catalog: the wrong data dir, most likely.
+      if (sqliteFile !== undefined && !existsSync(sqliteFile)) throw new Error(`there is no catalog at ${sqliteFile}: give the data dir Inlet runs with (--data-dir or ${SETTINGS.dataDir.env})`);
+      const catalog = await openCatalog(config.databaseUrl);
+      try {
+        const { password, generated } = await resetPassword(catalog.db, config.adminEmail, options.password);
+        console.log(generated ? `New password for ${config.adminEmail} (shown once): ${password}` : `Password of ${config.adminEmail} changed.`);
+        console.log('Its earlier tokens are revoked (servers that verified one within the last 5 s may accept it that long).');
+      } finally {
+        await catalog.close();
+      }
+    } catch (err) {
+      console.error(`inlet: ${errorMessage(err)}`);
+      process.exitCode = 1;
+    }
+  });
 
 await program.parseAsync();

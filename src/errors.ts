@@ -58,6 +58,27 @@ export class LeaseLostError extends InletError {
   readonly httpStatus = 409;
 }
 
+/** Storage ran out (a full disk or quota, a full SQLite or PostgreSQL catalog): retry once space is freed. */
+export class StorageFullError extends InletError {
+  readonly httpStatus = 503;
+  override readonly retryable = true;
+}
+
+/** Error codes of storage exhaustion: Node's file system, SQLite (better-sqlite3), PostgreSQL (class 53). */
+const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+
+/** The StorageFullError an error from the file system or a database driver stands for, if it is one. */
+export function asStorageFull(err: unknown): StorageFullError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (e instanceof StorageFullError) return e;
+    const code = (e as { code?: unknown }).code;
+    if ((typeof code === 'string' && STORAGE_FULL_CODES.has(code)) || /No space left on device|database or disk is full/i.test(e.message)) {
+      return new StorageFullError(`storage is full (${typeof code === 'string' ? code : e.message}): free disk space on the server (data dir or catalog database), then retry`, { cause: err });
+    }
+  }
+  return undefined;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
-import { generatePassword, hashPassword } from './auth/password.js';
-import { countUsers, createOrgWithUser } from './catalog/accounts.js';
+import { generatePassword, hashPassword, verifyPassword } from './auth/password.js';
+import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
@@ -24,9 +24,22 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** First start: an admin and a default org, so a new install can log in at once. */
+/**
+ * First start: an admin and a default org, so a new install can log in at once. Later starts
+ * leave the users alone, and say so when INLET_ADMIN_PASSWORD asks for another password.
+ */
 async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promise<string | undefined> {
-  if ((await countUsers(catalog.db)) > 0) return undefined;
+  if ((await countUsers(catalog.db)) > 0) {
+    if (config.adminPassword === undefined) return undefined;
+    const admin = await findUserByEmail(catalog.db, config.adminEmail);
+    const reset = `to set it, run: inlet admin reset-password --email ${config.adminEmail} --password <new> (npm run inlet -- admin reset-password ...)`;
+    if (!admin) {
+      log.warn({ email: config.adminEmail }, `INLET_ADMIN_PASSWORD is ignored: the catalog has users already, and none is INLET_ADMIN_EMAIL "${config.adminEmail}" (the admin is created on the first start only); ${reset}`);
+    } else if (!(await verifyPassword(config.adminPassword, admin.password_hash))) {
+      log.warn({ email: config.adminEmail }, `INLET_ADMIN_PASSWORD is ignored: the admin user exists already, with another password (it is set on the first start only); ${reset}`);
+    }
+    return undefined;
+  }
   const password = config.adminPassword ?? generatePassword();
   await createOrgWithUser(catalog.db, 'default', config.adminEmail, await hashPassword(password));
   log.info({ email: config.adminEmail }, 'created the admin user and the "default" org');

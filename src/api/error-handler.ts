@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { InletError, QueryError } from '../errors.js';
+import { asStorageFull, InletError, QueryError } from '../errors.js';
+import { MAX_BODY_BYTES } from './body-limits.js';
 
 /** The one place errors become HTTP responses: `{"detail": ...}` as the Hydrolix API answers. */
 export function installErrorHandler(app: FastifyInstance): void {
@@ -8,10 +9,18 @@ export function installErrorHandler(app: FastifyInstance): void {
       // The query API answers like ClickHouse behind Hydrolix: {"error", "query"}.
       return reply.status(err.httpStatus).send({ error: err.message, query: (request as { inletQuery?: string }).inletQuery ?? '' });
     }
+    const full = asStorageFull(err);
+    if (full) {
+      request.log.error({ err }, 'storage is full');
+      return reply.status(full.httpStatus).header('retry-after', '60').send({ detail: full.message });
+    }
     if (err instanceof InletError) return reply.status(err.httpStatus).send({ detail: err.message });
     const fastifyError = err as FastifyError;
     if (fastifyError.validation) {
       return reply.status(400).send({ detail: `request ${fastifyError.validationContext ?? 'body'} is invalid: ${fastifyError.message}` });
+    }
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({ detail: `the request body is larger than ${MAX_BODY_BYTES} bytes (16 MiB): send less at once` });
     }
     if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
       return reply.status(fastifyError.statusCode).send({ detail: fastifyError.message });

@@ -1,8 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
-import { authenticate } from './auth.js';
+import { authenticate, installSessionCache } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
+import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
 import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
 import { queryRoutes } from './routes/query.js';
@@ -21,9 +22,11 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     loggerInstance: logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
     // Hydrolix clients write paths with and without the trailing slash.
     routerOptions: { ignoreTrailingSlash: true },
-    bodyLimit: 16 * 1024 * 1024,
+    bodyLimit: MAX_BODY_BYTES,
   });
   installErrorHandler(app);
+  installSessionCache(app);
+  installJsonBodyParser(app);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;

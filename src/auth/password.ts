@@ -23,6 +23,19 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
+/**
+ * The hash of a random password nobody knows, made with PARAMS: a login for an unknown user is
+ * checked against it, so it spends the same scrypt work as a wrong password for a real user and
+ * its timing does not tell which users exist.
+ */
+const NO_SUCH_USER_HASH = 'scrypt$16384$8$1$BISwOu7YCEmi14knYeoCZg==$t7Ix8qMYSdgFbgUhpRf3meRTJgEsh7PlUyzY/m157sWjo97IVm7lFkL58VTTrO6JEeb+d09vZOXfldBEvCVb6g==';
+
+/** Checks a login's password against the user's hash, with the same work when there is no such user. */
+export async function verifyLogin(password: string, stored: string | undefined): Promise<boolean> {
+  const matches = await verifyPassword(password, stored ?? NO_SUCH_USER_HASH);
+  return stored !== undefined && matches;
+}
+
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }

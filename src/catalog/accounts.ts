@@ -23,6 +23,14 @@ export async function createOrgWithUser(db: CatalogDb, orgName: string, email: s
   return { org, user };
 }
 
+/** Sets a user's password hash and revokes the user's tokens: whoever held the old password is logged out. */
+export async function setUserPassword(db: CatalogDb, userId: string, passwordHash: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('users').set({ password_hash: passwordHash, modified: isoMicros() }).where('id', '=', userId).execute();
+    await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  });
+}
+
 export async function listOrgsForUser(db: CatalogDb, user: User): Promise<Org[]> {
   return db.selectFrom('orgs').selectAll().where('id', '=', user.org_id).execute();
 }
@@ -44,6 +52,11 @@ export async function createSession(db: CatalogDb, userId: string, ttlSeconds: n
   // Expired sessions are swept here rather than by a timer: logins are rare and this keeps the table small.
   await db.deleteFrom('sessions').where('expires_at_ms', '<', Date.now()).execute();
   return token;
+}
+
+/** Revokes one token (a logout); an unknown token is a no-op. */
+export async function deleteSession(db: CatalogDb, token: string): Promise<void> {
+  await db.deleteFrom('sessions').where('token_hash', '=', hashToken(token)).execute();
 }
 
 export type SessionLookup = { user: User; expiresAtMs: number } | { expired: true } | undefined;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { CONVERSION_ENGINE_OPTIONS } from '../transform/compile.js';
 
 export interface EngineOptions {
   readonly threads: number;
@@ -26,6 +27,7 @@ export async function createEngine(options: EngineOptions): Promise<DuckDBInstan
     preserve_insertion_order: 'true',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
+    ...CONVERSION_ENGINE_OPTIONS,
   });
   // allowed_directories is refused as a start-up option, so it is set before access is switched
   // off; both are instance-wide, and turning access off cannot be undone by SQL afterwards.

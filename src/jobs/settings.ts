@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { rejectUnknownKeys } from '../known-keys.js';
 
 /** The reference's defaults, echoed in every job's settings. */
 export const JOB_DEFAULTS = {
@@ -45,11 +46,19 @@ function positiveInt(settings: Record<string, unknown>, key: keyof typeof JOB_DE
   return value;
 }
 
+/** The keys of a create-job body: the reference's, and the read-only ones of a job as answered, which clients send back. */
+export const JOB_BODY_KEYS = ['name', 'description', 'type', 'settings', 'uuid', 'created', 'modified', 'org', 'status', 'details'];
+const SOURCE_KEYS = ['table', 'type', 'subtype', 'transform', 'settings'];
+/** Where to read: Inlet reads the URL with its own credentials, so nothing else is taken here. */
+const SOURCE_SETTINGS_KEYS = ['url'];
+
 /** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
 export function normaliseJobSettings(raw: unknown): JobSettings {
   if (!isObject(raw)) throw new ValidationError('settings is missing: use {"source": {"table": "project.table", "settings": {"url": "s3://bucket/prefix/"}}}');
+  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), 'source'], 'settings');
   const source = raw.source;
   if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
+  rejectUnknownKeys(source, SOURCE_KEYS, 'settings.source');
   if (typeof source.table !== 'string' || !/^[^.]+\.[^.]+$/.test(source.table)) {
     throw new ValidationError(`settings.source.table is ${JSON.stringify(source.table)}: use "project.table", e.g. "website.events"`);
   }
@@ -63,6 +72,7 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
   if (!isObject(sourceSettings) || typeof sourceSettings.url !== 'string') {
     throw new ValidationError('settings.source.settings.url is missing: use s3://bucket/prefix/, s3://bucket/key or file:///path');
   }
+  rejectUnknownKeys(sourceSettings, SOURCE_SETTINGS_KEYS, 'settings.source.settings');
   const regex = raw.regex_filter ?? JOB_DEFAULTS.regex_filter;
   if (typeof regex !== 'string') throw new ValidationError(`settings.regex_filter is ${JSON.stringify(regex)}: use a regular expression string, e.g. "^s3://bucket/.*\\\\.gz$"`);
   try {

@@ -110,14 +110,17 @@ export function readSql(t: Transform, o: ReadOptions): string {
 /** Every JSON pointer the columns read, in one list, so each record is parsed once. */
 function jsonPointers(t: Transform): { all: string[]; of: Map<string, number[]> } {
   const all: string[] = [];
+  // 1-based positions in `all`, looked up rather than searched: a wide transform has thousands.
+  const position = new Map<string, number>();
   const of = new Map<string, number[]>();
   for (const c of t.columns) {
     const pointers = c.source.kind === 'fields' ? c.source.fields.map((f) => pointerOf([f])) : c.source.kind === 'pointers' ? c.source.pointers : [];
     of.set(
       c.name,
       pointers.map((p) => {
-        const at = all.indexOf(p);
-        return at >= 0 ? at + 1 : all.push(p);
+        let at = position.get(p);
+        if (at === undefined) position.set(p, (at = all.push(p)));
+        return at;
       }),
     );
   }
@@ -251,6 +254,43 @@ function typeLabel(c: ValueType): string {
 }
 
 /**
+ * DuckDB options for the instances that run compileSelect: its SQL repeats no subexpression (see
+ * stepsOf), so the common-subexpression pass only costs planning time, growing with the square
+ * of the columns.
+ */
+export const CONVERSION_ENGINE_OPTIONS = { disabled_optimizers: 'common_subexpressions' } as const;
+
+/**
+ * A column's conversion as a parse and a check of the parsed value, for the types whose check
+ * reads the value more than once. In successive projections, the parse runs once per value with
+ * no subexpression written twice, so DuckDB's common-subexpression pass has nothing to do: with
+ * one such subexpression per column it grows with the square of the columns, and conversion
+ * engines turn it off (CONVERSION_ENGINE_OPTIONS).
+ */
+function stepsOf(c: ValueType, v: string): { parse: string; check: ((parsed: string) => string) | undefined } {
+  switch (c.type) {
+    case 'int8':
+    case 'int32':
+    case 'int64':
+    case 'uint8':
+    case 'uint32':
+    case 'uint64':
+      // As convertSql: a value must be a whole number, proven by printing back or by the pattern.
+      return { parse: `try_cast(${v} AS ${SCALAR_DUCKDB_TYPES[c.type]})`, check: (p) => `CASE WHEN ${p}::VARCHAR = ${v} OR regexp_full_match(${v}, ${INTEGER_PATTERN}) THEN ${p} END` };
+    case 'datetime':
+    case 'datetime64':
+      return { parse: truncateTo(c, goLayoutParseSql(c.format!, v)), check: (p) => rangeChecked(c, p) };
+    case 'epoch': {
+      const { mul, div } = EPOCH_TO_MICROS[c.format as EpochUnit];
+      const micros = `coalesce(try_cast(trim(${v}) AS HUGEINT) * ${mul} // ${div}, round(try_cast(${v} AS DOUBLE) * ${mul} / ${div}))`;
+      return { parse: truncateTo(c, `try(make_timestamp(try_cast(${micros} AS BIGINT)))`), check: (p) => rangeChecked(c, p) };
+    }
+    default:
+      return { parse: convertSql(c, v), check: undefined };
+  }
+}
+
+/**
  * The SELECT that reads the files and yields one row per input record: the converted, stored
  * columns, the source file's index, and the reason the record is rejected (NULL when it loads).
  */
@@ -263,9 +303,15 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
     ? `SELECT *, __inlet_line IS NULL OR trim(__inlet_line) = '' AS ${BLANK_COLUMN}, ` +
       `CASE WHEN json_valid(__inlet_line) AND json_type(__inlet_line) = 'OBJECT' THEN json_extract_string(__inlet_line, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
     : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
-  const normalised = cols.map((c, i) => `${normalisedSql(t, c, rawValueSql(t, c, pointers.of, o.csvFieldCount))} AS __inlet_n${i}`);
-  const converted = cols.map((c, i) => `${c.source.kind === 'catch_all' ? `__inlet_n${i}` : convertSql(c, `__inlet_n${i}`)} AS __inlet_c${i}`);
-  const limited = cols.map((c, i) => `${limitReasonSql(c, `__inlet_c${i}`, o.nowMs) ?? 'NULL::VARCHAR'} AS __inlet_l${i}`);
+  // JSON values are picked out of the field list once, as columns: normalising reads each up to three times.
+  const picked = isJson ? cols.map((c, i) => (c.source.kind === 'catch_all' ? undefined : `${rawValueSql(t, c, pointers.of, o.csvFieldCount)} AS __inlet_r${i}`)) : [];
+  const rawOf = (c: OutputColumn, i: number) => (picked[i] !== undefined ? `__inlet_r${i}` : rawValueSql(t, c, pointers.of, o.csvFieldCount));
+  const normalised = cols.map((c, i) => `${normalisedSql(t, c, rawOf(c, i))} AS __inlet_n${i}`);
+  const steps = cols.map((c, i) => (c.source.kind === 'catch_all' ? { parse: `__inlet_n${i}`, check: undefined } : stepsOf(c, `__inlet_n${i}`)));
+  const parsed = steps.map((step, i) => `${step.parse} AS ${step.check ? `__inlet_p${i}` : `__inlet_c${i}`}`);
+  const checked = steps.flatMap((step, i) => (step.check ? [`${step.check(`__inlet_p${i}`)} AS __inlet_c${i}`] : []));
+  const limitReasons = cols.map((c, i) => limitReasonSql(c, `__inlet_c${i}`, o.nowMs));
+  const limited = limitReasons.flatMap((reason, i) => (reason === undefined ? [] : [`${reason} AS __inlet_l${i}`]));
   // Only checks that can fire are spelled out: a string is never unconvertible, a column without
   // limits never breaks one (every WHEN costs a pass over the chunk).
   const reasons = cols.flatMap((c, i) => {
@@ -277,16 +323,25 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
       c.primary ? `WHEN __inlet_n${i} IS NULL THEN 'column "${sqlText(c.name)}": the primary timestamp is missing'` : '',
       converts ? `WHEN __inlet_n${i} IS NOT NULL AND __inlet_c${i} IS NULL THEN ${bad}` : '',
       badElement ? `WHEN __inlet_c${i} IS NOT NULL AND ${badElement} THEN ${bad}` : '',
-      c.limits && c.limits.action !== 'null' ? `WHEN __inlet_l${i} IS NOT NULL THEN __inlet_l${i}` : '',
+      limitReasons[i] !== undefined && c.limits!.action !== 'null' ? `WHEN __inlet_l${i} IS NOT NULL THEN __inlet_l${i}` : '',
     ].filter(Boolean);
     return checks.length === 0 ? [] : [`CASE ${checks.join(' ')} END`];
   });
   if (isJson) reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(__inlet_line) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(__inlet_line, 100) END`);
-  const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`${c.limits?.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`]));
+  const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`]));
+  // Every projection is as wide as the columns it passes on, and DuckDB gives each a buffer per
+  // column: each passes on only what later ones read, or wide transforms ran out of memory.
+  const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? ['__inlet_line', '__inlet_fields'] : [])];
+  const normalisedColumns = cols.map((_, i) => `__inlet_n${i}`);
+  const convertedColumns = steps.flatMap((step, i) => (step.check ? [] : [`__inlet_c${i}`]));
+  const withColumns = (columns: readonly string[], from: string) => (columns.length === 0 ? from : `(SELECT *, ${columns.join(', ')} FROM ${from})`);
+  const normalisedFrom = `(SELECT ${[...passed, ...normalised].join(', ')} FROM ${withColumns(picked.filter((p) => p !== undefined), `(${rawFrom})`)})`;
+  const parsedFrom = `(SELECT *, ${parsed.join(', ')} FROM ${normalisedFrom})`;
+  const checkedFrom = checked.length === 0 ? parsedFrom : `(SELECT ${[...passed, ...normalisedColumns, ...convertedColumns, ...checked].join(', ')} FROM ${parsedFrom})`;
   return (
     `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${stored.join(', ')}, ` +
     `CASE WHEN ${BLANK_COLUMN} THEN NULL ELSE ${reasons.length === 0 ? 'NULL::VARCHAR' : `coalesce(${reasons.join(', ')})`} END AS ${REASON_COLUMN} ` +
-    `FROM (SELECT *, ${limited.join(', ')} FROM (SELECT *, ${converted.join(', ')} FROM (SELECT *, ${normalised.join(', ')} FROM (${rawFrom}))))`
+    `FROM ${withColumns(limited, checkedFrom)}`
   );
 }
 

@@ -1,3 +1,26 @@
+/**
+ * Bounds on a transform, checked when it is saved. Conversion costs DuckDB a buffer per column
+ * in each step, whatever the rows: `columns` keeps a transform at the limit converting within
+ * the smallest memory a worker slot gets (256 MB).
+ */
+export const TRANSFORM_LIMITS = {
+  columns: 500,
+  columnNameLength: 255,
+  /** Names (from_input_fields) or JSON pointers one column tries in turn. */
+  sourcesPerColumn: 32,
+  /** Characters of one JSON pointer or field name. */
+  pointerLength: 1024,
+  nullValues: 100,
+  /** from_input_index: the 0-based field position. */
+  inputIndex: 9999,
+  /** Lines of format_details.skip_head. */
+  skipHead: 1_000_000,
+  /** Levels of format_details.flattening.depth. */
+  flatteningDepth: 100,
+  /** limits.past and limits.future, in seconds (100 years of 365 days). */
+  durationSeconds: 100 * 365 * 86400,
+} as const;
+
 /** A validated transform: what the compiler needs, with defaults applied and legacy forms normalised. */
 export interface Transform {
   readonly type: 'csv' | 'json';

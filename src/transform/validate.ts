@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { rejectUnknownKeys } from '../known-keys.js';
 import { flattenedPointers } from './flatten.js';
 import { goLayoutToStrptime, UnsupportedLayoutError } from './go-layout.js';
 import {
@@ -7,6 +8,7 @@ import {
   EPOCH_UNITS,
   SCALAR_TYPES,
   TIMESTAMP_TYPES,
+  TRANSFORM_LIMITS,
   type ColumnSource,
   type ColumnType,
   type Compression,
@@ -40,7 +42,11 @@ const KNOWN_LIMITS = ['min', 'max', 'past', 'future', 'action'];
 const NUMERIC_TYPES: readonly ColumnType[] = ['int8', 'int32', 'int64', 'uint8', 'uint32', 'uint64', 'double'];
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const show = (value: unknown) => JSON.stringify(value);
+/** A value as the message quotes it: cut short, since it may be most of a 16 MiB body. */
+const show = (value: unknown) => {
+  const text = String(JSON.stringify(value));
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+};
 
 /**
  * Setting strings become SQL literals and identifiers, and DuckDB's parser ends the statement at
@@ -54,10 +60,12 @@ function refuseNulBytes(value: unknown, where: string): void {
 
 const given = (value: unknown) => value !== undefined && value !== null;
 
-function rejectUnknown(obj: Json, known: readonly string[], where: string) {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) throw new ValidationError(`${where}.${key} is not a known setting: use one of ${known.join(', ')}`);
+/** A whole number within [min, max], or the message names the field, the value and the range. */
+function wholeNumber(value: unknown, where: string, min: number, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${where} is ${show(value)}: use a whole number of ${what} from ${min} to ${max}`);
   }
+  return value;
 }
 
 function refuse(obj: Json, keys: readonly string[], where: string) {
@@ -86,11 +94,9 @@ function bool(value: unknown, where: string, fallback = false): boolean {
 
 function csvOptions(details: Json): CsvOptions {
   const where = 'settings.format_details';
-  rejectUnknown(details, [...KNOWN_CSV, 'flattening'], where);
-  const skipHead = details.skip_head ?? 0;
-  if (typeof skipHead !== 'number' || !Number.isInteger(skipHead) || skipHead < 0) {
-    throw new ValidationError(`${where}.skip_head is ${show(skipHead)}: use a whole number of lines >= 0`);
-  }
+  rejectUnknownKeys(details, [...KNOWN_CSV, 'flattening'], where);
+  const skipHead = wholeNumber(details.skip_head ?? 0, `${where}.skip_head`, 0, TRANSFORM_LIMITS.skipHead, 'lines');
+  if (given(details.buffer_size)) wholeNumber(details.buffer_size, `${where}.buffer_size`, 0, 2 ** 31 - 1, 'bytes');
   const skipComments = bool(details.skip_comments, `${where}.skip_comments`);
   bool(details.windows_ending, `${where}.windows_ending`);
   return {
@@ -105,7 +111,7 @@ function csvOptions(details: Json): CsvOptions {
 function separator(raw: unknown, where: string, fallback: { left: string; right: string }): { left: string; right: string } {
   if (!given(raw)) return fallback;
   if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use {"left": ".", "right": ""}`);
-  rejectUnknown(raw, ['left', 'right'], where);
+  rejectUnknownKeys(raw, ['left', 'right'], where);
   const left = raw.left ?? '';
   const right = raw.right ?? '';
   if (typeof left !== 'string' || typeof right !== 'string') throw new ValidationError(`${where} is ${show(raw)}: left and right are strings`);
@@ -114,15 +120,17 @@ function separator(raw: unknown, where: string, fallback: { left: string; right:
 }
 
 function jsonOptions(details: Json): JsonOptions {
+  // The CSV options are accepted (and unused) in a JSON transform, as Hydrolix's one format_details shape has them.
+  rejectUnknownKeys(details, [...KNOWN_CSV, 'flattening'], 'settings.format_details');
   const where = 'settings.format_details.flattening';
   const raw = details.flattening;
   if (!given(raw)) return { flattening: undefined };
   if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use an object such as {"active": true, "depth": 1}`);
-  rejectUnknown(raw, ['active', 'depth', 'map_flattening_strategy', 'slice_flattening_strategy'], where);
+  rejectUnknownKeys(raw, ['active', 'depth', 'map_flattening_strategy', 'slice_flattening_strategy'], where);
   if (!bool(raw.active, `${where}.active`)) return { flattening: undefined };
   const depth = raw.depth ?? null;
-  if (depth !== null && (typeof depth !== 'number' || !Number.isInteger(depth) || depth < 1)) {
-    throw new ValidationError(`${where}.depth is ${show(depth)}: use a whole number of levels >= 1, or leave it out for all levels`);
+  if (depth !== null && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 1 || depth > TRANSFORM_LIMITS.flatteningDepth)) {
+    throw new ValidationError(`${where}.depth is ${show(depth)}: use a whole number of levels from 1 to ${TRANSFORM_LIMITS.flatteningDepth}, or leave it out for all levels`);
   }
   const flattening: Flattening = {
     depth: depth ?? Infinity,
@@ -135,7 +143,7 @@ function jsonOptions(details: Json): JsonOptions {
 /** Go durations ("720h", "1h30m") plus days and weeks ("30d", "2w"), which log retention rules use. */
 export function durationSeconds(value: unknown, where: string): number {
   const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-  if (typeof value === 'string' && /^(\d+(\.\d+)?(s|m|h|d|w))+$/.test(value)) {
+  if (typeof value === 'string' && value.length <= 64 && /^(\d+(\.\d+)?(s|m|h|d|w))+$/.test(value)) {
     let total = 0;
     for (const m of value.matchAll(/(\d+(?:\.\d+)?)(s|m|h|d|w)/g)) total += Number(m[1]) * units[m[2]!]!;
     return total;
@@ -144,12 +152,11 @@ export function durationSeconds(value: unknown, where: string): number {
 }
 
 /** The widest limits.past/future: longer than datetime64's whole range (1925 to 2283). */
-const MAX_LIMIT_SECONDS = 146_100 * 86_400;
 
 function limits(raw: unknown, type: ColumnType, where: string): Limits | undefined {
   if (!given(raw)) return undefined;
   if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use an object such as {"min": 0, "max": 100}`);
-  rejectUnknown(raw, KNOWN_LIMITS, where);
+  rejectUnknownKeys(raw, KNOWN_LIMITS, where);
   const isTime = TIMESTAMP_TYPES.includes(type);
   const number = (key: 'min' | 'max') => {
     const v = raw[key];
@@ -162,8 +169,9 @@ function limits(raw: unknown, type: ColumnType, where: string): Limits | undefin
     if (!given(raw[key])) return undefined;
     if (!isTime) throw new ValidationError(`${where}.${key} is set on a ${type} column: past and future bound timestamps; use min/max for numbers`);
     const seconds = durationSeconds(raw[key], `${where}.${key}`);
-    // The load's clock moved by it must stay a date: beyond that it bounds nothing anyway.
-    if (seconds > MAX_LIMIT_SECONDS) throw new ValidationError(`${where}.${key} is ${show(raw[key])}: use at most ${MAX_LIMIT_SECONDS / 86400}d`);
+    if (seconds > TRANSFORM_LIMITS.durationSeconds) {
+      throw new ValidationError(`${where}.${key} is ${show(raw[key])}: use at most ${TRANSFORM_LIMITS.durationSeconds / 86400}d (100 years), or leave it out for no bound`);
+    }
     return seconds;
   };
   const action = raw.action ?? 'reject';
@@ -222,7 +230,7 @@ function valueType(dt: Json, where: string, depth = 0): ValueType {
     raw.forEach((e, i) => {
       const at = `${where}.elements[${i}]`;
       if (!isObject(e)) throw new ValidationError(`${at} is ${show(e)}: use a datatype object such as {"type": "string"}`);
-      rejectUnknown(e, KNOWN_ELEMENT, at);
+      rejectUnknownKeys(e, KNOWN_ELEMENT, at);
       elements.push(valueType(e, at, depth + 1));
     });
     if (type === 'map' && !['string', ...NUMERIC_TYPES].includes(elements[0]!.type)) {
@@ -235,16 +243,33 @@ function valueType(dt: Json, where: string, depth = 0): ValueType {
   return { type, format, resolution: resolutionRaw === 'ms' ? 'ms' : 's', elements, limits: limits(dt.limits, type, `${where}.limits`) };
 }
 
+/** Names DuckDB gives a meaning of its own in every table. */
+const RESERVED_NAMES = ['rowid'];
+
+/** A stored column's name: DuckDB and Parquet must take it as it is, and it must not clash with Inlet's own. */
+function columnName(name: unknown, at: string): string {
+  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`${at}.name is ${show(name)}: give the column a non-empty name`);
+  if (name.length > TRANSFORM_LIMITS.columnNameLength) {
+    throw new ValidationError(`${at}.name "${name.slice(0, 40)}..." is ${name.length} characters long: use at most ${TRANSFORM_LIMITS.columnNameLength}`);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError(`${at}.name ${show(name)} contains a control character: use printable characters`);
+  // DuckDB identifiers are case-insensitive: "ROWID" and "__Inlet_x" are those names too.
+  const lower = name.toLowerCase();
+  if (lower.startsWith('__inlet')) throw new ValidationError(`${at}.name "${name}" starts with "__inlet", which Inlet keeps for its own columns: rename it`);
+  if (RESERVED_NAMES.includes(lower)) throw new ValidationError(`${at}.name "${name}" is a name DuckDB reserves for its row numbers: rename it, e.g. "${name}_"`);
+  return name;
+}
+
 function column(raw: unknown, index: number, type: 'csv' | 'json', json: JsonOptions): OutputColumn {
   const at = `settings.output_columns[${index}]`;
   if (!isObject(raw)) throw new ValidationError(`${at} is ${show(raw)}: use an object {"name": ..., "datatype": {...}}`);
-  const name = raw.name;
-  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`${at}.name is ${show(name)}: give the column a non-empty name`);
-  if (name.startsWith('__inlet')) throw new ValidationError(`${at}.name "${name}" starts with "__inlet", which Inlet keeps for its own columns: rename it`);
+  rejectUnknownKeys(raw, ['name', 'datatype', 'position'], at);
+  const name = columnName(raw.name, at);
   const where = `${at} ("${name}").datatype`;
   const dt = raw.datatype;
   if (!isObject(dt)) throw new ValidationError(`${where} is ${show(dt)}: use an object with at least "type"`);
-  rejectUnknown(dt, KNOWN_DATATYPE, where);
+  rejectUnknownKeys(dt, KNOWN_DATATYPE, where);
   refuse(dt, REFUSED.column, where);
   if (given(dt.script)) {
     // node:vm is no sandbox, and a per-row JavaScript call would leave DuckDB's vectorised scan.
@@ -288,13 +313,20 @@ function stringList(value: unknown, where: string, example: string): string[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string')) {
     throw new ValidationError(`${where} is ${show(value)}: use a non-empty array of strings such as ${example}`);
   }
+  if (value.length > TRANSFORM_LIMITS.sourcesPerColumn) throw new ValidationError(`${where} has ${value.length} entries: use at most ${TRANSFORM_LIMITS.sourcesPerColumn}`);
   return value as string[];
+}
+
+/** A JSON key or pointer a column reads; each is extracted from every record. */
+function sourcePath(value: string, where: string): string {
+  if (value.length > TRANSFORM_LIMITS.pointerLength) throw new ValidationError(`${where} has a name or pointer of ${value.length} characters: use at most ${TRANSFORM_LIMITS.pointerLength}`);
+  return value;
 }
 
 function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', name: string, json: JsonOptions): ColumnSource {
   const source = dt.source ?? {};
   if (!isObject(source)) throw new ValidationError(`${where}.source is ${show(source)}: use an object such as {"from_input_index": 0}`);
-  rejectUnknown(source, KNOWN_SOURCE, `${where}.source`);
+  rejectUnknownKeys(source, KNOWN_SOURCE, `${where}.source`);
   refuse(source, REFUSED.source, `${where}.source`);
   if (type === 'csv') {
     for (const key of ['from_input_field', 'from_input_fields', 'from_json_pointers']) {
@@ -302,8 +334,8 @@ function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', 
     }
     // `position` is the older, column-level spelling of source.from_input_index.
     const index = source.from_input_index ?? raw.position;
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) {
-      throw new ValidationError(`${where}.source.from_input_index is ${show(index)}: a CSV column needs the 0-based position of its field`);
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index > TRANSFORM_LIMITS.inputIndex) {
+      throw new ValidationError(`${where}.source.from_input_index is ${show(index)}: a CSV column needs the 0-based position of its field, from 0 to ${TRANSFORM_LIMITS.inputIndex}`);
     }
     return { kind: 'index', index };
   }
@@ -313,6 +345,7 @@ function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', 
   if (given(source.from_json_pointers)) {
     const pointers = stringList(source.from_json_pointers, `${where}.source.from_json_pointers`, '["/user/id"]');
     for (const p of pointers) {
+      sourcePath(p, `${where}.source.from_json_pointers`);
       if (!p.startsWith('/')) throw new ValidationError(`${where}.source.from_json_pointers has ${show(p)}: a JSON pointer (RFC 6901) starts with "/", such as "/user/id"`);
     }
     return { kind: 'pointers', pointers };
@@ -320,6 +353,7 @@ function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', 
   const fields = given(source.from_input_fields) ? stringList(source.from_input_fields, `${where}.source.from_input_fields`, '["ip", "client_ip"]') : [source.from_input_field ?? name];
   for (const field of fields) {
     if (typeof field !== 'string' || field === '') throw new ValidationError(`${where}.source.from_input_field is ${show(field)}: use the JSON key to read`);
+    sourcePath(field, `${where}.source`);
   }
   const names = fields as string[];
   if (json.flattening) return { kind: 'pointers', pointers: names.flatMap((f) => flattenedPointers(f, json.flattening!)) };
@@ -335,7 +369,7 @@ export interface ValidatedTransform {
 export function validateTransform(type: unknown, settings: unknown): ValidatedTransform {
   if (type !== 'csv' && type !== 'json') throw new ValidationError(`type is ${show(type)}: use "csv" or "json"`);
   if (!isObject(settings)) throw new ValidationError(`settings is ${show(settings)}: use an object with output_columns`);
-  rejectUnknown(settings, KNOWN_SETTINGS, 'settings');
+  rejectUnknownKeys(settings, KNOWN_SETTINGS, 'settings');
   refuseNulBytes(settings, 'settings');
 
   const compression = settings.compression ?? 'none';
@@ -355,6 +389,7 @@ export function validateTransform(type: unknown, settings: unknown): ValidatedTr
   if (!Array.isArray(nullValues) || !nullValues.every((v) => typeof v === 'string')) {
     throw new ValidationError(`settings.null_values is ${show(nullValues)}: use an array of strings such as ["-", ""]`);
   }
+  if (nullValues.length > TRANSFORM_LIMITS.nullValues) throw new ValidationError(`settings.null_values has ${nullValues.length} values: use at most ${TRANSFORM_LIMITS.nullValues}`);
 
   const sqlTransform = settings.sql_transform;
   if (given(sqlTransform) && (typeof sqlTransform !== 'string' || !sqlTransform.includes('{STREAM}'))) {
@@ -365,11 +400,24 @@ export function validateTransform(type: unknown, settings: unknown): ValidatedTr
   if (!Array.isArray(rawColumns) || rawColumns.length === 0) {
     throw new ValidationError('settings.output_columns is missing or empty: list at least the primary timestamp column');
   }
+  if (rawColumns.length > TRANSFORM_LIMITS.columns) {
+    throw new ValidationError(
+      `settings.output_columns has ${rawColumns.length} columns: a transform has at most ${TRANSFORM_LIMITS.columns}; keep rarely queried fields in one map column (catch_all) or split the data into several tables`,
+    );
+  }
   const columns = rawColumns.map((c, i) => column(c, i, type, json));
-  const seen = new Set<string>();
+  // DuckDB identifiers are case-insensitive: "Host" and "host" would be one column.
+  const seen = new Map<string, string>();
   for (const c of columns) {
-    if (seen.has(c.name)) throw new ValidationError(`settings.output_columns has two columns named "${c.name}": column names must be unique`);
-    seen.add(c.name);
+    const other = seen.get(c.name.toLowerCase());
+    if (other !== undefined) {
+      throw new ValidationError(
+        other === c.name
+          ? `settings.output_columns has two columns named "${c.name}": column names must be unique`
+          : `settings.output_columns has columns "${other}" and "${c.name}", which differ only in case: column names are case-insensitive, rename one`,
+      );
+    }
+    seen.set(c.name.toLowerCase(), c.name);
   }
   if (columns.filter((c) => c.source.kind === 'catch_all').length > 1) {
     throw new ValidationError('settings.output_columns has more than one catch_all column: mark one');

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { createSession, findUserByEmail, listOrgsForUser } from '../../catalog/accounts.js';
-import { verifyPassword } from '../../auth/password.js';
+import { verifyLogin } from '../../auth/password.js';
 import { AuthenticationError } from '../../errors.js';
 import type { ApiContext } from '../context.js';
+import { revokeToken } from '../auth.js';
 import { orgView } from '../views.js';
 
 export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -20,8 +21,8 @@ export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const { username, password } = request.body;
       const user = await findUserByEmail(ctx.catalog.db, username);
-      // The same answer for an unknown user and a wrong password: no probing for accounts.
-      if (!user || !(await verifyPassword(password, user.password_hash))) throw new AuthenticationError('wrong username or password');
+      // The same answer, after the same work, for an unknown user and a wrong password: no probing for accounts.
+      if (!(await verifyLogin(password, user?.password_hash)) || !user) throw new AuthenticationError('wrong username or password');
       const token = await createSession(ctx.catalog.db, user.id, ctx.config.tokenTtlSeconds);
       const orgs = await listOrgsForUser(ctx.catalog.db, user);
       return {
@@ -35,4 +36,9 @@ export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
       };
     },
   );
+  // Revokes the token the request is authenticated with (the server's onRequest hook checked it).
+  app.post('/config/v1/logout', async (request, reply) => {
+    await revokeToken(ctx.catalog, request);
+    return reply.status(204).send();
+  });
 }

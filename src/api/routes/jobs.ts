@@ -4,7 +4,8 @@ import { findProjectByName, findTableByName, findTransform } from '../../catalog
 import type { JobRow } from '../../catalog/schema.js';
 import { cancelJobTasks } from '../../catalog/tasks.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
-import { normaliseJobSettings } from '../../jobs/settings.js';
+import { JOB_BODY_KEYS, normaliseJobSettings } from '../../jobs/settings.js';
+import { rejectUnknownKeys } from '../../known-keys.js';
 import type { ApiContext } from '../context.js';
 import { RefreshingCache } from '../../ttl-cache.js';
 import { fileView, jobView } from '../views.js';
@@ -62,6 +63,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const org = await orgId(request);
       const body = request.body;
+      rejectUnknownKeys(body, JOB_BODY_KEYS, '');
       if (body.type !== undefined && body.type !== 'batch_import') throw new ValidationError(`type is ${JSON.stringify(body.type)}: batch jobs only accept "batch_import"`);
       const settings = normaliseJobSettings(body.settings);
       ctx.sources.parse(settings.source.settings.url);

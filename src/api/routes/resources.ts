@@ -21,6 +21,7 @@ import {
 } from '../../catalog/resources.js';
 import type { Org, Project, TableRow, TransformRow } from '../../catalog/schema.js';
 import { errorMessage, NotFoundError, ValidationError } from '../../errors.js';
+import { rejectUnknownKeys } from '../../known-keys.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
 import type { ApiContext } from '../context.js';
@@ -39,8 +40,26 @@ const bodySchema = {
   },
 } as const;
 
+/**
+ * The keys of each resource's body. The read-only ones of its answer (ids, times, parents, url)
+ * are accepted and ignored, since clients such as hdxcli send back what they read on update.
+ */
+const READ_ONLY_KEYS = ['uuid', 'created', 'modified', 'url', 'org', 'project', 'table'];
+const PROJECT_KEYS = ['name', 'description', 'settings', ...READ_ONLY_KEYS];
+const TABLE_KEYS = ['name', 'description', 'settings', 'type', 'primary_key', ...READ_ONLY_KEYS];
+const TRANSFORM_KEYS = ['name', 'description', 'type', 'settings', ...READ_ONLY_KEYS];
+/**
+ * Hydrolix's table settings (hydrolix-api.md 2.2). Inlet stores them as given and runs none (batch
+ * jobs carry their own partition settings), but a misspelt one is refused like any other.
+ */
+const TABLE_SETTINGS_KEYS = [
+  'stream', 'age', 'reaper', 'merge', 'autoingest', 'sort_keys', 'shard_key', 'max_future_days', 'summary', 'scale',
+  'max_request_bytes', 'storage_map', 'default_query_options', 'rate_limit',
+];
+
 /** PUT replaces a resource (name required); PATCH changes only the fields it sends. */
-function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean): NamedFields {
+function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean, known: readonly string[]): NamedFields {
+  rejectUnknownKeys(body, known, '');
   const name = body.name ?? (replace ? undefined : current?.name);
   if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`name is ${JSON.stringify(name)}: give a non-empty name`);
   if (name.includes('.')) throw new ValidationError(`name "${name}" contains ".": names are used in "project.table" references, so they cannot contain dots`);
@@ -48,6 +67,13 @@ function namedFields(body: Body, current: { name: string; description: string | 
   const settings = body.settings !== undefined ? JSON.stringify(body.settings) : replace || !current ? '{}' : current.settings;
   return { name, description, settings };
 }
+
+function tableFields(body: Body, current: TableRow | undefined, replace: boolean): NamedFields {
+  if (isObject(body.settings)) rejectUnknownKeys(body.settings, TABLE_SETTINGS_KEYS, 'settings');
+  return namedFields(body, current, replace, TABLE_KEYS);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { catalog } = ctx;
@@ -75,7 +101,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ---- projects
   app.get(`${base}/projects`, async (request) => (await listProjects(catalog, (await org(request)).id)).map(projectView));
   app.post<{ Body: Body }>(`${base}/projects`, { schema: { body: bodySchema } }, async (request, reply) => {
-    const created = await createProject(catalog, (await org(request)).id, namedFields(request.body, undefined, true));
+    const created = await createProject(catalog, (await org(request)).id, namedFields(request.body, undefined, true, PROJECT_KEYS));
     return reply.status(201).send(projectView(created));
   });
   app.get(`${base}/projects/:project`, async (request) => projectView(await project(request)));
@@ -86,7 +112,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { body: bodySchema },
       handler: async (request) => {
         const current = await project(request);
-        return projectView(await updateProject(catalog, current, namedFields(request.body, current, method === 'PUT')));
+        return projectView(await updateProject(catalog, current, namedFields(request.body, current, method === 'PUT', PROJECT_KEYS)));
       },
     });
   }
@@ -100,7 +126,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(tables, async (request) => Promise.all((await listTables(catalog, await project(request))).map(async (t) => tableView(t, await primaryKey(t)))));
   app.post<{ Body: Body }>(tables, { schema: { body: bodySchema } }, async (request, reply) => {
     const p = await project(request);
-    const fields = namedFields(request.body, undefined, true);
+    const fields = tableFields(request.body, undefined, true);
     await checkStorageMap(catalog, p.org_id, fields.settings, ctx.storage.defaultId);
     const created = await createTable(catalog, p, fields);
     return reply.status(201).send(tableView(created, null));
@@ -116,7 +142,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { body: bodySchema },
       handler: async (request) => {
         const current = await table(request);
-        const fields = namedFields(request.body, current, method === 'PUT');
+        const fields = tableFields(request.body, current, method === 'PUT');
         await checkStorageMap(catalog, current.org_id, fields.settings, ctx.storage.defaultId);
         const updated = await updateTable(catalog, current, fields);
         return tableView(updated, await primaryKey(updated));
@@ -135,7 +161,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ---- transforms
   const transforms = `${tables}/:table/transforms`;
   const transformFields = async (body: Body, current: TransformRow | undefined, replace: boolean) => {
-    const fields = namedFields(body, current, replace);
+    const fields = namedFields(body, current, replace, TRANSFORM_KEYS);
     const type = body.type ?? (replace ? undefined : current?.type);
     const { isDefault, transform } = validateTransform(type, JSON.parse(fields.settings));
     await checkSqlTransform(transform);
