@@ -215,7 +215,7 @@ describe('transform settings that become SQL literals stay literals', () => {
       [{ output_columns: [ts], sql_transform: "SELECT * FROM {STREAM} WHERE host <> '\u0000'" }, /^settings\.sql_transform is .*NUL byte/],
       [
         { output_columns: [{ ...ts, datatype: { ...ts.datatype, limits: { past: '99999999999999999999w' } } }] },
-        /^settings\.output_columns\[0\] \("timestamp"\)\.datatype\.limits\.past is "99999999999999999999w": use at most 146100d/,
+        /^settings\.output_columns\[0\] \("timestamp"\)\.datatype\.limits\.past is "99999999999999999999w": use at most 36500d/,
       ],
     ];
     for (const [i, [settings, expected]] of cases.entries()) {
