@@ -65,11 +65,16 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (typeof text !== 'string' || text.trim() === '') throw new QueryError('Empty query: send SQL as the POST body or as ?query=');
     const { query: _query, ...urlSettings } = request.query;
     const header = request.headers['x-hdx-query-settings'];
-    const execution = await service.run(user, {
-      text,
-      headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header),
-      urlSettings,
+    // A client that goes away, waiting or mid-answer, interrupts its query at once.
+    const clientGone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) clientGone.abort();
     });
+    const execution = await service.run(
+      user,
+      { text, headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header), urlSettings },
+      clientGone.signal,
+    );
     return send(reply, execution);
   };
 

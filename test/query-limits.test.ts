@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { hashPassword } from '../src/auth/password.js';
+import { createOrgWithUser } from '../src/catalog/accounts.js';
+import { ApiClient, startInlet, type TestInlet } from './helpers/inlet.js';
+
+/** Runs for minutes unless interrupted; the timeout only bounds a broken build's test run. */
+const HEAVY = 'SELECT sum(hash(range)) FROM range(1000000000000) SETTINGS hdx_query_max_execution_time = 60';
+
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+  readonly body: any;
+  readonly ms: number;
+}
+
+/**
+ * POSTs SQL on a connection of its own, closed after the answer (no keep-alive socket left to
+ * hold the server's close); aborting `hangUp` drops the connection, as a client that goes away.
+ */
+function query(api: ApiClient, sql: string, hangUp?: AbortSignal): Promise<Answer> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${api.url}/query`, { method: 'POST', agent: false, headers: { authorization: `Bearer ${api.token}`, 'content-type': 'text/plain' }, signal: hangUp }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // Plain-text answers stay text.
+        }
+        resolve({ status: res.statusCode!, text, body, ms: performance.now() - started });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(sql);
+  });
+}
+
+/** A heavy query held open until `hangUp` aborts. */
+const hold = (api: ApiClient, hangUp: AbortController) => query(api, HEAVY, hangUp.signal).catch(() => undefined);
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('abandoned queries', () => {
+  let inlet: TestInlet;
+  before(async () => {
+    inlet = await startInlet({ workers: '0', queryConcurrency: '2', queryOrgConcurrency: '2' });
+  });
+  after(async () => {
+    await inlet?.stop();
+  });
+
+  test('three heavy queries whose clients hang up are interrupted: SELECT 42 answers at once', async () => {
+    const clients = [0, 1, 2].map(() => new AbortController());
+    const heavy = clients.map((abort) => hold(inlet.api, abort));
+    // Long enough for two to be running in DuckDB and the third to wait for a slot.
+    await delay(1500);
+    for (const abort of clients) abort.abort();
+    await Promise.all(heavy);
+    const answer = await query(inlet.api, 'SELECT 42');
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.text, '42\n');
+    // Far below the minute the heavy queries would run, with room for a loaded machine.
+    assert.ok(answer.ms < 5000, `SELECT 42 took ${answer.ms.toFixed(0)} ms`);
+  });
+});
+
+describe('the query queue', () => {
+  let inlet: TestInlet;
+  let other: ApiClient;
+  before(async () => {
+    inlet = await startInlet({ workers: '0', queryConcurrency: '1', queryOrgConcurrency: '1', queryQueue: '2', queryOrgQueue: '1' });
+    await createOrgWithUser(inlet.service.catalog.db, 'other', 'other@example.com', await hashPassword('pw'));
+    other = new ApiClient(inlet.api.url);
+    await other.login({ username: 'other@example.com', password: 'pw' });
+  });
+  after(async () => {
+    await inlet?.stop();
+  });
+
+  test('an org past its queue gets 429, everyone past the server queue 503, in ClickHouse shape', async () => {
+    const clients: AbortController[] = [];
+    const holdOne = (api: ApiClient) => {
+      const abort = new AbortController();
+      clients.push(abort);
+      return hold(api, abort);
+    };
+    try {
+      const held = [holdOne(inlet.api)];
+      await delay(300);
+      held.push(holdOne(inlet.api));
+      await delay(300);
+      // Running 1 of 1, the org's one waiting place taken.
+      const orgFull = await query(inlet.api, 'SELECT 1');
+      assert.equal(orgFull.status, 429, orgFull.text);
+      assert.equal(orgFull.body.query, 'SELECT 1');
+      assert.match(orgFull.body.error, /^Too many simultaneous queries: this org has 1 running \(INLET_QUERY_ORG_CONCURRENCY=1\) and 1 waiting \(INLET_QUERY_ORG_QUEUE=1\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      held.push(holdOne(other));
+      await delay(300);
+      // Two waiting: the server's queue is full, whoever asks.
+      const serverFull = await query(other, 'SELECT 2');
+      assert.equal(serverFull.status, 503, serverFull.text);
+      assert.match(serverFull.body.error, /^Too many simultaneous queries: the server has 1 running \(INLET_QUERY_CONCURRENCY=1\) and 2 waiting \(INLET_QUERY_QUEUE=2\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      for (const abort of clients) abort.abort();
+      await Promise.all(held);
+      // The waiting ones left the queue with their clients, the running one was interrupted.
+      const after = await query(other, 'SELECT 3');
+      assert.equal(after.text, '3\n');
+      assert.ok(after.ms < 5000, `SELECT 3 took ${after.ms.toFixed(0)} ms`);
+    } finally {
+      for (const abort of clients) abort.abort();
+    }
+  });
+});
