@@ -46,6 +46,11 @@ export class QueryServiceBusyError extends QueryError {
   override readonly httpStatus = 503;
 }
 
+/** The query process ended under a query (past its memory limit, or a crash); it restarts: 503, retry. */
+export class QueryProcessLostError extends QueryError {
+  override readonly httpStatus = 503;
+}
+
 /** Reading a source object failed in a way a later attempt may not (throttling, reset, 5xx). */
 export class TransientSourceError extends InletError {
   readonly httpStatus = 502;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../src/auth/password.js';
@@ -115,6 +116,59 @@ describe('the query queue', () => {
       assert.ok(after.ms < 5000, `SELECT 3 took ${after.ms.toFixed(0)} ms`);
     } finally {
       for (const abort of clients) abort.abort();
+    }
+  });
+});
+
+/** A process's memory figure from /proc, in MiB. */
+function statusMb(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+describe('memory', () => {
+  let inlet: TestInlet;
+  before(async () => {
+    inlet = await startInlet({ workers: '0', queryProcessMemoryMb: '1024' });
+  });
+  after(async () => {
+    await inlet?.stop();
+  });
+
+  test('a query building gigabytes of strings fails naming the limit, and the API process stays small', async () => {
+    // This server (the API) runs in the test's own process.
+    const before = statusMb('self', 'VmRSS');
+    const answer = await query(inlet.api, "SELECT length(repeat('x', 2000000000) || repeat('y', 2000000000))");
+    assert.equal(answer.status, 400, answer.text);
+    assert.match(answer.body.error, /^DB::Exception: Out of Memory Error: .*INLET_QUERY_PROCESS_MEMORY_MB=1024 .*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    const peak = statusMb('self', 'VmHWM');
+    // The strings alone are 8 GB; the API process never holds them, whatever else this test process allocated.
+    assert.ok(peak < before + 1024, `API process peak RSS ${peak.toFixed(0)} MiB (${before.toFixed(0)} MiB before the query)`);
+    const next = await query(inlet.api, 'SELECT 42');
+    assert.equal(next.text, '42\n', 'the query process answers the next query');
+  });
+
+  test('a query process that dies is restarted; the API answers 503 meanwhile, never crashes', async () => {
+    const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const queryProcess = children.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').includes('INLET_QUERY_CONFIG='));
+    assert.ok(queryProcess, 'the query process is a child of the API process');
+    assert.ok(statusMb(queryProcess, 'VmRSS') > 0);
+    const running = query(inlet.api, 'SELECT sum(hash(range)) FROM range(1000000000000) SETTINGS hdx_query_max_execution_time = 60');
+    await delay(500);
+    process.kill(queryProcess, 'SIGKILL');
+    const lost = await running;
+    assert.equal(lost.status, 503, lost.text);
+    assert.match(lost.body.error, /^The query process ended .*INLET_QUERY_PROCESS_MEMORY_MB=1024.*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const answer = await query(inlet.api, 'SELECT 42');
+      if (answer.status === 200) {
+        assert.equal(answer.text, '42\n');
+        break;
+      }
+      assert.equal(answer.status, 503, answer.text);
+      assert.ok(Date.now() < deadline, 'the query process came back');
+      await delay(200);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
 
@@ -35,6 +35,8 @@ export interface Config {
   readonly queryQueue: number;
   /** /query: queries one org may have waiting (429 past it). */
   readonly queryOrgQueue: number;
+  /** /query: the query process's data memory limit (RLIMIT_DATA), in MiB. */
+  readonly queryProcessMemoryMb: number;
   /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
@@ -65,6 +67,7 @@ export const SETTINGS = {
   queryOrgConcurrency: { env: 'INLET_QUERY_ORG_CONCURRENCY', flag: '--query-org-concurrency <n>', help: 'queries one org may run at once (default: one less than --query-concurrency, at least 1)', default: '' },
   queryQueue: { env: 'INLET_QUERY_QUEUE', flag: '--query-queue <n>', help: 'queries waiting for a slot, all orgs together (503 past it)', default: '64' },
   queryOrgQueue: { env: 'INLET_QUERY_ORG_QUEUE', flag: '--query-org-queue <n>', help: 'queries one org may have waiting (429 past it)', default: '16' },
+  queryProcessMemoryMb: { env: 'INLET_QUERY_PROCESS_MEMORY_MB', flag: '--query-process-memory-mb <mib>', help: 'memory the query process may allocate (default: half the RAM, at most 4096)', default: String(Math.min(4096, Math.floor(totalmem() / 2 / 2 ** 20))) },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
   duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
@@ -130,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     queryOrgConcurrency: raw('queryOrgConcurrency') ? int('queryOrgConcurrency', 1) : Math.max(1, queryConcurrency - 1),
     queryQueue: int('queryQueue', 0),
     queryOrgQueue: int('queryOrgQueue', 0),
+    queryProcessMemoryMb: int('queryProcessMemoryMb', 256),
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
     // and slots that do overlap share the cores through the OS.
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,

@@ -59,10 +59,15 @@ interface PrunedTable extends ResolvedTable {
   readonly partitions: readonly PartitionRow[];
 }
 
-/** Cleans DuckDB's error text into ClickHouse's one-line shape. */
-function queryError(err: unknown): QueryError {
+/** Cleans DuckDB's error text into ClickHouse's one-line shape, naming the limit a query ran into. */
+function queryError(err: unknown, config: Config): QueryError {
   if (err instanceof QueryError) return err;
   const message = errorMessage(err).split('\n')[0]!;
+  if (message.startsWith('Out of Memory Error')) {
+    return new QueryError(
+      `DB::Exception: ${message}: the query needs more memory than INLET_DUCKDB_MEMORY_LIMIT=${config.duckdbMemoryLimit} (DuckDB's working memory) or INLET_QUERY_PROCESS_MEMORY_MB=${config.queryProcessMemoryMb} (all values the query process holds) allow; make it read or build less (MEMORY_LIMIT_EXCEEDED)`,
+    );
+  }
   return new QueryError(`DB::Exception: ${message}`);
 }
 
@@ -198,6 +203,8 @@ export class QueryService {
   constructor(
     private readonly catalog: Catalog,
     private readonly config: Config,
+    /** Changes to projects, tables and transforms so far, wherever they are made (see resolvedTables). */
+    private readonly generation: () => number = resourcesGeneration,
   ) {
     this.pool = new SandboxPool({
       threads: config.duckdbThreads,
@@ -265,7 +272,7 @@ export class QueryService {
         ? new QueryError(`Timeout exceeded: elapsed ${((performance.now() - started) / 1000).toFixed(3)} seconds, maximum: ${settings.maxExecutionTime} (TIMEOUT_EXCEEDED)`)
         : abandoned
           ? new QueryError('Query canceled: the client closed the connection (QUERY_WAS_CANCELLED)')
-          : queryError(err);
+          : queryError(err, this.config);
     // A chunk DuckDB is still fetching for rows nobody will read: the connection is handed back after it.
     let fetching: Promise<unknown> = Promise.resolve();
     const close = () => {
@@ -348,7 +355,7 @@ export class QueryService {
   private async resolveTable(user: User, ref: TableRef): Promise<ResolvedTable> {
     const key = `${user.org_id}\n${ref.project}\n${ref.table}`;
     // Read before the lookup: a change committed during it leaves the entry already out of date.
-    const generation = resourcesGeneration();
+    const generation = this.generation();
     const cached = this.resolvedTables.get(key);
     if (cached && cached.generation === generation) return cached.table;
     // Another org's table is "not found", exactly like one that does not exist.

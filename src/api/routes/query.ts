@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../../errors.js';
-import { contentTypeOf, resultBody } from '../../query/body.js';
-import { QueryService, type QueryExecution } from '../../query/run.js';
+import { QueryHost, type HostedAnswer } from '../../query/host.js';
 import { parseSettingsHeader } from '../../query/settings.js';
 import { authenticate } from '../auth.js';
 import type { ApiContext } from '../context.js';
@@ -39,9 +38,7 @@ async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<s
   }
 }
 
-async function send(reply: FastifyReply, execution: QueryExecution): Promise<FastifyReply> {
-  const contentType = contentTypeOf(execution);
-  const body = resultBody(execution);
+async function send(reply: FastifyReply, { contentType, body }: HostedAnswer): Promise<FastifyReply> {
   const buffered: string[] = [];
   let size = 0;
   while (size < BUFFERED_BYTES) {
@@ -54,8 +51,10 @@ async function send(reply: FastifyReply, execution: QueryExecution): Promise<Fas
 }
 
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const service = new QueryService(ctx.catalog, ctx.config);
-  app.addHook('onClose', () => service.close());
+  const host = new QueryHost(ctx.config, app.log);
+  // The API serves whatever the query process does: if it cannot start, queries answer 503.
+  app.addHook('onReady', () => host.ready().catch((err: unknown) => app.log.error({ err: String(err) }, 'the query process did not start')));
+  app.addHook('onClose', () => host.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -70,12 +69,12 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) clientGone.abort();
     });
-    const execution = await service.run(
+    const answer = await host.run(
       user,
       { text, headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header), urlSettings },
       clientGone.signal,
     );
-    return send(reply, execution);
+    return send(reply, answer);
   };
 
   app.get<{ Querystring: Record<string, string> }>('/query', (request, reply) => handle(request, reply, request.query.query));
