@@ -51,7 +51,7 @@ export class QueryAdmission {
         `Too many simultaneous queries: this org has ${count.running} running (INLET_QUERY_ORG_CONCURRENCY=${orgConcurrency}) and ${count.waiting} waiting (INLET_QUERY_ORG_QUEUE=${orgQueue}); retry when some have finished (TOO_MANY_SIMULTANEOUS_QUERIES)`,
       );
     }
-    if (signal?.aborted) throw abandoned();
+    if (signal?.aborted) throw canceledByClient();
     return new Promise<Slot>((resolve, reject) => {
       const onAbort = () => {
         const at = this.waiting.indexOf(waiter);
@@ -59,7 +59,7 @@ export class QueryAdmission {
         this.waiting.splice(at, 1);
         count.waiting--;
         this.forget(org, count);
-        reject(abandoned());
+        reject(canceledByClient());
       };
       const waiter: Waiter = {
         org,
@@ -118,4 +118,5 @@ export class QueryAdmission {
   }
 }
 
-const abandoned = () => new QueryError('Query canceled: the client closed the connection before it ran (QUERY_WAS_CANCELLED)');
+/** The error of a query whose client went away: nobody reads it, but the log and the tests do. */
+export const canceledByClient = () => new QueryError('Query canceled: the client closed the connection (QUERY_WAS_CANCELLED)');

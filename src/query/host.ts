@@ -5,6 +5,7 @@ import type { User } from '../catalog/schema.js';
 import { resourcesGeneration } from '../catalog/resources.js';
 import type { Config } from '../config/config.js';
 import { OrgQueryLimitError, QueryError, QueryProcessLostError, QueryServiceBusyError } from '../errors.js';
+import { canceledByClient } from './admission.js';
 import type { QueryRequest } from './run.js';
 
 /** What the API asks of the query process. */
@@ -134,6 +135,7 @@ export class QueryHost {
   /** Runs a statement in the query process; `signal` aborting (the client went away) cancels it there. */
   async run(user: User, request: QueryRequest, signal: AbortSignal): Promise<HostedAnswer> {
     await this.ready();
+    if (signal.aborted) throw canceledByClient();
     const id = this.nextId++;
     const inbox: Inbox = { replies: [] };
     this.inboxes.set(id, inbox);
@@ -143,7 +145,7 @@ export class QueryHost {
       done = true;
       this.inboxes.delete(id);
       this.send({ type: 'cancel', id });
-      this.fail(inbox, new QueryError('Query canceled: the client closed the connection (QUERY_WAS_CANCELLED)'));
+      this.fail(inbox, canceledByClient());
     };
     signal.addEventListener('abort', cancel, { once: true });
     const finish = () => {
@@ -187,6 +189,8 @@ export class QueryHost {
 
   async close(): Promise<void> {
     this.stopping = true;
+    // A process still starting has no one listening for the stop message yet.
+    await this.started?.catch(() => undefined);
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

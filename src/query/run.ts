@@ -14,7 +14,7 @@ import { partitionsRoot, scratchRoot } from '../worker/context.js';
 import { parseSerialized, readsClock, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 
 type Node = Record<string, unknown>;
-import { QueryAdmission } from './admission.js';
+import { canceledByClient, QueryAdmission } from './admission.js';
 import { StatementParser } from './parser.js';
 import type { Column, Row, Statistics } from './output.js';
 import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
@@ -271,7 +271,7 @@ export class QueryService {
       timedOut
         ? new QueryError(`Timeout exceeded: elapsed ${((performance.now() - started) / 1000).toFixed(3)} seconds, maximum: ${settings.maxExecutionTime} (TIMEOUT_EXCEEDED)`)
         : abandoned
-          ? new QueryError('Query canceled: the client closed the connection (QUERY_WAS_CANCELLED)')
+          ? canceledByClient()
           : queryError(err, this.config);
     // A chunk DuckDB is still fetching for rows nobody will read: the connection is handed back after it.
     let fetching: Promise<unknown> = Promise.resolve();

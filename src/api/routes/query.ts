@@ -52,8 +52,9 @@ async function send(reply: FastifyReply, { contentType, body }: HostedAnswer): P
 
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const host = new QueryHost(ctx.config, app.log);
-  // The API serves whatever the query process does: if it cannot start, queries answer 503.
-  app.addHook('onReady', () => host.ready().catch((err: unknown) => app.log.error({ err: String(err) }, 'the query process did not start')));
+  // Started beside the API, not before it: the API serves whatever the query process does
+  // (a query that comes too early waits for it; if it cannot start, queries answer 503).
+  app.addHook('onReady', async () => void host.ready().catch((err: unknown) => app.log.error({ err: String(err) }, 'the query process did not start')));
   app.addHook('onClose', () => host.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
