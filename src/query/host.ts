@@ -71,6 +71,8 @@ export class QueryHost {
     const child = spawn('/bin/sh', ['-c', 'ulimit -d "$1" && shift && exec "$@"', 'sh', String(kib), process.execPath, ...process.execArgv, entry], {
       env: { ...process.env, INLET_QUERY_CONFIG: JSON.stringify(this.config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Answers cross as large strings: structured clone copies them, JSON would escape and parse them.
+      serialization: 'advanced',
     });
     this.child = child;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
