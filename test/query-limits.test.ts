@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../src/auth/password.js';
@@ -36,6 +36,20 @@ function query(api: ApiClient, sql: string, hangUp?: AbortSignal): Promise<Answe
         }
         resolve({ status: res.statusCode!, text, body, ms: performance.now() - started });
       });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(sql);
+  });
+}
+
+/** POSTs SQL and counts the answer's bytes without keeping them. */
+function drain(api: ApiClient, sql: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${api.url}/query`, { method: 'POST', agent: false, headers: { authorization: `Bearer ${api.token}`, 'content-type': 'text/plain' } }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve({ status: res.statusCode!, bytes }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -146,6 +160,18 @@ describe('memory', () => {
     assert.ok(peak < before + 1024, `API process peak RSS ${peak.toFixed(0)} MiB (${before.toFixed(0)} MiB before the query)`);
     const next = await query(inlet.api, 'SELECT 42');
     assert.equal(next.text, '42\n', 'the query process answers the next query');
+  });
+
+  test('one huge value reaches the client in pieces: the API process never holds it whole', async () => {
+    // Resets this process's peak RSS (VmHWM), so the peak below is this query's alone.
+    writeFileSync('/proc/self/clear_refs', '5');
+    const before = statusMb('self', 'VmRSS');
+    const { status, bytes } = await drain(inlet.api, "SELECT repeat('x', 100000000) || 'é' AS v");
+    assert.equal(status, 200);
+    assert.equal(bytes, 100_000_000 + 2 + 1);
+    const peak = statusMb('self', 'VmHWM');
+    // Garbage not yet collected counts too: the whole value would add several times its 100 MB.
+    assert.ok(peak < before + 192, `API process peak RSS ${peak.toFixed(0)} MiB (${before.toFixed(0)} MiB before the query)`);
   });
 
   test('a query process that dies is restarted; the API answers 503 meanwhile, never crashes', async () => {

@@ -16,30 +16,42 @@ const catalog = await openCatalog(config.databaseUrl);
 let generation = 0;
 const service = new QueryService(catalog, config, () => generation);
 
-/** Pieces of an answer are sent in batches this big: a small answer is one message. */
+/**
+ * An answer crosses in messages of at most this many characters: a small answer is one message,
+ * and however large one value or chunk is, the API process holds no more of it than this.
+ */
 const BATCH_CHARS = 256 * 1024;
 
 interface Running {
   readonly cancel: AbortController;
   body?: AsyncGenerator<string>;
+  /** Formatted text read from the body but not sent yet. */
+  carry: string;
+  ended: boolean;
 }
 const running = new Map<number, Running>();
 
 const statusOf = (err: unknown) => (err instanceof QueryError ? err.httpStatus : 500);
 
-async function pump(id: number, body: AsyncGenerator<string>): Promise<void> {
-  let text = '';
+/** Where to cut a batch: never between the two halves of a surrogate pair, which would each encode as U+FFFD. */
+const cutAt = (text: string) => {
+  const last = text.charCodeAt(BATCH_CHARS - 1);
+  return last >= 0xd800 && last <= 0xdbff ? BATCH_CHARS - 1 : BATCH_CHARS;
+};
+
+async function pump(id: number, query: Running): Promise<void> {
+  let text = query.carry;
   try {
-    while (text.length < BATCH_CHARS) {
-      const next = await body.next();
-      if (next.done) {
-        running.delete(id);
-        reply({ type: 'data', id, text, done: true });
-        return;
-      }
-      text += next.value;
+    while (!query.ended && text.length < BATCH_CHARS) {
+      const next = await query.body!.next();
+      if (next.done) query.ended = true;
+      else text += next.value;
     }
-    reply({ type: 'data', id, text, done: false });
+    const done = query.ended && text.length <= BATCH_CHARS;
+    const cut = done ? text.length : cutAt(text);
+    query.carry = text.slice(cut);
+    if (done) running.delete(id);
+    reply({ type: 'data', id, text: text.slice(0, cut), done });
   } catch (err) {
     running.delete(id);
     reply({ type: 'error', id, message: errorMessage(err), status: statusOf(err) });
@@ -47,7 +59,7 @@ async function pump(id: number, body: AsyncGenerator<string>): Promise<void> {
 }
 
 async function run(message: Extract<HostRequest, { type: 'run' }>): Promise<void> {
-  const query: Running = { cancel: new AbortController() };
+  const query: Running = { cancel: new AbortController(), carry: '', ended: false };
   running.set(message.id, query);
   generation = message.generation;
   try {
@@ -58,7 +70,7 @@ async function run(message: Extract<HostRequest, { type: 'run' }>): Promise<void
       return;
     }
     reply({ type: 'start', id: message.id, contentType: contentTypeOf(execution) });
-    await pump(message.id, query.body);
+    await pump(message.id, query);
   } catch (err) {
     running.delete(message.id);
     reply({ type: 'error', id: message.id, message: errorMessage(err), status: statusOf(err) });
@@ -69,8 +81,8 @@ let stopping = false;
 process.on('message', (message: HostRequest) => {
   if (message.type === 'run') void run(message);
   else if (message.type === 'next') {
-    const body = running.get(message.id)?.body;
-    if (body) void pump(message.id, body);
+    const query = running.get(message.id);
+    if (query?.body) void pump(message.id, query);
   } else if (message.type === 'cancel') {
     const query = running.get(message.id);
     running.delete(message.id);
