@@ -33,7 +33,22 @@ export class ConflictError extends InletError {
 
 /** A query the sandbox refuses or DuckDB cannot run. Answered as 400 with ClickHouse's error shape. */
 export class QueryError extends InletError {
-  readonly httpStatus = 400;
+  readonly httpStatus: number = 400;
+}
+
+/** The caller's org already has as many queries running and waiting as it may: 429, retry later. */
+export class OrgQueryLimitError extends QueryError {
+  override readonly httpStatus = 429;
+}
+
+/** Every query slot is taken and the queue is full, whoever asks: 503, retry later. */
+export class QueryServiceBusyError extends QueryError {
+  override readonly httpStatus = 503;
+}
+
+/** The query process ended under a query (past its memory limit, or a crash); it restarts: 503, retry. */
+export class QueryProcessLostError extends QueryError {
+  override readonly httpStatus = 503;
 }
 
 /** Reading a source object failed in a way a later attempt may not (throttling, reset, 5xx). */

@@ -12,7 +12,7 @@ test("a new pool removes sandbox directories of servers no longer running, and k
       mkdirSync(path.join(root, name, 'empty'), { recursive: true });
       writeFileSync(path.join(root, name, 'empty', '0.parquet'), '');
     }
-    const pool = new SandboxPool({ threads: 1, memoryLimit: '128MB', tempRoot: root, maxConcurrent: 1, maxSandboxes: 1, idleMs: 60_000 });
+    const pool = new SandboxPool({ threads: 1, memoryLimit: '128MB', tempRoot: root, maxSandboxes: 1, idleMs: 60_000 });
     assert.deepEqual(readdirSync(root), [`${process.pid}-mine`]);
     await pool.close();
   } finally {

@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../ingest/long-lines.js';
@@ -28,6 +28,16 @@ export interface Config {
   readonly pollIntervalMs: number;
   /** How long a polled job status is reused before it is recomputed from the catalog. */
   readonly statusCacheMs: number;
+  /** /query: queries running at once, all orgs together. */
+  readonly queryConcurrency: number;
+  /** /query: queries one org may run at once. */
+  readonly queryOrgConcurrency: number;
+  /** /query: queries waiting for a slot, all orgs together (503 past it). */
+  readonly queryQueue: number;
+  /** /query: queries one org may have waiting (429 past it). */
+  readonly queryOrgQueue: number;
+  /** /query: the query process's data memory limit (RLIMIT_DATA), in MiB. */
+  readonly queryProcessMemoryMb: number;
   /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
@@ -64,6 +74,11 @@ export const SETTINGS = {
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   statusCacheMs: { env: 'INLET_STATUS_CACHE_MS', flag: '--status-cache-ms <ms>', help: 'how long a polled job status is reused (commits made by this process show at once)', default: '250' },
+  queryConcurrency: { env: 'INLET_QUERY_CONCURRENCY', flag: '--query-concurrency <n>', help: 'queries running at once (default: max(2, cores / DuckDB threads))', default: '' },
+  queryOrgConcurrency: { env: 'INLET_QUERY_ORG_CONCURRENCY', flag: '--query-org-concurrency <n>', help: 'queries one org may run at once (default: one less than --query-concurrency, at least 1)', default: '' },
+  queryQueue: { env: 'INLET_QUERY_QUEUE', flag: '--query-queue <n>', help: 'queries waiting for a slot, all orgs together (503 past it)', default: '256' },
+  queryOrgQueue: { env: 'INLET_QUERY_ORG_QUEUE', flag: '--query-org-queue <n>', help: 'queries one org may have waiting (429 past it)', default: '64' },
+  queryProcessMemoryMb: { env: 'INLET_QUERY_PROCESS_MEMORY_MB', flag: '--query-process-memory-mb <mib>', help: 'memory the query process may allocate (default: half the RAM, at most 4096)', default: String(Math.min(4096, Math.floor(totalmem() / 2 / 2 ** 20))) },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
   duckdbMemoryLimit: { env: 'INLET_DUCKDB_MEMORY_LIMIT', flag: '--duckdb-memory-limit <size>', help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)', default: '' },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
@@ -110,6 +125,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
   if (maxLineBytes > MAX_LINE_BYTES_LIMIT) {
     throw new ValidationError(`${SETTINGS.maxLineBytes.env}=${maxLineBytes} is not valid: use at most ${MAX_LINE_BYTES_LIMIT} (256 MiB)`);
   }
+  // Queries together use about as many threads as the machine has cores, as ingestion does:
+  // under load each side keeps roughly half the CPU instead of one starving the other.
+  const queryConcurrency = raw('queryConcurrency') ? int('queryConcurrency', 1) : Math.max(2, Math.ceil(cpus().length / (threadsText ? int('duckdbThreads', 1) : cpus().length)));
   return Object.freeze({
     host: raw('host'),
     port: int('port', 0),
@@ -133,6 +151,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     tokenTtlSeconds: int('tokenTtlSeconds', 1),
     pollIntervalMs: int('pollIntervalMs', 10),
     statusCacheMs: int('statusCacheMs', 0),
+    queryConcurrency,
+    // One org cannot take every slot: another org's query always finds one.
+    queryOrgConcurrency: raw('queryOrgConcurrency') ? int('queryOrgConcurrency', 1) : Math.max(1, queryConcurrency - 1),
+    queryQueue: int('queryQueue', 0),
+    queryOrgQueue: int('queryOrgQueue', 0),
+    queryProcessMemoryMb: int('queryProcessMemoryMb', 256),
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
     // and slots that do overlap share the cores through the OS.
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,

@@ -1,4 +1,3 @@
-import { cpus } from 'node:os';
 import path from 'node:path';
 import { JsonDuckDBValueConverter, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
@@ -16,6 +15,7 @@ import { scratchRoot } from '../worker/context.js';
 import { parseSerialized, readsClock, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 
 type Node = Record<string, unknown>;
+import { canceledByClient, QueryAdmission } from './admission.js';
 import { StatementParser } from './parser.js';
 import type { Column, Row, Statistics } from './output.js';
 import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
@@ -60,10 +60,15 @@ interface PrunedTable extends ResolvedTable {
   readonly partitions: readonly PartitionRow[];
 }
 
-/** Cleans DuckDB's error text into ClickHouse's one-line shape. */
-function queryError(err: unknown): QueryError {
+/** Cleans DuckDB's error text into ClickHouse's one-line shape, naming the limit a query ran into. */
+function queryError(err: unknown, config: Config): QueryError {
   if (err instanceof QueryError) return err;
   const message = errorMessage(err).split('\n')[0]!;
+  if (message.startsWith('Out of Memory Error')) {
+    return new QueryError(
+      `DB::Exception: ${message}: the query needs more memory than INLET_DUCKDB_MEMORY_LIMIT=${config.duckdbMemoryLimit} (DuckDB's working memory) or INLET_QUERY_PROCESS_MEMORY_MB=${config.queryProcessMemoryMb} (all values the query process holds) allow; make it read or build less (MEMORY_LIMIT_EXCEEDED)`,
+    );
+  }
   return new QueryError(`DB::Exception: ${message}`);
 }
 
@@ -179,6 +184,7 @@ interface Analysis {
 /** Runs /query statements, each on a connection of the sealed sandbox for the tables it reads. */
 export class QueryService {
   private readonly pool: SandboxPool;
+  private readonly admission: QueryAdmission;
   private parser: Promise<StatementParser> | undefined;
   private template: Node | undefined;
   private readonly analyses = new TtlCache<string, Analysis>(500);
@@ -194,18 +200,23 @@ export class QueryService {
 
   constructor(
     private readonly catalog: Catalog,
-    config: Config,
+    private readonly config: Config,
     private readonly storage: PartitionStorage,
+    /** Changes to projects, tables and transforms so far, wherever they are made (see resolvedTables). */
+    private readonly generation: () => number = resourcesGeneration,
   ) {
     this.pool = new SandboxPool({
       threads: config.duckdbThreads,
       memoryLimit: config.duckdbMemoryLimit,
       tempRoot: path.join(scratchRoot(config), 'query'),
-      // Queries together may use about as many threads as the machine has cores, as ingestion
-      // does: under load each side keeps roughly half the CPU instead of one starving the other.
-      maxConcurrent: Math.max(2, Math.ceil(cpus().length / config.duckdbThreads)),
       maxSandboxes: 4,
       idleMs: 60_000,
+    });
+    this.admission = new QueryAdmission({
+      concurrency: config.queryConcurrency,
+      orgConcurrency: config.queryOrgConcurrency,
+      queue: config.queryQueue,
+      orgQueue: config.queryOrgQueue,
     });
   }
 
@@ -222,7 +233,8 @@ export class QueryService {
     return analysis;
   }
 
-  async run(user: User, request: QueryRequest): Promise<QueryExecution> {
+  /** Runs a statement; `signal` aborts when its client goes away, which interrupts it wherever it is. */
+  async run(user: User, request: QueryRequest, signal?: AbortSignal): Promise<QueryExecution> {
     const started = performance.now();
     let statement = this.statements.get(request.text);
     if (!statement) {
@@ -232,8 +244,19 @@ export class QueryService {
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
     const analysis = await this.analyse(statement.sql);
     const resolved = await Promise.all(analysis.refs.map((ref) => this.resolveTable(user, ref)));
-    const lease = await this.pool.acquire(resolved.map((t) => t.sandbox));
+    const slot = await this.admission.acquire(user.org_id, signal);
+    let lease: Lease;
+    try {
+      lease = await this.pool.acquire(resolved.map((t) => t.sandbox));
+    } catch (err) {
+      slot();
+      throw err;
+    }
     let timedOut = false;
+    let abandoned = false;
+    let closed = false;
+    // Once the execution is handed out, whoever reads it closes it; before that, run() does.
+    let handedOut = false;
     // Only a connection whose query ran to its end goes back to the sandbox for the next query.
     let finished = false;
     const timer =
@@ -246,22 +269,43 @@ export class QueryService {
     const describeError = (err: unknown): QueryError =>
       timedOut
         ? new QueryError(`Timeout exceeded: elapsed ${((performance.now() - started) / 1000).toFixed(3)} seconds, maximum: ${settings.maxExecutionTime} (TIMEOUT_EXCEEDED)`)
-        : queryError(err);
+        : abandoned
+          ? canceledByClient()
+          : queryError(err, this.config);
     // A chunk DuckDB is still fetching for rows nobody will read: the connection is handed back after it.
     let fetching: Promise<unknown> = Promise.resolve();
     // The partition files the query reads stay in the cache until it is done with them.
     const held: { files?: ReadableFiles } = {};
     const close = () => {
+      if (closed) return;
+      closed = true;
       clearTimeout(timer);
-      const reusable = finished && !timedOut;
+      signal?.removeEventListener('abort', onAbort);
+      const reusable = finished && !timedOut && !abandoned;
       if (!reusable) lease.connection.interrupt();
-      void fetching.then(() => {
-        lease.release(reusable);
-        held.files?.release();
-      });
+      // The slot is free only once DuckDB has stopped: abandoned work must not pile up past the limit.
+      void fetching
+        .then(() => {
+          lease.release(reusable);
+          held.files?.release();
+        })
+        .finally(slot);
+    };
+    const onAbort = () => {
+      abandoned = true;
+      lease.connection.interrupt();
+      if (handedOut) close();
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    // DuckDB forgets an interrupt that comes between statements (each new one clears it):
+    // after each step, a query canceled meanwhile stops here instead of starting the next.
+    const stopIfCanceled = () => {
+      if (timedOut || abandoned) throw new Error('interrupted');
     };
     try {
       const tables = await this.prepare(lease, analysis, resolved, settings, held);
+      stopIfCanceled();
       const stats = {
         rows_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0),
         bytes_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.bytes, 0), 0),
@@ -271,14 +315,17 @@ export class QueryService {
       const statistics = () => ({ elapsed: (performance.now() - started) / 1000, ...stats });
       if (statement.explain) {
         const plan = await lease.connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
+        stopIfCanceled();
         const lines = [...describePartitions(tables), ...plan.getRowsJS().flatMap((row) => String(row[1]).split('\n'))];
         finished = true;
         const batches = (async function* () {
           yield lines.map((line) => [line]);
         })();
+        handedOut = true;
         return { format: statement.format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close };
       }
       const { result, columns: resultColumns } = await lease.sandbox.stream(lease.connection, statement.sql);
+      stopIfCanceled();
       // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
       const columns = resultColumns.names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: resultColumns.types[i]! }));
       // The next chunk is always asked of DuckDB before this one is handed over: DuckDB's thread
@@ -293,11 +340,14 @@ export class QueryService {
         for (;;) {
           const chunk = await next;
           if (!chunk || chunk.rowCount === 0) break;
+          // A closed execution's connection may already be back in its sandbox, or closed.
+          if (closed) throw new Error('the query was closed');
           next = fetchChunk();
           yield chunk.convertRows(JsonDuckDBValueConverter);
         }
         finished = true;
       })();
+      handedOut = true;
       return { format: statement.format, settings, columns, batches, statistics, describeError, close };
     } catch (err) {
       const error = describeError(err);
@@ -311,7 +361,7 @@ export class QueryService {
   private async resolveTable(user: User, ref: TableRef): Promise<ResolvedTable> {
     const key = `${user.org_id}\n${ref.project}\n${ref.table}`;
     // Read before the lookup: a change committed during it leaves the entry already out of date.
-    const generation = resourcesGeneration();
+    const generation = this.generation();
     const cached = this.resolvedTables.get(key);
     if (cached && cached.generation === generation) return cached.table;
     // Another org's table is "not found", exactly like one that does not exist.

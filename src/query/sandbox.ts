@@ -10,8 +10,6 @@ export interface SandboxOptions {
   readonly memoryLimit: string;
   /** Each sandbox keeps its empty files and spills below its own directory here, removed when it closes. */
   readonly tempRoot: string;
-  /** Queries running at once; more wait their turn, so queries cannot starve ingestion. */
-  readonly maxConcurrent: number;
   /** Sandboxes kept open; the least recently used idle one closes to make room. */
   readonly maxSandboxes: number;
   /** An idle sandbox closes after this long, giving back its caches. */
@@ -218,15 +216,14 @@ export interface Lease {
   readonly sandbox: Sandbox;
   /** Whether the query opened a transaction, to be rolled back before the connection is reused. */
   inTransaction: boolean;
-  release(reusable: boolean): void;
+  /** Settles once the connection is back in its sandbox (or closed). */
+  release(reusable: boolean): Promise<void>;
 }
 
-/** Sandboxes by table set, bounded in number, and a bound on the queries running at once. */
+/** Sandboxes by table set, bounded in number (how many queries run at once is QueryAdmission's business). */
 export class SandboxPool {
   private readonly creating = new Map<string, Promise<Sandbox>>();
   private readonly ready = new Map<string, Sandbox>();
-  private readonly waiting: (() => void)[] = [];
-  private running = 0;
   private stopped = false;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -237,38 +234,30 @@ export class SandboxPool {
     this.sweeper.unref();
   }
 
-  /** Waits for a query slot, then hands out a connection of the sandbox for these tables. */
+  /** A connection of the sandbox for these tables. */
   async acquire(tables: readonly SandboxTable[]): Promise<Lease> {
-    // A freed slot passes straight to the next waiter, so the count never overshoots.
-    if (this.running < this.options.maxConcurrent) this.running++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.stopped) throw new Error('the query service is shutting down');
+    const sandbox = await this.sandboxFor(tables);
+    let connection: DuckDBConnection;
     try {
-      if (this.stopped) throw new Error('the query service is shutting down');
-      const sandbox = await this.sandboxFor(tables);
-      let connection: DuckDBConnection;
-      try {
-        connection = await sandbox.connect();
-      } catch (err) {
-        await sandbox.release(undefined, false, false);
-        throw err;
-      }
-      let released = false;
-      const lease: Lease = {
-        connection,
-        sandbox,
-        inTransaction: false,
-        release: (reusable) => {
-          if (released) return;
-          released = true;
-          // Rolling back waits for DuckDB: not while the answer is still being sent.
-          setImmediate(() => void sandbox.release(connection, reusable, lease.inTransaction).finally(() => this.releaseSlot()));
-        },
-      };
-      return lease;
+      connection = await sandbox.connect();
     } catch (err) {
-      this.releaseSlot();
+      await sandbox.release(undefined, false, false);
       throw err;
     }
+    let released = false;
+    const lease: Lease = {
+      connection,
+      sandbox,
+      inTransaction: false,
+      release: (reusable) => {
+        if (released) return Promise.resolve();
+        released = true;
+        // Rolling back waits for DuckDB: not while the answer is still being sent.
+        return new Promise<void>((resolve) => setImmediate(() => void sandbox.release(connection, reusable, lease.inTransaction).finally(resolve)));
+      },
+    };
+    return lease;
   }
 
   /** The sandbox for these tables, counted as in use before anything else can close it. */
@@ -309,12 +298,6 @@ export class SandboxPool {
   private closeSandbox(key: string, sandbox: Sandbox): void {
     if (this.ready.get(key) === sandbox) this.ready.delete(key);
     sandbox.close();
-  }
-
-  private releaseSlot(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.running--;
   }
 
   async close(): Promise<void> {

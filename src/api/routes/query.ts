@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../../errors.js';
-import { contentTypeOf, resultBody } from '../../query/body.js';
-import { QueryService, type QueryExecution } from '../../query/run.js';
+import { QueryHost, type HostedAnswer } from '../../query/host.js';
 import { parseSettingsHeader } from '../../query/settings.js';
 import { authenticate } from '../auth.js';
 import type { ApiContext } from '../context.js';
@@ -39,9 +38,7 @@ async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<s
   }
 }
 
-async function send(reply: FastifyReply, execution: QueryExecution): Promise<FastifyReply> {
-  const contentType = contentTypeOf(execution);
-  const body = resultBody(execution);
+async function send(reply: FastifyReply, { contentType, body }: HostedAnswer): Promise<FastifyReply> {
   const buffered: string[] = [];
   let size = 0;
   while (size < BUFFERED_BYTES) {
@@ -54,8 +51,11 @@ async function send(reply: FastifyReply, execution: QueryExecution): Promise<Fas
 }
 
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const service = new QueryService(ctx.catalog, ctx.config, ctx.storage);
-  app.addHook('onClose', () => service.close());
+  const host = new QueryHost(ctx.config, app.log);
+  // Started beside the API, not before it: the API serves whatever the query process does
+  // (a query that comes too early waits for it; if it cannot start, queries answer 503).
+  app.addHook('onReady', async () => void host.ready().catch((err: unknown) => app.log.error({ err: String(err) }, 'the query process did not start')));
+  app.addHook('onClose', () => host.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -65,12 +65,17 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (typeof text !== 'string' || text.trim() === '') throw new QueryError('Empty query: send SQL as the POST body or as ?query=');
     const { query: _query, ...urlSettings } = request.query;
     const header = request.headers['x-hdx-query-settings'];
-    const execution = await service.run(user, {
-      text,
-      headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header),
-      urlSettings,
+    // A client that goes away, waiting or mid-answer, interrupts its query at once.
+    const clientGone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) clientGone.abort();
     });
-    return send(reply, execution);
+    const answer = await host.run(
+      user,
+      { text, headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header), urlSettings },
+      clientGone.signal,
+    );
+    return send(reply, answer);
   };
 
   app.get<{ Querystring: Record<string, string> }>('/query', (request, reply) => handle(request, reply, request.query.query));

@@ -1,0 +1,204 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { User } from '../catalog/schema.js';
+import { resourcesGeneration } from '../catalog/resources.js';
+import type { Config } from '../config/config.js';
+import { OrgQueryLimitError, QueryError, QueryProcessLostError, QueryServiceBusyError } from '../errors.js';
+import { canceledByClient } from './admission.js';
+import type { QueryRequest } from './run.js';
+
+/** What the API asks of the query process. */
+export type HostRequest =
+  | { type: 'run'; id: number; user: User; request: QueryRequest; generation: number }
+  | { type: 'next'; id: number }
+  | { type: 'cancel'; id: number }
+  | { type: 'stop' };
+
+/** What the query process answers: pieces of a formatted answer, or the error that ended it. */
+export type HostReply =
+  | { type: 'ready' }
+  | { type: 'start'; id: number; contentType: string }
+  | { type: 'data'; id: number; text: string; done: boolean }
+  | { type: 'error'; id: number; message: string; status: number };
+
+/** A query's answer as the query process formats it: pull `body` at the client's pace. */
+export interface HostedAnswer {
+  readonly contentType: string;
+  readonly body: AsyncGenerator<string>;
+}
+
+const RESTART_DELAY_MS = 1000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** The error a query process reported, as the same kind of error here. */
+function errorOf(reply: { message: string; status: number }): Error {
+  if (reply.status === 429) return new OrgQueryLimitError(reply.message);
+  if (reply.status === 503) return new QueryServiceBusyError(reply.message);
+  if (reply.status === 400) return new QueryError(reply.message);
+  return new Error(reply.message);
+}
+
+interface Inbox {
+  readonly replies: HostReply[];
+  waiter?: { resolve: (reply: HostReply) => void; reject: (err: Error) => void };
+  lost?: Error;
+}
+
+/**
+ * Runs /query statements in a process of their own, started under a data memory limit
+ * (RLIMIT_DATA). DuckDB allocates the values of expressions (strings, lists) outside its own
+ * memory_limit, so one query can grow without bound; there it fails with DuckDB's out-of-memory
+ * error, or at worst ends the query process, which restarts, and never the API.
+ */
+export class QueryHost {
+  private child: ChildProcess | undefined;
+  private started: Promise<void> | undefined;
+  private nextId = 1;
+  private readonly inboxes = new Map<number, Inbox>();
+  private stopping = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: { error(fields: object, message: string): void },
+  ) {}
+
+  /** Starts the query process; settles once it is ready (or failed to start: queries then answer 503). */
+  start(): Promise<void> {
+    const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), `host-child${path.extname(fileURLToPath(import.meta.url))}`);
+    const kib = this.config.queryProcessMemoryMb * 1024;
+    // A shell sets the limit and becomes the query process: Node has no setrlimit of its own.
+    const child = spawn('/bin/sh', ['-c', 'ulimit -d "$1" && shift && exec "$@"', 'sh', String(kib), process.execPath, ...process.execArgv, entry], {
+      env: { ...process.env, INLET_QUERY_CONFIG: JSON.stringify(this.config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Answers cross as large strings: structured clone copies them, JSON would escape and parse them.
+      serialization: 'advanced',
+    });
+    this.child = child;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.on('message', (reply: HostReply) => this.deliver(reply));
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      const lost = new QueryProcessLostError(
+        `The query process ended (${signal ?? `exit code ${code}`}) while running this query, most likely past INLET_QUERY_PROCESS_MEMORY_MB=${this.config.queryProcessMemoryMb}; it restarts: retry, or make the query need less memory (MEMORY_LIMIT_EXCEEDED)`,
+      );
+      for (const inbox of this.inboxes.values()) this.fail(inbox, lost);
+      this.inboxes.clear();
+      if (this.stopping) return;
+      this.log.error({ code, signal }, 'the query process ended; restarting it');
+      this.started = undefined;
+      setTimeout(() => void this.ready().catch(() => undefined), RESTART_DELAY_MS).unref();
+    });
+    return new Promise<void>((resolve, reject) => {
+      const onReady = (reply: HostReply) => {
+        if (reply.type !== 'ready') return;
+        child.off('message', onReady);
+        resolve();
+      };
+      child.on('message', onReady);
+      void exited.then(() => reject(new QueryProcessLostError('The query process could not start; see the server log (QUERY_PROCESS_DOWN)')));
+    });
+  }
+
+  /** The query process, started if it is not running. */
+  ready(): Promise<void> {
+    this.started ??= this.start();
+    return this.started;
+  }
+
+  private deliver(reply: HostReply): void {
+    if (reply.type === 'ready') return;
+    const inbox = this.inboxes.get(reply.id);
+    if (!inbox) return;
+    if (inbox.waiter) {
+      const { resolve } = inbox.waiter;
+      inbox.waiter = undefined;
+      resolve(reply);
+    } else inbox.replies.push(reply);
+  }
+
+  private fail(inbox: Inbox, err: Error): void {
+    inbox.lost = err;
+    inbox.waiter?.reject(err);
+    inbox.waiter = undefined;
+  }
+
+  private receive(inbox: Inbox): Promise<HostReply> {
+    const reply = inbox.replies.shift();
+    if (reply) return Promise.resolve(reply);
+    if (inbox.lost) return Promise.reject(inbox.lost);
+    return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject }));
+  }
+
+  private send(message: HostRequest): void {
+    if (this.child?.connected) this.child.send(message);
+  }
+
+  /** Runs a statement in the query process; `signal` aborting (the client went away) cancels it there. */
+  async run(user: User, request: QueryRequest, signal: AbortSignal): Promise<HostedAnswer> {
+    await this.ready();
+    if (signal.aborted) throw canceledByClient();
+    const id = this.nextId++;
+    const inbox: Inbox = { replies: [] };
+    this.inboxes.set(id, inbox);
+    let done = false;
+    const cancel = () => {
+      if (done) return;
+      done = true;
+      this.inboxes.delete(id);
+      this.send({ type: 'cancel', id });
+      this.fail(inbox, canceledByClient());
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    const finish = () => {
+      done = true;
+      this.inboxes.delete(id);
+      signal.removeEventListener('abort', cancel);
+    };
+    this.send({ type: 'run', id, user, request, generation: resourcesGeneration() });
+    const first = await this.receive(inbox).catch((err: unknown) => {
+      finish();
+      throw err;
+    });
+    if (first.type === 'error') {
+      finish();
+      throw errorOf(first);
+    }
+    const contentType = first.type === 'start' ? first.contentType : 'text/plain';
+    const receive = () => this.receive(inbox);
+    const send = (message: HostRequest) => this.send(message);
+    const body = async function* (): AsyncGenerator<string> {
+      try {
+        for (;;) {
+          const reply = await receive();
+          if (reply.type === 'error') throw errorOf(reply);
+          if (reply.type !== 'data') continue;
+          if (reply.text !== '') yield reply.text;
+          if (reply.done) {
+            finish();
+            return;
+          }
+          send({ type: 'next', id });
+        }
+      } finally {
+        // Read no further (client gone, error): the query process stops the query.
+        cancel();
+        finish();
+      }
+    };
+    return { contentType, body: body() };
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    // A process still starting has no one listening for the stop message yet.
+    await this.started?.catch(() => undefined);
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.send({ type: 'stop' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+}
