@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
+import { QueryHost } from './query/host.js';
 import { generatePassword, hashPassword, verifyPassword } from './auth/password.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
@@ -71,7 +72,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   let url: string | undefined;
   if (config.role !== 'worker') {
     app = buildServer(
-      { catalog, config, sources, storage, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      { catalog, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
       logger,
     );
     const address = await app.listen({ host: config.host, port: config.port });

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
 import type { Sources } from '../sources/sources.js';
+import type { QueryHost } from '../query/host.js';
 import type { PartitionStorage } from '../storage/storage.js';
 
 export interface ApiContext {
@@ -9,6 +10,8 @@ export interface ApiContext {
   readonly sources: Sources;
   /** Where partitions are read and removed. */
   readonly storage: PartitionStorage;
+  /** The query process: runs /query statements and holds the read cache. */
+  readonly queries: QueryHost;
   /** Wakes this process's idle workers after a job is created; a no-op for API-only processes. */
   readonly nudgeWorkers: () => void;
   /** Registers a listener for this process's workers committing a task of a job (none for API-only processes). */

@@ -15,7 +15,8 @@ const reply = (message: HostReply) => {
 const catalog = await openCatalog(config.databaseUrl);
 // Changes to projects, tables and transforms are made in the API process: it says how many with each query.
 let generation = 0;
-const service = new QueryService(catalog, config, new PartitionStorage(config, catalog), () => generation);
+const storage = new PartitionStorage(config, catalog);
+const service = new QueryService(catalog, config, storage, () => generation);
 
 /**
  * An answer crosses in messages of at most this many characters: a small answer is one message,
@@ -89,6 +90,8 @@ process.on('message', (message: HostRequest) => {
     running.delete(message.id);
     query?.cancel.abort();
     void query?.body?.return(undefined);
+  } else if (message.type === 'forget-table') {
+    void storage.forgetCached(message.tableId);
   } else if (message.type === 'stop' && !stopping) {
     stopping = true;
     void service

@@ -13,6 +13,7 @@ export type HostRequest =
   | { type: 'run'; id: number; user: User; request: QueryRequest; generation: number }
   | { type: 'next'; id: number }
   | { type: 'cancel'; id: number }
+  | { type: 'forget-table'; tableId: string }
   | { type: 'stop' };
 
 /** What the query process answers: pieces of a formatted answer, or the error that ended it. */
@@ -187,6 +188,11 @@ export class QueryHost {
       }
     };
     return { contentType, body: body() };
+  }
+
+  /** A deleted table's partitions leave the query process's cache at once, not when evicted. */
+  forgetTable(tableId: string): void {
+    this.send({ type: 'forget-table', tableId });
   }
 
   async close(): Promise<void> {

@@ -260,6 +260,11 @@ export class PartitionStorage {
   }
 
   /** Every file of a table: locally, in its cache, in the storages its partitions name, its chosen one and the default. */
+  /** Drops a table's files from this process's read cache (the table was deleted by another process). */
+  async forgetCached(tableId: string): Promise<void> {
+    await this.cacheInstance?.removeTable(tableId);
+  }
+
   async removeTable(table: TableLocation, storageIds: readonly (string | null)[]): Promise<void> {
     await rm(path.join(this.localRoot, table.id), { recursive: true, force: true });
     await this.cacheInstance?.removeTable(table.id);

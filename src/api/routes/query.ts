@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../../errors.js';
-import { QueryHost, type HostedAnswer } from '../../query/host.js';
+import { type HostedAnswer } from '../../query/host.js';
 import { parseSettingsHeader } from '../../query/settings.js';
 import { authenticate } from '../auth.js';
 import type { ApiContext } from '../context.js';
@@ -51,7 +51,7 @@ async function send(reply: FastifyReply, { contentType, body }: HostedAnswer): P
 }
 
 export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const host = new QueryHost(ctx.config, app.log);
+  const host = ctx.queries;
   // Started beside the API, not before it: the API serves whatever the query process does
   // (a query that comes too early waits for it; if it cannot start, queries answer 503).
   app.addHook('onReady', async () => void host.ready().catch((err: unknown) => app.log.error({ err: String(err) }, 'the query process did not start')));

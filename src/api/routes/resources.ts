@@ -154,6 +154,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const storageIds = await tableStorageIds(catalog, t.id);
     await deleteTable(catalog, t);
     // The table is gone from the catalog: files left by a failure here are orphans, which the sweeper removes.
+    ctx.queries.forgetTable(t.id);
     await ctx.storage.removeTable(t, storageIds).catch((err: unknown) => request.log.warn({ table: t.id, err: errorMessage(err) }, 'removing a deleted table\'s partitions failed; the sweeper will'));
     return reply.status(204).send();
   });
