@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { openCatalog } from '../src/catalog/db.js';
 import { CSV_TRANSFORM, csvOf, logRows, referenceJob } from './helpers/data.js';
 import { ApiClient, createWebsiteEvents } from './helpers/inlet.js';
-import { spawnInlet } from './helpers/process.js';
+import { freePort, spawnInlet } from './helpers/process.js';
 import { S3_CREDENTIALS, startLocalS3, type LocalS3 } from './helpers/s3.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -227,5 +227,40 @@ describe('the parent watch', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('npm start', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-npm-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('kill of the npm start process stops the server and its worker process', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    const npm = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { ...process.env, ...envFor(dataDir, '1'), INLET_HOST: '127.0.0.1', INLET_PORT: String(port), INLET_ADMIN_PASSWORD: 'npm start test', INLET_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const npmExited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    let output = '';
+    const ready = await new Promise<{ pid: number }>((resolve, reject) => {
+      npm.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const line = output.split('\n').find((l) => l.includes('ready at http'));
+        if (line) resolve(JSON.parse(line) as { pid: number });
+      });
+      void npmExited.then(() => reject(new Error(`npm start exited before it was ready:\n${output}`)));
+    });
+    const server = ready.pid;
+    const worker = await waitForChild(server);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/version`)).status, 200);
+    npm.kill('SIGTERM');
+    const serverGone = await waitGone(server, 20_000);
+    const workerGone = await waitGone(worker, 5_000);
+    for (const [pid, gone] of [[server, serverGone], [worker, workerGone]] as const) if (!gone) process.kill(pid, 'SIGKILL');
+    assert.ok(serverGone, `the server (pid ${server}) still runs 20 s after kill of npm start`);
+    assert.ok(workerGone, `the worker process (pid ${worker}) still runs after kill of npm start`);
+    await npmExited;
+    assert.match(output, /"signal":"SIGTERM","msg":"stopping/);
   });
 });
