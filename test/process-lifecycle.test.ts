@@ -190,6 +190,41 @@ describe('a regex_filter stored by an older version', () => {
   }
 });
 
+describe('a server killed while its worker reports commits', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-epipe-'));
+  before(async () => {
+    for (let f = 0; f < 150; f++) await s3.put('processes', `many/part-${String(f).padStart(3, '0')}.csv`, csvOf(logRows(5, Date.UTC(2024, 5, 1), 1, f * 5)));
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('the worker process exits quietly, without an EPIPE stack trace', { timeout: 90_000 }, async () => {
+    const inlet = await spawnInlet({ ...envFor(dataDir, '4'), INLET_STATUS_CACHE_MS: '0' });
+    const api = new ApiClient(inlet.url);
+    await api.login();
+    await createWebsiteEvents(api, [CSV_TRANSFORM]);
+    const worker = await waitForChild(inlet.child.pid!);
+    let output = '';
+    inlet.child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    inlet.child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // One file a task: every commit sends the API a job-changed message.
+    const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, referenceJob('many', 's3://processes/many/', { settings: { input_aggregation: 1, input_concurrency: 4 } }));
+    assert.equal(created.status, 200, created.text);
+    for (let i = 0; i < 600; i++) {
+      const [job] = (await api.request('GET', `/config/v1/orgs/${api.orgId}/jobs/batch/${created.body.uuid}/status`)).body;
+      if ((job.details.status_detail.tasks.INDEX?.DONE ?? 0) >= 10) break;
+      await delay(20);
+    }
+    inlet.child.kill('SIGKILL');
+    await inlet.exited;
+    const gone = await waitGone(worker, 10_000);
+    if (!gone) process.kill(worker, 'SIGKILL');
+    assert.ok(gone, `worker process ${worker} still runs 10 s after SIGKILL to the server`);
+    await delay(200);
+    assert.doesNotMatch(output, /EPIPE|Error:|\n\s+at /, `the worker process left a stack trace:\n${output}`);
+    assert.ok(output.split('\n').filter((line) => line.includes('parent process is gone') || line.includes('server process is gone')).length <= 1);
+  });
+});
+
 describe('the parent watch', () => {
   test('a worker process stuck in synchronous work exits when its parent is killed', { timeout: 60_000 }, async () => {
     // A parent that forks a child which arms the watch and then never yields its event loop again.
