@@ -149,6 +149,41 @@ async function startOnStoredRegex(dataDir: string): Promise<{ inlet: Awaited<Ret
   return { inlet, jobId: created.body.uuid };
 }
 
+describe('a worker process that fails', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-failing-worker-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  // Preloaded in the server and, through its execArgv, in the worker process, where it acts.
+  const inWorker = (code: string) => `data:text/javascript,${encodeURIComponent(`if (process.env.INLET_WORKER_CONFIG) { ${code} }`)}`;
+  for (const [what, code, logged] of [
+    // Later than the API's start, so the test sees the line; before the worker would be ready.
+    ['crashes at start', 'setTimeout(() => process.exit(3), 3000); await new Promise(() => {});', /worker process exited while starting/],
+    ['never says ready', 'setInterval(() => {}, 60000); await new Promise(() => {});', undefined],
+  ] as const) {
+    test(`a worker process that ${what} leaves the API serving`, { timeout: 60_000 }, async () => {
+      const started = spawnInlet(envFor(dataDir, '1'), ['--import', inWorker(code)]);
+      const inlet = await Promise.race([started, delay(30_000).then(() => undefined)]);
+      assert.ok(inlet, `inlet did not log ready within 30 s when its worker process ${what}`);
+      let output = '';
+      inlet.child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        const version = await fetch(`${inlet.url}/version`, { signal: AbortSignal.timeout(10_000) });
+        assert.equal(version.status, 200);
+        const api = new ApiClient(inlet.url);
+        await api.login();
+        assert.equal((await api.request('GET', `/config/v1/orgs/${api.orgId}/jobs/batch`)).status, 200);
+        if (logged) {
+          for (let i = 0; i < 100 && !logged.test(output); i++) await delay(50);
+          assert.match(output, logged);
+        }
+      } finally {
+        inlet.child.kill('SIGTERM');
+      }
+      assert.equal(await inlet.exited, 0);
+    });
+  }
+});
+
 describe('a regex_filter stored by an older version', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-regex-'));
   before(async () => s3.put('processes', KEY, 'timestamp,host,status,bytes,latency,cached\n'));
