@@ -66,7 +66,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     pool = new WorkerPool({ catalog, config, sources, storage, log: logger.child({ component: 'worker' }) }, config.workers);
     await pool.start();
   } else if (config.role === 'all' && config.workers > 0) {
-    workerProcess = await startWorkerProcess(config, logger, jobChanged);
+    workerProcess = startWorkerProcess(config, logger, jobChanged);
   }
   let app: FastifyInstance | undefined;
   let url: string | undefined;
@@ -75,7 +75,11 @@ export async function startService(config: Config, logger: Logger = createLogger
       { catalog, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
       logger,
     );
-    const address = await app.listen({ host: config.host, port: config.port });
+    // A port in use must not leave the worker process running behind a failed start.
+    const address = await app.listen({ host: config.host, port: config.port }).catch(async (err: unknown) => {
+      await workerProcess?.stop();
+      throw err;
+    });
     url = address.replace('0.0.0.0', 'localhost');
   }
   let stopped: Promise<void> | undefined;

@@ -54,6 +54,8 @@ export async function queryRows<T extends Row = Row>(connection: DuckDBConnectio
 
 /** Runs `fn` with a fresh connection, so temp tables and reject tables never leak between tasks. */
 export async function withConnection<T>(instance: DuckDBInstance, signal: AbortSignal | undefined, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  // DuckDB forgets an interrupt made before a statement runs: an aborted caller starts none.
+  signal?.throwIfAborted();
   const connection = await instance.connect();
   const interrupt = () => connection.interrupt();
   signal?.addEventListener('abort', interrupt, { once: true });

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { rejectUnknownKeys } from '../known-keys.js';
+import { compileRegexFilter } from './regex-filter.js';
 
 /** The reference's defaults, echoed in every job's settings. */
 export const JOB_DEFAULTS = {
@@ -75,11 +76,7 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
   rejectUnknownKeys(sourceSettings, SOURCE_SETTINGS_KEYS, 'settings.source.settings');
   const regex = raw.regex_filter ?? JOB_DEFAULTS.regex_filter;
   if (typeof regex !== 'string') throw new ValidationError(`settings.regex_filter is ${JSON.stringify(regex)}: use a regular expression string, e.g. "^s3://bucket/.*\\\\.gz$"`);
-  try {
-    new RegExp(regex);
-  } catch (err) {
-    throw new ValidationError(`settings.regex_filter ${JSON.stringify(regex)} is not a valid regular expression: ${(err as Error).message}`);
-  }
+  compileRegexFilter(regex);
   const dryRun = raw.dry_run ?? JOB_DEFAULTS.dry_run;
   if (typeof dryRun !== 'boolean') throw new ValidationError(`settings.dry_run is ${JSON.stringify(dryRun)}: use true or false`);
   return {

@@ -1,42 +1,75 @@
 // The worker process `inlet serve` forks: runs the worker pool with the parent's configuration.
-import { openCatalog } from '../catalog/db.js';
+import { openCatalog, type Catalog } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Sources } from '../sources/sources.js';
 import { PartitionStorage } from '../storage/storage.js';
+import { exitWithParent } from './parent-watch.js';
 import { WorkerPool } from './pool.js';
-import type { ChildMessage, ParentMessage } from './process.js';
+import { PARENT_PID_ENV, type ChildMessage, type ParentMessage } from './process.js';
 
 const config = JSON.parse(process.env.INLET_WORKER_CONFIG ?? 'null') as Config | null;
 if (!config || !process.send) throw new Error('the worker process is started by `inlet serve`, not by hand: use `inlet serve --role worker`');
-const send = process.send.bind(process);
 const log = createLogger(config.logLevel).child({ component: 'worker', pid: process.pid });
-const catalog = await openCatalog(config.databaseUrl);
-const onJobChanged = (orgId: string, jobId: string) => {
-  if (process.connected) send({ type: 'job-changed', orgId, jobId } satisfies ChildMessage);
-};
-const pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
-await pool.start();
+const PARENT_GONE = 'the inlet server process is gone; the worker process exits (its tasks run again once their leases expire)';
 
+// A parent that dies mid-send fails the write (EPIPE): the callback takes that error, and
+// 'disconnect' below ends the process, instead of an unhandled 'error' event and a stack trace.
+const send = (message: ChildMessage) => {
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
+};
+const parentGone = () => {
+  log.warn(PARENT_GONE);
+  process.exit(1);
+};
+exitWithParent(Number(process.env[PARENT_PID_ENV] ?? process.ppid), { component: 'worker', pid: process.pid, msg: PARENT_GONE }, (err) =>
+  log.error({ err: errorMessage(err) }, 'the parent watch failed: a killed parent may leave this process behind'),
+);
+
+let catalog: Catalog | undefined;
+let pool: WorkerPool | undefined;
 let stopping = false;
-const stop = async (code: number) => {
+const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await pool.stop();
-  await catalog.close();
-  process.exit(code);
+  await starting.catch(() => undefined);
+  await pool?.stop();
+  await catalog?.close();
+  process.exit(0);
 };
+const stopOrExit = () =>
+  stop().catch((err: unknown) => {
+    log.error({ err: errorMessage(err) }, 'stopping failed');
+    process.exit(1);
+  });
+// Listening before anything is awaited: a stop that comes while the pool starts is not lost.
 process.on('message', (message: ParentMessage) => {
-  if (message.type === 'nudge') pool.nudge();
-  if (message.type === 'stop') stop(0).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'stopping failed'));
+  if (message.type === 'nudge') pool?.nudge();
+  if (message.type === 'stop') void stopOrExit();
 });
 // The parent died without telling us (killed): stop at once, as it did. Our leases expire and
 // the tasks run again when Inlet restarts; nothing half-done was committed.
 process.on('disconnect', () => {
-  if (!stopping) process.exit(1);
+  if (!stopping) parentGone();
 });
-// SIGTERM and SIGINT reach the whole process group; the parent decides when we stop.
-process.on('SIGTERM', () => undefined);
+// Killed while this process was still loading: the channel closed before anyone listened.
+if (!process.connected) parentGone();
+// SIGINT (Ctrl-C) reaches the whole process group: the parent decides when we stop. The parent
+// sends SIGTERM only when it stops us before we said ready.
 process.on('SIGINT', () => undefined);
-send({ type: 'ready' });
+process.on('SIGTERM', () => void stopOrExit());
+
+const starting = (async () => {
+  catalog = await openCatalog(config.databaseUrl);
+  const onJobChanged = (orgId: string, jobId: string) => send({ type: 'job-changed', orgId, jobId });
+  pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
+  await pool.start();
+})();
+starting.then(
+  () => send({ type: 'ready' }),
+  (err: unknown) => {
+    log.fatal({ err: errorMessage(err) }, 'the worker process could not start');
+    process.exit(1);
+  },
+);

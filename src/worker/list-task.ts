@@ -1,6 +1,7 @@
 import type { JobRow } from '../catalog/schema.js';
 import type { PlannedIndexTask } from '../catalog/tasks.js';
 import { groupIntoTasks } from '../jobs/plan.js';
+import { compileRegexFilter } from '../jobs/regex-filter.js';
 import type { JobSettings } from '../jobs/settings.js';
 import type { SourceObject } from '../sources/source-url.js';
 import type { WorkerContext } from './context.js';
@@ -9,13 +10,14 @@ import type { WorkerContext } from './context.js';
 export async function runListTask(ctx: WorkerContext, job: JobRow, signal: AbortSignal): Promise<PlannedIndexTask[]> {
   const settings = JSON.parse(job.settings) as JobSettings;
   const url = ctx.sources.parse(settings.source.settings.url);
-  const filter = settings.regex_filter ? new RegExp(settings.regex_filter) : undefined;
+  // Checked at creation; an older version stored patterns RE2 refuses, which fail this task with the reason.
+  const filter = settings.regex_filter ? compileRegexFilter(settings.regex_filter) : undefined;
   const objects: SourceObject[] = [];
   let listed = 0;
   for await (const object of ctx.sources.list(url, signal)) {
     listed++;
     if (listed % 10_000 === 0) ctx.log.info({ job: job.id, listed, kept: objects.length }, 'listing');
-    if (filter && !filter.test(object.url)) continue;
+    if (filter && !filter(object.url)) continue;
     objects.push(object);
     if (settings.max_files > 0 && objects.length >= settings.max_files) break;
   }

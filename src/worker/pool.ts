@@ -106,12 +106,8 @@ export class WorkerPool {
     const beatMs = heartbeatMs(this.lease.durationMs);
     // Filled in by the task as it works; each renewal reports it, so status shows it without a write of its own.
     const progress: TaskProgress = { bytesRead: 0, rowsRead: 0 };
-    const heartbeat = setInterval(() => {
-      renewLease(catalog, task, this.lease, progress).then(
-        (held) => held || abort.abort(new LeaseLostError(`task ${task.id} lost its lease`)),
-        (err) => log.warn({ task: task.id, err: errorMessage(err) }, 'lease renewal failed'),
-      );
-    }, beatMs);
+    const lease = { renewedAt: Date.now() };
+    const heartbeat = setInterval(() => void this.beat(task, abort, lease, progress), beatMs);
     const started = Date.now();
     let discard: (() => Promise<void>) | undefined;
     let phases: Record<string, number> = {};
@@ -147,6 +143,26 @@ export class WorkerPool {
       await discard?.().catch((err: unknown) => log.warn({ task: task.id, err: errorMessage(err) }, 'removing uncommitted partitions failed; the sweeper will'));
       if (changed && job) this.ctx.onJobChanged?.(job.org_id, job.id);
     }
+  }
+
+  /**
+   * One heartbeat of a running task: renews its lease and looks at its job. The task's signal
+   * is aborted (interrupting its downloads and DuckDB statements) when the task is no longer
+   * ours, when its job was canceled or deleted, or when renewals have failed for a whole lease,
+   * since by then another worker may have claimed it.
+   */
+  private async beat(task: TaskRow, abort: AbortController, lease: { renewedAt: number }, progress: TaskProgress): Promise<void> {
+    const { catalog, log } = this.ctx;
+    const stop = (reason: string) => abort.signal.aborted || abort.abort(new LeaseLostError(`task ${task.id} stopped: ${reason}`));
+    const [renewed, job] = await Promise.allSettled([renewLease(catalog, task, this.lease, progress), getJobById(catalog, task.job_id)]);
+    if (renewed.status === 'fulfilled') {
+      if (renewed.value) lease.renewedAt = Date.now();
+      else stop('it lost its lease (canceled, or taken by another worker after its lease expired)');
+    } else {
+      log.warn({ task: task.id, err: errorMessage(renewed.reason) }, 'lease renewal failed');
+      if (Date.now() - lease.renewedAt > this.lease.durationMs) stop('its lease could not be renewed before it expired');
+    }
+    if (job.status === 'fulfilled' && (!job.value || job.value.status === 'canceled')) stop(`job ${task.job_id} was canceled or deleted`);
   }
 
   /** Records how a task ended without committing; answers whether the job's state changed. */

@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-export type Fault = 'status500' | 'reset' | 'truncate' | 'before';
+export type Fault = 'status500' | 'reset' | 'truncate' | 'before' | 'stall';
 
 interface Rule {
   readonly method: string;
@@ -15,7 +15,7 @@ interface Rule {
 
 /**
  * An HTTP proxy in front of the S3 server that breaks chosen requests: a 500, a reset
- * connection, or a body cut off halfway. Host headers pass through, so signatures still match.
+ * connection, a body cut off halfway, or one that stops halfway and never ends (a stalled download). Host headers pass through, so signatures still match.
  */
 export class FaultProxy {
   private readonly rules: Rule[] = [];
@@ -75,6 +75,15 @@ export class FaultProxy {
   private forward(req: IncomingMessage, res: ServerResponse, rule: Rule | undefined) {
     const url = new URL(req.url!, this.target);
     const upstream = httpRequest(url, { method: req.method, headers: req.headers }, (up) => {
+      if (rule?.fault === 'stall') {
+        res.writeHead(up.statusCode!, up.headers);
+        const half = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+        up.once('data', (chunk: Buffer) => {
+          up.destroy();
+          res.write(chunk.subarray(0, half));
+        });
+        return;
+      }
       if (rule?.fault === 'truncate') {
         // Headers go out first, so the client sees a response whose body stops halfway.
         res.writeHead(up.statusCode!, up.headers);
