@@ -7,6 +7,7 @@ import { countUsers, createOrgWithUser } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics/metrics.js';
 import { Sources } from './sources/sources.js';
 import { partitionsRoot, scratchRoot } from './worker/context.js';
 import { WorkerPool } from './worker/pool.js';
@@ -56,7 +57,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   let url: string | undefined;
   if (config.role !== 'worker') {
     app = buildServer(
-      { catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      { catalog, config, sources, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
       logger,
     );
     const address = await app.listen({ host: config.host, port: config.port });

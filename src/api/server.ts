@@ -3,8 +3,11 @@ import type { Logger } from '../log.js';
 import { authenticate } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
+import { recordHttpMetrics } from '../metrics/http.js';
 import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
 import { validatorRoutes } from './routes/validator.js';
@@ -23,6 +26,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     bodyLimit: 16 * 1024 * 1024,
   });
   installErrorHandler(app);
+  recordHttpMetrics(app, ctx.metrics);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;
@@ -34,5 +38,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   jobRoutes(app, ctx);
   queryRoutes(app, ctx);
   validatorRoutes(app, ctx);
+  healthRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   return app;
 }

@@ -35,6 +35,8 @@ export interface Config {
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
   readonly logLevel: string;
+  /** Bearer token /metrics asks for; undefined leaves it open, as Prometheus scrapes usually are. */
+  readonly metricsToken: string | undefined;
 }
 
 /** Each setting: its environment variable, CLI flag and default, so README and `--help` agree. */
@@ -58,6 +60,7 @@ export const SETTINGS = {
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
+  metricsToken: { env: 'INLET_METRICS_TOKEN', flag: '--metrics-token <token>', help: 'bearer token that GET /metrics requires (default: /metrics is open)', default: '' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
 
 export type RawSettings = Partial<Record<keyof Config, string | undefined>>;
@@ -118,5 +121,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     chunkBytes: int('chunkBytes', 1),
     readAttempts: int('readAttempts', 1),
     logLevel: raw('logLevel'),
+    metricsToken: raw('metricsToken') || undefined,
   });
 }
