@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerClientCommands } from './cli/index.js';
 import { loadConfig, SETTINGS, type RawSettings } from './config/config.js';
 import { errorMessage } from './errors.js';
 import { createLogger } from './log.js';
@@ -44,5 +45,7 @@ serve.action(async (options: Record<string, string | undefined>) => {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 });
+
+registerClientCommands(program);
 
 await program.parseAsync();
