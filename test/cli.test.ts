@@ -171,3 +171,36 @@ test('without a login the CLI says how to log in, and bad flags name the flag', 
   assert.equal(badFlag.code, 1);
   assert.equal(badFlag.stderr, 'inlet: --max-files "many" is not valid: use a whole number >= 0\n');
 });
+
+test('text from the server cannot drive the terminal: control characters are shown, not obeyed', { timeout: 60_000 }, async () => {
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/`, { name: 'shady', description: `clear${ESC}[2Jscreen` });
+  assert.equal(created.status, 201);
+  const shown = ok(await cli(['project', 'show', 'shady']));
+  assert.ok(!shown.stdout.includes(ESC));
+  assert.match(shown.stdout, /│ description\s+│ clear\\u001b\[2Jscreen\s+│/);
+  const missing = await cli(['project', 'show', `nope${ESC}[2J`]);
+  assert.equal(missing.code, 1);
+  assert.ok(!missing.stderr.includes(ESC));
+});
+
+test('--watch exits 2 when the job is canceled', { timeout: 120_000 }, async () => {
+  // No workers: the job stays ready until it is canceled, whatever the machine's load.
+  const idle = await startInlet({ workers: '0', fileRoots: root });
+  const env = { INLET_CONFIG_DIR: path.join(root, 'config-idle') };
+  try {
+    const base = `/config/v1/orgs/${idle.api.orgId}`;
+    const project = await idle.api.request('POST', `${base}/projects/`, { name: 'website' });
+    const table = await idle.api.request('POST', `${base}/projects/${project.body.uuid}/tables/`, { name: 'events' });
+    assert.equal((await idle.api.request('POST', `${base}/projects/${project.body.uuid}/tables/${table.body.uuid}/transforms/`, CSV_TRANSFORM)).status, 201);
+    ok(await cli(['login', '--url', idle.service.url!, '--username', ADMIN.username, '--password', ADMIN.password], env));
+    const id = ok(await cli(['job', 'submit', '--table', 'website.events', '--url', `file://${root}/`], env)).stdout.trim();
+    const watching = cli(['job', 'status', id, '--watch', '--interval', '200'], env);
+    await idle.api.waitForJob(id, (status) => status === 'ready');
+    assert.equal((await idle.api.request('POST', `${base}/jobs/batch/${id}/cancel`)).status, 200);
+    const run = await watching;
+    assert.equal(run.code, 2, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
+    assert.match(run.stdout, new RegExp(`\njob ${id} canceled in `));
+  } finally {
+    await idle.stop();
+  }
+});

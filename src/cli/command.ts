@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AuthenticationError, errorMessage, ValidationError } from '../errors.js';
 import { ApiError, InletClient } from './client.js';
-import { err } from './output.js';
+import { err, printable } from './output.js';
 import { ProfileStore } from './profile.js';
 
 /** Options every client command takes. */
@@ -49,7 +49,7 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<number
       let message = errorMessage(error);
       if (error instanceof ApiError && error.status === 401) message += ' (run inlet login again)';
       if (error instanceof ApiError) message = `${message} [HTTP ${error.status}]`;
-      err(`inlet: ${message.replaceAll('\n', ' ')}`);
+      err(`inlet: ${printable(message.replaceAll('\n', ' '))}`);
       process.exitCode = 1;
     }
   };

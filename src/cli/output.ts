@@ -4,9 +4,17 @@ import Table from 'cli-table3';
 export const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 export const err = (text: string): void => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 
+/**
+ * Server text shown to a person (object names, error messages) with control characters made
+ * visible: an S3 key or a file name must not be able to move the cursor or rewrite the terminal.
+ */
+export const printable = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 export const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
 
-const cell = (value: unknown): string => (value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value));
+const cell = (value: unknown): string => printable(value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value));
 
 /** A plain table (no colours, so it reads the same in a pipe). */
 export function printTable(head: readonly string[], rows: readonly (readonly unknown[])[]): void {
@@ -31,7 +39,7 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 export function formatCount(n: number): string {

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UnreachableError, type InletClient } from './client.js';
-import { formatBytes, formatCount, formatSeconds, out } from './output.js';
+import { formatBytes, formatCount, formatSeconds, out, printable } from './output.js';
 
 /** The parts of a job's status view the display reads. */
 export interface JobStatusView {
@@ -94,28 +94,38 @@ interface Display {
 function terminalDisplay(): Display {
   const bars = new cliProgress.MultiBar(
     {
-      format: '{bar} {percentage}% | {status} | tasks {tasks} | rows {rows} ({rowRate}/s) | {bytes} ({byteRate}/s) | rejects {rejects} | ETA {eta}',
+      // `remaining`, not `eta`: cli-progress fills {eta} with its own estimate, which knows nothing of listing.
+      format: '{bar} {percentage}% {status} | tasks {tasks} | rows {rows} {rowRate}/s | {bytes} {byteRate}/s | rejects {rejects} | ETA {remaining}',
+      barsize: 20,
       hideCursor: true,
       clearOnComplete: false,
-      etaBuffer: 1,
     },
     cliProgress.Presets.shades_classic,
   );
   const bar = bars.create(100, 0, {});
-  const payload = (f: Figures) => ({
-    status: f.status,
-    tasks: f.tasks,
-    rows: formatCount(f.rows),
-    rowRate: formatCount(f.rowRate),
-    bytes: formatBytes(f.bytes),
-    byteRate: formatBytes(f.byteRate),
-    rejects: formatCount(f.rejects),
-    eta: f.eta,
-  });
+  let stopped = false;
   return {
-    update: (f) => bar.update(Math.floor(f.percent * 100), payload(f)),
+    update: (f) => {
+      bar.update(Math.floor(f.percent * 100), {
+        status: f.status,
+        tasks: f.tasks,
+        rows: formatCount(f.rows),
+        rowRate: formatCount(f.rowRate),
+        bytes: formatBytes(f.bytes),
+        byteRate: formatBytes(f.byteRate),
+        rejects: formatCount(f.rejects),
+        remaining: f.eta,
+      });
+      // Redraws now, which also writes the lines logged since the last redraw (they wait for one).
+      bars.update();
+    },
     line: (text) => bars.log(`${text}\n`),
-    stop: () => bars.stop(),
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      bars.update();
+      bars.stop();
+    },
   };
 }
 
@@ -163,13 +173,13 @@ export async function watchJob(client: InletClient, orgPath: string, jobId: stri
       for (const file of job.details.files) {
         if (file.error !== null && !reported.has(`file ${file.url}`)) {
           reported.add(`file ${file.url}`);
-          display.line(`failed file ${file.url}: ${file.error}`);
+          display.line(printable(`failed file ${file.url}: ${file.error}`));
         }
       }
       for (const message of job.details.errors) {
         if (!reported.has(`error ${message}`)) {
           reported.add(`error ${message}`);
-          display.line(`error: ${message}`);
+          display.line(printable(`error: ${message}`));
         }
       }
       display.update(figuresOf(job, samples));
