@@ -66,6 +66,7 @@ test('/metrics: Prometheus text whose job, row and byte figures are the finished
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const samples = parsePrometheus(await response.text());
 
+  assert.equal(valueOf(samples, 'inlet_catalog_up'), 1);
   assert.equal(valueOf(samples, 'inlet_jobs', { status: 'done' }), 1);
   assert.equal(valueOf(samples, 'inlet_jobs', { status: 'failed' }), 0);
   assert.equal(valueOf(samples, 'inlet_rows', { outcome: 'read' }), job.details.rows.read);
@@ -125,6 +126,13 @@ test('health: ready answers 503 naming the catalog when it does not answer; live
     assert.equal(body.checks.catalog.ok, false);
     assert.ok(body.checks.catalog.error.length > 0);
     assert.equal((await fetch(`${broken.service.url}/health/live`)).status, 200);
+    // /metrics still answers the process's own series, and says the catalog figures are missing rather than stale.
+    const metrics = await fetch(`${broken.service.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    const samples = parsePrometheus(await metrics.text());
+    assert.equal(valueOf(samples, 'inlet_catalog_up'), 0);
+    assert.equal(valueOf(samples, 'inlet_jobs', { status: 'done' }), undefined);
+    assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
   } finally {
     await broken.stop();
   }

@@ -27,7 +27,18 @@ export function createMetrics(catalog: Catalog): Metrics {
   const registers = [registry];
 
   const figures = new RefreshingCache<'catalog', CatalogFigures>(1, CATALOG_FIGURES_CACHE_MS, CATALOG_FIGURES_CACHE_MS);
-  const read = () => figures.get('catalog', () => readCatalogFigures(catalog));
+  // A catalog that does not answer leaves its series out (not stale values) and sets inlet_catalog_up to 0,
+  // while the process's own metrics still scrape.
+  const read = (): Promise<CatalogFigures | undefined> => figures.get('catalog', () => readCatalogFigures(catalog)).catch(() => undefined);
+
+  new Gauge({
+    name: 'inlet_catalog_up',
+    help: '1 when the catalog answered the figures of this scrape, 0 when it did not',
+    registers,
+    async collect() {
+      this.set((await read()) ? 1 : 0);
+    },
+  });
 
   new Gauge({
     name: 'inlet_jobs',
@@ -35,7 +46,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     labelNames: ['status'],
     registers,
     async collect() {
-      const { jobs } = await read();
+      this.reset();
+      const { jobs } = (await read()) ?? {};
+      if (!jobs) return;
       for (const status of JOB_STATUSES) this.set({ status }, jobs[status]);
     },
   });
@@ -45,7 +58,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     labelNames: ['type', 'state'],
     registers,
     async collect() {
-      const { tasks } = await read();
+      this.reset();
+      const { tasks } = (await read()) ?? {};
+      if (!tasks) return;
       for (const type of TASK_TYPES) for (const state of TASK_STATES) this.set({ type, state }, tasks[type][state]);
     },
   });
@@ -54,8 +69,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     help: 'Tasks waiting for a worker (state READY)',
     registers,
     async collect() {
-      const { tasks } = await read();
-      this.set(tasks.LIST.READY + tasks.INDEX.READY);
+      this.reset();
+      const { tasks } = (await read()) ?? {};
+      if (tasks) this.set(tasks.LIST.READY + tasks.INDEX.READY);
     },
   });
   // Gauges, not counters: deleting a job takes its rows out of the catalog, so these can fall.
@@ -65,7 +81,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     labelNames: ['outcome'],
     registers,
     async collect() {
-      const { rows } = await read();
+      this.reset();
+      const { rows } = (await read()) ?? {};
+      if (!rows) return;
       for (const outcome of ['read', 'written', 'rejected'] as const) this.set({ outcome }, rows[outcome]);
     },
   });
@@ -74,7 +92,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     help: 'Source object bytes read by the jobs in the catalog',
     registers,
     async collect() {
-      this.set((await read()).bytesRead);
+      this.reset();
+      const figures = await read();
+      if (figures) this.set(figures.bytesRead);
     },
   });
   new Gauge({
@@ -82,7 +102,9 @@ export function createMetrics(catalog: Catalog): Metrics {
     help: 'Source files of the jobs in the catalog that could not be read or converted',
     registers,
     async collect() {
-      this.set((await read()).filesFailed);
+      this.reset();
+      const figures = await read();
+      if (figures) this.set(figures.filesFailed);
     },
   });
 
