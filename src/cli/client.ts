@@ -1,3 +1,6 @@
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream } from 'node:stream/web';
 import { errorMessage } from '../errors.js';
 
 /** The server answered with an error status: `detail` is its message (Config API) or `error` (query API). */
@@ -51,8 +54,7 @@ export class InletClient {
     this.url = url.replace(/\/+$/, '');
   }
 
-  /** Answers the body as text; throws ApiError on an error status, UnreachableError when there is no answer. */
-  async requestText(method: string, route: string, options: RequestOptions = {}): Promise<string> {
+  private async send(method: string, route: string, options: RequestOptions): Promise<Response> {
     const target = new URL(this.url + route);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) target.searchParams.set(key, String(value));
     const headers: Record<string, string> = {};
@@ -66,16 +68,38 @@ export class InletClient {
       body = options.text;
     }
     let response: Response;
-    let text: string;
     try {
       response = await fetch(target, { method, headers, body });
-      text = await response.text();
     } catch (err) {
-      const cause = (err as { cause?: unknown }).cause;
-      throw new UnreachableError(`cannot reach ${this.url}: ${errorMessage(cause ?? err)}`);
+      throw this.unreachable(err);
     }
-    if (response.status >= 400) throw new ApiError(response.status, detailOf(response.status, text));
-    return text;
+    if (response.status >= 400) throw new ApiError(response.status, detailOf(response.status, await this.read(response)));
+    return response;
+  }
+
+  private unreachable(err: unknown): UnreachableError {
+    const cause = (err as { cause?: unknown }).cause;
+    return new UnreachableError(`cannot reach ${this.url}: ${errorMessage(cause ?? err)}`);
+  }
+
+  private async read(response: Response): Promise<string> {
+    try {
+      return await response.text();
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+  }
+
+  /** Answers the body as text; throws ApiError on an error status, UnreachableError when there is no answer. */
+  async requestText(method: string, route: string, options: RequestOptions = {}): Promise<string> {
+    return this.read(await this.send(method, route, options));
+  }
+
+  /** Writes the body to `sink` as it arrives, so an answer larger than memory passes through. */
+  async requestInto(method: string, route: string, options: RequestOptions, sink: Writable): Promise<void> {
+    const response = await this.send(method, route, options);
+    if (!response.body) return;
+    await pipeline(Readable.fromWeb(response.body as ReadableStream), sink, { end: false });
   }
 
   async request<T = unknown>(method: string, route: string, options: RequestOptions = {}): Promise<T> {

@@ -19,7 +19,7 @@ export function registerQuery(program: Command): void {
       if (format !== undefined && !FORMAT_NAME.test(format)) throw new ValidationError(`--format ${JSON.stringify(format)} is not a format name: use e.g. JSON or CSVWithNames`);
       const session = await openSession(options);
       const text = format === undefined ? sql : `${sql.trim().replace(/;\s*$/, '')}\nFORMAT ${format}`;
-      process.stdout.write(await session.client.requestText('POST', '/query', { text }));
+      await session.client.requestInto('POST', '/query', { text }, process.stdout);
     }),
   );
 }
