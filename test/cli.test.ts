@@ -89,6 +89,9 @@ test('project, table and transform: create, list and show, as tables or JSON', {
   const transform = JSON.parse(ok(await cli(['transform', 'show', 'website.events.mytransformname', '--json'])).stdout);
   assert.equal(transform.type, 'csv');
   assert.equal(transform.settings.is_default, true);
+  const updated = JSON.parse(ok(await cli(['table', 'update', 'website.events', '--description', 'edge logs', '--json'])).stdout);
+  assert.equal(updated.description, 'edge logs');
+  assert.equal(updated.name, 'events', 'an update changes only the fields it is given');
   assert.match(ok(await cli(['project', 'show', 'website'])).stdout, /│ description\s+│ web logs\s+│/);
 
   // The API's own message, on one line, and no stack trace.
@@ -148,10 +151,17 @@ test('job submit --watch exits 1 on a failed job, with a line for the file that 
 });
 
 test('job submit --watch exits 1 on a missing source; job retry says what the server answered', { timeout: 120_000 }, async () => {
-  const run = await cli(['job', 'submit', '--table', 'website.events', '--url', `file://${root}/no-such-dir/missing.csv`, '--watch', '--interval', '200']);
+  // The body from a file, as the API takes it, with a flag on top.
+  const body = path.join(root, 'job.json');
+  writeFileSync(body, JSON.stringify({ name: 'from a file', settings: { max_files: 5, source: { table: 'website.events', settings: { url: `file://${root}/no-such-dir/missing.csv` } } } }));
+  const run = await cli(['job', 'submit', '--file', body, '--input-concurrency', '2', '--watch', '--interval', '200']);
   assert.equal(run.code, 1, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
   assert.match(run.stdout, /\nerror: .*missing\.csv.*\n/);
   const id = /^job (\S+) submitted/.exec(run.stdout)![1]!;
+  const shown = JSON.parse(ok(await cli(['job', 'show', id, '--json'])).stdout);
+  assert.equal(shown.name, 'from a file');
+  assert.equal(shown.settings.max_files, 5);
+  assert.equal(shown.settings.input_concurrency, 2);
 
   const retry = await cli(['job', 'retry', id]);
   assert.notEqual(retry.code, 0);
