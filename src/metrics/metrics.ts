@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Catalog } from '../catalog/db.js';
 import { JOB_STATUSES, TASK_STATES, TASK_TYPES } from '../catalog/schema.js';
 import { RefreshingCache } from '../ttl-cache.js';
+import { withTimeout } from '../with-timeout.js';
 import { readCatalogFigures, type CatalogFigures } from './catalog-figures.js';
 
 /**
@@ -9,6 +10,8 @@ import { readCatalogFigures, type CatalogFigures } from './catalog-figures.js';
  * scrape loop then cost the catalog a few queries per interval, however often they ask.
  */
 export const CATALOG_FIGURES_CACHE_MS = 2000;
+/** A catalog slower than this makes the scrape answer without its figures rather than time the whole scrape out. */
+const CATALOG_FIGURES_TIMEOUT_MS = 5000;
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -29,7 +32,8 @@ export function createMetrics(catalog: Catalog): Metrics {
   const figures = new RefreshingCache<'catalog', CatalogFigures>(1, CATALOG_FIGURES_CACHE_MS, CATALOG_FIGURES_CACHE_MS);
   // A catalog that does not answer leaves its series out (not stale values) and sets inlet_catalog_up to 0,
   // while the process's own metrics still scrape.
-  const read = (): Promise<CatalogFigures | undefined> => figures.get('catalog', () => readCatalogFigures(catalog)).catch(() => undefined);
+  const read = (): Promise<CatalogFigures | undefined> =>
+    withTimeout(figures.get('catalog', () => readCatalogFigures(catalog)), CATALOG_FIGURES_TIMEOUT_MS, 'the catalog').catch(() => undefined);
 
   new Gauge({
     name: 'inlet_catalog_up',

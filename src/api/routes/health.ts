@@ -1,22 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { errorMessage } from '../../errors.js';
+import { withTimeout } from '../../with-timeout.js';
 import type { ApiContext } from '../context.js';
 
 /** A catalog that does not answer in this long is as good as down for a load balancer. */
 const CHECK_TIMEOUT_MS = 3000;
-
-async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Probes for orchestrators and load balancers; no token, as they carry none. */
 export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
