@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CATALOG_FIGURES_CACHE_MS } from '../src/metrics/metrics.js';
+import { dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
@@ -135,5 +140,77 @@ test('health: ready answers 503 naming the catalog when it does not answer; live
     assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
   } finally {
     await broken.stop();
+  }
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can go silent: while stalled, bytes wait in the sockets both
+ * ways, as on a dead network path; resumed, they flow again, so the held queries can finish.
+ */
+async function stallingProxy(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let stalled = false;
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => to.write(chunk));
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+      if (stalled) from.pause();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stall: () => {
+      stalled = true;
+      for (const socket of sockets) socket.pause();
+    },
+    resume: () => {
+      stalled = false;
+      for (const socket of sockets) socket.resume();
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('a catalog that stops answering: ready is 503 and /metrics answers without the catalog figures, instead of hanging', { timeout: 120_000 }, async () => {
+  const pgUrl = new URL(POSTGRES_URL);
+  const proxy = await stallingProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  const viaProxy = new URL(POSTGRES_URL);
+  viaProxy.port = String(proxy.port);
+  viaProxy.searchParams.set('schema', schema);
+  let stalledInlet: TestInlet | undefined;
+  try {
+    stalledInlet = await startInlet({ workers: '0', databaseUrl: viaProxy.href });
+    const url = stalledInlet.service.url!;
+    assert.equal(valueOf(parsePrometheus(await (await fetch(`${url}/metrics`)).text()), 'inlet_catalog_up'), 1);
+    proxy.stall();
+    const ready = await fetch(`${url}/health/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(((await ready.json()) as { checks: { catalog: { error: string } } }).checks.catalog.error, /the catalog did not answer within/);
+    // Past the cached reading, the scrape asks the stalled catalog, and must still answer.
+    await delay(CATALOG_FIGURES_CACHE_MS + 500);
+    for (let scrape = 0; scrape < 2; scrape++) {
+      const metrics = await fetch(`${url}/metrics`);
+      assert.equal(metrics.status, 200);
+      const samples = parsePrometheus(await metrics.text());
+      assert.equal(valueOf(samples, 'inlet_catalog_up'), 0);
+      assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
+    }
+    proxy.resume();
+    assert.equal((await fetch(`${url}/health/ready`)).status, 200);
+    await delay(CATALOG_FIGURES_CACHE_MS + 500);
+    assert.equal(valueOf(parsePrometheus(await (await fetch(`${url}/metrics`)).text()), 'inlet_catalog_up'), 1, 'the figures come back with the catalog');
+  } finally {
+    proxy.resume();
+    await stalledInlet?.stop();
+    await proxy.close();
+    await dropSchema(schema);
   }
 });

@@ -32,8 +32,9 @@ export function createMetrics(catalog: Catalog): Metrics {
   const figures = new RefreshingCache<'catalog', CatalogFigures>(1, CATALOG_FIGURES_CACHE_MS, CATALOG_FIGURES_CACHE_MS);
   // A catalog that does not answer leaves its series out (not stale values) and sets inlet_catalog_up to 0,
   // while the process's own metrics still scrape.
+  // The deadline is inside the cached computation, so a hung query is not the one every later scrape waits on.
   const read = (): Promise<CatalogFigures | undefined> =>
-    withTimeout(figures.get('catalog', () => readCatalogFigures(catalog)), CATALOG_FIGURES_TIMEOUT_MS, 'the catalog').catch(() => undefined);
+    figures.get('catalog', () => withTimeout(readCatalogFigures(catalog), CATALOG_FIGURES_TIMEOUT_MS, 'the catalog')).catch(() => undefined);
 
   new Gauge({
     name: 'inlet_catalog_up',
