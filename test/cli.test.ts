@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { registerClientCommands } from '../src/cli/index.js';
 import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
 import { ADMIN, startInlet, type TestInlet } from './helpers/inlet.js';
 
@@ -212,5 +214,19 @@ test('--watch exits 2 when the job is canceled', { timeout: 120_000 }, async () 
     assert.match(run.stdout, new RegExp(`\njob ${id} canceled in `));
   } finally {
     await idle.stop();
+  }
+});
+
+test('every client command and group shows an example in its --help', () => {
+  const program = new Command('inlet');
+  registerClientCommands(program);
+  const walk = (command: Command): Command[] => [command, ...command.commands.flatMap(walk)];
+  const commands = walk(program).slice(1);
+  assert.ok(commands.length >= 25, `only ${commands.length} commands`);
+  for (const command of commands) {
+    let help = '';
+    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.outputHelp();
+    assert.match(help, /\nExample:\n {2}\$ inlet \S+/, `inlet ${command.parent === program ? '' : `${command.parent!.name()} `}${command.name()} --help has no example`);
   }
 });

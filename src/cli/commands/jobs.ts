@@ -82,6 +82,7 @@ function statusRows(job: JobStatusView): [string, unknown][] {
 
 export function registerJobs(program: Command): void {
   const job = program.command('job').description('submit, follow, cancel and delete batch jobs');
+  job.addHelpText('after', '\nExample:\n  $ inlet job submit --table website.events --url s3://logs/2024/01/ --watch\n');
 
   const submit = job
     .command('submit')

@@ -101,6 +101,8 @@ function printItem(item: Item, options: ClientOptions): void {
 
 function registerKind(program: Command, kind: Kind): void {
   const group = program.command(kind.noun).description(`create, list, show, update and delete ${kind.segment}`);
+  const listExample = `inlet ${kind.noun} list${kind.depth > 1 ? ` ${['website', 'events'].slice(0, kind.depth - 1).join('.')}` : ''}`;
+  group.addHelpText('after', `\nExample:\n  $ ${listExample}\n`);
   const parentHelp = kind.depth > 1 ? KINDS[kind.depth - 2]!.refHelp : '';
   const sample = ['website', 'events', 'mytransformname'].slice(0, kind.depth).join('.');
   const parentSample = sample.split('.').slice(0, -1).join('.');
