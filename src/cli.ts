@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { resetPassword } from './auth/admin.js';
 import { openCatalog } from './catalog/db.js';
+import { registerClientCommands } from './cli/index.js';
 import { loadConfig, SETTINGS, type RawSettings } from './config/config.js';
 import { errorMessage } from './errors.js';
 import { createLogger } from './log.js';
@@ -75,5 +76,6 @@ admin
       process.exitCode = 1;
     }
   });
+registerClientCommands(program);
 
 await program.parseAsync();

@@ -8,6 +8,7 @@ import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accoun
 import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics/metrics.js';
 import { Sources } from './sources/sources.js';
 import { PartitionStorage } from './storage/storage.js';
 import { scratchRoot } from './worker/context.js';
@@ -72,7 +73,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   let url: string | undefined;
   if (config.role !== 'worker') {
     app = buildServer(
-      { catalog, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      { catalog, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Sources } from '../sources/sources.js';
 import type { QueryHost } from '../query/host.js';
 import type { PartitionStorage } from '../storage/storage.js';
@@ -16,4 +17,6 @@ export interface ApiContext {
   readonly nudgeWorkers: () => void;
   /** Registers a listener for this process's workers committing a task of a job (none for API-only processes). */
   readonly onJobChanged: (listener: (orgId: string, jobId: string) => void) => void;
+  /** The API process's Prometheus registry and the instruments its routes record into. */
+  readonly metrics: Metrics;
 }

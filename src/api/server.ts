@@ -4,8 +4,11 @@ import { authenticate, installSessionCache } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
 import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
+import { recordHttpMetrics } from '../metrics/http.js';
 import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
 import { storageRoutes } from './routes/storages.js';
@@ -27,6 +30,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   installErrorHandler(app);
   installSessionCache(app);
   installJsonBodyParser(app);
+  recordHttpMetrics(app, ctx.metrics);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;
@@ -39,5 +43,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   jobRoutes(app, ctx);
   queryRoutes(app, ctx);
   validatorRoutes(app, ctx);
+  healthRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   return app;
 }

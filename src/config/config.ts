@@ -56,6 +56,8 @@ export interface Config {
   readonly cacheBytes: number;
   /** How old an uncommitted attempt's files must be before the sweeper removes them. */
   readonly sweepGraceSeconds: number;
+  /** Bearer token /metrics asks for; undefined leaves it open, as Prometheus scrapes usually are. */
+  readonly metricsToken: string | undefined;
 }
 
 /** Each setting: its environment variable, CLI flag and default, so README and `--help` agree. */
@@ -89,6 +91,7 @@ export const SETTINGS = {
   cacheDir: { env: 'INLET_CACHE_DIR', flag: '--cache-dir <dir>', help: 'local cache of partitions read from object storage (default: <data dir>/cache)', default: '' },
   cacheBytes: { env: 'INLET_CACHE_BYTES', flag: '--cache-bytes <bytes>', help: 'bound of the partition cache', default: String(10 * 1024 ** 3) },
   sweepGraceSeconds: { env: 'INLET_SWEEP_GRACE_SECONDS', flag: '--sweep-grace-seconds <s>', help: 'age before files of attempts that never committed are removed', default: '900' },
+  metricsToken: { env: 'INLET_METRICS_TOKEN', flag: '--metrics-token <token>', help: 'bearer token that GET /metrics requires (default: /metrics is open)', default: '' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
 
 const MAX_LINE_BYTES_LIMIT = 256 * 1024 * 1024;
@@ -170,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     cacheDir: path.resolve(raw('cacheDir') || path.join(dataDir, 'cache')),
     cacheBytes: int('cacheBytes', 1),
     sweepGraceSeconds: int('sweepGraceSeconds', 0),
+    metricsToken: raw('metricsToken') || undefined,
   });
 }
 

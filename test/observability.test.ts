@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CATALOG_FIGURES_CACHE_MS } from '../src/metrics/metrics.js';
+import { dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
+import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
+import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+
+let root: string;
+let inlet: TestInlet;
+
+before(async () => {
+  root = mkdtempSync(path.join(tmpdir(), 'inlet-observability-'));
+  inlet = await startInlet({ fileRoots: root });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+});
+
+after(async () => {
+  await inlet.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+type Sample = { name: string; labels: Record<string, string>; value: number };
+
+/** Reads the Prometheus text exposition format strictly: every line is a comment, blank, or a sample. */
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(match, `not a Prometheus sample line: ${JSON.stringify(line)}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g)) labels[pair[1]!] = pair[2]!;
+    const value = Number(match[3]);
+    assert.ok(!Number.isNaN(value) || match[3] === 'NaN', `sample value ${match[3]} is not a number`);
+    samples.push({ name: match[1]!, labels, value });
+  }
+  return samples;
+}
+
+const valueOf = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined =>
+  samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+
+test('health: live and ready answer 200 without a token', async () => {
+  const live = await fetch(`${inlet.service.url}/health/live`);
+  assert.equal(live.status, 200);
+  assert.equal(((await live.json()) as { status: string }).status, 'live');
+  const ready = await fetch(`${inlet.service.url}/health/ready`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { status: 'ready', checks: { catalog: { ok: true } } });
+});
+
+test('/metrics: Prometheus text whose job, row and byte figures are the finished job\'s', { timeout: 120_000 }, async () => {
+  const dir = path.join(root, 'metrics');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'a.csv'), csvOf(logRows(120)));
+  writeFileSync(path.join(dir, 'b.csv'), csvOf(logRows(80, Date.UTC(2024, 0, 2))) + 'not a date,x,1,2,3,true\n');
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('metrics', `file://${dir}/`));
+  assert.equal(created.status, 200, created.text);
+  const job = await inlet.api.waitForJob(created.body.uuid);
+  assert.equal(job.status, 'done', JSON.stringify(job.details));
+  assert.equal(job.details.rows.rejected, 1);
+
+  const response = await fetch(`${inlet.service.url}/metrics`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const samples = parsePrometheus(await response.text());
+
+  assert.equal(valueOf(samples, 'inlet_catalog_up'), 1);
+  assert.equal(valueOf(samples, 'inlet_jobs', { status: 'done' }), 1);
+  assert.equal(valueOf(samples, 'inlet_jobs', { status: 'failed' }), 0);
+  assert.equal(valueOf(samples, 'inlet_rows', { outcome: 'read' }), job.details.rows.read);
+  assert.equal(valueOf(samples, 'inlet_rows', { outcome: 'written' }), 200);
+  assert.equal(valueOf(samples, 'inlet_rows', { outcome: 'written' }), job.details.rows.written);
+  assert.equal(valueOf(samples, 'inlet_rows', { outcome: 'rejected' }), 1);
+  assert.equal(valueOf(samples, 'inlet_source_bytes'), job.details.bytes_read);
+  assert.equal(valueOf(samples, 'inlet_task_queue_depth'), 0);
+  assert.equal(valueOf(samples, 'inlet_tasks', { type: 'LIST', state: 'DONE' }), 1);
+  assert.ok((valueOf(samples, 'inlet_tasks', { type: 'INDEX', state: 'DONE' }) ?? 0) >= 1);
+  // The API process's own: requests by route pattern (never the raw path), and Node's defaults.
+  assert.ok((valueOf(samples, 'inlet_http_requests_total', { method: 'POST', route: '/config/v1/orgs/:org/jobs/batch/:job/status', status: '200' }) ?? 0) >= 1);
+  assert.ok(samples.some((s) => s.name === 'inlet_http_request_duration_seconds_bucket'));
+  assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
+  assert.ok(!samples.some((s) => s.labels.route?.includes(created.body.uuid)), 'no series is labelled with a job id');
+});
+
+test('/metrics counts queries and labels unknown paths as one series', async () => {
+  const ok = await inlet.api.query('SELECT count() FROM website.events');
+  assert.equal(ok.status, 200, ok.text);
+  const bad = await inlet.api.query('SELECT nope FROM website.events');
+  assert.equal(bad.status, 400);
+  for (const junk of ['/no/such/a', '/no/such/b']) assert.equal((await fetch(`${inlet.service.url}${junk}`)).status, 404);
+  const samples = parsePrometheus(await (await fetch(`${inlet.service.url}/metrics`)).text());
+  assert.ok((valueOf(samples, 'inlet_queries_total', { outcome: 'ok' }) ?? 0) >= 1);
+  assert.ok((valueOf(samples, 'inlet_queries_total', { outcome: 'error' }) ?? 0) >= 1);
+  assert.ok((valueOf(samples, 'inlet_query_duration_seconds_count', { outcome: 'ok' }) ?? 0) >= 1);
+  assert.equal(valueOf(samples, 'inlet_http_requests_total', { method: 'GET', route: 'unmatched', status: '404' }), 2);
+});
+
+test('/metrics asks for INLET_METRICS_TOKEN when one is set', async () => {
+  const guarded = await startInlet({ metricsToken: 's3cret-scrape' });
+  try {
+    const url = `${guarded.service.url}/metrics`;
+    const anonymous = await fetch(url);
+    assert.equal(anonymous.status, 401);
+    assert.match(((await anonymous.json()) as { detail: string }).detail, /INLET_METRICS_TOKEN/);
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    // A login token is not the scrape token.
+    assert.equal((await fetch(url, { headers: { authorization: `Bearer ${guarded.api.token}` } })).status, 401);
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer s3cret-scrape' } })).status, 200);
+    // Health stays open for probes whatever the metrics token.
+    assert.equal((await fetch(`${guarded.service.url}/health/ready`)).status, 200);
+  } finally {
+    await guarded.stop();
+  }
+});
+
+test('health: ready answers 503 naming the catalog when it does not answer; live stays 200', async () => {
+  const broken = await startInlet({ workers: '0' });
+  try {
+    await broken.service.catalog.close();
+    const ready = await fetch(`${broken.service.url}/health/ready`);
+    assert.equal(ready.status, 503);
+    const body = (await ready.json()) as { status: string; checks: { catalog: { ok: boolean; error: string } } };
+    assert.equal(body.status, 'unavailable');
+    assert.equal(body.checks.catalog.ok, false);
+    assert.ok(body.checks.catalog.error.length > 0);
+    assert.equal((await fetch(`${broken.service.url}/health/live`)).status, 200);
+    // /metrics still answers the process's own series, and says the catalog figures are missing rather than stale.
+    const metrics = await fetch(`${broken.service.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    const samples = parsePrometheus(await metrics.text());
+    assert.equal(valueOf(samples, 'inlet_catalog_up'), 0);
+    assert.equal(valueOf(samples, 'inlet_jobs', { status: 'done' }), undefined);
+    assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
+  } finally {
+    await broken.stop();
+  }
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can go silent: while stalled, bytes wait in the sockets both
+ * ways, as on a dead network path; resumed, they flow again, so the held queries can finish.
+ */
+async function stallingProxy(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let stalled = false;
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => to.write(chunk));
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+      if (stalled) from.pause();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stall: () => {
+      stalled = true;
+      for (const socket of sockets) socket.pause();
+    },
+    resume: () => {
+      stalled = false;
+      for (const socket of sockets) socket.resume();
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('a catalog that stops answering: ready is 503 and /metrics answers without the catalog figures, instead of hanging', { timeout: 120_000 }, async () => {
+  const pgUrl = new URL(POSTGRES_URL);
+  const proxy = await stallingProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  const viaProxy = new URL(POSTGRES_URL);
+  viaProxy.port = String(proxy.port);
+  viaProxy.searchParams.set('schema', schema);
+  let stalledInlet: TestInlet | undefined;
+  try {
+    stalledInlet = await startInlet({ workers: '0', databaseUrl: viaProxy.href });
+    const url = stalledInlet.service.url!;
+    assert.equal(valueOf(parsePrometheus(await (await fetch(`${url}/metrics`)).text()), 'inlet_catalog_up'), 1);
+    proxy.stall();
+    const ready = await fetch(`${url}/health/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(((await ready.json()) as { checks: { catalog: { error: string } } }).checks.catalog.error, /the catalog did not answer within/);
+    // Past the cached reading, the scrape asks the stalled catalog, and must still answer.
+    await delay(CATALOG_FIGURES_CACHE_MS + 500);
+    for (let scrape = 0; scrape < 2; scrape++) {
+      const metrics = await fetch(`${url}/metrics`);
+      assert.equal(metrics.status, 200);
+      const samples = parsePrometheus(await metrics.text());
+      assert.equal(valueOf(samples, 'inlet_catalog_up'), 0);
+      assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
+    }
+    proxy.resume();
+    assert.equal((await fetch(`${url}/health/ready`)).status, 200);
+    await delay(CATALOG_FIGURES_CACHE_MS + 500);
+    assert.equal(valueOf(parsePrometheus(await (await fetch(`${url}/metrics`)).text()), 'inlet_catalog_up'), 1, 'the figures come back with the catalog');
+  } finally {
+    proxy.resume();
+    await stalledInlet?.stop();
+    await proxy.close();
+    await dropSchema(schema);
+  }
+});
