@@ -47,7 +47,8 @@ describe('cancel', () => {
     const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, slowJob('to cancel'));
     assert.equal(created.status, 200, created.text);
     // Wait until some INDEX work is done, so the cancel lands mid-job.
-    for (let i = 0; i < 200; i++) {
+    // A loaded machine may take a while to list: wait for real progress, not a fixed few seconds.
+    for (let i = 0; i < 1500; i++) {
       const [job] = (await api.request('GET', `/config/v1/orgs/${api.orgId}/jobs/batch/${created.body.uuid}/status`)).body;
       if (indexDone(job) >= 2) break;
       await delay(20);

@@ -143,7 +143,7 @@ function statusMb(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
 describe('memory', () => {
   let inlet: TestInlet;
   before(async () => {
-    inlet = await startInlet({ workers: '0', queryProcessMemoryMb: '1024' });
+    inlet = await startInlet({ workers: '0', queryProcessMemoryMb: '2048' });
   });
   after(async () => {
     await inlet?.stop();
@@ -154,7 +154,7 @@ describe('memory', () => {
     const before = statusMb('self', 'VmRSS');
     const answer = await query(inlet.api, "SELECT length(repeat('x', 2000000000) || repeat('y', 2000000000))");
     assert.equal(answer.status, 400, answer.text);
-    assert.match(answer.body.error, /^DB::Exception: Out of Memory Error: .*INLET_QUERY_PROCESS_MEMORY_MB=1024 .*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    assert.match(answer.body.error, /^DB::Exception: Out of Memory Error: .*INLET_QUERY_PROCESS_MEMORY_MB=2048 .*\(MEMORY_LIMIT_EXCEEDED\)$/);
     const peak = statusMb('self', 'VmHWM');
     // The strings alone are 8 GB; the API process never holds them, whatever else this test process allocated.
     assert.ok(peak < before + 1024, `API process peak RSS ${peak.toFixed(0)} MiB (${before.toFixed(0)} MiB before the query)`);
@@ -184,7 +184,7 @@ describe('memory', () => {
     process.kill(queryProcess, 'SIGKILL');
     const lost = await running;
     assert.equal(lost.status, 503, lost.text);
-    assert.match(lost.body.error, /^The query process ended .*INLET_QUERY_PROCESS_MEMORY_MB=1024.*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    assert.match(lost.body.error, /^The query process ended .*INLET_QUERY_PROCESS_MEMORY_MB=2048.*\(MEMORY_LIMIT_EXCEEDED\)$/);
     const deadline = Date.now() + 30_000;
     for (;;) {
       const answer = await query(inlet.api, 'SELECT 42');
