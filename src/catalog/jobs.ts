@@ -151,3 +151,63 @@ export async function jobFiles(c: Catalog, jobId: string, options: { onlyProblem
   if (options.onlyProblems) query = query.where((eb) => eb.or([eb('task_files.rows_rejected', '>', 0), eb('task_files.error', 'is not', null)]));
   return query.orderBy('tasks.seq').orderBy('task_files.url').limit(options.limit).offset(options.offset).execute();
 }
+
+/**
+ * Runs a failed or canceled job's failed and canceled tasks again, in one transaction: they are
+ * READY, their file reports and the job's errors are cleared, and the job is `running`. Tasks
+ * that committed are left alone. Each retried object is read afresh: its listed version is
+ * forgotten, so an object replaced since (the usual fix for a corrupt one) is loaded as it is
+ * now, and checked against the version its read starts with. Answers how many tasks will run.
+ */
+export async function retryJob(c: Catalog, job: JobRow): Promise<number> {
+  return c.db.transaction().execute(async (trx) => {
+    const now = isoMicros();
+    const reopened = await trx
+      .updateTable('jobs')
+      .set({ status: 'running', errors: '[]', finished_at_ms: null, modified: now })
+      .where('id', '=', job.id)
+      .where('status', 'in', ['failed', 'canceled'])
+      .executeTakeFirst();
+    if (Number(reopened.numUpdatedRows) === 0) {
+      const current = await trx.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
+      const status = current?.status ?? job.status;
+      throw new ConflictError(
+        status === 'done'
+          ? `batch job "${job.name}" is done: none of its tasks failed, so there is nothing to retry; create a new job to load its files again`
+          : `batch job "${job.name}" is ${status}: only a failed or canceled job can be retried; wait for it to end, or cancel it first`,
+      );
+    }
+    const tasks = await trx.selectFrom('tasks').select(['id', 'type', 'input', 'attempts']).where('job_id', '=', job.id).where('state', 'in', ['FAILED', 'CANCELED']).execute();
+    if (tasks.length === 0) {
+      // Thrown to roll back the job's reopening.
+      throw new ConflictError(`batch job "${job.name}" is ${job.status} but none of its tasks failed or was canceled: there is nothing to retry`);
+    }
+    for (const task of tasks) {
+      const input = (JSON.parse(task.input) as { url: string; size: number; version?: string }[]).map(({ url, size }) => ({ url, size }));
+      await trx
+        .updateTable('tasks')
+        .set({
+          state: 'READY',
+          error: null,
+          input: JSON.stringify(input),
+          // Attempts keep counting (an attempt's files and its commit are fenced by its number); the limit counts from here.
+          retried_attempts: task.attempts,
+          run_after_ms: 0,
+          lease_owner: null,
+          lease_expires_at_ms: null,
+          progress_bytes: 0,
+          progress_rows: 0,
+          partitions: null,
+          min_ts_ms: null,
+          max_ts_ms: null,
+          modified: now,
+        })
+        .where('id', '=', task.id)
+        .where('state', 'in', ['FAILED', 'CANCELED'])
+        .execute();
+    }
+    const ids = tasks.map((t) => t.id);
+    for (let i = 0; i < ids.length; i += 500) await trx.deleteFrom('task_files').where('task_id', 'in', ids.slice(i, i + 500)).execute();
+    return tasks.length;
+  });
+}

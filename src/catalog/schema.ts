@@ -131,6 +131,8 @@ export interface TasksTable extends Stamped {
   /** While RUNNING: source bytes read and rows converted so far by this attempt, as of its last lease renewal. */
   progress_bytes: ColumnType<number, number | undefined, number>;
   progress_rows: ColumnType<number, number | undefined, number>;
+  /** Attempts made before the job was last retried: MAX_TASK_ATTEMPTS counts the attempts since. */
+  retried_attempts: ColumnType<number, number | undefined, number>;
 }
 
 /** What one INDEX task did with one source object; written with the task's commit. */

@@ -153,7 +153,7 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
       .set({ state: 'FAILED', error, lease_expires_at_ms: null, modified: isoMicros() })
       .where('state', '=', 'RUNNING')
       .where('lease_expires_at_ms', '<', dbNowMs(dialect))
-      .where('attempts', '>=', MAX_TASK_ATTEMPTS)
+      .where((eb) => eb(eb('attempts', '-', eb.ref('retried_attempts')), '>=', MAX_TASK_ATTEMPTS))
       .returning(['id', 'job_id'])
       .execute();
     for (const task of exhausted) {
@@ -333,7 +333,7 @@ export async function completeIndexTask(
 /** A failed attempt: back to READY after a backoff while attempts remain, else FAILED with the error on the job. */
 export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    if (options.retry && task.attempts < MAX_TASK_ATTEMPTS) {
+    if (options.retry && task.attempts - task.retried_attempts < MAX_TASK_ATTEMPTS) {
       await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
       return;
     }
