@@ -90,3 +90,71 @@ for (const dialect of DIALECTS) {
     }
   });
 }
+
+/** 100 rows on the given day, every tenth one's status not a number: 10 % rejected. */
+function tenPercentBad(day: number): string {
+  return csvOf(logRows(100, day))
+    .split('\n')
+    .map((line, i) => (i > 0 && i % 10 === 0 ? line.replace(/,(200|404|500),/, ',bad,') : line))
+    .join('\n');
+}
+
+describe('error budgets', () => {
+  test('a file with 10 % bad rows under max_rejected_ratio 0.01 fails its task, names the file, the count and the budget, and commits nothing', async () => {
+    const day = Date.UTC(2021, 1, 1);
+    await s3.put('reruns', 'ratio/bad.csv', tenPercentBad(day));
+    const id = await start('ten percent bad', 's3://reruns/ratio/', { max_rejected_ratio: 0.01 });
+    const done = await inlet.api.waitForJob(id);
+    assert.equal(done.status, 'failed', JSON.stringify(done.details));
+    assert.equal(done.settings.max_rejected_ratio, 0.01);
+    assert.match(done.details.errors[0], /^INDEX task failed: s3:\/\/reruns\/ratio\/bad\.csv: 10 of its 100 rows were rejected, .*10 of 100 read \(10 %\), over settings\.max_rejected_ratio \(0\.01\)/);
+    assert.deepEqual(done.details.rows, { read: 0, written: 0, rejected: 0 });
+    assert.equal(done.details.partitions.count, 0);
+    assert.equal(await count(`timestamp >= '2021-02-01' AND timestamp < '2021-02-02'`), 0);
+    const [file] = (await inlet.api.request('GET', `${jobs()}/${id}/files`)).body;
+    assert.match(file.error, /over settings\.max_rejected_ratio/);
+
+    // Without a budget (the default) the same file loads, as it always did.
+    const loose = await inlet.api.waitForJob(await start('ten percent bad, no budget', 's3://reruns/ratio/'));
+    assert.equal(loose.status, 'done', JSON.stringify(loose.details));
+    assert.equal('max_rejected_ratio' in loose.settings, false, 'a bound not given is not echoed');
+    assert.deepEqual(loose.details.rows, { read: 100, written: 90, rejected: 10 });
+  });
+
+  test('max_rejected_rows_per_file and max_rejected_rows bound the count, and a count within them loads', async () => {
+    await s3.put('reruns', 'count/a.csv', tenPercentBad(Date.UTC(2021, 2, 1)));
+    await s3.put('reruns', 'count/b.csv', tenPercentBad(Date.UTC(2021, 2, 2)));
+    const perFile = await inlet.api.waitForJob(await start('per file 9', 's3://reruns/count/', { max_rejected_rows_per_file: 9, input_aggregation: 1 }));
+    assert.equal(perFile.status, 'failed');
+    assert.deepEqual(perFile.details.status_detail.tasks.INDEX, { FAILED: 2 });
+    assert.match(perFile.details.errors[0], /a\.csv: 10 of its 100 rows were rejected, over settings\.max_rejected_rows_per_file \(9\)/);
+    // One slot's worth at a time: the second file's rejects take the job to 20, over 15.
+    const job = await inlet.api.waitForJob(await start('job 15', 's3://reruns/count/', { max_rejected_rows: 15, input_aggregation: 1 }));
+    assert.equal(job.status, 'failed');
+    assert.deepEqual(job.details.status_detail.tasks.INDEX, { DONE: 1, FAILED: 1 });
+    assert.match(job.details.errors[0], /brings the job's rejected rows to 20, over settings\.max_rejected_rows \(15\)/);
+    assert.deepEqual(job.details.rows, { read: 100, written: 90, rejected: 10 });
+    const within = await inlet.api.waitForJob(await start('within', 's3://reruns/count/', { max_rejected_rows: 20, max_rejected_rows_per_file: 10, max_rejected_ratio: 0.1 }));
+    assert.equal(within.status, 'done', JSON.stringify(within.details));
+  });
+
+  test('a budget that is not a count or a fraction is a 400 naming it', async () => {
+    for (const [settings, message] of [
+      [{ max_rejected_ratio: 1.5 }, /settings\.max_rejected_ratio is 1\.5: use a fraction from 0 to 1/],
+      [{ max_rejected_rows: -1 }, /settings\.max_rejected_rows is -1: use a whole number >= 0/],
+      [{ max_rejected_rows_per_fil: 1 }, /did you mean "max_rejected_rows_per_file"/],
+    ] as const) {
+      const answer = await inlet.api.request('POST', jobs(), referenceJob('bad budget', 's3://reruns/count/', { settings }));
+      assert.equal(answer.status, 400, answer.text);
+      assert.match(answer.body.detail, message);
+    }
+  });
+
+  test('a job whose every row was rejected ends failed, whatever the budget', async () => {
+    await s3.put('reruns', 'allbad/x.csv', 'timestamp,host,status,bytes,latency,cached\nnot a time,a,1,1,1,true\nnor this,b,2,2,2,false\n');
+    const done = await inlet.api.waitForJob(await start('all rejected', 's3://reruns/allbad/'));
+    assert.equal(done.status, 'failed', JSON.stringify(done.details));
+    assert.deepEqual(done.details.rows, { read: 2, written: 0, rejected: 2 });
+    assert.match(done.details.errors.at(-1), /every row the job read was rejected/);
+  });
+});

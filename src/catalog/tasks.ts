@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Expression, type Transaction } from 'kysely';
-import { LeaseLostError } from '../errors.js';
+import { LeaseLostError, RejectBudgetError } from '../errors.js';
+import { hasRejectBudget, overRejectBudget, type RejectBudget } from '../jobs/budget.js';
 import { isoMicros } from '../time.js';
 import { dbNowMs, dbNowPlusMs } from './clock.js';
 import type { Catalog, Dialect } from './db.js';
@@ -303,9 +304,11 @@ export async function completeIndexTask(
   partitions: readonly Omit<NewPartition, 'id' | 'created' | 'job_id' | 'task_id'>[],
   files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
   plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
+  budget: RejectBudget = {},
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
+    if (hasRejectBudget(budget)) await checkRejectBudget(trx, catalog.dialect, task.job_id, budget, files);
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
@@ -328,6 +331,22 @@ export async function completeIndexTask(
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
     await finishJobIfComplete(trx, task.job_id);
   });
+}
+
+/**
+ * Throws RejectBudgetError (rolling the commit back) when this task's files would take the job
+ * over its reject budget. The job's row is taken first, so tasks committing at once are
+ * checked one after the other, each against the ones before it.
+ */
+async function checkRejectBudget(trx: Trx, dialect: Dialect, jobId: string, budget: RejectBudget, files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[]): Promise<void> {
+  if (dialect === 'postgres') await trx.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().execute();
+  const committed = await trx
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.sum<number>('rows_read').as('read'), eb.fn.sum<number>('rows_rejected').as('rejected')])
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  const over = overRejectBudget(budget, files, { read: Number(committed.read ?? 0), rejected: Number(committed.rejected ?? 0) });
+  if (over) throw new RejectBudgetError(over.message, over.url);
 }
 
 /** A failed attempt: back to READY after a backoff while attempts remain, else FAILED with the error on the job. */
@@ -369,7 +388,8 @@ async function setJobFinished(trx: Trx, jobId: string, status: JobStatus): Promi
 
 /**
  * Once listing is done and no task can still run, the job is over: `failed` when any task
- * failed (its files could not be read; the other tasks' data stays loaded), otherwise `done`.
+ * failed (its files could not be read; the other tasks' data stays loaded) or when every row
+ * it read was rejected, otherwise `done`.
  */
 export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void> {
   const job = await trx.selectFrom('jobs').select(['listing_done', 'status']).where('id', '=', jobId).executeTakeFirst();
@@ -382,7 +402,23 @@ export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void
     .execute();
   const count = (state: string) => Number(counts.find((c) => c.state === state)?.n ?? 0);
   if (count('READY') + count('RUNNING') > 0) return;
+  if (count('FAILED') === 0 && (await everyRowRejected(trx, jobId))) {
+    await appendJobError(trx, jobId, 'every row the job read was rejected, so it loaded nothing: the transform does not fit the data (the file reports give each reason); fix it and run the job again');
+    await setJobFinished(trx, jobId, 'failed');
+    return;
+  }
   await setJobFinished(trx, jobId, count('FAILED') > 0 ? 'failed' : 'done');
+}
+
+/** Rows were read and not one was accepted: a job that loads nothing of what it read has not done its work. */
+async function everyRowRejected(trx: Trx, jobId: string): Promise<boolean> {
+  const totals = await trx
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.sum<number>('rows_read').as('read'), eb.fn.sum<number>('rows_rejected').as('rejected')])
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  const read = Number(totals.read ?? 0);
+  return read > 0 && Number(totals.rejected ?? 0) === read;
 }
 
 /** Cancels a job: nothing new starts, and running tasks lose their lease, so they commit nothing. */

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { rejectUnknownKeys } from '../known-keys.js';
+import { parseRejectBudget, REJECT_BUDGET_KEYS, type RejectBudget } from './budget.js';
 
 /** The reference's defaults, echoed in every job's settings. */
 export const JOB_DEFAULTS = {
@@ -24,7 +25,7 @@ export interface JobSource {
   readonly settings: { readonly url: string } & Record<string, unknown>;
 }
 
-export interface JobSettings {
+export interface JobSettings extends RejectBudget {
   readonly max_active_partitions: number;
   readonly max_rows_per_partition: number;
   readonly max_minutes_per_partition: number;
@@ -55,7 +56,7 @@ const SOURCE_SETTINGS_KEYS = ['url'];
 /** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
 export function normaliseJobSettings(raw: unknown): JobSettings {
   if (!isObject(raw)) throw new ValidationError('settings is missing: use {"source": {"table": "project.table", "settings": {"url": "s3://bucket/prefix/"}}}');
-  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), 'source'], 'settings');
+  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), ...REJECT_BUDGET_KEYS, 'source'], 'settings');
   const source = raw.source;
   if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
   rejectUnknownKeys(source, SOURCE_KEYS, 'settings.source');
@@ -91,6 +92,7 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
     max_files: positiveInt(raw, 'max_files', 0),
     dry_run: dryRun,
     regex_filter: regex,
+    ...parseRejectBudget(raw),
     source: {
       ...source,
       table: source.table,
