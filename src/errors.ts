@@ -94,3 +94,8 @@ export class RejectBudgetError extends InletError {
     super(message);
   }
 }
+
+/** Another job loaded the same object into the table while this one ran: the task commits nothing rather than load it twice. */
+export class AlreadyLoadedError extends InletError {
+  readonly httpStatus = 409;
+}

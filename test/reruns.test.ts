@@ -39,6 +39,9 @@ async function count(where = '1 = 1'): Promise<number> {
 /** Four files of 100 rows each, in days of their own, the third a gzip cut short. */
 const DAYS = [1, 2, 3, 4].map((d) => Date.UTC(2021, 0, d));
 const fileRows = (i: number) => csvOf(logRows(100, DAYS[i]!));
+/** The job that loaded `four/` whole (after its retry): the ledger tests run the prefix again. */
+let fourLoadedBy = '';
+const FOUR_DAYS = `timestamp >= '2021-01-01' AND timestamp < '2021-01-05'`;
 
 describe('retry', () => {
   test('a job failed by a corrupt gzip loads the replaced object on retry, and only that one', async () => {
@@ -68,6 +71,7 @@ describe('retry', () => {
     const again = await inlet.api.request('POST', `${jobs()}/${id}/retry`);
     assert.equal(again.status, 409, again.text);
     assert.match(again.body.detail, /is done: none of its tasks failed, so there is nothing to retry/);
+    fourLoadedBy = id;
   });
 
   test('retry of an unknown job is a 404', async () => {
@@ -156,5 +160,61 @@ describe('error budgets', () => {
     assert.equal(done.status, 'failed', JSON.stringify(done.details));
     assert.deepEqual(done.details.rows, { read: 2, written: 0, rejected: 2 });
     assert.match(done.details.errors.at(-1), /every row the job read was rejected/);
+  });
+});
+
+describe('ledger', () => {
+  test('two jobs over one prefix at once load each object once between them', async () => {
+    const day = Date.UTC(2021, 4, 1);
+    for (let i = 0; i < 3; i++) await s3.put('reruns', `twice/${i}.csv`, csvOf(logRows(1000, day, 1, i * 1000)));
+    const ids = await Promise.all(['twice 1', 'twice 2'].map((name) => start(name, 's3://reruns/twice/', { input_aggregation: 1 })));
+    const ended = await Promise.all(ids.map((id) => inlet.api.waitForJob(id)));
+    assert.equal(await count(`timestamp >= '2021-05-01' AND timestamp < '2021-05-02'`), 3000);
+    assert.equal(ended[0].details.rows.written + ended[1].details.rows.written, 3000, JSON.stringify(ended.map((j) => j.details)));
+    // Each object was either skipped at the listing or, when both jobs listed it first, refused at the second commit.
+    for (const job of ended) {
+      for (const error of job.details.errors) assert.match(error, /was loaded into this table by job .* while this job ran/);
+    }
+  });
+
+  test('the same prefix again loads nothing and reports four skipped files with the job that loaded them; a dry run reports the same', async () => {
+    assert.ok(fourLoadedBy, 'runs after the retry test, which loads four/');
+    for (const dry of [true, false]) {
+      const id = await start(`four again${dry ? ', dry' : ''}`, 's3://reruns/four/', { dry_run: dry });
+      const done = await inlet.api.waitForJob(id);
+      assert.equal(done.status, 'done', JSON.stringify(done.details));
+      assert.equal(done.details.skipped.files, 4);
+      assert.ok(done.details.skipped.bytes > 0);
+      assert.match(done.details.skipped.reason, /already loaded into this table/);
+      assert.deepEqual(done.details.rows, { read: 0, written: 0, rejected: 0 });
+      assert.equal(done.details.bytes_read, 0);
+      assert.equal(done.details.status_detail.tasks.INDEX, undefined);
+      const files = (await inlet.api.request('GET', `${jobs()}/${id}/files`)).body;
+      assert.equal(files.length, 4);
+      for (const file of files) assert.deepEqual(file.skipped, { reason: 'already loaded into this table', loaded_by_job: fourLoadedBy }, JSON.stringify(file));
+    }
+    assert.equal(await count(FOUR_DAYS), 400);
+  });
+
+  test('force: true loads them again', async () => {
+    const forced = await inlet.api.waitForJob(await start('four forced', 's3://reruns/four/', { force: true }));
+    assert.equal(forced.status, 'done', JSON.stringify(forced.details));
+    assert.equal(forced.settings.force, true);
+    assert.equal(forced.details.skipped.files, 0);
+    assert.deepEqual(forced.details.rows, { read: 400, written: 400, rejected: 0 });
+    assert.equal(await count(FOUR_DAYS), 800);
+  });
+
+  test('an object rewritten under the same key (a new ETag) is loaded again; the others are skipped', async () => {
+    const day = Date.UTC(2021, 3, 1);
+    await s3.put('reruns', 'rewrite/a.csv', csvOf(logRows(10, day)));
+    await s3.put('reruns', 'rewrite/b.csv', csvOf(logRows(10, day, 1, 10)));
+    assert.equal((await inlet.api.waitForJob(await start('rewrite 1', 's3://reruns/rewrite/'))).status, 'done');
+    await s3.put('reruns', 'rewrite/a.csv', csvOf(logRows(10, day, 1, 100)));
+    const second = await inlet.api.waitForJob(await start('rewrite 2', 's3://reruns/rewrite/'));
+    assert.equal(second.status, 'done', JSON.stringify(second.details));
+    assert.equal(second.details.skipped.files, 1);
+    assert.deepEqual(second.details.rows, { read: 10, written: 10, rejected: 0 });
+    assert.equal(await count(`timestamp >= '2021-04-01' AND timestamp < '2021-04-02'`), 30);
   });
 });

@@ -87,6 +87,8 @@ export interface JobProgress {
   rows: { read: number; written: number; rejected: number };
   bytesRead: number;
   filesFailed: number;
+  /** Objects the listing skipped because the table had loaded them already (the ledger). */
+  skipped: { files: number; bytes: number };
   /** Partitions INDEX tasks wrote (or, in a dry run, would write) and the time they span. */
   partitions: { count: number; minTsMs: number | null; maxTsMs: number | null };
 }
@@ -123,6 +125,13 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
       eb.fn.count<number>('error').as('failed'),
     ])
     .where('job_id', '=', jobId)
+    .where('loaded_by', 'is', null)
+    .executeTakeFirstOrThrow();
+  const skipped = await c.db
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.countAll<number>().as('files'), eb.fn.sum<number>('bytes').as('bytes')])
+    .where('job_id', '=', jobId)
+    .where('loaded_by', 'is not', null)
     .executeTakeFirstOrThrow();
   const plan = await c.db
     .selectFrom('tasks')
@@ -137,6 +146,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),
+    skipped: { files: Number(skipped.files ?? 0), bytes: Number(skipped.bytes ?? 0) },
     partitions: { count: Number(plan.count ?? 0), minTsMs: plan.min === null ? null : Number(plan.min), maxTsMs: plan.max === null ? null : Number(plan.max) },
   };
 }

@@ -16,6 +16,7 @@ export interface CatalogSchema {
   task_files: TaskFilesTable;
   partitions: PartitionsTable;
   storages: StoragesTable;
+  ledger: LedgerTable;
 }
 
 interface Stamped {
@@ -148,6 +149,23 @@ export interface TaskFilesTable {
   /** JSON array of the first rejects: {line, column, reason}. */
   rejects: string;
   error: string | null;
+  /** The object's version as read (S3 ETag; a file's size and time), when the source gives one. */
+  version: ColumnType<string | null, string | null | undefined, never>;
+  /** A file the job skipped: the job that had loaded it into the table (see LedgerTable). */
+  loaded_by: ColumnType<string | null, string | null | undefined, never>;
+}
+
+/** One object a table loaded, written with the commit of the task that loaded it; undo removes its job's. */
+export interface LedgerTable {
+  id: string;
+  table_id: string;
+  url: string;
+  version: string | null;
+  bytes: number;
+  job_id: string;
+  task_id: string;
+  rows_written: number;
+  created: string;
 }
 
 export interface PartitionsTable {

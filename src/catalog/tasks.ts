@@ -4,6 +4,7 @@ import { LeaseLostError, RejectBudgetError } from '../errors.js';
 import { hasRejectBudget, overRejectBudget, type RejectBudget } from '../jobs/budget.js';
 import { isoMicros } from '../time.js';
 import { dbNowMs, dbNowPlusMs } from './clock.js';
+import { recordLoaded } from './ledger.js';
 import type { Catalog, Dialect } from './db.js';
 import type { CatalogSchema, JobStatus, NewPartition, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
 
@@ -279,11 +280,26 @@ export interface PlannedIndexTask {
   readonly bytes: number;
 }
 
-/** Commits a listing: its INDEX tasks appear, and the LIST task is done, in one transaction. */
-export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[]): Promise<void> {
+/** An object the listing found already loaded into the table, with the job that loaded it. */
+export interface SkippedObject {
+  readonly url: string;
+  readonly size: number;
+  readonly version?: string;
+  readonly loadedBy: string;
+}
+
+/**
+ * Commits a listing: its INDEX tasks appear, the objects it skipped are reported (as files of
+ * the LIST task), and the LIST task is done, in one transaction.
+ */
+export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[], skipped: readonly SkippedObject[] = []): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE');
     const now = isoMicros();
+    const skippedRows = skipped.map((o) => ({
+      id: randomUUID(), job_id: task.job_id, task_id: task.id, url: o.url, bytes: o.size, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: o.version ?? null, loaded_by: o.loadedBy,
+    }));
+    for (let i = 0; i < skippedRows.length; i += 300) await trx.insertInto('task_files').values(skippedRows.slice(i, i + 300)).execute();
     const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
     // Chunks keep each INSERT under SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
@@ -304,11 +320,17 @@ export async function completeIndexTask(
   partitions: readonly Omit<NewPartition, 'id' | 'created' | 'job_id' | 'task_id'>[],
   files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
   plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
-  budget: RejectBudget = {},
+  /** `ledger`: the table whose ledger records what this task loads (none for a dry run, which loads nothing). */
+  rules: { budget?: RejectBudget; ledger?: { tableId: string; force: boolean } } = {},
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
-    if (hasRejectBudget(budget)) await checkRejectBudget(trx, catalog.dialect, task.job_id, budget, files);
+    if (rules.budget && hasRejectBudget(rules.budget)) await checkRejectBudget(trx, catalog.dialect, task.job_id, rules.budget, files);
+    if (rules.ledger) {
+      // The table's row is taken first, so two jobs committing the same object at once are checked one after the other.
+      if (catalog.dialect === 'postgres') await trx.selectFrom('tables').select('id').where('id', '=', rules.ledger.tableId).forUpdate().execute();
+      await recordLoaded(trx, { tableId: rules.ledger.tableId, jobId: task.job_id, taskId: task.id, force: rules.ledger.force }, files);
+    }
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();

@@ -123,14 +123,15 @@ export class WorkerPool {
       job = await getJobById(catalog, task.job_id);
       if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
       if (task.type === 'LIST') {
-        const planned = await runListTask(this.ctx, job, signal);
-        await completeListTask(catalog, task, this.lease.owner, planned);
+        const { tasks, skipped } = await runListTask(this.ctx, job, signal);
+        await completeListTask(catalog, task, this.lease.owner, tasks, skipped);
       } else {
         const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
         reports = result.files;
         discard = result.discard;
         phases = result.phases;
         const tableId = job.table_id;
+        const settings = JSON.parse(job.settings) as JobSettings;
         await completeIndexTask(
           catalog,
           task,
@@ -138,7 +139,7 @@ export class WorkerPool {
           result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_id: p.storageId, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
-          JSON.parse(job.settings) as JobSettings,
+          { budget: settings, ...(settings.dry_run ? {} : { ledger: { tableId, force: settings.force === true } }) },
         );
         discard = undefined;
       }
