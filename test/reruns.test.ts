@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
-import { createJob, getJob, retryJob } from '../src/catalog/jobs.js';
+import { createJob, getJob, retryJob, undoJob } from '../src/catalog/jobs.js';
 import { ConflictError } from '../src/errors.js';
 import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, gzip, logRows, referenceJob } from './helpers/data.js';
@@ -41,6 +44,8 @@ const DAYS = [1, 2, 3, 4].map((d) => Date.UTC(2021, 0, d));
 const fileRows = (i: number) => csvOf(logRows(100, DAYS[i]!));
 /** The job that loaded `four/` whole (after its retry): the ledger tests run the prefix again. */
 let fourLoadedBy = '';
+/** The job that loaded `four/` a second time, with force: undo takes it back. */
+let forcedFour = '';
 const FOUR_DAYS = `timestamp >= '2021-01-01' AND timestamp < '2021-01-05'`;
 
 describe('retry', () => {
@@ -81,13 +86,16 @@ describe('retry', () => {
 });
 
 for (const dialect of DIALECTS) {
-  test(`${dialect}: a job that has not ended cannot be retried, and the refusal changes nothing`, async () => {
+  test(`${dialect}: a job that has not ended cannot be retried or undone, and the refusals change nothing`, async () => {
     const { catalog, drop } = await freshCatalog(dialect);
     try {
       const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
       const { job } = await createJob(catalog, { org_id: org.id, name: 'waiting', description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
       await assert.rejects(retryJob(catalog, job), (err: unknown) => err instanceof ConflictError && /is ready: only a failed or canceled job can be retried/.test(err.message));
-      assert.equal((await getJob(catalog, org.id, job.id)).status, 'ready');
+      await assert.rejects(undoJob(catalog, job), (err: unknown) => err instanceof ConflictError && /is ready: only a finished job can be undone; cancel it first/.test(err.message));
+      const after = await getJob(catalog, org.id, job.id);
+      assert.equal(after.status, 'ready');
+      assert.equal(after.undone, null);
     } finally {
       await catalog.close();
       await drop();
@@ -203,6 +211,7 @@ describe('ledger', () => {
     assert.equal(forced.details.skipped.files, 0);
     assert.deepEqual(forced.details.rows, { read: 400, written: 400, rejected: 0 });
     assert.equal(await count(FOUR_DAYS), 800);
+    forcedFour = forced.uuid;
   });
 
   test('an object rewritten under the same key (a new ETag) is loaded again; the others are skipped', async () => {
@@ -216,5 +225,55 @@ describe('ledger', () => {
     assert.equal(second.details.skipped.files, 1);
     assert.deepEqual(second.details.rows, { read: 10, written: 10, rejected: 0 });
     assert.equal(await count(`timestamp >= '2021-04-01' AND timestamp < '2021-04-02'`), 30);
+  });
+});
+
+describe('undo', () => {
+  test('undo of the forced job brings the count back exactly, while queries running at that moment see the table before or after', async () => {
+    assert.ok(forcedFour, 'runs after the ledger tests, which load four/ a second time with force');
+    const { db } = inlet.service.catalog;
+    const parts = await db.selectFrom('partitions').select(['path', 'rows']).where('job_id', '=', forcedFour).execute();
+    assert.equal(parts.reduce((sum, p) => sum + Number(p.rows), 0), 400);
+    let undoing = true;
+    const answers: string[] = [];
+    const queries = [0, 1, 2].map(async () => {
+      while (undoing) {
+        const answer = await inlet.api.query(`SELECT count(), sum(bytes) FROM website.events WHERE ${FOUR_DAYS}`);
+        answers.push(answer.status === 200 ? answer.text : `${answer.status} ${answer.text}`);
+      }
+    });
+    await delay(200);
+    const undone = await inlet.api.request('POST', `${jobs()}/${forcedFour}/undo`);
+    await delay(200);
+    undoing = false;
+    await Promise.all(queries);
+    assert.equal(undone.status, 200, undone.text);
+    assert.deepEqual({ ...undone.body.details.undone, at: undefined }, { at: undefined, partitions: parts.length, rows: 400 });
+    assert.equal(undone.body.status, 'done', 'the record stays as it ended');
+    const bytesOf = async () => (await inlet.api.query(`SELECT sum(bytes) FROM website.events WHERE ${FOUR_DAYS}`)).text.trim();
+    const after = `400\t${await bytesOf()}\n`;
+    const before = `800\t${2 * Number(after.split('\t')[1])}\n`;
+    assert.ok(answers.length > 2, `queries ran during the undo: ${answers.length}`);
+    for (const answer of answers) assert.ok(answer === before || answer === after, `a query saw ${JSON.stringify(answer)}, neither the table before (${before}) nor after (${after})`);
+    assert.ok(answers.includes(before) && answers.at(-1) === after, JSON.stringify(answers));
+
+    for (const action of ['undo', 'retry']) {
+      const again = await inlet.api.request('POST', `${jobs()}/${forcedFour}/${action}`);
+      assert.equal(again.status, 409, again.text);
+      assert.match(again.body.detail, /undone/);
+    }
+    // Its ledger entries went with it, the first load's stayed: the prefix is still skipped whole.
+    const rerun = await inlet.api.waitForJob(await start('four after undo', 's3://reruns/four/'));
+    assert.equal(rerun.details.skipped.files, 4, JSON.stringify(rerun.details));
+    assert.equal(await count(FOUR_DAYS), 400);
+
+    // The files stay for queries that began before the undo; the sweeper removes them after its grace period.
+    const files = parts.map((p) => path.join(inlet.dataDir, 'partitions', ...p.path.split('/')));
+    assert.ok(files.every((file) => existsSync(file)));
+    await inlet.stop({ keepData: true });
+    inlet = await startInlet({ s3Endpoint: s3.endpoint, sweepGraceSeconds: '0' }, inlet.dataDir);
+    assert.ok(files.every((file) => !existsSync(file)), 'the sweeper at start removed the undone files');
+    assert.equal((await inlet.service.catalog.db.selectFrom('partitions').select('id').where('job_id', '=', forcedFour).execute()).length, 0);
+    assert.equal(await count(FOUR_DAYS), 400);
   });
 });

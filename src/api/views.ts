@@ -120,6 +120,8 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
       files: problemFiles.map(fileView),
       // Objects the listing set aside because the table had loaded them, as they are now, already (see docs/api.md, Ledger).
       skipped: { files: progress.skipped.files, bytes: progress.skipped.bytes, reason: SKIPPED_REASON },
+      // Set once the job was undone: when, and the partitions and rows taken back.
+      undone: job.undone === null ? null : (JSON.parse(job.undone) as unknown),
     },
   };
 }

@@ -34,6 +34,7 @@ export async function createJob(c: Catalog, fields: NewJob): Promise<{ job: JobR
     total_bytes: 0,
     started_at_ms: null,
     finished_at_ms: null,
+    undone: null,
     created: now,
     modified: now,
   };
@@ -177,10 +178,12 @@ export async function retryJob(c: Catalog, job: JobRow): Promise<number> {
       .set({ status: 'running', errors: '[]', finished_at_ms: null, modified: now })
       .where('id', '=', job.id)
       .where('status', 'in', ['failed', 'canceled'])
+      .where('undone', 'is', null)
       .executeTakeFirst();
     if (Number(reopened.numUpdatedRows) === 0) {
-      const current = await trx.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
+      const current = await trx.selectFrom('jobs').select(['status', 'undone']).where('id', '=', job.id).executeTakeFirst();
       const status = current?.status ?? job.status;
+      if (current?.undone) throw new ConflictError(`batch job "${job.name}" was undone: its loads are taken back, and it cannot run again; create a new job for its files`);
       throw new ConflictError(
         status === 'done'
           ? `batch job "${job.name}" is done: none of its tasks failed, so there is nothing to retry; create a new job to load its files again`
@@ -219,5 +222,60 @@ export async function retryJob(c: Catalog, job: JobRow): Promise<number> {
     const ids = tasks.map((t) => t.id);
     for (let i = 0; i < ids.length; i += 500) await trx.deleteFrom('task_files').where('task_id', 'in', ids.slice(i, i + 500)).execute();
     return tasks.length;
+  });
+}
+
+/** What an undo took back. */
+export interface Undone {
+  readonly at: string;
+  readonly partitions: number;
+  readonly rows: number;
+}
+
+/**
+ * Takes back everything a finished job committed, in one transaction: its partitions leave
+ * every query at once (a query reads the partition list in one statement, so it sees the table
+ * before or after, never between), the tables' counts drop, its ledger entries go (its objects
+ * can be loaded again), and the job is marked undone. The files stay for queries that started
+ * before; the sweeper removes them after its grace period (see forgetUndonePartitions).
+ */
+export async function undoJob(c: Catalog, job: JobRow): Promise<Undone> {
+  return c.db.transaction().execute(async (trx) => {
+    const nowMs = Date.now();
+    const marked = await trx
+      .updateTable('jobs')
+      .set({ undone: '{}', modified: isoMicros() })
+      .where('id', '=', job.id)
+      .where('status', 'in', TERMINAL_JOB_STATUSES)
+      .where('undone', 'is', null)
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) === 0) {
+      const current = await trx.selectFrom('jobs').select(['status', 'undone']).where('id', '=', job.id).executeTakeFirst();
+      if (current?.undone) throw new ConflictError(`batch job "${job.name}" was already undone`);
+      throw new ConflictError(`batch job "${job.name}" is ${current?.status ?? job.status}: only a finished job can be undone; cancel it first, then undo it`);
+    }
+    const perTable = await trx
+      .selectFrom('partitions')
+      .select(['table_id', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.sum<number>('rows').as('rows')])
+      .where('job_id', '=', job.id)
+      .where('undone_at_ms', 'is', null)
+      .groupBy('table_id')
+      .execute();
+    await trx.updateTable('partitions').set({ undone_at_ms: nowMs }).where('job_id', '=', job.id).where('undone_at_ms', 'is', null).execute();
+    for (const table of perTable) {
+      await trx
+        .updateTable('tables')
+        .set((eb) => ({ partition_count: eb('partition_count', '-', Number(table.n)) }))
+        .where('id', '=', table.table_id)
+        .execute();
+    }
+    await trx.deleteFrom('ledger').where('job_id', '=', job.id).execute();
+    const undone: Undone = {
+      at: new Date(nowMs).toISOString(),
+      partitions: perTable.reduce((sum, t) => sum + Number(t.n), 0),
+      rows: perTable.reduce((sum, t) => sum + Number(t.rows ?? 0), 0),
+    };
+    await trx.updateTable('jobs').set({ undone: JSON.stringify(undone) }).where('id', '=', job.id).execute();
+    return undone;
   });
 }

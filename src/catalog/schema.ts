@@ -102,6 +102,8 @@ export interface JobsTable extends Stamped {
   total_bytes: number;
   started_at_ms: number | null;
   finished_at_ms: number | null;
+  /** JSON {at, partitions, rows} once the job was undone; its record stays. */
+  undone: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export const TASK_TYPES = ['LIST', 'INDEX'] as const;
@@ -184,6 +186,8 @@ export interface PartitionsTable {
   created: string;
   /** The file's columns and types as a short key (see schemaKey); null for partitions written before it was kept. */
   schema_key: ColumnType<string | null, string | null | undefined, never>;
+  /** Set by undo: no query reads the partition; the sweeper removes it and its file after its grace period. */
+  undone_at_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** A bucket partitions can be kept in: an org's (Storages API), or the boot-time default (org null) when INLET_STORAGE_URL is S3. */

@@ -24,4 +24,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // The version each file was read at (for the ledger), and for a file a job skipped, the job that had loaded it.
   await db.schema.alterTable('task_files').addColumn('version', 'text').execute();
   await db.schema.alterTable('task_files').addColumn('loaded_by', 'text').execute();
+  // Undo: a job's partitions leave queries in one commit (undone_at_ms set), and their rows and
+  // files go once no query that started before could still read them (the sweeper's grace).
+  await db.schema.alterTable('partitions').addColumn('undone_at_ms', 'bigint').execute();
+  await db.schema.createIndex('partitions_job').on('partitions').column('job_id').execute();
+  await db.schema.alterTable('jobs').addColumn('undone', 'text').execute();
 }
