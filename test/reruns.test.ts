@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { createJob, getJob, retryJob, undoJob } from '../src/catalog/jobs.js';
+import { claimTask, completeListTask, MAX_TASK_ATTEMPTS, reapTasks } from '../src/catalog/tasks.js';
 import { ConflictError } from '../src/errors.js';
 import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, gzip, logRows, referenceJob } from './helpers/data.js';
@@ -86,6 +87,32 @@ describe('retry', () => {
 });
 
 for (const dialect of DIALECTS) {
+  test(`${dialect}: a retried task has its own ${MAX_TASK_ATTEMPTS} lost attempts, numbered on from the ones before, and its object's version is forgotten`, async () => {
+    const { catalog, drop } = await freshCatalog(dialect);
+    try {
+      const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
+      const { job } = await createJob(catalog, { org_id: org.id, name: 'lost', description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+      const lease = { owner: 'w', durationMs: 60_000 };
+      const list = await claimTask(catalog, lease);
+      await completeListTask(catalog, list!, lease.owner, [{ files: [{ url: 's3://b/k', size: 1, version: 'ETag 1' }], bytes: 1 }]);
+      const lose = (id: string) => catalog.db.updateTable('tasks').set({ lease_expires_at_ms: 0 }).where('id', '=', id).execute();
+      for (let i = 0; i < MAX_TASK_ATTEMPTS; i++) {
+        await lose((await claimTask(catalog, lease))!.id);
+        await reapTasks(catalog);
+      }
+      assert.equal((await getJob(catalog, org.id, job.id)).status, 'failed');
+      assert.equal(await retryJob(catalog, await getJob(catalog, org.id, job.id)), 1);
+      const again = await claimTask(catalog, lease);
+      assert.equal(again!.attempts, MAX_TASK_ATTEMPTS + 1, 'a new number: its files and its commit are its own');
+      assert.deepEqual(JSON.parse(again!.input), [{ url: 's3://b/k', size: 1 }]);
+      await lose(again!.id);
+      assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 1 }, 'the lost attempts before the retry do not count');
+    } finally {
+      await catalog.close();
+      await drop();
+    }
+  });
+
   test(`${dialect}: a job that has not ended cannot be retried or undone, and the refusals change nothing`, async () => {
     const { catalog, drop } = await freshCatalog(dialect);
     try {
