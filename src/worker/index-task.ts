@@ -78,13 +78,12 @@ export async function runIndexTask(
   const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
   const listed = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   // A retried task's objects carry no version (they are read afresh): the one they have now is checked as they are read, and recorded.
-  const inputs = await Promise.all(
-    listed.map(async (input) => {
-      if (input.version !== undefined) return input;
-      const version = await ctx.sources.currentVersion(input.url, signal).catch(() => undefined);
-      return version === undefined ? input : { ...input, version };
-    }),
-  );
+  const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? ctx.sources.currentVersion(input.url, signal) : input.version));
+  // An object that cannot be looked up is read without one, and fails (or not) as its read does.
+  const inputs = listed.map((input, i) => {
+    const version = input.version ?? (looked[i]!.status === 'fulfilled' ? looked[i]!.value : undefined);
+    return version === undefined ? input : { ...input, version };
+  });
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);
   const output = await ctx.storage.attemptOutput(job.table_id, attempt, scratch);
