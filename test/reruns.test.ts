@@ -5,8 +5,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { createJob, getJob, retryJob, undoJob } from '../src/catalog/jobs.js';
-import { claimTask, completeListTask, MAX_TASK_ATTEMPTS, reapTasks } from '../src/catalog/tasks.js';
-import { ConflictError } from '../src/errors.js';
+import { alreadyLoaded } from '../src/catalog/ledger.js';
+import { claimTask, completeIndexTask, completeListTask, MAX_TASK_ATTEMPTS, reapTasks } from '../src/catalog/tasks.js';
+import { AlreadyLoadedError, ConflictError } from '../src/errors.js';
 import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, gzip, logRows, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
@@ -87,6 +88,39 @@ describe('retry', () => {
 });
 
 for (const dialect of DIALECTS) {
+  test(`${dialect}: of two jobs that listed one object before either loaded it, the second commit of it fails and commits nothing, unless it forces`, async () => {
+    const { catalog, drop } = await freshCatalog(dialect);
+    try {
+      const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
+      const object = { url: 's3://b/k.csv', size: 10, version: 'ETag 1' };
+      const lease = { owner: 'w', durationMs: 60_000 };
+      const indexTask = async (name: string) => {
+        const { job } = await createJob(catalog, { org_id: org.id, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+        await completeListTask(catalog, (await claimTask(catalog, lease))!, lease.owner, [{ files: [object], bytes: 10 }]);
+        return { job, task: (await claimTask(catalog, lease))! };
+      };
+      const first = await indexTask('first');
+      const second = await indexTask('second');
+      const third = await indexTask('third, forced');
+      const partition = (n: number) => [{ table_id: 't', path: `t/${n}/p.parquet`, min_ts_ms: 0, max_ts_ms: 1, rows: 5, bytes: 1, schema_key: 'k' }];
+      const file = { url: object.url, bytes: 10, version: object.version, rows_read: 5, rows_written: 5, rows_rejected: 0, rejects: '[]', error: null };
+      await completeIndexTask(catalog, first.task, lease.owner, partition(1), [file], undefined, { ledger: { tableId: 't', force: false } });
+      await assert.rejects(
+        completeIndexTask(catalog, second.task, lease.owner, partition(2), [file], undefined, { ledger: { tableId: 't', force: false } }),
+        (err: unknown) => err instanceof AlreadyLoadedError && err.message.startsWith(`s3://b/k.csv was loaded into this table by job ${first.job.id} while this job ran`),
+      );
+      await completeIndexTask(catalog, third.task, lease.owner, partition(3), [file], undefined, { ledger: { tableId: 't', force: true } });
+      const jobsWithPartitions = await catalog.db.selectFrom('partitions').select('job_id').orderBy('path').execute();
+      assert.deepEqual(jobsWithPartitions.map((p) => p.job_id), [first.job.id, third.job.id]);
+      assert.deepEqual((await alreadyLoaded(catalog.db, 't', [object])).get(object.url), first.job.id);
+      assert.deepEqual((await alreadyLoaded(catalog.db, 't', [{ ...object, version: 'ETag 2' }])).size, 0, 'a new version is not loaded');
+      assert.deepEqual((await alreadyLoaded(catalog.db, 't', [{ ...object, size: 11 }])).size, 0, 'nor is another size');
+    } finally {
+      await catalog.close();
+      await drop();
+    }
+  });
+
   test(`${dialect}: a retried task has its own ${MAX_TASK_ATTEMPTS} lost attempts, numbered on from the ones before, and its object's version is forgotten`, async () => {
     const { catalog, drop } = await freshCatalog(dialect);
     try {
