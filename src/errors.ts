@@ -97,3 +97,20 @@ export function asStorageFull(err: unknown): StorageFullError | undefined {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A task's rejected rows went over its job's budget (settings.max_rejected_*): the task commits nothing. */
+export class RejectBudgetError extends InletError {
+  readonly httpStatus = 422;
+  constructor(
+    message: string,
+    /** The file that went over, or whose rejects brought the job over. */
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Another job loaded the same object into the table while this one ran: the task commits nothing rather than load it twice. */
+export class AlreadyLoadedError extends InletError {
+  readonly httpStatus = 409;
+}

@@ -111,19 +111,19 @@ describe('the reference flow', () => {
 
 describe('what a job reads', () => {
   test('a single object URL reads just that object', async () => {
-    const done = await runJob(referenceJob('single', 's3://root-bucket/folder1/b.csv'));
+    const done = await runJob(referenceJob('single', 's3://root-bucket/folder1/b.csv', { settings: { force: true } }));
     assert.equal(done.status, 'done');
     assert.equal(done.details.rows.written, 120);
   });
 
   test('regex_filter is matched against the full s3:// URL', async () => {
-    const done = await runJob(referenceJob('regex', 's3://root-bucket/', { settings: { regex_filter: '^s3://root-bucket/folder1/.*\\.gz$' } }));
+    const done = await runJob(referenceJob('regex', 's3://root-bucket/', { settings: { regex_filter: '^s3://root-bucket/folder1/.*\\.gz$', force: true } }));
     assert.equal(done.status, 'done');
     assert.equal(done.details.rows.written, 80);
   });
 
   test('max_files caps the listing, in key order', async () => {
-    const done = await runJob(referenceJob('max files', 's3://root-bucket/folder1/', { settings: { max_files: 2 } }));
+    const done = await runJob(referenceJob('max files', 's3://root-bucket/folder1/', { settings: { max_files: 2, force: true } }));
     assert.equal(done.status, 'done');
     assert.equal(done.details.rows.written, 220);
   });

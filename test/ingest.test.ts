@@ -197,7 +197,7 @@ async function tableId(name: string): Promise<string> {
 
 describe('partitions', () => {
   test('files are sorted by the primary timestamp, with Parquet statistics; limits on rows and minutes hold; the catalog keeps each one', async () => {
-    const done = await runJob(job('cdn parts', 'website.cdn', 's3://logs/cdn/access.log', { max_minutes_per_partition: 30, max_rows_per_partition: 25 }));
+    const done = await runJob(job('cdn parts', 'website.cdn', 's3://logs/cdn/access.log', { max_minutes_per_partition: 30, max_rows_per_partition: 25, force: true }));
     assert.equal(done.status, 'done');
     const parts = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', done.uuid).execute();
     assert.equal(parts.reduce((s, p) => s + p.rows, 0), 240);
@@ -226,7 +226,7 @@ describe('dry runs', () => {
   test('a dry run reads and converts every row and reports what it would write, writing nothing', async () => {
     const before = await query('SELECT count() FROM website.cdn');
     const partitionsBefore = readdirSync(path.join(inlet.dataDir, 'partitions'), { recursive: true }).length;
-    const done = await runJob(job('cdn dry', 'website.cdn', 's3://logs/cdn/', { dry_run: true, max_minutes_per_partition: 60 }));
+    const done = await runJob(job('cdn dry', 'website.cdn', 's3://logs/cdn/', { dry_run: true, max_minutes_per_partition: 60, force: true }));
     assert.equal(done.status, 'done');
     assert.equal(done.settings.dry_run, true);
     assert.deepEqual(done.details.rows, { read: 242 * 7, written: 240 * 7, rejected: 2 * 7 });

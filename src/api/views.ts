@@ -57,6 +57,8 @@ export const fileView = (f: TaskFileRow) => ({
   rows_rejected: f.rows_rejected,
   rejects: JSON.parse(f.rejects) as unknown[],
   error: f.error,
+  // Inlet's: a file skipped because the table had loaded it already, with the job that did.
+  ...(f.loaded_by === null ? {} : { skipped: { reason: 'already loaded into this table', loaded_by_job: f.loaded_by } }),
 });
 
 /**
@@ -80,6 +82,8 @@ function percentComplete(job: JobRow, progress: JobProgress): number {
 
 /** Short of 1, which says done: the last bytes read still have to be converted and committed. */
 const MAX_UNFINISHED_FRACTION = 0.99;
+
+const SKIPPED_REASON = 'already loaded into this table by an earlier job (same URL, version and size): /files names the job; settings.force: true loads them again';
 
 export function jobView(job: JobRow, progress: JobProgress, problemFiles: readonly TaskFileRow[]) {
   const createdMs = Date.parse(job.created);
@@ -114,6 +118,10 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
         max_time: progress.partitions.maxTsMs === null ? null : new Date(progress.partitions.maxTsMs).toISOString(),
       },
       files: problemFiles.map(fileView),
+      // Objects the listing set aside because the table had loaded them, as they are now, already (see docs/api.md, Ledger).
+      skipped: { files: progress.skipped.files, bytes: progress.skipped.bytes, reason: SKIPPED_REASON },
+      // Set once the job was undone: when, and the partitions and rows taken back.
+      undone: job.undone === null ? null : (JSON.parse(job.undone) as unknown),
     },
   };
 }

@@ -34,6 +34,7 @@ export async function createJob(c: Catalog, fields: NewJob): Promise<{ job: JobR
     total_bytes: 0,
     started_at_ms: null,
     finished_at_ms: null,
+    undone: null,
     created: now,
     modified: now,
   };
@@ -87,6 +88,8 @@ export interface JobProgress {
   rows: { read: number; written: number; rejected: number };
   bytesRead: number;
   filesFailed: number;
+  /** Objects the listing skipped because the table had loaded them already (the ledger). */
+  skipped: { files: number; bytes: number };
   /** Partitions INDEX tasks wrote (or, in a dry run, would write) and the time they span. */
   partitions: { count: number; minTsMs: number | null; maxTsMs: number | null };
 }
@@ -123,6 +126,13 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
       eb.fn.count<number>('error').as('failed'),
     ])
     .where('job_id', '=', jobId)
+    .where('loaded_by', 'is', null)
+    .executeTakeFirstOrThrow();
+  const skipped = await c.db
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.countAll<number>().as('files'), eb.fn.sum<number>('bytes').as('bytes')])
+    .where('job_id', '=', jobId)
+    .where('loaded_by', 'is not', null)
     .executeTakeFirstOrThrow();
   const plan = await c.db
     .selectFrom('tasks')
@@ -137,6 +147,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),
+    skipped: { files: Number(skipped.files ?? 0), bytes: Number(skipped.bytes ?? 0) },
     partitions: { count: Number(plan.count ?? 0), minTsMs: plan.min === null ? null : Number(plan.min), maxTsMs: plan.max === null ? null : Number(plan.max) },
   };
 }
@@ -150,4 +161,121 @@ export async function jobFiles(c: Catalog, jobId: string, options: { onlyProblem
     .where('task_files.job_id', '=', jobId);
   if (options.onlyProblems) query = query.where((eb) => eb.or([eb('task_files.rows_rejected', '>', 0), eb('task_files.error', 'is not', null)]));
   return query.orderBy('tasks.seq').orderBy('task_files.url').limit(options.limit).offset(options.offset).execute();
+}
+
+/**
+ * Runs a failed or canceled job's failed and canceled tasks again, in one transaction: they are
+ * READY, their file reports and the job's errors are cleared, and the job is `running`. Tasks
+ * that committed are left alone. Each retried object is read afresh: its listed version is
+ * forgotten, so an object replaced since (the usual fix for a corrupt one) is loaded as it is
+ * now, and checked against the version its read starts with. Answers how many tasks will run.
+ */
+export async function retryJob(c: Catalog, job: JobRow): Promise<number> {
+  return c.db.transaction().execute(async (trx) => {
+    const now = isoMicros();
+    const reopened = await trx
+      .updateTable('jobs')
+      .set({ status: 'running', errors: '[]', finished_at_ms: null, modified: now })
+      .where('id', '=', job.id)
+      .where('status', 'in', ['failed', 'canceled'])
+      .where('undone', 'is', null)
+      .executeTakeFirst();
+    if (Number(reopened.numUpdatedRows) === 0) {
+      const current = await trx.selectFrom('jobs').select(['status', 'undone']).where('id', '=', job.id).executeTakeFirst();
+      const status = current?.status ?? job.status;
+      if (current?.undone) throw new ConflictError(`batch job "${job.name}" was undone: its loads are taken back, and it cannot run again; create a new job for its files`);
+      throw new ConflictError(
+        status === 'done'
+          ? `batch job "${job.name}" is done: none of its tasks failed, so there is nothing to retry; create a new job to load its files again`
+          : `batch job "${job.name}" is ${status}: only a failed or canceled job can be retried; wait for it to end, or cancel it first`,
+      );
+    }
+    const tasks = await trx.selectFrom('tasks').select(['id', 'type', 'input', 'attempts']).where('job_id', '=', job.id).where('state', 'in', ['FAILED', 'CANCELED']).execute();
+    if (tasks.length === 0) {
+      // Thrown to roll back the job's reopening.
+      throw new ConflictError(`batch job "${job.name}" is ${job.status} but none of its tasks failed or was canceled: there is nothing to retry`);
+    }
+    for (const task of tasks) {
+      const input = (JSON.parse(task.input) as { url: string; size: number; version?: string }[]).map(({ url, size }) => ({ url, size }));
+      await trx
+        .updateTable('tasks')
+        .set({
+          state: 'READY',
+          error: null,
+          input: JSON.stringify(input),
+          // Attempts keep counting (an attempt's files and its commit are fenced by its number); the limit counts from here.
+          retried_attempts: task.attempts,
+          run_after_ms: 0,
+          lease_owner: null,
+          lease_expires_at_ms: null,
+          progress_bytes: 0,
+          progress_rows: 0,
+          partitions: null,
+          min_ts_ms: null,
+          max_ts_ms: null,
+          modified: now,
+        })
+        .where('id', '=', task.id)
+        .where('state', 'in', ['FAILED', 'CANCELED'])
+        .execute();
+    }
+    const ids = tasks.map((t) => t.id);
+    for (let i = 0; i < ids.length; i += 500) await trx.deleteFrom('task_files').where('task_id', 'in', ids.slice(i, i + 500)).execute();
+    return tasks.length;
+  });
+}
+
+/** What an undo took back. */
+export interface Undone {
+  readonly at: string;
+  readonly partitions: number;
+  readonly rows: number;
+}
+
+/**
+ * Takes back everything a finished job committed, in one transaction: its partitions leave
+ * every query at once (a query reads the partition list in one statement, so it sees the table
+ * before or after, never between), the tables' counts drop, its ledger entries go (its objects
+ * can be loaded again), and the job is marked undone. The files stay for queries that started
+ * before; the sweeper removes them after its grace period (see forgetUndonePartitions).
+ */
+export async function undoJob(c: Catalog, job: JobRow): Promise<Undone> {
+  return c.db.transaction().execute(async (trx) => {
+    const nowMs = Date.now();
+    const marked = await trx
+      .updateTable('jobs')
+      .set({ undone: '{}', modified: isoMicros() })
+      .where('id', '=', job.id)
+      .where('status', 'in', TERMINAL_JOB_STATUSES)
+      .where('undone', 'is', null)
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) === 0) {
+      const current = await trx.selectFrom('jobs').select(['status', 'undone']).where('id', '=', job.id).executeTakeFirst();
+      if (current?.undone) throw new ConflictError(`batch job "${job.name}" was already undone`);
+      throw new ConflictError(`batch job "${job.name}" is ${current?.status ?? job.status}: only a finished job can be undone; cancel it first, then undo it`);
+    }
+    const perTable = await trx
+      .selectFrom('partitions')
+      .select(['table_id', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.sum<number>('rows').as('rows')])
+      .where('job_id', '=', job.id)
+      .where('undone_at_ms', 'is', null)
+      .groupBy('table_id')
+      .execute();
+    await trx.updateTable('partitions').set({ undone_at_ms: nowMs }).where('job_id', '=', job.id).where('undone_at_ms', 'is', null).execute();
+    for (const table of perTable) {
+      await trx
+        .updateTable('tables')
+        .set((eb) => ({ partition_count: eb('partition_count', '-', Number(table.n)) }))
+        .where('id', '=', table.table_id)
+        .execute();
+    }
+    await trx.deleteFrom('ledger').where('job_id', '=', job.id).execute();
+    const undone: Undone = {
+      at: new Date(nowMs).toISOString(),
+      partitions: perTable.reduce((sum, t) => sum + Number(t.n), 0),
+      rows: perTable.reduce((sum, t) => sum + Number(t.rows ?? 0), 0),
+    };
+    await trx.updateTable('jobs').set({ undone: JSON.stringify(undone) }).where('id', '=', job.id).execute();
+    return undone;
+  });
 }

@@ -8,6 +8,7 @@ const overlapping = compiledOnce((db: CatalogDb, tableId: string, fromMs: number
     .selectAll('partitions')
     .select((eb) => eb.selectFrom('tables').select('partition_count').where('tables.id', '=', tableId).as('considered'))
     .where('table_id', '=', tableId)
+    .where('undone_at_ms', 'is', null)
     .where('max_ts_ms', '>=', fromMs)
     .where('min_ts_ms', '<=', toMs)
     // Redundant with the line above but for the index: it bounds the scan from below too.
@@ -50,4 +51,14 @@ export async function committedAttempts(c: Catalog): Promise<Set<string>> {
 export async function runningAttempts(c: Catalog): Promise<Set<string>> {
   const rows = await c.db.selectFrom('tasks').select(['id', 'attempts']).where('state', '=', 'RUNNING').execute();
   return new Set(rows.map((r) => `${r.id}-${r.attempts}`));
+}
+
+/**
+ * Forgets partitions undone before `cutoffMs`: no query that started before their undo can
+ * still be reading them, and without their rows the sweeper removes their files as it removes
+ * any attempt's that is not committed.
+ */
+export async function forgetUndonePartitions(c: Catalog, cutoffMs: number): Promise<number> {
+  const result = await c.db.deleteFrom('partitions').where('undone_at_ms', 'is not', null).where('undone_at_ms', '<', cutoffMs).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

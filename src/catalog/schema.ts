@@ -16,6 +16,7 @@ export interface CatalogSchema {
   task_files: TaskFilesTable;
   partitions: PartitionsTable;
   storages: StoragesTable;
+  ledger: LedgerTable;
 }
 
 interface Stamped {
@@ -101,6 +102,8 @@ export interface JobsTable extends Stamped {
   total_bytes: number;
   started_at_ms: number | null;
   finished_at_ms: number | null;
+  /** JSON {at, partitions, rows} once the job was undone; its record stays. */
+  undone: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export const TASK_TYPES = ['LIST', 'INDEX'] as const;
@@ -131,6 +134,8 @@ export interface TasksTable extends Stamped {
   /** While RUNNING: source bytes read and rows converted so far by this attempt, as of its last lease renewal. */
   progress_bytes: ColumnType<number, number | undefined, number>;
   progress_rows: ColumnType<number, number | undefined, number>;
+  /** Attempts made before the job was last retried: MAX_TASK_ATTEMPTS counts the attempts since. */
+  retried_attempts: ColumnType<number, number | undefined, number>;
 }
 
 /** What one INDEX task did with one source object; written with the task's commit. */
@@ -146,6 +151,23 @@ export interface TaskFilesTable {
   /** JSON array of the first rejects: {line, column, reason}. */
   rejects: string;
   error: string | null;
+  /** The object's version as read (S3 ETag; a file's size and time), when the source gives one. */
+  version: ColumnType<string | null, string | null | undefined, never>;
+  /** A file the job skipped: the job that had loaded it into the table (see LedgerTable). */
+  loaded_by: ColumnType<string | null, string | null | undefined, never>;
+}
+
+/** One object a table loaded, written with the commit of the task that loaded it; undo removes its job's. */
+export interface LedgerTable {
+  id: string;
+  table_id: string;
+  url: string;
+  version: string | null;
+  bytes: number;
+  job_id: string;
+  task_id: string;
+  rows_written: number;
+  created: string;
 }
 
 export interface PartitionsTable {
@@ -164,6 +186,8 @@ export interface PartitionsTable {
   created: string;
   /** The file's columns and types as a short key (see schemaKey); null for partitions written before it was kept. */
   schema_key: ColumnType<string | null, string | null | undefined, never>;
+  /** Set by undo: no query reads the partition; the sweeper removes it and its file after its grace period. */
+  undone_at_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** A bucket partitions can be kept in: an org's (Storages API), or the boot-time default (org null) when INLET_STORAGE_URL is S3. */

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Expression, type Transaction } from 'kysely';
-import { LeaseLostError } from '../errors.js';
+import { LeaseLostError, RejectBudgetError } from '../errors.js';
+import { hasRejectBudget, overRejectBudget, type RejectBudget } from '../jobs/budget.js';
 import { isoMicros } from '../time.js';
 import { dbNowMs, dbNowPlusMs } from './clock.js';
+import { recordLoaded } from './ledger.js';
 import type { Catalog, Dialect } from './db.js';
 import type { CatalogSchema, JobStatus, NewPartition, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
 
@@ -153,7 +155,7 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
       .set({ state: 'FAILED', error, lease_expires_at_ms: null, modified: isoMicros() })
       .where('state', '=', 'RUNNING')
       .where('lease_expires_at_ms', '<', dbNowMs(dialect))
-      .where('attempts', '>=', MAX_TASK_ATTEMPTS)
+      .where((eb) => eb(eb('attempts', '-', eb.ref('retried_attempts')), '>=', MAX_TASK_ATTEMPTS))
       .returning(['id', 'job_id'])
       .execute();
     for (const task of exhausted) {
@@ -278,11 +280,26 @@ export interface PlannedIndexTask {
   readonly bytes: number;
 }
 
-/** Commits a listing: its INDEX tasks appear, and the LIST task is done, in one transaction. */
-export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[]): Promise<void> {
+/** An object the listing found already loaded into the table, with the job that loaded it. */
+export interface SkippedObject {
+  readonly url: string;
+  readonly size: number;
+  readonly version?: string;
+  readonly loadedBy: string;
+}
+
+/**
+ * Commits a listing: its INDEX tasks appear, the objects it skipped are reported (as files of
+ * the LIST task), and the LIST task is done, in one transaction.
+ */
+export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[], skipped: readonly SkippedObject[] = []): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE');
     const now = isoMicros();
+    const skippedRows = skipped.map((o) => ({
+      id: randomUUID(), job_id: task.job_id, task_id: task.id, url: o.url, bytes: o.size, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: o.version ?? null, loaded_by: o.loadedBy,
+    }));
+    for (let i = 0; i < skippedRows.length; i += 300) await trx.insertInto('task_files').values(skippedRows.slice(i, i + 300)).execute();
     const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
     // Chunks keep each INSERT under SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
@@ -303,9 +320,17 @@ export async function completeIndexTask(
   partitions: readonly Omit<NewPartition, 'id' | 'created' | 'job_id' | 'task_id'>[],
   files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
   plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
+  /** `ledger`: the table whose ledger records what this task loads (none for a dry run, which loads nothing). */
+  rules: { budget?: RejectBudget; ledger?: { tableId: string; force: boolean } } = {},
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
+    if (rules.budget && hasRejectBudget(rules.budget)) await checkRejectBudget(trx, catalog.dialect, task.job_id, rules.budget, files);
+    if (rules.ledger) {
+      // The table's row is taken first, so two jobs committing the same object at once are checked one after the other.
+      if (catalog.dialect === 'postgres') await trx.selectFrom('tables').select('id').where('id', '=', rules.ledger.tableId).forUpdate().execute();
+      await recordLoaded(trx, { tableId: rules.ledger.tableId, jobId: task.job_id, taskId: task.id, force: rules.ledger.force }, files);
+    }
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
@@ -330,10 +355,26 @@ export async function completeIndexTask(
   });
 }
 
+/**
+ * Throws RejectBudgetError (rolling the commit back) when this task's files would take the job
+ * over its reject budget. The job's row is taken first, so tasks committing at once are
+ * checked one after the other, each against the ones before it.
+ */
+async function checkRejectBudget(trx: Trx, dialect: Dialect, jobId: string, budget: RejectBudget, files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[]): Promise<void> {
+  if (dialect === 'postgres') await trx.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().execute();
+  const committed = await trx
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.sum<number>('rows_read').as('read'), eb.fn.sum<number>('rows_rejected').as('rejected')])
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  const over = overRejectBudget(budget, files, { read: Number(committed.read ?? 0), rejected: Number(committed.rejected ?? 0) });
+  if (over) throw new RejectBudgetError(over.message, over.url);
+}
+
 /** A failed attempt: back to READY after a backoff while attempts remain, else FAILED with the error on the job. */
 export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    if (options.retry && task.attempts < MAX_TASK_ATTEMPTS) {
+    if (options.retry && task.attempts - task.retried_attempts < MAX_TASK_ATTEMPTS) {
       await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
       return;
     }
@@ -369,7 +410,8 @@ async function setJobFinished(trx: Trx, jobId: string, status: JobStatus): Promi
 
 /**
  * Once listing is done and no task can still run, the job is over: `failed` when any task
- * failed (its files could not be read; the other tasks' data stays loaded), otherwise `done`.
+ * failed (its files could not be read; the other tasks' data stays loaded) or when every row
+ * it read was rejected, otherwise `done`.
  */
 export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void> {
   const job = await trx.selectFrom('jobs').select(['listing_done', 'status']).where('id', '=', jobId).executeTakeFirst();
@@ -382,7 +424,23 @@ export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void
     .execute();
   const count = (state: string) => Number(counts.find((c) => c.state === state)?.n ?? 0);
   if (count('READY') + count('RUNNING') > 0) return;
+  if (count('FAILED') === 0 && (await everyRowRejected(trx, jobId))) {
+    await appendJobError(trx, jobId, 'every row the job read was rejected, so it loaded nothing: the transform does not fit the data (the file reports give each reason); fix it and run the job again');
+    await setJobFinished(trx, jobId, 'failed');
+    return;
+  }
   await setJobFinished(trx, jobId, count('FAILED') > 0 ? 'failed' : 'done');
+}
+
+/** Rows were read and not one was accepted: a job that loads nothing of what it read has not done its work. */
+async function everyRowRejected(trx: Trx, jobId: string): Promise<boolean> {
+  const totals = await trx
+    .selectFrom('task_files')
+    .select((eb) => [eb.fn.sum<number>('rows_read').as('read'), eb.fn.sum<number>('rows_rejected').as('rejected')])
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  const read = Number(totals.read ?? 0);
+  return read > 0 && Number(totals.rejected ?? 0) === read;
 }
 
 /** Cancels a job: nothing new starts, and running tasks lose their lease, so they commit nothing. */

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { rejectUnknownKeys } from '../known-keys.js';
+import { parseRejectBudget, REJECT_BUDGET_KEYS, type RejectBudget } from './budget.js';
 import { compileRegexFilter } from './regex-filter.js';
 
 /** The reference's defaults, echoed in every job's settings. */
@@ -25,7 +26,7 @@ export interface JobSource {
   readonly settings: { readonly url: string } & Record<string, unknown>;
 }
 
-export interface JobSettings {
+export interface JobSettings extends RejectBudget {
   readonly max_active_partitions: number;
   readonly max_rows_per_partition: number;
   readonly max_minutes_per_partition: number;
@@ -34,6 +35,8 @@ export interface JobSettings {
   readonly max_files: number;
   readonly dry_run: boolean;
   readonly regex_filter: string;
+  /** Inlet's: load objects the table's ledger says it already has (absent: skip them). */
+  readonly force?: boolean;
   readonly source: JobSource;
 }
 
@@ -56,7 +59,7 @@ const SOURCE_SETTINGS_KEYS = ['url'];
 /** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
 export function normaliseJobSettings(raw: unknown): JobSettings {
   if (!isObject(raw)) throw new ValidationError('settings is missing: use {"source": {"table": "project.table", "settings": {"url": "s3://bucket/prefix/"}}}');
-  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), 'source'], 'settings');
+  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), ...REJECT_BUDGET_KEYS, 'force', 'source'], 'settings');
   const source = raw.source;
   if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
   rejectUnknownKeys(source, SOURCE_KEYS, 'settings.source');
@@ -79,6 +82,7 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
   compileRegexFilter(regex);
   const dryRun = raw.dry_run ?? JOB_DEFAULTS.dry_run;
   if (typeof dryRun !== 'boolean') throw new ValidationError(`settings.dry_run is ${JSON.stringify(dryRun)}: use true or false`);
+  if (raw.force !== undefined && typeof raw.force !== 'boolean') throw new ValidationError(`settings.force is ${JSON.stringify(raw.force)}: use true (load objects the table already loaded) or false`);
   return {
     max_active_partitions: positiveInt(raw, 'max_active_partitions', 1),
     max_rows_per_partition: positiveInt(raw, 'max_rows_per_partition', 1),
@@ -88,6 +92,9 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
     max_files: positiveInt(raw, 'max_files', 0),
     dry_run: dryRun,
     regex_filter: regex,
+    ...parseRejectBudget(raw),
+    // Echoed only when given: the reference's echo of a job stays as it is.
+    ...(raw.force === undefined ? {} : { force: raw.force }),
     source: {
       ...source,
       table: source.table,

@@ -74,7 +74,7 @@ export class S3Source {
     } while (token);
   }
 
-  private async head(bucket: string, key: string, signal: AbortSignal): Promise<SourceObject | undefined> {
+  async head(bucket: string, key: string, signal: AbortSignal): Promise<SourceObject | undefined> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
       return { url: `s3://${bucket}/${key}`, size: head.ContentLength ?? 0, ...versionOf(head.ETag) };

@@ -37,6 +37,13 @@ export class Sources {
     return url.scheme === 's3' ? this.s3.open(url.bucket, url.key, signal) : this.files.open(fileURLToPath(objectUrl));
   }
 
+  /** The object's version now (S3's ETag, a file's size and time); undefined when it is missing or the source gives none. */
+  async currentVersion(objectUrl: string, signal: AbortSignal): Promise<string | undefined> {
+    const url = this.parse(objectUrl);
+    if (url.scheme === 's3') return (await this.s3.head(url.bucket, url.key, signal))?.version;
+    return this.files.version(fileURLToPath(objectUrl)).catch(() => undefined);
+  }
+
   /**
    * The listed objects that are no longer the version listed, with the reason. Files are checked
    * after they were read (a file rewritten in place while it is read gives torn rows); an S3

@@ -76,7 +76,14 @@ export async function runIndexTask(
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
   const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
-  const inputs = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
+  const listed = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
+  // A retried task's objects carry no version (they are read afresh): the one they have now is checked as they are read, and recorded.
+  const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? ctx.sources.currentVersion(input.url, signal) : input.version));
+  // An object that cannot be looked up is read without one, and fails (or not) as its read does.
+  const inputs = listed.map((input, i) => {
+    const version = input.version ?? (looked[i]!.status === 'fulfilled' ? looked[i]!.value : undefined);
+    return version === undefined ? input : { ...input, version };
+  });
   const attempt = `${task.id}-${task.attempts}`;
   const scratch = path.join(scratchRoot(ctx.config), attempt);
   const output = await ctx.storage.attemptOutput(job.table_id, attempt, scratch);
@@ -148,7 +155,7 @@ export async function runIndexTask(
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
       partitions: written.map((p, i) => ({ ...p, path: published[i]!.path, storageId: published[i]!.storageId, schemaKey: columnsKey })),
-      files: inputs.map((input, i) => fileReport(input.url, fetchedBytes[i]!, accounts[i]!)),
+      files: inputs.map((input, i) => fileReport(input, fetchedBytes[i]!, accounts[i]!)),
     };
   } catch (err) {
     await output.discard().catch((discardErr: unknown) => ctx.log.warn({ task: task.id, err: errorMessage(discardErr) }, 'removing a failed attempt\'s partitions failed; the sweeper will'));
@@ -187,22 +194,23 @@ export function chunksOf(inputs: readonly { size: number }[], chunkBytes: number
 }
 
 /** The task's files could not all be read: the failed ones carry their error, the others say why they were not loaded. */
-function inputError(inputs: readonly { url: string; size: number }[], failures: readonly { url: string; error: string; reason?: unknown }[]): TaskInputError {
+function inputError(inputs: readonly { url: string; size: number; version?: string }[], failures: readonly { url: string; error: string; reason?: unknown }[]): TaskInputError {
   const failed = new Map(failures.map((f) => [f.url, f.error]));
   const reports = inputs.map((input) => ({
-    ...emptyReport(input.url, input.size),
+    ...emptyReport(input.url, input.size, input.version),
     error: failed.get(input.url) ?? 'not loaded: another file of the same task could not be read',
   }));
   return new TaskInputError(failures.map((f) => f.error).join('; '), reports, failures[0]!.reason);
 }
 
-function emptyReport(url: string, bytes: number): FileReport {
-  return { url, bytes, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null };
+function emptyReport(url: string, bytes: number, version: string | undefined): FileReport {
+  return { url, bytes, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: version ?? null };
 }
 
-function fileReport(url: string, bytes: number, account: FileAccount): FileReport {
+function fileReport(input: { url: string; version?: string }, bytes: number, account: FileAccount): FileReport {
   return {
-    url,
+    url: input.url,
+    version: input.version ?? null,
     bytes,
     rows_read: account.rowsRead,
     rows_written: account.rowsWritten,

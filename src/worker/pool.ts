@@ -7,11 +7,12 @@ import { getJobById } from '../catalog/jobs.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
 import { createEngine } from '../duckdb/engine.js';
-import { errorMessage, InletError, LeaseLostError } from '../errors.js';
+import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
+import type { JobSettings } from '../jobs/settings.js';
 import { sleep } from '../time.js';
 import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
 import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
-import { runIndexTask, TaskInputError } from './index-task.js';
+import { runIndexTask, TaskInputError, type FileReport } from './index-task.js';
 import { runListTask } from './list-task.js';
 import { runReaper } from './reaper.js';
 import { startPartitionSweeper, sweepOrphans } from './sweep.js';
@@ -113,17 +114,20 @@ export class WorkerPool {
     let phases: Record<string, number> = {};
     let job: JobRow | undefined;
     let changed = false;
+    let reports: readonly FileReport[] = [];
     try {
       job = await getJobById(catalog, task.job_id);
       if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
       if (task.type === 'LIST') {
-        const planned = await runListTask(this.ctx, job, signal);
-        await completeListTask(catalog, task, this.lease.owner, planned);
+        const { tasks, skipped } = await runListTask(this.ctx, job, signal);
+        await completeListTask(catalog, task, this.lease.owner, tasks, skipped);
       } else {
         const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
+        reports = result.files;
         discard = result.discard;
         phases = result.phases;
         const tableId = job.table_id;
+        const settings = JSON.parse(job.settings) as JobSettings;
         await completeIndexTask(
           catalog,
           task,
@@ -131,13 +135,14 @@ export class WorkerPool {
           result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_id: p.storageId, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
+          { budget: settings, ...(settings.dry_run ? {} : { ledger: { tableId, force: settings.force === true } }) },
         );
         discard = undefined;
       }
       changed = true;
       log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started, ...phases }, 'task done');
     } catch (err) {
-      changed = await this.settleFailure(task, err, signal);
+      changed = await this.settleFailure(task, err, signal, reports);
     } finally {
       clearInterval(heartbeat);
       await discard?.().catch((err: unknown) => log.warn({ task: task.id, err: errorMessage(err) }, 'removing uncommitted partitions failed; the sweeper will'));
@@ -166,7 +171,7 @@ export class WorkerPool {
   }
 
   /** Records how a task ended without committing; answers whether the job's state changed. */
-  private async settleFailure(task: TaskRow, err: unknown, signal: AbortSignal): Promise<boolean> {
+  private async settleFailure(task: TaskRow, err: unknown, signal: AbortSignal, reports: readonly FileReport[]): Promise<boolean> {
     const { catalog, log } = this.ctx;
     const owner = this.lease.owner;
     try {
@@ -178,6 +183,12 @@ export class WorkerPool {
       } else if (err instanceof TaskInputError) {
         await failTask(catalog, task, owner, err.message, { retry: false, files: err.files });
         log.warn({ task: task.id, err: err.message }, 'task failed: input could not be read');
+        return true;
+      } else if (err instanceof RejectBudgetError) {
+        // The same rows would be rejected again: no retry. The reports keep the sample rejects; nothing is counted as loaded.
+        const files = reports.map((f) => ({ ...f, rows_read: 0, rows_written: 0, rows_rejected: 0, error: f.url === err.url ? err.message : 'not loaded: another file of the same task went over the reject budget' }));
+        await failTask(catalog, task, owner, err.message, { retry: false, files });
+        log.warn({ task: task.id, err: err.message }, 'task failed: over its reject budget');
         return true;
       } else {
         // Source errors will not change on retry; anything unexpected (disk, engine) gets another attempt.

@@ -1,6 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { committedAttempts, runningAttempts } from '../catalog/partitions.js';
+import { committedAttempts, forgetUndonePartitions, runningAttempts } from '../catalog/partitions.js';
 import { errorMessage } from '../errors.js';
 import { scratchRoot, type WorkerContext } from './context.js';
 
@@ -26,6 +26,7 @@ async function dirs(parent: string): Promise<string[]> {
 export async function sweepPartitions(ctx: WorkerContext, graceMs: number, nowMs = Date.now()): Promise<number> {
   const stored = await ctx.storage.listAttempts((storageId, err) => ctx.log.warn({ storage: storageId, err: errorMessage(err) }, 'listing a storage for the sweep failed; the next sweep retries'));
   const running = await runningAttempts(ctx.catalog);
+  await forgetUndonePartitions(ctx.catalog, nowMs - graceMs);
   const committed = await committedAttempts(ctx.catalog);
   let removed = 0;
   for (const attempt of stored) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs } from '../../catalog/jobs.js';
+import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs, retryJob, undoJob } from '../../catalog/jobs.js';
 import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
 import type { JobRow } from '../../catalog/schema.js';
 import { cancelJobTasks } from '../../catalog/tasks.js';
@@ -123,6 +123,22 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (!(await cancelJobTasks(catalog, row.id))) {
       throw new ConflictError(`batch job "${row.name}" is already ${row.status}: only ready or running jobs can be canceled`);
     }
+    return view(await getJob(catalog, row.org_id, row.id));
+  });
+
+  // Hydrolix's path, which its CLI's `job batch retry` calls.
+  app.post(`${base}/:job/retry`, async (request) => {
+    const row = await job(request);
+    forget(row);
+    await retryJob(catalog, row);
+    ctx.nudgeWorkers();
+    return view(await getJob(catalog, row.org_id, row.id));
+  });
+
+  app.post(`${base}/:job/undo`, async (request) => {
+    const row = await job(request);
+    forget(row);
+    await undoJob(catalog, row);
     return view(await getJob(catalog, row.org_id, row.id));
   });
 
