@@ -19,9 +19,12 @@ const PARENT_GONE = 'the inlet server process is gone; the worker process exits 
 const send = (message: ChildMessage) => {
   if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 };
+// Nothing here needs cleaning up once the parent is gone (uncommitted work is never visible), and
+// process.exit() can wait on native teardown (DuckDB's threads) after it has stopped the watch
+// thread that would otherwise end a stuck process: end at once instead.
 const parentGone = () => {
   log.warn(PARENT_GONE);
-  process.exit(1);
+  process.kill(process.pid, 'SIGKILL');
 };
 exitWithParent(Number(process.env[PARENT_PID_ENV] ?? process.ppid), { component: 'worker', pid: process.pid, msg: PARENT_GONE }, (err) =>
   log.error({ err: errorMessage(err) }, 'the parent watch failed: a killed parent may leave this process behind'),
