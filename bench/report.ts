@@ -16,6 +16,14 @@ export interface BenchRow {
   /** The target this row is judged against, in words, and whether it was met. */
   readonly target?: string;
   readonly met?: boolean;
+  /** Where the time went, on the inlet row of a scenario that profiles both sides' stages. */
+  readonly stages?: StageTimes;
+}
+
+/** Milliseconds per stage: Inlet's INDEX tasks (summed over tasks) beside DuckDB alone's statements. */
+export interface StageTimes {
+  readonly inlet: { readonly fetchMs: number; readonly convertMs: number; readonly writeMs: number };
+  readonly duckdb: { readonly readConvertMs: number; readonly sortWriteMs: number };
 }
 
 export interface BenchOptions {
@@ -44,6 +52,30 @@ export function markdownTable(rows: readonly BenchRow[]): string {
       r.target ?? '',
       r.met === undefined ? '' : r.met ? 'yes' : 'NO',
       r.notes ?? '',
+    ].join(' | '),
+  );
+  return [header, rule, ...lines.map((l) => `| ${l} |`)].join('\n');
+}
+
+/** The per-stage table of the rows that carry stage times; empty when none do. */
+export function stageTable(rows: readonly BenchRow[]): string {
+  const staged = rows.filter((r) => r.stages);
+  if (staged.length === 0) return '';
+  const ms = (n: number) => Math.round(n).toLocaleString('en-US');
+  const ratio = (inlet: number, duckdb: number) => (duckdb > 0 ? (inlet / duckdb).toFixed(2) : '');
+  const header =
+    '| scenario | Inlet fetch ms | Inlet convert ms | DuckDB read+convert ms | convert / read+convert | Inlet write ms | DuckDB sort+write ms | write / sort+write |';
+  const rule = '|' + ' --- |'.repeat(8);
+  const lines = staged.map(({ scenario, stages: s }) =>
+    [
+      scenario,
+      ms(s!.inlet.fetchMs),
+      ms(s!.inlet.convertMs),
+      ms(s!.duckdb.readConvertMs),
+      ratio(s!.inlet.convertMs, s!.duckdb.readConvertMs),
+      ms(s!.inlet.writeMs),
+      ms(s!.duckdb.sortWriteMs),
+      ratio(s!.inlet.writeMs, s!.duckdb.sortWriteMs),
     ].join(' | '),
   );
   return [header, rule, ...lines.map((l) => `| ${l} |`)].join('\n');

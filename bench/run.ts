@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runQueryBench } from './query.js';
-import { machine, markdownTable, type BenchOptions, type BenchRow } from './report.js';
+import { machine, markdownTable, stageTable, type BenchOptions, type BenchRow } from './report.js';
 import { bigFiles } from './scenarios/big-files.js';
 import { listing } from './scenarios/listing.js';
+import { matrix } from './scenarios/matrix.js';
 import { memory } from './scenarios/memory.js';
 import { polling } from './scenarios/polling.js';
 import { smallFiles } from './scenarios/small-files.js';
@@ -16,6 +17,7 @@ const ANALYSIS_MARKER = '<!-- analysis: kept by npm run bench -->';
 
 const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> = {
   big: bigFiles,
+  matrix,
   small: smallFiles,
   listing,
   polling,
@@ -40,7 +42,11 @@ try {
 
 const args = [...(values.quick ? ['--quick'] : []), ...positionals];
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
-const table = markdownTable(rows);
+const stages = stageTable(rows);
+const stagesSection = stages
+  ? `\n\n### Per stage\n\nMilliseconds of the median Inlet run's INDEX tasks (summed over tasks) beside DuckDB alone's median run on the same files.\n\n${stages}`
+  : '';
+const table = markdownTable(rows) + stagesSection;
 console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
 if (!values.quick && positionals.length === 0) {
   mkdirSync('docs', { recursive: true });

@@ -10,7 +10,16 @@ export interface BenchInlet {
   readonly pid: number;
   readonly dataDir: string;
   peakRss(): number | undefined;
+  /** The stage times of every INDEX task finished since the last call (from its `task done` log line). */
+  takeIndexPhases(): IndexPhases[];
   stop(): Promise<void>;
+}
+
+/** What the worker logs per INDEX task (src/worker/pool.ts `task done`). */
+export interface IndexPhases {
+  readonly fetchMs: number;
+  readonly convertMs: number;
+  readonly writeMs: number;
 }
 
 /** `inlet serve` in its own process, as deployed, against the bench's S3 server. */
@@ -25,11 +34,32 @@ export async function startBenchInlet(workDir: string, s3Endpoint: string, env: 
   const inlet = await spawnInlet({ ...S3_CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Endpoint, INLET_DATA_DIR: dataDir, INLET_POLL_INTERVAL_MS: '50', ...env }, profile);
   const api = new ApiClient(inlet.url);
   await api.login();
+  // A second reader of the log the spawn helper drains: the workers' lines reach this process's stdout.
+  let phases: IndexPhases[] = [];
+  let partial = '';
+  inlet.child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.includes('"task done"') || !line.includes('"INDEX"')) continue;
+      try {
+        const entry = JSON.parse(line) as Partial<IndexPhases>;
+        phases.push({ fetchMs: entry.fetchMs ?? 0, convertMs: entry.convertMs ?? 0, writeMs: entry.writeMs ?? 0 });
+      } catch {
+        // Not a JSON log line: nothing to count.
+      }
+    }
+  });
   return {
     api,
     pid: inlet.child.pid!,
     dataDir,
     peakRss: () => peakRssTree(inlet.child.pid!),
+    takeIndexPhases: () => {
+      const taken = phases;
+      phases = [];
+      return taken;
+    },
     stop: async () => {
       inlet.child.kill('SIGTERM');
       await inlet.exited;
@@ -59,8 +89,8 @@ export async function runJob(api: ApiClient, jobsUrl: string, body: object): Pro
   return { job, seconds };
 }
 
-export const jobBody = (name: string, url: string, transform: string, settings: Record<string, unknown> = {}) => ({
+export const jobBody = (name: string, url: string, transform: string, settings: Record<string, unknown> = {}, table = 'bench.logs') => ({
   name,
   type: 'batch_import',
-  settings: { ...settings, source: { table: 'bench.logs', type: 'batch', subtype: 'aws s3', transform, settings: { url } } },
+  settings: { ...settings, source: { table, type: 'batch', subtype: 'aws s3', transform, settings: { url } } },
 });

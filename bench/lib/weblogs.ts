@@ -51,11 +51,11 @@ export async function generateCsvGz(dir: string, files: number, rowsPerFile: num
   return { files: out, rows: files * rowsPerFile, badRows: badRows(0, files * rowsPerFile) };
 }
 
-/** Many small NDJSON files (objects of 2-10 KB), written as `<dir>/<key>`; keys spread over folders as logs are. */
+/** Many small NDJSON files (objects of 2-8 KB, 5 KB on average), written as `<dir>/<key>`; keys spread over folders as logs are. */
 export async function generateSmallNdjson(dir: string, files: number, stepMs = 1000): Promise<Generated & { keys: string[] }> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
-  const perFile = (f: number) => 8 + (f % 33); // 8..40 rows of ~250 bytes: 2-10 KB
+  const perFile = (f: number) => 8 + (f % 25); // 8..32 rows of ~250 bytes: 2-8 KB, 5 KB on average
   let total = 0;
   const starts: number[] = [];
   for (let f = 0; f < files; f++) {
