@@ -333,6 +333,8 @@ describe('undo', () => {
     assert.ok(files.every((file) => existsSync(file)));
     await inlet.stop({ keepData: true });
     inlet = await startInlet({ s3Endpoint: s3.endpoint, sweepGraceSeconds: '0' }, inlet.dataDir);
+    // The API is up before its worker process has started (and swept): give the sweep its moment.
+    for (let i = 0; i < 300 && files.some((file) => existsSync(file)); i++) await delay(100);
     assert.ok(files.every((file) => !existsSync(file)), 'the sweeper at start removed the undone files');
     assert.equal((await inlet.service.catalog.db.selectFrom('partitions').select('id').where('job_id', '=', forcedFour).execute()).length, 0);
     assert.equal(await count(FOUR_DAYS), 400);
