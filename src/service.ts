@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
+import { LoginLimiter } from './auth/login-limiter.js';
 import { generatePassword, hashPassword, verifyPassword } from './auth/password.js';
+import { ServiceTokens } from './auth/service-tokens.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
@@ -70,8 +72,12 @@ export async function startService(config: Config, logger: Logger = createLogger
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (config.role !== 'worker') {
+    const access = {
+      serviceTokens: await ServiceTokens.load(catalog.db),
+      loginLimiter: new LoginLimiter({ maxFailuresPerAccount: config.loginMaxFailures, maxFailuresPerAddress: config.loginMaxFailuresPerAddress, windowSeconds: config.loginWindowSeconds }),
+    };
     app = buildServer(
-      { catalog, config, sources, storage, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
+      { catalog, access, config, sources, storage, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },
       logger,
     );
     const address = await app.listen({ host: config.host, port: config.port });

@@ -1,10 +1,13 @@
 import type { Catalog } from '../catalog/db.js';
+import type { AccessControl } from './auth.js';
 import type { Config } from '../config/config.js';
 import type { Sources } from '../sources/sources.js';
 import type { PartitionStorage } from '../storage/storage.js';
 
 export interface ApiContext {
   readonly catalog: Catalog;
+  /** Service-account token keys and the failed-login limiter (service.ts). */
+  readonly access: AccessControl;
   readonly config: Config;
   readonly sources: Sources;
   /** Where partitions are read and removed. */

@@ -1,20 +1,20 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
-import { authenticate, installSessionCache } from './auth.js';
+import { authenticate, installAccess, routeAccess } from './auth.js';
+import { PUBLIC } from '../auth/permissions.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
 import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
+import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
+import { serviceAccountRoutes } from './routes/service-accounts.js';
 import { storageRoutes } from './routes/storages.js';
 import { validatorRoutes } from './routes/validator.js';
 
 export const VERSION = '0.1.0';
-
-/** Routes that need no token: logging in, and the version probe. */
-const PUBLIC_ROUTES = new Set(['/config/v1/login', '/version']);
 
 export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   const app = Fastify({
@@ -25,15 +25,23 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     bodyLimit: MAX_BODY_BYTES,
   });
   installErrorHandler(app);
-  installSessionCache(app);
+  installAccess(app, ctx.access);
   installJsonBodyParser(app);
+  // Fail closed: a route nobody gave a permission (auth/permissions.ts) stops the server from starting.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (routeAccess(method, route.url) === undefined) throw new Error(`route ${method} ${route.url} has no entry in ROUTE_ACCESS (src/auth/permissions.ts): give it the permission it needs`);
+    }
+  });
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
-    if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;
+    if (!route.startsWith('/config/v1/') || routeAccess(request.method, route) === PUBLIC) return;
     request.user = await authenticate(ctx.catalog, request, false);
   });
   app.get('/version', async (_request, reply) => reply.type('text/plain').send(`inlet ${VERSION}\n`));
   authRoutes(app, ctx);
+  accountRoutes(app, ctx);
+  serviceAccountRoutes(app, ctx);
   resourceRoutes(app, ctx);
   storageRoutes(app, ctx);
   jobRoutes(app, ctx);

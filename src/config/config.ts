@@ -25,6 +25,10 @@ export interface Config {
   readonly s3Region: string;
   readonly leaseSeconds: number;
   readonly tokenTtlSeconds: number;
+  /** Failed logins per account and per client address within loginWindowSeconds before logins are refused (429). */
+  readonly loginMaxFailures: number;
+  readonly loginMaxFailuresPerAddress: number;
+  readonly loginWindowSeconds: number;
   readonly pollIntervalMs: number;
   /** How long a polled job status is reused before it is recomputed from the catalog. */
   readonly statusCacheMs: number;
@@ -62,6 +66,9 @@ export const SETTINGS = {
   s3ForcePathStyle: { env: 'INLET_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing (default: on with a custom endpoint)', default: '' },
   leaseSeconds: { env: 'INLET_LEASE_SECONDS', flag: '--lease-seconds <s>', help: 'task lease; a silent worker loses its task after this', default: '30' },
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
+  loginMaxFailures: { env: 'INLET_LOGIN_MAX_FAILURES', flag: '--login-max-failures <n>', help: 'failed logins per account within the window before its logins are refused', default: '10' },
+  loginMaxFailuresPerAddress: { env: 'INLET_LOGIN_MAX_FAILURES_PER_ADDRESS', flag: '--login-max-failures-per-address <n>', help: 'failed logins per client address within the window before its logins are refused', default: '100' },
+  loginWindowSeconds: { env: 'INLET_LOGIN_WINDOW_SECONDS', flag: '--login-window-seconds <s>', help: 'window of the failed-login limits', default: '900' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   statusCacheMs: { env: 'INLET_STATUS_CACHE_MS', flag: '--status-cache-ms <ms>', help: 'how long a polled job status is reused (commits made by this process show at once)', default: '250' },
   duckdbThreads: { env: 'INLET_DUCKDB_THREADS', flag: '--duckdb-threads <n>', help: 'DuckDB threads per worker slot', default: '' },
@@ -131,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     s3Region: overrides.s3Region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     leaseSeconds: int('leaseSeconds', 1),
     tokenTtlSeconds: int('tokenTtlSeconds', 1),
+    loginMaxFailures: int('loginMaxFailures', 1),
+    loginMaxFailuresPerAddress: int('loginMaxFailuresPerAddress', 1),
+    loginWindowSeconds: int('loginWindowSeconds', 1),
     pollIntervalMs: int('pollIntervalMs', 10),
     statusCacheMs: int('statusCacheMs', 0),
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),
