@@ -16,6 +16,13 @@ import { validatorRoutes } from './routes/validator.js';
 
 export const VERSION = '0.1.0';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route as registered (HEAD routes Fastify adds included): the access matrices are generated from it. */
+    readonly registeredRoutes: readonly { method: string; url: string }[];
+  }
+}
+
 export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   const app = Fastify({
     // Per-request lines would drown the log while dashboards poll status; errors still show.
@@ -27,10 +34,13 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   installErrorHandler(app);
   installAccess(app, ctx.access);
   installJsonBodyParser(app);
+  const routes: { method: string; url: string }[] = [];
+  app.decorate('registeredRoutes', routes);
   // Fail closed: a route nobody gave a permission (auth/permissions.ts) stops the server from starting.
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
       if (routeAccess(method, route.url) === undefined) throw new Error(`route ${method} ${route.url} has no entry in ROUTE_ACCESS (src/auth/permissions.ts): give it the permission it needs`);
+      routes.push({ method, url: route.url });
     }
   });
   app.addHook('onRequest', async (request) => {

@@ -19,8 +19,8 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** Reading what the org holds (not its accounts or credentials), and querying it. */
-const READ: readonly Permission[] = ['view_org', 'view_project', 'view_table', 'view_transform', 'view_storage', 'view_job', 'query'];
+/** Reading what the org holds (not its accounts or credentials), querying it, and the list of roles. */
+const READ: readonly Permission[] = ['view_org', 'view_project', 'view_table', 'view_transform', 'view_storage', 'view_job', 'query', 'view_role'];
 
 export const ROLES: Record<string, { readonly description: string; readonly permissions: readonly Permission[] }> = {
   super_admin: { description: 'everything, in every org: creates orgs, and users in any org', permissions: PERMISSIONS },
