@@ -37,6 +37,11 @@ export class RateLimitError extends InletError {
   }
 }
 
+/** The server is not set up for the request (a setting the operator has not given). */
+export class NotConfiguredError extends InletError {
+  readonly httpStatus = 501;
+}
+
 /** A named or addressed resource does not exist (or belongs to another org). */
 export class NotFoundError extends InletError {
   readonly httpStatus = 404;

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
 import { LoginLimiter } from './auth/login-limiter.js';
 import { generatePassword, hashPassword, verifyPassword } from './auth/password.js';
+import { SecretBox } from './auth/secret-box.js';
 import { ServiceTokens } from './auth/service-tokens.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
@@ -75,6 +76,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     const access = {
       serviceTokens: await ServiceTokens.load(catalog.db),
       loginLimiter: new LoginLimiter({ maxFailuresPerAccount: config.loginMaxFailures, maxFailuresPerAddress: config.loginMaxFailuresPerAddress, windowSeconds: config.loginWindowSeconds }),
+      secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
       { catalog, access, config, sources, storage, nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener) },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './he
 let inlet: TestInlet;
 let files: string;
 /** Org A's objects, made by A's admin. */
-const a = { org: '', project: '', table: '', transform: '', job: '', storage: '', user: '', account: '' };
+const a = { org: '', project: '', table: '', transform: '', job: '', storage: '', credential: '', user: '', account: '' };
 let adminB: ApiClient;
 let orgB = '';
 
@@ -40,6 +41,7 @@ const table = (o: string, ids: Ids) => `${project(o, ids)}/tables/${ids.table}`;
 const transform = (o: string, ids: Ids) => `${table(o, ids)}/transforms/${ids.transform}`;
 const job = (o: string, ids: Ids) => `/config/v1/orgs/${o}/jobs/batch/${ids.job}`;
 const storage = (o: string, ids: Ids) => `/config/v1/orgs/${o}/storages/${ids.storage}`;
+const credential = (o: string, ids: Ids) => `/config/v1/orgs/${o}/credentials/${ids.credential}`;
 /** A's org, then B's org with A's object ids. */
 const both = (at: (o: string, ids: Ids) => string) => (ids: Ids, b: string) => [at(ids.org, ids), at(b, ids)];
 
@@ -80,6 +82,12 @@ const MATRIX: Record<string, Place> = {
   'PUT /config/v1/orgs/:org/storages/:storage': { kind: 'notFound', paths: both(storage), body: storageBody },
   'PATCH /config/v1/orgs/:org/storages/:storage': { kind: 'notFound', paths: both(storage), body: { description: 'x' } },
   'DELETE /config/v1/orgs/:org/storages/:storage': { kind: 'notFound', paths: both(storage) },
+  'GET /config/v1/orgs/:org/credentials': { kind: 'notFound', paths: (ids) => [`/config/v1/orgs/${ids.org}/credentials/`] },
+  'POST /config/v1/orgs/:org/credentials': { kind: 'notFound', paths: (ids) => [`/config/v1/orgs/${ids.org}/credentials/`], body: { name: 'from-b', settings: { access_key_id: 'k', secret_access_key: 's' } } },
+  'GET /config/v1/orgs/:org/credentials/:credential': { kind: 'notFound', paths: both(credential) },
+  'PUT /config/v1/orgs/:org/credentials/:credential': { kind: 'notFound', paths: both(credential), body: { name: 'from-b' } },
+  'PATCH /config/v1/orgs/:org/credentials/:credential': { kind: 'notFound', paths: both(credential), body: { name: 'from-b' } },
+  'DELETE /config/v1/orgs/:org/credentials/:credential': { kind: 'notFound', paths: both(credential) },
   'GET /config/v1/orgs/:org/jobs/batch': { kind: 'notFound', paths: (ids) => [`/config/v1/orgs/${ids.org}/jobs/batch/`] },
   'POST /config/v1/orgs/:org/jobs/batch': { kind: 'notFound', paths: (ids) => [`/config/v1/orgs/${ids.org}/jobs/batch/`], body: referenceJob('from-b', 'file:///nowhere/') },
   'GET /config/v1/orgs/:org/jobs/batch/:job': { kind: 'notFound', paths: both(job) },
@@ -122,6 +130,7 @@ async function snapshotA(): Promise<string> {
     get(`/config/v1/orgs/${a.org}/projects/${a.project}/tables/`),
     get(`/config/v1/orgs/${a.org}/projects/${a.project}/tables/${a.table}/transforms/`),
     get(`/config/v1/orgs/${a.org}/storages/`),
+    get(`/config/v1/orgs/${a.org}/credentials/`),
     get(`/config/v1/orgs/${a.org}/jobs/batch/`),
     get(`/config/v1/orgs/${a.org}/jobs/batch/${a.job}/files`),
     get(`/config/v1/users/${a.user}/`),
@@ -135,13 +144,14 @@ before(async () => {
   files = mkdtempSync(path.join(tmpdir(), 'inlet-matrix-files-'));
   mkdirSync(path.join(files, 'logs'));
   writeFileSync(path.join(files, 'logs', 'a.csv'), 'timestamp,host,status\n2024-01-01 00:00:00,a.example.com,200\n');
-  inlet = await startInlet({ workers: '1', fileRoots: files });
+  inlet = await startInlet({ workers: '1', fileRoots: files, secretKey: randomBytes(32).toString('base64') });
   const api = inlet.api;
   a.org = api.orgId;
   const ids = await createWebsiteEvents(api, [CSV_TRANSFORM]);
   a.project = ids.projectId;
   a.table = ids.tableId;
   a.transform = (await api.request('GET', `/config/v1/orgs/${a.org}/projects/${a.project}/tables/${a.table}/transforms/`)).body[0].uuid;
+  a.credential = (await api.request('POST', `/config/v1/orgs/${a.org}/credentials/`, { name: 'a-keys', settings: { access_key_id: 'ka', secret_access_key: 'sa' } })).body.uuid;
   a.storage = (await api.request('POST', `/config/v1/orgs/${a.org}/storages/`, { name: 'a-bucket', settings: { bucket_name: 'bucket-a' } })).body.uuid;
   const created = await api.request('POST', `/config/v1/orgs/${a.org}/jobs/batch/`, referenceJob('a job', `file://${files}/logs/`));
   a.job = created.body.uuid;
@@ -194,6 +204,12 @@ describe('isolation matrix', () => {
         check(response.status === 403, `answered ${response.status}`);
       }
     }
+    // A's credential named in a job of B's own org is not B's to use.
+    const borrowed = referenceJob('borrowed keys', 's3://bucket-a/data/');
+    (borrowed.settings.source.settings as Record<string, unknown>).credential_id = a.credential;
+    const job = await adminB.request('POST', `/config/v1/orgs/${orgB}/jobs/batch/`, borrowed);
+    assert.equal(job.status, 400, job.text);
+    assert.match(job.body.detail, /is not a credential of this org/);
     assert.deepEqual(failures, []);
     assert.equal(await snapshotA(), before);
   });
@@ -209,6 +225,7 @@ describe('role matrix', () => {
       .replace(':transform', a.transform)
       .replace(':job', a.job)
       .replace(':storage', a.storage)
+      .replace(':credential', a.credential)
       .replace(':user', a.user)
       .replace(':account', a.account)
       .replace(':token', 'no-such-token');

@@ -5,14 +5,17 @@ import type { User } from '../catalog/schema.js';
 import type { LoginLimiter } from '../auth/login-limiter.js';
 import { verifyLogin } from '../auth/password.js';
 import { AUTHENTICATED, PUBLIC, ROUTE_ACCESS, routeKey, type RouteAccess } from '../auth/permissions.js';
+import type { SecretBox } from '../auth/secret-box.js';
 import { looksLikeJwt, type ServiceTokens } from '../auth/service-tokens.js';
 import { SessionCache } from '../auth/session-cache.js';
 import { AuthenticationError, PermissionError } from '../errors.js';
 
-/** What authentication needs beyond the catalog, created in service.ts and given to the server. */
+/** What access needs beyond the catalog, created in service.ts and given to the server. */
 export interface AccessControl {
   readonly serviceTokens: ServiceTokens;
   readonly loginLimiter: LoginLimiter;
+  /** Seals source credentials (INLET_SECRET_KEY); undefined when the operator gave no key. */
+  readonly secrets: SecretBox | undefined;
 }
 
 declare module 'fastify' {

@@ -7,6 +7,7 @@ import { installErrorHandler } from './error-handler.js';
 import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
+import { credentialRoutes } from './routes/credentials.js';
 import { jobRoutes } from './routes/jobs.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
@@ -52,6 +53,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   authRoutes(app, ctx);
   accountRoutes(app, ctx);
   serviceAccountRoutes(app, ctx);
+  credentialRoutes(app, ctx);
   resourceRoutes(app, ctx);
   storageRoutes(app, ctx);
   jobRoutes(app, ctx);

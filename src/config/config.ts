@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../ingest/long-lines.js';
+import { secretKeyBytes } from '../auth/secret-box.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -29,6 +30,8 @@ export interface Config {
   readonly loginMaxFailures: number;
   readonly loginMaxFailuresPerAddress: number;
   readonly loginWindowSeconds: number;
+  /** Encrypts source credentials in the catalog (32 bytes, base64 or hex); without it credentials cannot be stored or used. */
+  readonly secretKey: string | undefined;
   readonly pollIntervalMs: number;
   /** How long a polled job status is reused before it is recomputed from the catalog. */
   readonly statusCacheMs: number;
@@ -68,6 +71,7 @@ export const SETTINGS = {
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
   loginMaxFailures: { env: 'INLET_LOGIN_MAX_FAILURES', flag: '--login-max-failures <n>', help: 'failed logins per account within the window before its logins are refused', default: '10' },
   loginMaxFailuresPerAddress: { env: 'INLET_LOGIN_MAX_FAILURES_PER_ADDRESS', flag: '--login-max-failures-per-address <n>', help: 'failed logins per client address within the window before its logins are refused', default: '100' },
+  secretKey: { env: 'INLET_SECRET_KEY', flag: '--secret-key <key>', help: 'key that encrypts source credentials in the catalog: 32 bytes as base64 (openssl rand -base64 32) or hex', default: '' },
   loginWindowSeconds: { env: 'INLET_LOGIN_WINDOW_SECONDS', flag: '--login-window-seconds <s>', help: 'window of the failed-login limits', default: '900' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   statusCacheMs: { env: 'INLET_STATUS_CACHE_MS', flag: '--status-cache-ms <ms>', help: 'how long a polled job status is reused (commits made by this process show at once)', default: '250' },
@@ -117,6 +121,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
   if (maxLineBytes > MAX_LINE_BYTES_LIMIT) {
     throw new ValidationError(`${SETTINGS.maxLineBytes.env}=${maxLineBytes} is not valid: use at most ${MAX_LINE_BYTES_LIMIT} (256 MiB)`);
   }
+  const secretKey = raw('secretKey') || undefined;
+  if (secretKey !== undefined && !secretKeyBytes(secretKey)) {
+    throw new ValidationError(`${SETTINGS.secretKey.env} is not 32 bytes as base64 or hex (it has ${secretKey.length} characters): generate one with "openssl rand -base64 32"`);
+  }
   return Object.freeze({
     host: raw('host'),
     port: int('port', 0),
@@ -141,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     loginMaxFailures: int('loginMaxFailures', 1),
     loginMaxFailuresPerAddress: int('loginMaxFailuresPerAddress', 1),
     loginWindowSeconds: int('loginWindowSeconds', 1),
+    secretKey,
     pollIntervalMs: int('pollIntervalMs', 10),
     statusCacheMs: int('statusCacheMs', 0),
     // Every core per slot: a job runs one INDEX task at a time by default (input_concurrency 1),

@@ -12,7 +12,7 @@ export interface StorageSettings {
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-const AWS_ENDPOINT = /^https:\/\/([a-z0-9-]+\.)*amazonaws\.com(\.cn)?\/?$/;
+export const AWS_ENDPOINT = /^https:\/\/([a-z0-9-]+\.)*amazonaws\.com(\.cn)?\/?$/;
 
 /**
  * Checks a storage's settings; the message names the field, the value and the fix. Requests to
