@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
+import { DIALECTS, freshCatalog } from './helpers/catalogs.js';
 import { CSV_TRANSFORM, referenceJob } from './helpers/data.js';
 import { ADMIN, ApiClient, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
@@ -216,4 +217,37 @@ describe('service accounts', () => {
     assert.match(past.body.detail, /in the past/);
     assert.equal((await inlet.api.request('POST', `/config/v1/service_accounts/${created.body.uuid}/tokens/`, { expiry: 'soon' })).status, 400);
   });
+});
+
+describe('on each catalog', () => {
+  for (const dialect of DIALECTS) {
+    test(`${dialect}: invites, roles and service-account tokens; the signing key outlives a restart`, async () => {
+      const fresh = await freshCatalog(dialect);
+      await fresh.catalog.close();
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-access-restart-'));
+      let server = await startInlet({ workers: '0', databaseUrl: fresh.url }, dataDir);
+      try {
+        const api = server.api;
+        const invited = await api.request('POST', '/config/v1/invites/', { email: 'pg-invited@example.com', roles: ['read_only'] });
+        assert.equal(invited.status, 201, invited.text);
+        const anonymous = new ApiClient(api.url);
+        assert.equal((await anonymous.request('POST', new URL(invited.body.invite_url).pathname, { password: 'pw' })).status, 200);
+        await anonymous.login({ username: 'pg-invited@example.com', password: 'pw' });
+        assert.equal((await anonymous.request('GET', '/config/v1/users/')).status, 403);
+
+        const account = await api.request('POST', '/config/v1/service_accounts/', { name: 'robot', roles: ['read_only'] });
+        const issued = await api.request('POST', `/config/v1/service_accounts/${account.body.uuid}/tokens/`);
+        await server.stop({ keepData: true });
+        server = await startInlet({ workers: '0', databaseUrl: fresh.url }, dataDir);
+        const robot = new ApiClient(server.api.url);
+        robot.token = issued.body.token;
+        assert.equal((await robot.request('GET', '/config/v1/orgs/')).status, 200, 'a token signed before the restart still verifies');
+        assert.equal((await server.api.request('DELETE', `/config/v1/service_accounts/${account.body.uuid}/tokens/`)).status, 204);
+        assert.equal((await robot.request('GET', '/config/v1/orgs/')).status, 401);
+      } finally {
+        await server.stop();
+        await fresh.drop();
+      }
+    });
+  }
 });
