@@ -108,6 +108,39 @@ describe('credentials', () => {
     assert.equal((await call('GET', `/config/v1/orgs/${api.orgId}/credentials/${id}/`)).status, 404);
   });
 
+  test('a storage with a credential_id keeps partitions in a bucket only that credential can reach', async () => {
+    await s3.createBucket('team-a-parts');
+    const credential = await call('POST', `/config/v1/orgs/${api.orgId}/credentials/`, {
+      name: 'team-a-storage',
+      settings: { access_key_id: TEAM_KEYS.accessKeyId, secret_access_key: TEAM_KEYS.secretAccessKey },
+    });
+    assert.equal(credential.status, 201, credential.text);
+    const storages = `/config/v1/orgs/${api.orgId}/storages/`;
+    const unknown = await call('POST', storages, { name: 'nope', settings: { bucket_name: 'team-a-parts', endpoint: s3.endpoint, credential_id: '00000000-0000-0000-0000-000000000000' } });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.detail, /settings\.credential_id .* is not a credential of this org/);
+    const storage = await call('POST', storages, { name: 'team-parts', settings: { bucket_name: 'team-a-parts', bucket_path: 'inlet', endpoint: s3.endpoint, credential_id: credential.body.uuid } });
+    assert.equal(storage.status, 201, storage.text);
+
+    const project = (await call('GET', `/config/v1/orgs/${api.orgId}/projects/`)).body.find((p: { name: string }) => p.name === 'website');
+    const tables = `/config/v1/orgs/${api.orgId}/projects/${project.uuid}/tables/`;
+    const table = await call('POST', tables, { name: 'archive', settings: { storage_map: { default_storage_id: storage.body.uuid } } });
+    assert.equal(table.status, 201, table.text);
+    assert.equal((await call('POST', `${tables}${table.body.uuid}/transforms/`, CSV_TRANSFORM)).status, 201);
+    const body = referenceJob('into team storage', 's3://team-a-logs/data/');
+    (body.settings.source as { table: string }).table = 'website.archive';
+    (body.settings.source.settings as Record<string, unknown>).credential_id = credential.body.uuid;
+    const job = await call('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/`, body);
+    const done = await api.waitForJob(job.body.uuid);
+    assert.equal(done.status, 'done', JSON.stringify(done.details));
+    const count = await api.query('SELECT count() FROM website.archive');
+    assert.equal(count.text.trim(), '25', count.text);
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'team-a-parts', Prefix: `inlet/${table.body.uuid}/` }));
+    assert.ok((listed.Contents ?? []).some((o) => o.Key!.endsWith('.parquet')), 'partitions are in the team bucket');
+    assert.ok(!answers.some((text) => text.includes(TEAM_KEYS.secretAccessKey)) && !log.includes(TEAM_KEYS.secretAccessKey));
+  });
+
   test('an endpoint other than AWS or the configured one is refused', async () => {
     const response = await call('POST', `/config/v1/orgs/${api.orgId}/credentials/`, {
       name: 'elsewhere',

@@ -70,9 +70,9 @@ export function openCredential(box: SecretBox, row: CredentialRow): S3Credential
   return { ...secrets, ...(JSON.parse(row.settings) as { region?: string; endpoint?: string }) };
 }
 
-/** A job's credential_id must name one of its org's credentials when the job is created. */
-export async function requireJobCredential(catalog: Catalog, orgId: string, id: string | undefined): Promise<void> {
+/** A credential_id given in a job or a storage must name one of its org's credentials. */
+export async function requireCredential(catalog: Catalog, orgId: string, id: string | undefined, field: string): Promise<void> {
   if (id === undefined) return;
   const row = await catalog.db.selectFrom('credentials').select('id').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
-  if (!row) throw new ValidationError(`settings.source.settings.credential_id ${JSON.stringify(id.slice(0, 100))} is not a credential of this org: create one with POST /config/v1/orgs/{org}/credentials/, or leave it out to use the processes' own`);
+  if (!row) throw new ValidationError(`${field} ${JSON.stringify(id.slice(0, 100))} is not a credential of this org: create one with POST /config/v1/orgs/{org}/credentials/, or leave it out to use the processes' own`);
 }

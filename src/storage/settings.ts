@@ -8,6 +8,8 @@ export interface StorageSettings {
   readonly region?: string;
   readonly cloud?: string;
   readonly endpoint?: string;
+  /** One of the org's stored credentials to reach the bucket with, instead of the processes' own. */
+  readonly credential_id?: string;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -42,7 +44,8 @@ export function validateStorageSettings(value: unknown, processEndpoint: string 
   }
   const region = optional('region');
   const cloud = optional('cloud');
-  return { bucket_name: bucket, bucket_path: path.join('/'), ...(region ? { region } : {}), ...(cloud ? { cloud } : {}), ...(endpoint ? { endpoint } : {}) };
+  const credential = optional('credential_id');
+  return { bucket_name: bucket, bucket_path: path.join('/'), ...(region ? { region } : {}), ...(cloud ? { cloud } : {}), ...(endpoint ? { endpoint } : {}), ...(credential ? { credential_id: credential } : {}) };
 }
 
 /** `s3://bucket/path/`: where a storage's objects are. */
