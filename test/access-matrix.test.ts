@@ -55,6 +55,7 @@ const MATRIX: Record<string, Place> = {
   'POST /config/v1/users/change_password': { kind: 'noTarget', why: "the caller's own password" },
   'POST /config/v1/invites/:token/accept': { kind: 'noTarget', why: 'public, reached only with a secret token' },
   'GET /config/v1/roles': { kind: 'noTarget', why: 'the built-in roles, the same for every org' },
+  'GET /config/v1/roles/permissions': { kind: 'noTarget', why: 'the permissions, the same for every org' },
   'GET /config/v1/orgs': { kind: 'listOmitsA', path: '/config/v1/orgs/' },
   'POST /config/v1/orgs': { kind: 'forbidden', path: '/config/v1/orgs/', body: { name: 'from-b' } },
   'GET /config/v1/orgs/:org': { kind: 'notFound', paths: (ids) => [`/config/v1/orgs/${ids.org}`] },
@@ -108,6 +109,7 @@ const MATRIX: Record<string, Place> = {
   'POST /config/v1/users/:user/remove_roles': { kind: 'notFound', paths: (ids) => [`/config/v1/users/${ids.user}/remove_roles`], body: { roles: ['admin'] } },
   'GET /config/v1/invites': { kind: 'listOmitsA', path: '/config/v1/invites/' },
   'POST /config/v1/invites': { kind: 'notFound', paths: () => ['/config/v1/invites/'], body: { email: 'from-b2@example.com', roles: ['admin'] } },
+  'POST /config/v1/invite': { kind: 'notFound', paths: () => ['/config/v1/invite/'], body: { email: 'from-b3@example.com', roles: ['admin'] } },
   'GET /config/v1/service_accounts': { kind: 'listOmitsA', path: '/config/v1/service_accounts/' },
   'POST /config/v1/service_accounts': { kind: 'notFound', paths: () => ['/config/v1/service_accounts/'], body: { name: 'from-b' } },
   'GET /config/v1/service_accounts/:account': { kind: 'notFound', paths: (ids) => [`/config/v1/service_accounts/${ids.account}`, `/config/v1/service_accounts/${ids.user}`] },
@@ -117,7 +119,7 @@ const MATRIX: Record<string, Place> = {
 };
 
 /** Creating users and accounts "in org A" from B is a 404 only when the body names org A. */
-const NAMES_ORG_A = new Set(['POST /config/v1/users', 'POST /config/v1/invites', 'POST /config/v1/service_accounts']);
+const NAMES_ORG_A = new Set(['POST /config/v1/users', 'POST /config/v1/invites', 'POST /config/v1/invite', 'POST /config/v1/service_accounts']);
 
 const routes = () => inlet.service.app!.registeredRoutes.filter((r) => r.method !== 'HEAD');
 

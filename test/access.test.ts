@@ -219,6 +219,41 @@ describe('service accounts', () => {
   });
 });
 
+describe("hdxcli's requests", () => {
+  // The calls hdxcli's user, role and service-account commands make, with its bodies (hydrolix/hdxcli cli_interface).
+  test('user invite / assign-role / remove-role / delete, role list and permission list, service-account create / generate-token / assign-role / list', async () => {
+    const api = inlet.api;
+    const roles = await api.request('GET', '/config/v1/roles/');
+    assert.ok(roles.body.every((r: any) => typeof r.id === 'string' && typeof r.name === 'string'));
+    const permissions = await api.request('GET', '/config/v1/roles/permissions');
+    assert.equal(permissions.status, 200);
+    assert.ok(permissions.body[0].permissions.includes('view_user'));
+
+    const invite = await api.request('POST', '/config/v1/invite/', { email: 'cli-invited@example.com', org: api.orgId, roles: ['read_only'] });
+    assert.equal(invite.status, 201, invite.text);
+    const found = (await api.request('GET', '/config/v1/users/')).body.find((u: any) => u.email === 'cli-invited@example.com');
+    assert.deepEqual(found.roles, ['read_only']);
+    assert.equal((await api.request('POST', `/config/v1/users/${found.uuid}/add_roles/`, { roles: ['operator'] })).status, 200);
+    assert.equal((await api.request('POST', `/config/v1/users/${found.uuid}/remove_roles/`, { roles: ['read_only'] })).status, 200);
+    assert.deepEqual((await api.request('GET', `/config/v1/users/${found.uuid}`)).body.roles, ['operator']);
+    assert.equal((await api.request('DELETE', `/config/v1/users/${found.uuid}`)).status, 204);
+
+    const created = await api.request('POST', '/config/v1/service_accounts/', { name: 'cli-robot', description: 'Created with hdxcli tool' });
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await api.request('POST', `/config/v1/users/${created.body.uuid}/add_roles/`, { roles: ['read_only'] })).status, 200);
+    const listed = (await api.request('GET', '/config/v1/service_accounts/')).body.find((a: any) => a.name === 'cli-robot');
+    assert.equal(listed.uuid, created.body.uuid);
+    // hdxcli takes a service account's roles from the users list.
+    const asUser = (await api.request('GET', '/config/v1/users/')).body.find((u: any) => u.uuid === created.body.uuid);
+    assert.deepEqual(asUser.roles, ['read_only']);
+    const expiry = new Date(Date.now() + 30 * 86_400_000).toISOString().replace(/\.\d+Z$/, '.000Z');
+    const token = await api.request('POST', `/config/v1/service_accounts/${created.body.uuid}/tokens/`, { expiry });
+    const claims = decodeJwt(token.body.token);
+    assert.ok(Math.abs(claims.exp! - claims.iat! - 30 * 86400) <= 2);
+    assert.equal((await api.request('DELETE', `/config/v1/service_accounts/${created.body.uuid}`)).status, 204);
+  });
+});
+
 describe('on each catalog', () => {
   for (const dialect of DIALECTS) {
     test(`${dialect}: invites, roles and service-account tokens; the signing key outlives a restart`, async () => {

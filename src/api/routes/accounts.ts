@@ -19,7 +19,7 @@ import {
 } from '../../catalog/accounts.js';
 import { grantableRoles, requireMayManage, targetOrg, visibleAccount, visibleOrg } from '../../auth/account-rules.js';
 import { hashPassword } from '../../auth/password.js';
-import { ROLES } from '../../auth/permissions.js';
+import { PERMISSIONS, ROLES } from '../../auth/permissions.js';
 import { AuthenticationError, ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { rejectUnknownKeys } from '../../known-keys.js';
 import type { ApiContext } from '../context.js';
@@ -67,6 +67,8 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   // ---- roles
   app.get('/config/v1/roles', async () => Object.entries(ROLES).map(([name, role]) => ({ id: name, name, description: role.description, permissions: role.permissions })));
+  // hdxcli's `role permission list`: every permission, in one scope (Inlet's roles are org-wide).
+  app.get('/config/v1/roles/permissions', async () => [{ scope_type: 'org', permissions: PERMISSIONS }]);
 
   // ---- orgs (a super admin's; listing and showing are in resources.ts)
   app.post<{ Body: Body }>('/config/v1/orgs', { schema: { body: objectBody } }, async (request, reply) => {
@@ -94,7 +96,11 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
   };
   const account = async (request: FastifyRequest) => visibleAccount(db, caller(request), (request.params as { user: string }).user, undefined);
 
-  app.get('/config/v1/users', async (request) => (await listAccounts(db, 'user', visibleOrg(caller(request)))).map(userView));
+  // Service accounts are listed with the users, as Hydrolix does: hdxcli reads their roles here.
+  app.get('/config/v1/users', async (request) => {
+    const org = visibleOrg(caller(request));
+    return [...(await listAccounts(db, 'user', org)).map(userView), ...(await listAccounts(db, 'service_account', org)).map(accountView)];
+  });
   app.post<{ Body: Body }>('/config/v1/users', { schema: { body: objectBody } }, async (request, reply) => reply.status(201).send(await createUser(request, true)));
   app.get('/config/v1/users/:user', async (request) => userView(await principalOf(db, await account(request))));
   app.delete('/config/v1/users/:user', async (request, reply) => {
@@ -138,7 +144,10 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/config/v1/invites', async (request) =>
     (await listInvites(db, visibleOrg(caller(request)))).map(({ user, expiresAtMs }) => ({ uuid: user.id, email: user.email, org: user.org_id, expires_at: new Date(expiresAtMs).toISOString() })),
   );
-  app.post<{ Body: Body }>('/config/v1/invites', { schema: { body: objectBody } }, async (request, reply) => reply.status(201).send(await createUser(request, false)));
+  // hdxcli's `user invite` posts to the singular path.
+  for (const url of ['/config/v1/invites', '/config/v1/invite']) {
+    app.post<{ Body: Body }>(url, { schema: { body: objectBody } }, async (request, reply) => reply.status(201).send(await createUser(request, false)));
+  }
   app.post<{ Body: Body; Params: { token: string } }>('/config/v1/invites/:token/accept', { schema: { body: objectBody } }, async (request) => {
     rejectUnknownKeys(request.body, ['password'], '');
     const chosen = password(request.body.password, 'password');
@@ -154,4 +163,4 @@ export function accountView(account: Principal) {
   return account.kind === 'service_account' ? serviceAccountView(account) : userView(account);
 }
 
-export const serviceAccountView = (a: Principal) => ({ uuid: a.id, name: a.name, org: a.org_id, roles: a.roles, created: a.created, modified: a.modified });
+export const serviceAccountView = (a: Principal) => ({ uuid: a.id, name: a.name, email: a.email, is_service_account: true, org: a.org_id, roles: a.roles, created: a.created, modified: a.modified });

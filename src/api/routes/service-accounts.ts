@@ -31,7 +31,8 @@ export function serviceAccountRoutes(app: FastifyInstance, ctx: ApiContext): voi
 
   app.get(base, async (request) => (await listAccounts(db, 'service_account', visibleOrg(request.user!))).map(serviceAccountView));
   app.post<{ Body: Body }>(base, { schema: { body: { type: 'object' } } }, async (request, reply) => {
-    rejectUnknownKeys(request.body, ['name', 'org', 'roles'], '');
+    // hdxcli sends a description ("Created with hdxcli tool"): accepted, not kept.
+    rejectUnknownKeys(request.body, ['name', 'description', 'org', 'roles'], '');
     const name = request.body.name;
     if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the service account a non-empty name of at most 200 characters`);
     const org = await targetOrg(db, request.user!, request.body.org);
