@@ -24,6 +24,9 @@ declare module 'fastify' {
   }
 }
 
+/** Routes whose handlers call authenticate themselves: /query also takes basic auth, and says which query failed. */
+const AUTHENTICATED_IN_HANDLER = new Set(['/query', '/validator']);
+
 export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   const app = Fastify({
     // Per-request lines would drown the log while dashboards poll status; errors still show.
@@ -45,8 +48,9 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     }
   });
   app.addHook('onRequest', async (request) => {
-    const route = request.routeOptions.url ?? '';
-    if (!route.startsWith('/config/v1/') || routeAccess(request.method, route) === PUBLIC) return;
+    const route = request.routeOptions.url;
+    // No route (a 404), no token needed, or the route authenticates in its handler (basic auth on /query).
+    if (route === undefined || routeAccess(request.method, route) === PUBLIC || AUTHENTICATED_IN_HANDLER.has(route)) return;
     request.user = await authenticate(ctx.catalog, request, false);
   });
   app.get('/version', async (_request, reply) => reply.type('text/plain').send(`inlet ${VERSION}\n`));

@@ -144,7 +144,13 @@ export class PartitionStorage {
     const stored = await getCredential(this.catalog, row.org_id!, id).catch((err: unknown) => {
       throw new StorageError(`storage "${row.name}": ${errorMessage(err)}`);
     });
-    const { access_key_id, secret_access_key, session_token } = openCredential(box, stored);
+    let opened;
+    try {
+      opened = openCredential(box, stored);
+    } catch {
+      throw new StorageError(`storage "${row.name}": credential "${stored.name}" cannot be opened with this process's INLET_SECRET_KEY: every process needs the key it was stored with`);
+    }
+    const { access_key_id, secret_access_key, session_token } = opened;
     return { id: `${stored.id}\n${stored.modified}`, secrets: { access_key_id, secret_access_key, ...(session_token ? { session_token } : {}) } };
   }
 
