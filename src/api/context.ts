@@ -6,7 +6,7 @@ import type { PartitionStorage } from '../storage/storage.js';
 
 export interface ApiContext {
   readonly catalog: Catalog;
-  /** Service-account token keys and the failed-login limiter (service.ts). */
+  /** Service-account token keys, the failed-login limiter and the credential key (service.ts). */
   readonly access: AccessControl;
   readonly config: Config;
   readonly sources: Sources;

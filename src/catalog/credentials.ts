@@ -76,3 +76,9 @@ export async function requireCredential(catalog: Catalog, orgId: string, id: str
   const row = await catalog.db.selectFrom('credentials').select('id').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
   if (!row) throw new ValidationError(`${field} ${JSON.stringify(id.slice(0, 100))} is not a credential of this org: create one with POST /config/v1/orgs/{org}/credentials/, or leave it out to use the processes' own`);
 }
+
+/** The names of the org's storages that reach their bucket with the credential. */
+export async function storagesUsingCredential(catalog: Catalog, orgId: string, id: string): Promise<string[]> {
+  const rows = await catalog.db.selectFrom('storages').select(['name', 'settings']).where('org_id', '=', orgId).execute();
+  return rows.filter((r) => (JSON.parse(r.settings) as { credential_id?: string }).credential_id === id).map((r) => r.name);
+}

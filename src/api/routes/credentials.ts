@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getOrgForUser } from '../../catalog/accounts.js';
-import { createCredential, deleteCredential, getCredential, listCredentials } from '../../catalog/credentials.js';
+import { createCredential, deleteCredential, getCredential, listCredentials, storagesUsingCredential } from '../../catalog/credentials.js';
 import type { CredentialRow, Org } from '../../catalog/schema.js';
-import { NotConfiguredError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, NotConfiguredError, NotFoundError, ValidationError } from '../../errors.js';
 import { rejectUnknownKeys } from '../../known-keys.js';
 import { AWS_ENDPOINT } from '../../storage/settings.js';
 import type { ApiContext } from '../context.js';
@@ -97,7 +97,10 @@ export function credentialRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return credentialView(row, secretsOf(row));
   });
   app.delete(`${base}/:credential`, async (request, reply) => {
-    await deleteCredential(catalog, await own(request));
+    const row = await own(request);
+    const storages = await storagesUsingCredential(catalog, row.org_id, row.id);
+    if (storages.length > 0) throw new ConflictError(`credential "${row.name}" is used by storages ${storages.join(', ')}: change their settings.credential_id first`);
+    await deleteCredential(catalog, row);
     return reply.status(204).send();
   });
 }
