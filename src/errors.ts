@@ -21,6 +21,27 @@ export class AuthenticationError extends InletError {
   readonly httpStatus = 401;
 }
 
+/** The caller is who they say, but their roles lack the permission the route needs. */
+export class PermissionError extends InletError {
+  readonly httpStatus = 403;
+}
+
+/** Too many attempts (failed logins): retry after `retryAfterSeconds`. */
+export class RateLimitError extends InletError {
+  readonly httpStatus = 429;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The server is not set up for the request (a setting the operator has not given). */
+export class NotConfiguredError extends InletError {
+  readonly httpStatus = 501;
+}
+
 /** A named or addressed resource does not exist (or belongs to another org). */
 export class NotFoundError extends InletError {
   readonly httpStatus = 404;

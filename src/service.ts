@@ -2,8 +2,11 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
+import { LoginLimiter } from './auth/login-limiter.js';
 import { QueryHost } from './query/host.js';
 import { generatePassword, hashPassword, verifyPassword } from './auth/password.js';
+import { SecretBox } from './auth/secret-box.js';
+import { ServiceTokens } from './auth/service-tokens.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
 import type { Config } from './config/config.js';
@@ -72,8 +75,13 @@ export async function startService(config: Config, logger: Logger = createLogger
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (config.role !== 'worker') {
+    const access = {
+      serviceTokens: await ServiceTokens.load(catalog.db),
+      loginLimiter: new LoginLimiter({ maxFailuresPerAccount: config.loginMaxFailures, maxFailuresPerAddress: config.loginMaxFailuresPerAddress, windowSeconds: config.loginWindowSeconds }),
+      secrets: SecretBox.fromKey(config.secretKey),
+    };
     app = buildServer(
-      { catalog, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
+      { catalog, access, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/db.js';
+import type { AccessControl } from './auth.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Sources } from '../sources/sources.js';
@@ -7,6 +8,8 @@ import type { PartitionStorage } from '../storage/storage.js';
 
 export interface ApiContext {
   readonly catalog: Catalog;
+  /** Service-account token keys, the failed-login limiter and the credential key (service.ts). */
+  readonly access: AccessControl;
   readonly config: Config;
   readonly sources: Sources;
   /** Where partitions are read and removed. */

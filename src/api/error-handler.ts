@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { asStorageFull, InletError, QueryError } from '../errors.js';
+import { asStorageFull, InletError, QueryError, RateLimitError } from '../errors.js';
 import { MAX_BODY_BYTES } from './body-limits.js';
 
 /** The one place errors become HTTP responses: `{"detail": ...}` as the Hydrolix API answers. */
@@ -14,6 +14,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       request.log.error({ err }, 'storage is full');
       return reply.status(full.httpStatus).header('retry-after', '60').send({ detail: full.message });
     }
+    if (err instanceof RateLimitError) return reply.status(err.httpStatus).header('retry-after', String(err.retryAfterSeconds)).send({ detail: err.message });
     if (err instanceof InletError) return reply.status(err.httpStatus).send({ detail: err.message });
     const fastifyError = err as FastifyError;
     if (fastifyError.validation) {

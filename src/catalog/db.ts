@@ -13,6 +13,7 @@ import * as taskProgress from './migrations/0006-task-progress.js';
 import * as taskQueueIndexes from './migrations/0006-task-queue-indexes.js';
 import * as partitionStorage from './migrations/0007-partition-storage.js';
 import * as reruns from './migrations/0008-reruns.js';
+import * as tenants from './migrations/0009-tenants.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-task-queue-indexes': taskQueueIndexes,
   '0007-partition-storage': partitionStorage,
   '0008-reruns': reruns,
+  '0009-tenants': tenants,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -17,6 +17,10 @@ export interface CatalogSchema {
   partitions: PartitionsTable;
   storages: StoragesTable;
   ledger: LedgerTable;
+  user_roles: UserRolesTable;
+  invites: InvitesTable;
+  signing_keys: SigningKeysTable;
+  credentials: CredentialsTable;
 }
 
 interface Stamped {
@@ -34,7 +38,44 @@ export interface UsersTable extends Stamped {
   id: string;
   org_id: string;
   email: string;
+  /** '' for an invited user who has not set a password yet, and for service accounts. */
   password_hash: string;
+  /** 'user' (logs in with a password) or 'service_account' (JWTs only). */
+  kind: ColumnType<string, string | undefined, string>;
+  /** A service account's name (users are known by email). */
+  name: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A service account's JWTs are valid only while they carry this generation: raised to revoke them all. */
+  token_generation: ColumnType<number, number | undefined, number>;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role: string;
+}
+
+/** One-time set-password links: stored hashed, deleted when used. */
+export interface InvitesTable {
+  token_hash: string;
+  user_id: string;
+  expires_at_ms: number;
+}
+
+/** Keys generated at first start (the service-account JWT key). */
+export interface SigningKeysTable {
+  name: string;
+  secret: string;
+  created: string;
+}
+
+/** An org's source credentials: the secret fields sealed with INLET_SECRET_KEY. */
+export interface CredentialsTable extends Stamped {
+  id: string;
+  org_id: string;
+  name: string;
+  description: string | null;
+  type: string;
+  sealed: string;
+  settings: string;
 }
 
 export interface SessionsTable {
@@ -203,6 +244,7 @@ export interface StoragesTable extends Stamped {
 export type Org = Selectable<OrgsTable>;
 export type StorageRow = Selectable<StoragesTable>;
 export type User = Selectable<UsersTable>;
+export type CredentialRow = Selectable<CredentialsTable>;
 export type Project = Selectable<ProjectsTable>;
 export type TableRow = Selectable<TablesTable>;
 export type TransformRow = Selectable<TransformsTable>;

@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../ingest/long-lines.js';
+import { secretKeyBytes } from '../auth/secret-box.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -25,6 +26,12 @@ export interface Config {
   readonly s3Region: string;
   readonly leaseSeconds: number;
   readonly tokenTtlSeconds: number;
+  /** Failed logins per account and per client address within loginWindowSeconds before logins are refused (429). */
+  readonly loginMaxFailures: number;
+  readonly loginMaxFailuresPerAddress: number;
+  readonly loginWindowSeconds: number;
+  /** Encrypts source credentials in the catalog (32 bytes, base64 or hex); without it credentials cannot be stored or used. */
+  readonly secretKey: string | undefined;
   readonly pollIntervalMs: number;
   /** How long a polled job status is reused before it is recomputed from the catalog. */
   readonly statusCacheMs: number;
@@ -74,6 +81,10 @@ export const SETTINGS = {
   s3ForcePathStyle: { env: 'INLET_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing (default: on with a custom endpoint)', default: '' },
   leaseSeconds: { env: 'INLET_LEASE_SECONDS', flag: '--lease-seconds <s>', help: 'task lease; a silent worker loses its task after this', default: '30' },
   tokenTtlSeconds: { env: 'INLET_TOKEN_TTL_SECONDS', flag: '--token-ttl-seconds <s>', help: 'login token lifetime', default: '86400' },
+  loginMaxFailures: { env: 'INLET_LOGIN_MAX_FAILURES', flag: '--login-max-failures <n>', help: 'failed logins per account within the window before its logins are refused', default: '10' },
+  loginMaxFailuresPerAddress: { env: 'INLET_LOGIN_MAX_FAILURES_PER_ADDRESS', flag: '--login-max-failures-per-address <n>', help: 'failed logins per client address within the window before its logins are refused', default: '100' },
+  secretKey: { env: 'INLET_SECRET_KEY', flag: '--secret-key <key>', help: 'key that encrypts source credentials in the catalog: 32 bytes as base64 (openssl rand -base64 32) or hex', default: '' },
+  loginWindowSeconds: { env: 'INLET_LOGIN_WINDOW_SECONDS', flag: '--login-window-seconds <s>', help: 'window of the failed-login limits', default: '900' },
   pollIntervalMs: { env: 'INLET_POLL_INTERVAL_MS', flag: '--poll-interval-ms <ms>', help: 'how often idle workers look for tasks', default: '500' },
   statusCacheMs: { env: 'INLET_STATUS_CACHE_MS', flag: '--status-cache-ms <ms>', help: 'how long a polled job status is reused (commits made by this process show at once)', default: '250' },
   queryConcurrency: { env: 'INLET_QUERY_CONCURRENCY', flag: '--query-concurrency <n>', help: 'queries running at once (default: max(2, cores / DuckDB threads))', default: '' },
@@ -131,6 +142,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
   // Queries together use about as many threads as the machine has cores, as ingestion does:
   // under load each side keeps roughly half the CPU instead of one starving the other.
   const queryConcurrency = raw('queryConcurrency') ? int('queryConcurrency', 1) : Math.max(2, Math.ceil(cpus().length / (threadsText ? int('duckdbThreads', 1) : cpus().length)));
+  const secretKey = raw('secretKey') || undefined;
+  if (secretKey !== undefined && !secretKeyBytes(secretKey)) {
+    throw new ValidationError(`${SETTINGS.secretKey.env} is not 32 bytes as base64 or hex (it has ${secretKey.length} characters): generate one with "openssl rand -base64 32"`);
+  }
   return Object.freeze({
     host: raw('host'),
     port: int('port', 0),
@@ -152,6 +167,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     s3Region: overrides.s3Region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     leaseSeconds: int('leaseSeconds', 1),
     tokenTtlSeconds: int('tokenTtlSeconds', 1),
+    loginMaxFailures: int('loginMaxFailures', 1),
+    loginMaxFailuresPerAddress: int('loginMaxFailuresPerAddress', 1),
+    loginWindowSeconds: int('loginWindowSeconds', 1),
+    secretKey,
     pollIntervalMs: int('pollIntervalMs', 10),
     statusCacheMs: int('statusCacheMs', 0),
     queryConcurrency,

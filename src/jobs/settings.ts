@@ -23,7 +23,7 @@ export interface JobSource {
   readonly type: string;
   readonly subtype: string;
   readonly transform?: string;
-  readonly settings: { readonly url: string } & Record<string, unknown>;
+  readonly settings: { readonly url: string; readonly credential_id?: string } & Record<string, unknown>;
 }
 
 export interface JobSettings extends RejectBudget {
@@ -53,8 +53,8 @@ function positiveInt(settings: Record<string, unknown>, key: keyof typeof JOB_DE
 /** The keys of a create-job body: the reference's, and the read-only ones of a job as answered, which clients send back. */
 export const JOB_BODY_KEYS = ['name', 'description', 'type', 'settings', 'uuid', 'created', 'modified', 'org', 'status', 'details'];
 const SOURCE_KEYS = ['table', 'type', 'subtype', 'transform', 'settings'];
-/** Where to read: Inlet reads the URL with its own credentials, so nothing else is taken here. */
-const SOURCE_SETTINGS_KEYS = ['url'];
+/** Where to read: with the processes' own credentials, or with one of the org's stored credentials (credential_id). */
+const SOURCE_SETTINGS_KEYS = ['url', 'credential_id'];
 
 /** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
 export function normaliseJobSettings(raw: unknown): JobSettings {
@@ -77,6 +77,9 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
     throw new ValidationError('settings.source.settings.url is missing: use s3://bucket/prefix/, s3://bucket/key or file:///path');
   }
   rejectUnknownKeys(sourceSettings, SOURCE_SETTINGS_KEYS, 'settings.source.settings');
+  if (sourceSettings.credential_id !== undefined && (typeof sourceSettings.credential_id !== 'string' || !sourceSettings.url.startsWith('s3://'))) {
+    throw new ValidationError(`settings.source.settings.credential_id is ${JSON.stringify(sourceSettings.credential_id)?.slice(0, 100)}: give the uuid of one of the org's credentials, for an s3:// url`);
+  }
   const regex = raw.regex_filter ?? JOB_DEFAULTS.regex_filter;
   if (typeof regex !== 'string') throw new ValidationError(`settings.regex_filter is ${JSON.stringify(regex)}: use a regular expression string, e.g. "^s3://bucket/.*\\\\.gz$"`);
   compileRegexFilter(regex);

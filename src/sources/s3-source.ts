@@ -1,16 +1,22 @@
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3Credential } from '../catalog/credentials.js';
 import type { Config } from '../config/config.js';
 import { SourceError, TransientSourceError } from '../errors.js';
 import type { OpenedObject, SourceObject } from './source-url.js';
 
-export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>): S3Client {
+/** A client with the process's AWS credential chain, or with a stored credential's keys (and its region and endpoint, when it has them). */
+export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>, credential?: S3Credential): S3Client {
   // The SDK version is pinned in package-lock.json for Node 20; its "needs Node 22 from 2027" notice would print on every start.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = credential?.endpoint ?? config.s3Endpoint;
   return new S3Client({
-    region: config.s3Region,
-    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
-    forcePathStyle: config.s3ForcePathStyle ?? Boolean(config.s3Endpoint),
+    region: credential?.region ?? config.s3Region,
+    ...(endpoint ? { endpoint } : {}),
+    ...(credential
+      ? { credentials: { accessKeyId: credential.access_key_id, secretAccessKey: credential.secret_access_key, ...(credential.session_token ? { sessionToken: credential.session_token } : {}) } }
+      : {}),
+    forcePathStyle: config.s3ForcePathStyle ?? Boolean(endpoint),
     // S3-compatible servers (MinIO releases, s3rver, Ceph) reject the newer default checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

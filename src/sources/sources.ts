@@ -1,6 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { SecretBox } from '../auth/secret-box.js';
+import { getCredential, openCredential } from '../catalog/credentials.js';
+import type { Catalog } from '../catalog/db.js';
+import type { JobRow } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
+import { errorMessage, SourceError } from '../errors.js';
 import { FileSource } from './file-source.js';
 import { createS3Client, S3Source } from './s3-source.js';
 import { parseSourceUrl, type OpenedObject, type SourceObject, type SourceUrl } from './source-url.js';
@@ -9,13 +14,44 @@ import { parseSourceUrl, type OpenedObject, type SourceObject, type SourceUrl } 
 export class Sources {
   private readonly s3: S3Source;
   private readonly files: FileSource;
+  /** Sources bound to a stored credential, by credential id and version: one S3 client each. */
+  private readonly withCredential = new Map<string, Sources>();
 
   constructor(
-    private readonly config: Pick<Config, 'fileRoots' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>,
+    private readonly config: Pick<Config, 'fileRoots' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle' | 'secretKey'>,
     client: S3Client = createS3Client(config),
   ) {
     this.s3 = new S3Source(client);
     this.files = new FileSource(config.fileRoots);
+  }
+
+  /**
+   * The sources a job reads with: these, or (when its settings.source.settings name a
+   * credential_id) the same with an S3 client holding that credential of the job's org.
+   */
+  async forJob(catalog: Catalog, job: Pick<JobRow, 'org_id' | 'settings'>): Promise<Sources> {
+    const id = (JSON.parse(job.settings) as { source?: { settings?: { credential_id?: unknown } } }).source?.settings?.credential_id;
+    if (typeof id !== 'string') return this;
+    const box = SecretBox.fromKey(this.config.secretKey);
+    if (!box) throw new SourceError(`the job's credential_id ${id} cannot be used: this worker has no INLET_SECRET_KEY (set the same key on every process)`);
+    const row = await getCredential(catalog, job.org_id, id).catch((err: unknown) => {
+      throw new SourceError(`the job's credential_id: ${errorMessage(err)}`);
+    });
+    const key = `${row.id}\n${row.modified}`;
+    let bound = this.withCredential.get(key);
+    if (!bound) {
+      let credential;
+      try {
+        credential = openCredential(box, row);
+      } catch {
+        throw new SourceError(`credential "${row.name}" cannot be opened with this process's INLET_SECRET_KEY: every process needs the key it was stored with`);
+      }
+      bound = new Sources(this.config, createS3Client(this.config, credential));
+      // Few credentials are in use at once; past a handful the oldest is forgotten (a task still reading with it keeps its client).
+      if (this.withCredential.size >= 32) this.withCredential.delete(this.withCredential.keys().next().value!);
+      this.withCredential.set(key, bound);
+    }
+    return bound;
   }
 
   parse(url: unknown): SourceUrl {

@@ -8,11 +8,13 @@ export interface StorageSettings {
   readonly region?: string;
   readonly cloud?: string;
   readonly endpoint?: string;
+  /** One of the org's stored credentials to reach the bucket with, instead of the processes' own. */
+  readonly credential_id?: string;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-const AWS_ENDPOINT = /^https:\/\/([a-z0-9-]+\.)*amazonaws\.com(\.cn)?\/?$/;
+export const AWS_ENDPOINT = /^https:\/\/([a-z0-9-]+\.)*amazonaws\.com(\.cn)?\/?$/;
 
 /**
  * Checks a storage's settings; the message names the field, the value and the fix. Requests to
@@ -42,7 +44,8 @@ export function validateStorageSettings(value: unknown, processEndpoint: string 
   }
   const region = optional('region');
   const cloud = optional('cloud');
-  return { bucket_name: bucket, bucket_path: path.join('/'), ...(region ? { region } : {}), ...(cloud ? { cloud } : {}), ...(endpoint ? { endpoint } : {}) };
+  const credential = optional('credential_id');
+  return { bucket_name: bucket, bucket_path: path.join('/'), ...(region ? { region } : {}), ...(cloud ? { cloud } : {}), ...(endpoint ? { endpoint } : {}), ...(credential ? { credential_id: credential } : {}) };
 }
 
 /** `s3://bucket/path/`: where a storage's objects are. */

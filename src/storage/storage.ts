@@ -5,7 +5,9 @@ import type { Catalog } from '../catalog/db.js';
 import type { StorageRow } from '../catalog/schema.js';
 import { ensureStorage, getStorageById, listAllStorages } from '../catalog/storages.js';
 import type { Config } from '../config/config.js';
-import { QueryError, StorageError } from '../errors.js';
+import { SecretBox } from '../auth/secret-box.js';
+import { getCredential, openCredential, type CredentialSecrets } from '../catalog/credentials.js';
+import { errorMessage, QueryError, StorageError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 import { createS3Client } from '../sources/s3-source.js';
 import { PartitionCache } from './cache.js';
@@ -82,7 +84,7 @@ export class PartitionStorage {
   private cacheInstance: PartitionCache | undefined;
 
   constructor(
-    private readonly config: Pick<Config, 'storageUrl' | 'dataDir' | 'cacheDir' | 'cacheBytes' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>,
+    private readonly config: Pick<Config, 'storageUrl' | 'dataDir' | 'cacheDir' | 'cacheBytes' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle' | 'secretKey'>,
     private readonly catalog: Catalog,
   ) {
     this.defaultRemote = config.storageUrl.startsWith('s3://');
@@ -122,16 +124,34 @@ export class PartitionStorage {
     return chosen === this.defaultId && !this.defaultRemote ? null : chosen;
   }
 
-  private client(endpoint: string | undefined, region: string): S3Client {
-    const key = `${endpoint ?? ''}\n${region}`;
+  private client(endpoint: string | undefined, region: string, credential?: { id: string; secrets: CredentialSecrets }): S3Client {
+    const key = `${endpoint ?? ''}\n${region}\n${credential?.id ?? ''}`;
     let client = this.clients.get(key);
-    if (!client) this.clients.set(key, (client = createS3Client({ s3Endpoint: endpoint, s3Region: region, s3ForcePathStyle: this.config.s3ForcePathStyle })));
+    if (!client) this.clients.set(key, (client = createS3Client({ s3Endpoint: endpoint, s3Region: region, s3ForcePathStyle: this.config.s3ForcePathStyle }, credential?.secrets)));
     return client;
   }
 
-  private storeOfRow(row: StorageRow): S3Store {
+  private async storeOfRow(row: StorageRow): Promise<S3Store> {
     const settings = JSON.parse(row.settings) as StorageSettings;
-    return new S3Store(this.client(settings.endpoint ?? this.config.s3Endpoint, settings.region ?? this.config.s3Region), parseS3Location(storageUrlOf(settings)));
+    const credential = settings.credential_id !== undefined && row.org_id ? await this.credential(row, settings.credential_id) : undefined;
+    return new S3Store(this.client(settings.endpoint ?? this.config.s3Endpoint, settings.region ?? this.config.s3Region, credential), parseS3Location(storageUrlOf(settings)));
+  }
+
+  /** A storage's stored credential (its keys only: the storage says where), opened with INLET_SECRET_KEY. */
+  private async credential(row: StorageRow, id: string): Promise<{ id: string; secrets: CredentialSecrets }> {
+    const box = SecretBox.fromKey(this.config.secretKey);
+    if (!box) throw new StorageError(`storage "${row.name}" uses credential ${id}, and this process has no INLET_SECRET_KEY: set the same key on every process`);
+    const stored = await getCredential(this.catalog, row.org_id!, id).catch((err: unknown) => {
+      throw new StorageError(`storage "${row.name}": ${errorMessage(err)}`);
+    });
+    let opened;
+    try {
+      opened = openCredential(box, stored);
+    } catch {
+      throw new StorageError(`storage "${row.name}": credential "${stored.name}" cannot be opened with this process's INLET_SECRET_KEY: every process needs the key it was stored with`);
+    }
+    const { access_key_id, secret_access_key, session_token } = opened;
+    return { id: `${stored.id}\n${stored.modified}`, secrets: { access_key_id, secret_access_key, ...(session_token ? { session_token } : {}) } };
   }
 
   /** A storage's objects; `fresh` reads its row again (a storage without partitions may have changed its bucket). */
@@ -140,7 +160,7 @@ export class PartitionStorage {
     if (known && !fresh) return known;
     const row = await getStorageById(this.catalog, id);
     if (!row) throw new StorageError(`storage ${id} is not in the catalog: set the table's settings.storage_map.default_storage_id to one of GET /config/v1/orgs/{org}/storages/`);
-    const store = this.storeOfRow(row);
+    const store = await this.storeOfRow(row);
     this.stores.set(id, store);
     return store;
   }

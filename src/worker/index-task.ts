@@ -73,12 +73,13 @@ export async function runIndexTask(
   progress: TaskProgress = { bytesRead: 0, rowsRead: 0 },
 ): Promise<IndexResult> {
   const settings = JSON.parse(job.settings) as JobSettings;
+  const sources = await ctx.sources.forJob(ctx.catalog, job);
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
   const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
   const listed = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   // A retried task's objects carry no version (they are read afresh): the one they have now is checked as they are read, and recorded.
-  const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? ctx.sources.currentVersion(input.url, signal) : input.version));
+  const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? sources.currentVersion(input.url, signal) : input.version));
   // An object that cannot be looked up is read without one, and fails (or not) as its read does.
   const inputs = listed.map((input, i) => {
     const version = input.version ?? (looked[i]!.status === 'fulfilled' ? looked[i]!.value : undefined);
@@ -103,7 +104,7 @@ export async function runIndexTask(
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
   const fetchChunk = (chunk: readonly number[]) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
-      fetchToFile(ctx.sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }).then((fetched) => {
+      fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }).then((fetched) => {
         progress.bytesRead += fetched.bytes;
         return fetched;
       }),
@@ -146,7 +147,7 @@ export async function runIndexTask(
       await Promise.all([...local, ...read].filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
     }
     // A file rewritten in place while DuckDB or a download read it gives torn rows.
-    const changed = await ctx.sources.changedSinceListed(inputs);
+    const changed = await sources.changedSinceListed(inputs);
     if (changed.length > 0) throw inputError(inputs, changed);
     // Uploaded (for object storage) before the commit, which alone makes them visible.
     const published = await output.publish(written.map((p) => p.file), signal);

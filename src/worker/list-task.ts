@@ -13,12 +13,13 @@ import type { WorkerContext } from './context.js';
  */
 export async function runListTask(ctx: WorkerContext, job: JobRow, signal: AbortSignal): Promise<{ tasks: PlannedIndexTask[]; skipped: SkippedObject[] }> {
   const settings = JSON.parse(job.settings) as JobSettings;
-  const url = ctx.sources.parse(settings.source.settings.url);
+  const sources = await ctx.sources.forJob(ctx.catalog, job);
+  const url = sources.parse(settings.source.settings.url);
   // Checked at creation; an older version stored patterns RE2 refuses, which fail this task with the reason.
   const filter = settings.regex_filter ? compileRegexFilter(settings.regex_filter) : undefined;
   const objects: SourceObject[] = [];
   let listed = 0;
-  for await (const object of ctx.sources.list(url, signal)) {
+  for await (const object of sources.list(url, signal)) {
     listed++;
     if (listed % 10_000 === 0) ctx.log.info({ job: job.id, listed, kept: objects.length }, 'listing');
     if (filter && !filter(object.url)) continue;

@@ -25,12 +25,20 @@ export interface LocalS3 {
  * --openssl-legacy-provider because its list continuation tokens use DES (ENGINE-NOTES), and
  * --silent: a log line per request cost it CPU that the code under test shares the cores with.
  */
-export async function startLocalS3(): Promise<LocalS3> {
+export async function startLocalS3(keyPair?: { accessKeyId: string; secretAccessKey: string }): Promise<LocalS3> {
   Object.assign(process.env, S3_CREDENTIALS);
   const dir = mkdtempSync(path.join(tmpdir(), 'inlet-s3-'));
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent'], {
+  const args = ['-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent'];
+  // s3rver accepts one built-in key pair (S3RVER/S3RVER): with keyPair it accepts that one instead.
+  const replaceKeys = `const A = require(${JSON.stringify(path.join(path.dirname(bin), '../lib/models/account.js'))});
+    A.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
+    A.DUMMY_ACCOUNT.createKeyPair(process.env.INLET_S3RVER_KEY_ID, process.env.INLET_S3RVER_SECRET);
+    process.argv.splice(1, 0, ${JSON.stringify(bin)});
+    require(${JSON.stringify(bin)});`;
+  const child: ChildProcess = spawn(process.execPath, keyPair ? ['--openssl-legacy-provider', '-e', replaceKeys, '--', ...args] : ['--openssl-legacy-provider', bin, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: keyPair ? { ...process.env, INLET_S3RVER_KEY_ID: keyPair.accessKeyId, INLET_S3RVER_SECRET: keyPair.secretAccessKey } : process.env,
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -47,7 +55,10 @@ export async function startLocalS3(): Promise<LocalS3> {
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}: ${out}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = createS3Client({ s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true });
+  const client = createS3Client(
+    { s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true },
+    keyPair ? { access_key_id: keyPair.accessKeyId, secret_access_key: keyPair.secretAccessKey } : undefined,
+  );
   return {
     endpoint,
     pid: child.pid!,

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requireCredential } from '../../catalog/credentials.js';
 import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs, retryJob, undoJob } from '../../catalog/jobs.js';
 import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
 import type { JobRow } from '../../catalog/schema.js';
@@ -67,6 +68,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (body.type !== undefined && body.type !== 'batch_import') throw new ValidationError(`type is ${JSON.stringify(body.type)}: batch jobs only accept "batch_import"`);
       const settings = normaliseJobSettings(body.settings);
       ctx.sources.parse(settings.source.settings.url);
+      await requireCredential(catalog, org, settings.source.settings.credential_id, 'settings.source.settings.credential_id');
       const [projectName, tableName] = settings.source.table.split('.') as [string, string];
       const table = await findTableByName(catalog, org, projectName, tableName);
       if (!table) {

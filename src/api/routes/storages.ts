@@ -13,7 +13,8 @@ import {
   type StorageFields,
 } from '../../catalog/storages.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
-import { storageUrlOf, validateStorageSettings } from '../../storage/settings.js';
+import { storageUrlOf, validateStorageSettings, type StorageSettings } from '../../storage/settings.js';
+import { requireCredential } from '../../catalog/credentials.js';
 import type { ApiContext } from '../context.js';
 import { storageView } from '../views.js';
 
@@ -67,7 +68,9 @@ export function storageRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Body: Body }>(base, { schema: { body: bodySchema } }, async (request, reply) => {
     const o = await org(request);
     if (request.body.name === 'default') throw new ConflictError('a storage named "default" already exists (INLET_STORAGE_URL): choose another name');
-    return reply.status(201).send(view(await createStorage(catalog, o.id, storageFields(request.body, undefined, true, ctx.config.s3Endpoint))));
+    const fields = storageFields(request.body, undefined, true, ctx.config.s3Endpoint);
+    await requireCredential(catalog, o.id, (JSON.parse(fields.settings) as StorageSettings).credential_id, 'settings.credential_id');
+    return reply.status(201).send(view(await createStorage(catalog, o.id, fields)));
   });
   app.get(`${base}/:storage`, async (request) => (isDefault(request) ? defaultView((await org(request)).id) : view(await own(request))));
   for (const method of ['PATCH', 'PUT'] as const) {
@@ -79,6 +82,7 @@ export function storageRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (isDefault(request)) throw new ConflictError('the default storage is set by INLET_STORAGE_URL on every process: change it there');
         const current = await own(request);
         const fields = storageFields(request.body, current, method === 'PUT', ctx.config.s3Endpoint);
+        await requireCredential(catalog, current.org_id!, (JSON.parse(fields.settings) as StorageSettings).credential_id, 'settings.credential_id');
         const moved = storageUrlOf(JSON.parse(fields.settings)) !== storageUrlOf(JSON.parse(current.settings)) || JSON.parse(fields.settings).endpoint !== JSON.parse(current.settings).endpoint;
         if (moved && (await storageHasPartitions(catalog, current.id))) {
           throw new ConflictError(`storage "${current.name}" holds partitions: its bucket_name, bucket_path and endpoint cannot change (they would be lost); create another storage instead`);
