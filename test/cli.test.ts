@@ -152,7 +152,7 @@ test('job submit --watch exits 1 on a failed job, with a line for the file that 
   assert.ok(!run.stdout.includes(ESC), 'no escape sequences in a pipe');
 });
 
-test('job submit --watch exits 1 on a missing source; job retry says what the server answered', { timeout: 120_000 }, async () => {
+test('job submit --watch exits 1 on a missing source; job retry runs it again', { timeout: 120_000 }, async () => {
   // The body from a file, as the API takes it, with a flag on top.
   const body = path.join(root, 'job.json');
   writeFileSync(body, JSON.stringify({ name: 'from a file', settings: { max_files: 5, source: { table: 'website.events', settings: { url: `file://${root}/no-such-dir/missing.csv` } } } }));
@@ -165,9 +165,12 @@ test('job submit --watch exits 1 on a missing source; job retry says what the se
   assert.equal(shown.settings.max_files, 5);
   assert.equal(shown.settings.input_concurrency, 2);
 
-  const retry = await cli(['job', 'retry', id]);
-  assert.notEqual(retry.code, 0);
-  assert.match(retry.stderr, /^inlet: .*retry.* \[HTTP 404\]\n$/);
+  // A retry runs the failed LIST task again: the source is still missing, so the job fails again.
+  ok(await cli(['job', 'retry', id]));
+  const again = await cli(['job', 'status', id, '--watch', '--interval', '200']);
+  assert.equal(again.code, 1, `stdout: ${again.stdout}\nstderr: ${again.stderr}`);
+  const done = JSON.parse(ok(await cli(['job', 'show', id, '--json'])).stdout);
+  assert.equal(done.status, 'failed');
   const cancel = await cli(['job', 'cancel', id]);
   assert.equal(cancel.code, 1);
   assert.match(cancel.stderr, /^inlet: batch job .* is already failed: only ready or running jobs can be canceled \[HTTP 409\]\n$/);
