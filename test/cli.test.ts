@@ -136,6 +136,9 @@ test('job submit prints the id; status --watch in a pipe prints plain progress l
   const badQuery = await cli(['query', 'SELECT nope FROM website.events']);
   assert.equal(badQuery.code, 1);
   assert.match(badQuery.stderr, /^inlet: .*nope.* \[HTTP 400\]\n$/);
+
+  assert.equal(ok(await cli(['job', 'undo', id])).stdout, `job ${id} undone\n`);
+  assert.equal(ok(await cli(['query', 'SELECT count() FROM website.events'])).stdout, '0\n');
 });
 
 test('job submit --watch exits 1 on a failed job, with a line for the file that failed', { timeout: 120_000 }, async () => {

@@ -170,8 +170,7 @@ export function registerJobs(program: Command): void {
     }),
   );
 
-  // The API has no retry route yet: the command exists so scripts can use it once it does, and says what the server answered meanwhile.
-  clientCommand(job.command('retry').description("run a job's failed tasks again (needs a server that has POST …/retry)").argument('<id>', 'job uuid'), 'inlet job retry 0b7c…').action(
+  clientCommand(job.command('retry').description("run a failed or canceled job's failed tasks again").argument('<id>', 'job uuid'), 'inlet job retry 0b7c…').action(
     action(async (id: string, options: ClientOptions) => {
       const session = await openSession(options);
       const answer = await session.client.request<JobStatusView>('POST', jobPath(session, id, '/retry'));
@@ -180,4 +179,12 @@ export function registerJobs(program: Command): void {
     }),
   );
 
+  clientCommand(job.command('undo').description("take a job's loaded rows back out of its table (its files may be loaded again)").argument('<id>', 'job uuid'), 'inlet job undo 0b7c…').action(
+    action(async (id: string, options: ClientOptions) => {
+      const session = await openSession(options);
+      const answer = await session.client.request<JobStatusView>('POST', jobPath(session, id, '/undo'));
+      if (options.json) printJson(answer);
+      else out(`job ${answer.uuid} undone`);
+    }),
+  );
 }
