@@ -56,7 +56,8 @@ async function cancelThenRunAnother(jobId: string, name: string): Promise<number
   const canceled = await inlet.api.request('POST', `${jobs()}/${jobId}/cancel`);
   assert.equal(canceled.status, 200, canceled.text);
   const canceledAt = Date.now();
-  const next = await inlet.api.request('POST', jobs(), referenceJob(name, 's3://cancel/small/'));
+  // The same small object each time: force, or the ledger would skip what the first run loaded.
+  const next = await inlet.api.request('POST', jobs(), referenceJob(name, 's3://cancel/small/', { settings: { force: true } }));
   assert.equal(next.status, 200, next.text);
   const done = await inlet.api.waitForJob(next.body.uuid, undefined, 60_000);
   assert.equal(done.status, 'done', JSON.stringify(done.details));

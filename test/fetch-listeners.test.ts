@@ -33,7 +33,7 @@ test('a job of 30 objects in one task leaves no abort listeners behind: no MaxLi
     await createWebsiteEvents(api, [CSV_TRANSFORM]);
     // Two jobs: listeners that outlive their object pile up across jobs on a long-lived signal too.
     for (const name of ['first', 'second']) {
-      const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, referenceJob(name, 's3://many/logs/'));
+      const created = await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch`, referenceJob(name, 's3://many/logs/', { settings: { force: true } }));
       assert.equal(created.status, 200, created.text);
       const done = await api.waitForJob(created.body.uuid, undefined, 120_000);
       assert.equal(done.status, 'done', JSON.stringify(done.details));
