@@ -37,9 +37,17 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return scheme?.toLowerCase() === 'bearer' && value ? value : undefined;
 }
 
+/** ClickHouse's own credential headers (X-ClickHouse-User / X-ClickHouse-Key), as the basic auth they stand for. */
+function clickhouseCredentials(request: FastifyRequest): string | undefined {
+  const user = request.headers['x-clickhouse-user'];
+  if (typeof user !== 'string' || user === '') return undefined;
+  const key = request.headers['x-clickhouse-key'];
+  return `Basic ${Buffer.from(`${user}:${typeof key === 'string' ? key : ''}`).toString('base64')}`;
+}
+
 /** Bearer token (every route), or HTTP basic auth where `allowBasic` (the query API, as Hydrolix allows). */
 export async function authenticate(catalog: Catalog, request: FastifyRequest, allowBasic: boolean): Promise<User> {
-  const header = request.headers.authorization;
+  const header = request.headers.authorization ?? (allowBasic ? clickhouseCredentials(request) : undefined);
   if (!header) throw new AuthenticationError('authentication required: send "Authorization: Bearer <token>" (get a token from POST /config/v1/login)');
   const [scheme, value] = header.split(/\s+/, 2);
   if (scheme?.toLowerCase() === 'bearer' && value) {

@@ -9,14 +9,15 @@ const FORMAT_ALIASES: Record<string, OutputFormat> = { TSV: 'TabSeparated', TSVW
 export interface Statement {
   /** DuckDB SQL: the ClickHouse clauses taken off and rewritten. */
   readonly sql: string;
-  readonly format: OutputFormat;
+  /** The FORMAT clause; absent, the request's default_format or TabSeparated. */
+  readonly format: OutputFormat | undefined;
   /** `SETTINGS k = v, ...` of the statement, values unquoted. */
   readonly settings: Readonly<Record<string, string>>;
   /** `EXPLAIN <select>`: answer the plan and the partitions it would read, not the rows. */
   readonly explain: boolean;
 }
 
-function outputFormat(name: string): OutputFormat {
+export function outputFormat(name: string): OutputFormat {
   const known = OUTPUT_FORMATS.find((f) => f.toLowerCase() === name.toLowerCase());
   const alias = Object.entries(FORMAT_ALIASES).find(([a]) => a.toLowerCase() === name.toLowerCase())?.[1];
   if (known ?? alias) return (known ?? alias)!;
@@ -47,7 +48,7 @@ function settingsList(tokens: readonly Token[], from: number): Record<string, st
 }
 
 /** Takes trailing `SETTINGS ...` and `FORMAT name` (in either order) off the SQL. */
-function splitTrailingClauses(text: string): { sql: string; format: OutputFormat; settings: Record<string, string> } {
+function splitTrailingClauses(text: string): { sql: string; format: OutputFormat | undefined; settings: Record<string, string> } {
   let sql = text.trim().replace(/;\s*$/, '');
   let format: OutputFormat | undefined;
   let settings: Record<string, string> | undefined;
@@ -71,7 +72,7 @@ function splitTrailingClauses(text: string): { sql: string; format: OutputFormat
       }
     }
   }
-  return { sql, format: format ?? 'TabSeparated', settings: settings ?? {} };
+  return { sql, format, settings: settings ?? {} };
 }
 
 /** Index of the `)` closing the `(` at tokens[open]. */
