@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { JsonDuckDBValueConverter, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { JsonDuckDBValueConverter, UBIGINT, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
 import { countTablePartitions, prunedPartitions } from '../catalog/partitions.js';
 import { findTableWithTransform, resourcesGeneration } from '../catalog/resources.js';
@@ -333,8 +333,8 @@ export class QueryService {
       }
       const { result, columns: resultColumns } = await lease.sandbox.stream(lease.connection, statement.sql);
       stopIfCanceled();
-      // DuckDB spells ClickHouse's count() as count_star(); clients key on the name.
-      const columns = resultColumns.names.map((name, i) => ({ name: name === 'count_star()' ? 'count()' : name, type: resultColumns.types[i]! }));
+      // DuckDB spells ClickHouse's count() as count_star(); clients key on the name, and on its type, UInt64.
+      const columns = resultColumns.names.map((name, i) => (name === 'count_star()' ? { name: 'count()', type: UBIGINT } : { name, type: resultColumns.types[i]! }));
       // The next chunk is always asked of DuckDB before this one is handed over: DuckDB's thread
       // fetches it while Node converts and sends this one (a 1.7 M-row answer 11.4-14.3 -> 11.1-11.7 s).
       const fetchChunk = () => {

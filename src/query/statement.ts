@@ -1,4 +1,5 @@
 import { QueryError } from '../errors.js';
+import { clickhouseNames } from './aliases.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
@@ -114,6 +115,24 @@ function rewriteParametric(sql: string): string {
   return sql;
 }
 
+/**
+ * `toDateTime(1704067200)` (Grafana's $__timeFilter) reads Unix seconds, which DuckDB will not
+ * cast to a timestamp: a number literal there calls fromUnixTimestamp instead.
+ */
+function unixTimeLiterals(sql: string): string {
+  if (!/todatetime/i.test(sql)) return sql;
+  const tokens = tokenize(sql);
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const name = tokens[i]!;
+    if (!(isWord(name, 'TODATETIME') || isWord(name, 'TODATETIME64')) || tokens[i + 1]!.text !== '(' || tokens[i + 2]!.kind !== 'number') continue;
+    out += sql.slice(copied, name.start) + 'fromUnixTimestamp';
+    copied = name.end;
+  }
+  return out + sql.slice(copied);
+}
+
 /** `LIMIT n BY`, `LIMIT n OFFSET m BY` or `LIMIT m, n BY` at tokens[at]. */
 function limitByShape(tokens: readonly Token[], at: number): { count: number; offset: number; by: number } | undefined {
   const [n, next, m, after] = [tokens[at + 1], tokens[at + 2], tokens[at + 3], tokens[at + 4]];
@@ -169,6 +188,6 @@ export function parseStatement(text: string): Statement {
   const explain = isWord(tokens[0], 'EXPLAIN');
   if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
   if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
-  sql = rewriteLimitBy(rewriteParametric(sql));
+  sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseNames(sql))));
   return { sql, format, settings, explain };
 }
