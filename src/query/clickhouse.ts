@@ -10,7 +10,8 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   'CREATE MACRO yesterday() AS CAST(current_timestamp AS DATE) - 1',
   // count_if answers HUGEINT; ClickHouse counts are 64-bit.
   'CREATE MACRO countIf(condition) AS CAST(count_if(condition) AS BIGINT)',
-  'CREATE MACRO sumIf(x, condition) AS sum(x) FILTER (WHERE condition)',
+  // ClickHouse sums no rows to 0, not NULL: a time bucket with no matching row shows 0.
+  'CREATE MACRO sumIf(x, condition) AS coalesce(sum(x) FILTER (WHERE condition), 0)',
   'CREATE MACRO avgIf(x, condition) AS avg(x) FILTER (WHERE condition)',
   'CREATE MACRO minIf(x, condition) AS min(x) FILTER (WHERE condition)',
   'CREATE MACRO maxIf(x, condition) AS max(x) FILTER (WHERE condition)',
@@ -42,6 +43,16 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   // Grafana's logs volume: does any of the needles occur in the text (1 or 0, ClickHouse's UInt8).
   'CREATE MACRO multiSearchAny(s, needles) AS CAST(list_bool_or([contains(s, n) FOR n IN needles]) AS UTINYINT)',
   'CREATE MACRO toDate(t) AS CAST(t AS DATE)',
+  'CREATE MACRO toYear(t) AS year(t)',
+  'CREATE MACRO toMonth(t) AS month(t)',
+  'CREATE MACRO toDayOfMonth(t) AS day(t)',
+  'CREATE MACRO toSecond(t) AS second(t)',
+  "CREATE MACRO toStartOfYear(t) AS CAST(date_trunc('year', CAST(t AS TIMESTAMP)) AS DATE)",
+  "CREATE MACRO toStartOfQuarter(t) AS CAST(date_trunc('quarter', CAST(t AS TIMESTAMP)) AS DATE)",
+  "CREATE MACRO toMonday(t) AS CAST(date_trunc('week', CAST(t AS TIMESTAMP)) AS DATE)",
+  // ClickHouse's default week (mode 0) starts on Sunday.
+  'CREATE MACRO toStartOfWeek(t) AS CAST(CAST(t AS DATE) - CAST(dayofweek(CAST(t AS DATE)) AS INTEGER) AS DATE)',
+  'CREATE MACRO formatDateTime(t, format) AS strftime(CAST(t AS TIMESTAMP), format)',
   'CREATE MACRO toDateTime(t) AS CAST(t AS TIMESTAMP)',
   'CREATE MACRO toUnixTimestamp(t) AS CAST(epoch(CAST(t AS TIMESTAMP)) AS BIGINT)',
   'CREATE MACRO toHour(t) AS hour(t)',
@@ -58,4 +69,14 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   "CREATE MACRO empty(s) AS (s = '')",
   "CREATE MACRO notEmpty(s) AS (s <> '')",
   'CREATE MACRO match(s, pattern) AS regexp_matches(s, pattern)',
+  'CREATE MACRO replaceAll(s, from_text, to_text) AS replace(s, from_text, to_text)',
+  'CREATE MACRO startsWith(s, prefix) AS starts_with(s, prefix)',
+  'CREATE MACRO endsWith(s, suffix) AS ends_with(s, suffix)',
+  'CREATE MACRO trimBoth(s) AS trim(s)',
+  'CREATE MACRO splitByChar(separator, s) AS string_split(s, separator)',
+  "CREATE MACRO domain(url) AS regexp_extract(url, '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/:?#]*)', 1)",
+  "CREATE MACRO path(url) AS regexp_extract(url, '^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?([^?#]*)', 1)",
+  'CREATE MACRO isNotNull(x) AS (x IS NOT NULL)',
+  'CREATE MACRO multiIf(c1, v1, otherwise) AS CASE WHEN c1 THEN v1 ELSE otherwise END, (c1, v1, c2, v2, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 ELSE otherwise END, (c1, v1, c2, v2, c3, v3, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 WHEN c3 THEN v3 ELSE otherwise END',
+  'CREATE MACRO anyLast(x) AS last(x)',
 ];

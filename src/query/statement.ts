@@ -92,6 +92,8 @@ const PARAMETRIC: Record<string, (params: string, args: string) => string> = {
   quantile: (p, x) => `quantile_cont(${x}, ${p})`,
   quantiles: (p, x) => `quantile_cont(${x}, [${p}])`,
   quantileexact: (p, x) => `__inlet_quantile_exact(${x}, ${p})`,
+  // ClickHouse's topK is approximate too (Filtered Space-Saving), most frequent first.
+  topk: (p, x) => `approx_top_k(${x}, ${p})`,
   quantilesexact: (p, x) => `[${p.split(',').map((level) => `__inlet_quantile_exact(${x}, ${level.trim()})`).join(', ')}]`,
 };
 
