@@ -37,41 +37,64 @@ interface Replacement {
 function aliasesFirst(sql: string): string {
   if (!/\bas\b/i.test(sql) || !/\b(?:group|having)\b/i.test(sql)) return sql;
   const tokens = tokenize(sql);
+  // Where each parenthesis closes: a SELECT walks only its own level, jumping over nested ones,
+  // so the whole pass stays linear in the text however deeply subqueries nest.
+  const closeAt: number[] = [];
+  const open: number[] = [];
+  tokens.forEach((t, i) => {
+    if (t.text === '(') open.push(i);
+    else if (t.text === ')' && open.length > 0) closeAt[open.pop()!] = i;
+  });
   const replacements: Replacement[] = [];
   for (let s = 0; s < tokens.length; s++) {
     if (!isWord(tokens[s], 'SELECT')) continue;
     const depth = tokens[s]!.depth;
-    // This SELECT's tokens: up to the parenthesis that closes its scope.
-    let end = s + 1;
-    while (end < tokens.length && !(tokens[end]!.depth < depth || (tokens[end]!.text === ')' && tokens[end]!.depth === depth - 1))) end++;
-    const atDepth = (i: number) => tokens[i]!.depth === depth;
-    const clauseAt = (word: string, from: number) => {
-      for (let i = from; i < end; i++) if (atDepth(i) && isWord(tokens[i], word)) return i;
-      return -1;
-    };
-    const from = clauseAt('FROM', s + 1);
-    const listEnd = from >= 0 ? from : end;
+    const level: number[] = [];
+    // Index of the first token past this SELECT.
+    let scopeEnd = s + 1;
+    for (let i = s + 1; i < tokens.length; i++, scopeEnd = i) {
+      const t = tokens[i]!;
+      if (t.depth < depth || (t.depth === depth && ['UNION', 'EXCEPT', 'INTERSECT'].some((w) => isWord(t, w)))) break;
+      level.push(i);
+      if (t.text === '(') i = closeAt[i] ?? tokens.length;
+    }
+    const clauseAt = (word: string, from: number) => level.findIndex((i, k) => k >= from && isWord(tokens[i], word));
+    const from = clauseAt('FROM', 0);
+    const listEnd = from >= 0 ? from : level.length;
     const aliases = new Map<string, string>();
-    let itemStart = s + 1;
-    for (let i = s + 1; i <= listEnd; i++) {
-      if (i < listEnd && !(atDepth(i) && tokens[i]!.text === ',')) continue;
-      const [as, name] = [tokens[i - 2], tokens[i - 1]];
+    let itemStart = 0;
+    for (let k = 0; k <= listEnd; k++) {
+      if (k < listEnd && tokens[level[k]!]!.text !== ',') continue;
+      const [as, name] = [tokens[level[k - 2] ?? -1], tokens[level[k - 1] ?? -1]];
       const alias = nameOf(name);
-      if (i - 2 > itemStart && isWord(as, 'AS') && alias !== undefined) aliases.set(alias, sql.slice(tokens[itemStart]!.start, as!.start).trim());
-      itemStart = i + 1;
+      if (k - 2 > itemStart && isWord(as, 'AS') && alias !== undefined) aliases.set(alias, sql.slice(tokens[level[itemStart]!]!.start, as!.start).trim());
+      itemStart = k + 1;
     }
     if (aliases.size === 0) continue;
-    for (const clause of ['GROUP', 'HAVING']) {
-      const at = clauseAt(clause, listEnd);
-      if (at < 0) continue;
-      let i = at + (clause === 'GROUP' ? 2 : 1);
-      for (; i < end && !(atDepth(i) && CLAUSE_ENDS.some((w) => isWord(tokens[i], w))); i++) {
-        const token = tokens[i]!;
-        const expr = aliases.get(nameOf(token) ?? '');
-        // Only a whole name: not a qualified one (t.x), a function (x(...)) or a subquery's.
-        if (expr === undefined || tokens[i - 1]?.text === '.' || tokens[i + 1]?.text === '.' || tokens[i + 1]?.text === '(') continue;
-        if (token.depth !== depth && !(clause === 'HAVING')) continue;
-        replacements.push({ start: token.start, end: token.end, text: `(${expr})` });
+    const replace = (i: number) => {
+      const token = tokens[i]!;
+      const expr = aliases.get(nameOf(token) ?? '');
+      // Only a whole name: not a qualified one (t.x) or a function (x(...)).
+      if (expr === undefined || tokens[i - 1]?.text === '.' || tokens[i + 1]?.text === '.' || tokens[i + 1]?.text === '(') return;
+      replacements.push({ start: token.start, end: token.end, text: `(${expr})` });
+    };
+    const clauseEnd = (k: number) => {
+      while (k < level.length && !CLAUSE_ENDS.some((w) => isWord(tokens[level[k]!], w))) k++;
+      return k;
+    };
+    const group = clauseAt('GROUP', listEnd);
+    if (group >= 0) {
+      const groupEnd = clauseEnd(group + 2);
+      for (let k = group + 2; k < groupEnd; k++) replace(level[k]!);
+    }
+    const having = clauseAt('HAVING', listEnd);
+    if (having >= 0) {
+      // Inside HAVING an alias may sit in any expression: every token up to the next clause.
+      const stop = level[clauseEnd(having + 1)] ?? scopeEnd;
+      for (let i = level[having]! + 1; i < stop; i++) {
+        // A subquery's names are its own (and it is walked as its own SELECT).
+        if (tokens[i]!.text === '(' && (isWord(tokens[i + 1], 'SELECT') || isWord(tokens[i + 1], 'WITH'))) i = closeAt[i] ?? tokens.length;
+        else replace(i);
       }
     }
   }
