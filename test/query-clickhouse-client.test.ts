@@ -78,6 +78,14 @@ describe('the official @clickhouse/client against Inlet', () => {
     // From 01:00 on: seconds 3600..19999; host a is every third second (i % 3 == 0), where status is 200.
     const expected = logRows(ROWS, Date.UTC(2024, 0, 1), 1).filter((r) => r.host === 'a.example.com' && r.time.getTime() >= Date.UTC(2024, 0, 1, 1)).length;
     assert.deepEqual(await result.json(), [{ n: String(expected) }]);
+    const auth = { authorization: `Bearer ${inlet.api.token}` };
+    const missing = await fetch(`${inlet.api.url}/query`, { method: 'POST', headers: auth, body: 'SELECT {n:UInt8}' });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.headers.get('x-clickhouse-exception-code'), '456');
+    const notANumber = await fetch(`${inlet.api.url}/query?param_n=${encodeURIComponent('1; DROP TABLE x')}`, { method: 'POST', headers: auth, body: 'SELECT {n:UInt8}' });
+    assert.match(((await notANumber.json()) as { error: string }).error, /param_n=1; DROP TABLE x is not a valid UInt8: send a whole number \(BAD_ARGUMENTS\)/);
+    const struct = await fetch(`${inlet.api.url}/query`, { method: 'POST', headers: auth, body: "SELECT {a: 1}['a'] AS v" });
+    assert.equal(await struct.text(), '1\n');
     const quoted = await client.query({ query: 'SELECT {s:String} AS s', query_params: { s: "it's a\ttab \\ and 'quotes'" }, format: 'JSONEachRow' });
     assert.deepEqual(await quoted.json(), [{ s: "it's a\ttab \\ and 'quotes'" }]);
   });

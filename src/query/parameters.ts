@@ -96,7 +96,8 @@ export function bindParameters(sql: string, values: Readonly<Record<string, stri
   let bound = '';
   let copied = 0;
   for (let i = 0; i < tokens.length; i++) {
-    if (tokens[i]!.text !== '{' || tokens[i + 1]?.kind !== 'word' || tokens[i + 2]?.text !== ':') continue;
+    // A type is a name: `{a: 1}` is a DuckDB struct, not a parameter.
+    if (tokens[i]!.text !== '{' || tokens[i + 1]?.kind !== 'word' || tokens[i + 2]?.text !== ':' || tokens[i + 3]?.kind !== 'word') continue;
     const close = tokens.findIndex((t, j) => j > i + 2 && t.text === '}');
     if (close < 0) break;
     const name = tokens[i + 1]!.text;
