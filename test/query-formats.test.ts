@@ -100,7 +100,7 @@ describe('streaming', () => {
     });
     assert.equal(response.status, 200);
     const text = await response.text();
-    assert.match(text, /\nCode: 0\. DB::Exception: Limit for result exceeded: the answer has more than hdx_query_max_result_rows=150000 rows.*\n$/);
+    assert.match(text, /\nCode: 396\. DB::Exception: Limit for result exceeded: the answer has more than hdx_query_max_result_rows=150000 rows.*\n$/);
   });
 
   test('a client that goes away mid-stream leaves the service answering, again and again', async () => {

@@ -115,13 +115,13 @@ describe('the query queue', () => {
       const orgFull = await query(inlet.api, 'SELECT 1');
       assert.equal(orgFull.status, 429, orgFull.text);
       assert.equal(orgFull.body.query, 'SELECT 1');
-      assert.match(orgFull.body.error, /^Too many simultaneous queries: this org has 1 running \(INLET_QUERY_ORG_CONCURRENCY=1\) and 1 waiting \(INLET_QUERY_ORG_QUEUE=1\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      assert.match(orgFull.body.error, /^Code: 202\. DB::Exception: Too many simultaneous queries: this org has 1 running \(INLET_QUERY_ORG_CONCURRENCY=1\) and 1 waiting \(INLET_QUERY_ORG_QUEUE=1\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
       held.push(holdOne(other));
       await delay(300);
       // Two waiting: the server's queue is full, whoever asks.
       const serverFull = await query(other, 'SELECT 2');
       assert.equal(serverFull.status, 503, serverFull.text);
-      assert.match(serverFull.body.error, /^Too many simultaneous queries: the server has 1 running \(INLET_QUERY_CONCURRENCY=1\) and 2 waiting \(INLET_QUERY_QUEUE=2\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      assert.match(serverFull.body.error, /^Code: 202\. DB::Exception: Too many simultaneous queries: the server has 1 running \(INLET_QUERY_CONCURRENCY=1\) and 2 waiting \(INLET_QUERY_QUEUE=2\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
       for (const abort of clients) abort.abort();
       await Promise.all(held);
       // The waiting ones left the queue with their clients, the running one was interrupted.
@@ -154,7 +154,7 @@ describe('memory', () => {
     const before = statusMb('self', 'VmRSS');
     const answer = await query(inlet.api, "SELECT length(repeat('x', 2000000000) || repeat('y', 2000000000))");
     assert.equal(answer.status, 400, answer.text);
-    assert.match(answer.body.error, /^DB::Exception: Out of Memory Error: .*INLET_QUERY_PROCESS_MEMORY_MB=2048 .*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    assert.match(answer.body.error, /^Code: 241\. DB::Exception: Out of Memory Error: .*INLET_QUERY_PROCESS_MEMORY_MB=2048 .*\(MEMORY_LIMIT_EXCEEDED\)$/);
     const peak = statusMb('self', 'VmHWM');
     // The strings alone are 8 GB; the API process never holds them, whatever else this test process allocated.
     assert.ok(peak < before + 1024, `API process peak RSS ${peak.toFixed(0)} MiB (${before.toFixed(0)} MiB before the query)`);
@@ -184,7 +184,7 @@ describe('memory', () => {
     process.kill(queryProcess, 'SIGKILL');
     const lost = await running;
     assert.equal(lost.status, 503, lost.text);
-    assert.match(lost.body.error, /^The query process ended .*INLET_QUERY_PROCESS_MEMORY_MB=2048.*\(MEMORY_LIMIT_EXCEEDED\)$/);
+    assert.match(lost.body.error, /^Code: 241\. DB::Exception: The query process ended .*INLET_QUERY_PROCESS_MEMORY_MB=2048.*\(MEMORY_LIMIT_EXCEEDED\)$/);
     const deadline = Date.now() + 30_000;
     for (;;) {
       const answer = await query(inlet.api, 'SELECT 42');

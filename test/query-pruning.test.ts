@@ -170,7 +170,7 @@ describe('query settings', () => {
     const started = Date.now();
     const result = await inlet.api.query('SELECT sum(hash(range)) FROM range(10000000000) SETTINGS hdx_query_max_execution_time = 0.3');
     assert.equal(result.status, 400, result.text);
-    assert.match(result.body.error, /^Timeout exceeded: elapsed [\d.]+ seconds, maximum: 0.3 \(TIMEOUT_EXCEEDED\)$/);
+    assert.match(result.body.error, /^Code: 159\. DB::Exception: Timeout exceeded: elapsed [\d.]+ seconds, maximum: 0.3 \(TIMEOUT_EXCEEDED\)$/);
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     assert.equal((await inlet.api.query('SELECT count() FROM website.events')).text, '1440\n', 'the service still answers');
   });

@@ -94,8 +94,8 @@ describe('errors and isolation', () => {
     const theirs = await other.query('SELECT count() FROM website.events');
     const missing = await inlet.api.query('SELECT count() FROM website.nothing');
     assert.equal(theirs.status, 400);
-    assert.equal(theirs.body.error, "Table website.events doesn't exist (UNKNOWN_TABLE)");
-    assert.equal(missing.body.error, "Table website.nothing doesn't exist (UNKNOWN_TABLE)");
+    assert.equal(theirs.body.error, "Code: 60. DB::Exception: Table website.events doesn't exist (UNKNOWN_TABLE)");
+    assert.equal(missing.body.error, "Code: 60. DB::Exception: Table website.nothing doesn't exist (UNKNOWN_TABLE)");
   });
 
   test('two orgs with the same project.table each read only their own rows', async () => {
@@ -122,11 +122,11 @@ describe('errors and isolation', () => {
     const renamed = await inlet.api.request('PATCH', `${tables}/${created.body.uuid}`, { name: 'renamed_now' });
     assert.equal(renamed.status, 200, renamed.text);
     const old = await inlet.api.query('SELECT count() FROM website.renamed_soon');
-    assert.equal(old.body.error, "Table website.renamed_soon doesn't exist (UNKNOWN_TABLE)");
+    assert.equal(old.body.error, "Code: 60. DB::Exception: Table website.renamed_soon doesn't exist (UNKNOWN_TABLE)");
     assert.equal((await inlet.api.query('SELECT count() FROM website.renamed_now')).text, '0\n');
     assert.equal((await inlet.api.request('DELETE', `${tables}/${created.body.uuid}`)).status, 204);
     const deleted = await inlet.api.query('SELECT count() FROM website.renamed_now');
-    assert.equal(deleted.body.error, "Table website.renamed_now doesn't exist (UNKNOWN_TABLE)");
+    assert.equal(deleted.body.error, "Code: 60. DB::Exception: Table website.renamed_now doesn't exist (UNKNOWN_TABLE)");
   });
 
   test('basic auth works like a bearer token', async () => {

@@ -48,6 +48,14 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return scheme?.toLowerCase() === 'bearer' && value ? value : undefined;
 }
 
+/** ClickHouse's own credential headers (X-ClickHouse-User / X-ClickHouse-Key), as the basic auth they stand for. */
+function clickhouseCredentials(request: FastifyRequest): string | undefined {
+  const user = request.headers['x-clickhouse-user'];
+  if (typeof user !== 'string' || user === '') return undefined;
+  const key = request.headers['x-clickhouse-key'];
+  return `Basic ${Buffer.from(`${user}:${typeof key === 'string' ? key : ''}`).toString('base64')}`;
+}
+
 /** The hash a login checks a password against: none for service accounts and users who have not set one (the same work is still spent). */
 export const loginHash = (user: User | undefined): string | undefined => (user && user.kind === 'user' && user.password_hash !== '' ? user.password_hash : undefined);
 
@@ -67,7 +75,7 @@ export async function passwordLogin(catalog: Catalog, request: FastifyRequest, e
 }
 
 async function identify(catalog: Catalog, request: FastifyRequest, allowBasic: boolean): Promise<Principal> {
-  const header = request.headers.authorization;
+  const header = request.headers.authorization ?? (allowBasic ? clickhouseCredentials(request) : undefined);
   if (!header) throw new AuthenticationError('authentication required: send "Authorization: Bearer <token>" (get a token from POST /config/v1/login)');
   const [scheme, value] = header.split(/\s+/, 2);
   if (scheme?.toLowerCase() === 'bearer' && value) {

@@ -75,6 +75,7 @@ const CONSTANT_FUNCTIONS = new Set([
   '+', '-', 'now', 'today', 'yesterday', 'current_timestamp', 'get_current_timestamp', 'current_date', 'trunc',
   'to_years', 'to_months', 'to_weeks', 'to_days', 'to_hours', 'to_minutes', 'to_seconds', 'to_milliseconds', 'to_microseconds',
   'todatetime', 'todate', 'date_trunc', 'time_bucket', 'strptime', 'make_timestamp', 'to_timestamp', 'epoch_ms',
+  'tostartofinterval', 'todatetime64', 'fromunixtimestamp64milli', 'fromunixtimestamp',
   'tostartofminute', 'tostartoffiveminutes', 'tostartoffiveminute', 'tostartoftenminutes', 'tostartoffifteenminutes', 'tostartofhour', 'tostartofday',
 ]);
 

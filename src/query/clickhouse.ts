@@ -10,13 +10,16 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   'CREATE MACRO yesterday() AS CAST(current_timestamp AS DATE) - 1',
   // count_if answers HUGEINT; ClickHouse counts are 64-bit.
   'CREATE MACRO countIf(condition) AS CAST(count_if(condition) AS BIGINT)',
-  'CREATE MACRO sumIf(x, condition) AS sum(x) FILTER (WHERE condition)',
+  // ClickHouse sums no rows to 0, not NULL: a time bucket with no matching row shows 0.
+  'CREATE MACRO sumIf(x, condition) AS coalesce(sum(x) FILTER (WHERE condition), 0)',
   'CREATE MACRO avgIf(x, condition) AS avg(x) FILTER (WHERE condition)',
   'CREATE MACRO minIf(x, condition) AS min(x) FILTER (WHERE condition)',
   'CREATE MACRO maxIf(x, condition) AS max(x) FILTER (WHERE condition)',
-  'CREATE MACRO uniq(x) AS approx_count_distinct(x)',
-  'CREATE MACRO uniqExact(x) AS count(DISTINCT x)',
-  'CREATE MACRO uniqIf(x, condition) AS approx_count_distinct(x) FILTER (WHERE condition)',
+  // uniq is exact: DuckDB's HyperLogLog was off by over 10 %, where ClickHouse's uniq stays within about 2 %.
+  // With several arguments both count distinct tuples, as ClickHouse does.
+  'CREATE MACRO uniq(x) AS count(DISTINCT x), (a, b) AS count(DISTINCT (a, b)), (a, b, c) AS count(DISTINCT (a, b, c)), (a, b, c, d) AS count(DISTINCT (a, b, c, d))',
+  'CREATE MACRO uniqExact(x) AS count(DISTINCT x), (a, b) AS count(DISTINCT (a, b)), (a, b, c) AS count(DISTINCT (a, b, c)), (a, b, c, d) AS count(DISTINCT (a, b, c, d))',
+  'CREATE MACRO uniqIf(x, condition) AS count(DISTINCT x) FILTER (WHERE condition)',
   'CREATE MACRO uniqExactIf(x, condition) AS count(DISTINCT x) FILTER (WHERE condition)',
   'CREATE MACRO groupArray(x) AS list(x) FILTER (WHERE x IS NOT NULL)',
   // ClickHouse's quantileExact: the element at floor(level * n) of the sorted values.
@@ -29,7 +32,27 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   "CREATE MACRO toStartOfHour(t) AS date_trunc('hour', CAST(t AS TIMESTAMP))",
   "CREATE MACRO toStartOfDay(t) AS date_trunc('day', CAST(t AS TIMESTAMP))",
   "CREATE MACRO toStartOfMonth(t) AS CAST(date_trunc('month', CAST(t AS TIMESTAMP)) AS DATE)",
+  // ClickHouse counts intervals from the Unix epoch; DuckDB's time_bucket from 2000-01-03 unless told.
+  "CREATE MACRO toStartOfInterval(t, i) AS time_bucket(i, CAST(t AS TIMESTAMP), TIMESTAMP '1970-01-01'), (t, i, zone) AS time_bucket(i, CAST(t AS TIMESTAMP), TIMESTAMP '1970-01-01')",
+  'CREATE MACRO toDateTime64(t, scale) AS CAST(t AS TIMESTAMP), (t, scale, zone) AS CAST(t AS TIMESTAMP)',
+  // What Grafana's ClickHouse data source expands $__fromTime_ms / $__timeFilter_ms into.
+  'CREATE MACRO fromUnixTimestamp64Milli(ms) AS epoch_ms(CAST(ms AS BIGINT))',
+  // Also toDateTime(<Unix seconds>) and toDateTime64(<Unix seconds>, p): a number there is renamed to this.
+  'CREATE MACRO fromUnixTimestamp(s) AS CAST(to_timestamp(s) AS TIMESTAMP), (s, scale) AS CAST(to_timestamp(s) AS TIMESTAMP), (s, scale, zone) AS CAST(to_timestamp(s) AS TIMESTAMP)',
+  'CREATE MACRO toUnixTimestamp64Milli(t) AS epoch_ms(CAST(t AS TIMESTAMP))',
+  // Grafana's logs volume: does any of the needles occur in the text (1 or 0, ClickHouse's UInt8).
+  'CREATE MACRO multiSearchAny(s, needles) AS CAST(list_bool_or([contains(s, n) FOR n IN needles]) AS UTINYINT)',
   'CREATE MACRO toDate(t) AS CAST(t AS DATE)',
+  'CREATE MACRO toYear(t) AS year(t)',
+  'CREATE MACRO toMonth(t) AS month(t)',
+  'CREATE MACRO toDayOfMonth(t) AS day(t)',
+  'CREATE MACRO toSecond(t) AS second(t)',
+  "CREATE MACRO toStartOfYear(t) AS CAST(date_trunc('year', CAST(t AS TIMESTAMP)) AS DATE)",
+  "CREATE MACRO toStartOfQuarter(t) AS CAST(date_trunc('quarter', CAST(t AS TIMESTAMP)) AS DATE)",
+  "CREATE MACRO toMonday(t) AS CAST(date_trunc('week', CAST(t AS TIMESTAMP)) AS DATE)",
+  // ClickHouse's default week (mode 0) starts on Sunday.
+  'CREATE MACRO toStartOfWeek(t) AS CAST(CAST(t AS DATE) - CAST(dayofweek(CAST(t AS DATE)) AS INTEGER) AS DATE)',
+  'CREATE MACRO formatDateTime(t, format) AS strftime(CAST(t AS TIMESTAMP), format)',
   'CREATE MACRO toDateTime(t) AS CAST(t AS TIMESTAMP)',
   'CREATE MACRO toUnixTimestamp(t) AS CAST(epoch(CAST(t AS TIMESTAMP)) AS BIGINT)',
   'CREATE MACRO toHour(t) AS hour(t)',
@@ -46,4 +69,14 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   "CREATE MACRO empty(s) AS (s = '')",
   "CREATE MACRO notEmpty(s) AS (s <> '')",
   'CREATE MACRO match(s, pattern) AS regexp_matches(s, pattern)',
+  'CREATE MACRO replaceAll(s, from_text, to_text) AS replace(s, from_text, to_text)',
+  'CREATE MACRO startsWith(s, prefix) AS starts_with(s, prefix)',
+  'CREATE MACRO endsWith(s, suffix) AS ends_with(s, suffix)',
+  'CREATE MACRO trimBoth(s) AS trim(s)',
+  'CREATE MACRO splitByChar(separator, s) AS string_split(s, separator)',
+  "CREATE MACRO domain(url) AS regexp_extract(url, '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/:?#]*)', 1)",
+  "CREATE MACRO path(url) AS regexp_extract(url, '^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?([^?#]*)', 1)",
+  'CREATE MACRO isNotNull(x) AS (x IS NOT NULL)',
+  'CREATE MACRO multiIf(c1, v1, otherwise) AS CASE WHEN c1 THEN v1 ELSE otherwise END, (c1, v1, c2, v2, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 ELSE otherwise END, (c1, v1, c2, v2, c3, v3, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 WHEN c3 THEN v3 ELSE otherwise END',
+  'CREATE MACRO anyLast(x) AS last(x)',
 ];

@@ -71,7 +71,7 @@ async function run(message: Extract<HostRequest, { type: 'run' }>): Promise<void
       await query.body.return(undefined);
       return;
     }
-    reply({ type: 'start', id: message.id, contentType: contentTypeOf(execution) });
+    reply({ type: 'start', id: message.id, contentType: contentTypeOf(execution), format: execution.format, statistics: execution.statistics() });
     await pump(message.id, query);
   } catch (err) {
     running.delete(message.id);

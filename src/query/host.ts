@@ -6,7 +6,9 @@ import { resourcesGeneration } from '../catalog/resources.js';
 import type { Config } from '../config/config.js';
 import { OrgQueryLimitError, QueryError, QueryProcessLostError, QueryServiceBusyError } from '../errors.js';
 import { canceledByClient } from './admission.js';
+import type { Statistics } from './output.js';
 import type { QueryRequest } from './run.js';
+import type { OutputFormat } from './statement.js';
 
 /** What the API asks of the query process. */
 export type HostRequest =
@@ -19,13 +21,16 @@ export type HostRequest =
 /** What the query process answers: pieces of a formatted answer, or the error that ended it. */
 export type HostReply =
   | { type: 'ready' }
-  | { type: 'start'; id: number; contentType: string }
+  | { type: 'start'; id: number; contentType: string; format: OutputFormat; statistics: Statistics }
   | { type: 'data'; id: number; text: string; done: boolean }
   | { type: 'error'; id: number; message: string; status: number };
 
 /** A query's answer as the query process formats it: pull `body` at the client's pace. */
 export interface HostedAnswer {
   readonly contentType: string;
+  readonly format: OutputFormat;
+  /** What the query reads, known before its first row (ClickHouse's X-ClickHouse-Summary). */
+  readonly statistics: Statistics;
   readonly body: AsyncGenerator<string>;
 }
 
@@ -165,7 +170,11 @@ export class QueryHost {
       finish();
       throw errorOf(first);
     }
-    const contentType = first.type === 'start' ? first.contentType : 'text/plain';
+    if (first.type !== 'start') {
+      finish();
+      throw new Error(`the query process answered ${first.type} before start`);
+    }
+    const { contentType, format, statistics } = first;
     const receive = () => this.receive(inbox);
     const send = (message: HostRequest) => this.send(message);
     const body = async function* (): AsyncGenerator<string> {
@@ -187,7 +196,7 @@ export class QueryHost {
         finish();
       }
     };
-    return { contentType, body: body() };
+    return { contentType, format, statistics, body: body() };
   }
 
   /** A deleted table's partitions leave the query process's cache at once, not when evicted. */

@@ -50,9 +50,25 @@ const ENFORCED: Record<string, { key: keyof QuerySettings; parse: Parser }> = {
   hdx_query_timerange_required: { key: 'timerangeRequired', parse: bool },
   hdx_query_max_timerange_sec: { key: 'maxTimerangeSec', parse: wholeNumber },
   hdx_query_max_execution_time: { key: 'maxExecutionTime', parse: seconds },
+  // ClickHouse's own names for the same limits, as ClickHouse clients send them.
+  max_execution_time: { key: 'maxExecutionTime', parse: seconds },
+  max_result_rows: { key: 'maxResultRows', parse: wholeNumber },
+  max_result_bytes: { key: 'maxResultBytes', parse: wholeNumber },
+  max_rows_to_read: { key: 'maxRows', parse: wholeNumber },
 };
 /** Labels with no effect on the answer: accepted so that clients setting them keep working. */
-const INFORMATIONAL = new Set(['hdx_query_comment', 'hdx_query_admin_comment']);
+const INFORMATIONAL = new Set([
+  'hdx_query_comment',
+  'hdx_query_admin_comment',
+  // ClickHouse settings about the HTTP exchange itself: Inlet always answers as they ask by
+  // default (whole answer, no progress headers, no compression), so a client sending them works.
+  'readonly',
+  'wait_end_of_query',
+  'send_progress_in_http_headers',
+  'http_headers_progress_interval_ms',
+  'enable_http_compression',
+  'log_comment',
+]);
 
 /** `k=v,k2=v2` as the `X-HDX-query-settings` header carries it. */
 export function parseSettingsHeader(header: string | undefined): Record<string, string> {

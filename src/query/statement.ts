@@ -1,4 +1,5 @@
 import { QueryError } from '../errors.js';
+import { clickhouseNames } from './aliases.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
@@ -9,14 +10,15 @@ const FORMAT_ALIASES: Record<string, OutputFormat> = { TSV: 'TabSeparated', TSVW
 export interface Statement {
   /** DuckDB SQL: the ClickHouse clauses taken off and rewritten. */
   readonly sql: string;
-  readonly format: OutputFormat;
+  /** The FORMAT clause; absent, the request's default_format or TabSeparated. */
+  readonly format: OutputFormat | undefined;
   /** `SETTINGS k = v, ...` of the statement, values unquoted. */
   readonly settings: Readonly<Record<string, string>>;
   /** `EXPLAIN <select>`: answer the plan and the partitions it would read, not the rows. */
   readonly explain: boolean;
 }
 
-function outputFormat(name: string): OutputFormat {
+export function outputFormat(name: string): OutputFormat {
   const known = OUTPUT_FORMATS.find((f) => f.toLowerCase() === name.toLowerCase());
   const alias = Object.entries(FORMAT_ALIASES).find(([a]) => a.toLowerCase() === name.toLowerCase())?.[1];
   if (known ?? alias) return (known ?? alias)!;
@@ -47,7 +49,7 @@ function settingsList(tokens: readonly Token[], from: number): Record<string, st
 }
 
 /** Takes trailing `SETTINGS ...` and `FORMAT name` (in either order) off the SQL. */
-function splitTrailingClauses(text: string): { sql: string; format: OutputFormat; settings: Record<string, string> } {
+function splitTrailingClauses(text: string): { sql: string; format: OutputFormat | undefined; settings: Record<string, string> } {
   let sql = text.trim().replace(/;\s*$/, '');
   let format: OutputFormat | undefined;
   let settings: Record<string, string> | undefined;
@@ -71,7 +73,7 @@ function splitTrailingClauses(text: string): { sql: string; format: OutputFormat
       }
     }
   }
-  return { sql, format: format ?? 'TabSeparated', settings: settings ?? {} };
+  return { sql, format, settings: settings ?? {} };
 }
 
 /** Index of the `)` closing the `(` at tokens[open]. */
@@ -90,6 +92,8 @@ const PARAMETRIC: Record<string, (params: string, args: string) => string> = {
   quantile: (p, x) => `quantile_cont(${x}, ${p})`,
   quantiles: (p, x) => `quantile_cont(${x}, [${p}])`,
   quantileexact: (p, x) => `__inlet_quantile_exact(${x}, ${p})`,
+  // ClickHouse's topK is approximate too (Filtered Space-Saving), most frequent first.
+  topk: (p, x) => `approx_top_k(${x}, ${p})`,
   quantilesexact: (p, x) => `[${p.split(',').map((level) => `__inlet_quantile_exact(${x}, ${level.trim()})`).join(', ')}]`,
 };
 
@@ -111,6 +115,24 @@ function rewriteParametric(sql: string): string {
     sql = rewritten;
   }
   return sql;
+}
+
+/**
+ * `toDateTime(1704067200)` (Grafana's $__timeFilter) reads Unix seconds, which DuckDB will not
+ * cast to a timestamp: a number literal there calls fromUnixTimestamp instead.
+ */
+function unixTimeLiterals(sql: string): string {
+  if (!/todatetime/i.test(sql)) return sql;
+  const tokens = tokenize(sql);
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const name = tokens[i]!;
+    if (!(isWord(name, 'TODATETIME') || isWord(name, 'TODATETIME64')) || tokens[i + 1]!.text !== '(' || tokens[i + 2]!.kind !== 'number') continue;
+    out += sql.slice(copied, name.start) + 'fromUnixTimestamp';
+    copied = name.end;
+  }
+  return out + sql.slice(copied);
 }
 
 /** `LIMIT n BY`, `LIMIT n OFFSET m BY` or `LIMIT m, n BY` at tokens[at]. */
@@ -168,6 +190,6 @@ export function parseStatement(text: string): Statement {
   const explain = isWord(tokens[0], 'EXPLAIN');
   if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
   if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
-  sql = rewriteLimitBy(rewriteParametric(sql));
+  sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseNames(sql))));
   return { sql, format, settings, explain };
 }

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../../errors.js';
+import { clickhouseException } from '../../query/exception.js';
 import { type HostedAnswer } from '../../query/host.js';
+import { parameterValues } from '../../query/parameters.js';
 import { parseSettingsHeader } from '../../query/settings.js';
 import { authenticate } from '../auth.js';
 import type { ApiContext } from '../context.js';
@@ -27,7 +30,7 @@ async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<s
         next = await rest.next();
       } catch (err) {
         // Status and part of the body are sent: end it with the error, as ClickHouse does.
-        yield `\nCode: 0. DB::Exception: ${err instanceof Error ? err.message : String(err)}\n`;
+        yield `\n${clickhouseException(err instanceof Error ? err.message : String(err)).text}\n`;
         return;
       }
       if (next.done) return;
@@ -36,6 +39,34 @@ async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<s
   } finally {
     await rest.return?.(undefined);
   }
+}
+
+/** ClickHouse's HTTP interface: URL parameters that are not settings; the query id is answered back, the rest has no effect here. */
+const HTTP_PARAMETERS = new Set(['query', 'default_format', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'role', 'compress', 'decompress']);
+
+/** ClickHouse's response headers: the format, the query's id, and what it reads (its summary, as ClickHouse writes it: numbers as strings). */
+function clickhouseHeaders(reply: FastifyReply, queryId: string, { format, statistics }: HostedAnswer): void {
+  const summary = {
+    read_rows: String(statistics.rows_read),
+    read_bytes: String(statistics.bytes_read),
+    written_rows: '0',
+    written_bytes: '0',
+    total_rows_to_read: String(statistics.rows_read),
+    result_rows: '0',
+    result_bytes: '0',
+    elapsed_ns: String(Math.round(statistics.elapsed * 1e9)),
+  };
+  reply.header('x-clickhouse-format', format).header('x-clickhouse-query-id', queryId).header('x-clickhouse-timezone', 'UTC').header('x-clickhouse-summary', JSON.stringify(summary));
+}
+
+/** A query's error as ClickHouse writes it (`Code: N. DB::Exception: ... (NAME)`, and the code as a header), same kind and status. */
+function asClickhouseError(reply: FastifyReply, err: unknown): unknown {
+  if (!(err instanceof QueryError)) return err;
+  const { code, text } = clickhouseException(err.message);
+  reply.header('x-clickhouse-exception-code', String(code));
+  if (text === err.message) return err;
+  const Kind = err.constructor as new (message: string) => QueryError;
+  return new Kind(text);
 }
 
 async function send(reply: FastifyReply, { contentType, body }: HostedAnswer): Promise<FastifyReply> {
@@ -58,12 +89,16 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.addHook('onClose', () => host.close());
   // SQL arrives as a raw body, whatever content type curl sends with --data.
   app.addContentTypeParser(['text/plain', 'application/x-www-form-urlencoded', 'application/sql'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // ClickHouse's ping, which its clients call before anything else: no credentials, as ClickHouse.
+  app.get('/query/ping', (_request, reply) => reply.type('text/plain; charset=UTF-8').send('Ok.\n'));
 
   const handle = async (request: FastifyRequest<{ Querystring: Record<string, string> }>, reply: FastifyReply, text: unknown) => {
     request.inletQuery = typeof text === 'string' ? text : '';
     const user = await authenticate(ctx.catalog, request, true);
     if (typeof text !== 'string' || text.trim() === '') throw new QueryError('Empty query: send SQL as the POST body or as ?query=');
-    const { query: _query, ...urlSettings } = request.query;
+    const urlSettings = Object.fromEntries(Object.entries(request.query).filter(([name]) => !HTTP_PARAMETERS.has(name) && !name.startsWith('param_')));
+    const defaultFormat = typeof request.query.default_format === 'string' ? request.query.default_format : undefined;
+    const queryId = typeof request.query.query_id === 'string' && request.query.query_id !== '' ? request.query.query_id : randomUUID();
     const header = request.headers['x-hdx-query-settings'];
     // A client that goes away, waiting or mid-answer, interrupts its query at once.
     const clientGone = new AbortController();
@@ -72,15 +107,25 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     });
     const answer = await host.run(
       user,
-      { text, headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header), urlSettings },
+      { text, headerSettings: parseSettingsHeader(Array.isArray(header) ? header.join(',') : header), urlSettings, params: parameterValues(request.query), defaultFormat },
       clientGone.signal,
     );
+    clickhouseHeaders(reply, queryId, answer);
     return send(reply, answer);
   };
+  const answer = (request: FastifyRequest<{ Querystring: Record<string, string> }>, reply: FastifyReply, text: unknown) =>
+    handle(request, reply, text).catch((err: unknown) => {
+      throw asClickhouseError(reply, err);
+    });
 
-  app.get<{ Querystring: Record<string, string> }>('/query', (request, reply) => handle(request, reply, request.query.query));
-  app.post<{ Querystring: Record<string, string>; Body: unknown }>('/query', (request, reply) => {
-    const body = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : request.query.query;
-    return handle(request, reply, body);
+  app.get<{ Querystring: Record<string, string> }>('/query', (request, reply) => answer(request, reply, request.query.query));
+  // ClickHouse takes the SQL whatever the body's content type says (its clients send none, or their own).
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    scope.post<{ Querystring: Record<string, string>; Body: unknown }>('/query', (request, reply) => {
+      const body = typeof request.body === 'string' && request.body.trim() !== '' ? request.body : request.query.query;
+      return answer(request, reply, body);
+    });
   });
 }
