@@ -102,6 +102,7 @@ const MATRIX: Record<string, Place> = {
   'GET /health/live': { kind: 'noTarget', why: 'public: the process answers' },
   'GET /health/ready': { kind: 'noTarget', why: 'public: the catalog answers' },
   'GET /metrics': { kind: 'noTarget', why: 'figures summed over every org, for the operator (INLET_METRICS_TOKEN guards it)' },
+  'GET /query/ping': { kind: 'noTarget', why: 'public: answers Ok.' },
   'GET /query': { kind: 'query', path: '/query?query=SELECT%20count()%20FROM%20website.events' },
   'POST /query': { kind: 'query', path: '/query' },
   'POST /validator': { kind: 'notFound', paths: () => ['/validator'], body: { data: ['2024-01-01 00:00:00,a,200'] }, headers: { 'x-hdx-table': 'website.events' } },

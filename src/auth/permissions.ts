@@ -91,6 +91,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /health/live': PUBLIC,
   'GET /health/ready': PUBLIC,
   'GET /metrics': PUBLIC,
+  // ClickHouse clients ping before they authenticate; the answer is a constant.
+  'GET /query/ping': PUBLIC,
   'GET /query': 'query',
   'POST /query': 'query',
   'POST /validator': 'view_transform',
