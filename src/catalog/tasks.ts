@@ -172,7 +172,8 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
 
 /**
  * Extends the lease, and records the task's progress in the same UPDATE. False when the task is
- * no longer ours to run (canceled, or taken after expiry).
+ * no longer ours to run (canceled, taken after expiry, or its lease ran out: a worker paused past
+ * its lease may not carry on just because the reaper has not freed the task yet).
  */
 export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, progress?: TaskProgress): Promise<boolean> {
   const result = await catalog.db
@@ -182,6 +183,7 @@ export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, 
     .where('state', '=', 'RUNNING')
     .where('lease_owner', '=', lease.owner)
     .where('attempts', '=', task.attempts)
+    .where('lease_expires_at_ms', '>=', dbNowMs(catalog.dialect))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
@@ -237,8 +239,12 @@ export async function leasedByOthers(catalog: Catalog, owner: string): Promise<{
   return { tasks: Number(row.n), untilMs: row.until === null ? null : Number(row.until) };
 }
 
-/** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
-async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
+/**
+ * Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's
+ * transaction) if it is no longer ours, or its lease ran out by the catalog's clock: the lease
+ * is the whole promise, whether or not the reaper or another worker has acted on it yet.
+ */
+async function fencedFinish(trx: Trx, dialect: Dialect, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
@@ -246,6 +252,7 @@ async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE
     .where('state', '=', 'RUNNING')
     .where('lease_owner', '=', owner)
     .where('attempts', '=', task.attempts)
+    .where('lease_expires_at_ms', '>=', dbNowMs(dialect))
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) !== 1) {
     throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
@@ -281,7 +288,7 @@ export interface PlannedIndexTask {
 /** Commits a listing: its INDEX tasks appear, and the LIST task is done, in one transaction. */
 export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[]): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    await fencedFinish(trx, task, owner, 'DONE');
+    await fencedFinish(trx, catalog.dialect, task, owner, 'DONE');
     const now = isoMicros();
     const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
     // Chunks keep each INSERT under SQLite's bound-parameter limit.
@@ -305,7 +312,7 @@ export async function completeIndexTask(
   plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
+    await fencedFinish(trx, catalog.dialect, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
@@ -334,10 +341,10 @@ export async function completeIndexTask(
 export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     if (options.retry && task.attempts < MAX_TASK_ATTEMPTS) {
-      await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
+      await fencedFinish(trx, catalog.dialect, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
       return;
     }
-    await fencedFinish(trx, task, owner, 'FAILED', { error });
+    await fencedFinish(trx, catalog.dialect, task, owner, 'FAILED', { error });
     const fileRows = (options.files ?? []).map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
     await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
