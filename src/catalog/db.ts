@@ -12,6 +12,7 @@ import * as tablePartitionSpan from './migrations/0005-table-partition-span.js';
 import * as taskProgress from './migrations/0006-task-progress.js';
 import * as taskQueueIndexes from './migrations/0006-task-queue-indexes.js';
 import * as partitionStorage from './migrations/0007-partition-storage.js';
+import * as taskListCursor from './migrations/0010-task-list-cursor.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-task-progress': taskProgress,
   '0006-task-queue-indexes': taskQueueIndexes,
   '0007-partition-storage': partitionStorage,
+  '0010-task-list-cursor': taskListCursor,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

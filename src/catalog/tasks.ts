@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Expression, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Transaction } from 'kysely';
 import { LeaseLostError } from '../errors.js';
 import { isoMicros } from '../time.js';
 import { dbNowMs, dbNowPlusMs } from './clock.js';
@@ -179,11 +179,7 @@ export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, 
   const result = await catalog.db
     .updateTable('tasks')
     .set({ lease_expires_at_ms: dbNowPlusMs(catalog.dialect, lease.durationMs), ...(progress ? { progress_bytes: progress.bytesRead, progress_rows: progress.rowsRead } : {}) })
-    .where('id', '=', task.id)
-    .where('state', '=', 'RUNNING')
-    .where('lease_owner', '=', lease.owner)
-    .where('attempts', '=', task.attempts)
-    .where('lease_expires_at_ms', '>=', dbNowMs(catalog.dialect))
+    .where(leaseHeld(catalog.dialect, task, lease.owner))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
@@ -239,6 +235,12 @@ export async function leasedByOthers(catalog: Catalog, owner: string): Promise<{
   return { tasks: Number(row.n), untilMs: row.until === null ? null : Number(row.until) };
 }
 
+/** The task is RUNNING under this very lease (owner and attempt), and the lease has not run out by the catalog's clock. */
+function leaseHeld(dialect: Dialect, task: TaskRow, owner: string) {
+  return (eb: ExpressionBuilder<CatalogSchema, 'tasks'>) =>
+    eb.and([eb('id', '=', task.id), eb('state', '=', 'RUNNING'), eb('lease_owner', '=', owner), eb('attempts', '=', task.attempts), eb('lease_expires_at_ms', '>=', dbNowMs(dialect))]);
+}
+
 /**
  * Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's
  * transaction) if it is no longer ours, or its lease ran out by the catalog's clock: the lease
@@ -248,11 +250,7 @@ async function fencedFinish(trx: Trx, dialect: Dialect, task: TaskRow, owner: st
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
-    .where('id', '=', task.id)
-    .where('state', '=', 'RUNNING')
-    .where('lease_owner', '=', owner)
-    .where('attempts', '=', task.attempts)
-    .where('lease_expires_at_ms', '>=', dbNowMs(dialect))
+    .where(leaseHeld(dialect, task, owner))
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) !== 1) {
     throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
@@ -285,19 +283,57 @@ export interface PlannedIndexTask {
   readonly bytes: number;
 }
 
-/** Commits a listing: its INDEX tasks appear, and the LIST task is done, in one transaction. */
+/** A part of a listing: INDEX tasks closed so far, and where the listing may resume after them. */
+export interface ListedPart {
+  readonly tasks: readonly PlannedIndexTask[];
+  /** The URL of the last listed object that is in these (or earlier) tasks, or was filtered out. */
+  readonly after: string | undefined;
+  /** Objects kept up to `after`, for max_files. */
+  readonly kept: number;
+}
+
+/** Adds INDEX tasks after the job's last one, and their bytes to the job's total. */
+async function addIndexTasks(trx: Trx, jobId: string, planned: readonly PlannedIndexTask[], now: string): Promise<void> {
+  if (planned.length === 0) return;
+  const last = await trx.selectFrom('tasks').select((eb) => eb.fn.max<number | null>('seq').as('seq')).where('job_id', '=', jobId).executeTakeFirst();
+  const first = Number(last?.seq ?? 0) + 1;
+  const rows = planned.map((p, i) => newTask(jobId, 'INDEX', first + i, p, now));
+  // Chunks keep each INSERT under SQLite's bound-parameter limit.
+  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
+  const bytes = planned.reduce((sum, p) => sum + p.bytes, 0);
+  await trx
+    .updateTable('jobs')
+    .set((eb) => ({ total_bytes: eb('total_bytes', '+', bytes), modified: now }))
+    .where('id', '=', jobId)
+    .execute();
+}
+
+/**
+ * Commits part of a listing that goes on: its INDEX tasks become runnable at once, and the LIST
+ * task keeps where it got to, in one transaction under its lease. A listing resumed by another
+ * worker starts there, so no object is lost or given twice.
+ */
+export async function commitListedPart(catalog: Catalog, task: TaskRow, owner: string, part: ListedPart): Promise<void> {
+  await catalog.db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('tasks')
+      .set({ list_after: part.after ?? null, list_kept: part.kept, modified: isoMicros() })
+      .where(leaseHeld(catalog.dialect, task, owner))
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) {
+      throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
+    }
+    await addIndexTasks(trx, task.job_id, part.tasks, isoMicros());
+  });
+}
+
+/** Commits the end of a listing: its last INDEX tasks appear, and the LIST task is done, in one transaction. */
 export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[]): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, catalog.dialect, task, owner, 'DONE');
     const now = isoMicros();
-    const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
-    // Chunks keep each INSERT under SQLite's bound-parameter limit.
-    for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
-    await trx
-      .updateTable('jobs')
-      .set({ listing_done: 1, total_bytes: planned.reduce((sum, p) => sum + p.bytes, 0), modified: now })
-      .where('id', '=', task.job_id)
-      .execute();
+    await addIndexTasks(trx, task.job_id, planned, now);
+    await trx.updateTable('jobs').set({ listing_done: 1, modified: now }).where('id', '=', task.job_id).execute();
     await finishJobIfComplete(trx, task.job_id);
   });
 }
@@ -349,8 +385,10 @@ export async function failTask(catalog: Catalog, task: TaskRow, owner: string, e
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
     await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
     if (task.type === 'LIST') {
-      // Without a listing there is nothing else to run: the job fails now.
+      // Without a listing there is nothing else to run: the job fails now, and the INDEX tasks
+      // its listing made so far do not start (those running finish).
       await setJobFinished(trx, task.job_id, 'failed');
+      await trx.updateTable('tasks').set({ state: 'CANCELED', modified: isoMicros() }).where('job_id', '=', task.job_id).where('state', '=', 'READY').execute();
     } else {
       await finishJobIfComplete(trx, task.job_id);
     }

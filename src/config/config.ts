@@ -47,6 +47,8 @@ export interface Config {
   readonly maxLineBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
+  /** Objects one listing request asks for (S3's MaxKeys); a LIST task commits its INDEX tasks and its resume point after each page. */
+  readonly listPageSize: number;
   readonly logLevel: string;
   /** Where partitions are kept: a local directory (the default, `<data dir>/partitions`) or `s3://bucket/prefix/`. */
   readonly storageUrl: string;
@@ -86,6 +88,7 @@ export const SETTINGS = {
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
+  listPageSize: { env: 'INLET_LIST_PAGE_SIZE', flag: '--list-page-size <n>', help: 'objects per listing request (1-1000); a listing commits its INDEX tasks and where it got to after each', default: '1000' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
   storageUrl: { env: 'INLET_STORAGE_URL', flag: '--storage-url <url>', help: 'partition storage: a local directory or s3://bucket/prefix/ (default: <data dir>/partitions)', default: '' },
   cacheDir: { env: 'INLET_CACHE_DIR', flag: '--cache-dir <dir>', help: 'local cache of partitions read from object storage (default: <data dir>/cache)', default: '' },
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
     readAttempts: int('readAttempts', 1),
+    listPageSize: listPageSize(int('listPageSize', 1)),
     logLevel: raw('logLevel'),
     storageUrl: parseStorageUrl(raw('storageUrl') || path.join(dataDir, 'partitions')),
     cacheDir: path.resolve(raw('cacheDir') || path.join(dataDir, 'cache')),
@@ -175,6 +179,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     sweepGraceSeconds: int('sweepGraceSeconds', 0),
     metricsToken: raw('metricsToken') || undefined,
   });
+}
+
+/** S3 answers at most 1000 keys a request, whatever is asked. */
+const MAX_LIST_PAGE_SIZE = 1000;
+
+function listPageSize(value: number): number {
+  if (value > MAX_LIST_PAGE_SIZE) throw new ValidationError(`${SETTINGS.listPageSize.env}=${value} is not valid: use 1 to ${MAX_LIST_PAGE_SIZE} (S3 lists at most ${MAX_LIST_PAGE_SIZE} keys a request)`);
+  return value;
 }
 
 /** A local directory (made absolute) or `s3://bucket/prefix/` (the prefix ending in "/"). */

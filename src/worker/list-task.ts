@@ -1,28 +1,65 @@
-import type { JobRow } from '../catalog/schema.js';
-import type { PlannedIndexTask } from '../catalog/tasks.js';
-import { groupIntoTasks } from '../jobs/plan.js';
+import type { JobRow, TaskRow } from '../catalog/schema.js';
+import { commitListedPart, completeListTask, type PlannedIndexTask } from '../catalog/tasks.js';
+import { TaskGrouper } from '../jobs/plan.js';
 import { compileRegexFilter } from '../jobs/regex-filter.js';
 import type { JobSettings } from '../jobs/settings.js';
 import type { SourceObject } from '../sources/source-url.js';
 import type { WorkerContext } from './context.js';
 
-/** Lists the job's URL, keeps what regex_filter matches (on the full URL) up to max_files, and groups it into INDEX tasks. */
-export async function runListTask(ctx: WorkerContext, job: JobRow, signal: AbortSignal): Promise<PlannedIndexTask[]> {
+/** Listed objects between two progress lines in the log. */
+const LOG_EVERY = 10_000;
+
+/**
+ * Lists the job's URL a page at a time, keeps what regex_filter matches (on the full URL) up to
+ * max_files, and groups it into INDEX tasks. After each page, the tasks closed so far are
+ * committed with the point the listing got to, under the task's lease: they run while the
+ * listing goes on, and a listing whose worker died resumes there (`task.list_after`).
+ */
+export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow, owner: string, signal: AbortSignal): Promise<void> {
   const settings = JSON.parse(job.settings) as JobSettings;
   const url = ctx.sources.parse(settings.source.settings.url);
   // Checked at creation; an older version stored patterns RE2 refuses, which fail this task with the reason.
   const filter = settings.regex_filter ? compileRegexFilter(settings.regex_filter) : undefined;
-  const objects: SourceObject[] = [];
+  /** Every filter of listed objects goes here: what it drops never reaches a task. */
+  const keep = (object: SourceObject): boolean => !filter || filter(object.url);
+
+  const grouper = new TaskGrouper(settings.input_aggregation);
+  // Settled: every object up to `after` is in a committed (or closed) task, or was dropped.
+  let after = task.list_after ?? undefined;
+  let kept = Number(task.list_kept);
+  let closed: PlannedIndexTask[] = [];
+  let previous = after;
   let listed = 0;
-  for await (const object of ctx.sources.list(url, signal)) {
-    listed++;
-    if (listed % 10_000 === 0) ctx.log.info({ job: job.id, listed, kept: objects.length }, 'listing');
-    if (filter && !filter(object.url)) continue;
-    objects.push(object);
-    if (settings.max_files > 0 && objects.length >= settings.max_files) break;
+  const full = () => settings.max_files > 0 && kept + grouper.pending >= settings.max_files;
+  const resumed = after !== undefined;
+  if (resumed) ctx.log.info({ job: job.id, after, kept }, 'listing resumes where an earlier attempt got to');
+  pages: for await (const page of ctx.sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize })) {
+    const settledBefore = after;
+    for (const object of page) {
+      listed++;
+      if (listed % LOG_EVERY === 0) ctx.log.info({ job: job.id, listed, kept: kept + grouper.pending }, 'listing');
+      if (!keep(object)) {
+        if (grouper.pending === 0) after = object.url;
+      } else {
+        const done = grouper.add(object);
+        if (done) {
+          closed.push(done);
+          kept += done.files.length;
+          after = previous;
+        }
+      }
+      previous = object.url;
+      if (full()) break pages;
+    }
+    signal.throwIfAborted();
+    if (closed.length > 0 || after !== settledBefore) {
+      await commitListedPart(ctx.catalog, task, owner, { tasks: closed, after, kept });
+      closed = [];
+    }
   }
   signal.throwIfAborted();
-  const tasks = groupIntoTasks(objects, settings.input_aggregation);
-  ctx.log.info({ job: job.id, listed, kept: objects.length, tasks: tasks.length }, 'listing done');
-  return tasks;
+  const last = grouper.flush();
+  if (last) closed.push(last);
+  await completeListTask(ctx.catalog, task, owner, closed);
+  ctx.log.info({ job: job.id, listed, resumed, kept: kept + (last?.files.length ?? 0) }, 'listing done');
 }
