@@ -11,6 +11,8 @@ export interface Config {
   readonly dataDir: string;
   /** `sqlite:///abs/path.sqlite` (the embedded default) or `postgres://…`. */
   readonly databaseUrl: string;
+  /** PostgreSQL connections one process may hold; undefined: the role's default (see catalogPoolSize). */
+  readonly databasePoolSize: number | undefined;
   readonly role: Role;
   readonly adminEmail: string;
   /** Undefined means: generate one on first start and print it once. */
@@ -68,6 +70,7 @@ export const SETTINGS = {
   port: { env: 'INLET_PORT', flag: '--port <port>', help: 'HTTP port', default: '8080' },
   dataDir: { env: 'INLET_DATA_DIR', flag: '--data-dir <dir>', help: 'catalog, partitions and scratch files', default: './data' },
   databaseUrl: { env: 'INLET_DATABASE_URL', flag: '--database-url <url>', help: 'catalog: postgres://… (default: SQLite file in the data dir)', default: '' },
+  databasePoolSize: { env: 'INLET_DATABASE_POOL_SIZE', flag: '--database-pool-size <n>', help: 'PostgreSQL connections per process (default: 10 for the API, worker slots + 2 for a worker process)', default: '' },
   role: { env: 'INLET_ROLE', flag: '--role <role>', help: 'all | api | worker', default: 'all' },
   adminEmail: { env: 'INLET_ADMIN_EMAIL', flag: '--admin-email <email>', help: 'admin created on first start', default: 'admin@localhost' },
   adminPassword: { env: 'INLET_ADMIN_PASSWORD', flag: '--admin-password <password>', help: 'admin password (generated and printed once if unset)', default: '' },
@@ -139,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     port: int('port', 0),
     dataDir,
     databaseUrl: raw('databaseUrl') || `sqlite://${path.join(dataDir, 'catalog.sqlite')}`,
+    databasePoolSize: raw('databasePoolSize') ? int('databasePoolSize', 1) : undefined,
     role,
     adminEmail: raw('adminEmail'),
     adminPassword: raw('adminPassword') || undefined,
@@ -179,6 +183,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     sweepGraceSeconds: int('sweepGraceSeconds', 0),
     metricsToken: raw('metricsToken') || undefined,
   });
+}
+
+/** The API's handlers share their connections; each is held for one short statement or transaction. */
+const API_POOL_SIZE = 10;
+
+/**
+ * Connections one process opens to PostgreSQL at most. A worker slot runs one statement or
+ * transaction at a time, and its heartbeat one more now and then; the reaper and sweeper take
+ * the rest. N worker processes of S slots thus need N x (S + 2) connections, not N x 10.
+ */
+export function catalogPoolSize(config: Pick<Config, 'databasePoolSize' | 'workers'>, part: 'api' | 'worker'): number {
+  return config.databasePoolSize ?? (part === 'worker' ? config.workers + 2 : API_POOL_SIZE);
 }
 
 /** S3 answers at most 1000 keys a request, whatever is asked. */
