@@ -253,7 +253,7 @@ async function fencedFinish(trx: Trx, dialect: Dialect, task: TaskRow, owner: st
     .where(leaseHeld(dialect, task, owner))
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) !== 1) {
-    throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
+    throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease ran out by the catalog's clock and the task is another worker's to run)`);
   }
 }
 
@@ -321,7 +321,7 @@ export async function commitListedPart(catalog: Catalog, task: TaskRow, owner: s
       .where(leaseHeld(catalog.dialect, task, owner))
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) !== 1) {
-      throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
+      throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease ran out by the catalog's clock and the task is another worker's to run)`);
     }
     await addIndexTasks(trx, task.job_id, part.tasks, isoMicros());
   });
