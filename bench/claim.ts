@@ -2,7 +2,7 @@
 // and 1,000,000 READY tasks (INLET_BENCH_POSTGRES_URL, default the tests' database), against the
 // claim query it replaced. Runs in a schema of its own, dropped at the end.
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { openCatalog, type Catalog } from '../src/catalog/db.js';
@@ -26,6 +26,11 @@ const previousClaim = (now: number) => sql<{ id: string }>`
   ORDER BY CASE WHEN t.type = 'LIST' THEN 0 ELSE 1 END, j.created, t.seq
   LIMIT 1 FOR UPDATE OF t SKIP LOCKED`;
 
+/** Raw SQL finds the catalog's tables inside a transaction, as it would through PgBouncer (see openCatalog). */
+function inTransaction<R>(catalog: Catalog, query: RawBuilder<R>) {
+  return catalog.db.transaction().execute((trx) => query.execute(trx));
+}
+
 async function newJob(catalog: Catalog, orgId: string, name: string, concurrency: number): Promise<string> {
   const { job } = await createJob(catalog, { org_id: orgId, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency });
   // Listed: its LIST task is done.
@@ -37,10 +42,10 @@ async function newJob(catalog: Catalog, orgId: string, name: string, concurrency
 /** `count` tasks of a job in one statement, `state` RUNNING ones leased for an hour. */
 async function addTasks(catalog: Catalog, jobId: string, count: number, state: 'READY' | 'RUNNING'): Promise<void> {
   const lease = state === 'RUNNING' ? sql`(extract(epoch from now()) * 1000)::bigint + 3600000` : sql`NULL`;
-  await sql`
+  await inTransaction(catalog, sql`
     INSERT INTO tasks (id, job_id, type, state, seq, bytes, input, attempts, run_after_ms, lease_owner, lease_expires_at_ms, error, created, modified)
     SELECT md5(${jobId} || g::text), ${jobId}, 'INDEX', ${state}, g, 1000, '[]', ${state === 'RUNNING' ? 1 : 0}, 0, ${state === 'RUNNING' ? 'other' : null}, ${lease}, NULL, 'now', 'now'
-    FROM generate_series(1, ${count}) AS g`.execute(catalog.db);
+    FROM generate_series(1, ${count}) AS g`);
 }
 
 const ms = (values: readonly number[]) => `median ${median(values).toFixed(2)} ms, p90 ${percentile(values, 90).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
@@ -59,8 +64,8 @@ try {
     await catalog.db.deleteFrom('jobs').where('name', 'like', 'ready %').execute();
     const jobId = await newJob(catalog, org.id, `ready ${size}`, 1_000_000);
     await addTasks(catalog, jobId, size, 'READY');
-    await sql`ANALYZE tasks`.execute(catalog.db);
-    await sql`ANALYZE jobs`.execute(catalog.db);
+    await inTransaction(catalog, sql`ANALYZE tasks`);
+    await inTransaction(catalog, sql`ANALYZE jobs`);
 
     const claims: number[] = [];
     for (let i = 0; i < CLAIMS; i++) {
@@ -75,7 +80,7 @@ try {
     // PostgreSQL's own time for choosing the job (what the previous query's time was spent on).
     const choosing: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const { rows } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ANALYZE SELECT ${nextJobWithWork('postgres')} AS job_id`.execute(catalog.db);
+      const { rows } = await inTransaction(catalog, sql<{ 'QUERY PLAN': string }>`EXPLAIN ANALYZE SELECT ${nextJobWithWork('postgres')} AS job_id`);
       choosing.push(Number(/Execution Time: ([\d.]+) ms/.exec(rows.map((r) => r['QUERY PLAN']).join('\n'))?.[1]));
     }
     // The claim's round trips with a one-row write and nothing else: what any claim costs on
@@ -92,7 +97,7 @@ try {
     }
 
     // The previous query, with the index it was written for, rolled back each time.
-    await sql`CREATE INDEX tasks_claim ON tasks (state, run_after_ms)`.execute(catalog.db);
+    await inTransaction(catalog, sql`CREATE INDEX tasks_claim ON tasks (state, run_after_ms)`);
     const previous: number[] = [];
     const runs = size >= 1_000_000 ? 3 : quick ? 5 : 20;
     const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
@@ -108,7 +113,7 @@ try {
       }
     } finally {
       await client.end();
-      await sql`DROP INDEX tasks_claim`.execute(catalog.db);
+      await inTransaction(catalog, sql`DROP INDEX tasks_claim`);
     }
     console.log(
       `${size} READY tasks: claimTask ${ms(claims)} over ${CLAIMS} | the same round trips writing one row ${ms(floor)} | choosing the job, PostgreSQL execution ${ms(choosing)} | previous candidate query ${ms(previous)} over ${runs}`,

@@ -9,7 +9,7 @@ import { SecretBox } from './auth/secret-box.js';
 import { ServiceTokens } from './auth/service-tokens.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
-import type { Config } from './config/config.js';
+import { catalogPoolSize, type Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
 import { Sources } from './sources/sources.js';
@@ -54,7 +54,7 @@ async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promi
 /** Starts what the role asks for: the API server, the worker pool, or both (`all`, the default). */
 export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   await mkdir(scratchRoot(config), { recursive: true });
-  const catalog = await openCatalog(config.databaseUrl);
+  const catalog = await openCatalog(config.databaseUrl, { poolSize: catalogPoolSize(config, config.role === 'worker' ? 'worker' : 'api') });
   const storage = new PartitionStorage(config, catalog);
   await storage.prepare();
   const generatedPassword = await ensureAdmin(catalog, config, logger);

@@ -182,13 +182,15 @@ for (const dialect of DIALECTS) {
     if (dialect === 'postgres') {
       test('one reaper at a time: while another process holds the reaper lock, a reaper skips its turn', async () => {
         const other = await openCatalog(url);
+        // Named, not current_schema(): outside a transaction a catalog's connection has no search_path of its own (PgBouncer).
+        const schema = new URL(url).searchParams.get('schema');
         try {
           await other.db.connection().execute(async (conn) => {
-            await sql`SELECT pg_advisory_lock(${0x1e7e7}, hashtext(current_schema()))`.execute(conn);
+            await sql`SELECT pg_advisory_lock(${0x1e7e7}, hashtext(${schema}))`.execute(conn);
             try {
               assert.equal(await reapTasks(catalog), undefined);
             } finally {
-              await sql`SELECT pg_advisory_unlock(${0x1e7e7}, hashtext(current_schema()))`.execute(conn);
+              await sql`SELECT pg_advisory_unlock(${0x1e7e7}, hashtext(${schema}))`.execute(conn);
             }
           });
           assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });

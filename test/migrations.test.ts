@@ -56,7 +56,8 @@ for (const dialect of DIALECTS) {
 
       const catalog = await openCatalog(url);
       try {
-        const rows = await sql<{ id: string; partition_count: number | string; max_partition_span_ms: number | string }>`SELECT id, partition_count, max_partition_span_ms FROM tables ORDER BY id`.execute(catalog.db);
+        // In a transaction: raw SQL finds the catalog's schema there (see openCatalog).
+        const rows = await catalog.db.transaction().execute((trx) => sql<{ id: string; partition_count: number | string; max_partition_span_ms: number | string }>`SELECT id, partition_count, max_partition_span_ms FROM tables ORDER BY id`.execute(trx));
         // The widest of the spans 0, 2 and 6.
         assert.deepEqual(
           rows.rows.map((r) => [r.id, Number(r.partition_count), Number(r.max_partition_span_ms)]),

@@ -14,6 +14,7 @@ import * as taskQueueIndexes from './migrations/0006-task-queue-indexes.js';
 import * as partitionStorage from './migrations/0007-partition-storage.js';
 import * as reruns from './migrations/0008-reruns.js';
 import * as tenants from './migrations/0009-tenants.js';
+import * as taskListCursor from './migrations/0010-task-list-cursor.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-partition-storage': partitionStorage,
   '0008-reruns': reruns,
   '0009-tenants': tenants,
+  '0010-task-list-cursor': taskListCursor,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
@@ -69,9 +71,42 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDialectConfig['datab
   };
 }
 
-export async function openCatalog(databaseUrl: string): Promise<Catalog> {
+/**
+ * Through PgBouncer's transaction pooling, a connection's startup options and session SETs do
+ * not reach the server connection of the next transaction: each transaction names the schema
+ * itself (for the raw SQL in it), and every other statement is schema-qualified (withSchema).
+ */
+function schemaInEveryTransaction(pool: pg.Pool, schema: string) {
+  const begin = `BEGIN; SET LOCAL search_path TO ${schema}`;
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      return new Proxy(client, {
+        get(target, prop) {
+          if (prop === 'query') {
+            return (text: unknown, ...rest: unknown[]) => (typeof text === 'string' && text.trim().toLowerCase() === 'begin' ? target.query(begin) : (target.query as (...args: unknown[]) => unknown)(text, ...rest));
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+    end: () => pool.end(),
+  };
+}
+
+export interface CatalogOptions {
+  /** PostgreSQL connections this process may open at most (SQLite has one). */
+  readonly poolSize?: number;
+}
+
+/** Connections of a process that sets no pool size: the API's handlers and the query process share them. */
+export const DEFAULT_POOL_SIZE = 10;
+
+export async function openCatalog(databaseUrl: string, options: CatalogOptions = {}): Promise<Catalog> {
   let db: CatalogDb;
   let dialect: Dialect;
+  let schemaName: string | undefined;
   if (databaseUrl.startsWith('sqlite://')) {
     const file = databaseUrl.slice('sqlite://'.length);
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
@@ -90,12 +125,7 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
     if (schema !== null && !SCHEMA_NAME.test(schema)) {
       throw new ValidationError(`INLET_DATABASE_URL's schema=${JSON.stringify(schema)} is not a plain PostgreSQL name: use letters, digits and underscores, starting with a letter or underscore`);
     }
-    const pool = new pg.Pool({
-      connectionString: url.toString(),
-      max: 10,
-      // `?schema=name` keeps several catalogs (tests, tenants) apart in one database.
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
+    const pool = new pg.Pool({ connectionString: url.toString(), max: options.poolSize ?? DEFAULT_POOL_SIZE });
     if (schema) {
       const client = await pool.connect();
       try {
@@ -104,7 +134,11 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
         client.release();
       }
     }
-    db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
+    // `?schema=name` keeps several catalogs (tests, tenants) apart in one database.
+    db = schema
+      ? new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool: schemaInEveryTransaction(pool, schema) as unknown as pg.Pool }) }).withSchema(schema)
+      : new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
+    schemaName = schema ?? undefined;
     dialect = 'postgres';
   } else {
     throw new ValidationError(
@@ -114,7 +148,7 @@ export async function openCatalog(databaseUrl: string): Promise<Catalog> {
   try {
     // The migrator looks for its own tables in every schema unless told which: another catalog's
     // schema in the same database would make it skip creating them here.
-    const migrationTableSchema = dialect === 'postgres' ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]?.schema : undefined;
+    const migrationTableSchema = dialect === 'postgres' ? (schemaName ?? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]?.schema) : undefined;
     const { error } = await new Migrator({ db, provider, migrationTableSchema }).migrateToLatest();
     if (error) throw error;
   } catch (err) {

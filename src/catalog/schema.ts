@@ -177,6 +177,10 @@ export interface TasksTable extends Stamped {
   progress_rows: ColumnType<number, number | undefined, number>;
   /** Attempts made before the job was last retried: MAX_TASK_ATTEMPTS counts the attempts since. */
   retried_attempts: ColumnType<number, number | undefined, number>;
+  /** LIST tasks: the URL of the last listed object whose INDEX task is committed (or that was filtered out); a resumed listing starts after it. */
+  list_after: ColumnType<string | null, string | null | undefined, string | null>;
+  /** LIST tasks: objects kept up to list_after, so max_files holds across a resumed listing. */
+  list_kept: ColumnType<number, number | undefined, number>;
 }
 
 /** What one INDEX task did with one source object; written with the task's commit. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Expression, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Transaction } from 'kysely';
 import { LeaseLostError, RejectBudgetError } from '../errors.js';
 import { hasRejectBudget, overRejectBudget, type RejectBudget } from '../jobs/budget.js';
 import { isoMicros } from '../time.js';
@@ -174,16 +174,14 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
 
 /**
  * Extends the lease, and records the task's progress in the same UPDATE. False when the task is
- * no longer ours to run (canceled, or taken after expiry).
+ * no longer ours to run (canceled, taken after expiry, or its lease ran out: a worker paused past
+ * its lease may not carry on just because the reaper has not freed the task yet).
  */
 export async function renewLease(catalog: Catalog, task: TaskRow, lease: Lease, progress?: TaskProgress): Promise<boolean> {
   const result = await catalog.db
     .updateTable('tasks')
     .set({ lease_expires_at_ms: dbNowPlusMs(catalog.dialect, lease.durationMs), ...(progress ? { progress_bytes: progress.bytesRead, progress_rows: progress.rowsRead } : {}) })
-    .where('id', '=', task.id)
-    .where('state', '=', 'RUNNING')
-    .where('lease_owner', '=', lease.owner)
-    .where('attempts', '=', task.attempts)
+    .where(leaseHeld(catalog.dialect, task, lease.owner))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
@@ -239,18 +237,25 @@ export async function leasedByOthers(catalog: Catalog, owner: string): Promise<{
   return { tasks: Number(row.n), untilMs: row.until === null ? null : Number(row.until) };
 }
 
-/** Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's transaction) if it is no longer ours. */
-async function fencedFinish(trx: Trx, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
+/** The task is RUNNING under this very lease (owner and attempt), and the lease has not run out by the catalog's clock. */
+function leaseHeld(dialect: Dialect, task: TaskRow, owner: string) {
+  return (eb: ExpressionBuilder<CatalogSchema, 'tasks'>) =>
+    eb.and([eb('id', '=', task.id), eb('state', '=', 'RUNNING'), eb('lease_owner', '=', owner), eb('attempts', '=', task.attempts), eb('lease_expires_at_ms', '>=', dbNowMs(dialect))]);
+}
+
+/**
+ * Moves our RUNNING task to a new state; throws LeaseLostError (rolling back the caller's
+ * transaction) if it is no longer ours, or its lease ran out by the catalog's clock: the lease
+ * is the whole promise, whether or not the reaper or another worker has acted on it yet.
+ */
+async function fencedFinish(trx: Trx, dialect: Dialect, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
-    .where('id', '=', task.id)
-    .where('state', '=', 'RUNNING')
-    .where('lease_owner', '=', owner)
-    .where('attempts', '=', task.attempts)
+    .where(leaseHeld(dialect, task, owner))
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) !== 1) {
-    throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease expired and another worker took it)`);
+    throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease ran out by the catalog's clock and the task is another worker's to run)`);
   }
 }
 
@@ -289,25 +294,82 @@ export interface SkippedObject {
 }
 
 /**
- * Commits a listing: its INDEX tasks appear, the objects it skipped are reported (as files of
- * the LIST task), and the LIST task is done, in one transaction.
+ * Reports objects the listing skipped as files of the LIST task. A resumed listing meets again
+ * the ones after its resume point: their earlier rows are replaced, not doubled.
+ */
+async function recordSkipped(trx: Trx, task: TaskRow, skipped: readonly SkippedObject[]): Promise<void> {
+  for (let i = 0; i < skipped.length; i += 300) {
+    const batch = skipped.slice(i, i + 300);
+    await trx.deleteFrom('task_files').where('task_id', '=', task.id).where('url', 'in', batch.map((o) => o.url)).execute();
+    await trx
+      .insertInto('task_files')
+      .values(
+        batch.map((o) => ({
+          id: randomUUID(), job_id: task.job_id, task_id: task.id, url: o.url, bytes: o.size, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: o.version ?? null, loaded_by: o.loadedBy,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** A part of a listing: INDEX tasks closed so far, and where the listing may resume after them. */
+export interface ListedPart {
+  readonly tasks: readonly PlannedIndexTask[];
+  /** The URL of the last listed object that is in these (or earlier) tasks, or was filtered out. */
+  readonly after: string | undefined;
+  /** Objects kept up to `after`, for max_files. */
+  readonly kept: number;
+  /** Objects the table had loaded already, skipped since the last part. */
+  readonly skipped: readonly SkippedObject[];
+}
+
+/** Adds INDEX tasks after the job's last one, and their bytes to the job's total. */
+async function addIndexTasks(trx: Trx, jobId: string, planned: readonly PlannedIndexTask[], now: string): Promise<void> {
+  if (planned.length === 0) return;
+  const last = await trx.selectFrom('tasks').select((eb) => eb.fn.max<number | null>('seq').as('seq')).where('job_id', '=', jobId).executeTakeFirst();
+  const first = Number(last?.seq ?? 0) + 1;
+  const rows = planned.map((p, i) => newTask(jobId, 'INDEX', first + i, p, now));
+  // Chunks keep each INSERT under SQLite's bound-parameter limit.
+  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
+  const bytes = planned.reduce((sum, p) => sum + p.bytes, 0);
+  await trx
+    .updateTable('jobs')
+    .set((eb) => ({ total_bytes: eb('total_bytes', '+', bytes), modified: now }))
+    .where('id', '=', jobId)
+    .execute();
+}
+
+/**
+ * Commits part of a listing that goes on: its INDEX tasks become runnable at once, and the LIST
+ * task keeps where it got to, in one transaction under its lease. A listing resumed by another
+ * worker starts there, so no object is lost or given twice.
+ */
+export async function commitListedPart(catalog: Catalog, task: TaskRow, owner: string, part: ListedPart): Promise<void> {
+  await catalog.db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('tasks')
+      .set({ list_after: part.after ?? null, list_kept: part.kept, modified: isoMicros() })
+      .where(leaseHeld(catalog.dialect, task, owner))
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) {
+      throw new LeaseLostError(`task ${task.id} is no longer held by this worker (canceled, or its lease ran out by the catalog's clock and the task is another worker's to run)`);
+    }
+    await addIndexTasks(trx, task.job_id, part.tasks, isoMicros());
+    await recordSkipped(trx, task, part.skipped);
+  });
+}
+
+/**
+ * Commits the end of a listing: its last INDEX tasks appear, the objects it skipped are reported
+ * (as files of the LIST task), and the LIST task is done, in one transaction.
  */
 export async function completeListTask(catalog: Catalog, task: TaskRow, owner: string, planned: readonly PlannedIndexTask[], skipped: readonly SkippedObject[] = []): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    await fencedFinish(trx, task, owner, 'DONE');
+    await fencedFinish(trx, catalog.dialect, task, owner, 'DONE');
     const now = isoMicros();
-    const skippedRows = skipped.map((o) => ({
-      id: randomUUID(), job_id: task.job_id, task_id: task.id, url: o.url, bytes: o.size, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: o.version ?? null, loaded_by: o.loadedBy,
-    }));
-    for (let i = 0; i < skippedRows.length; i += 300) await trx.insertInto('task_files').values(skippedRows.slice(i, i + 300)).execute();
-    const rows = planned.map((p, i) => newTask(task.job_id, 'INDEX', i + 1, p, now));
-    // Chunks keep each INSERT under SQLite's bound-parameter limit.
-    for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
-    await trx
-      .updateTable('jobs')
-      .set({ listing_done: 1, total_bytes: planned.reduce((sum, p) => sum + p.bytes, 0), modified: now })
-      .where('id', '=', task.job_id)
-      .execute();
+    await recordSkipped(trx, task, skipped);
+    await addIndexTasks(trx, task.job_id, planned, now);
+    await trx.updateTable('jobs').set({ listing_done: 1, modified: now }).where('id', '=', task.job_id).execute();
     await finishJobIfComplete(trx, task.job_id);
   });
 }
@@ -324,7 +386,7 @@ export async function completeIndexTask(
   rules: { budget?: RejectBudget; ledger?: { tableId: string; force: boolean } } = {},
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
-    await fencedFinish(trx, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
+    await fencedFinish(trx, catalog.dialect, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
     if (rules.budget && hasRejectBudget(rules.budget)) await checkRejectBudget(trx, catalog.dialect, task.job_id, rules.budget, files);
     if (rules.ledger) {
       // The table's row is taken first, so two jobs committing the same object at once are checked one after the other.
@@ -375,16 +437,18 @@ async function checkRejectBudget(trx: Trx, dialect: Dialect, jobId: string, budg
 export async function failTask(catalog: Catalog, task: TaskRow, owner: string, error: string, options: { retry: boolean; files?: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[] }): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     if (options.retry && task.attempts - task.retried_attempts < MAX_TASK_ATTEMPTS) {
-      await fencedFinish(trx, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
+      await fencedFinish(trx, catalog.dialect, task, owner, 'READY', { error, run_after_ms: dbNowPlusMs(catalog.dialect, 1000 * 2 ** task.attempts) });
       return;
     }
-    await fencedFinish(trx, task, owner, 'FAILED', { error });
+    await fencedFinish(trx, catalog.dialect, task, owner, 'FAILED', { error });
     const fileRows = (options.files ?? []).map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
     await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
     if (task.type === 'LIST') {
-      // Without a listing there is nothing else to run: the job fails now.
+      // Without a listing there is nothing else to run: the job fails now, and the INDEX tasks
+      // its listing made so far do not start (those running finish).
       await setJobFinished(trx, task.job_id, 'failed');
+      await trx.updateTable('tasks').set({ state: 'CANCELED', modified: isoMicros() }).where('job_id', '=', task.job_id).where('state', '=', 'READY').execute();
     } else {
       await finishJobIfComplete(trx, task.job_id);
     }

@@ -12,6 +12,8 @@ export interface Config {
   readonly dataDir: string;
   /** `sqlite:///abs/path.sqlite` (the embedded default) or `postgres://…`. */
   readonly databaseUrl: string;
+  /** PostgreSQL connections one process may hold; undefined: the role's default (see catalogPoolSize). */
+  readonly databasePoolSize: number | undefined;
   readonly role: Role;
   readonly adminEmail: string;
   /** Undefined means: generate one on first start and print it once. */
@@ -54,6 +56,8 @@ export interface Config {
   readonly maxLineBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
+  /** Objects one listing request asks for (S3's MaxKeys); a LIST task commits its INDEX tasks and its resume point after each page. */
+  readonly listPageSize: number;
   readonly logLevel: string;
   /** Where partitions are kept: a local directory (the default, `<data dir>/partitions`) or `s3://bucket/prefix/`. */
   readonly storageUrl: string;
@@ -73,6 +77,7 @@ export const SETTINGS = {
   port: { env: 'INLET_PORT', flag: '--port <port>', help: 'HTTP port', default: '8080' },
   dataDir: { env: 'INLET_DATA_DIR', flag: '--data-dir <dir>', help: 'catalog, partitions and scratch files', default: './data' },
   databaseUrl: { env: 'INLET_DATABASE_URL', flag: '--database-url <url>', help: 'catalog: postgres://… (default: SQLite file in the data dir)', default: '' },
+  databasePoolSize: { env: 'INLET_DATABASE_POOL_SIZE', flag: '--database-pool-size <n>', help: 'PostgreSQL connections per process (default: 10 for the API, worker slots + 2 for a worker process)', default: '' },
   role: { env: 'INLET_ROLE', flag: '--role <role>', help: 'all | api | worker', default: 'all' },
   adminEmail: { env: 'INLET_ADMIN_EMAIL', flag: '--admin-email <email>', help: 'admin created on first start', default: 'admin@localhost' },
   adminPassword: { env: 'INLET_ADMIN_PASSWORD', flag: '--admin-password <password>', help: 'admin password (generated and printed once if unset)', default: '' },
@@ -97,6 +102,7 @@ export const SETTINGS = {
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
+  listPageSize: { env: 'INLET_LIST_PAGE_SIZE', flag: '--list-page-size <n>', help: 'objects per listing request (1-1000); a listing commits its INDEX tasks and where it got to after each', default: '1000' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
   storageUrl: { env: 'INLET_STORAGE_URL', flag: '--storage-url <url>', help: 'partition storage: a local directory or s3://bucket/prefix/ (default: <data dir>/partitions)', default: '' },
   cacheDir: { env: 'INLET_CACHE_DIR', flag: '--cache-dir <dir>', help: 'local cache of partitions read from object storage (default: <data dir>/cache)', default: '' },
@@ -151,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     port: int('port', 0),
     dataDir,
     databaseUrl: raw('databaseUrl') || `sqlite://${path.join(dataDir, 'catalog.sqlite')}`,
+    databasePoolSize: raw('databasePoolSize') ? int('databasePoolSize', 1) : undefined,
     role,
     adminEmail: raw('adminEmail'),
     adminPassword: raw('adminPassword') || undefined,
@@ -187,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
     readAttempts: int('readAttempts', 1),
+    listPageSize: listPageSize(int('listPageSize', 1)),
     logLevel: raw('logLevel'),
     storageUrl: parseStorageUrl(raw('storageUrl') || path.join(dataDir, 'partitions')),
     cacheDir: path.resolve(raw('cacheDir') || path.join(dataDir, 'cache')),
@@ -194,6 +202,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     sweepGraceSeconds: int('sweepGraceSeconds', 0),
     metricsToken: raw('metricsToken') || undefined,
   });
+}
+
+/** The API's handlers share their connections; each is held for one short statement or transaction. */
+const API_POOL_SIZE = 10;
+
+/**
+ * Connections one process opens to PostgreSQL at most. A worker slot runs one statement or
+ * transaction at a time, and its heartbeat one more now and then; the reaper and sweeper take
+ * the rest. N worker processes of S slots thus need N x (S + 2) connections, not N x 10.
+ */
+export function catalogPoolSize(config: Pick<Config, 'databasePoolSize' | 'workers'>, part: 'api' | 'worker'): number {
+  return config.databasePoolSize ?? (part === 'worker' ? config.workers + 2 : API_POOL_SIZE);
+}
+
+/** S3 answers at most 1000 keys a request, whatever is asked. */
+const MAX_LIST_PAGE_SIZE = 1000;
+
+function listPageSize(value: number): number {
+  if (value > MAX_LIST_PAGE_SIZE) throw new ValidationError(`${SETTINGS.listPageSize.env}=${value} is not valid: use 1 to ${MAX_LIST_PAGE_SIZE} (S3 lists at most ${MAX_LIST_PAGE_SIZE} keys a request)`);
+  return value;
 }
 
 /** A local directory (made absolute) or `s3://bucket/prefix/` (the prefix ending in "/"). */

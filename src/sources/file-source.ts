@@ -4,33 +4,32 @@ import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SourceError } from '../errors.js';
-import { isBelowRoots, type OpenedObject, type SourceObject } from './source-url.js';
+import { isBelowRoots, type ListOptions, type OpenedObject, type SourceObject } from './source-url.js';
 
 /** Local files below the operator's roots, with the same prefix semantics as S3. */
 export class FileSource {
   constructor(private readonly roots: readonly string[]) {}
 
-  async *list(target: string, signal: AbortSignal): AsyncIterable<SourceObject> {
+  /**
+   * Pages of at most `pageSize` files below `target`, in walk order (each directory sorted by
+   * name), starting after the file `after` when a listing resumes.
+   */
+  async *list(target: string, signal: AbortSignal, options: ListOptions): AsyncIterable<SourceObject[]> {
     const real = await this.realpathInside(target);
     const info = await stat(real, { bigint: true });
     if (info.isFile()) {
-      yield { url: pathToFileURL(real).href, size: Number(info.size), version: fileVersion(info) };
+      if (options.after === undefined) yield [{ url: pathToFileURL(real).href, size: Number(info.size), version: fileVersion(info) }];
       return;
     }
-    // Sorted walk, so file:// listings come in the same order as S3's (lexicographic by key).
-    const walk = async function* (dir: string): AsyncIterable<SourceObject> {
-      const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) {
-        if (signal.aborted) return;
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) yield* walk(full);
-        else if (entry.isFile()) {
-          const file = await stat(full, { bigint: true });
-          yield { url: pathToFileURL(full).href, size: Number(file.size), version: fileVersion(file) };
-        }
+    let page: SourceObject[] = [];
+    for await (const object of walk(real, signal, options.after === undefined ? undefined : path.relative(real, options.after).split(path.sep))) {
+      page.push(object);
+      if (page.length >= options.pageSize) {
+        yield page;
+        page = [];
       }
-    };
-    yield* walk(real);
+    }
+    if (page.length > 0) yield page;
   }
 
   /** The file's version now (see fileVersion). */
@@ -64,6 +63,36 @@ export class FileSource {
     const realRoots = await Promise.all(this.roots.map((root) => realpath(root).catch(() => root)));
     if (!isBelowRoots(real, realRoots)) throw new SourceError(`file ${target} resolves to ${real}, outside the allowed roots`);
     return real;
+  }
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Is the path `a` (as segments) before `b` in walk order? A directory comes before what it holds. */
+function beforeInWalk(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return a.length < b.length;
+}
+
+/**
+ * Files below `dir`, each directory sorted by name, so file:// listings come in the same order
+ * as S3's within a directory; `after` (segments below `dir`) skips every file up to it, and
+ * every directory that ends before it without reading it.
+ */
+async function* walk(dir: string, signal: AbortSignal, after: readonly string[] | undefined): AsyncIterable<SourceObject> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => byName(a.name, b.name));
+  for (const entry of entries) {
+    if (signal.aborted) return;
+    const full = path.join(dir, entry.name);
+    const rest = after && after[0] === entry.name ? after.slice(1) : undefined;
+    if (entry.isDirectory()) {
+      if (rest && rest.length > 0) yield* walk(full, signal, rest);
+      else if (!after || !beforeInWalk([entry.name], after)) yield* walk(full, signal, undefined);
+    } else if (entry.isFile()) {
+      if (after && (beforeInWalk([entry.name], after) || (rest !== undefined && rest.length === 0))) continue;
+      const file = await stat(full, { bigint: true });
+      yield { url: pathToFileURL(full).href, size: Number(file.size), version: fileVersion(file) };
+    }
   }
 }
 

@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3
 import type { S3Credential } from '../catalog/credentials.js';
 import type { Config } from '../config/config.js';
 import { SourceError, TransientSourceError } from '../errors.js';
-import type { OpenedObject, SourceObject } from './source-url.js';
+import type { ListOptions, OpenedObject, SourceObject } from './source-url.js';
 
 /** A client with the process's AWS credential chain, or with a stored credential's keys (and its region and endpoint, when it has them). */
 export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>, credential?: S3Credential): S3Client {
@@ -52,13 +52,15 @@ export class S3Source {
   /**
    * A key ending in "/" (or empty) is a prefix, listed recursively. Otherwise it names one object
    * if that object exists, else the "directory" key + "/", which is what `s3://b/folder` means to people.
+   * Pages come as S3 answers them (`pageSize` keys at most), in key order, after the key `after`
+   * when a listing resumes.
    */
-  async *list(bucket: string, key: string, signal: AbortSignal): AsyncIterable<SourceObject> {
+  async *list(bucket: string, key: string, signal: AbortSignal, options: ListOptions): AsyncIterable<SourceObject[]> {
     let prefix = key;
     if (key !== '' && !key.endsWith('/')) {
       const single = await this.head(bucket, key, signal);
       if (single) {
-        yield single;
+        if (options.after === undefined) yield [single];
         return;
       }
       prefix = `${key}/`;
@@ -67,15 +69,16 @@ export class S3Source {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: options.pageSize, ...(token ? { ContinuationToken: token } : options.after ? { StartAfter: options.after } : {}) }),
+          { abortSignal: signal },
+        );
       } catch (err) {
         throw classifyS3Error(err, `listing s3://${bucket}/${prefix}`);
       }
-      for (const object of page.Contents ?? []) {
-        // Zero-byte keys ending in "/" are folder markers made by consoles, not data.
-        if (!object.Key || object.Key.endsWith('/')) continue;
-        yield { url: `s3://${bucket}/${object.Key}`, size: object.Size ?? 0, ...versionOf(object.ETag) };
-      }
+      // Zero-byte keys ending in "/" are folder markers made by consoles, not data.
+      const objects = (page.Contents ?? []).filter((object) => object.Key && !object.Key.endsWith('/'));
+      yield objects.map((object) => ({ url: `s3://${bucket}/${object.Key}`, size: object.Size ?? 0, ...versionOf(object.ETag) }));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }

@@ -15,6 +15,13 @@ export interface SourceObject {
   readonly version?: string;
 }
 
+/** Where a listing starts and how much one page holds. */
+export interface ListOptions {
+  /** Resume after this object (a path for files, a key for S3): every object up to it was listed before. */
+  readonly after?: string;
+  readonly pageSize: number;
+}
+
 /** An object being read, with the version its bytes are of when the source says so. */
 export interface OpenedObject {
   readonly body: Readable;

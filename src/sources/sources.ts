@@ -58,8 +58,14 @@ export class Sources {
     return parseSourceUrl(url, this.config.fileRoots);
   }
 
-  list(url: SourceUrl, signal: AbortSignal): AsyncIterable<SourceObject> {
-    return url.scheme === 's3' ? this.s3.list(url.bucket, url.key, signal) : this.files.list(url.path, signal);
+  /**
+   * The objects at `url`, a page at a time, in an order that does not change between listings;
+   * `after` (an object URL this listing answered before) resumes after that object.
+   */
+  list(url: SourceUrl, signal: AbortSignal, options: { after?: string; pageSize: number }): AsyncIterable<SourceObject[]> {
+    const after = options.after === undefined ? undefined : this.parse(options.after);
+    if (url.scheme === 's3') return this.s3.list(url.bucket, url.key, signal, { pageSize: options.pageSize, ...(after?.scheme === 's3' ? { after: after.key } : {}) });
+    return this.files.list(url.path, signal, { pageSize: options.pageSize, ...(after?.scheme === 'file' ? { after: after.path } : {}) });
   }
 
   /** Where a file:// object is on this machine (undefined for other schemes). */

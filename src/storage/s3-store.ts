@@ -84,6 +84,15 @@ export class S3Store {
     } while (token);
   }
 
+  /** Asks for one key below the location: the bucket exists and answers with these credentials. */
+  async probe(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.location.prefix, MaxKeys: 1 }), { abortSignal: signal });
+    } catch (err) {
+      throw this.fail('listing', '', err);
+    }
+  }
+
   async removePrefix(prefix: string): Promise<number> {
     const keys: string[] = [];
     for await (const object of this.list(prefix)) keys.push(object.key);

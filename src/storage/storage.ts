@@ -112,6 +112,13 @@ export class PartitionStorage {
     else await ensureStorage(this.catalog, this.defaultId, { name: 'default', description: 'INLET_STORAGE_URL', settings: JSON.stringify(this.defaultSettings()) });
   }
 
+  /** Whether the default storage's bucket answers: false when partitions are local (nothing to reach), throws when it does not. */
+  async probeDefault(signal?: AbortSignal): Promise<boolean> {
+    if (!this.defaultRemote) return false;
+    await (await this.store(this.defaultId)).probe(signal);
+    return true;
+  }
+
   /** The default storage as the Storages API shows it. */
   defaultSettings(): StorageSettings & { cloud: string } {
     if (this.defaultRemote) return { ...settingsOfUrl(this.config.storageUrl, this.config.s3Endpoint, this.config.s3Region), cloud: 'aws' };

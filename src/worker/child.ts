@@ -1,6 +1,6 @@
 // The worker process `inlet serve` forks: runs the worker pool with the parent's configuration.
 import { openCatalog, type Catalog } from '../catalog/db.js';
-import type { Config } from '../config/config.js';
+import { catalogPoolSize, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Sources } from '../sources/sources.js';
@@ -64,7 +64,7 @@ process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => void stopOrExit());
 
 const starting = (async () => {
-  catalog = await openCatalog(config.databaseUrl);
+  catalog = await openCatalog(config.databaseUrl, { poolSize: catalogPoolSize(config, 'worker') });
   const onJobChanged = (orgId: string, jobId: string) => send({ type: 'job-changed', orgId, jobId });
   pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
   await pool.start();

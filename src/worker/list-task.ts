@@ -1,40 +1,80 @@
-import type { JobRow } from '../catalog/schema.js';
 import { alreadyLoaded } from '../catalog/ledger.js';
-import type { PlannedIndexTask, SkippedObject } from '../catalog/tasks.js';
-import { groupIntoTasks } from '../jobs/plan.js';
+import type { JobRow, TaskRow } from '../catalog/schema.js';
+import { commitListedPart, completeListTask, type PlannedIndexTask, type SkippedObject } from '../catalog/tasks.js';
+import { TaskGrouper } from '../jobs/plan.js';
 import { compileRegexFilter } from '../jobs/regex-filter.js';
 import type { JobSettings } from '../jobs/settings.js';
 import type { SourceObject } from '../sources/source-url.js';
 import type { WorkerContext } from './context.js';
 
+/** Listed objects between two progress lines in the log. */
+const LOG_EVERY = 10_000;
+
 /**
- * Lists the job's URL, keeps what regex_filter matches (on the full URL) up to max_files, sets
- * aside what the table already loaded, and groups the rest into INDEX tasks.
+ * Lists the job's URL a page at a time, keeps what regex_filter matches (on the full URL) up to
+ * max_files, sets aside what the table already loaded (the ledger), and groups the rest into
+ * INDEX tasks. After each page, the tasks closed so far are committed with the point the listing
+ * got to, under the task's lease: they run while the listing goes on, and a listing whose worker
+ * died resumes there (`task.list_after`).
  */
-export async function runListTask(ctx: WorkerContext, job: JobRow, signal: AbortSignal): Promise<{ tasks: PlannedIndexTask[]; skipped: SkippedObject[] }> {
+export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow, owner: string, signal: AbortSignal): Promise<void> {
   const settings = JSON.parse(job.settings) as JobSettings;
   const sources = await ctx.sources.forJob(ctx.catalog, job);
   const url = sources.parse(settings.source.settings.url);
   // Checked at creation; an older version stored patterns RE2 refuses, which fail this task with the reason.
   const filter = settings.regex_filter ? compileRegexFilter(settings.regex_filter) : undefined;
-  const objects: SourceObject[] = [];
+  /** Every filter of listed objects goes here: what it drops never reaches a task. */
+  const keep = (object: SourceObject): boolean => !filter || filter(object.url);
+  /** What the table already loaded, as it is now, is skipped unless the job forces: one lookup per page. */
+  const loadedOf = async (page: readonly SourceObject[]): Promise<Map<string, string>> =>
+    settings.force === true ? new Map() : alreadyLoaded(ctx.catalog.db, job.table_id, page.filter(keep));
+
+  const grouper = new TaskGrouper(settings.input_aggregation);
+  // Settled: every object up to `after` is in a committed (or closed) task, or was dropped or skipped.
+  let after = task.list_after ?? undefined;
+  let kept = Number(task.list_kept);
+  let closed: PlannedIndexTask[] = [];
+  let skipped: SkippedObject[] = [];
+  let skippedTotal = 0;
+  let previous = after;
   let listed = 0;
-  for await (const object of sources.list(url, signal)) {
-    listed++;
-    if (listed % 10_000 === 0) ctx.log.info({ job: job.id, listed, kept: objects.length }, 'listing');
-    if (filter && !filter(object.url)) continue;
-    objects.push(object);
-    if (settings.max_files > 0 && objects.length >= settings.max_files) break;
+  const full = () => settings.max_files > 0 && kept + grouper.pending >= settings.max_files;
+  const resumed = after !== undefined;
+  if (resumed) ctx.log.info({ job: job.id, after, kept }, 'listing resumes where an earlier attempt got to');
+  pages: for await (const page of sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize })) {
+    const settledBefore = after;
+    const loaded = await loadedOf(page);
+    for (const object of page) {
+      listed++;
+      if (listed % LOG_EVERY === 0) ctx.log.info({ job: job.id, listed, kept: kept + grouper.pending, skipped: skippedTotal }, 'listing');
+      const loadedBy = keep(object) ? loaded.get(object.url) : undefined;
+      if (!keep(object) || loadedBy !== undefined) {
+        if (loadedBy !== undefined) {
+          skipped.push({ url: object.url, size: object.size, ...(object.version === undefined ? {} : { version: object.version }), loadedBy });
+          skippedTotal++;
+        }
+        if (grouper.pending === 0) after = object.url;
+      } else {
+        const done = grouper.add(object);
+        if (done) {
+          closed.push(done);
+          kept += done.files.length;
+          after = previous;
+        }
+      }
+      previous = object.url;
+      if (full()) break pages;
+    }
+    signal.throwIfAborted();
+    if (closed.length > 0 || skipped.length > 0 || after !== settledBefore) {
+      await commitListedPart(ctx.catalog, task, owner, { tasks: closed, after, kept, skipped });
+      closed = [];
+      skipped = [];
+    }
   }
   signal.throwIfAborted();
-  // What the table already loaded, as it is now, is skipped unless the job forces (see the ledger).
-  const loaded = settings.force === true ? new Map<string, string>() : await alreadyLoaded(ctx.catalog.db, job.table_id, objects);
-  const skipped: SkippedObject[] = [];
-  for (const object of objects) {
-    const loadedBy = loaded.get(object.url);
-    if (loadedBy !== undefined) skipped.push({ url: object.url, size: object.size, ...(object.version === undefined ? {} : { version: object.version }), loadedBy });
-  }
-  const tasks = groupIntoTasks(loaded.size === 0 ? objects : objects.filter((o) => !loaded.has(o.url)), settings.input_aggregation);
-  ctx.log.info({ job: job.id, listed, kept: objects.length, skipped: skipped.length, tasks: tasks.length }, 'listing done');
-  return { tasks, skipped };
+  const last = grouper.flush();
+  if (last) closed.push(last);
+  await completeListTask(ctx.catalog, task, owner, closed, skipped);
+  ctx.log.info({ job: job.id, listed, resumed, kept: kept + (last?.files.length ?? 0), skipped: skippedTotal }, 'listing done');
 }

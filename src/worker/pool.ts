@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
-import { claimTask, completeIndexTask, completeListTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
+import { claimTask, completeIndexTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
 import { createEngine } from '../duckdb/engine.js';
 import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
 import type { JobSettings } from '../jobs/settings.js';
@@ -119,8 +119,7 @@ export class WorkerPool {
       job = await getJobById(catalog, task.job_id);
       if (!job) throw new LeaseLostError(`job ${task.job_id} no longer exists`);
       if (task.type === 'LIST') {
-        const { tasks, skipped } = await runListTask(this.ctx, job, signal);
-        await completeListTask(catalog, task, this.lease.owner, tasks, skipped);
+        await runListTask(this.ctx, task, job, this.lease.owner, signal);
       } else {
         const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
         reports = result.files;

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { sql } from 'kysely';
+import { createOrgWithUser } from '../src/catalog/accounts.js';
+import { openCatalog } from '../src/catalog/db.js';
+import { createJob, jobProgress } from '../src/catalog/jobs.js';
+import { claimTask, completeListTask, reapTasks } from '../src/catalog/tasks.js';
+import { catalogPoolSize, loadConfig } from '../src/config/config.js';
+import { dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
+
+test('postgres: a process holds at most its pool size of connections, however many statements wait', async () => {
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  try {
+    const catalog = await openCatalog(`${POSTGRES_URL}?schema=${schema}`, { poolSize: 2 });
+    try {
+      const pids = await Promise.all(Array.from({ length: 8 }, () => sql<{ pid: number }>`SELECT pg_backend_pid() AS pid, pg_sleep(0.1)`.execute(catalog.db)));
+      assert.ok(new Set(pids.map((r) => r.rows[0]!.pid)).size <= 2, 'eight statements at once went through two connections');
+    } finally {
+      await catalog.close();
+    }
+  } finally {
+    await dropSchema(schema);
+  }
+  // A worker process's default is small and follows its slots; the API keeps its ten.
+  assert.equal(catalogPoolSize(loadConfig({}, { workers: '4' }), 'worker'), 6);
+  assert.equal(catalogPoolSize(loadConfig({}, { workers: '4' }), 'api'), 10);
+  assert.equal(catalogPoolSize(loadConfig({}, { workers: '4', databasePoolSize: '3' }), 'worker'), 3);
+  assert.throws(() => loadConfig({ INLET_DATABASE_POOL_SIZE: '0' }), /INLET_DATABASE_POOL_SIZE="0" is not valid/);
+});
+
+test('postgres: a catalog in a schema of its own works without the connection search_path, as behind PgBouncer transaction pooling', async () => {
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  try {
+    const catalog = await openCatalog(`${POSTGRES_URL}?schema=${schema}`);
+    try {
+      // No startup option: PgBouncer in transaction mode would not pass one on.
+      const { rows } = await sql<{ search_path: string }>`SHOW search_path`.execute(catalog.db);
+      assert.ok(!rows[0]!.search_path.includes(schema), `the connection's own search_path is ${rows[0]!.search_path}`);
+      // Every kind of statement the queue runs: builder statements, raw SQL in the claim and the reaper.
+      const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
+      const { job } = await createJob(catalog, { org_id: org.id, name: 'j', description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+      const lease = { owner: 'w', durationMs: 30_000 };
+      const list = await claimTask(catalog, lease);
+      assert.equal(list?.type, 'LIST');
+      await completeListTask(catalog, list!, lease.owner, [{ files: [{ url: 's3://b/k', size: 1 }], bytes: 1 }]);
+      assert.equal((await claimTask(catalog, lease))?.type, 'INDEX');
+      assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });
+      assert.deepEqual((await jobProgress(catalog, job.id)).tasks, { LIST: { DONE: 1 }, INDEX: { RUNNING: 1 } });
+      // The tables are in the catalog's schema, and nowhere else.
+      const tables = await catalog.db.transaction().execute((trx) => sql<{ schema: string }>`SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = 'tasks' AND table_schema = ${schema}`.execute(trx));
+      assert.equal(tables.rows.length, 1);
+    } finally {
+      await catalog.close();
+    }
+  } finally {
+    await dropSchema(schema);
+  }
+});
