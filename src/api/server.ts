@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
 import { storageRoutes } from './routes/storages.js';
@@ -31,6 +32,8 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   installSessionCache(app);
   installJsonBodyParser(app);
   recordHttpMetrics(app, ctx.metrics);
+  // First: it learns the routes added after it.
+  openApiRoutes(app, VERSION);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url ?? '';
     if (!route.startsWith('/config/v1/') || PUBLIC_ROUTES.has(route)) return;
