@@ -6,6 +6,7 @@ import { installErrorHandler } from './error-handler.js';
 import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
 import { recordHttpMetrics } from '../metrics/http.js';
 import { authRoutes } from './routes/auth.js';
+import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -48,5 +49,6 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   validatorRoutes(app, ctx);
   healthRoutes(app, ctx);
   metricsRoutes(app, ctx);
+  consoleRoutes(app);
   return app;
 }

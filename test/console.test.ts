@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ensureConsoleBuilt } from '../ui/build.js';
+import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
+import { ADMIN, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+
+// Screenshots go to a temporary dir unless asked for (INLET_SCREENSHOT_DIR=docs/screenshots refreshes the README's).
+const SHOTS = process.env.INLET_SCREENSHOT_DIR ?? mkdtempSync(path.join(tmpdir(), 'inlet-console-shots-'));
+const FILES = 6;
+const ROWS_PER_FILE = 20_000;
+const REJECTED = 2;
+// Generous: the machine running the tests may be loaded.
+const JOB_TIMEOUT_MS = 90_000;
+
+let root: string;
+let inlet: TestInlet;
+let browser: Browser;
+let page: Page;
+const offsite: string[] = [];
+const pageErrors: string[] = [];
+
+before(async () => {
+  await ensureConsoleBuilt();
+  root = mkdtempSync(path.join(tmpdir(), 'inlet-console-'));
+  mkdirSync(path.join(root, 'good'));
+  for (let i = 0; i < FILES; i++) {
+    let csv = csvOf(logRows(ROWS_PER_FILE, Date.UTC(2024, 0, 1), 1, i * ROWS_PER_FILE));
+    // Two rows of the last file do not convert: rejected, not failed.
+    if (i === FILES - 1) csv += '2024-01-03 00:00:00,x.example.com,abc,1,1,true\n2024-01-03 00:00:01,x.example.com,def,1,1,true\n';
+    writeFileSync(path.join(root, 'good', `part-${i}.csv`), csv);
+  }
+  mkdirSync(path.join(root, 'broken'));
+  writeFileSync(path.join(root, 'broken', 'a.csv'), csvOf(logRows(10)));
+  writeFileSync(path.join(root, 'broken', 'b.csv.gz'), 'this is not gzip\n');
+  inlet = await startInlet({ fileRoots: root });
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  // The console must work with nothing from elsewhere: anything off this server is refused and noted.
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(inlet.service.url!)) return route.continue();
+    offsite.push(url);
+    return route.abort();
+  });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+});
+
+after(async () => {
+  await browser?.close();
+  await inlet?.stop();
+  rmSync(root, { recursive: true, force: true });
+  if (!process.env.INLET_SCREENSHOT_DIR) rmSync(SHOTS, { recursive: true, force: true });
+});
+
+const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+async function submitJob(name: string, url: string): Promise<void> {
+  await page.click('a[href="#/jobs"]');
+  await page.getByRole('button', { name: 'New job' }).click();
+  await page.fill('input[name=name]', name);
+  await page.fill('input[name=table]', 'website.events');
+  await page.fill('input[name=url]', url);
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
+}
+
+test('the console: log in, submit a job, watch it finish, open a failed file, look at the table, run a query', { timeout: 300_000 }, async () => {
+  await page.goto(`${inlet.service.url}/ui`);
+  await page.fill('input[name=username]', ADMIN.username);
+  await shot('login');
+  await page.fill('input[name=password]', 'not the password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /401: wrong username or password/);
+  await page.fill('input[name=password]', ADMIN.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Batch jobs' }).waitFor();
+  assert.ok(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('inlet.session')), 'the token is kept in sessionStorage');
+
+  // A job that loads: the page follows it to done without a reload.
+  await submitJob('load january', `file://${root}/good/`);
+  await page.locator('h2 .badge.done').waitFor({ timeout: JOB_TIMEOUT_MS });
+  const total = FILES * ROWS_PER_FILE;
+  const facts = await page.locator('dl.facts').innerText();
+  assert.match(facts, new RegExp(`${total.toLocaleString('en-US')} written, ${REJECTED} rejected`));
+  const tasks = await page.locator('table.tasks').innerText();
+  assert.match(tasks, /INDEX\s+0\s+0\s+1\s+0\s+0/);
+  await page.locator('table.files tr[data-url$="part-5.csv"]').getByRole('button', { name: /rejects/ }).click();
+  assert.match(await page.locator('ul.rejects').innerText(), /column status: .*abc/);
+  await shot('job');
+
+  // A job with a file that cannot be read: it fails, and the file's error opens.
+  await submitJob('broken files', `file://${root}/broken/`);
+  await page.locator('h2 .badge.failed').waitFor({ timeout: JOB_TIMEOUT_MS });
+  await page.locator('table.files tr.failed[data-url$="b.csv.gz"]').getByRole('button', { name: /error/ }).click();
+  assert.match(await page.locator('pre.file-error').innerText(), /gzip/i);
+  // Retry: whatever the server answers (a new run, or an error) is shown.
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await page.locator('.actions .muted, p.error[role=alert]').first().waitFor();
+  await shot('job-failed');
+
+  // The list: both jobs, live, filtered by status and by table.
+  await page.click('a[href="#/jobs"]');
+  await page.locator('table.jobs tbody tr[data-job]').nth(1).waitFor();
+  assert.equal(await page.locator('table.jobs tbody tr[data-job]').count(), 2);
+  await page.selectOption('select[name=status]', 'done');
+  assert.equal(await page.locator('table.jobs tbody tr[data-job]').count(), 1);
+  assert.match(await page.locator('table.jobs tbody').innerText(), /load january/);
+  await page.selectOption('select[name=status]', '');
+  await page.selectOption('select[name=table]', 'website.events');
+  assert.equal(await page.locator('table.jobs tbody tr[data-job]').count(), 2);
+  await shot('jobs');
+
+  // The table: its rows, partitions, time range and transforms, and rows per hour.
+  await page.click('a[href="#/tables"]');
+  await page.getByRole('button', { name: 'website.events' }).click();
+  await page.locator('.table-detail .chart canvas').waitFor();
+  const table = await page.locator('.table-detail dl.facts').innerText();
+  // The broken job's good file shared its task with the broken one: not loaded.
+  assert.match(table, new RegExp(`Rows\\s+${total.toLocaleString('en-US')}`));
+  assert.match(table, /Partitions\s+[1-9]/);
+  assert.match(table, /2024-01-01 00:00:00/);
+  assert.match(table, /mytransformname \(csv, default\)/);
+  await shot('tables');
+
+  // A query: the answer as a table, and a time series as a chart.
+  await page.click('a[href="#/query"]');
+  await page.fill('textarea[name=sql]', 'SELECT toStartOfHour(timestamp) AS hour, count() AS rows, countIf(status = 500) AS errors\nFROM website.events\nGROUP BY hour ORDER BY hour');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('table.result tbody tr').first().waitFor();
+  assert.equal(await page.locator('table.result tbody tr').count(), Math.ceil(total / 3600));
+  assert.match(await page.locator('table.result tbody tr').first().innerText(), /2024-01-01 00:00:00\s+3,?600\s+1,?200/);
+  await page.locator('section .chart canvas').waitFor();
+  await shot('query');
+
+  // A query error is the server's message, on the page.
+  await page.fill('textarea[name=sql]', 'SELECT nope FROM website.events');
+  await page.getByRole('button', { name: 'Run' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /400: .*nope/);
+
+  assert.deepEqual(offsite, [], 'the console asked for nothing outside this server');
+  assert.deepEqual(pageErrors, [], 'no script errors on the page');
+});
+
+test('/ui serves the built console with its hashed assets cached and the page itself re-checked', async () => {
+  const index = await fetch(`${inlet.service.url}/ui/`);
+  assert.equal(index.status, 200);
+  assert.equal(index.headers.get('cache-control'), 'no-cache');
+  const html = await index.text();
+  const script = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+  assert.ok(script, html);
+  const asset = await fetch(`${inlet.service.url}${script}`);
+  assert.equal(asset.status, 200);
+  assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
+  assert.match(asset.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  await asset.arrayBuffer();
+});
