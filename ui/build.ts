@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,12 +26,34 @@ export function consoleBuildIsCurrent(): boolean {
   return SOURCES.every((source) => newestChange(path.join(UI_DIR, source)) <= built);
 }
 
+/**
+ * Builds into a directory of its own, then swaps it in: two builds at once (two `npm start`s,
+ * or a test beside one) never leave a half-written or emptied ui/dist for a server to read.
+ */
+export async function buildConsole(): Promise<void> {
+  // Imported only when needed: a production install without dev dependencies has no vite.
+  const { build } = await import('vite');
+  const fresh = path.join(UI_DIR, `.build-${process.pid}-${Date.now()}`);
+  const old = `${fresh}-old`;
+  try {
+    await build({ configFile: path.join(UI_DIR, 'vite.config.ts'), build: { outDir: fresh, emptyOutDir: true } });
+    if (existsSync(CONSOLE_DIST)) renameSync(CONSOLE_DIST, old);
+    try {
+      renameSync(fresh, CONSOLE_DIST);
+    } catch (err) {
+      // Another build swapped its own in between: the same sources, the same files.
+      if (!existsSync(path.join(CONSOLE_DIST, 'index.html'))) throw err;
+    }
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+    rmSync(old, { recursive: true, force: true });
+  }
+}
+
 /** Builds unless current; answers whether it built. */
 export async function ensureConsoleBuilt(): Promise<boolean> {
   if (consoleBuildIsCurrent()) return false;
-  // Imported only when needed: a production install without dev dependencies has no vite.
-  const { build } = await import('vite');
-  await build({ configFile: path.join(UI_DIR, 'vite.config.ts') });
+  await buildConsole();
   return true;
 }
 
@@ -39,8 +61,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const force = process.argv.includes('--force');
   try {
     if (force) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(UI_DIR, 'vite.config.ts') });
+      await buildConsole();
     } else if (await ensureConsoleBuilt()) {
       process.stderr.write(`console built into ${CONSOLE_DIST}\n`);
     }
