@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
+import Fastify from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { consoleRoutes } from '../src/api/routes/console.js';
 import { ensureConsoleBuilt } from '../ui/build.js';
 import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
 import { ADMIN, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
@@ -162,4 +165,23 @@ test('/ui serves the built console with its hashed assets cached and the page it
   assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
   assert.match(asset.headers.get('content-security-policy') ?? '', /default-src 'self'/);
   await asset.arrayBuffer();
+});
+
+test('without a build, /ui answers 503 saying how to build the console, and the API still serves', async () => {
+  const empty = mkdtempSync(path.join(tmpdir(), 'inlet-no-console-'));
+  const app = Fastify();
+  try {
+    consoleRoutes(app, pathToFileURL(`${empty}/`));
+    app.get('/version', async () => 'inlet');
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    for (const route of ['/ui', '/ui/', '/ui/assets/index.js']) {
+      const answer = await fetch(address + route);
+      assert.equal(answer.status, 503, route);
+      assert.match(await answer.text(), /npm run build:ui/);
+    }
+    assert.equal((await fetch(`${address}/version`)).status, 200);
+  } finally {
+    await app.close();
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
