@@ -148,6 +148,13 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   await page.fill('textarea[name=sql]', 'SELECT nope FROM website.events');
   await page.getByRole('button', { name: 'Run' }).click();
   assert.match(await page.getByRole('alert').innerText(), /400: .*nope/);
+  await page.fill('textarea[name=sql]', 'SELECT count() AS n FROM website.events FORMAT CSV');
+  await page.getByRole('button', { name: 'Run' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /FORMAT CSV: the console reads FORMAT JSON answers only/);
+  await page.fill('textarea[name=sql]', 'SELECT count() AS n FROM website.events FORMAT JSON;');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('table.result tbody tr').first().waitFor();
+  assert.equal(await page.locator('table.result tbody').innerText(), String(FILES * ROWS_PER_FILE));
 
   assert.deepEqual(offsite, [], 'the console asked for nothing outside this server');
   assert.deepEqual(pageErrors, [], 'no script errors on the page');

@@ -84,9 +84,16 @@ export interface QueryAnswer {
   readonly statistics?: { elapsed?: number; partitions_considered?: number; partitions_read?: number };
 }
 
-/** Runs SQL and reads ClickHouse's JSON layout; the SQL must not name another FORMAT. */
+const TRAILING_FORMAT = /\bFORMAT\s+(\w+)\s*;?\s*$/i;
+
+/** Runs SQL and reads ClickHouse's JSON layout: the SQL may end in FORMAT JSON, and in no other format. */
 export async function query(sql: string): Promise<QueryAnswer> {
-  const response = await send('POST', '/query', `${sql.trim().replace(/;\s*$/, '')}\nFORMAT JSON`, 'text/plain');
+  const format = TRAILING_FORMAT.exec(sql);
+  if (format && format[1]!.toUpperCase() !== 'JSON') {
+    throw new ApiError(400, `FORMAT ${format[1]}: the console reads FORMAT JSON answers only; remove the FORMAT clause (inlet query --format ${format[1]} or POST /query answer in any format)`);
+  }
+  const body = sql.replace(TRAILING_FORMAT, '').trim().replace(/;\s*$/, '');
+  const response = await send('POST', '/query', `${body}\nFORMAT JSON`, 'text/plain');
   return (await response.json()) as QueryAnswer;
 }
 
