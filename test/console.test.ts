@@ -13,7 +13,7 @@ import { ADMIN, createWebsiteEvents, startInlet, type TestInlet } from './helper
 
 // Screenshots go to a temporary dir unless asked for (INLET_SCREENSHOT_DIR=docs/screenshots refreshes the README's).
 const SHOTS = process.env.INLET_SCREENSHOT_DIR ?? mkdtempSync(path.join(tmpdir(), 'inlet-console-shots-'));
-const FILES = 6;
+const FILES = 12;
 const ROWS_PER_FILE = 20_000;
 const REJECTED = 2;
 // Generous: the machine running the tests may be loaded.
@@ -66,12 +66,13 @@ after(async () => {
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
-async function submitJob(name: string, url: string): Promise<void> {
+async function submitJob(name: string, url: string, more = ''): Promise<void> {
   await page.click('a[href="#/jobs"]');
   await page.getByRole('button', { name: 'New job' }).click();
   await page.fill('input[name=name]', name);
   await page.fill('input[name=table]', 'website.events');
   await page.fill('input[name=url]', url);
+  await page.fill('textarea[name=more]', more);
   await page.getByRole('button', { name: 'Submit' }).click();
   await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/);
 }
@@ -89,14 +90,28 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   assert.ok(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('inlet.session')), 'the token is kept in sessionStorage');
 
   // A job that loads: the page follows it to done without a reload.
-  await submitJob('load january', `file://${root}/good/`);
+  // Settings the form has no field for are a JSON object; anything else is refused before sending.
+  await page.getByRole('button', { name: 'New job' }).click();
+  await page.fill('input[name=name]', 'bad settings');
+  await page.fill('input[name=table]', 'website.events');
+  await page.fill('input[name=url]', `file://${root}/good/`);
+  await page.fill('textarea[name=more]', '[1]');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /More settings must be a JSON object/);
+  await page.fill('textarea[name=more]', '{"max_file": 1}');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.getByRole('alert').filter({ hasText: /did you mean/ }).waitFor();
+  await page.getByRole('button', { name: 'Close' }).click();
+
+  // One INDEX task a file, one at a time: the job runs long enough for a few points of rows per second.
+  await submitJob('load january', `file://${root}/good/`, '{"input_aggregation": 500000, "input_concurrency": 1}');
   await page.locator('h2 .badge.done').waitFor({ timeout: JOB_TIMEOUT_MS });
   const total = FILES * ROWS_PER_FILE;
   const facts = await page.locator('dl.facts').innerText();
   assert.match(facts, new RegExp(`${total.toLocaleString('en-US')} written, ${REJECTED} rejected`));
   const tasks = await page.locator('table.tasks').innerText();
-  assert.match(tasks, /INDEX\s+0\s+0\s+1\s+0\s+0/);
-  await page.locator('table.files tr[data-url$="part-5.csv"]').getByRole('button', { name: /rejects/ }).click();
+  assert.match(tasks, new RegExp(`INDEX\\s+0\\s+0\\s+${FILES}\\s+0\\s+0`));
+  await page.locator(`table.files tr[data-url$="part-${FILES - 1}.csv"]`).getByRole('button', { name: /rejects/ }).click();
   assert.match(await page.locator('ul.rejects').innerText(), /column status: .*abc/);
   await shot('job');
 

@@ -5,18 +5,25 @@ import { useEffect, useRef, useState } from 'preact/hooks';
  * the page is left: the live views of the console are polls of the HTTP API.
  */
 export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unknown[], active = true) {
-  const [value, setValue] = useState<T | undefined>(undefined);
+  const [state, setValue] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const loadRef = useRef(load);
+  const value = useRef<T | undefined>(undefined);
   loadRef.current = load;
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
+      // A tab nobody looks at costs the server nothing: its polls wait until it is shown again.
+      if (document.hidden && value.current !== undefined) {
+        timer = setTimeout(run, intervalMs);
+        return;
+      }
       try {
         const next = await loadRef.current();
         if (stopped) return;
+        value.current = next;
         setValue(next);
         setError(undefined);
       } catch (err) {
@@ -30,5 +37,5 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unk
       clearTimeout(timer);
     };
   }, [...deps, active, tick]);
-  return { value, error, reload: () => setTick((t) => t + 1) };
+  return { value: state, error, reload: () => setTick((t) => t + 1) };
 }

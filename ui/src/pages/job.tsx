@@ -5,6 +5,8 @@ import { bytes, duration, number } from '../format';
 import { usePoll } from '../poll';
 import { Progress, StatusBadge } from './jobs';
 
+/** File reports shown: the API's default page. */
+const FILE_PAGE = 1000;
 const STATES = ['READY', 'RUNNING', 'DONE', 'FAILED', 'CANCELED'];
 
 interface Sample {
@@ -48,7 +50,7 @@ export function JobPage({ id }: { id: string }) {
     [id],
     !finished,
   );
-  const files = usePoll(() => api<FileReport[]>('GET', orgPath(`/jobs/batch/${id}/files?limit=1000`)), 2000, [id, finished], !finished);
+  const files = usePoll(() => api<FileReport[]>('GET', orgPath(`/jobs/batch/${id}/files?limit=${FILE_PAGE}`)), 2000, [id, finished], !finished);
   const chart = useMemo(() => rates(samples.current), [job.value]);
   const current = job.value;
   const act = async (action: 'cancel' | 'retry') => {
@@ -166,57 +168,60 @@ function FileTable({ files }: { files: FileReport[] }) {
   const [open, setOpen] = useState<string>();
   if (files.length === 0) return <p class="muted">No file reports yet (files are reported as their task commits).</p>;
   return (
-    <table class="grid files">
-      <thead>
-        <tr>
-          <th>File</th>
-          <th class="num">Size</th>
-          <th class="num">Read</th>
-          <th class="num">Written</th>
-          <th class="num">Rejected</th>
-          <th>Result</th>
-        </tr>
-      </thead>
-      <tbody>
-        {files.map((file) => {
-          const problem = file.error !== null || file.rows_rejected > 0;
-          return [
-            <tr class={file.error ? 'failed' : ''} data-url={file.url}>
-              <td class="mono">{file.url}</td>
-              <td class="num">{bytes(file.bytes)}</td>
-              <td class="num">{number(file.rows_read)}</td>
-              <td class="num">{number(file.rows_written)}</td>
-              <td class="num">{number(file.rows_rejected)}</td>
-              <td>
-                {problem ? (
-                  <button class="link" onClick={() => setOpen(open === file.url ? undefined : file.url)}>
-                    {file.error ? 'error' : 'rejects'} {open === file.url ? '▾' : '▸'}
-                  </button>
-                ) : (
-                  'ok'
-                )}
-              </td>
-            </tr>,
-            open === file.url && (
-              <tr class="detail">
-                <td colSpan={6}>
-                  {file.error && <pre class="file-error">{file.error}</pre>}
-                  {file.rejects.length > 0 && (
-                    <ul class="rejects">
-                      {file.rejects.map((r) => (
-                        <li>
-                          line {r.line ?? '?'}
-                          {r.column ? `, column ${r.column}` : ''}: {r.reason}
-                        </li>
-                      ))}
-                    </ul>
+    <>
+      {files.length >= FILE_PAGE && <p class="muted">The first {number(FILE_PAGE)} files; GET …/files?offset={FILE_PAGE} has the rest.</p>}
+      <table class="grid files">
+        <thead>
+          <tr>
+            <th>File</th>
+            <th class="num">Size</th>
+            <th class="num">Read</th>
+            <th class="num">Written</th>
+            <th class="num">Rejected</th>
+            <th>Result</th>
+          </tr>
+        </thead>
+        <tbody>
+          {files.map((file) => {
+            const problem = file.error !== null || file.rows_rejected > 0;
+            return [
+              <tr class={file.error ? 'failed' : ''} data-url={file.url}>
+                <td class="mono">{file.url}</td>
+                <td class="num">{bytes(file.bytes)}</td>
+                <td class="num">{number(file.rows_read)}</td>
+                <td class="num">{number(file.rows_written)}</td>
+                <td class="num">{number(file.rows_rejected)}</td>
+                <td>
+                  {problem ? (
+                    <button class="link" onClick={() => setOpen(open === file.url ? undefined : file.url)}>
+                      {file.error ? 'error' : 'rejects'} {open === file.url ? '▾' : '▸'}
+                    </button>
+                  ) : (
+                    'ok'
                   )}
                 </td>
-              </tr>
-            ),
-          ];
-        })}
-      </tbody>
-    </table>
+              </tr>,
+              open === file.url && (
+                <tr class="detail">
+                  <td colSpan={6}>
+                    {file.error && <pre class="file-error">{file.error}</pre>}
+                    {file.rejects.length > 0 && (
+                      <ul class="rejects">
+                        {file.rejects.map((r) => (
+                          <li>
+                            line {r.line ?? '?'}
+                            {r.column ? `, column ${r.column}` : ''}: {r.reason}
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </td>
+                </tr>
+              ),
+            ];
+          })}
+        </tbody>
+      </table>
+    </>
   );
 }

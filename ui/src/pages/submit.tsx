@@ -4,7 +4,7 @@ import { api, orgPath, type Job } from '../api';
 /** The create-job form: the reference body, with the settings people change most. */
 export function SubmitJob({ onSubmitted }: { onSubmitted: () => void }) {
   const [open, setOpen] = useState(false);
-  const [form, setForm] = useState({ name: '', table: '', transform: '', url: '', max_files: '', regex_filter: '', dry_run: false });
+  const [form, setForm] = useState({ name: '', table: '', transform: '', url: '', max_files: '', regex_filter: '', more: '', dry_run: false });
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   const field = (key: keyof typeof form) => ({
@@ -16,7 +16,17 @@ export function SubmitJob({ onSubmitted }: { onSubmitted: () => void }) {
     event.preventDefault();
     setBusy(true);
     setError(undefined);
+    let more: Record<string, unknown> = {};
+    try {
+      more = form.more.trim() ? (JSON.parse(form.more) as Record<string, unknown>) : {};
+      if (typeof more !== 'object' || more === null || Array.isArray(more)) throw new Error('it is not an object');
+    } catch (err) {
+      setError(`More settings must be a JSON object of job settings, like {"input_concurrency": 4}: ${(err as Error).message}`);
+      setBusy(false);
+      return;
+    }
     const settings: Record<string, unknown> = {
+      ...more,
       source: {
         table: form.table.trim(),
         type: 'batch',
@@ -66,6 +76,9 @@ export function SubmitJob({ onSubmitted }: { onSubmitted: () => void }) {
         </label>
         <label>
           Regex filter <input {...field('regex_filter')} placeholder="RE2, on the full URL" />
+        </label>
+        <label class="wide">
+          More settings (JSON) <textarea name="more" rows={2} value={form.more} onInput={(e) => setForm({ ...form, more: e.currentTarget.value })} placeholder='{"input_concurrency": 4, "max_minutes_per_partition": 60}' />
         </label>
         <label class="check">
           <input type="checkbox" name="dry_run" checked={form.dry_run} onChange={(e) => setForm({ ...form, dry_run: e.currentTarget.checked })} /> Dry run
