@@ -175,6 +175,15 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   assert.deepEqual(pageErrors, [], 'no script errors on the page');
 });
 
+test('/docs shows the OpenAPI document with nothing from elsewhere', { timeout: 60_000 }, async () => {
+  await page.goto(`${inlet.service.url}/docs`);
+  await page.locator('.opblock-summary-path', { hasText: '/config/v1/orgs/{org}/jobs/batch/{job}/status' }).first().waitFor();
+  assert.match(await page.locator('.info .title').innerText(), /Inlet HTTP API/);
+  await shot('docs');
+  assert.deepEqual(offsite, [], 'the reference page asked for nothing outside this server');
+  assert.deepEqual(pageErrors, []);
+});
+
 test('/ui serves the built console with its hashed assets cached and the page itself re-checked', async () => {
   const index = await fetch(`${inlet.service.url}/ui/`);
   assert.equal(index.status, 200);

@@ -59,6 +59,8 @@ test('/openapi.json carries the schemas that validate requests, and path paramet
   assert.deepEqual(names, ['path:job', 'path:org', 'query:limit', 'query:offset', 'query:problems']);
   assert.equal(files.parameters.find((p: any) => p.name === 'limit').schema.maximum, 10000);
   assert.deepEqual(doc.paths['/config/v1/orgs/{org}/jobs/batch'].post.security, [{ bearer: [] }]);
+  assert.deepEqual(doc.paths['/validator'].post.security, [{ bearer: [] }]);
+  assert.equal(doc.paths['/config/v1/login'].post.security, undefined);
   assert.equal(doc.components.securitySchemes.bearer.scheme, 'bearer');
 });
 

@@ -42,7 +42,7 @@ export function openApiRoutes(app: FastifyInstance, version: string): void {
       // Documentation only: what is sent to clients, never what validates a request.
       transform: ({ schema, url }) => {
         const documented: Record<string, unknown> = { ...(schema ?? {}), tags: [tagOf(url)] };
-        if (url.startsWith('/config/v1/') && url !== '/config/v1/login') documented.security = [{ bearer: [] }];
+        if ((url.startsWith('/config/v1/') && url !== '/config/v1/login') || url === '/validator') documented.security = [{ bearer: [] }];
         if (url === '/query') documented.security = [{ bearer: [] }, { basic: [] }];
         return { schema: documented as typeof schema, url };
       },
