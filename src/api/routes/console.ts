@@ -27,6 +27,7 @@ export function consoleRoutes(app: FastifyInstance, dist: URL = CONSOLE_DIST): v
     prefix: '/ui/',
     decorateReply: false,
     schemaHide: true,
+    // Routes for the build's own files, listed once: no other path under /ui/ reaches the disk.
     wildcard: false,
     cacheControl: false,
     // Hashed asset names change with their content; the page itself must be asked for again.
