@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { consoleRoutes } from '../src/api/routes/console.js';
 import { ensureConsoleBuilt } from '../ui/build.js';
-import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
+import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { ADMIN, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
 // Screenshots go to a temporary dir unless asked for (INLET_SCREENSHOT_DIR=docs/screenshots refreshes the README's).
@@ -135,6 +135,12 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   await page.selectOption('select[name=status]', '');
   await page.selectOption('select[name=table]', 'website.events');
   assert.equal(await page.locator('table.jobs tbody tr[data-job]').count(), 2);
+  // A job created elsewhere (curl, the CLI) shows up, and moves on, without a reload.
+  await page.evaluate(() => ((globalThis as any).notReloaded = true));
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('from curl', `file://${root}/broken/a.csv`));
+  assert.equal(created.status, 200, created.text);
+  await page.locator(`table.jobs tr[data-job="${created.body.uuid}"] .badge.done`).waitFor({ timeout: JOB_TIMEOUT_MS });
+  assert.equal(await page.evaluate(() => (globalThis as any).notReloaded), true, 'the page was not reloaded');
   await shot('jobs');
 
   // The table: its rows, partitions, time range and transforms, and rows per hour.
@@ -142,8 +148,8 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   await page.getByRole('button', { name: 'website.events' }).click();
   await page.locator('.table-detail .chart canvas').waitFor();
   const table = await page.locator('.table-detail dl.facts').innerText();
-  // The broken job's good file shared its task with the broken one: not loaded.
-  assert.match(table, new RegExp(`Rows\\s+${total.toLocaleString('en-US')}`));
+  // The broken job's good file shared its task with the broken one and was not loaded; the curl job loaded it.
+  assert.match(table, new RegExp(`Rows\\s+${(total + 10).toLocaleString('en-US')}`));
   assert.match(table, /Partitions\s+[1-9]/);
   assert.match(table, /2024-01-01 00:00:00/);
   assert.match(table, /mytransformname \(csv, default\)/);
@@ -155,7 +161,7 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   await page.getByRole('button', { name: 'Run' }).click();
   await page.locator('table.result tbody tr').first().waitFor();
   assert.equal(await page.locator('table.result tbody tr').count(), Math.ceil(total / 3600));
-  assert.match(await page.locator('table.result tbody tr').first().innerText(), /2024-01-01 00:00:00\s+3,?600\s+1,?200/);
+  assert.match(await page.locator('table.result tbody tr').first().innerText(), /2024-01-01 00:00:00\s+3,?610\s+1,?203/);
   await page.locator('section .chart canvas').waitFor();
   await shot('query');
 
@@ -169,7 +175,7 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   await page.fill('textarea[name=sql]', 'SELECT count() AS n FROM website.events FORMAT JSON;');
   await page.getByRole('button', { name: 'Run' }).click();
   await page.locator('table.result tbody tr').first().waitFor();
-  assert.equal(await page.locator('table.result tbody').innerText(), String(FILES * ROWS_PER_FILE));
+  assert.equal(await page.locator('table.result tbody').innerText(), String(total + 10));
 
   assert.deepEqual(offsite, [], 'the console asked for nothing outside this server');
   assert.deepEqual(pageErrors, [], 'no script errors on the page');
