@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import Fastify from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { consoleRoutes } from '../src/api/routes/console.js';
 import { ensureConsoleBuilt } from '../ui/build.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
+import { FaultProxy } from './helpers/fault-proxy.js';
 import { ADMIN, createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+import { startLocalS3 } from './helpers/s3.js';
 
 // Screenshots go to a temporary dir unless asked for (INLET_SCREENSHOT_DIR=docs/screenshots refreshes the README's).
 const SHOTS = process.env.INLET_SCREENSHOT_DIR ?? mkdtempSync(path.join(tmpdir(), 'inlet-console-shots-'));
@@ -63,6 +66,18 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
   if (!process.env.INLET_SCREENSHOT_DIR) rmSync(SHOTS, { recursive: true, force: true });
 });
+
+/** Waits until the element's rendered text (cells apart, as a person reads them) matches. */
+async function waitForText(locator: Locator, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + JOB_TIMEOUT_MS;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = (await locator.count()) > 0 ? await locator.innerText() : '';
+    if (pattern.test(text)) return;
+    await delay(100);
+  }
+  assert.fail(`${pattern} never matched: ${JSON.stringify(text)}`);
+}
 
 const shot = (name: string, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 
@@ -179,6 +194,38 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
 
   assert.deepEqual(offsite, [], 'the console asked for nothing outside this server');
   assert.deepEqual(pageErrors, [], 'no script errors on the page');
+});
+
+test('Cancel on a running job: the page shows it canceled, its task too', { timeout: 120_000 }, async () => {
+  const s3 = await startLocalS3();
+  const proxy = new FaultProxy(s3.endpoint);
+  let other: TestInlet | undefined;
+  const tab = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  try {
+    await proxy.start();
+    await s3.createBucket('slow');
+    await s3.put('slow', 'logs/one.csv', csvOf(logRows(20_000)));
+    // The download stops halfway and never ends: the job runs until canceled.
+    proxy.fail('GET', /^\/slow\/logs\//, 'stall');
+    other = await startInlet({ s3Endpoint: proxy.endpoint });
+    await createWebsiteEvents(other.api, [CSV_TRANSFORM]);
+    const created = await other.api.request('POST', `/config/v1/orgs/${other.api.orgId}/jobs/batch`, referenceJob('stalled', 's3://slow/logs/'));
+    assert.equal(created.status, 200, created.text);
+    await tab.goto(`${other.service.url}/ui/#/jobs/${created.body.uuid}`);
+    await tab.fill('input[name=username]', ADMIN.username);
+    await tab.fill('input[name=password]', ADMIN.password);
+    await tab.getByRole('button', { name: 'Log in' }).click();
+    await waitForText(tab.locator('table.tasks'), /INDEX\s+0\s+1\s+0/);
+    await tab.getByRole('button', { name: 'Cancel' }).click();
+    await tab.locator('h2 .badge.canceled').waitFor({ timeout: JOB_TIMEOUT_MS });
+    assert.match(await tab.locator('table.tasks').innerText(), /INDEX\s+0\s+0\s+0\s+0\s+1/);
+    assert.equal(await tab.getByRole('button', { name: 'Cancel' }).isDisabled(), true, 'a finished job cannot be canceled again');
+  } finally {
+    await tab.close();
+    await other?.stop();
+    await proxy.stop();
+    await s3.stop();
+  }
 });
 
 test('/docs shows the OpenAPI document with nothing from elsewhere', { timeout: 60_000 }, async () => {
