@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +16,7 @@ import { startLocalS3 } from './helpers/s3.js';
 
 // Screenshots go to a temporary dir unless asked for (INLET_SCREENSHOT_DIR=docs/screenshots refreshes the README's).
 const SHOTS = process.env.INLET_SCREENSHOT_DIR ?? mkdtempSync(path.join(tmpdir(), 'inlet-console-shots-'));
+const CHROMIUM = '/usr/bin/chromium';
 const FILES = 12;
 const ROWS_PER_FILE = 20_000;
 const REJECTED = 2;
@@ -44,8 +45,9 @@ before(async () => {
   writeFileSync(path.join(root, 'broken', 'b.csv.gz'), 'this is not gzip\n');
   inlet = await startInlet({ fileRoots: root });
   await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  if (!existsSync(CHROMIUM)) throw new Error(`the console's end-to-end tests drive Debian's Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
