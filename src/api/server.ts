@@ -8,10 +8,12 @@ import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
 import { recordHttpMetrics } from '../metrics/http.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
+import { consoleRoutes } from './routes/console.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { queryRoutes } from './routes/query.js';
 import { resourceRoutes } from './routes/resources.js';
 import { serviceAccountRoutes } from './routes/service-accounts.js';
@@ -51,6 +53,8 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
     }
   });
   recordHttpMetrics(app, ctx.metrics);
+  // First: it learns the routes added after it.
+  openApiRoutes(app, VERSION);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
     // No route (a 404), no token needed, or the route authenticates in its handler (basic auth on /query).
@@ -69,5 +73,6 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   validatorRoutes(app, ctx);
   healthRoutes(app, ctx);
   metricsRoutes(app, ctx);
+  consoleRoutes(app);
   return app;
 }

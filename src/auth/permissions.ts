@@ -91,6 +91,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /health/live': PUBLIC,
   'GET /health/ready': PUBLIC,
   'GET /metrics': PUBLIC,
+  'GET /ui/*': PUBLIC,
+  'GET /docs/*': PUBLIC,
+  'GET /openapi.json': PUBLIC,
   // ClickHouse clients ping before they authenticate; the answer is a constant.
   'GET /query/ping': PUBLIC,
   'GET /query': 'query',
@@ -115,7 +118,16 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'DELETE /config/v1/service_accounts/:account/tokens': 'tokens_serviceaccount',
 };
 
+/**
+ * Static pages and their assets (the console, the API reference), whose file names change with
+ * each build: one key each. They hold no data; what they show comes from the API with the
+ * user's own token.
+ */
+const STATIC_PREFIXES = ['/ui', '/docs'];
+
 /** The key of a route in ROUTE_ACCESS: HEAD is answered by the GET route, trailing slashes are ignored. */
 export function routeKey(method: string, url: string): string {
-  return `${method === 'HEAD' ? 'GET' : method} ${url.length > 1 ? url.replace(/\/+$/, '') : url}`;
+  const path = url.length > 1 ? url.replace(/\/+$/, '') : url;
+  const prefix = STATIC_PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
+  return `${method === 'HEAD' ? 'GET' : method} ${prefix === undefined ? path : `${prefix}/*`}`;
 }
