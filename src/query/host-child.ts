@@ -9,8 +9,10 @@ import { QueryService } from './run.js';
 
 const config = JSON.parse(process.env.INLET_QUERY_CONFIG ?? 'null') as Config | null;
 if (!config || !process.send) throw new Error('the query process is started by `inlet serve`, not by hand');
+// A parent that dies mid-send fails the write (EPIPE): the callback takes that error, and
+// 'disconnect' ends this process, instead of an unhandled 'error' event and a stack trace.
 const reply = (message: HostReply) => {
-  if (process.connected) process.send!(message);
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 };
 const catalog = await openCatalog(config.databaseUrl);
 // Changes to projects, tables and transforms are made in the API process: it says how many with each query.

@@ -137,7 +137,8 @@ export class QueryHost {
   }
 
   private send(message: HostRequest): void {
-    if (this.child?.connected) this.child.send(message);
+    // A query process that dies mid-send fails the write: its 'exit' handler answers the queries.
+    if (this.child?.connected) this.child.send(message, undefined, undefined, () => undefined);
   }
 
   /** Runs a statement in the query process; `signal` aborting (the client went away) cancels it there. */
