@@ -6,6 +6,10 @@ import { SourceError, TransientSourceError } from '../errors.js';
 import type { ListOptions, OpenedObject, SourceObject } from './source-url.js';
 
 /** A client with the process's AWS credential chain, or with a stored credential's keys (and its region and endpoint, when it has them). */
+/** Connecting to the S3 endpoint, and silence on an open request (no byte either way), before the attempt fails. */
+const S3_CONNECT_TIMEOUT_MS = 10_000;
+const S3_IDLE_TIMEOUT_MS = 30_000;
+
 export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>, credential?: S3Credential): S3Client {
   // The SDK version is pinned in package-lock.json for Node 20; its "needs Node 22 from 2027" notice would print on every start.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -20,6 +24,9 @@ export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 
     // S3-compatible servers (MinIO releases, s3rver, Ceph) reject the newer default checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Without them a connection that stops sending holds its task (or query) for ever while its
+    // lease keeps being renewed; timing out makes it an ordinary retryable read failure.
+    requestHandler: { connectionTimeout: S3_CONNECT_TIMEOUT_MS, requestTimeout: S3_IDLE_TIMEOUT_MS },
   });
 }
 
