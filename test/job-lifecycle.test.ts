@@ -128,6 +128,8 @@ describe('restart', () => {
       INLET_LEASE_SECONDS: '2',
       INLET_POLL_INTERVAL_MS: '50',
       INLET_DUCKDB_THREADS: '1',
+      // Files of attempts cut short are swept once this old: at once here, so the last check can see it.
+      INLET_SWEEP_GRACE_SECONDS: '0',
     };
     let inlet = await spawnInlet(env);
     let api = new ApiClient(inlet.url);

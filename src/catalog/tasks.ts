@@ -160,7 +160,7 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
       .execute();
     for (const task of exhausted) {
       await appendJobError(trx, task.job_id, `task ${task.id}: ${error}`);
-      await finishJobIfComplete(trx, task.job_id);
+      await finishJobIfComplete(trx, dialect, task.job_id);
     }
     const freed = await trx
       .updateTable('tasks')
@@ -370,7 +370,7 @@ export async function completeListTask(catalog: Catalog, task: TaskRow, owner: s
     await recordSkipped(trx, task, skipped);
     await addIndexTasks(trx, task.job_id, planned, now);
     await trx.updateTable('jobs').set({ listing_done: 1, modified: now }).where('id', '=', task.job_id).execute();
-    await finishJobIfComplete(trx, task.job_id);
+    await finishJobIfComplete(trx, catalog.dialect, task.job_id);
   });
 }
 
@@ -413,7 +413,7 @@ export async function completeIndexTask(
     }
     const fileRows = files.map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
-    await finishJobIfComplete(trx, task.job_id);
+    await finishJobIfComplete(trx, catalog.dialect, task.job_id);
   });
 }
 
@@ -450,7 +450,7 @@ export async function failTask(catalog: Catalog, task: TaskRow, owner: string, e
       await setJobFinished(trx, task.job_id, 'failed');
       await trx.updateTable('tasks').set({ state: 'CANCELED', modified: isoMicros() }).where('job_id', '=', task.job_id).where('state', '=', 'READY').execute();
     } else {
-      await finishJobIfComplete(trx, task.job_id);
+      await finishJobIfComplete(trx, catalog.dialect, task.job_id);
     }
   });
 }
@@ -477,8 +477,12 @@ async function setJobFinished(trx: Trx, jobId: string, status: JobStatus): Promi
  * failed (its files could not be read; the other tasks' data stays loaded) or when every row
  * it read was rejected, otherwise `done`.
  */
-export async function finishJobIfComplete(trx: Trx, jobId: string): Promise<void> {
-  const job = await trx.selectFrom('jobs').select(['listing_done', 'status']).where('id', '=', jobId).executeTakeFirst();
+export async function finishJobIfComplete(trx: Trx, dialect: Dialect, jobId: string): Promise<void> {
+  // On PostgreSQL two tasks committing at once would each count the other as still running, and
+  // neither would end the job: the job's row is taken first, so the second counts after the first
+  // has committed. (SQLite runs one writer at a time.)
+  const select = trx.selectFrom('jobs').select(['listing_done', 'status']).where('id', '=', jobId);
+  const job = await (dialect === 'postgres' ? select.forUpdate() : select).executeTakeFirst();
   if (!job || job.listing_done !== 1 || (job.status !== 'ready' && job.status !== 'running')) return;
   const counts = await trx
     .selectFrom('tasks')
