@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
@@ -16,11 +15,9 @@ import { LeaseLostError } from '../src/errors.js';
 import { DIALECTS, dropSchema, freshCatalog, POSTGRES_URL } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { FaultProxy } from './helpers/fault-proxy.js';
-import { ADMIN, ApiClient, createWebsiteEvents } from './helpers/inlet.js';
-import { freePort } from './helpers/process.js';
+import { ApiClient, createWebsiteEvents } from './helpers/inlet.js';
+import { spawnInlet } from './helpers/process.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 for (const dialect of DIALECTS) {
   test(`${dialect}: a lease that ran out is neither renewed nor committed, even before the reaper frees its task`, async () => {
@@ -75,39 +72,19 @@ after(async () => {
 
 /** `inlet serve` on its own machine (data dir), sharing PostgreSQL and the bucket; its log is kept. */
 async function start(role: 'api' | 'worker', dataDir: string, endpoint: string) {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      INLET_HOST: '127.0.0.1',
-      INLET_PORT: String(port),
-      INLET_ADMIN_EMAIL: ADMIN.username,
-      INLET_ADMIN_PASSWORD: ADMIN.password,
-      INLET_LOG_LEVEL: 'info',
-      INLET_ROLE: role,
-      INLET_DATA_DIR: dataDir,
-      INLET_DATABASE_URL: DATABASE_URL,
-      INLET_STORAGE_URL: 's3://paused-parts/inlet/',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      INLET_WORKERS: '1',
-      INLET_DUCKDB_THREADS: '1',
-      INLET_LEASE_SECONDS: '3',
-      INLET_POLL_INTERVAL_MS: '50',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const inlet = await spawnInlet({
+    INLET_ROLE: role,
+    INLET_DATA_DIR: dataDir,
+    INLET_DATABASE_URL: DATABASE_URL,
+    INLET_STORAGE_URL: 's3://paused-parts/inlet/',
+    AWS_ENDPOINT_URL_S3: endpoint,
+    INLET_WORKERS: '1',
+    INLET_DUCKDB_THREADS: '1',
+    INLET_LEASE_SECONDS: '3',
+    INLET_POLL_INTERVAL_MS: '50',
   });
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let log = '';
-  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  for (let i = 0; !/inlet \S+ ready/.test(log); i++) {
-    if (child.exitCode !== null) throw new Error(`inlet exited with ${child.exitCode} before it was ready:\n${log}`);
-    assert.ok(i < 1200, `inlet not ready within a minute:\n${log}`);
-    await delay(50);
-  }
-  return { child, url: `http://127.0.0.1:${port}`, log: () => log, exited };
+  children.push(inlet.child);
+  return inlet;
 }
 
 async function objectKeys(prefix: string): Promise<string[]> {

@@ -15,7 +15,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** `inlet serve` as its own process, as a user runs it, so it can be killed mid-job. */
-export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+export async function spawnInlet(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log(): string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
@@ -31,26 +34,26 @@ export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let log: string | undefined = '';
+  // The whole log is kept (tests read what a process said), and the pipes are always drained so
+  // the child never blocks on a full one; INLET_SPAWN_ECHO=1 echoes it after the ready line.
+  let log = '';
+  let ready = false;
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
-      // Ready: later output is drained (or echoed with INLET_SPAWN_ECHO=1) so the child never blocks on a full pipe.
-      if (log === undefined) {
+      log += chunk.toString();
+      if (ready) {
         if (process.env.INLET_SPAWN_ECHO) process.stderr.write(chunk);
         return;
       }
-      log += chunk.toString();
       // A worker-only process serves no HTTP: its ready line has no URL.
       if (log.includes('ready at http') || (env.INLET_ROLE === 'worker' && /inlet \S+ ready"/.test(log))) {
-        log = undefined;
+        ready = true;
         resolve();
       }
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (log !== undefined) log += chunk.toString();
-    });
+    child.stderr!.on('data', onData);
     void exited.then((code) => reject(new Error(`inlet exited with ${code} before it was ready:\n${log}`)));
   });
-  return { child, url: `http://127.0.0.1:${port}`, exited };
+  return { child, url: `http://127.0.0.1:${port}`, exited, log: () => log };
 }
