@@ -54,7 +54,10 @@ async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promi
 /** Starts what the role asks for: the API server, the worker pool, or both (`all`, the default). */
 export async function startService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   await mkdir(scratchRoot(config), { recursive: true });
-  const catalog = await openCatalog(config.databaseUrl, { poolSize: catalogPoolSize(config, config.role === 'worker' ? 'worker' : 'api') });
+  const catalog = await openCatalog(config.databaseUrl, {
+    poolSize: catalogPoolSize(config, config.role === 'worker' ? 'worker' : 'api'),
+    onConnectionError: (err) => logger.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
+  });
   const storage = new PartitionStorage(config, catalog);
   await storage.prepare();
   const generatedPassword = await ensureAdmin(catalog, config, logger);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { openCatalog } from '../src/catalog/db.js';
 import { createJob, jobProgress } from '../src/catalog/jobs.js';
@@ -54,6 +55,42 @@ test('postgres: a catalog in a schema of its own works without the connection se
       await catalog.close();
     }
   } finally {
+    await dropSchema(schema);
+  }
+});
+
+test('postgres: a connection the server ends, idle in the pool or inside a transaction, costs that connection only', async () => {
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  const broken: Error[] = [];
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  const terminate = (pid: number) => admin.query('SELECT pg_terminate_backend($1)', [pid]);
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+  try {
+    const catalog = await openCatalog(`${POSTGRES_URL}?schema=${schema}`, { poolSize: 2, onConnectionError: (err) => broken.push(err) });
+    try {
+      const pidOf = async (db: Kysely<any>) => (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]!.pid;
+      // Idle in the pool: without a listener, the pool's 'error' event would end this process.
+      await terminate(await pidOf(catalog.db));
+      await settle();
+      assert.ok(broken.length >= 1, 'the broken idle connection was reported');
+      assert.equal(typeof (await pidOf(catalog.db)), 'number', 'the next statement runs on a new connection');
+      // Checked out, between two statements of a transaction: the transaction fails, nothing else.
+      broken.length = 0;
+      await assert.rejects(
+        catalog.db.transaction().execute(async (trx) => {
+          await terminate(await pidOf(trx));
+          await settle();
+          await sql`SELECT 1`.execute(trx);
+        }),
+      );
+      assert.ok(broken.length >= 1, 'the connection broken mid-transaction was reported');
+      assert.equal(typeof (await pidOf(catalog.db)), 'number');
+    } finally {
+      await catalog.close();
+    }
+  } finally {
+    await admin.end();
     await dropSchema(schema);
   }
 });

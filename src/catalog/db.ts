@@ -98,6 +98,11 @@ function schemaInEveryTransaction(pool: pg.Pool, schema: string) {
 export interface CatalogOptions {
   /** PostgreSQL connections this process may open at most (SQLite has one). */
   readonly poolSize?: number;
+  /**
+   * Told of a PostgreSQL connection that broke outside a statement (a server restart, a
+   * terminated backend, a network cut). The pool drops it and the next statement opens another.
+   */
+  readonly onConnectionError?: (err: Error) => void;
 }
 
 /** Connections of a process that sets no pool size: the API's handlers and the query process share them. */
@@ -126,6 +131,11 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
       throw new ValidationError(`INLET_DATABASE_URL's schema=${JSON.stringify(schema)} is not a plain PostgreSQL name: use letters, digits and underscores, starting with a letter or underscore`);
     }
     const pool = new pg.Pool({ connectionString: url.toString(), max: options.poolSize ?? DEFAULT_POOL_SIZE });
+    // An 'error' event nobody listens to ends the process: a connection the server closed while
+    // idle in the pool (or between two statements of a transaction) must cost that connection only.
+    const connectionError = options.onConnectionError ?? (() => undefined);
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', connectionError));
     if (schema) {
       const client = await pool.connect();
       try {

@@ -64,7 +64,10 @@ process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => void stopOrExit());
 
 const starting = (async () => {
-  catalog = await openCatalog(config.databaseUrl, { poolSize: catalogPoolSize(config, 'worker') });
+  catalog = await openCatalog(config.databaseUrl, {
+    poolSize: catalogPoolSize(config, 'worker'),
+    onConnectionError: (err) => log.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
+  });
   const onJobChanged = (orgId: string, jobId: string) => send({ type: 'job-changed', orgId, jobId });
   pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
   await pool.start();
