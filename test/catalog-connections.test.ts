@@ -94,3 +94,32 @@ test('postgres: a connection the server ends, idle in the pool or inside a trans
     await dropSchema(schema);
   }
 });
+
+test('postgres: a transaction left idle between statements (its process frozen) loses its connection and its locks', async () => {
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  try {
+    const catalog = await openCatalog(`${POSTGRES_URL}?schema=${schema}`, { idleInTransactionMs: 300 });
+    try {
+      await sql`CREATE TABLE ${sql.id(schema, 'held')} (id int PRIMARY KEY)`.execute(catalog.db);
+      await sql`INSERT INTO ${sql.id(schema, 'held')} VALUES (1)`.execute(catalog.db);
+      const frozen = catalog.db.transaction().execute(async (trx) => {
+        await sql`SELECT id FROM ${sql.id(schema, 'held')} FOR UPDATE`.execute(trx);
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await sql`SELECT 1`.execute(trx);
+      });
+      const outcome = frozen.then(
+        () => 'committed',
+        (err: Error) => err.message,
+      );
+      // Another transaction takes the same row lock once the server ends the frozen one.
+      const started = Date.now();
+      await catalog.db.transaction().execute((trx) => sql`SELECT id FROM ${sql.id(schema, 'held')} FOR UPDATE`.execute(trx));
+      assert.ok(Date.now() - started < 1_400, `the lock was released after ${Date.now() - started} ms, before the frozen transaction resumed`);
+      assert.match(await outcome, /idle-in-transaction|terminat|not queryable/i);
+    } finally {
+      await catalog.close();
+    }
+  } finally {
+    await dropSchema(schema);
+  }
+});

@@ -73,11 +73,14 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDialectConfig['datab
 
 /**
  * Through PgBouncer's transaction pooling, a connection's startup options and session SETs do
- * not reach the server connection of the next transaction: each transaction names the schema
- * itself (for the raw SQL in it), and every other statement is schema-qualified (withSchema).
+ * not reach the server connection of the next transaction: each transaction sets what it needs
+ * itself. With a schema, it names the schema (for the raw SQL in it), and every other statement
+ * is schema-qualified (withSchema). Every transaction also bounds how long it may sit idle: a
+ * process frozen between two statements (stopped, swapped out, partitioned away) would otherwise
+ * hold its row locks, and the queue with them, until it resumed.
  */
-function schemaInEveryTransaction(pool: pg.Pool, schema: string) {
-  const begin = `BEGIN; SET LOCAL search_path TO ${schema}`;
+function settingsInEveryTransaction(pool: pg.Pool, schema: string | undefined, idleInTransactionMs: number) {
+  const begin = `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.round(idleInTransactionMs)}${schema ? `; SET LOCAL search_path TO ${schema}` : ''}`;
   return {
     connect: async () => {
       const client = await pool.connect();
@@ -103,7 +106,14 @@ export interface CatalogOptions {
    * terminated backend, a network cut). The pool drops it and the next statement opens another.
    */
   readonly onConnectionError?: (err: Error) => void;
+  /**
+   * How long a PostgreSQL transaction may wait between two statements before the server ends
+   * its connection (and so its locks). Catalog transactions run their statements back to back.
+   */
+  readonly idleInTransactionMs?: number;
 }
+
+const DEFAULT_IDLE_IN_TRANSACTION_MS = 30_000;
 
 /** Connections of a process that sets no pool size: the API's handlers and the query process share them. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -145,9 +155,9 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
       }
     }
     // `?schema=name` keeps several catalogs (tests, tenants) apart in one database.
-    db = schema
-      ? new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool: schemaInEveryTransaction(pool, schema) as unknown as pg.Pool }) }).withSchema(schema)
-      : new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
+    const dialectPool = settingsInEveryTransaction(pool, schema ?? undefined, options.idleInTransactionMs ?? DEFAULT_IDLE_IN_TRANSACTION_MS) as unknown as pg.Pool;
+    const kysely = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool: dialectPool }) });
+    db = schema ? kysely.withSchema(schema) : kysely;
     schemaName = schema ?? undefined;
     dialect = 'postgres';
   } else {
