@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../catalog/db.js';
 import { findTableByName, findTransform, listTransforms } from '../../catalog/resources.js';
 import type { TableRow } from '../../catalog/schema.js';
-import { createEngine, withConnection } from '../../duckdb/engine.js';
+import { withConnection } from '../../duckdb/engine.js';
+import { openDuckDB } from '../../duckdb/instances.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { previewFiles } from '../../ingest/preview.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
@@ -60,7 +61,7 @@ export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const dir = await mkdtemp(path.join(tmpdir(), 'inlet-validator-'));
     try {
       // The sample's directory is all this DuckDB can reach: the transform's SQL runs in it.
-      const instance = await createEngine({ threads: 1, memoryLimit: ctx.config.duckdbMemoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+      const instance = await openDuckDB({ kind: 'validator', memoryLimit: ctx.config.duckdbMemoryLimit, directory: dir });
       try {
         const file = path.join(dir, 'data');
         await writeFile(file, text);
