@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import prettier from 'eslint-config-prettier/flat';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -22,4 +23,6 @@ export default tseslint.config(
     files: ['test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
+  // Last, so it turns off every rule about layout, Prettier's job (curly's multi-line among them: Prettier's line breaks would trip it).
+  prettier,
 );

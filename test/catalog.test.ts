@@ -6,7 +6,7 @@ import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { openCatalog, type Catalog } from '../src/catalog/db.js';
 import { createJob } from '../src/catalog/jobs.js';
 import { prunedPartitions } from '../src/catalog/partitions.js';
-import { createProject, createTable, findTableWithTransform } from '../src/catalog/resources.js';
+import { createProject, createTable, findTableWithTransform, saveTransform } from '../src/catalog/resources.js';
 import type { TaskRow } from '../src/catalog/schema.js';
 import { cancelJobTasks, claimTask, completeIndexTask, completeListTask, MAX_TASK_ATTEMPTS, reapTasks, renewLease } from '../src/catalog/tasks.js';
 import { LeaseLostError } from '../src/errors.js';
@@ -241,5 +241,15 @@ for (const dialect of DIALECTS) {
         assert.equal(final.status, 'done');
       });
     }
+
+    test("a query's table lookup names its default transform's id and version, so it can be kept validated between queries", async () => {
+      const project = await createProject(catalog, orgId, { name: 'versions', description: null, settings: '{}' });
+      const table = await createTable(catalog, project, { name: 'v', description: null, settings: '{}' });
+      assert.equal((await findTableWithTransform(catalog, orgId, 'versions', 'v'))?.transform, undefined);
+      const saved = await saveTransform(catalog, table, undefined, { name: 'x', description: null, type: 'csv', is_default: 1, settings: '{"a":1}' });
+      assert.deepEqual((await findTableWithTransform(catalog, orgId, 'versions', 'v'))?.transform, { id: saved.id, modified: saved.modified, type: 'csv', settings: '{"a":1}' });
+      const edited = await saveTransform(catalog, table, saved, { name: 'x', description: null, type: 'csv', is_default: 1, settings: '{"a":2}' });
+      assert.equal((await findTableWithTransform(catalog, orgId, 'versions', 'v'))?.transform?.modified, edited.modified);
+    });
   });
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { CONVERTED_TABLE, convertFiles, type FileAccount } from '../src/ingest/convert.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
@@ -15,7 +16,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Converts the files as one task (many files in a read: staged) and each on its own (not staged). */
 async function bothWays(settings: { type: string; settings: object }, files: string[]) {
   const { transform } = validateTransform(settings.type, settings.settings);
-  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     const together = await withConnection(engine, undefined, async (c) => {
       const accounts = await convertFiles(c, transform, await readGroups(transform, files), files.length, 0);

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { CONVERTED_TABLE, convertFiles } from '../src/ingest/convert.js';
 import { countCsvFields } from '../src/ingest/csv-fields.js';
 import { readGroups } from '../src/ingest/read-groups.js';
@@ -75,7 +76,7 @@ describe('escapes in quoted fields read as DuckDB reads them', () => {
               { name: 'w', datatype: { type: 'string', source: { from_input_index: 2 } } },
             ],
           });
-          const engine = await createEngine({ threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+          const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
           try {
             await withConnection(engine, undefined, async (c) => {
               const [account] = await convertFiles(c, transform, await readGroups(transform, [file]), 1, 0);

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { convertFiles, dropConverted } from '../src/ingest/convert.js';
 import { writePartitions } from '../src/ingest/partition.js';
 import { readGroups } from '../src/ingest/read-groups.js';
@@ -25,7 +26,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
   const rows = order(Array.from({ length: 120 }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * 60_000, i)))].join('\n') + '\n');
-  const engine = await createEngine({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
       await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);

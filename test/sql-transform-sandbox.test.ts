@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createEngine, queryRows } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { queryRows } from '../src/duckdb/engine.js';
 import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
 import { startInlet, type TestInlet } from './helpers/inlet.js';
 
@@ -234,7 +235,7 @@ test('the worker engine reads no file outside its directories, whatever SQL reac
   mkdirSync(allowed);
   writeFileSync(path.join(allowed, 'ok.csv'), 'a\n1\n');
   writeFileSync(path.join(dir, 'outside.csv'), 'a\n2\n');
-  const engine = await createEngine({ threads: 1, memoryLimit: '64MB', tempDirectory: path.join(allowed, 'spill'), allowedDirectories: [allowed] });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '64MB', tempDirectory: path.join(allowed, 'spill'), allowedDirectories: [allowed] });
   const connection = await engine.connect();
   try {
     assert.deepEqual(await queryRows(connection, `SELECT a FROM read_csv('${allowed}/ok.csv')`), [{ a: 1n }]);

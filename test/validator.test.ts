@@ -71,6 +71,22 @@ describe('POST /validator', () => {
     assert.match(wrong.body.detail, /^transform is 42: send the transform inline/);
   });
 
+  test('a saved transform edited between two calls is validated as it is now', async () => {
+    const settings = { ...CSV_TRANSFORM.settings, is_default: false };
+    const created = await inlet.api.request('POST', transformsUrl, { name: 'edited', type: 'csv', settings });
+    assert.equal(created.status, 201, created.text);
+    const data = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,a,200,1,0.1,false'];
+    const before = await inlet.api.request('POST', '/validator', { transform: 'edited', data }, HEADERS);
+    assert.equal(before.status, 200, before.text);
+    assert.equal(before.body.results[0].output.host, 'a');
+    const upper = { ...settings, sql_transform: 'SELECT * REPLACE (upper(host) AS host) FROM {STREAM}' };
+    const patched = await inlet.api.request('PATCH', `${transformsUrl}${created.body.uuid}`, { settings: upper });
+    assert.equal(patched.status, 200, patched.text);
+    const after = await inlet.api.request('POST', '/validator', { transform: 'edited', data }, HEADERS);
+    assert.equal(after.status, 200, after.text);
+    assert.equal(after.body.results[0].output.host, 'A');
+  });
+
   test('a bad transform is a 400 naming the column; a missing table a 404; no token a 401', async () => {
     const bad = { transform: { type: 'csv', settings: { output_columns: [{ name: 'ts', datatype: { type: 'datetime', primary: true, source: { from_input_index: 0 } } }] } }, data: ['x'] };
     const invalid = await inlet.api.request('POST', '/validator', bad, HEADERS);

@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/db.js';
+import type { ParsedTransforms } from '../catalog/parsed.js';
 import type { AccessControl } from './auth.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -20,6 +21,8 @@ export interface ApiContext {
   readonly nudgeWorkers: () => void;
   /** Registers a listener for this process's workers committing a task of a job (none for API-only processes). */
   readonly onJobChanged: (listener: (orgId: string, jobId: string) => void) => void;
+  /** Saved transforms validated once per version (service.ts). */
+  readonly transforms: ParsedTransforms;
   /** The API process's Prometheus registry and the instruments its routes record into. */
   readonly metrics: Metrics;
 }

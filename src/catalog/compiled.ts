@@ -8,8 +8,8 @@ const numberStandIn = (i: number) => -(2 ** 52) + i;
 
 /**
  * A hot query whose SQL is compiled once per catalog and then run with new values. Kysely
- * builds and compiles a query on every call, which on an idle server costs as much as SQLite
- * running it (0.25 of 0.65 ms, measured on the query path). `build` must make the same SQL
+ * builds and compiles a query on every call, which on an idle server costs about as much as SQLite
+ * running it (figures: docs/benchmarks.md). `build` must make the same SQL
  * whatever its arguments: no clause may depend on a value.
  */
 export function compiledOnce<DB, A extends Value[], R>(build: (db: Kysely<DB>, ...args: A) => Compilable<R>): (db: Kysely<DB>, ...args: A) => Promise<R[]> {

@@ -105,7 +105,7 @@ const tableWithTransform = compiledOnce((db: CatalogDb, orgId: string, projectNa
     .innerJoin('projects', 'projects.id', 'tables.project_id')
     .leftJoin('transforms', 'transforms.table_id', 'tables.id')
     .selectAll('tables')
-    .select(['transforms.type as transform_type', 'transforms.settings as transform_settings'])
+    .select(['transforms.id as transform_id', 'transforms.modified as transform_modified', 'transforms.type as transform_type', 'transforms.settings as transform_settings'])
     .where('projects.org_id', '=', orgId)
     .where('projects.name', '=', projectName)
     .where('tables.name', '=', tableName)
@@ -119,11 +119,13 @@ export async function findTableWithTransform(
   orgId: string,
   projectName: string,
   tableName: string,
-): Promise<{ table: TableRow; transform?: { type: string; settings: string } } | undefined> {
+): Promise<{ table: TableRow; transform?: Pick<TransformRow, 'id' | 'modified' | 'type' | 'settings'> } | undefined> {
   const [row] = await tableWithTransform(c.db, orgId, projectName, tableName);
   if (!row) return undefined;
-  const { transform_type, transform_settings, ...table } = row;
-  return { table, transform: transform_type !== null && transform_settings !== null ? { type: transform_type, settings: transform_settings } : undefined };
+  const { transform_id, transform_modified, transform_type, transform_settings, ...table } = row;
+  // With its id and version, so the query path can keep it validated (ParsedTransforms) across queries.
+  const transform = transform_id !== null && transform_modified !== null && transform_type !== null && transform_settings !== null ? { id: transform_id, modified: transform_modified, type: transform_type, settings: transform_settings } : undefined;
+  return { table, transform };
 }
 
 export async function createTable(c: Catalog, project: Project, fields: NamedFields): Promise<TableRow> {

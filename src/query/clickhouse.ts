@@ -15,7 +15,7 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   'CREATE MACRO avgIf(x, condition) AS avg(x) FILTER (WHERE condition)',
   'CREATE MACRO minIf(x, condition) AS min(x) FILTER (WHERE condition)',
   'CREATE MACRO maxIf(x, condition) AS max(x) FILTER (WHERE condition)',
-  // uniq is exact: DuckDB's HyperLogLog was off by over 10 %, where ClickHouse's uniq stays within about 2 %.
+  // uniq is exact: DuckDB's HyperLogLog was much further off than ClickHouse's uniq (figures: docs/benchmarks.md).
   // With several arguments both count distinct tuples, as ClickHouse does.
   'CREATE MACRO uniq(x) AS count(DISTINCT x), (a, b) AS count(DISTINCT (a, b)), (a, b, c) AS count(DISTINCT (a, b, c)), (a, b, c, d) AS count(DISTINCT (a, b, c, d))',
   'CREATE MACRO uniqExact(x) AS count(DISTINCT x), (a, b) AS count(DISTINCT (a, b)), (a, b, c) AS count(DISTINCT (a, b, c)), (a, b, c, d) AS count(DISTINCT (a, b, c, d))',

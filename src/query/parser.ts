@@ -1,4 +1,5 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { openDuckDB } from '../duckdb/instances.js';
 import { quoteLiteral } from '../transform/compile.js';
 
 /**
@@ -15,14 +16,8 @@ export class StatementParser {
   ) {}
 
   static async create(): Promise<StatementParser> {
-    const instance = await DuckDBInstance.create(':memory:', {
-      threads: '1',
-      memory_limit: '64MB',
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-    });
+    const instance = await openDuckDB({ kind: 'parser' });
     const connection = await instance.connect();
-    await connection.run('SET enable_external_access = false; SET lock_configuration = true');
     return new StatementParser(instance, connection);
   }
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBInstance, type DuckDBPreparedStatement, type DuckDBResult, type DuckDBType } from '@duckdb/node-api';
+import { openDuckDB, sealStatements } from '../duckdb/instances.js';
 import { quoteIdent, quoteLiteral } from '../transform/compile.js';
 import { CLICKHOUSE_MACROS } from './clickhouse.js';
 
@@ -71,13 +72,7 @@ export class Sandbox {
     const dir = path.join(options.tempRoot, `${process.pid}-${randomUUID()}`);
     const emptyDir = path.join(dir, 'empty');
     mkdirSync(emptyDir, { recursive: true });
-    const instance = await DuckDBInstance.create(':memory:', {
-      threads: String(options.threads),
-      memory_limit: options.memoryLimit,
-      temp_directory: path.join(dir, 'spill'),
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-    });
+    const instance = await openDuckDB({ kind: 'query-sandbox', threads: options.threads, memoryLimit: options.memoryLimit, tempDirectory: path.join(dir, 'spill') });
     const sandbox = new Sandbox(instance, dir);
     try {
       const connection = await instance.connect();
@@ -101,12 +96,7 @@ export class Sandbox {
           `CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM read_parquet(getvariable('${variable}'), union_by_name = getvariable('${union}'))`,
         );
       });
-      const readable = [...tables.map((t) => `${t.dir}${path.sep}`), `${emptyDir}${path.sep}`];
-      statements.push(
-        `SET allowed_directories = [${readable.map(quoteLiteral).join(', ')}]`,
-        'SET enable_external_access = false',
-        'SET lock_configuration = true',
-      );
+      statements.push(...sealStatements([...tables.map((t) => t.dir), emptyDir], { lockConfiguration: true }));
       await connection.run(statements.join(';\n'));
       // The first parse and transaction of an instance are slow (lazy set-up): pay them here, not in a query.
       await connection.run("BEGIN TRANSACTION; SELECT json_serialize_sql('SELECT 1'), epoch_ms(now()); ROLLBACK");

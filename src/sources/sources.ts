@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretBox } from '../auth/secret-box.js';
 import { getCredential, openCredential } from '../catalog/credentials.js';
 import type { Catalog } from '../catalog/db.js';
+import { jobSettingsOf } from '../catalog/parsed.js';
 import type { JobRow } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SourceError } from '../errors.js';
@@ -30,7 +31,8 @@ export class Sources {
    * credential_id) the same with an S3 client holding that credential of the job's org.
    */
   async forJob(catalog: Catalog, job: Pick<JobRow, 'org_id' | 'settings'>): Promise<Sources> {
-    const id = (JSON.parse(job.settings) as { source?: { settings?: { credential_id?: unknown } } }).source?.settings?.credential_id;
+    // Optional chaining: jobs made straight in the catalog (tests, tools) may hold settings of {}.
+    const id: unknown = jobSettingsOf(job).source?.settings?.credential_id;
     if (typeof id !== 'string') return this;
     const box = SecretBox.fromKey(this.config.secretKey);
     if (!box) throw new SourceError(`the job's credential_id ${id} cannot be used: this worker has no INLET_SECRET_KEY (set the same key on every process)`);

@@ -254,18 +254,11 @@ function typeLabel(c: ValueType): string {
 }
 
 /**
- * DuckDB options for the instances that run compileSelect: its SQL repeats no subexpression (see
- * stepsOf), so the common-subexpression pass only costs planning time, growing with the square
- * of the columns.
- */
-export const CONVERSION_ENGINE_OPTIONS = { disabled_optimizers: 'common_subexpressions' } as const;
-
-/**
  * A column's conversion as a parse and a check of the parsed value, for the types whose check
  * reads the value more than once. In successive projections, the parse runs once per value with
  * no subexpression written twice, so DuckDB's common-subexpression pass has nothing to do: with
  * one such subexpression per column it grows with the square of the columns, and conversion
- * engines turn it off (CONVERSION_ENGINE_OPTIONS).
+ * engines turn it off (the conversion options in duckdb/instances.ts).
  */
 function stepsOf(c: ValueType, v: string): { parse: string; check: ((parsed: string) => string) | undefined } {
   switch (c.type) {

@@ -1,4 +1,4 @@
-import { DuckDBInstance } from '@duckdb/node-api';
+import { openDuckDB } from '../duckdb/instances.js';
 import { ValidationError } from '../errors.js';
 import { quoteIdent, storedColumns } from './compile.js';
 import type { Transform } from './model.js';
@@ -13,7 +13,7 @@ import { parseSqlTransform, runSqlTransform } from './sql-transform.js';
  */
 export async function checkSqlTransform(transform: Transform): Promise<Transform> {
   if (transform.sqlTransform === undefined) return transform;
-  const instance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false', threads: '1', memory_limit: '64MB', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+  const instance = await openDuckDB({ kind: 'sql-check' });
   const connection = await instance.connect();
   try {
     const checkedSql = await parseSqlTransform(connection, transform.sqlTransform);

@@ -1,9 +1,9 @@
 import { alreadyLoaded } from '../catalog/ledger.js';
+import { jobSettingsOf } from '../catalog/parsed.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { commitListedPart, completeListTask, type PlannedIndexTask, type SkippedObject } from '../catalog/tasks.js';
 import { TaskGrouper } from '../jobs/plan.js';
 import { compileRegexFilter } from '../jobs/regex-filter.js';
-import type { JobSettings } from '../jobs/settings.js';
 import type { SourceObject } from '../sources/source-url.js';
 import type { WorkerContext } from './context.js';
 
@@ -18,7 +18,7 @@ const LOG_EVERY = 10_000;
  * died resumes there (`task.list_after`).
  */
 export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow, owner: string, signal: AbortSignal): Promise<void> {
-  const settings = JSON.parse(job.settings) as JobSettings;
+  const settings = jobSettingsOf(job);
   const sources = await ctx.sources.forJob(ctx.catalog, job);
   const url = sources.parse(settings.source.settings.url);
   // Checked at creation; an older version stored patterns RE2 refuses, which fail this task with the reason.

@@ -4,11 +4,11 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { getJobById } from '../catalog/jobs.js';
+import { jobSettingsOf } from '../catalog/parsed.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { claimTask, completeIndexTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
-import { createEngine } from '../duckdb/engine.js';
+import { openDuckDB } from '../duckdb/instances.js';
 import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
-import type { JobSettings } from '../jobs/settings.js';
 import { sleep } from '../time.js';
 import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
 import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
@@ -47,7 +47,8 @@ export class WorkerPool {
     await sweepOrphans(this.ctx);
     this.stopSweeper = startPartitionSweeper(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
-      const engine = await createEngine({
+      const engine = await openDuckDB({
+        kind: 'worker-slot',
         threads: this.ctx.config.duckdbThreads,
         memoryLimit: this.ctx.config.duckdbMemoryLimit,
         tempDirectory: path.join(scratchRoot(this.ctx.config), `duckdb-${process.pid}-${slot}`),
@@ -126,7 +127,7 @@ export class WorkerPool {
         discard = result.discard;
         phases = result.phases;
         const tableId = job.table_id;
-        const settings = JSON.parse(job.settings) as JobSettings;
+        const settings = jobSettingsOf(job);
         await completeIndexTask(
           catalog,
           task,

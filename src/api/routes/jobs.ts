@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireCredential } from '../../catalog/credentials.js';
 import { createJob, deleteJob, getJob, jobFiles, jobProgress, listJobs, retryJob, undoJob } from '../../catalog/jobs.js';
+import { jobTransformDoc } from '../../catalog/parsed.js';
 import { findProjectByName, findTableByName, findTransform } from '../../catalog/resources.js';
 import type { JobRow } from '../../catalog/schema.js';
 import { cancelJobTasks } from '../../catalog/tasks.js';
@@ -95,7 +96,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         settings: JSON.stringify({ ...settings, source: { ...settings.source, transform: transform.name } }),
         table_id: table.id,
         transform_id: transform.id,
-        transform_doc: JSON.stringify({ type: transform.type, settings: JSON.parse(transform.settings) }),
+        transform_doc: jobTransformDoc(transform),
         concurrency: settings.input_concurrency,
       });
       // The answer is the job as created (no files yet), whatever a worker does once nudged.

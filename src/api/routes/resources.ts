@@ -92,7 +92,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const transforms = await listTransforms(catalog, t);
     const doc = transforms.find((x) => x.is_default === 1) ?? transforms[0];
     if (!doc) return null;
-    return validateTransform(doc.type, JSON.parse(doc.settings)).transform.primary;
+    return ctx.transforms.of(doc).transform.primary;
   };
 
   app.get('/config/v1/orgs', async (request) => (await listOrgsForUser(catalog.db, request.user!)).map(orgView));

@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../catalog/db.js';
 import { findTableByName, findTransform, listTransforms } from '../../catalog/resources.js';
-import type { TableRow } from '../../catalog/schema.js';
-import { createEngine, withConnection } from '../../duckdb/engine.js';
+import type { TableRow, TransformRow } from '../../catalog/schema.js';
+import { withConnection } from '../../duckdb/engine.js';
+import { openDuckDB } from '../../duckdb/instances.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { previewFiles } from '../../ingest/preview.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
@@ -25,10 +26,10 @@ function dataText(data: unknown): string {
 }
 
 /** A transform saved on the table, named by its name or its id. */
-async function savedTransform(catalog: Catalog, table: TableRow, tableName: string, ref: string): Promise<{ type: unknown; settings: unknown }> {
+async function savedTransform(catalog: Catalog, table: TableRow, tableName: string, ref: string): Promise<TransformRow> {
   const saved = (await findTransform(catalog, table, ref)) ?? (await listTransforms(catalog, table)).find((t) => t.id === ref);
   if (!saved) throw new NotFoundError(`transform ${JSON.stringify(ref)} not found in table "${tableName}": name a transform of the table by its name or id, or send it inline as {"type": ..., "settings": {...}}`);
-  return { type: saved.type, settings: JSON.parse(saved.settings) as unknown };
+  return saved;
 }
 
 /**
@@ -51,16 +52,19 @@ export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (given !== undefined && (typeof given !== 'string' || given === '') && (typeof given !== 'object' || given === null || Array.isArray(given))) {
       throw new ValidationError(`transform is ${JSON.stringify(given)}: send the transform inline as {"type": ..., "settings": {...}}, or the name or id of a transform of the table`);
     }
-    const doc = typeof given === 'string' ? await savedTransform(ctx.catalog, table, tableName, given) : ((given ?? {}) as { type?: unknown; settings?: unknown });
-    const type = doc.type ?? (Array.isArray(data) && data.some((d) => typeof d === 'object' && d !== null) ? 'json' : 'csv');
-    // A saved transform is checked again: it may have been stored before the checks it must pass now.
-    const transform = await checkSqlTransform(validateTransform(type, doc.settings).transform);
+    const inline = (given ?? {}) as { type?: unknown; settings?: unknown };
+    const validated =
+      typeof given === 'string'
+        ? ctx.transforms.of(await savedTransform(ctx.catalog, table, tableName, given))
+        : validateTransform(inline.type ?? (Array.isArray(data) && data.some((d) => typeof d === 'object' && d !== null) ? 'json' : 'csv'), inline.settings);
+    // A saved transform's SQL is checked again: it may have been stored before the checks it must pass now.
+    const transform = await checkSqlTransform(validated.transform);
     const text = dataText(data);
 
     const dir = await mkdtemp(path.join(tmpdir(), 'inlet-validator-'));
     try {
       // The sample's directory is all this DuckDB can reach: the transform's SQL runs in it.
-      const instance = await createEngine({ threads: 1, memoryLimit: ctx.config.duckdbMemoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+      const instance = await openDuckDB({ kind: 'validator', memoryLimit: ctx.config.duckdbMemoryLimit, directory: dir });
       try {
         const file = path.join(dir, 'data');
         await writeFile(file, text);

@@ -2,8 +2,8 @@ import { sql, type Kysely } from 'kysely';
 
 // The widest partition of each table (max_ts_ms - min_ts_ms), kept with the commits. A time
 // range query finds the partitions overlapping [from, to] with min_ts_ms <= to AND max_ts_ms >= from;
-// only the first bounds the index scan, which then walked every older partition (0.2 ms at 2,880,
-// growing with every commit). min_ts_ms >= from - widest bounds it from below too.
+// only the first bounds the index scan, which then walked every older partition, growing with
+// every commit (figures: docs/benchmarks.md). min_ts_ms >= from - widest bounds it from below too.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .alterTable('tables')
