@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/', 'ui/dist/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/', 'ui/dist/', 'dist/', '.dist-build-*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
