@@ -107,6 +107,13 @@ test('/metrics: Prometheus text whose job, row and byte figures are the finished
   assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
   assert.ok(!samples.some((s) => s.labels.route?.includes(created.body.uuid)), 'no series is labelled with a job id');
 
+  // Pollers of one job share one computed view: the status cache's hits are counted.
+  const polls = await Promise.all(Array.from({ length: 5 }, () => inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch/${created.body.uuid}/status`)));
+  assert.ok(polls.every((poll) => poll.status === 200));
+  const cached = parsePrometheus(await (await fetch(`${inlet.service.url}/metrics`)).text());
+  assert.ok((valueOf(cached, 'inlet_status_cache_requests_total', { result: 'hit' }) ?? 0) >= 1);
+  assert.ok((valueOf(cached, 'inlet_status_cache_requests_total', { result: 'miss' }) ?? 0) >= 1);
+
   // The forked worker process's own metrics, asked for over IPC, follow the API's.
   const indexDone = { type: 'INDEX', outcome: 'done' };
   const withWorker = await scrapeUntil(`${inlet.service.url}/metrics`, (all) => (valueOf(all, 'inlet_task_duration_seconds_count', indexDone) ?? 0) >= 1);

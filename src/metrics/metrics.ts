@@ -22,6 +22,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly queries: Counter<'outcome'>;
   readonly queryDuration: Histogram<'outcome'>;
+  /** Job views asked of the status cache: served from it (`hit`, a poll joining one being computed included) or computed (`miss`). */
+  readonly statusCache: Counter<'result'>;
   /** The whole scrape: this registry, then the worker process's when there is one. */
   render(): Promise<string>;
 }
@@ -141,5 +143,6 @@ export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): M
     }),
     queries: new Counter({ name: 'inlet_queries_total', help: 'Queries answered by /query, by outcome (ok or error)', labelNames: ['outcome'], registers }),
     queryDuration: new Histogram({ name: 'inlet_query_duration_seconds', help: 'Query latency of /query, by outcome', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers }),
+    statusCache: new Counter({ name: 'inlet_status_cache_requests_total', help: 'Job status and job views asked of the status cache (INLET_STATUS_CACHE_MS): hit (reused, or joined a computation under way) or miss (computed from the catalog)', labelNames: ['result'], registers }),
   };
 }
