@@ -40,8 +40,9 @@ function parsePrometheus(text: string): Sample[] {
     assert.ok(match, `not a Prometheus sample line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
     for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g)) labels[pair[1]!] = pair[2]!;
+    // prom-client writes NaN as "Nan" (an event loop histogram before its first sample); Prometheus reads either.
     const value = Number(match[3]);
-    assert.ok(!Number.isNaN(value) || match[3] === 'NaN', `sample value ${match[3]} is not a number`);
+    assert.ok(!Number.isNaN(value) || /^nan$/i.test(match[3]!), `sample value ${match[3]} is not a number`);
     samples.push({ name: match[1]!, labels, value });
   }
   return samples;
