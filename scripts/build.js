@@ -41,7 +41,12 @@ export function distIsCurrent(root = ROOT) {
  * @param {string} outDir where the build goes, relative to root; dist/ but for tests
  */
 export function buildDist(root = ROOT, outDir = 'dist') {
-  const tsc = createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc');
+  let tsc;
+  try {
+    tsc = createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc');
+  } catch {
+    throw new Error('TypeScript is not installed (a dev dependency): run `npm install` with dev dependencies, or install a package that `npm pack` built');
+  }
   const target = path.join(root, outDir);
   const fresh = path.join(root, `.dist-build-${process.pid}-${Date.now()}`);
   const old = `${fresh}-old`;
