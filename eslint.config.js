@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier/flat';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/', 'ui/dist/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', '.tmp/', 'ui/dist/', 'dist/', '.dist-build-*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,13 +1,9 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { resetPassword } from './auth/admin.js';
-import { openCatalog } from './catalog/db.js';
 import { registerClientCommands } from './cli/index.js';
 import { loadConfig, SETTINGS, type RawSettings } from './config/config.js';
 import { errorMessage } from './errors.js';
-import { createLogger } from './log.js';
-import { VERSION } from './api/server.js';
-import { startService } from './service.js';
+import { VERSION } from './version.js';
 
 const program = new Command('inlet').description('Batch ingest of S3 files into time-partitioned Parquet tables, with a Hydrolix-compatible API').version(VERSION);
 
@@ -29,12 +25,14 @@ serve.action(async (options: Record<string, string | undefined>) => {
     console.error(`inlet: ${errorMessage(err)}`);
     process.exit(2);
   }
+  // The server's modules (Fastify, DuckDB, the AWS SDK, the catalog) load here only: client commands start without them.
+  const [{ createLogger }, { startService }] = await Promise.all([import('./log.js'), import('./service.js')]);
   const log = createLogger(config.logLevel);
   const service = await startService(config, log);
   if (service.generatedPassword) {
     console.log(`\nAdmin login (shown once): ${config.adminEmail} / ${service.generatedPassword}\nSet INLET_ADMIN_PASSWORD to choose it yourself.\n`);
   }
-  log.info({ url: service.url, pid: process.pid, role: config.role, workers: config.role === 'api' ? 0 : config.workers, dataDir: config.dataDir }, `inlet ${VERSION} ready${service.url ? ` at ${service.url}` : ''}`);
+  log.info({ url: service.url, ...(service.metricsUrl ? { metricsUrl: service.metricsUrl } : {}), pid: process.pid, role: config.role, workers: config.role === 'api' ? 0 : config.workers, dataDir: config.dataDir }, `inlet ${VERSION} ready${service.url ? ` at ${service.url}` : ''}`);
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping: finishing requests, handing running tasks back');
     service.stop().then(
@@ -63,6 +61,7 @@ admin
       const sqliteFile = config.databaseUrl.startsWith('sqlite://') ? config.databaseUrl.slice('sqlite://'.length) : undefined;
       // Opening a missing SQLite file would create an empty catalog: the wrong data dir, most likely.
       if (sqliteFile !== undefined && !existsSync(sqliteFile)) throw new Error(`there is no catalog at ${sqliteFile}: give the data dir Inlet runs with (--data-dir or ${SETTINGS.dataDir.env})`);
+      const [{ openCatalog }, { resetPassword }] = await Promise.all([import('./catalog/db.js'), import('./auth/admin.js')]);
       const catalog = await openCatalog(config.databaseUrl);
       try {
         const { password, generated } = await resetPassword(catalog.db, config.adminEmail, options.password);

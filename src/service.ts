@@ -13,6 +13,8 @@ import { ParsedTransforms } from './catalog/parsed.js';
 import { catalogPoolSize, type Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
+import { serveMetrics, type MetricsServer } from './metrics/serve.js';
+import { createWorkerMetrics } from './metrics/worker.js';
 import { Sources } from './sources/sources.js';
 import { PartitionStorage } from './storage/storage.js';
 import { scratchRoot } from './worker/context.js';
@@ -27,6 +29,8 @@ export interface Service {
   readonly generatedPassword: string | undefined;
   /** The forked worker process (role `all`), for tools that measure it. */
   readonly workerPid: number | undefined;
+  /** Where a `worker` role process serves its metrics (INLET_METRICS_PORT), if it does. */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -62,20 +66,29 @@ export async function startService(config: Config, logger: Logger = createLogger
     poolSize: catalogPoolSize(config, config.role === 'worker' ? 'worker' : 'api'),
     onConnectionError: (err) => logger.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
   });
-  const storage = new PartitionStorage(config, catalog);
+  // A worker role process's own metrics: its claims, tasks and S3 requests (sources and storage).
+  const workerMetrics = config.role === 'worker' ? createWorkerMetrics() : undefined;
+  const storage = new PartitionStorage(config, catalog, workerMetrics?.s3);
   await storage.prepare();
   const generatedPassword = await ensureAdmin(catalog, config, logger);
-  const sources = new Sources(config);
+  const sources = new Sources(config, undefined, workerMetrics?.s3);
 
   // `all` forks one worker process beside the API; `worker` is such a process (or a scaled-out worker).
   let pool: WorkerPool | undefined;
   let workerProcess: WorkerProcess | undefined;
+  let metricsServer: MetricsServer | undefined;
   // The API's cached status views are dropped when this process's workers commit a task.
   const jobChanges = new EventEmitter();
   const jobChanged = (orgId: string, jobId: string) => jobChanges.emit('changed', orgId, jobId);
   if (config.role === 'worker' && config.workers > 0) {
-    pool = new WorkerPool({ catalog, config, sources, storage, log: logger.child({ component: 'worker' }) }, config.workers);
+    pool = new WorkerPool({ catalog, config, sources, storage, log: logger.child({ component: 'worker' }), metrics: workerMetrics }, config.workers);
     await pool.start();
+    if (workerMetrics && config.metricsPort !== undefined) {
+      metricsServer = await serveMetrics(workerMetrics.registry, { host: config.host, port: config.metricsPort, token: config.metricsToken }, logger).catch(async (err: unknown) => {
+        await pool?.stop();
+        throw err;
+      });
+    }
   } else if (config.role === 'all' && config.workers > 0) {
     workerProcess = startWorkerProcess(config, logger, jobChanged);
   }
@@ -88,7 +101,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
-      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(MAX_PARSED_TRANSFORMS), queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
+      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(MAX_PARSED_TRANSFORMS), queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.
@@ -105,9 +118,10 @@ export async function startService(config: Config, logger: Logger = createLogger
     app,
     generatedPassword,
     workerPid: workerProcess?.pid,
+    metricsUrl: metricsServer?.url,
     stop: () =>
       (stopped ??= (async () => {
-        await app?.close();
+        await Promise.all([app?.close(), metricsServer?.close()]);
         await Promise.all([pool?.stop(), workerProcess?.stop()]);
         await catalog.close();
         storage.close();

@@ -6,10 +6,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/log.js';
 import { CATALOG_FIGURES_CACHE_MS } from '../src/metrics/metrics.js';
+import { startService } from '../src/service.js';
 import { dropSchema, POSTGRES_URL } from './helpers/catalogs.js';
 import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
+import { startLocalS3 } from './helpers/s3.js';
 
 let root: string;
 let inlet: TestInlet;
@@ -36,8 +40,9 @@ function parsePrometheus(text: string): Sample[] {
     assert.ok(match, `not a Prometheus sample line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
     for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g)) labels[pair[1]!] = pair[2]!;
+    // prom-client writes NaN as "Nan" (an event loop histogram before its first sample); Prometheus reads either.
     const value = Number(match[3]);
-    assert.ok(!Number.isNaN(value) || match[3] === 'NaN', `sample value ${match[3]} is not a number`);
+    assert.ok(!Number.isNaN(value) || /^nan$/i.test(match[3]!), `sample value ${match[3]} is not a number`);
     samples.push({ name: match[1]!, labels, value });
   }
   return samples;
@@ -45,6 +50,21 @@ function parsePrometheus(text: string): Sample[] {
 
 const valueOf = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined =>
   samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+
+/**
+ * Scrapes until `ready` holds: a worker records a task's duration just after its commit, which
+ * the job's status may show first.
+ */
+async function scrapeUntil(url: string, ready: (samples: Sample[]) => boolean, init: RequestInit = {}): Promise<Sample[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const response = await fetch(url, init);
+    assert.equal(response.status, 200);
+    const samples = parsePrometheus(await response.text());
+    if (ready(samples) || Date.now() > deadline) return samples;
+    await delay(100);
+  }
+}
 
 test('health: live and ready answer 200 without a token', async () => {
   const live = await fetch(`${inlet.service.url}/health/live`);
@@ -87,6 +107,75 @@ test('/metrics: Prometheus text whose job, row and byte figures are the finished
   assert.ok(samples.some((s) => s.name === 'inlet_http_request_duration_seconds_bucket'));
   assert.ok(samples.some((s) => s.name === 'inlet_process_cpu_seconds_total'));
   assert.ok(!samples.some((s) => s.labels.route?.includes(created.body.uuid)), 'no series is labelled with a job id');
+
+  // Pollers of one job share one computed view: the status cache's hits are counted.
+  const polls = await Promise.all(Array.from({ length: 5 }, () => inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch/${created.body.uuid}/status`)));
+  assert.ok(polls.every((poll) => poll.status === 200));
+  const cached = parsePrometheus(await (await fetch(`${inlet.service.url}/metrics`)).text());
+  assert.ok((valueOf(cached, 'inlet_status_cache_requests_total', { result: 'hit' }) ?? 0) >= 1);
+  assert.ok((valueOf(cached, 'inlet_status_cache_requests_total', { result: 'miss' }) ?? 0) >= 1);
+
+  // The forked worker process's own metrics, asked for over IPC, follow the API's.
+  const indexDone = { type: 'INDEX', outcome: 'done' };
+  const withWorker = await scrapeUntil(`${inlet.service.url}/metrics`, (all) => (valueOf(all, 'inlet_task_duration_seconds_count', indexDone) ?? 0) >= 1);
+  assert.equal(valueOf(withWorker, 'inlet_worker_process_up'), 1);
+  assert.equal(valueOf(withWorker, 'inlet_task_duration_seconds_count', { type: 'LIST', outcome: 'done' }), 1);
+  assert.equal(valueOf(withWorker, 'inlet_task_duration_seconds_count', indexDone), valueOf(samples, 'inlet_tasks', { type: 'INDEX', state: 'DONE' }));
+  assert.ok((valueOf(withWorker, 'inlet_task_claim_duration_seconds_count', { found: 'yes' }) ?? 0) >= 2);
+  assert.ok(withWorker.some((s) => s.name === 'inlet_worker_process_cpu_seconds_total'));
+  assert.ok(withWorker.some((s) => s.name === 'inlet_process_cpu_seconds_total'), "the API process's own defaults are still there");
+  // One exposition: no metric named twice.
+  const types = (await (await fetch(`${inlet.service.url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('# TYPE '));
+  assert.equal(new Set(types).size, types.length);
+});
+
+test('a --role worker process serves its own /metrics on INLET_METRICS_PORT: tasks, claims and S3 requests', { timeout: 180_000 }, async () => {
+  const s3 = await startLocalS3();
+  const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+  const databaseUrl = `${POSTGRES_URL}?schema=${schema}`;
+  const workerDir = mkdtempSync(path.join(tmpdir(), 'inlet-metrics-worker-'));
+  let api: TestInlet | undefined;
+  let worker: Awaited<ReturnType<typeof startService>> | undefined;
+  try {
+    api = await startInlet({ role: 'api', workers: '0', databaseUrl, s3Endpoint: s3.endpoint, metricsToken: 'scrape-me' });
+    const config = loadConfig(process.env, { role: 'worker', databaseUrl, s3Endpoint: s3.endpoint, dataDir: workerDir, host: '127.0.0.1', metricsPort: '0', metricsToken: 'scrape-me', workers: '1', pollIntervalMs: '50', leaseSeconds: '3', duckdbThreads: '1', logLevel: 'silent' });
+    worker = await startService(config, createLogger('silent'));
+    assert.equal(worker.url, undefined, 'a worker has no API');
+    assert.match(worker.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+
+    await createWebsiteEvents(api.api, [CSV_TRANSFORM]);
+    await s3.createBucket('metrics-src');
+    await s3.put('metrics-src', 'in/a.csv', csvOf(logRows(50)));
+    await s3.put('metrics-src', 'in/b.csv', csvOf(logRows(30, Date.UTC(2024, 0, 2))));
+    const created = await api.api.request('POST', `/config/v1/orgs/${api.api.orgId}/jobs/batch`, referenceJob('from s3', 's3://metrics-src/in/'));
+    assert.equal(created.status, 200, created.text);
+    assert.equal((await api.api.waitForJob(created.body.uuid)).status, 'done');
+
+    const auth = { headers: { authorization: 'Bearer scrape-me' } };
+    assert.equal((await fetch(worker.metricsUrl!)).status, 401, 'the worker port asks for INLET_METRICS_TOKEN too');
+    const samples = await scrapeUntil(worker.metricsUrl!, (all) => (valueOf(all, 'inlet_task_duration_seconds_count', { type: 'INDEX', outcome: 'done' }) ?? 0) >= 1, auth);
+    assert.equal(valueOf(samples, 'inlet_task_duration_seconds_count', { type: 'LIST', outcome: 'done' }), 1);
+    assert.ok((valueOf(samples, 'inlet_task_duration_seconds_count', { type: 'INDEX', outcome: 'done' }) ?? 0) >= 1);
+    assert.ok((valueOf(samples, 'inlet_task_claim_duration_seconds_count', { found: 'yes' }) ?? 0) >= 2);
+    assert.ok((valueOf(samples, 'inlet_task_claim_duration_seconds_count', { found: 'no' }) ?? 0) >= 1);
+    assert.ok((valueOf(samples, 'inlet_s3_requests_total', { operation: 'ListObjectsV2Command', outcome: 'ok' }) ?? 0) >= 1);
+    assert.ok((valueOf(samples, 'inlet_s3_requests_total', { operation: 'GetObjectCommand', outcome: 'ok' }) ?? 0) >= 2);
+    assert.ok((valueOf(samples, 'inlet_s3_request_duration_seconds_count', { operation: 'GetObjectCommand' }) ?? 0) >= 2);
+    assert.ok(samples.some((s) => s.name === 'inlet_worker_process_cpu_seconds_total'));
+    assert.equal((await fetch(worker.metricsUrl!.replace(/\/metrics$/, '/other'), auth)).status, 404);
+
+    // The API process alone: the catalog's figures, and no worker of its own to ask.
+    const apiSamples = parsePrometheus(await (await fetch(`${api.service.url}/metrics`, auth)).text());
+    assert.equal(valueOf(apiSamples, 'inlet_worker_process_up'), undefined);
+    assert.equal(valueOf(apiSamples, 'inlet_task_duration_seconds_count', { type: 'LIST', outcome: 'done' }), undefined);
+    assert.equal(valueOf(apiSamples, 'inlet_jobs', { status: 'done' }), 1);
+  } finally {
+    await worker?.stop();
+    await api?.stop();
+    await s3.stop();
+    rmSync(workerDir, { recursive: true, force: true });
+    await dropSchema(schema);
+  }
 });
 
 test('/metrics counts queries and labels unknown paths as one series', async () => {

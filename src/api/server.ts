@@ -19,8 +19,9 @@ import { resourceRoutes } from './routes/resources.js';
 import { serviceAccountRoutes } from './routes/service-accounts.js';
 import { storageRoutes } from './routes/storages.js';
 import { validatorRoutes } from './routes/validator.js';
+import { VERSION } from '../version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 declare module 'fastify' {
   interface FastifyInstance {

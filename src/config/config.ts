@@ -69,6 +69,8 @@ export interface Config {
   readonly sweepGraceSeconds: number;
   /** Bearer token /metrics asks for; undefined leaves it open, as Prometheus scrapes usually are. */
   readonly metricsToken: string | undefined;
+  /** Where a `--role worker` process serves its own /metrics; undefined serves none. */
+  readonly metricsPort: number | undefined;
 }
 
 /** Each setting: its environment variable, CLI flag and default, so README and `--help` agree. */
@@ -108,6 +110,7 @@ export const SETTINGS = {
   cacheDir: { env: 'INLET_CACHE_DIR', flag: '--cache-dir <dir>', help: 'local cache of partitions read from object storage (default: <data dir>/cache)', default: '' },
   cacheBytes: { env: 'INLET_CACHE_BYTES', flag: '--cache-bytes <bytes>', help: 'bound of the partition cache', default: String(10 * 1024 ** 3) },
   sweepGraceSeconds: { env: 'INLET_SWEEP_GRACE_SECONDS', flag: '--sweep-grace-seconds <s>', help: 'age before files of attempts that never committed are removed', default: '900' },
+  metricsPort: { env: 'INLET_METRICS_PORT', flag: '--metrics-port <port>', help: 'port on which a --role worker process serves GET /metrics (default: none; API processes serve it on their own port)', default: '' },
   metricsToken: { env: 'INLET_METRICS_TOKEN', flag: '--metrics-token <token>', help: 'bearer token that GET /metrics requires (default: /metrics is open)', default: '' },
 } as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
 
@@ -201,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     cacheBytes: int('cacheBytes', 1),
     sweepGraceSeconds: int('sweepGraceSeconds', 0),
     metricsToken: raw('metricsToken') || undefined,
+    metricsPort: raw('metricsPort') ? int('metricsPort', 0) : undefined,
   });
 }
 

@@ -22,9 +22,18 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly queries: Counter<'outcome'>;
   readonly queryDuration: Histogram<'outcome'>;
+  /** Job views asked of the status cache: served from it (`hit`, a poll joining one being computed included) or computed (`miss`). */
+  readonly statusCache: Counter<'result'>;
+  /** The whole scrape: this registry, then the worker process's when there is one. */
+  render(): Promise<string>;
 }
 
-export function createMetrics(catalog: Catalog): Metrics {
+export interface MetricsSources {
+  /** The forked worker process's metrics in Prometheus text; undefined when it does not answer. */
+  readonly worker?: () => Promise<string | undefined>;
+}
+
+export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'inlet_' });
   const registers = [registry];
@@ -113,8 +122,17 @@ export function createMetrics(catalog: Catalog): Metrics {
     },
   });
 
+  const workerUp = sources.worker && new Gauge({ name: 'inlet_worker_process_up', help: "1 when this API process's worker process answered with its metrics (inlet_task_*, inlet_s3_*, inlet_worker_*), 0 when it did not", registers });
+
   return {
     registry,
+    render: async () => {
+      // Asked first, so the up gauge in this registry's text is this scrape's.
+      const worker = sources.worker ? await sources.worker() : undefined;
+      workerUp?.set(worker === undefined ? 0 : 1);
+      const own = await registry.metrics();
+      return worker === undefined ? own : `${own}${own.endsWith('\n') ? '' : '\n'}${worker}`;
+    },
     httpRequests: new Counter({ name: 'inlet_http_requests_total', help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers }),
     httpDuration: new Histogram({
       name: 'inlet_http_request_duration_seconds',
@@ -125,5 +143,6 @@ export function createMetrics(catalog: Catalog): Metrics {
     }),
     queries: new Counter({ name: 'inlet_queries_total', help: 'Queries answered by /query, by outcome (ok or error)', labelNames: ['outcome'], registers }),
     queryDuration: new Histogram({ name: 'inlet_query_duration_seconds', help: 'Query latency of /query, by outcome', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers }),
+    statusCache: new Counter({ name: 'inlet_status_cache_requests_total', help: 'Job status and job views asked of the status cache (INLET_STATUS_CACHE_MS): hit (reused, or joined a computation under way) or miss (computed from the catalog)', labelNames: ['result'], registers }),
   };
 }

@@ -10,11 +10,35 @@ import type { ListOptions, OpenedObject, SourceObject } from './source-url.js';
 const S3_CONNECT_TIMEOUT_MS = 10_000;
 const S3_IDLE_TIMEOUT_MS = 30_000;
 
-export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>, credential?: S3Credential): S3Client {
+/** Told of every S3 request once it ends, SDK retries included (for metrics). */
+export type S3RequestObserver = (request: { operation: string; ok: boolean; attempts: number; seconds: number }) => void;
+
+/** Reports each request to the observer from the SDK's outermost step, so one report covers all its attempts. */
+function observeRequests(client: S3Client, observe: S3RequestObserver): S3Client {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const started = performance.now();
+      const operation = context.commandName ?? 'unknown';
+      const report = (ok: boolean, metadata: { attempts?: number } | undefined) => observe({ operation, ok, attempts: metadata?.attempts ?? 1, seconds: (performance.now() - started) / 1000 });
+      try {
+        const result = await next(args);
+        report(true, (result.output as { $metadata?: { attempts?: number } }).$metadata);
+        return result;
+      } catch (err) {
+        report(false, (err as { $metadata?: { attempts?: number } }).$metadata);
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'inletRequestObserver' },
+  );
+  return client;
+}
+
+export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 's3ForcePathStyle'>, credential?: S3Credential, observe?: S3RequestObserver): S3Client {
   // The SDK version is pinned in package-lock.json for Node 20; its "needs Node 22 from 2027" notice would print on every start.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = credential?.endpoint ?? config.s3Endpoint;
-  return new S3Client({
+  const client = new S3Client({
     region: credential?.region ?? config.s3Region,
     ...(endpoint ? { endpoint } : {}),
     ...(credential
@@ -28,6 +52,7 @@ export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 
     // lease keeps being renewed; timing out makes it an ordinary retryable read failure.
     requestHandler: { connectionTimeout: S3_CONNECT_TIMEOUT_MS, requestTimeout: S3_IDLE_TIMEOUT_MS },
   });
+  return observe ? observeRequests(client, observe) : client;
 }
 
 const NOT_RETRYABLE = new Set(['NoSuchBucket', 'NoSuchKey', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NotFound', 'InvalidBucketName']);

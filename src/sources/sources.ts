@@ -8,7 +8,7 @@ import type { JobRow } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { FileSource } from './file-source.js';
-import { createS3Client, S3Source } from './s3-source.js';
+import { createS3Client, S3Source, type S3RequestObserver } from './s3-source.js';
 import { parseSourceUrl, type OpenedObject, type SourceObject, type SourceUrl } from './source-url.js';
 
 /** Every place a job can read from, chosen by URL scheme. */
@@ -20,8 +20,11 @@ export class Sources {
 
   constructor(
     private readonly config: Pick<Config, 'fileRoots' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle' | 'secretKey'>,
-    client: S3Client = createS3Client(config),
+    client?: S3Client,
+    /** Told of each S3 request, by this and the credential-bound sources made from it. */
+    private readonly observe?: S3RequestObserver,
   ) {
+    client ??= createS3Client(config, undefined, observe);
     this.s3 = new S3Source(client);
     this.files = new FileSource(config.fileRoots);
   }
@@ -48,7 +51,7 @@ export class Sources {
       } catch {
         throw new SourceError(`credential "${row.name}" cannot be opened with this process's INLET_SECRET_KEY: every process needs the key it was stored with`);
       }
-      bound = new Sources(this.config, createS3Client(this.config, credential));
+      bound = new Sources(this.config, createS3Client(this.config, credential, this.observe), this.observe);
       // Few credentials are in use at once; past a handful the oldest is forgotten (a task still reading with it keeps its client).
       if (this.withCredential.size >= 32) this.withCredential.delete(this.withCredential.keys().next().value!);
       this.withCredential.set(key, bound);

@@ -9,7 +9,7 @@ import { SecretBox } from '../auth/secret-box.js';
 import { getCredential, openCredential, type CredentialSecrets } from '../catalog/credentials.js';
 import { errorMessage, QueryError, StorageError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
-import { createS3Client } from '../sources/s3-source.js';
+import { createS3Client, type S3RequestObserver } from '../sources/s3-source.js';
 import { PartitionCache } from './cache.js';
 import { parseS3Location, S3Store } from './s3-store.js';
 import { defaultStorageId, settingsOfUrl, storageUrlOf, type StorageSettings } from './settings.js';
@@ -86,6 +86,8 @@ export class PartitionStorage {
   constructor(
     private readonly config: Pick<Config, 'storageUrl' | 'dataDir' | 'cacheDir' | 'cacheBytes' | 's3Endpoint' | 's3Region' | 's3ForcePathStyle' | 'secretKey'>,
     private readonly catalog: Catalog,
+    /** Told of each S3 request (the worker process's metrics). */
+    private readonly observe?: S3RequestObserver,
   ) {
     this.defaultRemote = config.storageUrl.startsWith('s3://');
     this.defaultId = defaultStorageId(config.storageUrl, this.defaultRemote ? config.s3Endpoint : undefined);
@@ -134,7 +136,7 @@ export class PartitionStorage {
   private client(endpoint: string | undefined, region: string, credential?: { id: string; secrets: CredentialSecrets }): S3Client {
     const key = `${endpoint ?? ''}\n${region}\n${credential?.id ?? ''}`;
     let client = this.clients.get(key);
-    if (!client) this.clients.set(key, (client = createS3Client({ s3Endpoint: endpoint, s3Region: region, s3ForcePathStyle: this.config.s3ForcePathStyle }, credential?.secrets)));
+    if (!client) this.clients.set(key, (client = createS3Client({ s3Endpoint: endpoint, s3Region: region, s3ForcePathStyle: this.config.s3ForcePathStyle }, credential?.secrets, this.observe)));
     return client;
   }
 

@@ -3,6 +3,7 @@ import { openCatalog, type Catalog } from '../catalog/db.js';
 import { catalogPoolSize, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
+import { createWorkerMetrics } from '../metrics/worker.js';
 import { Sources } from '../sources/sources.js';
 import { PartitionStorage } from '../storage/storage.js';
 import { exitWithParent } from './parent-watch.js';
@@ -30,6 +31,7 @@ exitWithParent(Number(process.env[PARENT_PID_ENV] ?? process.ppid), { component:
   log.error({ err: errorMessage(err) }, 'the parent watch failed: a killed parent may leave this process behind'),
 );
 
+const metrics = createWorkerMetrics();
 let catalog: Catalog | undefined;
 let pool: WorkerPool | undefined;
 let stopping = false;
@@ -50,6 +52,13 @@ const stopOrExit = () =>
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'nudge') pool?.nudge();
   if (message.type === 'stop') void stopOrExit();
+  if (message.type === 'metrics') {
+    const { id } = message;
+    metrics.registry.metrics().then(
+      (text) => send({ type: 'metrics', id, text }),
+      (err: unknown) => log.warn({ err: errorMessage(err) }, 'collecting the worker metrics failed'),
+    );
+  }
 });
 // The parent died without telling us (killed): stop at once, as it did. Our leases expire and
 // the tasks run again when Inlet restarts; nothing half-done was committed.
@@ -69,7 +78,10 @@ const starting = (async () => {
     onConnectionError: (err) => log.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
   });
   const onJobChanged = (orgId: string, jobId: string) => send({ type: 'job-changed', orgId, jobId });
-  pool = new WorkerPool({ catalog, config, sources: new Sources(config), storage: new PartitionStorage(config, catalog), log, onJobChanged }, config.workers);
+  pool = new WorkerPool(
+    { catalog, config, sources: new Sources(config, undefined, metrics.s3), storage: new PartitionStorage(config, catalog, metrics.s3), log, onJobChanged, metrics },
+    config.workers,
+  );
   await pool.start();
 })();
 starting.then(

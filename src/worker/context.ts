@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Catalog } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import type { Sources } from '../sources/sources.js';
 import type { PartitionStorage } from '../storage/storage.js';
 
@@ -15,6 +16,8 @@ export interface WorkerContext {
   readonly storage: PartitionStorage;
   /** Told after a task's outcome is committed, so a status view cached by the API can be dropped. */
   readonly onJobChanged?: (orgId: string, jobId: string) => void;
+  /** Task and claim durations; absent where nothing scrapes them (tests, tools). */
+  readonly metrics?: WorkerMetrics;
 }
 
 /** Per-attempt scratch space (downloaded, decompressed inputs), removed when the attempt ends. */

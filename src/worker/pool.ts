@@ -9,6 +9,7 @@ import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { claimTask, completeIndexTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
 import { openDuckDB } from '../duckdb/instances.js';
 import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
+import type { TaskOutcome } from '../metrics/worker.js';
 import { sleep } from '../time.js';
 import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
 import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
@@ -88,8 +89,10 @@ export class WorkerPool {
   private async loop(engine: DuckDBInstance): Promise<void> {
     while (!this.stopping.signal.aborted) {
       let task: TaskRow | undefined;
+      const claiming = performance.now();
       try {
         task = await claimTask(this.ctx.catalog, this.lease);
+        this.ctx.metrics?.claimDuration.observe({ found: task ? 'yes' : 'no' }, (performance.now() - claiming) / 1000);
       } catch (err) {
         this.ctx.log.error({ err: errorMessage(err) }, 'claiming a task failed; retrying');
       }
@@ -115,6 +118,7 @@ export class WorkerPool {
     let phases: Record<string, number> = {};
     let job: JobRow | undefined;
     let changed = false;
+    let outcome: TaskOutcome = 'stopped';
     let reports: readonly FileReport[] = [];
     try {
       job = await getJobById(catalog, task.job_id);
@@ -140,11 +144,15 @@ export class WorkerPool {
         discard = undefined;
       }
       changed = true;
+      outcome = 'done';
       log.info({ job: task.job_id, task: task.id, type: task.type, ms: Date.now() - started, ...phases }, 'task done');
     } catch (err) {
       changed = await this.settleFailure(task, err, signal, reports);
+      // A failure recorded in the catalog is "failed"; a lost lease, a cancel or a shutdown, "stopped".
+      if (changed) outcome = 'failed';
     } finally {
       clearInterval(heartbeat);
+      this.ctx.metrics?.taskDuration.observe({ type: task.type, outcome }, (Date.now() - started) / 1000);
       await discard?.().catch((err: unknown) => log.warn({ task: task.id, err: errorMessage(err) }, 'removing uncommitted partitions failed; the sweeper will'));
       if (changed && job) this.ctx.onJobChanged?.(job.org_id, job.id);
     }

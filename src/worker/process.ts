@@ -9,19 +9,23 @@ import type { Logger } from '../log.js';
 /** Our PID, for the child's parent watch: by the time the child reads its own parent PID, a killed parent has already been replaced. */
 export const PARENT_PID_ENV = 'INLET_WORKER_PARENT_PID';
 
-export type ParentMessage = { type: 'nudge' } | { type: 'stop' };
-export type ChildMessage = { type: 'ready' } | { type: 'job-changed'; orgId: string; jobId: string };
+export type ParentMessage = { type: 'nudge' } | { type: 'stop' } | { type: 'metrics'; id: number };
+export type ChildMessage = { type: 'ready' } | { type: 'job-changed'; orgId: string; jobId: string } | { type: 'metrics'; id: number; text: string };
 
 /** Below the API's priority, so status and query answers stay quick while ingest takes every core. */
 const WORKER_NICENESS = 10;
 const STOP_TIMEOUT_MS = 30_000;
 /** A worker process silent this long after its fork is reported: the API serves on regardless. */
 const READY_WARNING_MS = 60_000;
+/** A worker process this slow to give its metrics (a blocked event loop) leaves them out of the scrape, not the API's own. */
+const METRICS_TIMEOUT_MS = 2000;
 
 export interface WorkerProcess {
   /** Undefined when the fork itself failed (logged). */
   readonly pid: number | undefined;
   nudge(): void;
+  /** Its metrics in Prometheus text, or undefined when it is not running or does not answer in time. */
+  metrics(): Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
@@ -39,8 +43,12 @@ export function startWorkerProcess(config: Config, log: Logger, onJobChanged: (o
   });
   let ready = false;
   let stopping = false;
+  let nextMetricsId = 1;
+  const metricsWaiters = new Map<number, (text: string | undefined) => void>();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.on('exit', (code, signal) => {
+    for (const waiter of metricsWaiters.values()) waiter(undefined);
+    metricsWaiters.clear();
     if (stopping) return;
     if (ready) log.error({ code, signal }, 'the worker process exited; restart inlet to resume ingest');
     else log.error({ code, signal }, 'the worker process exited while starting (see its error above); the API keeps serving, but no task runs until inlet restarts');
@@ -54,6 +62,7 @@ export function startWorkerProcess(config: Config, log: Logger, onJobChanged: (o
   // One handler for every message, whatever their order: a task can finish before `ready` arrives.
   child.on('message', (message: ChildMessage) => {
     if (message.type === 'job-changed') onJobChanged(message.orgId, message.jobId);
+    else if (message.type === 'metrics') metricsWaiters.get(message.id)?.(message.text);
     else if (message.type === 'ready') {
       ready = true;
       clearTimeout(silence);
@@ -75,6 +84,20 @@ export function startWorkerProcess(config: Config, log: Logger, onJobChanged: (o
     pid: child.pid,
     nudge: () => {
       if (ready) send({ type: 'nudge' });
+    },
+    metrics: () => {
+      if (!ready || !child.connected) return Promise.resolve(undefined);
+      const id = nextMetricsId++;
+      return new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => settle(undefined), METRICS_TIMEOUT_MS);
+        const settle = (text: string | undefined) => {
+          clearTimeout(timer);
+          metricsWaiters.delete(id);
+          resolve(text);
+        };
+        metricsWaiters.set(id, settle);
+        send({ type: 'metrics', id });
+      });
     },
     stop: async () => {
       stopping = true;

@@ -41,10 +41,14 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const viewKey = (org: string, jobId: string) => `${org}/${jobId}`;
   const cachedView = async (request: FastifyRequest) => {
     const key = viewKey(await orgId(request), (request.params as { job: string }).job);
-    return views.get(key, async () => {
+    let computed = false;
+    const answer = await views.get(key, async () => {
+      computed = true;
       const json = JSON.stringify(await view(await job(request)));
       return { job: json, status: `[${json}]` };
     });
+    ctx.metrics.statusCache.inc({ result: computed ? 'miss' : 'hit' });
+    return answer;
   };
   const sendJson = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
   const forget = (row: JobRow) => views.delete(viewKey(row.org_id, row.id));

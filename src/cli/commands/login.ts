@@ -1,4 +1,3 @@
-import password from '@inquirer/password';
 import type { Command } from 'commander';
 import { ValidationError } from '../../errors.js';
 import { InletClient } from '../client.js';
@@ -16,6 +15,8 @@ async function readPassword(flag: string | undefined): Promise<string> {
   const given = flag ?? process.env.INLET_PASSWORD;
   if (given !== undefined) return given;
   if (!process.stdin.isTTY) throw new ValidationError('no password: give --password, set INLET_PASSWORD, or run inlet login in a terminal to be asked');
+  // Loaded only to prompt: every other command starts without it.
+  const { default: password } = await import('@inquirer/password');
   return password({ message: 'Password:', mask: '*' });
 }
 
