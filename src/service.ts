@@ -81,7 +81,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
-      { catalog, access, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
+      { catalog, access, config, sources, storage, queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

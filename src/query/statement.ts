@@ -3,9 +3,24 @@ import { clickhouseNames } from './aliases.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
-export const OUTPUT_FORMATS = ['TabSeparated', 'TabSeparatedWithNames', 'CSV', 'CSVWithNames', 'JSON', 'JSONEachRow', 'JSONCompact'] as const;
+export const OUTPUT_FORMATS = [
+  'TabSeparated',
+  'TabSeparatedWithNames',
+  'TabSeparatedWithNamesAndTypes',
+  'CSV',
+  'CSVWithNames',
+  'CSVWithNamesAndTypes',
+  'JSON',
+  'JSONEachRow',
+  'JSONCompact',
+] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-const FORMAT_ALIASES: Record<string, OutputFormat> = { TSV: 'TabSeparated', TSVWithNames: 'TabSeparatedWithNames', NDJSON: 'JSONEachRow' };
+const FORMAT_ALIASES: Record<string, OutputFormat> = {
+  TSV: 'TabSeparated',
+  TSVWithNames: 'TabSeparatedWithNames',
+  TSVWithNamesAndTypes: 'TabSeparatedWithNamesAndTypes',
+  NDJSON: 'JSONEachRow',
+};
 
 export interface Statement {
   /** DuckDB SQL: the ClickHouse clauses taken off and rewritten. */
