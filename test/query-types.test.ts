@@ -115,7 +115,7 @@ describe('FORMAT JSON meta types match the values', () => {
       headers: { authorization: `Bearer ${inlet.api.token}` },
       body: sql,
     });
-    assert.deepEqual((await response.json()).data, [[1, 1]]);
+    assert.deepEqual(((await response.json()) as { data: unknown }).data, [[1, 1]]);
   });
 });
 
