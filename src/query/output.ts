@@ -69,6 +69,8 @@ const TIMESTAMP_TEXT = /^(\d{4}-\d\d-\d\d)(?: (\d\d:\d\d:\d\d)(?:\.(\d+))?)?$/;
  */
 function timeText(text: string, time: number | 'date' | undefined): string {
   if (time === undefined) return text;
+  // Most values already have the type's length ('YYYY-MM-DD hh:mm:ss' and its fraction): no regex, no new string.
+  if (typeof time === 'number' && text.length === (time === 0 ? 19 : 20 + time) && text[10] === ' ') return text;
   const parts = TIMESTAMP_TEXT.exec(text);
   if (!parts) return text;
   if (time === 'date') return parts[1]!;
