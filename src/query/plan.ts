@@ -9,6 +9,7 @@ import { validateTransform } from '../transform/validate.js';
 import { TtlCache } from '../ttl-cache.js';
 import { parseSerialized, readsClock, refKey, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 import { StatementParser } from './parser.js';
+import type { Column } from './output.js';
 import type { SandboxTable } from './sandbox.js';
 import { parseStatement, type Statement } from './statement.js';
 
@@ -47,6 +48,8 @@ export interface QueryPlan {
   readonly template: Node;
   /** The values of bounds that do not read the clock, once a run has evaluated them. */
   fixedBounds?: (number | undefined)[];
+  /** The result's columns with their ClickHouse types, by the DuckDB types they were worked out for. */
+  columns?: { readonly key: string; readonly columns: readonly Column[] };
 }
 
 /**
@@ -68,6 +71,11 @@ function sandboxTable(storage: PartitionStorage, ref: TableRef, row: TableRow, t
 /** Makes query plans, and keeps them by text, org and the catalog's change count: dashboards send the same statements again and again. */
 export class QueryPlanner {
   private readonly plans = new TtlCache<string, Promise<QueryPlan>>(500);
+  /**
+   * Tables as plans resolved them, under the same key but for the text: Grafana's time macros
+   * expand to literals, so each refresh is a new text, and it names the same table.
+   */
+  private readonly tables = new TtlCache<string, ResolvedTable>(1000);
   private readonly transforms = new TtlCache<string, Transform>(1000);
   private parser: Promise<StatementParser> | undefined;
   private template: Node | undefined;
@@ -86,32 +94,37 @@ export class QueryPlanner {
     const key = `${changes}\n${orgId}\n${text}`;
     const kept = this.plans.get(key);
     if (kept) return kept;
-    const made = this.make(orgId, text);
+    const made = this.make(orgId, text, changes);
     this.plans.set(key, made, PLAN_MS);
     // A refused statement is not kept: the table it lacks may be created next.
     made.catch(() => this.plans.delete(key));
     return made;
   }
 
-  private async make(orgId: string, text: string): Promise<QueryPlan> {
+  private async make(orgId: string, text: string, changes: number): Promise<QueryPlan> {
     const statement = parseStatement(text);
     this.parser ??= StatementParser.create();
     const parser = await this.parser;
     this.template ??= parseSerialized(await parser.serialize('SELECT NULL'));
     const tree = parseSerialized(await parser.serialize(statement.sql));
-    const tables = await Promise.all(tableRefs(tree).map((ref) => this.resolve(orgId, ref)));
+    const tables = await Promise.all(tableRefs(tree).map((ref) => this.resolve(orgId, ref, changes)));
     const byKey = new Map(tables.map((t) => [refKey(t.ref), t]));
     const uses = timeBounds(tree, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
     const all = [...uses.values()].flat(2);
     return { statement, tree, tables, bounds: { uses, all, clock: all.some((b) => readsClock(b.expr)) }, template: this.template };
   }
 
-  private async resolve(orgId: string, ref: TableRef): Promise<ResolvedTable> {
+  private async resolve(orgId: string, ref: TableRef, changes: number): Promise<ResolvedTable> {
+    const key = `${changes}\n${orgId}\n${ref.project}\n${ref.table}`;
+    const kept = this.tables.get(key);
+    if (kept) return kept;
     // Another org's table is "not found", exactly like one that does not exist.
     const found = await findTableWithTransform(this.catalog, orgId, ref.project, ref.table);
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
     const transform = found.transform ? this.transformOf(found.transform.type, found.transform.settings) : undefined;
-    return { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
+    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
+    this.tables.set(key, table, PLAN_MS);
+    return table;
   }
 
   private transformOf(type: string, settings: string): Transform {
