@@ -101,7 +101,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
-      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(MAX_PARSED_TRANSFORMS), queries: new QueryHost(config, logger.child({ component: 'query' })), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
+      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(MAX_PARSED_TRANSFORMS), queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

@@ -63,8 +63,8 @@ describe('output', () => {
     const result = await inlet.api.query('SELECT count() AS n, max(status) AS top, min(timestamp) AS first FROM website.events FORMAT JSON');
     assert.equal(result.status, 200);
     assert.deepEqual(result.body.meta, [
-      { name: 'n', type: 'Int64' },
-      { name: 'top', type: 'UInt32' },
+      { name: 'n', type: 'UInt64' },
+      { name: 'top', type: 'Nullable(UInt32)' },
       { name: 'first', type: 'DateTime' },
     ]);
     assert.deepEqual(result.body.data, [{ n: '4', top: 500, first: '2024-01-01 00:00:00' }]);

@@ -23,7 +23,27 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Catalog {
   readonly db: CatalogDb;
   readonly dialect: Dialect;
+  /** Writes through this catalog object that change what a query's table names resolve to. */
+  readonly changes: ChangeCounter;
   close(): Promise<void>;
+}
+
+/**
+ * Counts this process's writes to projects, tables and transforms, so what is kept from them
+ * (the query API's plans) can tell it is out of date. Only writes through this object count:
+ * another process's writes reach a cache through its expiry, never through this counter.
+ */
+export class ChangeCounter {
+  private count = 0;
+
+  get value(): number {
+    return this.count;
+  }
+
+  /** Called after the write has committed, so a reader that saw the old value re-reads. */
+  bump(): void {
+    this.count++;
+  }
 }
 
 // Migrations are bundled in code (not read from a folder) so the same list runs from source or a build.
@@ -175,5 +195,5 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
     await db.destroy();
     throw err;
   }
-  return { db, dialect, close: () => db.destroy() };
+  return { db, dialect, changes: new ChangeCounter(), close: () => db.destroy() };
 }

@@ -6,14 +6,9 @@ import type { Catalog, CatalogDb } from './db.js';
 import { isUniqueViolation } from './errors.js';
 import type { Project, TableRow, TransformRow } from './schema.js';
 
-let generation = 0;
-/**
- * Counts the changes to projects, tables and transforms made by this process, so what is
- * cached from them (the query API's table lookups) can tell it is out of date.
- */
-export const resourcesGeneration = (): number => generation;
-const changed = <T>(result: T): T => {
-  generation++;
+/** Every write here changes what a query's `project.table` resolves to: the catalog counts it (Catalog.changes). */
+const changed = <T>(c: Catalog, result: T): T => {
+  c.changes.bump();
   return result;
 };
 
@@ -51,7 +46,7 @@ export interface NamedFields {
 export async function createProject(c: Catalog, orgId: string, fields: NamedFields): Promise<Project> {
   const now = isoMicros();
   const row: Project = { id: randomUUID(), org_id: orgId, ...fields, created: now, modified: now };
-  return changed(await unique('a project', fields.name, async () => {
+  return changed(c, await unique('a project', fields.name, async () => {
     await c.db.insertInto('projects').values(row).execute();
     return row;
   }));
@@ -59,7 +54,7 @@ export async function createProject(c: Catalog, orgId: string, fields: NamedFiel
 
 export async function updateProject(c: Catalog, project: Project, fields: NamedFields): Promise<Project> {
   const row = { ...project, ...fields, modified: isoMicros() };
-  return changed(await unique('a project', fields.name, async () => {
+  return changed(c, await unique('a project', fields.name, async () => {
     await c.db.updateTable('projects').set(fields).set({ modified: row.modified }).where('id', '=', project.id).execute();
     return row;
   }));
@@ -72,7 +67,7 @@ export async function deleteProject(c: Catalog, project: Project): Promise<void>
     throw new ConflictError(`project "${project.name}" still has tables (${tables.map((t) => t.name).join(', ')}): delete them first`);
   }
   await c.db.deleteFrom('projects').where('id', '=', project.id).execute();
-  generation++;
+  c.changes.bump();
 }
 
 // ---- tables
@@ -131,7 +126,7 @@ export async function findTableWithTransform(
 export async function createTable(c: Catalog, project: Project, fields: NamedFields): Promise<TableRow> {
   const now = isoMicros();
   const row: TableRow = { id: randomUUID(), org_id: project.org_id, project_id: project.id, ...fields, created: now, modified: now, partition_count: 0, max_partition_span_ms: 0 };
-  return changed(await unique('a table', fields.name, async () => {
+  return changed(c, await unique('a table', fields.name, async () => {
     await c.db.insertInto('tables').values(row).execute();
     return row;
   }));
@@ -139,7 +134,7 @@ export async function createTable(c: Catalog, project: Project, fields: NamedFie
 
 export async function updateTable(c: Catalog, table: TableRow, fields: NamedFields): Promise<TableRow> {
   const row = { ...table, ...fields, modified: isoMicros() };
-  return changed(await unique('a table', fields.name, async () => {
+  return changed(c, await unique('a table', fields.name, async () => {
     await c.db.updateTable('tables').set(fields).set({ modified: row.modified }).where('id', '=', table.id).execute();
     return row;
   }));
@@ -159,7 +154,7 @@ export async function deleteTable(c: Catalog, table: TableRow): Promise<void> {
     await trx.deleteFrom('transforms').where('table_id', '=', table.id).execute();
     await trx.deleteFrom('tables').where('id', '=', table.id).execute();
   });
-  generation++;
+  c.changes.bump();
 }
 
 // ---- transforms
@@ -189,7 +184,7 @@ export interface TransformFields extends NamedFields {
 export async function saveTransform(c: Catalog, table: TableRow, existing: TransformRow | undefined, fields: TransformFields): Promise<TransformRow> {
   const now = isoMicros();
   const row: TransformRow = existing ? { ...existing, ...fields, modified: now } : { id: randomUUID(), table_id: table.id, ...fields, created: now, modified: now };
-  return changed(await unique('a transform', fields.name, () =>
+  return changed(c, await unique('a transform', fields.name, () =>
     c.db.transaction().execute(async (trx) => {
       if (fields.is_default === 1) {
         await trx.updateTable('transforms').set({ is_default: 0 }).where('table_id', '=', table.id).where('id', '!=', row.id).execute();
@@ -207,5 +202,5 @@ export async function deleteTransform(c: Catalog, transform: TransformRow): Prom
     throw new ConflictError(`transform "${transform.name}" is used by running jobs (${active.map((j) => j.name).join(', ')}): cancel them or wait for them to finish`);
   }
   await c.db.deleteFrom('transforms').where('id', '=', transform.id).execute();
-  generation++;
+  c.changes.bump();
 }

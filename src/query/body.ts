@@ -8,7 +8,7 @@ import type { QueryExecution } from './run.js';
  */
 export async function* resultBody(execution: QueryExecution): AsyncGenerator<string> {
   const { maxResultRows, maxResultBytes } = execution.settings;
-  const writer = formatWriter(execution.format, execution.columns);
+  const writer = formatWriter(execution.format, execution.columns, { quote64BitIntegers: execution.settings.quote64BitIntegers });
   let rows = 0;
   let bytes = 0;
   const counted = (text: string): string => {

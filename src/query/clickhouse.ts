@@ -79,4 +79,11 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   'CREATE MACRO isNotNull(x) AS (x IS NOT NULL)',
   'CREATE MACRO multiIf(c1, v1, otherwise) AS CASE WHEN c1 THEN v1 ELSE otherwise END, (c1, v1, c2, v2, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 ELSE otherwise END, (c1, v1, c2, v2, c3, v3, otherwise) AS CASE WHEN c1 THEN v1 WHEN c2 THEN v2 WHEN c3 THEN v3 ELSE otherwise END',
   'CREATE MACRO anyLast(x) AS last(x)',
+  // ClickHouse's replaceOne: the first occurrence only, no pattern (DuckDB's regexp_replace would read one).
+  "CREATE MACRO replaceOne(s, from_text, to_text) AS CASE WHEN from_text = '' OR strpos(s, from_text) = 0 THEN s ELSE left(s, strpos(s, from_text) - 1) || to_text || substr(s, strpos(s, from_text) + length(from_text)) END",
+  // Keywords in DuckDB's grammar: calls of isNull, like, ilike and notLike are renamed to these (calls.ts).
+  'CREATE MACRO __inlet_is_null(x) AS (x IS NULL)',
+  'CREATE MACRO __inlet_like(s, pattern) AS (s LIKE pattern)',
+  'CREATE MACRO __inlet_ilike(s, pattern) AS (s ILIKE pattern)',
+  'CREATE MACRO __inlet_not_like(s, pattern) AS (s NOT LIKE pattern)',
 ];

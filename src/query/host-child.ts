@@ -15,10 +15,9 @@ const reply = (message: HostReply) => {
   if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 };
 const catalog = await openCatalog(config.databaseUrl);
-// Changes to projects, tables and transforms are made in the API process: it says how many with each query.
-let generation = 0;
+// Projects, tables and transforms change in the API process: each query says how many changes its catalog has seen.
 const storage = new PartitionStorage(config, catalog);
-const service = new QueryService(catalog, config, storage, () => generation);
+const service = new QueryService(catalog, config, storage);
 
 /**
  * An answer crosses in messages of at most this many characters: a small answer is one message,
@@ -65,9 +64,8 @@ async function pump(id: number, query: Running): Promise<void> {
 async function run(message: Extract<HostRequest, { type: 'run' }>): Promise<void> {
   const query: Running = { cancel: new AbortController(), carry: '', ended: false };
   running.set(message.id, query);
-  generation = message.generation;
   try {
-    const execution = await service.run(message.user, message.request, query.cancel.signal);
+    const execution = await service.run(message.user, message.request, message.changes, query.cancel.signal);
     query.body = resultBody(execution);
     if (query.cancel.signal.aborted) {
       await query.body.return(undefined);

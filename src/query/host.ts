@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { User } from '../catalog/schema.js';
-import { resourcesGeneration } from '../catalog/resources.js';
+import type { ChangeCounter } from '../catalog/db.js';
 import type { Config } from '../config/config.js';
 import { OrgQueryLimitError, QueryError, QueryProcessLostError, QueryServiceBusyError } from '../errors.js';
 import { canceledByClient } from './admission.js';
@@ -12,7 +12,8 @@ import type { OutputFormat } from './statement.js';
 
 /** What the API asks of the query process. */
 export type HostRequest =
-  | { type: 'run'; id: number; user: User; request: QueryRequest; generation: number }
+  /** `changes`: the API process's catalog writes so far, which plans made before are out of date with. */
+  | { type: 'run'; id: number; user: User; request: QueryRequest; changes: number }
   | { type: 'next'; id: number }
   | { type: 'cancel'; id: number }
   | { type: 'forget-table'; tableId: string }
@@ -67,6 +68,8 @@ export class QueryHost {
   constructor(
     private readonly config: Config,
     private readonly log: { error(fields: object, message: string): void },
+    /** The API's catalog: projects, tables and transforms change there, not in the query process. */
+    private readonly changes: ChangeCounter,
   ) {}
 
   /** Starts the query process; settles once it is ready (or failed to start: queries then answer 503). */
@@ -162,7 +165,7 @@ export class QueryHost {
       this.inboxes.delete(id);
       signal.removeEventListener('abort', cancel);
     };
-    this.send({ type: 'run', id, user, request, generation: resourcesGeneration() });
+    this.send({ type: 'run', id, user, request, changes: this.changes.value });
     const first = await this.receive(inbox).catch((err: unknown) => {
       finish();
       throw err;

@@ -1,43 +1,17 @@
 import type { DuckDBType } from '@duckdb/node-api';
+import { clickhouseType, type ClickHouseType } from './result-types.js';
 import type { OutputFormat } from './statement.js';
-
-/** ClickHouse's names for DuckDB's types, so clients that read `meta` see what Hydrolix would send. */
-const CLICKHOUSE_TYPES: Record<string, string> = {
-  BOOLEAN: 'Bool',
-  TINYINT: 'Int8',
-  SMALLINT: 'Int16',
-  INTEGER: 'Int32',
-  BIGINT: 'Int64',
-  HUGEINT: 'Int128',
-  UTINYINT: 'UInt8',
-  USMALLINT: 'UInt16',
-  UINTEGER: 'UInt32',
-  UBIGINT: 'UInt64',
-  UHUGEINT: 'UInt128',
-  FLOAT: 'Float32',
-  DOUBLE: 'Float64',
-  VARCHAR: 'String',
-  DATE: 'Date',
-  TIMESTAMP: 'DateTime',
-  'TIMESTAMP WITH TIME ZONE': 'DateTime',
-  TIMESTAMP_S: 'DateTime',
-  TIMESTAMP_MS: 'DateTime64(3)',
-  TIMESTAMP_NS: 'DateTime64(9)',
-};
-
-export function clickhouseType(type: DuckDBType): string {
-  const name = type.toString();
-  if (CLICKHOUSE_TYPES[name]) return CLICKHOUSE_TYPES[name];
-  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(name);
-  if (decimal) return `Decimal(${decimal[1]}, ${decimal[2]})`;
-  if (name.endsWith('[]')) return `Array(${clickhouseTypeName(name.slice(0, -2))})`;
-  return name;
-}
-const clickhouseTypeName = (name: string) => CLICKHOUSE_TYPES[name] ?? name;
 
 export interface Column {
   readonly name: string;
   readonly type: DuckDBType;
+  /** What the statement says its ClickHouse type is (see result-types.ts); else named from `type`. */
+  readonly clickhouse?: ClickHouseType;
+}
+
+/** How values are written beyond their format: ClickHouse's output_format_json_quote_64bit_integers. */
+export interface FormatOptions {
+  readonly quote64BitIntegers: boolean;
 }
 
 export interface Statistics {
@@ -54,6 +28,15 @@ export type Row = readonly unknown[];
 
 type Kind = 'quotedInteger' | 'decimal' | 'float' | 'string' | 'temporal' | 'zonedTemporal' | 'other';
 
+/** How one column's values are written: by their DuckDB kind, and for timestamps as their ClickHouse type prints them. */
+interface Field {
+  readonly kind: Kind;
+  /** Digits of seconds' fractions (0: a DateTime), or 'date'; undefined leaves DuckDB's text. */
+  readonly time: number | 'date' | undefined;
+  /** 64-bit and wider integers as JSON strings (ClickHouse's default) or bare numbers. */
+  readonly quote: boolean;
+}
+
 function kindOf(type: DuckDBType): Kind {
   const name = type.toString();
   if (['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT'].includes(name)) return 'quotedInteger';
@@ -63,6 +46,36 @@ function kindOf(type: DuckDBType): Kind {
   if (name === 'TIMESTAMP WITH TIME ZONE') return 'zonedTemporal';
   if (name.startsWith('TIMESTAMP') || name === 'DATE' || name === 'TIME') return 'temporal';
   return 'other';
+}
+
+const typeOf = (column: Column): ClickHouseType => column.clickhouse ?? clickhouseType(column.type);
+
+function fieldsOf(columns: readonly Column[], options: FormatOptions): Field[] {
+  return columns.map((c) => {
+    const kind = kindOf(c.type);
+    const time = kind === 'temporal' || kind === 'zonedTemporal' ? typeOf(c).time : undefined;
+    return { kind, time, quote: options.quote64BitIntegers };
+  });
+}
+
+const PLAIN: Field = { kind: 'other', time: undefined, quote: true };
+const STRING: Field = { kind: 'string', time: undefined, quote: true };
+
+const TIMESTAMP_TEXT = /^(\d{4}-\d\d-\d\d)(?: (\d\d:\d\d:\d\d)(?:\.(\d+))?)?$/;
+
+/**
+ * DuckDB prints a timestamp's fraction without its trailing zeros; ClickHouse prints as many
+ * digits as the type has (none for a DateTime, a Date without its time).
+ */
+function timeText(text: string, time: number | 'date' | undefined): string {
+  if (time === undefined) return text;
+  // Most values already have the type's length ('YYYY-MM-DD hh:mm:ss' and its fraction): no regex, no new string.
+  if (typeof time === 'number' && text.length === (time === 0 ? 19 : 20 + time) && text[10] === ' ') return text;
+  const parts = TIMESTAMP_TEXT.exec(text);
+  if (!parts) return text;
+  if (time === 'date') return parts[1]!;
+  const clock = `${parts[1]} ${parts[2] ?? '00:00:00'}`;
+  return time === 0 ? clock : `${clock}.${(parts[3] ?? '').padEnd(time, '0').slice(0, time)}`;
 }
 
 const FLOAT_WORDS: Record<string, string> = { NaN: 'nan', Infinity: 'inf', '-Infinity': '-inf' };
@@ -86,28 +99,30 @@ function textLiteral(value: unknown): string {
 }
 
 /** A value as text formats print it, before their own escaping; null stays null. */
-function plainText(value: unknown, kind: Kind): string | null {
+function plainText(value: unknown, field: Field): string | null {
   if (value === null || value === undefined) return null;
   if (Array.isArray(value)) return textLiteral(value);
   if (typeof value === 'object') return JSON.stringify(value);
-  if (kind === 'float' && typeof value === 'string') return FLOAT_WORDS[value] ?? value;
-  if (kind === 'zonedTemporal') return dropUtcOffset(String(value));
+  if (field.kind === 'float' && typeof value === 'string') return FLOAT_WORDS[value] ?? value;
+  if (field.kind === 'zonedTemporal') return timeText(dropUtcOffset(String(value)), field.time);
+  if (field.kind === 'temporal') return timeText(String(value), field.time);
   return String(value);
 }
 
 /** TabSeparated: strings escaped, arrays as their (already escaped) literal, \\N for NULL. */
-function tsvField(value: unknown, kind: Kind): string {
+function tsvField(value: unknown, field: Field): string {
   // Numbers and booleans print as themselves, with nothing to escape.
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const text = plainText(value, kind);
+  const text = plainText(value, field);
   if (text === null) return '\\N';
   return Array.isArray(value) ? text : escapeText(text);
 }
 
 /** CSV as ClickHouse writes it: strings, dates and arrays in double quotes, numbers bare, \N for NULL. */
-function csvField(value: unknown, kind: Kind): string {
-  const text = plainText(value, kind);
+function csvField(value: unknown, field: Field): string {
+  const text = plainText(value, field);
   if (text === null) return '\\N';
+  const { kind } = field;
   const bare = typeof value === 'number' || typeof value === 'boolean' || kind === 'quotedInteger' || kind === 'decimal' || kind === 'float';
   return bare ? text : `"${text.replaceAll('"', '""')}"`;
 }
@@ -115,14 +130,17 @@ function csvField(value: unknown, kind: Kind): string {
 /** ClickHouse escapes the forward slash in JSON strings (output_format_json_escape_forward_slashes). */
 const jsonString = (text: string) => JSON.stringify(text).replaceAll('/', '\\/');
 
-function jsonValue(value: unknown, kind: Kind): string {
+function jsonValue(value: unknown, field: Field): string {
   if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => jsonValue(v, typeof v === 'string' ? kind : 'other')).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => jsonValue(v, typeof v === 'string' ? field : PLAIN)).join(',')}]`;
   if (typeof value === 'object') return JSON.stringify(value);
-  if (kind === 'decimal') return String(value);
+  if (field.kind === 'decimal') return String(value);
+  if (field.kind === 'quotedInteger' && !field.quote) return String(value);
   // NaN and infinities are not JSON numbers; ClickHouse writes null for them.
-  if (kind === 'float' && typeof value === 'string') return 'null';
-  if (typeof value === 'string') return jsonString(kind === 'zonedTemporal' ? dropUtcOffset(value) : value);
+  if (field.kind === 'float' && typeof value === 'string') return 'null';
+  if (field.kind === 'zonedTemporal') return jsonString(timeText(dropUtcOffset(String(value)), field.time));
+  if (field.kind === 'temporal') return jsonString(timeText(String(value), field.time));
+  if (typeof value === 'string') return jsonString(value);
   return String(value);
 }
 
@@ -133,8 +151,7 @@ export interface FormatWriter {
   footer(rowCount: number, statistics: Statistics): string;
 }
 
-function textWriter(columns: readonly Column[], field: (value: unknown, kind: Kind) => string, separator: string, names: string | undefined, contentType: string): FormatWriter {
-  const kinds = columns.map((c) => kindOf(c.type));
+function textWriter(fields: readonly Field[], field: (value: unknown, f: Field) => string, separator: string, names: string | undefined, contentType: string): FormatWriter {
   return {
     contentType,
     header: () => names ?? '',
@@ -142,7 +159,7 @@ function textWriter(columns: readonly Column[], field: (value: unknown, kind: Ki
     rows: (rows) => {
       let text = '';
       for (const row of rows) {
-        for (let i = 0; i < row.length; i++) text += i === 0 ? field(row[i], kinds[i]!) : separator + field(row[i], kinds[i]!);
+        for (let i = 0; i < row.length; i++) text += i === 0 ? field(row[i], fields[i]!) : separator + field(row[i], fields[i]!);
         text += '\n';
       }
       return text;
@@ -152,18 +169,17 @@ function textWriter(columns: readonly Column[], field: (value: unknown, kind: Ki
 }
 
 /** FORMAT JSON and JSONCompact: ClickHouse's layout, tab-indented, sections apart by a blank line. */
-function jsonWriter(columns: readonly Column[], compact: boolean): FormatWriter {
-  const kinds = columns.map((c) => kindOf(c.type));
+function jsonWriter(columns: readonly Column[], fields: readonly Field[], compact: boolean): FormatWriter {
   const keys = columns.map((c) => jsonString(c.name));
   let first = true;
   const row = (values: Row): string =>
     compact
-      ? `\t\t[${values.map((v, i) => jsonValue(v, kinds[i]!)).join(', ')}]`
-      : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, kinds[i]!)}`).join(',\n')}\n\t\t}`;
+      ? `\t\t[${values.map((v, i) => jsonValue(v, fields[i]!)).join(', ')}]`
+      : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, fields[i]!)}`).join(',\n')}\n\t\t}`;
   return {
     contentType: 'application/json; charset=UTF-8',
     header: () => {
-      const meta = columns.map((c, i) => `\t\t{\n\t\t\t"name": ${keys[i]},\n\t\t\t"type": ${jsonString(clickhouseType(c.type))}\n\t\t}`).join(',\n');
+      const meta = columns.map((c, i) => `\t\t{\n\t\t\t"name": ${keys[i]},\n\t\t\t"type": ${jsonString(typeOf(c).name)}\n\t\t}`).join(',\n');
       return `{\n\t"meta":\n\t[\n${meta}\n\t],\n\n\t"data":\n\t[\n`;
     },
     rows: (rows) =>
@@ -181,36 +197,43 @@ function jsonWriter(columns: readonly Column[], compact: boolean): FormatWriter 
   };
 }
 
-function jsonEachRowWriter(columns: readonly Column[]): FormatWriter {
-  const kinds = columns.map((c) => kindOf(c.type));
+function jsonEachRowWriter(columns: readonly Column[], fields: readonly Field[]): FormatWriter {
   const keys = columns.map((c) => jsonString(c.name));
   return {
     contentType: 'application/x-ndjson; charset=UTF-8',
     header: () => '',
-    rows: (rows) => rows.map((values) => `{${values.map((v, i) => `${keys[i]}:${jsonValue(v, kinds[i]!)}`).join(',')}}\n`).join(''),
+    rows: (rows) => rows.map((values) => `{${values.map((v, i) => `${keys[i]}:${jsonValue(v, fields[i]!)}`).join(',')}}\n`).join(''),
     footer: () => '',
   };
 }
 
-export function formatWriter(format: OutputFormat, columns: readonly Column[]): FormatWriter {
-  const tsvNames = columns.map((c) => tsvField(c.name, 'string')).join('\t') + '\n';
-  const csvNames = columns.map((c) => csvField(c.name, 'string')).join(',') + '\n';
+export function formatWriter(format: OutputFormat, columns: readonly Column[], options: FormatOptions = { quote64BitIntegers: true }): FormatWriter {
+  const fields = fieldsOf(columns, options);
+  const tsvLine = (texts: readonly string[]) => texts.map((t) => tsvField(t, STRING)).join('\t') + '\n';
+  const csvLine = (texts: readonly string[]) => texts.map((t) => csvField(t, STRING)).join(',') + '\n';
+  const names = columns.map((c) => c.name);
+  const types = columns.map((c) => typeOf(c).name);
   const tsvType = 'text/tab-separated-values; charset=UTF-8';
   const csvType = 'text/csv; charset=UTF-8; header=absent';
+  const csvHeaderType = 'text/csv; charset=UTF-8; header=present';
   switch (format) {
     case 'TabSeparated':
-      return textWriter(columns, tsvField, '\t', undefined, tsvType);
+      return textWriter(fields, tsvField, '\t', undefined, tsvType);
     case 'TabSeparatedWithNames':
-      return textWriter(columns, tsvField, '\t', tsvNames, tsvType);
+      return textWriter(fields, tsvField, '\t', tsvLine(names), tsvType);
+    case 'TabSeparatedWithNamesAndTypes':
+      return textWriter(fields, tsvField, '\t', tsvLine(names) + tsvLine(types), tsvType);
     case 'CSV':
-      return textWriter(columns, csvField, ',', undefined, csvType);
+      return textWriter(fields, csvField, ',', undefined, csvType);
     case 'CSVWithNames':
-      return textWriter(columns, csvField, ',', csvNames, 'text/csv; charset=UTF-8; header=present');
+      return textWriter(fields, csvField, ',', csvLine(names), csvHeaderType);
+    case 'CSVWithNamesAndTypes':
+      return textWriter(fields, csvField, ',', csvLine(names) + csvLine(types), csvHeaderType);
     case 'JSON':
-      return jsonWriter(columns, false);
+      return jsonWriter(columns, fields, false);
     case 'JSONCompact':
-      return jsonWriter(columns, true);
+      return jsonWriter(columns, fields, true);
     case 'JSONEachRow':
-      return jsonEachRowWriter(columns);
+      return jsonEachRowWriter(columns, fields);
   }
 }

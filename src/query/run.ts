@@ -1,27 +1,25 @@
 import path from 'node:path';
-import { JsonDuckDBValueConverter, UBIGINT, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { JsonDuckDBValueConverter, UBIGINT, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
 import { countTablePartitions, prunedPartitions } from '../catalog/partitions.js';
-import { findTableWithTransform, resourcesGeneration } from '../catalog/resources.js';
-import type { PartitionRow, TableRow, User } from '../catalog/schema.js';
+import type { PartitionRow, User } from '../catalog/schema.js';
 import type { Config } from '../config/config.js';
-import { TtlCache } from '../ttl-cache.js';
-import { errorMessage, QueryError } from '../errors.js';
-import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
-import type { Transform } from '../transform/model.js';
-import { validateTransform } from '../transform/validate.js';
-import type { PartitionStorage, ReadableFiles } from '../storage/storage.js';
+import { QueryError } from '../errors.js';
+import { quoteLiteral } from '../transform/compile.js';
+import type { PartitionStorage } from '../storage/storage.js';
 import { scratchRoot } from '../worker/context.js';
-import { parseSerialized, readsClock, refKey, selectOf, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
-
-type Node = Record<string, unknown>;
-import { canceledByClient, QueryAdmission } from './admission.js';
-import { StatementParser } from './parser.js';
+import { refKey, selectOf, type TableRef, type TimeBound } from './ast.js';
+import { QueryAdmission } from './admission.js';
 import type { Column, Row, Statistics } from './output.js';
-import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
+import { QueryPlanner, type QueryPlan, type ResolvedTable } from './plan.js';
+import { resultColumns } from './result-types.js';
+import { RunningQuery } from './running.js';
+import { SandboxPool } from './sandbox.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
 import { bindParameters } from './parameters.js';
-import { outputFormat, parseStatement, type OutputFormat, type Statement } from './statement.js';
+import { outputFormat, type OutputFormat } from './statement.js';
+
+type Node = Record<string, unknown>;
 
 export interface QueryRequest {
   readonly text: string;
@@ -52,51 +50,15 @@ interface Range {
   readonly toMs?: number;
 }
 
-interface ResolvedTable {
-  readonly ref: TableRef;
-  readonly row: TableRow;
-  readonly transform: Transform | undefined;
-  /** Its view in a sandbox, built once with the resolution. */
-  readonly sandbox: SandboxTable;
-}
-
 interface PrunedTable extends ResolvedTable {
   readonly considered: number;
   readonly partitions: readonly PartitionRow[];
-}
-
-/** Cleans DuckDB's error text into ClickHouse's one-line shape, naming the limit a query ran into. */
-function queryError(err: unknown, config: Config): QueryError {
-  if (err instanceof QueryError) return err;
-  const message = errorMessage(err).split('\n')[0]!;
-  if (message.startsWith('Out of Memory Error')) {
-    return new QueryError(
-      `DB::Exception: ${message}: the query needs more memory than INLET_DUCKDB_MEMORY_LIMIT=${config.duckdbMemoryLimit} (DuckDB's working memory) or INLET_QUERY_PROCESS_MEMORY_MB=${config.queryProcessMemoryMb} (all values the query process holds) allow; make it read or build less (MEMORY_LIMIT_EXCEEDED)`,
-    );
-  }
-  return new QueryError(`DB::Exception: ${message}`);
 }
 
 async function scalarRow(connection: DuckDBConnection, sql: string): Promise<unknown[]> {
   const reader = await connection.runAndReadAll(sql);
   return reader.getRowsJS()[0] ?? [];
 }
-
-/** Validated transforms by their stored text: validating one costs more than the rest of a query's catalog work. */
-const transforms = new TtlCache<string, Transform>(1000);
-const CACHE_MS = 10 * 60_000;
-
-function transformOf(type: string, settings: string): Transform {
-  const key = `${type}\n${settings}`;
-  const cached = transforms.get(key);
-  if (cached) return cached;
-  const { transform } = validateTransform(type, JSON.parse(settings));
-  transforms.set(key, transform, CACHE_MS);
-  return transform;
-}
-
-/** How long a table's resolution is kept (see QueryService.resolvedTables). */
-const RESOLVED_MS = 5_000;
 
 /**
  * Evaluates the constant sides of the time comparisons: epoch microseconds per bound,
@@ -168,48 +130,21 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
   }
 }
 
-/** What the table's view in a sandbox needs: its directory, and its columns for a range holding no partition. */
-function sandboxTable(storage: PartitionStorage, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
-  const columns = transform ? storedColumns(transform) : [];
-  const select = columns.length > 0 ? columns.map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`).join(', ') : 'NULL::VARCHAR AS "no_columns"';
-  return { id: row.id, schema: ref.project, name: ref.table, dir: storage.readableDir(row), emptySelect: `SELECT ${select} WHERE false` };
-}
-
 const describePartitions = (tables: readonly PrunedTable[]) =>
   tables.map((t) => `${refKey(t.ref)}: ${t.partitions.length} of ${t.considered} partitions, ${t.partitions.reduce((s, p) => s + p.rows, 0)} rows`);
-
-/** What the text of a statement tells, kept: dashboards send the same statements again and again. */
-interface Analysis {
-  readonly statement: Node;
-  readonly refs: readonly TableRef[];
-  /** By the tables' primary columns: the bounds on them, and their values when none reads the clock. */
-  readonly bounds: Map<string, { uses: Map<string, TimeBound[][]>; all: TimeBound[]; fixed?: (number | undefined)[] }>;
-}
 
 /** Runs /query statements, each on a connection of the sealed sandbox for the tables it reads. */
 export class QueryService {
   private readonly pool: SandboxPool;
   private readonly admission: QueryAdmission;
-  private parser: Promise<StatementParser> | undefined;
-  private template: Node | undefined;
-  private readonly analyses = new TtlCache<string, Analysis>(500);
-  /** What the caller's text says (SQL, FORMAT, SETTINGS), per text: dashboards repeat themselves. */
-  private readonly statements = new TtlCache<string, Statement>(500);
-  /**
-   * Tables as queries name them (with their transform), per org: a dashboard's panels name the
-   * same few, and the lookup was a tenth of a query's time over the same data. A change to
-   * projects, tables or transforms made through this process drops them at once; one made
-   * through another API process shows here within RESOLVED_MS, as a logout does (session cache).
-   */
-  private readonly resolvedTables = new TtlCache<string, { generation: number; table: ResolvedTable }>(1000);
+  private readonly planner: QueryPlanner;
 
   constructor(
     private readonly catalog: Catalog,
     private readonly config: Config,
     private readonly storage: PartitionStorage,
-    /** Changes to projects, tables and transforms so far, wherever they are made (see resolvedTables). */
-    private readonly generation: () => number = resourcesGeneration,
   ) {
+    this.planner = new QueryPlanner(catalog, storage);
     this.pool = new SandboxPool({
       threads: config.duckdbThreads,
       memoryLimit: config.duckdbMemoryLimit,
@@ -225,94 +160,30 @@ export class QueryService {
     });
   }
 
-  /** What DuckDB's parse of the statement says, worked out once per text. */
-  private async analyse(sql: string): Promise<Analysis> {
-    const cached = this.analyses.get(sql);
-    if (cached) return cached;
-    this.parser ??= StatementParser.create();
-    const parser = await this.parser;
-    this.template ??= parseSerialized(await parser.serialize('SELECT NULL'));
-    const statement = parseSerialized(await parser.serialize(sql));
-    const analysis: Analysis = { statement, refs: tableRefs(statement), bounds: new Map() };
-    this.analyses.set(sql, analysis, CACHE_MS);
-    return analysis;
-  }
-
-  /** Runs a statement; `signal` aborts when its client goes away, which interrupts it wherever it is. */
-  async run(user: User, request: QueryRequest, signal?: AbortSignal): Promise<QueryExecution> {
+  /**
+   * Runs a statement; `changes` is the count of writes to projects, tables and transforms of
+   * the catalog the API writes through (Catalog.changes), and `signal` aborts when the client
+   * goes away, which interrupts the query wherever it is.
+   */
+  async run(user: User, request: QueryRequest, changes: number, signal?: AbortSignal): Promise<QueryExecution> {
     const started = performance.now();
-    const text = bindParameters(request.text, request.params ?? {});
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = parseStatement(text);
-      this.statements.set(text, statement, CACHE_MS);
-    }
+    const plan = await this.planner.plan(user.org_id, bindParameters(request.text, request.params ?? {}), changes);
+    const { statement } = plan;
     const format = statement.format ?? (request.defaultFormat ? outputFormat(request.defaultFormat) : 'TabSeparated');
     const settings = resolveSettings(request.headerSettings, request.urlSettings, statement.settings);
-    const analysis = await this.analyse(statement.sql);
-    const resolved = await Promise.all(analysis.refs.map((ref) => this.resolveTable(user, ref)));
     const slot = await this.admission.acquire(user.org_id, signal);
-    let lease: Lease;
+    let query: RunningQuery;
     try {
-      lease = await this.pool.acquire(resolved.map((t) => t.sandbox));
+      query = new RunningQuery(await this.pool.acquire(plan.tables.map((t) => t.sandbox)), slot, settings.maxExecutionTime, started, this.config, signal);
     } catch (err) {
       slot();
       throw err;
     }
-    let timedOut = false;
-    let abandoned = false;
-    let closed = false;
-    // Once the execution is handed out, whoever reads it closes it; before that, run() does.
-    let handedOut = false;
-    // Only a connection whose query ran to its end goes back to the sandbox for the next query.
-    let finished = false;
-    const timer =
-      settings.maxExecutionTime > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            lease.connection.interrupt();
-          }, settings.maxExecutionTime * 1000)
-        : undefined;
-    const describeError = (err: unknown): QueryError =>
-      timedOut
-        ? new QueryError(`Timeout exceeded: elapsed ${((performance.now() - started) / 1000).toFixed(3)} seconds, maximum: ${settings.maxExecutionTime} (TIMEOUT_EXCEEDED)`)
-        : abandoned
-          ? canceledByClient()
-          : queryError(err, this.config);
-    // A chunk DuckDB is still fetching for rows nobody will read: the connection is handed back after it.
-    let fetching: Promise<unknown> = Promise.resolve();
-    // The partition files the query reads stay in the cache until it is done with them.
-    const held: { files?: ReadableFiles } = {};
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      const reusable = finished && !timedOut && !abandoned;
-      if (!reusable) lease.connection.interrupt();
-      // The slot is free only once DuckDB has stopped: abandoned work must not pile up past the limit.
-      void fetching
-        .then(() => {
-          lease.release(reusable);
-          held.files?.release();
-        })
-        .finally(slot);
-    };
-    const onAbort = () => {
-      abandoned = true;
-      lease.connection.interrupt();
-      if (handedOut) close();
-    };
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    // DuckDB forgets an interrupt that comes between statements (each new one clears it):
-    // after each step, a query canceled meanwhile stops here instead of starting the next.
-    const stopIfCanceled = () => {
-      if (timedOut || abandoned) throw new Error('interrupted');
-    };
+    const { connection } = query.lease;
+    const describeError = (err: unknown) => query.describeError(err);
     try {
-      const tables = await this.prepare(lease, analysis, resolved, settings, held);
-      stopIfCanceled();
+      const tables = await this.prepare(query, plan, settings);
+      query.stopIfCanceled();
       const stats = {
         rows_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0),
         bytes_read: tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.bytes, 0), 0),
@@ -321,90 +192,72 @@ export class QueryService {
       };
       const statistics = () => ({ elapsed: (performance.now() - started) / 1000, ...stats });
       if (statement.explain) {
-        const plan = await lease.connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
-        stopIfCanceled();
-        const lines = [...describePartitions(tables), ...plan.getRowsJS().flatMap((row) => String(row[1]).split('\n'))];
-        finished = true;
+        const explained = await connection.runAndReadAll(`EXPLAIN ${statement.sql}`);
+        query.stopIfCanceled();
+        const lines = [...describePartitions(tables), ...explained.getRowsJS().flatMap((row) => String(row[1]).split('\n'))];
+        query.finish();
         const batches = (async function* () {
           yield lines.map((line) => [line]);
         })();
-        handedOut = true;
-        return { format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close };
+        query.handOut();
+        return { format, settings, columns: [{ name: 'explain', type: VARCHAR }], batches, statistics, describeError, close: query.close };
       }
-      const { result, columns: resultColumns } = await lease.sandbox.stream(lease.connection, statement.sql);
-      stopIfCanceled();
-      // DuckDB spells ClickHouse's count() as count_star(); clients key on the name, and on its type, UInt64.
-      const columns = resultColumns.names.map((name, i) => (name === 'count_star()' ? { name: 'count()', type: UBIGINT } : { name, type: resultColumns.types[i]! }));
+      const { result, columns: types } = await query.lease.sandbox.stream(connection, statement.sql);
+      query.stopIfCanceled();
+      const columns = this.columnsOf(plan, types.names, types.types);
       // The next chunk is always asked of DuckDB before this one is handed over: DuckDB's thread
       // fetches it while Node converts and sends this one (a 1.7 M-row answer 11.4-14.3 -> 11.1-11.7 s).
-      const fetchChunk = () => {
-        const chunk = result.fetchChunk();
-        fetching = chunk.catch(() => undefined);
-        return chunk;
-      };
-      let next = fetchChunk();
+      let next = query.fetch(result.fetchChunk());
       const batches = (async function* () {
         for (;;) {
           const chunk = await next;
           if (!chunk || chunk.rowCount === 0) break;
           // A closed execution's connection may already be back in its sandbox, or closed.
-          if (closed) throw new Error('the query was closed');
-          next = fetchChunk();
+          if (query.isClosed) throw new Error('the query was closed');
+          next = query.fetch(result.fetchChunk());
           yield chunk.convertRows(JsonDuckDBValueConverter);
         }
-        finished = true;
+        query.finish();
       })();
-      handedOut = true;
-      return { format, settings, columns, batches, statistics, describeError, close };
+      query.handOut();
+      return { format, settings, columns, batches, statistics, describeError, close: query.close };
     } catch (err) {
-      const error = describeError(err);
-      // A query refused before it ran leaves its connection as good as new.
-      finished = !timedOut;
-      close();
-      throw error;
+      throw query.fail(err);
     }
   }
 
-  private async resolveTable(user: User, ref: TableRef): Promise<ResolvedTable> {
-    const key = `${user.org_id}\n${ref.project}\n${ref.table}`;
-    // Read before the lookup: a change committed during it leaves the entry already out of date.
-    const generation = this.generation();
-    const cached = this.resolvedTables.get(key);
-    if (cached && cached.generation === generation) return cached.table;
-    // Another org's table is "not found", exactly like one that does not exist.
-    const found = await findTableWithTransform(this.catalog, user.org_id, ref.project, ref.table);
-    if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-    const transform = found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined;
-    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
-    this.resolvedTables.set(key, { generation, table }, RESOLVED_MS);
-    return table;
+  /** The result's columns, worked out once per plan and result shape. */
+  private columnsOf(plan: QueryPlan, names: readonly string[], types: readonly DuckDBType[]): readonly Column[] {
+    const key = `${names.join('\n')}\n${types.join('\n')}`;
+    if (plan.columns?.key === key) return plan.columns.columns;
+    // DuckDB spells ClickHouse's count() as count_star(); clients key on the name, and on its type, UInt64.
+    const counts = names.map((name) => name === 'count_star()');
+    const columns = resultColumns(
+      plan.tree,
+      plan.tables,
+      names.map((name, i) => (counts[i] ? 'count()' : name)),
+      types.map((type, i) => (counts[i] ? UBIGINT : type)),
+    );
+    plan.columns = { key, columns };
+    return columns;
   }
 
   /** Prunes each table to the partitions its time range needs, checks the limits, and points the views at them. */
-  private async prepare(lease: Lease, analysis: Analysis, resolved: readonly ResolvedTable[], settings: QuerySettings, held: { files?: ReadableFiles }): Promise<PrunedTable[]> {
-    // The bounds depend on which column is each table's primary timestamp.
-    const primaries = resolved.map((t) => `${refKey(t.ref)}=${t.transform?.primary ?? ''}`).join('\n');
-    let found = analysis.bounds.get(primaries);
-    if (!found) {
-      const byKey = new Map(resolved.map((t) => [refKey(t.ref), t]));
-      const uses = timeBounds(analysis.statement, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');
-      found = { uses, all: [...uses.values()].flat(2) };
-      analysis.bounds.set(primaries, found);
-    }
-    const { uses, all } = found;
-    const clock = all.some((b) => readsClock(b.expr));
-    let micros = clock ? undefined : found.fixed;
+  private async prepare(query: RunningQuery, plan: QueryPlan, settings: QuerySettings): Promise<PrunedTable[]> {
+    const { lease } = query;
+    const { uses, all, clock } = plan.bounds;
+    let micros = clock ? undefined : plan.fixedBounds;
     if (!micros) {
-      const evaluated = all.length > 0 ? await evaluateBounds(lease.connection, this.template!, all, clock) : { micros: [], open: false };
+      const evaluated = all.length > 0 ? await evaluateBounds(lease.connection, plan.template, all, clock) : { micros: [], open: false };
       micros = evaluated.micros;
       lease.inTransaction = evaluated.open;
-      if (!clock) found.fixed = micros;
+      if (!clock) plan.fixedBounds = micros;
     }
     const nowMs = Date.now();
     const valueOf = new Map(all.map((b, i) => [b, micros[i]]));
 
     const tables: PrunedTable[] = [];
-    for (const table of resolved) {
+    for (const table of plan.tables) {
       const ranges = (uses.get(refKey(table.ref)) ?? [[]]).map((bounds) => useRange(bounds, valueOf));
       ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
       const range = hull(ranges);
@@ -418,12 +271,13 @@ export class QueryService {
     if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
       throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
     }
-    held.files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir, partitions: t.partitions })));
+    const files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir, partitions: t.partitions })));
+    query.files = files;
     await lease.sandbox.setFiles(
       lease.connection,
       tables.map((t, i) => ({
         id: t.row.id,
-        files: held.files!.files[i]!,
+        files: files.files[i]!,
         // Partitions written before schema keys were kept (null) may differ: unify them.
         sameSchema: t.partitions.every((p) => p.schema_key !== null && p.schema_key === t.partitions[0]!.schema_key),
       })),
@@ -433,7 +287,6 @@ export class QueryService {
 
   async close(): Promise<void> {
     await this.pool.close();
-    const parser = await this.parser?.catch(() => undefined);
-    parser?.close();
+    await this.planner.close();
   }
 }

@@ -13,6 +13,8 @@ export interface QuerySettings {
   readonly maxTimerangeSec: number;
   /** Seconds before the query is interrupted; fractions allowed. */
   readonly maxExecutionTime: number;
+  /** JSON formats write 64-bit and wider integers as strings (ClickHouse's output_format_json_quote_64bit_integers). */
+  readonly quote64BitIntegers: boolean;
 }
 
 export const DEFAULT_SETTINGS: QuerySettings = {
@@ -22,6 +24,7 @@ export const DEFAULT_SETTINGS: QuerySettings = {
   timerangeRequired: false,
   maxTimerangeSec: 0,
   maxExecutionTime: 0,
+  quote64BitIntegers: true,
 };
 
 type Parser = (name: string, value: string) => number | boolean;
@@ -55,6 +58,7 @@ const ENFORCED: Record<string, { key: keyof QuerySettings; parse: Parser }> = {
   max_result_rows: { key: 'maxResultRows', parse: wholeNumber },
   max_result_bytes: { key: 'maxResultBytes', parse: wholeNumber },
   max_rows_to_read: { key: 'maxRows', parse: wholeNumber },
+  output_format_json_quote_64bit_integers: { key: 'quote64BitIntegers', parse: bool },
 };
 /** Labels with no effect on the answer: accepted so that clients setting them keep working. */
 const INFORMATIONAL = new Set([

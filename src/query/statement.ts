@@ -1,11 +1,27 @@
 import { QueryError } from '../errors.js';
 import { clickhouseNames } from './aliases.js';
+import { clickhouseCalls } from './calls.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
-export const OUTPUT_FORMATS = ['TabSeparated', 'TabSeparatedWithNames', 'CSV', 'CSVWithNames', 'JSON', 'JSONEachRow', 'JSONCompact'] as const;
+export const OUTPUT_FORMATS = [
+  'TabSeparated',
+  'TabSeparatedWithNames',
+  'TabSeparatedWithNamesAndTypes',
+  'CSV',
+  'CSVWithNames',
+  'CSVWithNamesAndTypes',
+  'JSON',
+  'JSONEachRow',
+  'JSONCompact',
+] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-const FORMAT_ALIASES: Record<string, OutputFormat> = { TSV: 'TabSeparated', TSVWithNames: 'TabSeparatedWithNames', NDJSON: 'JSONEachRow' };
+const FORMAT_ALIASES: Record<string, OutputFormat> = {
+  TSV: 'TabSeparated',
+  TSVWithNames: 'TabSeparatedWithNames',
+  TSVWithNamesAndTypes: 'TabSeparatedWithNamesAndTypes',
+  NDJSON: 'JSONEachRow',
+};
 
 export interface Statement {
   /** DuckDB SQL: the ClickHouse clauses taken off and rewritten. */
@@ -190,6 +206,6 @@ export function parseStatement(text: string): Statement {
   const explain = isWord(tokens[0], 'EXPLAIN');
   if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
   if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
-  sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseNames(sql))));
+  sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseCalls(clickhouseNames(sql)))));
   return { sql, format, settings, explain };
 }
