@@ -9,7 +9,7 @@ import { SecretBox } from './auth/secret-box.js';
 import { ServiceTokens } from './auth/service-tokens.js';
 import { countUsers, createOrgWithUser, findUserByEmail } from './catalog/accounts.js';
 import { openCatalog, type Catalog } from './catalog/db.js';
-import { ParsedTransforms } from './catalog/parsed.js';
+import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from './catalog/parsed.js';
 import { catalogPoolSize, type Config } from './config/config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -33,9 +33,6 @@ export interface Service {
   readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
-
-/** Saved transforms the API keeps validated: more than a busy install has, and each is a few kilobytes. */
-const MAX_PARSED_TRANSFORMS = 1000;
 
 /**
  * First start: an admin and a default org, so a new install can log in at once. Later starts
@@ -101,7 +98,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
-      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(MAX_PARSED_TRANSFORMS), queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
+      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(PARSED_TRANSFORMS_KEPT), queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from '../src/catalog/parsed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,7 +49,7 @@ for (const dialect of DIALECTS) {
     before(async () => {
       ({ catalog, url, drop } = await freshCatalog(dialect));
       dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-plans-'));
-      planner = new QueryPlanner(catalog, new PartitionStorage(loadConfig({}, { dataDir }), catalog));
+      planner = new QueryPlanner(catalog, new PartitionStorage(loadConfig({}, { dataDir }), catalog), new ParsedTransforms(PARSED_TRANSFORMS_KEPT));
       orgId = (await createOrg(catalog.db, 'plans')).id;
     });
     after(async () => {

@@ -30,6 +30,9 @@ export function storedTransform(row: Pick<TransformRow, 'type' | 'settings'>): V
   return validateTransform(row.type, JSON.parse(row.settings));
 }
 
+/** How many saved transforms a process keeps validated: far more than a dashboard's tables. */
+export const PARSED_TRANSFORMS_KEPT = 1000;
+
 type StoredRow = Pick<TransformRow, 'id' | 'modified' | 'type' | 'settings'>;
 
 /**

@@ -1,5 +1,6 @@
 // The query process QueryHost starts: runs /query statements with DuckDB under its own memory limit.
 import { openCatalog } from '../catalog/db.js';
+import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from '../catalog/parsed.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, QueryError } from '../errors.js';
 import { contentTypeOf, resultBody } from './body.js';
@@ -17,7 +18,7 @@ const reply = (message: HostReply) => {
 const catalog = await openCatalog(config.databaseUrl);
 // Projects, tables and transforms change in the API process: each query says how many changes its catalog has seen.
 const storage = new PartitionStorage(config, catalog);
-const service = new QueryService(catalog, config, storage);
+const service = new QueryService(catalog, config, storage, new ParsedTransforms(PARSED_TRANSFORMS_KEPT));
 
 /**
  * An answer crosses in messages of at most this many characters: a small answer is one message,

@@ -1,11 +1,11 @@
 import type { Catalog } from '../catalog/db.js';
+import type { ParsedTransforms } from '../catalog/parsed.js';
 import { findTableWithTransform } from '../catalog/resources.js';
 import type { TableRow } from '../catalog/schema.js';
 import { QueryError } from '../errors.js';
 import type { PartitionStorage } from '../storage/storage.js';
 import { quoteIdent, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { validateTransform } from '../transform/validate.js';
 import { TtlCache } from '../ttl-cache.js';
 import { parseSerialized, readsClock, refKey, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 import { StatementParser } from './parser.js';
@@ -58,8 +58,6 @@ export interface QueryPlan {
  * scaled-out deployment shows within this time, as a logout does (session cache).
  */
 const PLAN_MS = 5_000;
-/** Validating a transform costs more than the rest of a query's catalog work: kept by its stored text. */
-const TRANSFORM_MS = 10 * 60_000;
 
 /** What the table's view in a sandbox needs: its directory, and its columns for a range holding no partition. */
 function sandboxTable(storage: PartitionStorage, ref: TableRef, row: TableRow, transform: Transform | undefined): SandboxTable {
@@ -76,13 +74,13 @@ export class QueryPlanner {
    * expand to literals, so each refresh is a new text, and it names the same table.
    */
   private readonly tables = new TtlCache<string, ResolvedTable>(1000);
-  private readonly transforms = new TtlCache<string, Transform>(1000);
   private parser: Promise<StatementParser> | undefined;
   private template: Node | undefined;
 
   constructor(
     private readonly catalog: Catalog,
     private readonly storage: PartitionStorage,
+    private readonly transforms: ParsedTransforms,
   ) {}
 
   /**
@@ -121,20 +119,12 @@ export class QueryPlanner {
     // Another org's table is "not found", exactly like one that does not exist.
     const found = await findTableWithTransform(this.catalog, orgId, ref.project, ref.table);
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-    const transform = found.transform ? this.transformOf(found.transform.type, found.transform.settings) : undefined;
+    const transform = found.transform ? this.transforms.of(found.transform).transform : undefined;
     const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
     this.tables.set(key, table, PLAN_MS);
     return table;
   }
 
-  private transformOf(type: string, settings: string): Transform {
-    const key = `${type}\n${settings}`;
-    const kept = this.transforms.get(key);
-    if (kept) return kept;
-    const { transform } = validateTransform(type, JSON.parse(settings));
-    this.transforms.set(key, transform, TRANSFORM_MS);
-    return transform;
-  }
 
   async close(): Promise<void> {
     const parser = await this.parser?.catch(() => undefined);

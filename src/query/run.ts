@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { ParsedTransforms } from '../catalog/parsed.js';
 import { JsonDuckDBValueConverter, UBIGINT, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/db.js';
 import { countTablePartitions, prunedPartitions } from '../catalog/partitions.js';
@@ -143,8 +144,9 @@ export class QueryService {
     private readonly catalog: Catalog,
     private readonly config: Config,
     private readonly storage: PartitionStorage,
+    transforms: ParsedTransforms,
   ) {
-    this.planner = new QueryPlanner(catalog, storage);
+    this.planner = new QueryPlanner(catalog, storage, transforms);
     this.pool = new SandboxPool({
       threads: config.duckdbThreads,
       memoryLimit: config.duckdbMemoryLimit,
