@@ -5,7 +5,7 @@ import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
+import { convertFiles, type ConvertedChunk, type FileAccount } from '../ingest/convert.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
@@ -51,7 +51,7 @@ export class TaskInputError extends SourceError {
   }
 }
 
-/** How many objects of one task are downloaded at once: S3 answers each GET after tens of milliseconds, so small files need many in flight. */
+/** How many objects of one task are downloaded at once: S3 answers each GET after a round trip, so small files need many in flight. */
 const FETCH_PARALLELISM = 16;
 /** Partitions one task writes at once (each a COPY on its own connection), within max_active_partitions. */
 const PARTITION_WRITERS = 4;
@@ -127,20 +127,21 @@ export async function runIndexTask(
       const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
       const groups = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
       await withConnection(engine, signal, async (connection) => {
+        let converted: ConvertedChunk | undefined;
         try {
           mark = performance.now();
           // Shared, so its partitions can be written on several connections at once.
-          const chunkAccounts = await convertFiles(connection, transform, groups, local.length, Date.now(), !settings.dry_run);
-          chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
-          progress.rowsRead += chunkAccounts.reduce((sum, account) => sum + account.rowsRead, 0);
+          converted = await convertFiles({ connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run });
+          converted.accounts.forEach((account, j) => (accounts[chunk[j]!] = account));
+          progress.rowsRead += converted.accounts.reduce((sum, account) => sum + account.rowsRead, 0);
           phases.convertMs += performance.now() - mark;
           mark = performance.now();
           // A dry run counts what it would write: the same plan, no sort and no file.
-          if (settings.dry_run) planned.push(...(await planPartitions(connection, transform, limits)));
-          else written.push(...(await writePartitions(connection, transform, limits, path.join(outputDir, `chunk-${k}`), writer)));
+          if (settings.dry_run) planned.push(...(await planPartitions(converted, limits)));
+          else written.push(...(await writePartitions(converted, limits, path.join(outputDir, `chunk-${k}`), writer)));
           phases.writeMs += performance.now() - mark;
         } finally {
-          await dropConverted(connection);
+          await converted?.drop();
         }
       });
       const read = groups.flatMap((group) => group.files);
