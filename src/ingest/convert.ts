@@ -7,6 +7,7 @@ import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } fro
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { longLineReason, originalLine, type LongLine } from './long-lines.js';
+import { collectRejects, DROPPED_BY_SQL_TRANSFORM, type KeptRejects } from './rejects.js';
 
 /** Files in one read from which it is staged in a table before converting (see convertFiles). */
 const STAGE_FROM_FILES = 32;
@@ -51,6 +52,8 @@ export interface ConvertOptions {
   readonly nowMs?: number;
   /** A plain table other connections can read (so partitions are written on several); else a temp table of this connection. */
   readonly shared?: boolean;
+  /** Collect the rejected records, at most this many, with their raw text (see collectRejects); none when absent. */
+  readonly keepRejects?: number;
 }
 
 /**
@@ -69,6 +72,8 @@ export interface ConvertedChunk {
   readonly shared: boolean;
   /** The rows to write, with the stored columns, the file column and the row id: after sql_transform. */
   readonly accepted: string;
+  /** The rejected records kept (with keepRejects), in file and line order. */
+  readonly rejects: KeptRejects | undefined;
   drop(): Promise<void>;
 }
 
@@ -77,25 +82,31 @@ export interface ConvertedChunk {
  * for every record: read = written + rejected, per file, with sample rejects.
  */
 export async function convertFiles(options: ConvertOptions): Promise<ConvertedChunk> {
-  const { connection, transform, groups, fileCount, nowMs = Date.now(), shared = false } = options;
+  const { connection, transform, groups, fileCount, nowMs = Date.now(), shared = false, keepRejects } = options;
   const id = randomBytes(6).toString('hex');
   const converted = `inlet_converted_${id}`;
   const shiftsTable = `inlet_shifts_${id}`;
   const drops: string[] = [];
-  const chunk: ConvertedChunk = {
+  const chunk: { -readonly [K in keyof ConvertedChunk]: ConvertedChunk[K] } = {
     connection,
     transform,
     accounts: [],
     converted,
     shared,
     accepted: `inlet_accepted_${id}`,
+    rejects: undefined,
     drop: async () => {
       for (const statement of drops.reverse()) await connection.run(statement);
       drops.length = 0;
     },
   };
   try {
-    await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops });
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops });
+    // A chunk without rejects (the usual one) keeps none and costs nothing more.
+    if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
+      const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
+      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
+    }
   } catch (err) {
     await chunk.drop().catch(() => undefined);
     throw err;
@@ -113,7 +124,9 @@ interface Converting {
   readonly drops: string[];
 }
 
-async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<void> {
+const rejectsNameOf = (id: string, g: number) => `inlet_rejects_${id}_${g}`;
+
+async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ droppedTraceable: boolean }> {
   const { connection, transform, converted, shared } = chunk;
   const { groups, fileCount, nowMs } = o;
   const accounts = chunk.accounts;
@@ -133,7 +146,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<void> 
       accounts[n]!.rowsRejected += longLines.length;
       accounts[n]!.rejects.push(...longLines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: null, reason: longLineReason(l, group.maxLineBytes) })));
     }
-    const rejectsName = `inlet_rejects_${o.id}_${g}`;
+    const rejectsName = rejectsNameOf(o.id, g);
     o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
     const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs, maxLineBytes: group.maxLineBytes };
     // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
@@ -198,12 +211,13 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<void> 
   );
   samples.forEach((r, i) => accounts[Number(r.f)]!.rejects.push({ line: originalLine(placed[i]!, dropped.get(Number(r.f)) ?? []), column: columnOf(r.reason), reason: r.reason }));
 
-  await acceptRows(chunk, o);
+  const droppedTraceable = await acceptRows(chunk, o);
   for (const account of accounts) {
     account.rowsRead = account.rowsWritten + account.rowsRejected;
     account.rejects.sort((a, b) => a.line - b.line);
     account.rejects.splice(REJECT_SAMPLES_PER_FILE);
   }
+  return { droppedTraceable };
 }
 
 /**
@@ -227,7 +241,7 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
  * Defines the rows to write. With a sql_transform, they are what the user's SELECT makes of the
  * accepted rows; rows it drops (a WHERE, or a NULL primary timestamp) are counted as rejected.
  */
-async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<void> {
+async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean> {
   const { connection, transform, accounts, accepted: acceptedRelation } = chunk;
   const stored = storedColumns(transform);
   const accepted = `FROM ${chunk.converted} WHERE ${ACCEPTED_FILTER}`;
@@ -235,7 +249,7 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<void> {
   if (transform.sqlTransform === undefined) {
     await connection.run(`CREATE TEMP VIEW ${acceptedRelation} AS ${stream}`);
     o.drops.push(`DROP VIEW IF EXISTS ${acceptedRelation}`);
-    return;
+    return true;
   }
   // Only the checked form runs: a transform that skipped checkSqlTransform must not run the user's text.
   if (!transform.checkedSql) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
@@ -261,7 +275,7 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<void> {
         `settings.sql_transform turned ${acceptedTotal} rows into ${producedTotal} without keeping the ${FILE_COLUMN} column, so the rows cannot be accounted per file: select "*" (or * EXCLUDE/REPLACE) from {STREAM} when filtering rows`,
       );
     }
-    return;
+    return true;
   }
   const byFile = new Map(counts.map((c) => [Number(c.f), Number(c.n)]));
   for (const [f, account] of accounts.entries()) {
@@ -270,11 +284,12 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<void> {
     if (dropped > 0) {
       account.rowsRejected += dropped;
       account.rowsWritten = kept;
-      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows dropped by sql_transform (filtered out, or a NULL primary timestamp)` });
+      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows ${DROPPED_BY_SQL_TRANSFORM}` });
     } else if (dropped < 0) {
       throw new SqlTransformError(`settings.sql_transform made more rows (${kept}) than it was given (${account.rowsWritten}) for one file: it must not add rows`);
     }
   }
+  return produced.has(ROW_COLUMN);
 }
 
 /** The user's sql_transform did something its rows cannot be accounted for; retrying will not help. */

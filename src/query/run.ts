@@ -19,6 +19,7 @@ import { canceledByClient, QueryAdmission } from './admission.js';
 import { StatementParser } from './parser.js';
 import type { Column, Row, Statistics } from './output.js';
 import { SandboxPool, type Lease, type SandboxTable } from './sandbox.js';
+import { quarantinedTable, quarantinePartitions, quarantineSandbox } from './quarantine-table.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
 import { bindParameters } from './parameters.js';
 import { outputFormat, parseStatement, type OutputFormat, type Statement } from './statement.js';
@@ -58,6 +59,8 @@ interface ResolvedTable {
   readonly transform: Transform | undefined;
   /** Its view in a sandbox, built once with the resolution. */
   readonly sandbox: SandboxTable;
+  /** `project.table#rejects`: the table's quarantine, not its rows. */
+  readonly quarantine?: boolean;
 }
 
 interface PrunedTable extends ResolvedTable {
@@ -372,10 +375,12 @@ export class QueryService {
     const cached = this.resolvedTables.get(key);
     if (cached && cached.generation === generation) return cached.table;
     // Another org's table is "not found", exactly like one that does not exist.
-    const found = await findTableWithTransform(this.catalog, user.org_id, ref.project, ref.table);
+    const quarantined = quarantinedTable(ref);
+    const found = await findTableWithTransform(this.catalog, user.org_id, ref.project, quarantined ?? ref.table);
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-    const transform = found.transform ? transformOf(found.transform.type, found.transform.settings) : undefined;
-    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
+    const transform = found.transform && !quarantined ? transformOf(found.transform.type, found.transform.settings) : undefined;
+    const sandbox = quarantined ? quarantineSandbox(this.storage, ref, found.table) : sandboxTable(this.storage, ref, found.table, transform);
+    const table = { ref, row: found.table, transform, sandbox, quarantine: quarantined !== undefined };
     this.resolvedTables.set(key, { generation, table }, RESOLVED_MS);
     return table;
   }
@@ -409,9 +414,11 @@ export class QueryService {
       ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
       const range = hull(ranges);
       const empty = range.fromMs !== undefined && range.toMs !== undefined && range.fromMs > range.toMs;
-      const { considered, partitions } = empty
-        ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
-        : await prunedPartitions(this.catalog, table.row.id, range);
+      const { considered, partitions } = table.quarantine
+        ? await quarantinePartitions(this.catalog, table.row.id)
+        : empty
+          ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
+          : await prunedPartitions(this.catalog, table.row.id, range);
       tables.push({ ...table, considered, partitions });
     }
     const rowsToRead = tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0);
@@ -422,7 +429,7 @@ export class QueryService {
     await lease.sandbox.setFiles(
       lease.connection,
       tables.map((t, i) => ({
-        id: t.row.id,
+        id: t.sandbox.id,
         files: held.files!.files[i]!,
         // Partitions written before schema keys were kept (null) may differ: unify them.
         sameSchema: t.partitions.every((p) => p.schema_key !== null && p.schema_key === t.partitions[0]!.schema_key),
