@@ -89,12 +89,12 @@ describe('reject quarantine', () => {
     assert.equal(file.rows_quarantined, BAD_ROWS);
 
     assert.equal(await scalar(`SELECT count() FROM "website"."events#rejects" WHERE job_id = '${first}'`), String(BAD_ROWS));
-    assert.equal(await scalar('SELECT count(DISTINCT line), min(line), max(line) FROM `website.events#rejects`'), `${BAD_ROWS}\t3\t${BAD_ROWS + GOOD_ROWS + 1}`);
+    assert.equal(await scalar('SELECT count(DISTINCT line), min(line), max(line) FROM website.`events#rejects`'), `${BAD_ROWS}\t3\t${BAD_ROWS + GOOD_ROWS + 1}`);
     // Line 3 is the first ISO row (line 1 the header, line 2 a good row); its raw record is the line as written.
     const firstReject = JSON.parse(await scalar(`SELECT file, line, "column", reason, raw, format FROM "website"."events#rejects" ORDER BY line LIMIT 1 FORMAT JSONEachRow`));
     assert.deepEqual(firstReject, {
       file: 's3://quarantine/big/rows.csv',
-      line: 3,
+      line: '3',
       column: 'timestamp',
       reason: `column "timestamp": cannot convert '${lines[0]!.split(',')[0]}' to datetime (format 2006-01-02 15:04:05)`,
       raw: lines[0],
