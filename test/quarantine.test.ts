@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { createJob } from '../src/catalog/jobs.js';
+import { committedAttempts } from '../src/catalog/partitions.js';
+import { createEngine, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { convertFiles } from '../src/ingest/convert.js';
+import { readGroups } from '../src/ingest/read-groups.js';
+import { checkSqlTransform } from '../src/transform/sql-check.js';
+import { validateTransform } from '../src/transform/validate.js';
 import { freshCatalog } from './helpers/catalogs.js';
-import { csvOf, CSV_TRANSFORM, goTime, logRows, referenceJob } from './helpers/data.js';
+import { csvOf, CSV_TRANSFORM, goTime, JSON_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
 
@@ -119,6 +128,11 @@ describe('reject quarantine', () => {
     assert.deepEqual(done.details.rows, { read: 300, written: 0, rejected: 300 });
     assert.equal(done.details.partitions.count, 0);
     assert.equal(await scalar(`SELECT count(), min(line), max(line) FROM "website"."events#rejects" WHERE job_id = '${done.uuid}'`), '300\t2\t301');
+    // Its attempt committed no partition: its quarantine file alone keeps the sweeper off it.
+    const [kept] = await inlet.service.catalog.db.selectFrom('quarantine').select(['path', 'storage_id']).where('job_id', '=', done.uuid).execute();
+    assert.ok(kept, 'the job has a quarantine file');
+    assert.equal(kept.storage_id !== null, true, 'in the object storage');
+    assert.ok((await committedAttempts(inlet.service.catalog)).has(kept.path.split('/').slice(0, 2).join('/')));
 
     const undone = await inlet.api.request('POST', `${jobs()}/${done.uuid}/undo`);
     assert.equal(undone.status, 200, undone.text);
@@ -162,5 +176,73 @@ describe('reject quarantine', () => {
     const malformed = await inlet.api.request('POST', jobs(), referenceJob('bad url', 'rejects://not-a-uuid'));
     assert.equal(malformed.status, 400, malformed.text);
     assert.match(malformed.body.detail, /rejects:\/\/\{job uuid\}/);
+  });
+});
+
+describe('collecting every reject of a chunk', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'inlet-rejects-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function collect(settings: { type: string; settings: object }, name: string, text: string, keepRejects = 100) {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    const transform = await checkSqlTransform(validateTransform(settings.type, settings.settings).transform);
+    const engine = await createEngine({ threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+    try {
+      return await withConnection(engine, undefined, async (c) => {
+        const groups = await readGroups(transform, [file], { maxLineBytes: 100, copyOf: () => path.join(dir, `${name}.lines`) });
+        const chunk = await convertFiles({ connection: c, transform, groups, fileCount: 1, keepRejects });
+        const rows = chunk.rejects ? await queryRows<{ f: number; line: bigint; column: string | null; reason: string; raw: string | null; format: string }>(c, `SELECT f, line, "column", reason, raw, format FROM ${chunk.rejects.table} ORDER BY line`) : undefined;
+        const kept = chunk.rejects?.kept;
+        await chunk.drop();
+        return { account: chunk.accounts[0]!, rows: rows?.map((r) => ({ ...r, line: Number(r.line) })), kept };
+      });
+    } finally {
+      engine.closeSync();
+    }
+  }
+
+  test('CSV: failed conversions, records the reader refused and long lines, each with its line and raw record', async () => {
+    const good = '2024-01-01 00:00:00,h,200,1,1.5,true';
+    const quoted = '2024-01-01 00:00:02,"h,q",abc,1,1.5,true';
+    const { account, rows, kept } = await collect(CSV_TRANSFORM, 'kinds.csv', ['timestamp,host,status,bytes,latency,cached', good, 'garbage,h,x,1,1,1', '2024-01-01 00:00:01,h,200', 'x'.repeat(200), quoted, good].join('\n') + '\n');
+    assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [6, 2, 4]);
+    assert.deepEqual(kept, [4]);
+    assert.deepEqual(rows, [
+      { f: 0, line: 3, column: 'timestamp', reason: account.rejects[0]!.reason, raw: 'garbage,h,x,1,1,1', format: 'csv' },
+      { f: 0, line: 4, column: 'bytes', reason: account.rejects[1]!.reason, raw: '2024-01-01 00:00:01,h,200', format: 'csv' },
+      { f: 0, line: 5, column: null, reason: account.rejects[2]!.reason, raw: null, format: 'csv' },
+      { f: 0, line: 6, column: 'status', reason: `column "status": cannot convert 'abc' to uint32`, raw: quoted, format: 'csv' },
+    ]);
+    // The samples and the quarantine agree on every line.
+    assert.deepEqual(account.rejects.map((r) => r.line), [3, 4, 5, 6]);
+  });
+
+  test('NDJSON: lines that are not objects and records that do not convert keep their text', async () => {
+    const { rows } = await collect(JSON_TRANSFORM, 'kinds.ndjson', ['{"ts": 1704067200000, "host": "a"}', 'not json', '', '[1]', '{"ts": "soon"}'].join('\n') + '\n');
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.raw, r.format]),
+      [
+        [2, 'not json', 'ndjson'],
+        [4, '[1]', 'ndjson'],
+        [5, '{"ts": "soon"}', 'ndjson'],
+      ],
+    );
+  });
+
+  test('rows a sql_transform drops are kept with their reason; the bound keeps the first by line; no rejects, nothing collected', async () => {
+    const sql = { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: 'SELECT * FROM {STREAM} WHERE status <> 404' } };
+    const lines = csvOf(logRows(9)).trimEnd().split('\n');
+    const { account, rows } = await collect(sql, 'dropped.csv', lines.join('\n') + '\n');
+    assert.equal(account.rowsRejected, 3);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.column, r.reason, r.raw]),
+      [3, 6, 9].map((line) => [line, null, 'dropped by sql_transform (filtered out, or a NULL primary timestamp)', lines[line - 1]]),
+    );
+    const bounded = await collect(sql, 'bounded.csv', lines.join('\n') + '\n', 2);
+    assert.deepEqual(bounded.rows!.map((r) => r.line), [3, 6]);
+    assert.deepEqual(bounded.kept, [2]);
+    const clean = await collect(CSV_TRANSFORM, 'clean.csv', csvOf(logRows(5)));
+    assert.equal(clean.rows, undefined);
   });
 });
