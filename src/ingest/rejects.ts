@@ -94,7 +94,8 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
       nowMs: 0,
       maxLineBytes: group.maxLineBytes,
     });
-    await connection.run(`CREATE TEMP TABLE ${raw} AS SELECT ${FILE_COLUMN} AS f, ${rawTextSql(transform, group)} AS raw FROM (${read})`);
+    // The fields as read; the raw text is put together for the rejected records only.
+    await connection.run(`CREATE TEMP TABLE ${raw} AS ${read}`);
     const lineBased = group.shape === 'csv' || group.shape === 'lines';
     const skip = group.shape === 'csv' ? transform.csv.skipHead : 0;
     // Header lines and the lines the reader refused come before a record (see placeOnLines).
@@ -102,8 +103,8 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     const line = lineBased ? original('b.f', `${upto} + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})`) : 'b.record';
     await connection.run(
       `INSERT INTO ${all}
-       SELECT b.f, ${line}, CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END, b.reason, r.raw, '${RAW_FORMAT[group.shape]}'
-       FROM ${bad} b JOIN (SELECT f, raw, rowid - min(rowid) OVER (PARTITION BY f) + 1 AS record FROM ${raw}) r ON r.f = b.f AND r.record = b.record
+       SELECT b.f, ${line}, CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
+       FROM ${bad} b JOIN (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${FILE_COLUMN}) + 1 AS __inlet_record FROM ${raw}) r ON r.${FILE_COLUMN} = b.f AND r.__inlet_record = b.record
        WHERE b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
     );
   }
