@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
-import { CONVERTED_TABLE, convertFiles, type FileAccount } from '../src/ingest/convert.js';
+import { convertFiles, type FileAccount } from '../src/ingest/convert.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
 import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
@@ -19,16 +19,17 @@ async function bothWays(settings: { type: string; settings: object }, files: str
   const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     const together = await withConnection(engine, undefined, async (c) => {
-      const accounts = await convertFiles(c, transform, await readGroups(transform, files), files.length, 0);
-      const rows = await queryRows(c, `SELECT * FROM ${CONVERTED_TABLE} ORDER BY rowid`);
-      return { accounts, rows };
+      const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, files), fileCount: files.length, nowMs: 0 });
+      const rows = await queryRows(c, `SELECT * FROM ${chunk.converted} ORDER BY rowid`);
+      return { accounts: chunk.accounts, rows };
     });
     const alone: FileAccount[] = [];
     const rows: unknown[] = [];
     for (const [i, file] of files.entries()) {
       await withConnection(engine, undefined, async (c) => {
-        alone.push((await convertFiles(c, transform, await readGroups(transform, [file]), 1, 0))[0]!);
-        rows.push(...(await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${CONVERTED_TABLE} ORDER BY rowid`)).map((r) => ({ ...r, __inlet_file: i })));
+        const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, nowMs: 0 });
+        alone.push(chunk.accounts[0]!);
+        rows.push(...(await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.converted} ORDER BY rowid`)).map((r) => ({ ...r, __inlet_file: i })));
       });
     }
     return { together, alone, rows };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
-import { CONVERTED_TABLE, convertFiles } from '../src/ingest/convert.js';
+import { convertFiles } from '../src/ingest/convert.js';
 import { countCsvFields } from '../src/ingest/csv-fields.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
@@ -79,9 +79,10 @@ describe('escapes in quoted fields read as DuckDB reads them', () => {
           const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
           try {
             await withConnection(engine, undefined, async (c) => {
-              const [account] = await convertFiles(c, transform, await readGroups(transform, [file]), 1, 0);
+              const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, nowMs: 0 });
+              const [account] = chunk.accounts;
               assert.deepEqual(account, { rowsRead: values.length, rowsWritten: values.length, rowsRejected: 0, rejects: [] });
-              const rows = await queryRows<{ v: string; w: string }>(c, `SELECT v, w FROM ${CONVERTED_TABLE} ORDER BY rowid`);
+              const rows = await queryRows<{ v: string; w: string }>(c, `SELECT v, w FROM ${chunk.converted} ORDER BY rowid`);
               assert.deepEqual(rows, values.map((v, i) => ({ v, w: `tail${i}` })));
             });
           } finally {

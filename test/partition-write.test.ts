@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
-import { convertFiles, dropConverted } from '../src/ingest/convert.js';
+import { convertFiles } from '../src/ingest/convert.js';
 import { writePartitions } from '../src/ingest/partition.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
@@ -29,8 +29,8 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
   const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
-      await convertFiles(c, transform, await readGroups(transform, [file]), 1, Date.now(), shared);
-      const written = await writePartitions(c, transform, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
+      const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared });
+      const written = await writePartitions(chunk, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
       const [threads] = await queryRows<{ n: bigint }>(c, "SELECT current_setting('threads') AS n");
       assert.equal(Number(threads!.n), 2, 'the slot gets its threads back after the single-threaded writes');
       const checked = [];
@@ -43,7 +43,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
         );
         checked.push({ rows: Number(r!.n), descents: Number(r!.descents), lo: Number(r!.lo), hi: Number(r!.hi), groups: Number(r!.groups), p });
       }
-      await dropConverted(c);
+      await chunk.drop();
       const [left] = await queryRows<{ n: bigint }>(c, "SELECT count(*) AS n FROM duckdb_tables() WHERE NOT temporary");
       assert.equal(left!.n, 0n, 'the shared converted table is dropped');
       return checked;
@@ -101,4 +101,31 @@ describe('writing partitions', () => {
     assert.ok(capped.length > 16);
     assertPartitions(capped, 6);
   });
+});
+
+test('two converted chunks on one connection keep apart, and each drop removes its own tables', async () => {
+  const file = path.join(dir, 'two-chunks.csv');
+  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', line(START, 1), 'garbage,h,x,1,1,1', line(START + 60_000, 2)].join('\n') + '\n');
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  try {
+    await withConnection(engine, undefined, async (c) => {
+      const inlet = async () => (await queryRows<{ n: bigint }>(c, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'inlet_%'"))[0]!.n;
+      const first = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1 });
+      const second = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared: true });
+      assert.notEqual(first.converted, second.converted);
+      for (const chunk of [first, second]) {
+        assert.deepEqual(chunk.accounts.map((a) => [a.rowsRead, a.rowsWritten, a.rowsRejected]), [[3, 2, 1]]);
+        const [accepted] = await queryRows<{ n: bigint }>(c, `SELECT count(*) AS n FROM ${chunk.accepted}`);
+        assert.equal(accepted!.n, 2n);
+      }
+      await first.drop();
+      assert.ok((await inlet()) > 0n, 'the second chunk keeps its tables');
+      const [still] = await queryRows<{ n: bigint }>(c, `SELECT count(*) AS n FROM ${second.accepted}`);
+      assert.equal(still!.n, 2n);
+      await second.drop();
+      assert.equal(await inlet(), 0n);
+    });
+  } finally {
+    engine.closeSync();
+  }
 });

@@ -92,5 +92,6 @@ export async function runJob(api: ApiClient, jobsUrl: string, body: object): Pro
 export const jobBody = (name: string, url: string, transform: string, settings: Record<string, unknown> = {}, table = 'bench.logs') => ({
   name,
   type: 'batch_import',
-  settings: { ...settings, source: { table, type: 'batch', subtype: 'aws s3', transform, settings: { url } } },
+  // Each scenario loads the same objects several times: the ledger would skip them after the first run.
+  settings: { force: true, ...settings, source: { table, type: 'batch', subtype: 'aws s3', transform, settings: { url } } },
 });

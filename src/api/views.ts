@@ -1,5 +1,6 @@
 import type { JobProgress } from '../catalog/jobs.js';
 import type { JobRow, Org, Project, TableRow, TaskFileRow, TransformRow } from '../catalog/schema.js';
+import { DEFAULT_MAX_QUARANTINED_ROWS, type JobSettings } from '../jobs/settings.js';
 
 /** The wire shapes of the Hydrolix Config API, built from catalog rows in one place. */
 
@@ -56,6 +57,8 @@ export const fileView = (f: TaskFileRow) => ({
   rows_written: f.rows_written,
   rows_rejected: f.rows_rejected,
   rejects: JSON.parse(f.rejects) as unknown[],
+  // Inlet's: how many of the file's rejected records the quarantine kept (see docs/api.md, Quarantine).
+  rows_quarantined: Number(f.rows_quarantined),
   error: f.error,
   // Inlet's: a file skipped because the table had loaded it already, with the job that did.
   ...(f.loaded_by === null ? {} : { skipped: { reason: 'already loaded into this table', loaded_by_job: f.loaded_by } }),
@@ -120,6 +123,13 @@ export function jobView(job: JobRow, progress: JobProgress, problemFiles: readon
       files: problemFiles.map(fileView),
       // Objects the listing set aside because the table had loaded them, as they are now, already (see docs/api.md, Ledger).
       skipped: { files: progress.skipped.files, bytes: progress.skipped.bytes, reason: SKIPPED_REASON },
+      // Rejected records kept in the quarantine, and whether every one was (max_quarantined_rows bounds them).
+      quarantine: {
+        rows: progress.quarantined,
+        max_rows: (JSON.parse(job.settings) as JobSettings).max_quarantined_rows ?? DEFAULT_MAX_QUARANTINED_ROWS,
+        all_kept: progress.quarantined >= progress.rows.rejected,
+        source: `rejects://${job.id}`,
+      },
       // Set once the job was undone: when, and the partitions and rows taken back.
       undone: job.undone === null ? null : (JSON.parse(job.undone) as unknown),
     },

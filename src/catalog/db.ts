@@ -15,6 +15,7 @@ import * as partitionStorage from './migrations/0007-partition-storage.js';
 import * as reruns from './migrations/0008-reruns.js';
 import * as tenants from './migrations/0009-tenants.js';
 import * as taskListCursor from './migrations/0010-task-list-cursor.js';
+import * as quarantine from './migrations/0011-quarantine.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008-reruns': reruns,
   '0009-tenants': tenants,
   '0010-task-list-cursor': taskListCursor,
+  '0011-quarantine': quarantine,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -86,6 +86,8 @@ export interface JobProgress {
   /** Running tasks: their input bytes, and what they read and converted so far (not committed yet). */
   inFlight: { bytes: number; bytesRead: number; rowsRead: number };
   rows: { read: number; written: number; rejected: number };
+  /** Rejected records kept in the quarantine (the rest were past max_quarantined_rows). */
+  quarantined: number;
   bytesRead: number;
   filesFailed: number;
   /** Objects the listing skipped because the table had loaded them already (the ledger). */
@@ -122,6 +124,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
       eb.fn.sum<number>('rows_read').as('read'),
       eb.fn.sum<number>('rows_written').as('written'),
       eb.fn.sum<number>('rows_rejected').as('rejected'),
+      eb.fn.sum<number>('rows_quarantined').as('quarantined'),
       eb.fn.sum<number>('bytes').as('bytes'),
       eb.fn.count<number>('error').as('failed'),
     ])
@@ -145,6 +148,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
     finishedBytes,
     inFlight,
     rows: { read: Number(totals.read ?? 0), written: Number(totals.written ?? 0), rejected: Number(totals.rejected ?? 0) },
+    quarantined: Number(totals.quarantined ?? 0),
     bytesRead: Number(totals.bytes ?? 0),
     filesFailed: Number(totals.failed ?? 0),
     skipped: { files: Number(skipped.files ?? 0), bytes: Number(skipped.bytes ?? 0) },
@@ -262,6 +266,7 @@ export async function undoJob(c: Catalog, job: JobRow): Promise<Undone> {
       .groupBy('table_id')
       .execute();
     await trx.updateTable('partitions').set({ undone_at_ms: nowMs }).where('job_id', '=', job.id).where('undone_at_ms', 'is', null).execute();
+    await trx.updateTable('quarantine').set({ undone_at_ms: nowMs }).where('job_id', '=', job.id).where('undone_at_ms', 'is', null).execute();
     for (const table of perTable) {
       await trx
         .updateTable('tables')

@@ -43,7 +43,8 @@ export async function tableStorageIds(c: Catalog, tableId: string): Promise<(str
  * tell orphans (from attempts that never committed) apart.
  */
 export async function committedAttempts(c: Catalog): Promise<Set<string>> {
-  const rows = await c.db.selectFrom('partitions').select('path').distinct().execute();
+  // An attempt whose every row was rejected committed quarantine files only.
+  const rows = await c.db.selectFrom('partitions').select('path').distinct().union(c.db.selectFrom('quarantine').select('path')).execute();
   return new Set(rows.map((r) => r.path.split(/[\\/]/).slice(0, 2).join('/')));
 }
 
@@ -60,5 +61,6 @@ export async function runningAttempts(c: Catalog): Promise<Set<string>> {
  */
 export async function forgetUndonePartitions(c: Catalog, cutoffMs: number): Promise<number> {
   const result = await c.db.deleteFrom('partitions').where('undone_at_ms', 'is not', null).where('undone_at_ms', '<', cutoffMs).executeTakeFirst();
+  await c.db.deleteFrom('quarantine').where('undone_at_ms', 'is not', null).where('undone_at_ms', '<', cutoffMs).execute();
   return Number(result.numDeletedRows);
 }

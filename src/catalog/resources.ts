@@ -151,6 +151,7 @@ export async function deleteTable(c: Catalog, table: TableRow): Promise<void> {
   }
   await c.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('partitions').where('table_id', '=', table.id).execute();
+    await trx.deleteFrom('quarantine').where('table_id', '=', table.id).execute();
     await trx.deleteFrom('transforms').where('table_id', '=', table.id).execute();
     await trx.deleteFrom('tables').where('id', '=', table.id).execute();
   });

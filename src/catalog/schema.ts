@@ -15,6 +15,7 @@ export interface CatalogSchema {
   tasks: TasksTable;
   task_files: TaskFilesTable;
   partitions: PartitionsTable;
+  quarantine: QuarantineTable;
   storages: StoragesTable;
   ledger: LedgerTable;
   user_roles: UserRolesTable;
@@ -200,6 +201,8 @@ export interface TaskFilesTable {
   version: ColumnType<string | null, string | null | undefined, never>;
   /** A file the job skipped: the job that had loaded it into the table (see LedgerTable). */
   loaded_by: ColumnType<string | null, string | null | undefined, never>;
+  /** Rejected records of the file kept in the quarantine (at most rows_rejected; fewer past max_quarantined_rows). */
+  rows_quarantined: ColumnType<number, number | undefined, never>;
 }
 
 /** One object a table loaded, written with the commit of the task that loaded it; undo removes its job's. */
@@ -235,6 +238,21 @@ export interface PartitionsTable {
   undone_at_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
+/** A Parquet file of rejected records, beside the partitions its task wrote: committed, undone and swept as they are. */
+export interface QuarantineTable {
+  id: string;
+  table_id: string;
+  job_id: string;
+  task_id: string;
+  /** "/"-separated key below its storage's root, as a partition's. */
+  path: string;
+  storage_id: string | null;
+  rows: number;
+  bytes: number;
+  created: string;
+  undone_at_ms: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
 /** A bucket partitions can be kept in: an org's (Storages API), or the boot-time default (org null) when INLET_STORAGE_URL is S3. */
 export interface StoragesTable extends Stamped {
   id: string;
@@ -258,4 +276,6 @@ export type TaskFileRow = Selectable<TaskFilesTable>;
 export type PartitionRow = Selectable<PartitionsTable>;
 export type NewTask = Insertable<TasksTable>;
 export type NewPartition = Insertable<PartitionsTable>;
+export type QuarantineRow = Selectable<QuarantineTable>;
+export type NewQuarantineFile = Insertable<QuarantineTable>;
 export type NewTaskFile = Insertable<TaskFilesTable>;

@@ -6,7 +6,7 @@ import { isoMicros } from '../time.js';
 import { dbNowMs, dbNowPlusMs } from './clock.js';
 import { recordLoaded } from './ledger.js';
 import type { Catalog, Dialect } from './db.js';
-import type { CatalogSchema, JobStatus, NewPartition, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
+import type { CatalogSchema, JobStatus, NewPartition, NewQuarantineFile, NewTask, NewTaskFile, TaskRow, TaskType } from './schema.js';
 
 type Trx = Transaction<CatalogSchema>;
 
@@ -383,7 +383,7 @@ export async function completeIndexTask(
   files: readonly Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>[],
   plan?: { partitions: number; minTsMs: number | null; maxTsMs: number | null },
   /** `ledger`: the table whose ledger records what this task loads (none for a dry run, which loads nothing). */
-  rules: { budget?: RejectBudget; ledger?: { tableId: string; force: boolean } } = {},
+  rules: { budget?: RejectBudget; ledger?: { tableId: string; force: boolean }; quarantine?: readonly Omit<NewQuarantineFile, 'id' | 'created' | 'job_id' | 'task_id'>[] } = {},
 ): Promise<void> {
   await catalog.db.transaction().execute(async (trx) => {
     await fencedFinish(trx, catalog.dialect, task, owner, 'DONE', plan ? { partitions: plan.partitions, min_ts_ms: plan.minTsMs, max_ts_ms: plan.maxTsMs } : {});
@@ -396,6 +396,8 @@ export async function completeIndexTask(
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
     for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
+    const quarantineRows = (rules.quarantine ?? []).map((q) => ({ ...q, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
+    for (let i = 0; i < quarantineRows.length; i += 300) await trx.insertInto('quarantine').values(quarantineRows.slice(i, i + 300)).execute();
     const perTable = new Map<string, { added: number; span: number }>();
     for (const p of partitions) {
       const seen = perTable.get(p.table_id) ?? { added: 0, span: 0 };

@@ -2,35 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { BLANK_COLUMN, compileSelect, FILE_COLUMN, quoteIdent, readSql, REASON_COLUMN, storedColumns, type ReadShape } from '../transform/compile.js';
+import { ACCEPTED_FILTER, BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { longLineReason, originalLine, type LongLine } from './long-lines.js';
+import { collectRejects, DROPPED_BY_SQL_TRANSFORM, type KeptRejects } from './rejects.js';
 
-export const CONVERTED_TABLE = 'inlet_converted';
-/** The converted table of each connection that made one visible to the instance's other connections. */
-const sharedTables = new WeakMap<DuckDBConnection, string>();
-/** Where a connection's converted rows are: its temp table, or the shared one convertFiles made for it. */
-export const convertedTable = (connection: DuckDBConnection): string => sharedTables.get(connection) ?? CONVERTED_TABLE;
-
-/** Drops a shared converted table: other connections see it, so closing this one does not. */
-export async function dropConverted(connection: DuckDBConnection): Promise<void> {
-  const shared = sharedTables.get(connection);
-  if (!shared) return;
-  await connection.run(`DROP TABLE IF EXISTS ${shared}`);
-  sharedTables.delete(connection);
-}
-/** The rows to write, with the stored columns only: the converted rows that load, after sql_transform. */
-export const ACCEPTED_RELATION = 'inlet_accepted';
-const SHIFTS_TABLE = 'inlet_reader_shifts';
-/** The converted rows that load (before any sql_transform). */
-export const ACCEPTED_FILTER = `${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
 /** Files in one read from which it is staged in a table before converting (see convertFiles). */
 const STAGE_FROM_FILES = 32;
 /** How many rejects per file are kept as samples with their line and reason. */
 export const REJECT_SAMPLES_PER_FILE = 5;
-/** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
-export const ROW_COLUMN = '__inlet_row';
 
 export interface Reject {
   /** The file line; for JSON arrays and concatenated documents, the record's number. */
@@ -59,25 +41,100 @@ export interface ReadGroup {
   readonly longLines: readonly (readonly LongLine[])[];
 }
 
+/** What convertFiles reads, and how its converted rows are kept. */
+export interface ConvertOptions {
+  readonly connection: DuckDBConnection;
+  readonly transform: Transform;
+  readonly groups: readonly ReadGroup[];
+  /** Files of the task in this chunk: the accounts' length. */
+  readonly fileCount: number;
+  /** The load's clock, for limits.past/future. */
+  readonly nowMs?: number;
+  /** A plain table other connections can read (so partitions are written on several); else a temp table of this connection. */
+  readonly shared?: boolean;
+  /** Collect the rejected records, at most this many, with their raw text (see collectRejects); none when absent. */
+  readonly keepRejects?: number;
+}
+
 /**
- * Reads and converts a task's files into one temp table (one DuckDB scan per group), then
- * accounts for every record: read = written + rejected, per file, with sample rejects.
+ * One chunk's converted rows in DuckDB, with the names of the relations holding them: what
+ * planPartitions and writePartitions take. Its tables outlive nothing but the chunk: `drop`
+ * removes them (a shared table is seen by other connections, so closing this one does not).
  */
-export async function convertFiles(
-  connection: DuckDBConnection,
-  transform: Transform,
-  groups: readonly ReadGroup[],
-  fileCount: number,
-  nowMs = Date.now(),
-  /** A plain table other connections can read (so partitions are written on several), dropped with dropConverted. */
-  shared = false,
-): Promise<FileAccount[]> {
-  if (shared) sharedTables.set(connection, `inlet_converted_${randomBytes(6).toString('hex')}`);
-  const converted = convertedTable(connection);
-  const accounts = Array.from({ length: fileCount }, (): FileAccount => ({ rowsRead: 0, rowsWritten: 0, rowsRejected: 0, rejects: [] }));
+export interface ConvertedChunk {
+  readonly connection: DuckDBConnection;
+  readonly transform: Transform;
+  /** Per file of the chunk: read = written + rejected, with sample rejects. */
+  readonly accounts: FileAccount[];
+  /** Every record read, converted, with the bookkeeping columns (file, reason, blank). */
+  readonly converted: string;
+  /** Whether `converted` is a plain table other connections of the instance can read. */
+  readonly shared: boolean;
+  /** The rows to write, with the stored columns, the file column and the row id: after sql_transform. */
+  readonly accepted: string;
+  /** The rejected records kept (with keepRejects), in file and line order. */
+  readonly rejects: KeptRejects | undefined;
+  drop(): Promise<void>;
+}
+
+/**
+ * Reads and converts a task's files into one table (one DuckDB scan per group), then accounts
+ * for every record: read = written + rejected, per file, with sample rejects.
+ */
+export async function convertFiles(options: ConvertOptions): Promise<ConvertedChunk> {
+  const { connection, transform, groups, fileCount, nowMs = Date.now(), shared = false, keepRejects } = options;
+  const id = randomBytes(6).toString('hex');
+  const converted = `inlet_converted_${id}`;
+  const shiftsTable = `inlet_shifts_${id}`;
+  const drops: string[] = [];
+  const chunk: { -readonly [K in keyof ConvertedChunk]: ConvertedChunk[K] } = {
+    connection,
+    transform,
+    accounts: [],
+    converted,
+    shared,
+    accepted: `inlet_accepted_${id}`,
+    rejects: undefined,
+    drop: async () => {
+      for (const statement of drops.reverse()) await connection.run(statement);
+      drops.length = 0;
+    },
+  };
+  try {
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops });
+    // A chunk without rejects (the usual one) keeps none and costs nothing more.
+    if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
+      const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
+      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
+    }
+  } catch (err) {
+    await chunk.drop().catch(() => undefined);
+    throw err;
+  }
+  return chunk;
+}
+
+interface Converting {
+  readonly groups: readonly ReadGroup[];
+  readonly fileCount: number;
+  readonly nowMs: number;
+  readonly id: string;
+  readonly shiftsTable: string;
+  /** The statements dropping what the chunk created, in creation order. */
+  readonly drops: string[];
+}
+
+const rejectsNameOf = (id: string, g: number) => `inlet_rejects_${id}_${g}`;
+
+async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ droppedTraceable: boolean }> {
+  const { connection, transform, converted, shared } = chunk;
+  const { groups, fileCount, nowMs } = o;
+  const accounts = chunk.accounts;
+  accounts.push(...Array.from({ length: fileCount }, (): FileAccount => ({ rowsRead: 0, rowsWritten: 0, rowsRejected: 0, rejects: [] })));
   // Lines the reader refused stay in DuckDB (a file of bad lines must not fill this process):
   // the j-th refused line L of a file moves every record numbered L - (j - 1) or more one line down.
-  await connection.run(`CREATE TEMP TABLE ${SHIFTS_TABLE} (f BIGINT, t BIGINT)`);
+  await connection.run(`CREATE TEMP TABLE ${o.shiftsTable} (f BIGINT, t BIGINT)`);
+  o.drops.push(`DROP TABLE IF EXISTS ${o.shiftsTable}`);
   const shapes = new Map<number, ReadShape>();
   const dropped = new Map<number, readonly LongLine[]>();
   for (const [g, group] of groups.entries()) {
@@ -89,13 +146,16 @@ export async function convertFiles(
       accounts[n]!.rowsRejected += longLines.length;
       accounts[n]!.rejects.push(...longLines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: null, reason: longLineReason(l, group.maxLineBytes) })));
     }
-    const rejectsName = `inlet_rejects_${g}`;
+    const rejectsName = rejectsNameOf(o.id, g);
+    o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
     const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs, maxLineBytes: group.maxLineBytes };
     // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
-    // its own: many small files convert ~1.7x faster read into a table first.
-    const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${g}` : undefined;
+    // its own: many small files convert faster read into a table first (docs/benchmarks.md).
+    const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${o.id}_${g}` : undefined;
+    if (staged) o.drops.push(`DROP TABLE IF EXISTS ${staged}`);
     if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group);
     const select = compileSelect(transform, { ...read, staged });
+    if (g === 0) o.drops.push(`DROP TABLE IF EXISTS ${converted}`);
     await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
@@ -116,7 +176,7 @@ export async function convertFiles(
       accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line, column: readerColumn(transform, r.column_name), reason: readerReason(r.error_type, r.error_message, group.maxLineBytes) });
     }
     await connection.run(
-      `INSERT INTO ${SHIFTS_TABLE} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
+      `INSERT INTO ${o.shiftsTable} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
        FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors)`,
     );
   }
@@ -147,16 +207,17 @@ export async function convertFiles(
     samples.map((r) => ({ f: Number(r.f), record: Number(r.row - (firstRow.get(Number(r.f)) ?? 0n)) + 1 })),
     transform,
     shapes,
+    o.shiftsTable,
   );
   samples.forEach((r, i) => accounts[Number(r.f)]!.rejects.push({ line: originalLine(placed[i]!, dropped.get(Number(r.f)) ?? []), column: columnOf(r.reason), reason: r.reason }));
 
-  await acceptRows(connection, transform, accounts);
+  const droppedTraceable = await acceptRows(chunk, o);
   for (const account of accounts) {
     account.rowsRead = account.rowsWritten + account.rowsRejected;
     account.rejects.sort((a, b) => a.line - b.line);
     account.rejects.splice(REJECT_SAMPLES_PER_FILE);
   }
-  return accounts;
+  return { droppedTraceable };
 }
 
 /**
@@ -180,26 +241,31 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
  * Defines the rows to write. With a sql_transform, they are what the user's SELECT makes of the
  * accepted rows; rows it drops (a WHERE, or a NULL primary timestamp) are counted as rejected.
  */
-async function acceptRows(connection: DuckDBConnection, transform: Transform, accounts: FileAccount[]): Promise<void> {
+async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean> {
+  const { connection, transform, accounts, accepted: acceptedRelation } = chunk;
   const stored = storedColumns(transform);
-  const accepted = `FROM ${convertedTable(connection)} WHERE ${ACCEPTED_FILTER}`;
+  const accepted = `FROM ${chunk.converted} WHERE ${ACCEPTED_FILTER}`;
   const stream = `SELECT ${stored.map((c) => quoteIdent(c.name)).join(', ')}, ${FILE_COLUMN}, rowid AS ${ROW_COLUMN} ${accepted}`;
   if (transform.sqlTransform === undefined) {
-    await connection.run(`CREATE TEMP VIEW ${ACCEPTED_RELATION} AS ${stream}`);
-    return;
+    await connection.run(`CREATE TEMP VIEW ${acceptedRelation} AS ${stream}`);
+    o.drops.push(`DROP VIEW IF EXISTS ${acceptedRelation}`);
+    return true;
   }
   // Only the checked form runs: a transform that skipped checkSqlTransform must not run the user's text.
   if (!transform.checkedSql) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
-  await runSqlTransform(connection, transform.checkedSql, stream, 'inlet_transformed');
-  const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE inlet_transformed)`)).map((r) => r.column_name));
+  const transformed = `inlet_transformed_${o.id}`;
+  o.drops.push(`DROP TABLE IF EXISTS ${transformed}`);
+  await runSqlTransform(connection, transform.checkedSql, stream, transformed);
+  const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE ${transformed})`)).map((r) => r.column_name));
   // Stored columns come from the user's output by name, cast to the table's types; absent ones are NULL.
   const columns = stored.map((c) => `${produced.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${c.type})` : `NULL::${c.type}`} AS ${quoteIdent(c.name)}`);
   const file = produced.has(FILE_COLUMN) ? FILE_COLUMN : 'NULL::INTEGER';
   const row = produced.has(ROW_COLUMN) ? ROW_COLUMN : 'NULL::BIGINT';
+  o.drops.push(`DROP TABLE IF EXISTS ${acceptedRelation}`);
   await connection.run(
-    `CREATE TEMP TABLE ${ACCEPTED_RELATION} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM inlet_transformed WHERE ${quoteIdent(transform.primary)} IS NOT NULL`,
+    `CREATE TEMP TABLE ${acceptedRelation} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM ${transformed} WHERE ${quoteIdent(transform.primary)} IS NOT NULL`,
   );
-  const counts = await queryRows<{ f: number | null; n: bigint }>(connection, `SELECT ${FILE_COLUMN} AS f, count(*) AS n FROM ${ACCEPTED_RELATION} GROUP BY ALL`);
+  const counts = await queryRows<{ f: number | null; n: bigint }>(connection, `SELECT ${FILE_COLUMN} AS f, count(*) AS n FROM ${acceptedRelation} GROUP BY ALL`);
   const acceptedTotal = accounts.reduce((sum, a) => sum + a.rowsWritten, 0);
   const producedTotal = counts.reduce((sum, c) => sum + Number(c.n), 0);
   if (counts.some((c) => c.f === null)) {
@@ -209,7 +275,7 @@ async function acceptRows(connection: DuckDBConnection, transform: Transform, ac
         `settings.sql_transform turned ${acceptedTotal} rows into ${producedTotal} without keeping the ${FILE_COLUMN} column, so the rows cannot be accounted per file: select "*" (or * EXCLUDE/REPLACE) from {STREAM} when filtering rows`,
       );
     }
-    return;
+    return true;
   }
   const byFile = new Map(counts.map((c) => [Number(c.f), Number(c.n)]));
   for (const [f, account] of accounts.entries()) {
@@ -218,11 +284,12 @@ async function acceptRows(connection: DuckDBConnection, transform: Transform, ac
     if (dropped > 0) {
       account.rowsRejected += dropped;
       account.rowsWritten = kept;
-      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows dropped by sql_transform (filtered out, or a NULL primary timestamp)` });
+      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows ${DROPPED_BY_SQL_TRANSFORM}` });
     } else if (dropped < 0) {
       throw new SqlTransformError(`settings.sql_transform made more rows (${kept}) than it was given (${account.rowsWritten}) for one file: it must not add rows`);
     }
   }
+  return produced.has(ROW_COLUMN);
 }
 
 /** The user's sql_transform did something its rows cannot be accounted for; retrying will not help. */
@@ -234,14 +301,20 @@ export class SqlTransformError extends SourceError {}
  * multi-line quoted fields are not seen here, so the line is exact for line-per-record data such
  * as logs. JSON arrays and concatenated documents are numbered by record.
  */
-async function placeOnLines(connection: DuckDBConnection, records: readonly { f: number; record: number }[], transform: Transform, shapes: ReadonlyMap<number, ReadShape>): Promise<number[]> {
+async function placeOnLines(
+  connection: DuckDBConnection,
+  records: readonly { f: number; record: number }[],
+  transform: Transform,
+  shapes: ReadonlyMap<number, ReadShape>,
+  shiftsTable: string,
+): Promise<number[]> {
   const lineBased = records.map((r) => shapes.get(r.f) !== 'array' && shapes.get(r.f) !== 'objects');
   const skip = (f: number) => (shapes.get(f) === 'csv' ? transform.csv.skipHead : 0);
   const asked = records.filter((_, i) => lineBased[i]);
   if (asked.length === 0) return records.map((r) => r.record);
   const shifts = await queryRows<{ i: number; n: bigint }>(
     connection,
-    `SELECT v.i, (SELECT count(*) FROM ${SHIFTS_TABLE} s WHERE s.f = v.f AND s.t <= v.upto) AS n
+    `SELECT v.i, (SELECT count(*) FROM ${shiftsTable} s WHERE s.f = v.f AND s.t <= v.upto) AS n
      FROM (VALUES ${asked.map((r, i) => `(${i}, ${r.f}, ${r.record + skip(r.f)})`).join(', ')}) v(i, f, upto)`,
   );
   const shiftOf = new Map(shifts.map((s) => [Number(s.i), Number(s.n)]));

@@ -3,9 +3,10 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { queryRows, withConnection } from '../duckdb/engine.js';
+import { ACCEPTED_FILTER, ROW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { ACCEPTED_FILTER, ACCEPTED_RELATION, CONVERTED_TABLE, convertedTable, ROW_COLUMN } from './convert.js';
+import type { ConvertedChunk } from './convert.js';
 
 export interface PartitionLimits {
   readonly maxRows: number;
@@ -43,7 +44,11 @@ export interface WrittenPartition {
  * since the epoch, so partitions of different tasks line up for pruning. Counting needs no sort,
  * so a dry run plans without writing anything.
  */
-export async function planPartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from = ACCEPTED_RELATION): Promise<PlannedPartition[]> {
+export function planPartitions(chunk: ConvertedChunk, limits: PartitionLimits): Promise<PlannedPartition[]> {
+  return planOf(chunk.connection, chunk.transform, limits, chunk.accepted);
+}
+
+async function planOf(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from: string): Promise<PlannedPartition[]> {
   const ts = quoteIdent(transform.primary);
   const windows = await queryRows<{ rows: bigint; min_ms: bigint; max_ms: bigint }>(
     connection,
@@ -83,21 +88,22 @@ export interface PartitionWriter {
  * Writes the accepted rows as Parquet files, each sorted by the primary timestamp (so row-group
  * statistics let queries skip), one COPY per partition over a rowid range of one sorted table.
  * DuckDB's PARTITION_BY writer does not keep an ORDER BY inside its files, hence the ranges.
- * A COPY has a fixed cost of a few milliseconds, so with many partitions several connections
+ * A COPY has a fixed cost, so with many partitions several connections
  * write at once; the sorted table is a plain (not temp) table so they all see it.
  */
-export async function writePartitions(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
-  const clustered = transform.sqlTransform === undefined ? await writeClustered(connection, transform, limits, dir, writer) : undefined;
+export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
+  const { connection, transform } = chunk;
+  const clustered = transform.sqlTransform === undefined ? await writeClustered(chunk, limits, dir, writer) : undefined;
   if (clustered) return clustered;
   const ts = quoteIdent(transform.primary);
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
   const sorted = `inlet_sorted_${randomBytes(6).toString('hex')}`;
-  await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${ACCEPTED_RELATION} ORDER BY ${ts}`);
+  await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${chunk.accepted} ORDER BY ${ts}`);
   // Accounting is done and the sorted copy holds every accepted row: free the converted rows
   // now, so the COPYs run within the memory limit instead of spilling.
-  await connection.run(`DROP TABLE IF EXISTS ${convertedTable(connection)}`);
+  await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
   try {
-    const planned = await planPartitions(connection, transform, limits, sorted);
+    const planned = await planOf(connection, transform, limits, sorted);
     return await writeEach(connection, writer, writer.parallel, planned.length, dir, async (c, i, file) => {
       const p = planned[i]!;
       await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} ${parquetOptions(writer)}`);
@@ -111,32 +117,33 @@ export async function writePartitions(connection: DuckDBConnection, transform: T
 /**
  * Logs mostly arrive in time order: then each window's rows sit together in the converted
  * table, and each partition is one COPY of a rowid range, sorted on the way out, with no
- * sorted copy of the whole chunk (which doubled its memory and cost a third of the write).
+ * sorted copy of the whole chunk (which doubles its memory and costs much of the write).
  * Answers undefined (nothing written) when the rows are too scattered for that to pay, or a
  * window must be split by the row cap: the caller then sorts a copy.
  */
-async function writeClustered(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[] | undefined> {
+async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[] | undefined> {
+  const { connection, transform } = chunk;
   const ts = quoteIdent(transform.primary);
   const width = limits.maxMinutes * 60_000;
   const windows = await queryRows<{ w: bigint; rows: bigint; lo: bigint; hi: bigint; min_ms: bigint; max_ms: bigint }>(
     connection,
     `SELECT epoch_ms(${ts}) // ${width} AS w, count(*) AS rows, min(${ROW_COLUMN}) AS lo, max(${ROW_COLUMN}) AS hi,
             epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms
-     FROM ${ACCEPTED_RELATION} GROUP BY ALL ORDER BY w`,
+     FROM ${chunk.accepted} GROUP BY ALL ORDER BY w`,
   );
   const accepted = windows.reduce((sum, w) => sum + Number(w.rows), 0);
   const scanned = windows.reduce((sum, w) => sum + Number(w.hi - w.lo + 1n), 0);
   // Every COPY scans its window's rowid range: all together at most twice the rows.
   if (windows.some((w) => Number(w.rows) > limits.maxRows) || scanned > 2 * accepted + 100_000) return undefined;
-  const converted = convertedTable(connection);
+  const converted = chunk.converted;
   const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
-  // sorting, which cost a fifth of the write (15-minute windows of 18,000 rows, measured).
+  // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
   // Other connections can read the converted rows only when they are in a shared table.
-  const written = await writeEach(connection, writer, converted === CONVERTED_TABLE ? 1 : writer.parallel, windows.length, dir, async (c, i, file) => {
+  const written = await writeEach(connection, writer, chunk.shared ? writer.parallel : 1, windows.length, dir, async (c, i, file) => {
     const w = windows[i]!;
-    const rows = c === connection ? `${ACCEPTED_RELATION} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
+    const rows = c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
     await c.run(
       `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w}${Number(w.rows) > rowGroupRows ? ` ORDER BY ${ts}` : ''})
        TO ${quoteLiteral(file)} ${parquetOptions(writer)}`,
@@ -174,7 +181,7 @@ async function writeEach(
   };
   const extra = Math.min(parallel, count) - 1;
   // Each COPY of a partition runs on its own connection's thread: DuckDB's worker threads on
-  // top only add hand-offs (a fifth more CPU for the same files, measured).
+  // top only add hand-offs, more CPU for the same files (docs/benchmarks.md).
   if (extra > 0) await connection.run('SET threads = 1');
   try {
     await Promise.all([writeSome(connection), ...Array.from({ length: extra }, () => withConnection(writer.instance, writer.signal, writeSome))]);

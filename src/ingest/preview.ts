@@ -1,8 +1,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, storedColumns } from '../transform/compile.js';
+import { BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { ACCEPTED_RELATION, convertedTable, convertFiles, ROW_COLUMN, type FileAccount } from './convert.js';
+import { convertFiles, type FileAccount } from './convert.js';
 import { readGroups } from './read-groups.js';
 
 /** What became of one input record: the row it loads as, or why it does not load. */
@@ -28,14 +29,15 @@ function plain(value: unknown): unknown {
  * the golden tests. The same SQL as an INDEX task, so what it shows is what a job would load.
  */
 export async function previewFiles(connection: DuckDBConnection, transform: Transform, files: readonly string[], nowMs = Date.now()): Promise<Preview> {
-  const accounts = await convertFiles(connection, transform, await readGroups(transform, files), files.length, nowMs);
+  const chunk = await convertFiles({ connection, transform, groups: await readGroups(transform, files), fileCount: files.length, nowMs });
+  const accounts = chunk.accounts;
   const names = storedColumns(transform).map((c) => c.name);
   const rows = await queryRows(
     connection,
     `SELECT c.${FILE_COLUMN} AS __f, c.${REASON_COLUMN} AS __reason, a.* EXCLUDE (${FILE_COLUMN}, ${ROW_COLUMN}), a.${ROW_COLUMN} IS NULL AS __dropped
-     FROM ${convertedTable(connection)} c LEFT JOIN ${ACCEPTED_RELATION} a ON a.${ROW_COLUMN} = c.rowid
+     FROM ${chunk.converted} c LEFT JOIN ${chunk.accepted} a ON a.${ROW_COLUMN} = c.rowid
      WHERE NOT c.${BLANK_COLUMN} ORDER BY c.rowid`,
-  );
+  ).finally(() => chunk.drop());
   const records: RecordOutcome[][] = files.map(() => []);
   for (const row of rows) {
     const perFile = records[Number(row.__f)]!;

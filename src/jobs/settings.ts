@@ -15,6 +15,9 @@ export const JOB_DEFAULTS = {
   regex_filter: '',
 } as const;
 
+/** Rejected records a job keeps in the quarantine unless its settings.max_quarantined_rows says otherwise. */
+export const DEFAULT_MAX_QUARANTINED_ROWS = 1_000_000;
+
 /** Most files one INDEX task reads, whatever input_aggregation allows: bounds one task's scratch space and retry cost. */
 export const MAX_FILES_PER_TASK = 1000;
 
@@ -37,6 +40,8 @@ export interface JobSettings extends RejectBudget {
   readonly regex_filter: string;
   /** Inlet's: load objects the table's ledger says it already has (absent: skip them). */
   readonly force?: boolean;
+  /** Inlet's: rejected records the job keeps in the quarantine (absent: DEFAULT_MAX_QUARANTINED_ROWS); past it they are counted only. */
+  readonly max_quarantined_rows?: number;
   readonly source: JobSource;
 }
 
@@ -59,7 +64,7 @@ const SOURCE_SETTINGS_KEYS = ['url', 'credential_id'];
 /** Validates a create-job `settings` object and fills in the defaults, as the reference's echo shows. */
 export function normaliseJobSettings(raw: unknown): JobSettings {
   if (!isObject(raw)) throw new ValidationError('settings is missing: use {"source": {"table": "project.table", "settings": {"url": "s3://bucket/prefix/"}}}');
-  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), ...REJECT_BUDGET_KEYS, 'force', 'source'], 'settings');
+  rejectUnknownKeys(raw, [...Object.keys(JOB_DEFAULTS), ...REJECT_BUDGET_KEYS, 'force', 'max_quarantined_rows', 'source'], 'settings');
   const source = raw.source;
   if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
   rejectUnknownKeys(source, SOURCE_KEYS, 'settings.source');
@@ -85,6 +90,10 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
   compileRegexFilter(regex);
   const dryRun = raw.dry_run ?? JOB_DEFAULTS.dry_run;
   if (typeof dryRun !== 'boolean') throw new ValidationError(`settings.dry_run is ${JSON.stringify(dryRun)}: use true or false`);
+  const kept = raw.max_quarantined_rows;
+  if (kept !== undefined && (typeof kept !== 'number' || !Number.isSafeInteger(kept) || kept < 0)) {
+    throw new ValidationError(`settings.max_quarantined_rows is ${JSON.stringify(kept)}: use a whole number >= 0 of rejected records to keep (default ${DEFAULT_MAX_QUARANTINED_ROWS}; 0 keeps none)`);
+  }
   if (raw.force !== undefined && typeof raw.force !== 'boolean') throw new ValidationError(`settings.force is ${JSON.stringify(raw.force)}: use true (load objects the table already loaded) or false`);
   return {
     max_active_partitions: positiveInt(raw, 'max_active_partitions', 1),
@@ -98,6 +107,7 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
     ...parseRejectBudget(raw),
     // Echoed only when given: the reference's echo of a job stays as it is.
     ...(raw.force === undefined ? {} : { force: raw.force }),
+    ...(kept === undefined ? {} : { max_quarantined_rows: kept }),
     source: {
       ...source,
       table: source.table,

@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/db.js';
+import { quarantinedTable, quarantineSandbox } from './quarantine-table.js';
 import type { ParsedTransforms } from '../catalog/parsed.js';
 import { findTableWithTransform } from '../catalog/resources.js';
 import type { TableRow } from '../catalog/schema.js';
@@ -22,6 +23,8 @@ export interface ResolvedTable {
   readonly transform: Transform | undefined;
   /** Its view in a sandbox. */
   readonly sandbox: SandboxTable;
+  /** `project.table#rejects`: the table's quarantine, not its rows. */
+  readonly quarantine?: boolean;
 }
 
 /** The bounds a statement's WHERE clauses put on its tables' primary timestamps. */
@@ -117,10 +120,12 @@ export class QueryPlanner {
     const kept = this.tables.get(key);
     if (kept) return kept;
     // Another org's table is "not found", exactly like one that does not exist.
-    const found = await findTableWithTransform(this.catalog, orgId, ref.project, ref.table);
+    const quarantined = quarantinedTable(ref);
+    const found = await findTableWithTransform(this.catalog, orgId, ref.project, quarantined ?? ref.table);
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
-    const transform = found.transform ? this.transforms.of(found.transform).transform : undefined;
-    const table = { ref, row: found.table, transform, sandbox: sandboxTable(this.storage, ref, found.table, transform) };
+    const transform = found.transform && !quarantined ? this.transforms.of(found.transform).transform : undefined;
+    const sandbox = quarantined ? quarantineSandbox(this.storage, ref, found.table) : sandboxTable(this.storage, ref, found.table, transform);
+    const table = { ref, row: found.table, transform, sandbox, quarantine: quarantined !== undefined };
     this.tables.set(key, table, PLAN_MS);
     return table;
   }

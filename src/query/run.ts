@@ -16,6 +16,7 @@ import { QueryPlanner, type QueryPlan, type ResolvedTable } from './plan.js';
 import { resultColumns } from './result-types.js';
 import { RunningQuery } from './running.js';
 import { SandboxPool } from './sandbox.js';
+import { quarantinePartitions } from './quarantine-table.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
 import { bindParameters } from './parameters.js';
 import { outputFormat, type OutputFormat } from './statement.js';
@@ -264,9 +265,11 @@ export class QueryService {
       ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
       const range = hull(ranges);
       const empty = range.fromMs !== undefined && range.toMs !== undefined && range.fromMs > range.toMs;
-      const { considered, partitions } = empty
-        ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
-        : await prunedPartitions(this.catalog, table.row.id, range);
+      const { considered, partitions } = table.quarantine
+        ? await quarantinePartitions(this.catalog, table.row.id)
+        : empty
+          ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
+          : await prunedPartitions(this.catalog, table.row.id, range);
       tables.push({ ...table, considered, partitions });
     }
     const rowsToRead = tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0);
@@ -278,7 +281,7 @@ export class QueryService {
     await lease.sandbox.setFiles(
       lease.connection,
       tables.map((t, i) => ({
-        id: t.row.id,
+        id: t.sandbox.id,
         files: files.files[i]!,
         // Partitions written before schema keys were kept (null) may differ: unify them.
         sameSchema: t.partitions.every((p) => p.schema_key !== null && p.schema_key === t.partitions[0]!.schema_key),

@@ -5,7 +5,12 @@ import { ValidationError } from '../errors.js';
 
 export type SourceUrl =
   | { readonly scheme: 's3'; readonly bucket: string; readonly key: string }
-  | { readonly scheme: 'file'; readonly path: string };
+  | { readonly scheme: 'file'; readonly path: string }
+  /** A job's quarantine (`rejects://{job uuid}`), or one file of it (`rejects://{job uuid}/{file id}`). */
+  | { readonly scheme: 'rejects'; readonly jobId: string; readonly fileId?: string };
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const REJECTS_URL = new RegExp(`^rejects://(${UUID})(?:/(${UUID}))?/?$`, 'i');
 
 /** One listed source object: its full URL (what regex_filter sees), key or path, and size. */
 export interface SourceObject {
@@ -59,6 +64,11 @@ export function parseSourceUrl(url: unknown, fileRoots: readonly string[], field
       throw new ValidationError(`${field} is ${url}: it is outside the allowed roots (${fileRoots.join(', ')}); use a path below one of them`);
     }
     return { scheme: 'file', path: resolved };
+  }
+  if (url.startsWith('rejects://')) {
+    const m = REJECTS_URL.exec(url);
+    if (!m) throw new ValidationError(`${field} is ${JSON.stringify(url)}: a job's rejected records are read as rejects://{job uuid}, the uuid of a job of this org`);
+    return { scheme: 'rejects', jobId: m[1]!.toLowerCase(), ...(m[2] ? { fileId: m[2].toLowerCase() } : {}) };
   }
   throw new ValidationError(`${field} is ${JSON.stringify(url)}: use s3://bucket/prefix/, s3://bucket/key or file:///path`);
 }

@@ -70,17 +70,19 @@ export class Sources {
   list(url: SourceUrl, signal: AbortSignal, options: { after?: string; pageSize: number }): AsyncIterable<SourceObject[]> {
     const after = options.after === undefined ? undefined : this.parse(options.after);
     if (url.scheme === 's3') return this.s3.list(url.bucket, url.key, signal, { pageSize: options.pageSize, ...(after?.scheme === 's3' ? { after: after.key } : {}) });
+    if (url.scheme === 'rejects') throw notHere(url.jobId);
     return this.files.list(url.path, signal, { pageSize: options.pageSize, ...(after?.scheme === 'file' ? { after: after.path } : {}) });
   }
 
   /** Where a file:// object is on this machine (undefined for other schemes). */
   async localPath(objectUrl: string): Promise<string | undefined> {
     const url = this.parse(objectUrl);
-    return url.scheme === 's3' ? undefined : this.files.localPath(fileURLToPath(objectUrl));
+    return url.scheme === 'file' ? this.files.localPath(fileURLToPath(objectUrl)) : undefined;
   }
 
   open(objectUrl: string, signal: AbortSignal): Promise<OpenedObject> {
     const url = this.parse(objectUrl);
+    if (url.scheme === 'rejects') throw notHere(url.jobId);
     return url.scheme === 's3' ? this.s3.open(url.bucket, url.key, signal) : this.files.open(fileURLToPath(objectUrl));
   }
 
@@ -88,6 +90,8 @@ export class Sources {
   async currentVersion(objectUrl: string, signal: AbortSignal): Promise<string | undefined> {
     const url = this.parse(objectUrl);
     if (url.scheme === 's3') return (await this.s3.head(url.bucket, url.key, signal))?.version;
+    // A quarantine file never changes: its id is its version.
+    if (url.scheme === 'rejects') return url.fileId;
     return this.files.version(fileURLToPath(objectUrl)).catch(() => undefined);
   }
 
@@ -102,6 +106,9 @@ export class Sources {
     return files.flatMap((o, i) => (now[i] === o.version ? [] : [{ url: o.url, error: changedError(o.url, o.version, now[i]!) }]));
   }
 }
+
+/** A job's quarantine is read from the catalog and the partition storage (see rejects-source.ts), never through these. */
+const notHere = (jobId: string) => new SourceError(`rejects://${jobId} is a job's quarantine: its files are listed and read by the worker from the catalog, not as objects`);
 
 /** Why an object that changed under its job was not loaded. */
 export function changedError(url: string, listed: string, now: string): string {

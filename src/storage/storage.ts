@@ -242,6 +242,13 @@ export class PartitionStorage {
     return { files, release: pinned.release };
   }
 
+  /** A file of the storage as a local file a worker's DuckDB can read: in place when local, else downloaded to `dest`. */
+  async localFile(p: PartitionLocation, dest: string, signal?: AbortSignal): Promise<string> {
+    if (p.storage_id === null) return path.join(this.localRoot, ...checkedPath(p.path));
+    await (await this.store(p.storage_id)).download(p.path, dest, signal);
+    return dest;
+  }
+
   private localPath(p: PartitionLocation): string[] {
     if (p.storage_id !== null) {
       throw new QueryError(`partition ${p.path} is in storage ${p.storage_id}, and its table now uses the local storage: set the table's settings.storage_map.default_storage_id back to ${p.storage_id} to read it`);

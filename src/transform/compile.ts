@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BLANK_COLUMN, FILE_COLUMN, LINE_COLUMN, REASON_COLUMN } from './bookkeeping.js';
 import { pointerOf } from './flatten.js';
 import { goLayoutParseSql } from './go-layout.js';
 import type { ColumnType, EpochUnit, OutputColumn, Transform, ValueType } from './model.js';
@@ -28,10 +29,6 @@ export function duckdbType(v: ValueType): string {
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 export const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
-/** Names of the bookkeeping columns of the converted relation; user columns never start with `__inlet`. */
-export const FILE_COLUMN = '__inlet_file';
-export const REASON_COLUMN = '__inlet_reason';
-export const BLANK_COLUMN = '__inlet_blank';
 
 /**
  * How a group of files is read. `csv`: delimited records. `lines`: one JSON document per line
@@ -93,11 +90,11 @@ export function readSql(t: Transform, o: ReadOptions): string {
     const format = o.shape === 'array' ? 'array' : 'unstructured';
     // These records are not lines: DuckDB fails the whole read on one past its object buffer.
     const objectSize = Math.max(JSON_OBJECT_BYTES, lineSize);
-    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, json::VARCHAR AS __inlet_line FROM read_json_objects(${files}, format='${format}', maximum_object_size=${objectSize})`;
+    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, json::VARCHAR AS ${LINE_COLUMN} FROM read_json_objects(${files}, format='${format}', maximum_object_size=${objectSize})`;
   }
   if (o.shape === 'lines') {
     // One VARCHAR per line: a delimiter and quote that never occur in JSON text keep each line whole.
-    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, line AS __inlet_line FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
+    return `SELECT ${fileNumber} AS ${FILE_COLUMN}, line AS ${LINE_COLUMN} FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
   }
   const columns = Array.from({ length: o.csvFieldCount }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
   const comment = t.csv.comment ? `, comment=${quoteLiteral(t.csv.comment)}` : '';
@@ -144,7 +141,7 @@ function rawValueSql(t: Transform, c: OutputColumn, pointers: Map<string, number
   if (source.kind === 'index') return source.index < csvFieldCount ? `c${source.index}` : 'NULL';
   if (source.kind === 'catch_all') {
     const mapped = `[${mappedTopLevelKeys(t).map(quoteLiteral).join(', ')}]`;
-    const rest = `map_from_entries(list_filter(map_entries(json_transform(__inlet_line, '"MAP(VARCHAR, VARCHAR)"')), lambda e: NOT list_contains(${mapped}, e.key)))`;
+    const rest = `map_from_entries(list_filter(map_entries(json_transform(${LINE_COLUMN}, '"MAP(VARCHAR, VARCHAR)"')), lambda e: NOT list_contains(${mapped}, e.key)))`;
     const value = c.type === 'string' ? `to_json(${rest})::VARCHAR` : rest;
     return `CASE WHEN __inlet_fields IS NOT NULL AND cardinality(${rest}) > 0 THEN ${value} END`;
   }
@@ -293,8 +290,8 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   const pointers = jsonPointers(t);
   const isJson = o.shape !== 'csv';
   const rawFrom = isJson
-    ? `SELECT *, __inlet_line IS NULL OR trim(__inlet_line) = '' AS ${BLANK_COLUMN}, ` +
-      `CASE WHEN json_valid(__inlet_line) AND json_type(__inlet_line) = 'OBJECT' THEN json_extract_string(__inlet_line, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
+    ? `SELECT *, ${LINE_COLUMN} IS NULL OR trim(${LINE_COLUMN}) = '' AS ${BLANK_COLUMN}, ` +
+      `CASE WHEN json_valid(${LINE_COLUMN}) AND json_type(${LINE_COLUMN}) = 'OBJECT' THEN json_extract_string(${LINE_COLUMN}, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
     : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
   // JSON values are picked out of the field list once, as columns: normalising reads each up to three times.
   const picked = isJson ? cols.map((c, i) => (c.source.kind === 'catch_all' ? undefined : `${rawValueSql(t, c, pointers.of, o.csvFieldCount)} AS __inlet_r${i}`)) : [];
@@ -320,11 +317,11 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
     ].filter(Boolean);
     return checks.length === 0 ? [] : [`CASE ${checks.join(' ')} END`];
   });
-  if (isJson) reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(__inlet_line) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(__inlet_line, 100) END`);
+  if (isJson) reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(${LINE_COLUMN}) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(${LINE_COLUMN}, 100) END`);
   const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`]));
   // Every projection is as wide as the columns it passes on, and DuckDB gives each a buffer per
   // column: each passes on only what later ones read, or wide transforms ran out of memory.
-  const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? ['__inlet_line', '__inlet_fields'] : [])];
+  const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? [LINE_COLUMN, '__inlet_fields'] : [])];
   const normalisedColumns = cols.map((_, i) => `__inlet_n${i}`);
   const convertedColumns = steps.flatMap((step, i) => (step.check ? [] : [`__inlet_c${i}`]));
   const withColumns = (columns: readonly string[], from: string) => (columns.length === 0 ? from : `(SELECT *, ${columns.join(', ')} FROM ${from})`);

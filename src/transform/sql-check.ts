@@ -1,5 +1,6 @@
 import { openDuckDB } from '../duckdb/instances.js';
 import { ValidationError } from '../errors.js';
+import { FILE_COLUMN, ROW_COLUMN } from './bookkeeping.js';
 import { quoteIdent, storedColumns } from './compile.js';
 import type { Transform } from './model.js';
 import { parseSqlTransform, runSqlTransform } from './sql-transform.js';
@@ -20,7 +21,7 @@ export async function checkSqlTransform(transform: Transform): Promise<Transform
     const columns = storedColumns(transform).map((c) => `NULL::${c.type} AS ${quoteIdent(c.name)}`);
     let produced: string[];
     try {
-      await runSqlTransform(connection, checkedSql, `SELECT ${columns.join(', ')}, NULL::INTEGER AS __inlet_file, NULL::BIGINT AS __inlet_row LIMIT 0`, 'inlet_transformed');
+      await runSqlTransform(connection, checkedSql, `SELECT ${columns.join(', ')}, NULL::INTEGER AS ${FILE_COLUMN}, NULL::BIGINT AS ${ROW_COLUMN} LIMIT 0`, 'inlet_transformed');
       produced = (await connection.runAndReadAll('SELECT * FROM inlet_transformed')).columnNames();
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0] : String(err);

@@ -5,13 +5,16 @@ import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, dropConverted, type FileAccount } from '../ingest/convert.js';
+import { convertFiles, type ConvertedChunk, type FileAccount } from '../ingest/convert.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
+import { isRejectsUrl, readRejects } from '../sources/rejects-source.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
-import type { JobSettings } from '../jobs/settings.js';
+import { writeQuarantine, type QuarantineFile } from '../ingest/quarantine.js';
+import { quarantinedRows } from '../catalog/quarantine.js';
+import { DEFAULT_MAX_QUARANTINED_ROWS, type JobSettings } from '../jobs/settings.js';
 import { checkSqlTransform } from '../transform/sql-check.js';
 import { validateTransform } from '../transform/validate.js';
 import { scratchRoot, type WorkerContext } from './context.js';
@@ -20,6 +23,8 @@ export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
 
 export interface IndexResult {
   readonly partitions: readonly (WrittenPartition & { path: string; storageId: string | null; schemaKey: string })[];
+  /** The rejected records kept, a Parquet file per chunk beside the partitions, committed with them. */
+  readonly quarantine: readonly (QuarantineFile & { path: string; storageId: string | null })[];
   readonly files: readonly FileReport[];
   /** Removes this attempt's Parquet files (wherever the storage put them) when the commit does not happen. */
   discard(): Promise<void>;
@@ -51,7 +56,7 @@ export class TaskInputError extends SourceError {
   }
 }
 
-/** How many objects of one task are downloaded at once: S3 answers each GET after tens of milliseconds, so small files need many in flight. */
+/** How many objects of one task are downloaded at once: S3 answers each GET after a round trip, so small files need many in flight. */
 const FETCH_PARALLELISM = 16;
 /** Partitions one task writes at once (each a COPY on its own connection), within max_active_partitions. */
 const PARTITION_WRITERS = 4;
@@ -76,7 +81,10 @@ export async function runIndexTask(
   const sources = await ctx.sources.forJob(ctx.catalog, job);
   const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
-  const transform = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
+  const checked = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
+  // A replay of a quarantine reads raw records, one a line: no header, nothing compressed.
+  const replay = isRejectsUrl(settings.source.settings.url);
+  const transform = replay ? { ...checked, compression: 'none' as const, csv: { ...checked.csv, skipHead: 0 } } : checked;
   const listed = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   // A retried task's objects carry no version (they are read afresh): the one they have now is checked as they are read, and recorded.
   const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? sources.currentVersion(input.url, signal) : input.version));
@@ -97,6 +105,10 @@ export async function runIndexTask(
   const fetchedBytes: number[] = inputs.map((input) => input.size);
   const accounts: FileAccount[] = new Array(inputs.length);
   const written: WrittenPartition[] = [];
+  const quarantined: QuarantineFile[] = [];
+  const keptPerFile: number[] = inputs.map(() => 0);
+  // Checked as the task starts: tasks running at once may together keep a little more than the bound.
+  let keepRejects = settings.dry_run ? undefined : Math.max(0, (settings.max_quarantined_rows ?? DEFAULT_MAX_QUARANTINED_ROWS) - (await quarantinedRows(ctx.catalog, job.id)));
   const planned: { minTsMs: number; maxTsMs: number }[] = [];
   const phases = { fetchMs: 0, convertMs: 0, writeMs: 0 };
   // The next chunk downloads while this one converts; it stops with the task.
@@ -104,7 +116,10 @@ export async function runIndexTask(
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
   const fetchChunk = (chunk: readonly number[]) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
-      fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version }).then((fetched) => {
+      (replay
+        ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), fetchSignal)
+        : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version })
+      ).then((fetched) => {
         progress.bytesRead += fetched.bytes;
         return fetched;
       }),
@@ -127,20 +142,28 @@ export async function runIndexTask(
       const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
       const groups = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
       await withConnection(engine, signal, async (connection) => {
+        let converted: ConvertedChunk | undefined;
         try {
           mark = performance.now();
           // Shared, so its partitions can be written on several connections at once.
-          const chunkAccounts = await convertFiles(connection, transform, groups, local.length, Date.now(), !settings.dry_run);
-          chunkAccounts.forEach((account, j) => (accounts[chunk[j]!] = account));
-          progress.rowsRead += chunkAccounts.reduce((sum, account) => sum + account.rowsRead, 0);
+          converted = await convertFiles({ connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects });
+          converted.accounts.forEach((account, j) => (accounts[chunk[j]!] = account));
+          progress.rowsRead += converted.accounts.reduce((sum, account) => sum + account.rowsRead, 0);
+          const urls = chunk.map((i) => inputs[i]!.url);
+          const kept = await writeQuarantine(converted, { jobId: job.id, urls, file: path.join(outputDir, 'rejects', `chunk-${k}.parquet`) });
+          if (kept) {
+            quarantined.push(kept);
+            keepRejects = Math.max(0, keepRejects! - kept.rows);
+            converted.rejects!.kept.forEach((n, j) => (keptPerFile[chunk[j]!] = n ?? 0));
+          }
           phases.convertMs += performance.now() - mark;
           mark = performance.now();
           // A dry run counts what it would write: the same plan, no sort and no file.
-          if (settings.dry_run) planned.push(...(await planPartitions(connection, transform, limits)));
-          else written.push(...(await writePartitions(connection, transform, limits, path.join(outputDir, `chunk-${k}`), writer)));
+          if (settings.dry_run) planned.push(...(await planPartitions(converted, limits)));
+          else written.push(...(await writePartitions(converted, limits, path.join(outputDir, `chunk-${k}`), writer)));
           phases.writeMs += performance.now() - mark;
         } finally {
-          await dropConverted(connection);
+          await converted?.drop();
         }
       });
       const read = groups.flatMap((group) => group.files);
@@ -150,13 +173,14 @@ export async function runIndexTask(
     const changed = await sources.changedSinceListed(inputs);
     if (changed.length > 0) throw inputError(inputs, changed);
     // Uploaded (for object storage) before the commit, which alone makes them visible.
-    const published = await output.publish(written.map((p) => p.file), signal);
+    const published = await output.publish([...written, ...quarantined].map((p) => p.file), signal);
     return {
       discard: () => output.discard(),
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
       plan: summarise(settings.dry_run ? planned : written),
       partitions: written.map((p, i) => ({ ...p, path: published[i]!.path, storageId: published[i]!.storageId, schemaKey: columnsKey })),
-      files: inputs.map((input, i) => fileReport(input, fetchedBytes[i]!, accounts[i]!)),
+      quarantine: quarantined.map((q, i) => ({ ...q, path: published[written.length + i]!.path, storageId: published[written.length + i]!.storageId })),
+      files: inputs.map((input, i) => fileReport(input, fetchedBytes[i]!, accounts[i]!, keptPerFile[i]!)),
     };
   } catch (err) {
     await output.discard().catch((discardErr: unknown) => ctx.log.warn({ task: task.id, err: errorMessage(discardErr) }, 'removing a failed attempt\'s partitions failed; the sweeper will'));
@@ -208,7 +232,7 @@ function emptyReport(url: string, bytes: number, version: string | undefined): F
   return { url, bytes, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: version ?? null };
 }
 
-function fileReport(input: { url: string; version?: string }, bytes: number, account: FileAccount): FileReport {
+function fileReport(input: { url: string; version?: string }, bytes: number, account: FileAccount, quarantined: number): FileReport {
   return {
     url: input.url,
     version: input.version ?? null,
@@ -217,6 +241,7 @@ function fileReport(input: { url: string; version?: string }, bytes: number, acc
     rows_written: account.rowsWritten,
     rows_rejected: account.rowsRejected,
     rejects: JSON.stringify(account.rejects),
+    rows_quarantined: quarantined,
     error: null,
   };
 }

@@ -4,6 +4,7 @@ import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { commitListedPart, completeListTask, type PlannedIndexTask, type SkippedObject } from '../catalog/tasks.js';
 import { TaskGrouper } from '../jobs/plan.js';
 import { compileRegexFilter } from '../jobs/regex-filter.js';
+import { listRejects } from '../sources/rejects-source.js';
 import type { SourceObject } from '../sources/source-url.js';
 import type { WorkerContext } from './context.js';
 
@@ -41,7 +42,11 @@ export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow
   const full = () => settings.max_files > 0 && kept + grouper.pending >= settings.max_files;
   const resumed = after !== undefined;
   if (resumed) ctx.log.info({ job: job.id, after, kept }, 'listing resumes where an earlier attempt got to');
-  pages: for await (const page of sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize })) {
+  const listing =
+    url.scheme === 'rejects'
+      ? listRejects(ctx.catalog, job.org_id, url.jobId, after)
+      : sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize });
+  pages: for await (const page of listing) {
     const settledBefore = after;
     const loaded = await loadedOf(page);
     for (const object of page) {

@@ -139,7 +139,11 @@ export class WorkerPool {
           result.partitions.map((p) => ({ table_id: tableId, path: p.path, storage_id: p.storageId, min_ts_ms: p.minTsMs, max_ts_ms: p.maxTsMs, rows: p.rows, bytes: p.bytes, schema_key: p.schemaKey })),
           result.files,
           result.plan,
-          { budget: settings, ...(settings.dry_run ? {} : { ledger: { tableId, force: settings.force === true } }) },
+          {
+            budget: settings,
+            ...(settings.dry_run ? {} : { ledger: { tableId, force: settings.force === true } }),
+            quarantine: result.quarantine.map((q) => ({ table_id: tableId, path: q.path, storage_id: q.storageId, rows: q.rows, bytes: q.bytes })),
+          },
         );
         discard = undefined;
       }

@@ -72,7 +72,13 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       rejectUnknownKeys(body, JOB_BODY_KEYS, '');
       if (body.type !== undefined && body.type !== 'batch_import') throw new ValidationError(`type is ${JSON.stringify(body.type)}: batch jobs only accept "batch_import"`);
       const settings = normaliseJobSettings(body.settings);
-      ctx.sources.parse(settings.source.settings.url);
+      const source = ctx.sources.parse(settings.source.settings.url);
+      // A replay reads a job's quarantine: only a job of this org, another org's reads as missing.
+      if (source.scheme === 'rejects') {
+        await getJob(catalog, org, source.jobId).catch(() => {
+          throw new NotFoundError(`settings.source.settings.url is ${settings.source.settings.url}: batch job ${source.jobId} not found in this org; replay the rejects of one of its jobs`);
+        });
+      }
       await requireCredential(catalog, org, settings.source.settings.credential_id, 'settings.source.settings.credential_id');
       const [projectName, tableName] = settings.source.table.split('.') as [string, string];
       const table = await findTableByName(catalog, org, projectName, tableName);

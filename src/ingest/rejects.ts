@@ -1,0 +1,167 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { queryRows } from '../duckdb/engine.js';
+import { ACCEPTED_FILTER, FILE_COLUMN, LINE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { quoteLiteral, readSql } from '../transform/compile.js';
+import type { Transform } from '../transform/model.js';
+import type { ReadGroup } from './convert.js';
+import { longLineReason } from './long-lines.js';
+
+/** Why a row the sql_transform left out is rejected. */
+export const DROPPED_BY_SQL_TRANSFORM = 'dropped by sql_transform (filtered out, or a NULL primary timestamp)';
+
+/** The record format of a quarantined row's raw text, by read shape. */
+export const RAW_FORMAT = { csv: 'csv', lines: 'ndjson', array: 'json', objects: 'json' } as const;
+
+/** What one chunk's conversion left behind, for naming every rejected record. */
+export interface ChunkTables {
+  readonly connection: DuckDBConnection;
+  readonly transform: Transform;
+  readonly groups: readonly ReadGroup[];
+  /** Every record read, converted, in reading order (see convertFiles). */
+  readonly converted: string;
+  readonly accepted: string;
+  /** Per file, the lines the reader refused (f, t): each moves the records after it one line down. */
+  readonly shiftsTable: string;
+  /** The reject tables of the group at the same index (DuckDB's `<name>_errors`). */
+  readonly rejectsNames: readonly string[];
+  /** Whether the rows a sql_transform dropped can be named (it kept the row id column). */
+  readonly droppedTraceable: boolean;
+  /** Names this module's tables apart from other chunks'. */
+  readonly id: string;
+  /** Statements dropping what is created here, run with the chunk's drop. */
+  readonly drops: string[];
+}
+
+/** The chunk's rejected records, at most `limit`, in a table of (f, line, column, reason, raw, format), and how many each file keeps. */
+export interface KeptRejects {
+  readonly table: string;
+  /** Per file of the chunk (its number), the rejected records kept. */
+  readonly kept: number[];
+}
+
+/**
+ * Collects every rejected record of a chunk with its file, line, column, reason and raw text:
+ * long lines taken out before DuckDB (too long to keep: their raw text is NULL), records the
+ * reader refused (DuckDB keeps their line), records whose conversion failed and rows the
+ * sql_transform dropped. The raw text of the last two is read again from only the files that
+ * have them, so a chunk without rejects costs nothing here.
+ */
+export async function collectRejects(c: ChunkTables, limit: number): Promise<KeptRejects> {
+  const { connection, transform, groups } = c;
+  const table = `inlet_kept_rejects_${c.id}`;
+  const all = `inlet_all_rejects_${c.id}`;
+  c.drops.push(`DROP TABLE IF EXISTS ${table}`, `DROP TABLE IF EXISTS ${all}`);
+  await connection.run(`CREATE TEMP TABLE ${all} (f INTEGER, line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR, format VARCHAR)`);
+  const original = (fileSql: string, lineSql: string) => originalLineSql(groups, fileSql, lineSql);
+
+  const longLines = groups.flatMap((g) => g.longLines.flatMap((lines, j) => lines.map((l) => `(${g.numbers[j]}, ${l.line}, ${quoteLiteral(longLineReason(l, g.maxLineBytes))}, '${RAW_FORMAT[g.shape]}')`)));
+  if (longLines.length > 0) await connection.run(`INSERT INTO ${all} SELECT f, line, NULL, reason, NULL, format FROM (VALUES ${longLines.join(', ')}) v(f, line, reason, format)`);
+
+  for (const [g, group] of groups.entries()) {
+    if (group.shape === 'array' || group.shape === 'objects') continue;
+    const fileOf = `[${group.numbers.join(', ')}][file_id::BIGINT + 1]`;
+    await connection.run(
+      `INSERT INTO ${all}
+       SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, csv_line, '${RAW_FORMAT[group.shape]}'
+       FROM (SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1))::VARCHAR AS error_type,
+                    arg_min(error_message, coalesce(column_idx, -1)) AS error_message, arg_min(csv_line, coalesce(column_idx, -1)) AS csv_line
+             FROM ${c.rejectsNames[g]}_errors GROUP BY file_id, line)`,
+    );
+  }
+
+  // Records of the converted table, numbered from 1 per file in reading order, as a re-read numbers them.
+  const dropped = transform.sqlTransform !== undefined && c.droppedTraceable;
+  const failed = `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
+    (dropped ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)` : '');
+  const bad = `inlet_bad_${c.id}`;
+  c.drops.push(`DROP TABLE IF EXISTS ${bad}`);
+  await connection.run(
+    `CREATE TEMP TABLE ${bad} AS SELECT b.f, b.r - first.r + 1 AS record, b.reason FROM (${failed}) b
+     JOIN (SELECT ${FILE_COLUMN} AS f, min(rowid) AS r FROM ${c.converted} GROUP BY ALL) first USING (f)`,
+  );
+  const withBad = new Set((await queryRows<{ f: number }>(connection, `SELECT DISTINCT f FROM ${bad}`)).map((r) => Number(r.f)));
+  for (const [g, group] of groups.entries()) {
+    const picked = group.numbers.flatMap((n, j) => (withBad.has(n) ? [j] : []));
+    if (picked.length === 0) continue;
+    const raw = `inlet_raw_${c.id}_${g}`;
+    c.drops.push(`DROP TABLE IF EXISTS ${raw}`, `DROP TABLE IF EXISTS ${raw}_again_errors`, `DROP TABLE IF EXISTS ${raw}_again_scans`);
+    const read = readSql(transform, {
+      files: picked.map((j) => group.files[j]!),
+      fileNumbers: picked.map((j) => group.numbers[j]!),
+      shape: group.shape,
+      csvFieldCount: group.csvFieldCount,
+      rejectsName: `${raw}_again`,
+      nowMs: 0,
+      maxLineBytes: group.maxLineBytes,
+    });
+    // The fields as read; the raw text is put together for the rejected records only.
+    await connection.run(`CREATE TEMP TABLE ${raw} AS ${read}`);
+    const lineBased = group.shape === 'csv' || group.shape === 'lines';
+    const skip = group.shape === 'csv' ? transform.csv.skipHead : 0;
+    // Header lines and the lines the reader refused come before a record (see placeOnLines).
+    const upto = `(b.record + ${skip})`;
+    const line = lineBased ? original('b.f', `${upto} + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})`) : 'b.record';
+    await connection.run(
+      `INSERT INTO ${all}
+       SELECT b.f, ${line}, CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
+       FROM ${bad} b JOIN (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${FILE_COLUMN}) + 1 AS __inlet_record FROM ${raw}) r ON r.${FILE_COLUMN} = b.f AND r.__inlet_record = b.record
+       WHERE b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
+    );
+  }
+  await connection.run(`CREATE TEMP TABLE ${table} AS SELECT f, line, nullif("column", '') AS "column", reason, raw, format FROM ${all} ORDER BY f, line LIMIT ${Math.max(0, Math.floor(limit))}`);
+  await connection.run(`DROP TABLE ${all}`);
+  const kept: number[] = [];
+  for (const r of await queryRows<{ f: number; n: bigint }>(connection, `SELECT f, count(*) AS n FROM ${table} GROUP BY ALL`)) kept[Number(r.f)] = Number(r.n);
+  return { table, kept };
+}
+
+/**
+ * The raw text of a record as read: a JSON record's text, or a CSV record's fields joined by the
+ * delimiter again, quoted where a field needs it (the same record, perhaps quoted differently).
+ */
+function rawTextSql(t: Transform, group: ReadGroup): string {
+  if (group.shape !== 'csv') return LINE_COLUMN;
+  const { delimiter, quote, escape } = t.csv;
+  const d = quoteLiteral(delimiter);
+  const field = (i: number) => {
+    const v = `c${i}`;
+    if (quote === '') return `coalesce(${v}, '')`;
+    const q = quoteLiteral(quote);
+    const special = [d, q, `chr(10)`, `chr(13)`].map((s) => `contains(${v}, ${s})`).join(' OR ');
+    return `CASE WHEN ${v} IS NULL THEN '' WHEN ${special} THEN ${q} || replace(${v}, ${q}, ${quoteLiteral(escape || quote)} || ${q}) || ${q} ELSE ${v} END`;
+  };
+  return Array.from({ length: group.csvFieldCount }, (_, i) => field(i)).join(` || ${d} || `) || `''`;
+}
+
+/**
+ * A line of the file DuckDB read as a line of the original file: each long line taken out
+ * before it moves it one down (originalLine in SQL: the k-th removed line L_k moves every line
+ * from L_k - (k - 1) on).
+ */
+function originalLineSql(groups: readonly ReadGroup[], fileSql: string, lineSql: string): string {
+  const cases = groups.flatMap((g) =>
+    g.longLines.flatMap((lines, j) => {
+      const removed = lines.filter((l) => l.removed).map((l, k) => l.line - k);
+      return removed.length === 0 ? [] : [`WHEN ${g.numbers[j]} THEN len(list_filter([${removed.join(', ')}], x -> x <= l.v))`];
+    }),
+  );
+  if (cases.length === 0) return `(${lineSql})`;
+  return `(SELECT l.v + CASE ${fileSql} ${cases.join(' ')} ELSE 0 END FROM (SELECT (${lineSql}) AS v) l)`;
+}
+
+/** readerReason of convert.ts, in SQL. */
+function readerReasonSql(maxLineBytes: number): string {
+  const size = `regexp_extract(error_message, 'Actual Size:\\s*(\\d+)', 1)`;
+  return (
+    `CASE WHEN error_type = 'LINE SIZE OVER MAXIMUM' AND ${size} <> '' ` +
+    `THEN error_type || ': record longer than ${maxLineBytes} bytes (it has ' || ${size} || '): the longest line Inlet reads is INLET_MAX_LINE_BYTES' ` +
+    `ELSE error_type || ': ' || error_message END`
+  );
+}
+
+/** readerColumn of convert.ts, in SQL: the output column a CSV field feeds. */
+function readerColumnSql(t: Transform, name: string): string {
+  const named = t.columns.flatMap((c) => (c.source.kind === 'index' ? [`WHEN 'c${c.source.index}' THEN ${quoteLiteral(c.name)}`] : []));
+  const field = `CASE WHEN regexp_matches(${name}, '^c[0-9]+$') THEN 'field ' || substr(${name}, 2) END`;
+  return named.length === 0 ? field : `coalesce(CASE ${name} ${named.join(' ')} END, ${field})`;
+}
