@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import { jobSettingsOf, jobTransformOf } from '../catalog/parsed.js';
 import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
@@ -14,9 +15,8 @@ import { isRejectsUrl, readRejects } from '../sources/rejects-source.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import { writeQuarantine, type QuarantineFile } from '../ingest/quarantine.js';
 import { quarantinedRows } from '../catalog/quarantine.js';
-import { DEFAULT_MAX_QUARANTINED_ROWS, type JobSettings } from '../jobs/settings.js';
+import { DEFAULT_MAX_QUARANTINED_ROWS } from '../jobs/settings.js';
 import { checkSqlTransform } from '../transform/sql-check.js';
-import { validateTransform } from '../transform/validate.js';
 import { scratchRoot, type WorkerContext } from './context.js';
 
 export type FileReport = Omit<NewTaskFile, 'id' | 'job_id' | 'task_id'>;
@@ -77,11 +77,10 @@ export async function runIndexTask(
   signal: AbortSignal,
   progress: TaskProgress = { bytesRead: 0, rowsRead: 0 },
 ): Promise<IndexResult> {
-  const settings = JSON.parse(job.settings) as JobSettings;
+  const settings = jobSettingsOf(job);
   const sources = await ctx.sources.forJob(ctx.catalog, job);
-  const doc = JSON.parse(job.transform_doc) as { type: unknown; settings: unknown };
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
-  const checked = await checkSqlTransform(validateTransform(doc.type, doc.settings).transform);
+  const checked = await checkSqlTransform(jobTransformOf(job));
   // A replay of a quarantine reads raw records, one a line: no header, nothing compressed.
   const replay = isRejectsUrl(settings.source.settings.url);
   const transform = replay ? { ...checked, compression: 'none' as const, csv: { ...checked.csv, skipHead: 0 } } : checked;
