@@ -42,10 +42,13 @@ async function newJob(catalog: Catalog, orgId: string, name: string, concurrency
 /** `count` tasks of a job in one statement, `state` RUNNING ones leased for an hour. */
 async function addTasks(catalog: Catalog, jobId: string, count: number, state: 'READY' | 'RUNNING'): Promise<void> {
   const lease = state === 'RUNNING' ? sql`(extract(epoch from now()) * 1000)::bigint + 3600000` : sql`NULL`;
-  await inTransaction(catalog, sql`
+  await inTransaction(
+    catalog,
+    sql`
     INSERT INTO tasks (id, job_id, type, state, seq, bytes, input, attempts, run_after_ms, lease_owner, lease_expires_at_ms, error, created, modified)
     SELECT md5(${jobId} || g::text), ${jobId}, 'INDEX', ${state}, g, 1000, '[]', ${state === 'RUNNING' ? 1 : 0}, 0, ${state === 'RUNNING' ? 'other' : null}, ${lease}, NULL, 'now', 'now'
-    FROM generate_series(1, ${count}) AS g`);
+    FROM generate_series(1, ${count}) AS g`,
+  );
 }
 
 const ms = (values: readonly number[]) => `median ${median(values).toFixed(2)} ms, p90 ${percentile(values, 90).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms`;
@@ -60,7 +63,10 @@ try {
   }
   const lease = { owner: 'bench', durationMs: 60_000 };
   for (const size of SIZES) {
-    await catalog.db.deleteFrom('tasks').where('job_id', 'in', (eb) => eb.selectFrom('jobs').select('id').where('name', 'like', 'ready %')).execute();
+    await catalog.db
+      .deleteFrom('tasks')
+      .where('job_id', 'in', (eb) => eb.selectFrom('jobs').select('id').where('name', 'like', 'ready %'))
+      .execute();
     await catalog.db.deleteFrom('jobs').where('name', 'like', 'ready %').execute();
     const jobId = await newJob(catalog, org.id, `ready ${size}`, 1_000_000);
     await addTasks(catalog, jobId, size, 'READY');

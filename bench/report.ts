@@ -63,8 +63,7 @@ export function stageTable(rows: readonly BenchRow[]): string {
   if (staged.length === 0) return '';
   const ms = (n: number) => Math.round(n).toLocaleString('en-US');
   const ratio = (inlet: number, duckdb: number) => (duckdb > 0 ? (inlet / duckdb).toFixed(2) : '');
-  const header =
-    '| scenario | Inlet fetch ms | Inlet convert ms | DuckDB read+convert ms | convert / read+convert | Inlet write ms | DuckDB sort+write ms | write / sort+write |';
+  const header = '| scenario | Inlet fetch ms | Inlet convert ms | DuckDB read+convert ms | convert / read+convert | Inlet write ms | DuckDB sort+write ms | write / sort+write |';
   const rule = '|' + ' --- |'.repeat(8);
   const lines = staged.map(({ scenario, stages: s }) =>
     [

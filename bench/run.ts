@@ -43,9 +43,7 @@ try {
 const args = [...(values.quick ? ['--quick'] : []), ...positionals];
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const stages = stageTable(rows);
-const stagesSection = stages
-  ? `\n\n### Per stage\n\nMilliseconds of the median Inlet run's INDEX tasks (summed over tasks) beside DuckDB alone's median run on the same files.\n\n${stages}`
-  : '';
+const stagesSection = stages ? `\n\n### Per stage\n\nMilliseconds of the median Inlet run's INDEX tasks (summed over tasks) beside DuckDB alone's median run on the same files.\n\n${stages}` : '';
 const table = markdownTable(rows) + stagesSection;
 console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
 if (!values.quick && positionals.length === 0) {

@@ -32,7 +32,10 @@ serve.action(async (options: Record<string, string | undefined>) => {
   if (service.generatedPassword) {
     console.log(`\nAdmin login (shown once): ${config.adminEmail} / ${service.generatedPassword}\nSet INLET_ADMIN_PASSWORD to choose it yourself.\n`);
   }
-  log.info({ url: service.url, ...(service.metricsUrl ? { metricsUrl: service.metricsUrl } : {}), pid: process.pid, role: config.role, workers: config.role === 'api' ? 0 : config.workers, dataDir: config.dataDir }, `inlet ${VERSION} ready${service.url ? ` at ${service.url}` : ''}`);
+  log.info(
+    { url: service.url, ...(service.metricsUrl ? { metricsUrl: service.metricsUrl } : {}), pid: process.pid, role: config.role, workers: config.role === 'api' ? 0 : config.workers, dataDir: config.dataDir },
+    `inlet ${VERSION} ready${service.url ? ` at ${service.url}` : ''}`,
+  );
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping: finishing requests, handing running tasks back');
     service.stop().then(

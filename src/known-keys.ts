@@ -10,9 +10,7 @@ export function rejectUnknownKeys(obj: Record<string, unknown>, known: readonly 
     const near = nearest(key, known);
     const shown = key.length > 100 ? `${key.slice(0, 100)}...` : key;
     const at = where === '' ? shown : `${where}.${shown}`;
-    throw new ValidationError(
-      near === undefined ? `${at} is not a known setting: use one of ${known.join(', ')}` : `${at} is not a known setting: did you mean "${near}"? (known: ${known.join(', ')})`,
-    );
+    throw new ValidationError(near === undefined ? `${at} is not a known setting: use one of ${known.join(', ')}` : `${at} is not a known setting: did you mean "${near}"? (known: ${known.join(', ')})`);
   }
 }
 

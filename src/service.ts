@@ -44,7 +44,10 @@ async function ensureAdmin(catalog: Catalog, config: Config, log: Logger): Promi
     const admin = await findUserByEmail(catalog.db, config.adminEmail);
     const reset = `to set it, run: inlet admin reset-password --email ${config.adminEmail} --password <new> (npm run inlet -- admin reset-password ...)`;
     if (!admin) {
-      log.warn({ email: config.adminEmail }, `INLET_ADMIN_PASSWORD is ignored: the catalog has users already, and none is INLET_ADMIN_EMAIL "${config.adminEmail}" (the admin is created on the first start only); ${reset}`);
+      log.warn(
+        { email: config.adminEmail },
+        `INLET_ADMIN_PASSWORD is ignored: the catalog has users already, and none is INLET_ADMIN_EMAIL "${config.adminEmail}" (the admin is created on the first start only); ${reset}`,
+      );
     } else if (!(await verifyPassword(config.adminPassword, admin.password_hash))) {
       log.warn({ email: config.adminEmail }, `INLET_ADMIN_PASSWORD is ignored: the admin user exists already, with another password (it is set on the first start only); ${reset}`);
     }
@@ -98,7 +101,18 @@ export async function startService(config: Config, logger: Logger = createLogger
       secrets: SecretBox.fromKey(config.secretKey),
     };
     app = buildServer(
-      { catalog, access, config, sources, storage, transforms: new ParsedTransforms(PARSED_TRANSFORMS_KEPT), queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes), nudgeWorkers: () => workerProcess?.nudge(), onJobChanged: (listener) => void jobChanges.on('changed', listener), metrics: createMetrics(catalog, { worker: workerProcess?.metrics }) },
+      {
+        catalog,
+        access,
+        config,
+        sources,
+        storage,
+        transforms: new ParsedTransforms(PARSED_TRANSFORMS_KEPT),
+        queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes),
+        nudgeWorkers: () => workerProcess?.nudge(),
+        onJobChanged: (listener) => void jobChanges.on('changed', listener),
+        metrics: createMetrics(catalog, { worker: workerProcess?.metrics }),
+      },
       logger,
     );
     // A port in use must not leave the worker process running behind a failed start.

@@ -113,7 +113,10 @@ describe('orgs and users', () => {
     const adminB = await userWith(['admin'], org.body.uuid);
     assert.equal(adminB.orgId, org.body.uuid);
     const users = await adminB.request('GET', '/config/v1/users/');
-    assert.deepEqual(users.body.map((u: any) => u.email), [adminB.email]);
+    assert.deepEqual(
+      users.body.map((u: any) => u.email),
+      [adminB.email],
+    );
     const adminA = (await inlet.api.request('POST', '/config/v1/login', ADMIN)).body.uuid;
     assert.equal((await adminB.request('GET', `/config/v1/users/${adminA}/`)).status, 404);
     assert.equal((await adminB.request('DELETE', `/config/v1/users/${adminA}/`)).status, 404);

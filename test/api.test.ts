@@ -126,15 +126,30 @@ describe('projects, tables, transforms', () => {
         { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 't2', datatype: { type: 'epoch', format: 's', primary: true, source: { from_input_index: 6 } } }] } },
         /2 primary columns \(timestamp, t2\)/,
       ],
-      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'int16', source: { from_input_index: 6 } } }] } }, /output_columns\[6\] \("x"\)\.datatype\.type is "int16"/],
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'int16', source: { from_input_index: 6 } } }] } },
+        /output_columns\[6\] \("x"\)\.datatype\.type is "int16"/,
+      ],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'datetime', source: { from_input_index: 6 } } }] } }, /\("x"\)\.datatype\.format is missing/],
-      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'string' } }] } }, /\("x"\)\.datatype\.source\.from_input_index is undefined: a CSV column needs/],
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'string' } }] } },
+        /\("x"\)\.datatype\.source\.from_input_index is undefined: a CSV column needs/,
+      ],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: 'SELECT nope FROM {STREAM}' } }, /settings\.sql_transform does not run on the converted columns .*nope/],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: "SELECT * FROM {STREAM}, read_csv('/etc/passwd')" } }, /settings\.sql_transform joins relations/],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, compression: 'lz4' } }, /settings\.compression is "lz4": use one of none, gzip, zip/],
-      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'array', source: { from_input_index: 6 } } }] } }, /\("x"\)\.datatype\.elements is undefined: an array column needs one element type/],
-      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'string', script: 'x', source: { from_input_index: 6 } } }] } }, /\("x"\)\.datatype\.script: Inlet does not run JavaScript transforms/],
-      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'uint32', limits: { past: '1d' }, source: { from_input_index: 6 } } }] } }, /\("x"\)\.datatype\.limits\.past is set on a uint32 column/],
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'array', source: { from_input_index: 6 } } }] } },
+        /\("x"\)\.datatype\.elements is undefined: an array column needs one element type/,
+      ],
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'string', script: 'x', source: { from_input_index: 6 } } }] } },
+        /\("x"\)\.datatype\.script: Inlet does not run JavaScript transforms/,
+      ],
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'uint32', limits: { past: '1d' }, source: { from_input_index: 6 } } }] } },
+        /\("x"\)\.datatype\.limits\.past is set on a uint32 column/,
+      ],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, format_details: { delimiter: ';;' } } }, /format_details\.delimiter is ";;": use a one-byte string/],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, surprise: 1 } }, /settings\.surprise is not a known setting/],
     ];

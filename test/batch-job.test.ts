@@ -183,7 +183,9 @@ describe('what a job reads', () => {
 
 describe('rows that do not load', () => {
   test('bad rows among good ones: exact counts, with file, line and reason', async () => {
-    const good = csvOf(logRows(10, Date.UTC(2024, 5, 1))).trimEnd().split('\n');
+    const good = csvOf(logRows(10, Date.UTC(2024, 5, 1)))
+      .trimEnd()
+      .split('\n');
     const lines = [
       ...good.slice(0, 4), // header + 3 good rows (lines 1-4)
       '2024-06-01 00:00:10,a.example.com,notanumber,1,1.0,true', // line 5: status not a number
@@ -235,7 +237,10 @@ describe('partitions', () => {
     const rows = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', done.uuid).execute();
     assert.ok(rows.length >= 8, `${rows.length} partitions`);
     for (const p of rows) assert.ok(p.max_ts_ms - p.min_ts_ms < 15 * 60_000, `partition spans ${(p.max_ts_ms - p.min_ts_ms) / 60_000} min`);
-    assert.equal(rows.reduce((sum, p) => sum + p.rows, 0), 720);
+    assert.equal(
+      rows.reduce((sum, p) => sum + p.rows, 0),
+      720,
+    );
     for (const p of rows) assert.ok(readdirSync(path.join(inlet.dataDir, 'partitions', path.dirname(p.path))).length >= 1);
   });
 
@@ -246,6 +251,9 @@ describe('partitions', () => {
     const rows = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', done.uuid).execute();
     assert.ok(rows.length >= 10);
     for (const p of rows) assert.ok(p.rows <= 100, `partition of ${p.rows} rows`);
-    assert.equal(rows.reduce((sum, p) => sum + p.rows, 0), 1000);
+    assert.equal(
+      rows.reduce((sum, p) => sum + p.rows, 0),
+      1000,
+    );
   });
 });

@@ -49,7 +49,9 @@ test('postgres: a catalog in a schema of its own works without the connection se
       assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 0 });
       assert.deepEqual((await jobProgress(catalog, job.id)).tasks, { LIST: { DONE: 1 }, INDEX: { RUNNING: 1 } });
       // The tables are in the catalog's schema, and nowhere else.
-      const tables = await catalog.db.transaction().execute((trx) => sql<{ schema: string }>`SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = 'tasks' AND table_schema = ${schema}`.execute(trx));
+      const tables = await catalog.db
+        .transaction()
+        .execute((trx) => sql<{ schema: string }>`SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = 'tasks' AND table_schema = ${schema}`.execute(trx));
       assert.equal(tables.rows.length, 1);
     } finally {
       await catalog.close();

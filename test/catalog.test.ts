@@ -68,14 +68,25 @@ for (const dialect of DIALECTS) {
       await createJob(catalog, { org_id: orgId, name: 'hours', description: null, type: 'batch_import', settings: '{}', table_id: table, transform_id: 'x', transform_doc: '{}', concurrency: 1 });
       const lease = { owner: 'indexer', durationMs: 60_000 };
       const list = await claimTask(catalog, lease);
-      await completeListTask(catalog, list!, lease.owner, [0, 1, 2].map((i) => ({ files: [{ url: `s3://b/${i}`, size: 1 }], bytes: 1 })));
+      await completeListTask(
+        catalog,
+        list!,
+        lease.owner,
+        [0, 1, 2].map((i) => ({ files: [{ url: `s3://b/${i}`, size: 1 }], bytes: 1 })),
+      );
       const commit = async (spans: [number, number][]) => {
         const index = await claimTask(catalog, lease);
         const partitions = spans.map(([from, to]) => ({ table_id: table, path: `${dialect}/${from}.parquet`, min_ts_ms: from * hour, max_ts_ms: to * hour - 1, rows: 10, bytes: 100, schema_key: 'k' }));
         await completeIndexTask(catalog, index!, lease.owner, partitions, []);
       };
-      await commit([[0, 1], [1, 2]]);
-      await commit([[2, 3], [3, 4]]);
+      await commit([
+        [0, 1],
+        [1, 2],
+      ]);
+      await commit([
+        [2, 3],
+        [3, 4],
+      ]);
       const hoursOf = async (range: { fromMs?: number; toMs?: number }) => {
         const { considered, partitions } = await prunedPartitions(catalog, table, range);
         return { considered, hours: partitions.map((p) => p.min_ts_ms / hour) };
@@ -129,7 +140,11 @@ for (const dialect of DIALECTS) {
       const stale = await claimTask(catalog, { owner: 'slow', durationMs: 60_000 });
       assert.equal(stale?.job_id, job.id);
       // The slow worker goes silent: its lease runs out, and the reaper makes the task READY.
-      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1000 }).where('id', '=', stale!.id).execute();
+      await catalog.db
+        .updateTable('tasks')
+        .set({ lease_expires_at_ms: Date.now() - 1000 })
+        .where('id', '=', stale!.id)
+        .execute();
       assert.equal(await claimTask(catalog, { owner: 'fresh', durationMs: 60_000 }), undefined, 'a claim does not take expired leases itself');
       assert.deepEqual(await reapTasks(catalog), { failed: 0, freed: 1 });
       const taken = await claimTask(catalog, { owner: 'fresh', durationMs: 60_000 });
@@ -164,7 +179,12 @@ for (const dialect of DIALECTS) {
       assert.equal(doomed?.job_id, job.id);
       assert.equal(expired?.job_id, job.id);
       await catalog.db.updateTable('tasks').set({ attempts: MAX_TASK_ATTEMPTS }).where('id', '=', doomed!.id).execute();
-      await catalog.db.updateTable('tasks').set({ lease_expires_at_ms: Date.now() - 1000 }).where('job_id', '=', job.id).where('state', '=', 'RUNNING').execute();
+      await catalog.db
+        .updateTable('tasks')
+        .set({ lease_expires_at_ms: Date.now() - 1000 })
+        .where('job_id', '=', job.id)
+        .where('state', '=', 'RUNNING')
+        .execute();
       assert.deepEqual(await reapTasks(catalog), { failed: 1, freed: 1 });
       const states = await catalog.db.selectFrom('tasks').select(['id', 'state', 'error']).where('job_id', '=', job.id).where('type', '=', 'INDEX').execute();
       assert.equal(states.find((t) => t.id === doomed!.id)?.state, 'FAILED');

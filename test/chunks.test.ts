@@ -52,6 +52,9 @@ test('a task read in several chunks loads every row once and reports each file o
   assert.equal(count.text, '249\t249\n');
   // a.csv and c.csv share the 00:00 window but sit in different chunks: one partition each, none spanning over 15 minutes.
   const partitions = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', created.body.uuid).execute();
-  assert.equal(partitions.reduce((sum, p) => sum + p.rows, 0), 249);
+  assert.equal(
+    partitions.reduce((sum, p) => sum + p.rows, 0),
+    249,
+  );
   for (const p of partitions) assert.ok(p.max_ts_ms - p.min_ts_ms < 15 * 60_000);
 });

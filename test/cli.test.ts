@@ -85,7 +85,10 @@ test('project, table and transform: create, list and show, as tables or JSON', {
   ok(await cli(['transform', 'create', 'website.events', '--file', transformFile]));
 
   const projects = JSON.parse(ok(await cli(['project', 'list', '--json'])).stdout);
-  assert.deepEqual(projects.map((p: any) => [p.name, p.description]), [['website', 'web logs']]);
+  assert.deepEqual(
+    projects.map((p: any) => [p.name, p.description]),
+    [['website', 'web logs']],
+  );
   const table = ok(await cli(['table', 'list', 'website']));
   assert.match(table.stdout, /│ events\s+│ [0-9a-f-]{36} │ timestamp\s+│/);
   const transform = JSON.parse(ok(await cli(['transform', 'show', 'website.events.mytransformname', '--json'])).stdout);

@@ -117,7 +117,10 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   assert.match(await page.getByRole('alert').innerText(), /More settings must be a JSON object/);
   await page.fill('textarea[name=more]', '{"max_file": 1}');
   await page.getByRole('button', { name: 'Submit' }).click();
-  await page.getByRole('alert').filter({ hasText: /did you mean/ }).waitFor();
+  await page
+    .getByRole('alert')
+    .filter({ hasText: /did you mean/ })
+    .waitFor();
   await page.getByRole('button', { name: 'Close' }).click();
 
   // One INDEX task a file, one at a time: the job runs long enough for a few points of rows per second.
@@ -128,7 +131,10 @@ test('the console: log in, submit a job, watch it finish, open a failed file, lo
   assert.match(facts, new RegExp(`${total.toLocaleString('en-US')} written, ${REJECTED} rejected`));
   const tasks = await page.locator('table.tasks').innerText();
   assert.match(tasks, new RegExp(`INDEX\\s+0\\s+0\\s+${FILES}\\s+0\\s+0`));
-  await page.locator(`table.files tr[data-url$="part-${FILES - 1}.csv"]`).getByRole('button', { name: /rejects/ }).click();
+  await page
+    .locator(`table.files tr[data-url$="part-${FILES - 1}.csv"]`)
+    .getByRole('button', { name: /rejects/ })
+    .click();
   assert.match(await page.locator('ul.rejects').innerText(), /column status: .*abc/);
   await shot('job');
 

@@ -50,8 +50,14 @@ test('many small NDJSON files read through a staging table convert and account e
   const { together, alone, rows } = await bothWays(JSON_TRANSFORM, files);
   assert.deepEqual(together.accounts, alone);
   assert.deepEqual(together.rows, rows);
-  assert.equal(together.accounts.reduce((sum, a) => sum + a.rowsRejected, 0), 14 + 8);
-  assert.deepEqual(together.accounts[3]!.rejects.map((r) => r.line), [3]);
+  assert.equal(
+    together.accounts.reduce((sum, a) => sum + a.rowsRejected, 0),
+    14 + 8,
+  );
+  assert.deepEqual(
+    together.accounts[3]!.rejects.map((r) => r.line),
+    [3],
+  );
 });
 
 test('many small CSV files, with lines the reader refuses, account exactly as one by one', async () => {
@@ -66,5 +72,8 @@ test('many small CSV files, with lines the reader refuses, account exactly as on
   const { together, alone, rows } = await bothWays(CSV_TRANSFORM, files);
   assert.deepEqual(together.accounts, alone);
   assert.deepEqual(together.rows, rows);
-  assert.deepEqual(together.accounts[4]!.rejects.map((r) => r.line), [4]);
+  assert.deepEqual(
+    together.accounts[4]!.rejects.map((r) => r.line),
+    [4],
+  );
 });

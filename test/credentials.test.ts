@@ -137,7 +137,10 @@ describe('credentials', () => {
     assert.equal(count.text.trim(), '25', count.text);
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'team-a-parts', Prefix: `inlet/${table.body.uuid}/` }));
-    assert.ok((listed.Contents ?? []).some((o) => o.Key!.endsWith('.parquet')), 'partitions are in the team bucket');
+    assert.ok(
+      (listed.Contents ?? []).some((o) => o.Key!.endsWith('.parquet')),
+      'partitions are in the team bucket',
+    );
     assert.ok(!answers.some((text) => text.includes(TEAM_KEYS.secretAccessKey)) && !log.includes(TEAM_KEYS.secretAccessKey));
     // The storage would lose its keys: the credential stays while a storage names it.
     const inUse = await call('DELETE', `/config/v1/orgs/${api.orgId}/credentials/${credential.body.uuid}/`);

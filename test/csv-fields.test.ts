@@ -52,7 +52,12 @@ function quoted(value: string, quote: string, escape: string): string {
 }
 
 describe('escapes in quoted fields read as DuckDB reads them', () => {
-  const pairs: [string, string][] = [['"', '"'], ['"', '\\'], ["'", '\\'], ["'", "'"]];
+  const pairs: [string, string][] = [
+    ['"', '"'],
+    ['"', '\\'],
+    ["'", '\\'],
+    ["'", "'"],
+  ];
 
   test('an escaped escape before the closing quote ends the field', async () => {
     assert.equal(await fieldsOf('a "q\\\\" b\n', { delimiter: ' ', escape: '\\' }), 3);
@@ -83,7 +88,10 @@ describe('escapes in quoted fields read as DuckDB reads them', () => {
               const [account] = chunk.accounts;
               assert.deepEqual(account, { rowsRead: values.length, rowsWritten: values.length, rowsRejected: 0, rejects: [] });
               const rows = await queryRows<{ v: string; w: string }>(c, `SELECT v, w FROM ${chunk.converted} ORDER BY rowid`);
-              assert.deepEqual(rows, values.map((v, i) => ({ v, w: `tail${i}` })));
+              assert.deepEqual(
+                rows,
+                values.map((v, i) => ({ v, w: `tail${i}` })),
+              );
             });
           } finally {
             engine.closeSync();

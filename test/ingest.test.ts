@@ -127,7 +127,14 @@ describe('messy real-world files, each compressed every supported way', () => {
     assert.deepEqual(done.details.rows, { read: 242 * 7, written: 240 * 7, rejected: 2 * 7 });
     for (const file of done.details.files) {
       assert.deepEqual([file.rows_read, file.rows_written, file.rows_rejected], [242, 240, 2], file.url);
-      assert.deepEqual(file.rejects.map((r: { line: number; column: string }) => [r.line, r.column]), [[51, 'status'], [101, 'bytes']], file.url);
+      assert.deepEqual(
+        file.rejects.map((r: { line: number; column: string }) => [r.line, r.column]),
+        [
+          [51, 'status'],
+          [101, 'bytes'],
+        ],
+        file.url,
+      );
     }
     const summary = await query(`SELECT count(), countIf(user IS NULL), countIf(bytes = 0), min(time), max(time) FROM website.cdn`);
     assert.equal(summary, `${240 * 7}\t${180 * 7}\t${24 * 7}\t2024-10-10 20:00:00\t2024-10-10 21:59:47\n`);
@@ -157,11 +164,12 @@ describe('messy real-world files, each compressed every supported way', () => {
     const escaped = { ...CDN_TRANSFORM, name: 'cdn-escaped', settings: { ...CDN_TRANSFORM.settings, is_default: false, format_details: { delimiter: ' ', quote: '"', escape: '\\' } } };
     await inlet.api.request('POST', `${tablesUrl}${await tableId('cdn')}/transforms/`, escaped);
     // The first record ends a field with an escaped backslash: the field count is taken from it.
-    const log = [
-      '198.51.100.7 - "11/Oct/2024:10:00:00 -0700" "GET /a HTTP/1.1" 200 10 "https://e.example/\\"q\\"" "ua \\\\" 0.1',
-      '198.51.100.8 - "11/Oct/2024:10:00:01 -0700" "GET /b HTTP/1.1" 200 11 "-" "curl/8" 0.2',
-      '198.51.100.9 - "11/Oct/2024:10:00:02 -0700" "GET /c HTTP/1.1" 200 12 "https://e.example/\\"q\\"" "Mozilla/5.0 \\"x\\"" 0.3',
-    ].join('\n') + '\n';
+    const log =
+      [
+        '198.51.100.7 - "11/Oct/2024:10:00:00 -0700" "GET /a HTTP/1.1" 200 10 "https://e.example/\\"q\\"" "ua \\\\" 0.1',
+        '198.51.100.8 - "11/Oct/2024:10:00:01 -0700" "GET /b HTTP/1.1" 200 11 "-" "curl/8" 0.2',
+        '198.51.100.9 - "11/Oct/2024:10:00:02 -0700" "GET /c HTTP/1.1" 200 12 "https://e.example/\\"q\\"" "Mozilla/5.0 \\"x\\"" 0.3',
+      ].join('\n') + '\n';
     await s3.put('logs', 'escaped/access.log', log);
     await s3.put('logs', 'escaped/access.log.gz', gzipSync(log));
     const done = await runJob({ ...job('escaped', 'website.cdn', 's3://logs/escaped/'), settings: { source: { table: 'website.cdn', transform: 'cdn-escaped', settings: { url: 's3://logs/escaped/' } } } });
@@ -172,11 +180,22 @@ describe('messy real-world files, each compressed every supported way', () => {
   });
 
   test('a transform that declares the compression reads files without telling names; a wrong declaration fails with the magic bytes', async () => {
-    const declared: [string, string][] = [['gzip', '.gz'], ['zip', '.zip'], ['deflate', '.zz'], ['zlib', '.zz'], ['bzip2', '.bz2'], ['zstd', '.zst'], ['xz', '.xz']];
+    const declared: [string, string][] = [
+      ['gzip', '.gz'],
+      ['zip', '.zip'],
+      ['deflate', '.zz'],
+      ['zlib', '.zz'],
+      ['bzip2', '.bz2'],
+      ['zstd', '.zst'],
+      ['xz', '.xz'],
+    ];
     for (const [compression, variant] of declared) {
-      await inlet.api.request('POST', `${tablesUrl}${(await tableId('tsv'))}/transforms/`, { ...TSV_TRANSFORM, name: `tsv-${compression}`, settings: { ...TSV_TRANSFORM.settings, is_default: false, compression } });
+      await inlet.api.request('POST', `${tablesUrl}${await tableId('tsv')}/transforms/`, { ...TSV_TRANSFORM, name: `tsv-${compression}`, settings: { ...TSV_TRANSFORM.settings, is_default: false, compression } });
       await s3.put('logs', `declared/${compression}/data`, fixture(`services.tsv${variant}`));
-      const done = await runJob({ ...job(`declared ${compression}`, 'website.tsv', `s3://logs/declared/${compression}/`), settings: { dry_run: true, source: { table: 'website.tsv', transform: `tsv-${compression}`, settings: { url: `s3://logs/declared/${compression}/` } } } });
+      const done = await runJob({
+        ...job(`declared ${compression}`, 'website.tsv', `s3://logs/declared/${compression}/`),
+        settings: { dry_run: true, source: { table: 'website.tsv', transform: `tsv-${compression}`, settings: { url: `s3://logs/declared/${compression}/` } } },
+      });
       assert.equal(done.status, 'done', `${compression}: ${JSON.stringify(done.details)}`);
       assert.equal(done.details.rows.written, 90, compression);
     }
@@ -200,7 +219,10 @@ describe('partitions', () => {
     const done = await runJob(job('cdn parts', 'website.cdn', 's3://logs/cdn/access.log', { max_minutes_per_partition: 30, max_rows_per_partition: 25, force: true }));
     assert.equal(done.status, 'done');
     const parts = await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', done.uuid).execute();
-    assert.equal(parts.reduce((s, p) => s + p.rows, 0), 240);
+    assert.equal(
+      parts.reduce((s, p) => s + p.rows, 0),
+      240,
+    );
     assert.deepEqual(done.details.partitions.count, parts.length);
     const engine = await DuckDBInstance.create(':memory:');
     await withConnection(engine, undefined, async (c) => {

@@ -23,15 +23,7 @@ after(async () => {
   rmSync(files, { recursive: true, force: true });
 });
 
-const TYPES = [
-  { type: 'string' },
-  { type: 'uint32' },
-  { type: 'int64' },
-  { type: 'double' },
-  { type: 'boolean' },
-  { type: 'epoch', format: 's' },
-  { type: 'datetime', format: '2006-01-02 15:04:05' },
-];
+const TYPES = [{ type: 'string' }, { type: 'uint32' }, { type: 'int64' }, { type: 'double' }, { type: 'boolean' }, { type: 'epoch', format: 's' }, { type: 'datetime', format: '2006-01-02 15:04:05' }];
 const VALUES = ['text', '42', '-7', '1.5', 'true', '1704067200', '2024-01-01 00:00:00'];
 
 /** A CSV transform of `count` columns: the primary timestamp, then every type in turn. */
@@ -88,7 +80,11 @@ describe('transform settings that would fail every job are refused at save time'
     ['an over-long name', withColumn({ name: 'x'.repeat(300), datatype: { type: 'string', source: { from_input_index: 3 } } }), /is 300 characters long: use at most 255/],
     ['a control character in a name', withColumn({ name: 'a\nb', datatype: { type: 'string', source: { from_input_index: 3 } } }), /contains a control character/],
     ['a huge field index', withColumn({ name: 'far', datatype: { type: 'string', source: { from_input_index: 1e20 } } }), /from_input_index is 100000000000000000000: .* from 0 to 9999/],
-    ['a limit past the range of dates', withColumn({ name: 'old', datatype: { type: 'epoch', format: 's', limits: { past: '99999999999d' }, source: { from_input_index: 3 } } }), /limits\.past is "99999999999d": use at most 36500d/],
+    [
+      'a limit past the range of dates',
+      withColumn({ name: 'old', datatype: { type: 'epoch', format: 's', limits: { past: '99999999999d' }, source: { from_input_index: 3 } } }),
+      /limits\.past is "99999999999d": use at most 36500d/,
+    ],
     ['an unknown column key', withColumn({ name: 'x', datatype: { type: 'string', source: { from_input_index: 3 } }, postion: 3 }), /output_columns\[3\]\.postion is not a known setting: did you mean "position"\?/],
   ];
   for (const [what, body, detail] of cases) {

@@ -179,7 +179,9 @@ describe('restart', () => {
     const committed = (await catalog.db.selectFrom('partitions').select('path').execute()).map((p) => p.path).sort();
     await catalog.close();
     const root = path.join(dataDir, 'partitions');
-    const onDisk = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.parquet')).sort();
+    const onDisk = readdirSync(root, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.parquet'))
+      .sort();
     assert.deepEqual(onDisk, committed);
   });
 });

@@ -97,11 +97,7 @@ test('a listing in small pages runs INDEX tasks before it ends, and a worker kil
   // Slow listing requests (only them: object reads go through untouched), as a bucket of millions of keys is.
   const listings = proxy.before('GET', /^\/list-input\/?$/, () => delay(150), Infinity);
   const first = await startWorker(dirs.first);
-  const created = await api.api.request(
-    'POST',
-    `/config/v1/orgs/${api.api.orgId}/jobs/batch`,
-    referenceJob('paged', 's3://list-input/logs/', { settings: { input_aggregation: 1000, input_concurrency: 2 } }),
-  );
+  const created = await api.api.request('POST', `/config/v1/orgs/${api.api.orgId}/jobs/batch`, referenceJob('paged', 's3://list-input/logs/', { settings: { input_aggregation: 1000, input_concurrency: 2 } }));
   assert.equal(created.status, 200, created.text);
   const jobId = created.body.uuid as string;
 
@@ -142,8 +138,15 @@ test('a listing in small pages runs INDEX tasks before it ends, and a worker kil
     assert.deepEqual([...listed].sort(), expected, 'every object in exactly one INDEX task');
     const files = await catalog.db.selectFrom('task_files').select(['url', 'rows_written']).where('job_id', '=', jobId).execute();
     assert.deepEqual(files.map((f) => f.url).sort(), expected, 'every object loaded once');
-    assert.equal(files.reduce((sum, f) => sum + Number(f.rows_written), 0), OBJECTS * ROWS_PER_OBJECT);
-    const rows = await catalog.db.selectFrom('partitions').select((eb) => eb.fn.sum<number>('rows').as('rows')).where('job_id', '=', jobId).executeTakeFirstOrThrow();
+    assert.equal(
+      files.reduce((sum, f) => sum + Number(f.rows_written), 0),
+      OBJECTS * ROWS_PER_OBJECT,
+    );
+    const rows = await catalog.db
+      .selectFrom('partitions')
+      .select((eb) => eb.fn.sum<number>('rows').as('rows'))
+      .where('job_id', '=', jobId)
+      .executeTakeFirstOrThrow();
     assert.equal(Number(rows.rows), OBJECTS * ROWS_PER_OBJECT, 'the committed partitions hold every row once');
 
     second.child.kill('SIGTERM');

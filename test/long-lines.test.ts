@@ -94,7 +94,11 @@ describe(`at the default limit (${DEFAULT_MAX_LINE_BYTES} bytes)`, () => {
     assert.equal(files.length, 2);
     for (const file of files) {
       assert.deepEqual(counts(file), { read: 1, written: 0, rejected: 1 }, file.url);
-      assert.deepEqual(file.rejects.map((r) => r.line), [1], file.url);
+      assert.deepEqual(
+        file.rejects.map((r) => r.line),
+        [1],
+        file.url,
+      );
       assert.match(file.rejects[0]!.reason, new RegExp(`^line longer than ${DEFAULT_MAX_LINE_BYTES} bytes \\(it has ${blob.length}\\)`), file.url);
     }
   });
@@ -129,7 +133,10 @@ describe(`with INLET_MAX_LINE_BYTES=${SMALL_LIMIT}`, () => {
     const exact = row(4, 'e'.repeat(SMALL_LIMIT - row(4, '').length));
     assert.equal(Buffer.byteLength(exact), SMALL_LIMIT);
     const lines = [HEADER, row(1), row(2, 'x'.repeat(5 * SMALL_LIMIT)), row(3), exact, row(5, 'y'.repeat(SMALL_LIMIT)), 'not,a,row', row(7), ''];
-    for (const [name, eol] of [['lf', '\n'], ['crlf', '\r\n']] as const) {
+    for (const [name, eol] of [
+      ['lf', '\n'],
+      ['crlf', '\r\n'],
+    ] as const) {
       await s3.put('long', `csv/${name}.csv`, lines.join(eol));
       await s3.put('long', `csv/${name}.csv.gz`, gzipSync(lines.join(eol)));
     }
@@ -140,7 +147,11 @@ describe(`with INLET_MAX_LINE_BYTES=${SMALL_LIMIT}`, () => {
       // With CRLF the exact line is one byte (its \r) over the limit.
       assert.deepEqual(counts(file), { read: 7, written: crlf ? 3 : 4, rejected: crlf ? 4 : 3 }, file.url);
       const expected = crlf ? [3, 5, 6, 7] : [3, 6, 7];
-      assert.deepEqual(file.rejects.map((r) => r.line), expected, file.url);
+      assert.deepEqual(
+        file.rejects.map((r) => r.line),
+        expected,
+        file.url,
+      );
       assert.match(file.rejects[0]!.reason, /^line longer than 1000 bytes \(it has 5\d\d\d\)/, file.url);
       assert.match(file.rejects.at(-1)!.reason, /MISSING COLUMNS|cannot convert/, file.url);
     }
@@ -163,7 +174,11 @@ describe(`with INLET_MAX_LINE_BYTES=${SMALL_LIMIT}`, () => {
     assert.equal(files.length, 2);
     for (const file of files) {
       assert.deepEqual(counts(file), { read: 4, written: 2, rejected: 2 }, file.url);
-      assert.deepEqual(file.rejects.map((r) => r.line), [2, 3], file.url);
+      assert.deepEqual(
+        file.rejects.map((r) => r.line),
+        [2, 3],
+        file.url,
+      );
       assert.match(file.rejects[0]!.reason, /^line longer than 1000 bytes/);
       assert.match(file.rejects[1]!.reason, /not valid JSON/);
     }

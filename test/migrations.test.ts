@@ -45,9 +45,18 @@ for (const dialect of DIALECTS) {
       const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_COUNTS }, migrationTableSchema }).migrateToLatest();
       assert.equal(error, undefined);
       const stamp = { created: 'then', modified: 'then' };
-      await old.insertInto('orgs').values({ id: 'o', name: 'org', type: 'standard', ...stamp }).execute();
-      await old.insertInto('projects').values({ id: 'p', org_id: 'o', name: 'p', description: null, settings: '{}', ...stamp }).execute();
-      await old.insertInto('tables').values(['full', 'empty'].map((id) => ({ id, org_id: 'o', project_id: 'p', name: id, description: null, settings: '{}', ...stamp }))).execute();
+      await old
+        .insertInto('orgs')
+        .values({ id: 'o', name: 'org', type: 'standard', ...stamp })
+        .execute();
+      await old
+        .insertInto('projects')
+        .values({ id: 'p', org_id: 'o', name: 'p', description: null, settings: '{}', ...stamp })
+        .execute();
+      await old
+        .insertInto('tables')
+        .values(['full', 'empty'].map((id) => ({ id, org_id: 'o', project_id: 'p', name: id, description: null, settings: '{}', ...stamp })))
+        .execute();
       await old
         .insertInto('partitions')
         .values([1, 2, 3].map((i) => ({ id: `${i}`, table_id: 'full', job_id: 'j', task_id: 't', path: `${i}.parquet`, min_ts_ms: i, max_ts_ms: i * i, rows: 1, bytes: 1, created: 'then' })))
@@ -57,7 +66,9 @@ for (const dialect of DIALECTS) {
       const catalog = await openCatalog(url);
       try {
         // In a transaction: raw SQL finds the catalog's schema there (see openCatalog).
-        const rows = await catalog.db.transaction().execute((trx) => sql<{ id: string; partition_count: number | string; max_partition_span_ms: number | string }>`SELECT id, partition_count, max_partition_span_ms FROM tables ORDER BY id`.execute(trx));
+        const rows = await catalog.db
+          .transaction()
+          .execute((trx) => sql<{ id: string; partition_count: number | string; max_partition_span_ms: number | string }>`SELECT id, partition_count, max_partition_span_ms FROM tables ORDER BY id`.execute(trx));
         // The widest of the spans 0, 2 and 6.
         assert.deepEqual(
           rows.rows.map((r) => [r.id, Number(r.partition_count), Number(r.max_partition_span_ms)]),

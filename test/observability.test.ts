@@ -48,8 +48,7 @@ function parsePrometheus(text: string): Sample[] {
   return samples;
 }
 
-const valueOf = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined =>
-  samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+const valueOf = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined => samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 /**
  * Scrapes until `ready` holds: a worker records a task's duration just after its commit, which
@@ -75,7 +74,7 @@ test('health: live and ready answer 200 without a token', async () => {
   assert.deepEqual(await ready.json(), { status: 'ready', checks: { catalog: { ok: true } } });
 });
 
-test('/metrics: Prometheus text whose job, row and byte figures are the finished job\'s', { timeout: 120_000 }, async () => {
+test("/metrics: Prometheus text whose job, row and byte figures are the finished job's", { timeout: 120_000 }, async () => {
   const dir = path.join(root, 'metrics');
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'a.csv'), csvOf(logRows(120)));
@@ -123,7 +122,10 @@ test('/metrics: Prometheus text whose job, row and byte figures are the finished
   assert.equal(valueOf(withWorker, 'inlet_task_duration_seconds_count', indexDone), valueOf(samples, 'inlet_tasks', { type: 'INDEX', state: 'DONE' }));
   assert.ok((valueOf(withWorker, 'inlet_task_claim_duration_seconds_count', { found: 'yes' }) ?? 0) >= 2);
   assert.ok(withWorker.some((s) => s.name === 'inlet_worker_process_cpu_seconds_total'));
-  assert.ok(withWorker.some((s) => s.name === 'inlet_process_cpu_seconds_total'), "the API process's own defaults are still there");
+  assert.ok(
+    withWorker.some((s) => s.name === 'inlet_process_cpu_seconds_total'),
+    "the API process's own defaults are still there",
+  );
   // One exposition: no metric named twice.
   const types = (await (await fetch(`${inlet.service.url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('# TYPE '));
   assert.equal(new Set(types).size, types.length);
@@ -138,7 +140,20 @@ test('a --role worker process serves its own /metrics on INLET_METRICS_PORT: tas
   let worker: Awaited<ReturnType<typeof startService>> | undefined;
   try {
     api = await startInlet({ role: 'api', workers: '0', databaseUrl, s3Endpoint: s3.endpoint, metricsToken: 'scrape-me' });
-    const config = loadConfig(process.env, { role: 'worker', databaseUrl, s3Endpoint: s3.endpoint, dataDir: workerDir, host: '127.0.0.1', metricsPort: '0', metricsToken: 'scrape-me', workers: '1', pollIntervalMs: '50', leaseSeconds: '3', duckdbThreads: '1', logLevel: 'silent' });
+    const config = loadConfig(process.env, {
+      role: 'worker',
+      databaseUrl,
+      s3Endpoint: s3.endpoint,
+      dataDir: workerDir,
+      host: '127.0.0.1',
+      metricsPort: '0',
+      metricsToken: 'scrape-me',
+      workers: '1',
+      pollIntervalMs: '50',
+      leaseSeconds: '3',
+      duckdbThreads: '1',
+      logLevel: 'silent',
+    });
     worker = await startService(config, createLogger('silent'));
     assert.equal(worker.url, undefined, 'a worker has no API');
     assert.match(worker.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
@@ -241,7 +256,10 @@ async function stallingProxy(target: { host: string; port: number }) {
   let stalled = false;
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       sockets.add(from);
       from.on('data', (chunk) => to.write(chunk));
       from.on('error', () => to.destroy());

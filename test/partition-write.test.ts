@@ -44,7 +44,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
         checked.push({ rows: Number(r!.n), descents: Number(r!.descents), lo: Number(r!.lo), hi: Number(r!.hi), groups: Number(r!.groups), p });
       }
       await chunk.drop();
-      const [left] = await queryRows<{ n: bigint }>(c, "SELECT count(*) AS n FROM duckdb_tables() WHERE NOT temporary");
+      const [left] = await queryRows<{ n: bigint }>(c, 'SELECT count(*) AS n FROM duckdb_tables() WHERE NOT temporary');
       assert.equal(left!.n, 0n, 'the shared converted table is dropped');
       return checked;
     });
@@ -55,7 +55,10 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
 
 function assertPartitions(checked: Awaited<ReturnType<typeof writeRows>>, maxRows: number, sorted = true) {
   const good = Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 17 !== 5).length;
-  assert.equal(checked.reduce((sum, c) => sum + c.rows, 0), good);
+  assert.equal(
+    checked.reduce((sum, c) => sum + c.rows, 0),
+    good,
+  );
   for (const c of checked) {
     if (sorted) assert.equal(c.descents, 0, `${c.p.file} is not sorted`);
     assert.equal(c.rows, c.p.rows);
@@ -79,7 +82,10 @@ describe('writing partitions', () => {
     const oneGroup = await writeRows('one-group', (rows) => rows.toReversed(), 1_000_000, false, null);
     assert.equal(oneGroup.length, 8);
     assertPartitions(oneGroup, Infinity, false);
-    assert.ok(oneGroup.every((c) => c.groups === 1 && c.descents === c.rows - 1), 'reversed rows stay reversed');
+    assert.ok(
+      oneGroup.every((c) => c.groups === 1 && c.descents === c.rows - 1),
+      'reversed rows stay reversed',
+    );
   });
 
   test('from a shared converted table, several connections write the partitions, with the same result', async () => {
@@ -114,7 +120,10 @@ test('two converted chunks on one connection keep apart, and each drop removes i
       const second = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared: true });
       assert.notEqual(first.converted, second.converted);
       for (const chunk of [first, second]) {
-        assert.deepEqual(chunk.accounts.map((a) => [a.rowsRead, a.rowsWritten, a.rowsRejected]), [[3, 2, 1]]);
+        assert.deepEqual(
+          chunk.accounts.map((a) => [a.rowsRead, a.rowsWritten, a.rowsRejected]),
+          [[3, 2, 1]],
+        );
         const [accepted] = await queryRows<{ n: bigint }>(c, `SELECT count(*) AS n FROM ${chunk.accepted}`);
         assert.equal(accepted!.n, 2n);
       }

@@ -142,7 +142,11 @@ async function startOnStoredRegex(dataDir: string): Promise<{ inlet: Awaited<Ret
   try {
     const job = await catalog.db.selectFrom('jobs').select('settings').where('id', '=', created.body.uuid).executeTakeFirstOrThrow();
     const settings = { ...JSON.parse(job.settings), regex_filter: CATASTROPHIC };
-    await catalog.db.updateTable('jobs').set({ settings: JSON.stringify(settings) }).where('id', '=', created.body.uuid).execute();
+    await catalog.db
+      .updateTable('jobs')
+      .set({ settings: JSON.stringify(settings) })
+      .where('id', '=', created.body.uuid)
+      .execute();
   } finally {
     await catalog.close();
   }
@@ -329,7 +333,11 @@ describe('npm start', () => {
     npm.kill('SIGTERM');
     const serverGone = await waitGone(server, 20_000);
     const workerGone = await waitGone(worker, 5_000);
-    for (const [pid, gone] of [[server, serverGone], [worker, workerGone]] as const) if (!gone) process.kill(pid, 'SIGKILL');
+    for (const [pid, gone] of [
+      [server, serverGone],
+      [worker, workerGone],
+    ] as const)
+      if (!gone) process.kill(pid, 'SIGKILL');
     assert.ok(serverGone, `the server (pid ${server}) still runs 20 s after kill of npm start`);
     assert.ok(workerGone, `the worker process (pid ${worker}) still runs after kill of npm start`);
     await npmExited;

@@ -25,9 +25,7 @@ const FIXED_TRANSFORM = {
   settings: {
     ...CSV_TRANSFORM.settings,
     is_default: false,
-    output_columns: CSV_TRANSFORM.settings.output_columns.map((c) =>
-      c.name === 'timestamp' ? { ...c, datatype: { ...c.datatype, format: '2006-01-02T15:04:05' } } : c,
-    ),
+    output_columns: CSV_TRANSFORM.settings.output_columns.map((c) => (c.name === 'timestamp' ? { ...c, datatype: { ...c.datatype, format: '2006-01-02T15:04:05' } } : c)),
   },
 };
 
@@ -35,8 +33,7 @@ const BAD_ROWS = 100_000;
 const GOOD_ROWS = 1_000;
 
 /** Rows of the test data with an ISO "T" in the timestamp: the default transform rejects each. */
-const isoLines = (count: number, start: number) =>
-  logRows(count, start).map((r) => `${goTime(r.time).replace(' ', 'T')},${r.host},${r.status},${r.bytes},${r.latency},${r.cached}`);
+const isoLines = (count: number, start: number) => logRows(count, start).map((r) => `${goTime(r.time).replace(' ', 'T')},${r.host},${r.status},${r.bytes},${r.latency},${r.cached}`);
 
 let s3: LocalS3;
 let inlet: TestInlet;
@@ -82,7 +79,9 @@ describe('reject quarantine', () => {
   test('every one of 100,000 rejected rows is kept and queryable, and a replay with a corrected transform loads them', async () => {
     const lines = isoLines(BAD_ROWS, Date.UTC(2024, 0, 1));
     // Good rows every 100 lines: each rejected row's line is checked against where it was written.
-    const good = csvOf(logRows(GOOD_ROWS, Date.UTC(2023, 0, 1)), false).trimEnd().split('\n');
+    const good = csvOf(logRows(GOOD_ROWS, Date.UTC(2023, 0, 1)), false)
+      .trimEnd()
+      .split('\n');
     const body = ['timestamp,host,status,bytes,latency,cached'];
     lines.forEach((line, i) => {
       if (i % 100 === 0) body.push(good[i / 100]!);
@@ -193,7 +192,12 @@ describe('collecting every reject of a chunk', () => {
       return await withConnection(engine, undefined, async (c) => {
         const groups = await readGroups(transform, [file], { maxLineBytes: 100, copyOf: () => path.join(dir, `${name}.lines`) });
         const chunk = await convertFiles({ connection: c, transform, groups, fileCount: 1, keepRejects });
-        const rows = chunk.rejects ? await queryRows<{ f: number; line: bigint; column: string | null; reason: string; raw: string | null; format: string }>(c, `SELECT f, line, "column", reason, raw, format FROM ${chunk.rejects.table} ORDER BY line`) : undefined;
+        const rows = chunk.rejects
+          ? await queryRows<{ f: number; line: bigint; column: string | null; reason: string; raw: string | null; format: string }>(
+              c,
+              `SELECT f, line, "column", reason, raw, format FROM ${chunk.rejects.table} ORDER BY line`,
+            )
+          : undefined;
         const kept = chunk.rejects?.kept;
         await chunk.drop();
         return { account: chunk.accounts[0]!, rows: rows?.map((r) => ({ ...r, line: Number(r.line) })), kept };
@@ -206,7 +210,11 @@ describe('collecting every reject of a chunk', () => {
   test('CSV: failed conversions, records the reader refused and long lines, each with its line and raw record', async () => {
     const good = '2024-01-01 00:00:00,h,200,1,1.5,true';
     const quoted = '2024-01-01 00:00:02,"h,q",abc,1,1.5,true';
-    const { account, rows, kept } = await collect(CSV_TRANSFORM, 'kinds.csv', ['timestamp,host,status,bytes,latency,cached', good, 'garbage,h,x,1,1,1', '2024-01-01 00:00:01,h,200', 'x'.repeat(200), quoted, good].join('\n') + '\n');
+    const { account, rows, kept } = await collect(
+      CSV_TRANSFORM,
+      'kinds.csv',
+      ['timestamp,host,status,bytes,latency,cached', good, 'garbage,h,x,1,1,1', '2024-01-01 00:00:01,h,200', 'x'.repeat(200), quoted, good].join('\n') + '\n',
+    );
     assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [6, 2, 4]);
     assert.deepEqual(kept, [4]);
     assert.deepEqual(rows, [
@@ -216,7 +224,10 @@ describe('collecting every reject of a chunk', () => {
       { f: 0, line: 6, column: 'status', reason: `column "status": cannot convert 'abc' to uint32`, raw: quoted, format: 'csv' },
     ]);
     // The samples and the quarantine agree on every line.
-    assert.deepEqual(account.rejects.map((r) => r.line), [3, 4, 5, 6]);
+    assert.deepEqual(
+      account.rejects.map((r) => r.line),
+      [3, 4, 5, 6],
+    );
   });
 
   test('NDJSON: lines that are not objects and records that do not convert keep their text', async () => {
@@ -241,7 +252,10 @@ describe('collecting every reject of a chunk', () => {
       [3, 6, 9].map((line) => [line, null, 'dropped by sql_transform (filtered out, or a NULL primary timestamp)', lines[line - 1]]),
     );
     const bounded = await collect(sql, 'bounded.csv', lines.join('\n') + '\n', 2);
-    assert.deepEqual(bounded.rows!.map((r) => r.line), [3, 6]);
+    assert.deepEqual(
+      bounded.rows!.map((r) => r.line),
+      [3, 6],
+    );
     assert.deepEqual(bounded.kept, [2]);
     const clean = await collect(CSV_TRANSFORM, 'clean.csv', csvOf(logRows(5)));
     assert.equal(clean.rows, undefined);

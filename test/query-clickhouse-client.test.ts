@@ -47,7 +47,10 @@ describe('the official @clickhouse/client against Inlet', () => {
     const answer = await result.json<{ first: string; n: string }>();
     assert.deepEqual(answer.data, [{ first: '2024-01-01 00:00:00', n: String(ROWS) }]);
     assert.equal(answer.rows, 1);
-    assert.deepEqual(answer.meta?.map((m) => m.name), ['first', 'n']);
+    assert.deepEqual(
+      answer.meta?.map((m) => m.name),
+      ['first', 'n'],
+    );
   });
 
   test('CSVWithNames', async () => {
@@ -72,7 +75,7 @@ describe('the official @clickhouse/client against Inlet', () => {
   test('query parameters {name:Type}', async () => {
     const result = await client.query({
       query: 'SELECT count() AS n FROM website.events WHERE host = {host:String} AND timestamp >= {from:DateTime} AND status IN {codes:Array(UInt16)}',
-      query_params: { host: "a.example.com", from: new Date(Date.UTC(2024, 0, 1, 1)), codes: [200, 404] },
+      query_params: { host: 'a.example.com', from: new Date(Date.UTC(2024, 0, 1, 1)), codes: [200, 404] },
       format: 'JSONEachRow',
     });
     // From 01:00 on: seconds 3600..19999; host a is every third second (i % 3 == 0), where status is 200.
@@ -101,7 +104,7 @@ describe('the official @clickhouse/client against Inlet', () => {
     assert.deepEqual(await fine.json(), [{ one: 1 }]);
   });
 
-  test('an error is the client\'s ClickHouseError, with code and name', async () => {
+  test("an error is the client's ClickHouseError, with code and name", async () => {
     await assert.rejects(client.query({ query: 'SELECT no_such_column FROM website.events', format: 'JSONEachRow' }), (err: unknown) => {
       assert.ok(err instanceof ClickHouseError, String(err));
       assert.equal(err.type, 'UNKNOWN_IDENTIFIER');

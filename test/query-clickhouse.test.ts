@@ -24,7 +24,11 @@ describe('ClickHouse functions', () => {
     ['count()', 'SELECT count() FROM website.events', '12\n'],
     ['countIf', 'SELECT countIf(status = 404) FROM website.events', '4\n'],
     ['uniq and uniqExact', 'SELECT uniq(host), uniqExact(host), uniqExact(status) FROM website.events', '3\t3\t3\n'],
-    ['sumIf, avgIf, minIf, maxIf', 'SELECT sumIf(bytes, status = 200), avgIf(bytes, status = 200), minIf(bytes, host = \'b.example.com\'), maxIf(bytes, host = \'b.example.com\') FROM website.events', '4018\t1004.5\t1001\t1010\n'],
+    [
+      'sumIf, avgIf, minIf, maxIf',
+      "SELECT sumIf(bytes, status = 200), avgIf(bytes, status = 200), minIf(bytes, host = 'b.example.com'), maxIf(bytes, host = 'b.example.com') FROM website.events",
+      '4018\t1004.5\t1001\t1010\n',
+    ],
     // bytes are 1000..1011: ClickHouse interpolates quantile (0.5 → 1005.5) and picks floor(level * n) for quantileExact.
     ['quantile(level)(x)', 'SELECT quantile(0.5)(bytes), quantile(0.9)(bytes) FROM website.events', '1005.5\t1009.9\n'],
     ['quantiles(levels)(x)', 'SELECT quantiles(0.5, 0.9)(bytes) FROM website.events', '[1005.5,1009.9]\n'],
@@ -39,15 +43,31 @@ describe('ClickHouse functions', () => {
     ['toDateTime', "SELECT toDateTime('2024-01-01 10:07:59')", '2024-01-01 10:07:59\n'],
     ['toUnixTimestamp', "SELECT toUnixTimestamp(toDateTime('2024-01-01 00:00:00'))", '1704067200\n'],
     ['now() is a UTC DateTime', "SELECT now() > TIMESTAMP '2024-01-01 00:00:00', typeof(now()), now() = now()", 'true\tTIMESTAMP\ttrue\n'],
-    ['INTERVAL n UNIT arithmetic', "SELECT toDateTime('2024-01-01 00:00:00') - INTERVAL 1 HOUR, toDateTime('2024-01-01 00:00:00') + INTERVAL 90 SECOND, toDate('2024-01-31') + INTERVAL 1 DAY", '2023-12-31 23:00:00\t2024-01-01 00:01:30\t2024-02-01\n'],
+    [
+      'INTERVAL n UNIT arithmetic',
+      "SELECT toDateTime('2024-01-01 00:00:00') - INTERVAL 1 HOUR, toDateTime('2024-01-01 00:00:00') + INTERVAL 90 SECOND, toDate('2024-01-31') + INTERVAL 1 DAY",
+      '2023-12-31 23:00:00\t2024-01-01 00:01:30\t2024-02-01\n',
+    ],
     ['toString, toInt64, intDiv, empty, notEmpty', "SELECT toString(42), toInt64('7') + 1, intDiv(7, 2), empty(''), notEmpty('x')", '42\t8\t3\ttrue\ttrue\n'],
-    ['a dashboard query: per-5-minute counts of the last window', "SELECT toStartOfFiveMinutes(timestamp) AS t, count() AS n, countIf(status >= 500) AS errors FROM website.events WHERE timestamp >= toDateTime('2024-01-01 00:00:00') AND timestamp < toDateTime('2024-01-01 00:00:00') + INTERVAL 15 MINUTE GROUP BY t ORDER BY t", '2024-01-01 00:00:00\t3\t1\n2024-01-01 00:05:00\t2\t0\n2024-01-01 00:10:00\t3\t1\n'],
+    [
+      'a dashboard query: per-5-minute counts of the last window',
+      "SELECT toStartOfFiveMinutes(timestamp) AS t, count() AS n, countIf(status >= 500) AS errors FROM website.events WHERE timestamp >= toDateTime('2024-01-01 00:00:00') AND timestamp < toDateTime('2024-01-01 00:00:00') + INTERVAL 15 MINUTE GROUP BY t ORDER BY t",
+      '2024-01-01 00:00:00\t3\t1\n2024-01-01 00:05:00\t2\t0\n2024-01-01 00:10:00\t3\t1\n',
+    ],
     ['any', 'SELECT any(host) FROM website.events WHERE status = 200 AND bytes = 1000', 'a.example.com\n'],
-    ['isNull, like, notLike, ilike, position, replaceOne as calls', "SELECT isNull(host), like(host, 'a%'), notLike(host, 'a%'), ilike(host, 'A%'), position(host, '.'), replaceOne('aXbX', 'X', '-') FROM website.events WHERE bytes = 1000", 'false\ttrue\tfalse\ttrue\t2\ta-bX\n'],
-    ["the same words as DuckDB's operators and syntax stay so", "SELECT 2 = ANY(SELECT 1 UNION ALL SELECT 2), 'abc' LIKE ('a%'), position('b' IN 'abc'), extract(hour FROM TIMESTAMP '2024-01-01 05:00:00'), extract('a1b22', '[0-9]+')", 'true\ttrue\t2\t5\t1\n'],
+    [
+      'isNull, like, notLike, ilike, position, replaceOne as calls',
+      "SELECT isNull(host), like(host, 'a%'), notLike(host, 'a%'), ilike(host, 'A%'), position(host, '.'), replaceOne('aXbX', 'X', '-') FROM website.events WHERE bytes = 1000",
+      'false\ttrue\tfalse\ttrue\t2\ta-bX\n',
+    ],
+    [
+      "the same words as DuckDB's operators and syntax stay so",
+      "SELECT 2 = ANY(SELECT 1 UNION ALL SELECT 2), 'abc' LIKE ('a%'), position('b' IN 'abc'), extract(hour FROM TIMESTAMP '2024-01-01 05:00:00'), extract('a1b22', '[0-9]+')",
+      'true\ttrue\t2\t5\t1\n',
+    ],
     ['WITH <expression> AS name, beside a CTE', 'WITH 1005 AS threshold, big AS (SELECT bytes FROM website.events WHERE bytes > threshold) SELECT count(), min(bytes) - threshold FROM big', '6\t1\n'],
     ['arrayJoin', 'SELECT arrayJoin([1, 2]) AS x ORDER BY x', '1\n2\n'],
-    ['plain DuckDB SQL works too', "SELECT host, list(status ORDER BY timestamp)[1] FROM website.events GROUP BY ALL ORDER BY host", 'a.example.com\t200\nb.example.com\t404\nc.example.com\t500\n'],
+    ['plain DuckDB SQL works too', 'SELECT host, list(status ORDER BY timestamp)[1] FROM website.events GROUP BY ALL ORDER BY host', 'a.example.com\t200\nb.example.com\t404\nc.example.com\t500\n'],
   ];
   for (const [what, sql, expected] of cases) test(what, async () => assert.equal(await tsv(sql), expected));
 });
@@ -87,7 +107,7 @@ describe('statement parsing', () => {
     const parsed = parseStatement("SELECT 'LIMIT 1 BY x' AS \"FORMAT JSON\" -- FORMAT CSV\nFROM t /* SETTINGS a = 1 */ SETTINGS hdx_query_max_rows = 5, hdx_query_comment = 'it''s' FORMAT CSVWithNames;");
     assert.equal(parsed.format, 'CSVWithNames');
     assert.deepEqual(parsed.settings, { hdx_query_max_rows: '5', hdx_query_comment: "it's" });
-    assert.equal(parsed.sql, "SELECT 'LIMIT 1 BY x' AS \"FORMAT JSON\" -- FORMAT CSV\nFROM t /* SETTINGS a = 1 */");
+    assert.equal(parsed.sql, 'SELECT \'LIMIT 1 BY x\' AS "FORMAT JSON" -- FORMAT CSV\nFROM t /* SETTINGS a = 1 */');
   });
 
   test('EXPLAIN is taken off and flagged', () => {

@@ -22,7 +22,8 @@ test(`the compatibility corpus (${CORPUS.length} queries)`, async () => {
     const result = await inlet.api.query(query.sql);
     const passed = result.status === 200 && result.text === query.expect;
     if (!passed) failing.push(`${query.sql}\n  -> ${result.status} ${result.text.slice(0, 300).replaceAll('\n', '\\n')}`);
-    if (passed === (query.knownFailure !== undefined)) unexpected.push(`${passed ? 'now passes' : 'fails'} [${query.origin}]: ${query.sql}\n  expected ${JSON.stringify(query.expect)}\n  got ${result.status} ${JSON.stringify(result.text.slice(0, 300))}`);
+    if (passed === (query.knownFailure !== undefined))
+      unexpected.push(`${passed ? 'now passes' : 'fails'} [${query.origin}]: ${query.sql}\n  expected ${JSON.stringify(query.expect)}\n  got ${result.status} ${JSON.stringify(result.text.slice(0, 300))}`);
   }
   if (process.env.INLET_CORPUS_REPORT) console.log(`passed ${CORPUS.length - failing.length} of ${CORPUS.length}\n${failing.join('\n')}`);
   assert.deepEqual(unexpected, []);

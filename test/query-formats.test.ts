@@ -83,7 +83,7 @@ describe('streaming', () => {
     const response = await fetch(`${inlet.api.url}/query`, {
       method: 'POST',
       headers: { authorization: `Bearer ${inlet.api.token}` },
-      body: 'SELECT range AS n, repeat(\'x\', 40) AS pad FROM range(200000) ORDER BY n FORMAT JSONEachRow',
+      body: "SELECT range AS n, repeat('x', 40) AS pad FROM range(200000) ORDER BY n FORMAT JSONEachRow",
     });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('transfer-encoding'), 'chunked');

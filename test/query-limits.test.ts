@@ -115,13 +115,19 @@ describe('the query queue', () => {
       const orgFull = await query(inlet.api, 'SELECT 1');
       assert.equal(orgFull.status, 429, orgFull.text);
       assert.equal(orgFull.body.query, 'SELECT 1');
-      assert.match(orgFull.body.error, /^Code: 202\. DB::Exception: Too many simultaneous queries: this org has 1 running \(INLET_QUERY_ORG_CONCURRENCY=1\) and 1 waiting \(INLET_QUERY_ORG_QUEUE=1\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      assert.match(
+        orgFull.body.error,
+        /^Code: 202\. DB::Exception: Too many simultaneous queries: this org has 1 running \(INLET_QUERY_ORG_CONCURRENCY=1\) and 1 waiting \(INLET_QUERY_ORG_QUEUE=1\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/,
+      );
       held.push(holdOne(other));
       await delay(300);
       // Two waiting: the server's queue is full, whoever asks.
       const serverFull = await query(other, 'SELECT 2');
       assert.equal(serverFull.status, 503, serverFull.text);
-      assert.match(serverFull.body.error, /^Code: 202\. DB::Exception: Too many simultaneous queries: the server has 1 running \(INLET_QUERY_CONCURRENCY=1\) and 2 waiting \(INLET_QUERY_QUEUE=2\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/);
+      assert.match(
+        serverFull.body.error,
+        /^Code: 202\. DB::Exception: Too many simultaneous queries: the server has 1 running \(INLET_QUERY_CONCURRENCY=1\) and 2 waiting \(INLET_QUERY_QUEUE=2\); .*\(TOO_MANY_SIMULTANEOUS_QUERIES\)$/,
+      );
       for (const abort of clients) abort.abort();
       await Promise.all(held);
       // The waiting ones left the queue with their clients, the running one was interrupted.

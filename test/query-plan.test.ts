@@ -6,19 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createOrg } from '../src/catalog/accounts.js';
 import { openCatalog, type Catalog } from '../src/catalog/db.js';
-import {
-  createProject,
-  createTable,
-  deleteProject,
-  deleteTable,
-  deleteTransform,
-  findTableWithTransform,
-  getProject,
-  listTables,
-  saveTransform,
-  updateProject,
-  updateTable,
-} from '../src/catalog/resources.js';
+import { createProject, createTable, deleteProject, deleteTable, deleteTransform, findTableWithTransform, getProject, listTables, saveTransform, updateProject, updateTable } from '../src/catalog/resources.js';
 import { loadConfig } from '../src/config/config.js';
 import { QueryPlanner } from '../src/query/plan.js';
 import { PartitionStorage } from '../src/storage/storage.js';

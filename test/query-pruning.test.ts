@@ -49,9 +49,7 @@ describe('partition pruning', () => {
   }
 
   test('a CTE reading the table is pruned by its own WHERE', async () => {
-    const result = await inlet.api.query(
-      "WITH hour AS (SELECT * FROM website.events WHERE timestamp >= '2024-01-01 01:00:00' AND timestamp < '2024-01-01 02:00:00') SELECT count() AS n FROM hour FORMAT JSON",
-    );
+    const result = await inlet.api.query("WITH hour AS (SELECT * FROM website.events WHERE timestamp >= '2024-01-01 01:00:00' AND timestamp < '2024-01-01 02:00:00') SELECT count() AS n FROM hour FORMAT JSON");
     assert.equal(result.body.data[0].n, '240');
     assert.equal(result.body.statistics.partitions_read, 4);
   });
@@ -65,9 +63,7 @@ describe('partition pruning', () => {
   });
 
   test('a read the analysis cannot bound (a join) reads everything', async () => {
-    const result = await inlet.api.query(
-      "SELECT count() AS n FROM website.events a JOIN website.events b ON a.timestamp = b.timestamp WHERE a.timestamp < '2024-01-01 00:15:00' FORMAT JSON",
-    );
+    const result = await inlet.api.query("SELECT count() AS n FROM website.events a JOIN website.events b ON a.timestamp = b.timestamp WHERE a.timestamp < '2024-01-01 00:15:00' FORMAT JSON");
     assert.equal(result.body.data[0].n, '60');
     assert.equal(result.body.statistics.partitions_read, 24);
   });
@@ -132,8 +128,7 @@ describe('query settings', () => {
 
   test('precedence: header < query string < SETTINGS clause', async () => {
     const sql = 'SELECT timestamp FROM website.events ORDER BY timestamp LIMIT 3';
-    const query = (queryString: string, headers: Record<string, string> = {}, clause = '') =>
-      inlet.api.request('POST', `/query${queryString}`, `${sql} ${clause}`, { 'content-type': 'text/plain', ...headers });
+    const query = (queryString: string, headers: Record<string, string> = {}, clause = '') => inlet.api.request('POST', `/query${queryString}`, `${sql} ${clause}`, { 'content-type': 'text/plain', ...headers });
     const header = { 'x-hdx-query-settings': 'hdx_query_max_result_rows=2,hdx_query_comment=dashboard' };
     assert.equal((await query('', header)).status, 400, 'the header applies');
     assert.equal((await query('?hdx_query_max_result_rows=3', header)).status, 200, 'the query string beats the header');

@@ -190,7 +190,9 @@ describe('sandbox', () => {
     });
   }
   test('each query runs with the configured threads and memory, and cannot change them', async () => {
-    const result = await inlet.api.query("SELECT current_setting('threads') AS threads, current_setting('memory_limit') AS memory, current_setting('enable_external_access') AS external, current_setting('lock_configuration') AS locked FORMAT JSONEachRow");
+    const result = await inlet.api.query(
+      "SELECT current_setting('threads') AS threads, current_setting('memory_limit') AS memory, current_setting('enable_external_access') AS external, current_setting('lock_configuration') AS locked FORMAT JSONEachRow",
+    );
     // The configured limit, as DuckDB prints it.
     const reference = await DuckDBInstance.create(':memory:', { memory_limit: loadConfig(process.env, { workers: '2' }).duckdbMemoryLimit });
     const memory = (await (await reference.connect()).runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0]![0];
@@ -201,7 +203,11 @@ describe('sandbox', () => {
   test('no query left files behind in the data directory', () => {
     const left = readdirSync(path.join(inlet.dataDir, 'scratch', 'query'));
     assert.ok(left.length <= 4, `only the open sandboxes' directories (at most 4): ${left.join(', ')}`);
-    for (const dir of left) assert.deepEqual(readdirSync(path.join(inlet.dataDir, 'scratch', 'query', dir)).filter((f) => f !== 'spill'), ['empty']);
+    for (const dir of left)
+      assert.deepEqual(
+        readdirSync(path.join(inlet.dataDir, 'scratch', 'query', dir)).filter((f) => f !== 'spill'),
+        ['empty'],
+      );
   });
 
   test('the table itself still reads after all that', async () => {

@@ -56,8 +56,7 @@ test('postgres: a worker process whose clock runs a minute ahead takes no live t
   const dataDir = mkdtempSync(path.join(tmpdir(), 'inlet-skewed-'));
   try {
     const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
-    const job = (name: string) =>
-      createJob(catalog, { org_id: org.id, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+    const job = (name: string) => createJob(catalog, { org_id: org.id, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
     const { job: held } = await job('held by a live worker');
     // A live worker holds this job's task, its lease 30 s long by the right clock.
     const live = await claimTask(catalog, { owner: 'live-worker', durationMs: 30_000 });

@@ -52,12 +52,48 @@ for (const dialect of DIALECTS) {
       const { error } = await new Migrator({ db: old, provider: { getMigrations: async () => BEFORE_QUEUE }, migrationTableSchema: schema }).migrateToLatest();
       assert.equal(error, undefined);
       const stamp = { created: 'then', modified: 'then' };
-      await old.insertInto('orgs').values({ id: 'o', name: 'org', type: 'standard', ...stamp }).execute();
+      await old
+        .insertInto('orgs')
+        .values({ id: 'o', name: 'org', type: 'standard', ...stamp })
+        .execute();
       await old
         .insertInto('jobs')
-        .values({ id: 'j', org_id: 'o', name: 'j', description: null, type: 'batch_import', settings: '{}', status: 'running', table_id: 't', transform_id: 'x', transform_doc: '{}', run_id: 'r', errors: '[]', concurrency: 1, listing_done: 1, total_bytes: 100, started_at_ms: 1, finished_at_ms: null, ...stamp })
+        .values({
+          id: 'j',
+          org_id: 'o',
+          name: 'j',
+          description: null,
+          type: 'batch_import',
+          settings: '{}',
+          status: 'running',
+          table_id: 't',
+          transform_id: 'x',
+          transform_doc: '{}',
+          run_id: 'r',
+          errors: '[]',
+          concurrency: 1,
+          listing_done: 1,
+          total_bytes: 100,
+          started_at_ms: 1,
+          finished_at_ms: null,
+          ...stamp,
+        })
         .execute();
-      const task = { id: 'a', job_id: 'j', type: 'INDEX', state: 'RUNNING', seq: 1, bytes: 100, input: '[]', attempts: 1, run_after_ms: 0, lease_owner: 'w', lease_expires_at_ms: Date.now() + 60_000, error: null, ...stamp };
+      const task = {
+        id: 'a',
+        job_id: 'j',
+        type: 'INDEX',
+        state: 'RUNNING',
+        seq: 1,
+        bytes: 100,
+        input: '[]',
+        attempts: 1,
+        run_after_ms: 0,
+        lease_owner: 'w',
+        lease_expires_at_ms: Date.now() + 60_000,
+        error: null,
+        ...stamp,
+      };
       await old.insertInto('tasks').values(task).execute();
       await old.destroy();
 

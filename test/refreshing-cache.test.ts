@@ -32,7 +32,10 @@ test('a value older than the stale limit is recomputed before answering, and fai
   value = 2;
   await delay(50);
   assert.equal(await cache.get('k', async () => value), 2);
-  await assert.rejects(cache.get('missing', async () => Promise.reject(new Error('not found'))), /not found/);
+  await assert.rejects(
+    cache.get('missing', async () => Promise.reject(new Error('not found'))),
+    /not found/,
+  );
   assert.equal(await cache.get('missing', async () => 7), 7, 'a failure is not kept');
   cache.delete('k');
   assert.equal(await cache.get('k', async () => 3), 3);

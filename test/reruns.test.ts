@@ -73,7 +73,10 @@ describe('retry', () => {
     assert.equal(await count(`timestamp >= '2021-01-01' AND timestamp < '2021-01-05'`), 400);
     const files = await inlet.api.request('GET', `${jobs()}/${id}/files`);
     assert.equal(files.body.length, 4);
-    assert.ok(files.body.every((f: { error: string | null }) => f.error === null), files.text);
+    assert.ok(
+      files.body.every((f: { error: string | null }) => f.error === null),
+      files.text,
+    );
 
     const again = await inlet.api.request('POST', `${jobs()}/${id}/retry`);
     assert.equal(again.status, 409, again.text);
@@ -111,7 +114,10 @@ for (const dialect of DIALECTS) {
       );
       await completeIndexTask(catalog, third.task, lease.owner, partition(3), [file], undefined, { ledger: { tableId: 't', force: true } });
       const jobsWithPartitions = await catalog.db.selectFrom('partitions').select('job_id').orderBy('path').execute();
-      assert.deepEqual(jobsWithPartitions.map((p) => p.job_id), [first.job.id, third.job.id]);
+      assert.deepEqual(
+        jobsWithPartitions.map((p) => p.job_id),
+        [first.job.id, third.job.id],
+      );
       assert.deepEqual((await alreadyLoaded(catalog.db, 't', [object])).get(object.url), first.job.id);
       assert.deepEqual((await alreadyLoaded(catalog.db, 't', [{ ...object, version: 'ETag 2' }])).size, 0, 'a new version is not loaded');
       assert.deepEqual((await alreadyLoaded(catalog.db, 't', [{ ...object, size: 11 }])).size, 0, 'nor is another size');
@@ -294,7 +300,10 @@ describe('undo', () => {
     assert.ok(forcedFour, 'runs after the ledger tests, which load four/ a second time with force');
     const { db } = inlet.service.catalog;
     const parts = await db.selectFrom('partitions').select(['path', 'rows']).where('job_id', '=', forcedFour).execute();
-    assert.equal(parts.reduce((sum, p) => sum + Number(p.rows), 0), 400);
+    assert.equal(
+      parts.reduce((sum, p) => sum + Number(p.rows), 0),
+      400,
+    );
     let undoing = true;
     const answers: string[] = [];
     const queries = [0, 1, 2].map(async () => {
@@ -335,7 +344,10 @@ describe('undo', () => {
     inlet = await startInlet({ s3Endpoint: s3.endpoint, sweepGraceSeconds: '0' }, inlet.dataDir);
     // The API is up before its worker process has started (and swept): give the sweep its moment.
     for (let i = 0; i < 300 && files.some((file) => existsSync(file)); i++) await delay(100);
-    assert.ok(files.every((file) => !existsSync(file)), 'the sweeper at start removed the undone files');
+    assert.ok(
+      files.every((file) => !existsSync(file)),
+      'the sweeper at start removed the undone files',
+    );
     assert.equal((await inlet.service.catalog.db.selectFrom('partitions').select('id').where('job_id', '=', forcedFour).execute()).length, 0);
     assert.equal(await count(FOUR_DAYS), 400);
   });

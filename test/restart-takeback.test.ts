@@ -107,13 +107,12 @@ test('a restart on the same data dir takes back the tasks its killed run held at
   }
 });
 
-test('taking back leaves leases that are still renewed, and other workers\' leases, alone', async () => {
+test("taking back leaves leases that are still renewed, and other workers' leases, alone", async () => {
   const { catalog, drop } = await freshCatalog('sqlite');
   const live = new AbortController();
   try {
     const { org } = await createOrgWithUser(catalog.db, 'org', 'u@x', 'x');
-    const job = (name: string) =>
-      createJob(catalog, { org_id: org.id, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
+    const job = (name: string) => createJob(catalog, { org_id: org.id, name, description: null, type: 'batch_import', settings: '{}', table_id: 't', transform_id: 'x', transform_doc: '{}', concurrency: 1 });
     for (const name of ['dead', 'live', 'other']) await job(name);
     const lease = (owner: string) => ({ owner, durationMs: 60_000 });
     const dead = await claimTask(catalog, lease('me/killed-run'));

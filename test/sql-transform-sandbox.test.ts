@@ -102,13 +102,13 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
       ["SELECT * FROM {STREAM} WHERE host IN (SELECT * FROM '/etc/passwd')", /reads "\/etc\/passwd"/],
       ['SELECT * FROM {STREAM} WHERE EXISTS (SELECT 1 FROM duckdb_tables())', /calls the table function duckdb_tables/],
       ['SELECT * FROM main.{STREAM}', /reads "main.__inlet_stream"/],
-      ['SELECT * FROM (SELECT * FROM {STREAM} WHERE host IN (SELECT * FROM read_text(\'/etc/passwd\')))', /calls the table function read_text/],
+      ["SELECT * FROM (SELECT * FROM {STREAM} WHERE host IN (SELECT * FROM read_text('/etc/passwd')))", /calls the table function read_text/],
       ['SELECT * FROM {STREAM} UNION ALL SELECT * FROM {STREAM}', /combines SELECTs/],
       ['WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT * FROM {STREAM}', /recursive CTE/],
       ["SELECT * REPLACE (json_serialize_sql('SELECT 1') AS host) FROM {STREAM}", /calls json_serialize_sql\(\)/],
       ["SELECT * FROM json_execute_serialized_sql('x') -- {STREAM}", /calls the table function json_execute_serialized_sql/],
       ["SELECT * REPLACE (repeat('x', 1000000000) AS host) FROM {STREAM}", /calls repeat\(\)/],
-      ['SELECT * REPLACE (system.main.current_setting(\'threads\') AS host) FROM {STREAM}', /call functions by their plain name/],
+      ["SELECT * REPLACE (system.main.current_setting('threads') AS host) FROM {STREAM}", /call functions by their plain name/],
     ];
     for (const [i, [sql, expected]] of cases.entries()) {
       const response = await saveTransform('loot', `attack-${i}`, sql);
@@ -181,7 +181,7 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
     }
     const job = await runJob('legit', 'loot', 'legit-0', path.join(root, 'attack'));
     assert.equal(job.status, 'done', JSON.stringify(job.details));
-    assert.equal((await inlet.api.query("SELECT count() FROM website.loot WHERE host = upper(host)")).text, '2\n');
+    assert.equal((await inlet.api.query('SELECT count() FROM website.loot WHERE host = upper(host)')).text, '2\n');
   });
 });
 
@@ -196,7 +196,7 @@ describe('transform settings that become SQL literals stay literals', () => {
       [{ null_values: [evil, '-'], output_columns: columns('h') }, { h: null }],
       [{ null_values: ['-'], output_columns: columns('h', { default: evil }) }, { h: evil }],
       [{ null_values: ['-'], output_columns: columns('h"); SELECT 1; --', { default: "it's" }) }, { 'h"); SELECT 1; --': "it's" }],
-      [{ format_details: { delimiter: "'", quote: '"' }, output_columns: columns('h') }, { h: "-,x" }],
+      [{ format_details: { delimiter: "'", quote: '"' }, output_columns: columns('h') }, { h: '-,x' }],
     ];
     for (const [settings, output] of cases) {
       const body = { transform: { type: 'csv', settings: { format_details: { delimiter: ',' }, ...settings } }, data: settings.format_details ? ["2024-06-01 00:00:00'-,x"] : data };

@@ -41,7 +41,12 @@ async function csvValue(datatype: Record<string, unknown>, field: string, extra:
 
 async function jsonValue(datatype: Record<string, unknown>, value: unknown) {
   const line = JSON.stringify({ ts: '2024-01-01 00:00:00', x: value });
-  const settings = { output_columns: [{ ...TS, datatype: { ...TS.datatype, source: { from_input_field: 'ts' } } }, { name: 'x', datatype }] };
+  const settings = {
+    output_columns: [
+      { ...TS, datatype: { ...TS.datatype, source: { from_input_field: 'ts' } } },
+      { name: 'x', datatype },
+    ],
+  };
   const [[record]] = (await run('json', settings, line + '\n')) as [[RecordOutcome]];
   return 'output' in record ? record.output.x : { rejected: record.rejected };
 }
@@ -97,7 +102,15 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['epoch not a number', { type: 'epoch', format: 's' }, 'soon', rejects(/to epoch/)],
     ['array of int32 (JSON text in CSV)', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,2,3]"', [1, 2, 3]],
     ['array with a bad element', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,""x""]"', rejects(/to array\(int32\)/)],
-    ['map string to uint32', { type: 'map', elements: [{ type: 'string' }, { type: 'uint32' }] }, '"{""a"":1,""b"":2}"', [{ key: 'a', value: 1 }, { key: 'b', value: 2 }]],
+    [
+      'map string to uint32',
+      { type: 'map', elements: [{ type: 'string' }, { type: 'uint32' }] },
+      '"{""a"":1,""b"":2}"',
+      [
+        { key: 'a', value: 1 },
+        { key: 'b', value: 2 },
+      ],
+    ],
     ['map with a bad value', { type: 'map', elements: [{ type: 'string' }, { type: 'uint32' }] }, '"{""a"":-1}"', rejects(/to map\(string, uint32\)/)],
     ['default replaces an empty field', { type: 'uint32', default: '7' }, '', 7],
     ['empty without default is NULL', { type: 'uint32' }, '', null],
@@ -141,10 +154,13 @@ describe('golden cases: JSON sources', () => {
       ],
     };
     const [records] = await run('json', settings, '{"ts":1,"ip":"10.0.0.1","user":{"name":"ann"},"list":[5,6]}\n{"ts":2,"client_ip":"10.0.0.2","user/name":"bob"}\n');
-    assert.deepEqual(records!.map((r) => ('output' in r ? r.output : r)), [
-      { ts: '1970-01-01T00:00:01.000Z', ip: '10.0.0.1', user: 'ann', second: 6 },
-      { ts: '1970-01-01T00:00:02.000Z', ip: '10.0.0.2', user: 'bob', second: null },
-    ]);
+    assert.deepEqual(
+      records!.map((r) => ('output' in r ? r.output : r)),
+      [
+        { ts: '1970-01-01T00:00:01.000Z', ip: '10.0.0.1', user: 'ann', second: 6 },
+        { ts: '1970-01-01T00:00:02.000Z', ip: '10.0.0.2', user: 'bob', second: null },
+      ],
+    );
   });
 
   test('flattening: dotted names with [i] read nested data, and depth stops it', async () => {
@@ -160,30 +176,48 @@ describe('golden cases: JSON sources', () => {
   test('catch_all keeps the fields no column reads', async () => {
     const settings = { output_columns: [ts, { name: 'a', datatype: { type: 'string' } }, { name: 'rest', datatype: { type: 'map', catch_all: true, elements: [{ type: 'string' }, { type: 'string' }] } }] };
     const [records] = await run('json', settings, '{"ts":1,"a":"x","b":2,"c":{"d":true}}\n{"ts":2,"a":"y"}\n');
-    assert.deepEqual(records!.map((r) => 'output' in r && r.output.rest), [[{ key: 'b', value: '2' }, { key: 'c', value: '{"d":true}' }], null]);
+    assert.deepEqual(
+      records!.map((r) => 'output' in r && r.output.rest),
+      [
+        [
+          { key: 'b', value: '2' },
+          { key: 'c', value: '{"d":true}' },
+        ],
+        null,
+      ],
+    );
   });
 
   test('one JSON array per file, concatenated and pretty-printed documents, a BOM, CRLF and no final newline', async () => {
     const settings = { output_columns: [ts, { name: 'a', datatype: { type: 'uint8' } }] };
     const outcomes = await run('json', settings, '[{"ts":1,"a":1},{"ts":2,"a":300},\n{"ts":3,"a":3}]', '{"ts":1,"a":1}{"ts":2,"a":2}\n{\n  "ts": 3,\n  "a": 3\n}\n', '\uFEFF{"ts":1,"a":1}\r\n{"ts":2,"a":2}', '');
     const summary = outcomes.map((records) => records.map((r) => ('output' in r ? r.output.a : `#${r.record} ${r.rejected}`)));
-    assert.deepEqual(summary.slice(0, 1), [[1, "#2 column \"a\": cannot convert '300' to uint8", 3]]);
+    assert.deepEqual(summary.slice(0, 1), [[1, '#2 column "a": cannot convert \'300\' to uint8', 3]]);
     assert.deepEqual(summary.slice(1), [[1, 2, 3], [1, 2], []]);
   });
 
   test('a line that is not an object is rejected with a reason; blank lines are not records', async () => {
     const [records] = await run('json', { output_columns: [ts] }, '{"ts":1}\n\nnot json\n[1]\n{"ts":2}\n');
-    assert.deepEqual(records!.map((r) => ('output' in r ? 'ok' : r.rejected.slice(0, 30))), ['ok', 'record is not valid JSON: not ', 'record is JSON but not an obje', 'ok']);
+    assert.deepEqual(
+      records!.map((r) => ('output' in r ? 'ok' : r.rejected.slice(0, 30))),
+      ['ok', 'record is not valid JSON: not ', 'record is JSON but not an obje', 'ok'],
+    );
   });
 });
 
 describe('golden cases: CSV format_details', () => {
   test('tab delimiter as "\\t" and as ASCII 9, header skipped per file, comments, CRLF, BOM, no final newline', async () => {
-    const columns = [{ name: 'ts', position: 0, datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05' } }, { name: 'v', datatype: { type: 'string', source: { from_input_index: 2 } } }];
+    const columns = [
+      { name: 'ts', position: 0, datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05' } },
+      { name: 'v', datatype: { type: 'string', source: { from_input_index: 2 } } },
+    ];
     for (const delimiter of ['\\t', 9]) {
       const settings = { format_details: { delimiter, skip_head: 1, skip_comments: true, comment: '#' }, output_columns: columns };
       const outcomes = await run('csv', settings, '\uFEFFts\tx\tv\r\n# a comment\r\n2024-01-01 00:00:00\t1\ta\r\n2024-01-01 00:00:01\t2\tb', 'ts\tx\tv\n2024-01-01 00:00:02\t3\tc\n');
-      assert.deepEqual(outcomes.map((rs) => rs.map((r) => 'output' in r && r.output.v)), [['a', 'b'], ['c']]);
+      assert.deepEqual(
+        outcomes.map((rs) => rs.map((r) => 'output' in r && r.output.v)),
+        [['a', 'b'], ['c']],
+      );
     }
   });
 
@@ -198,14 +232,20 @@ describe('sql_transform', () => {
   const settings = (sql: string) => ({ sql_transform: sql, output_columns: [TS, { name: 'n', datatype: { type: 'int32', source: { from_input_index: 1 } } }] });
   test('derives values with DuckDB SQL over {STREAM}', async () => {
     const [records] = await run('csv', settings('SELECT * REPLACE (-n AS n) FROM {STREAM}'), '2024-01-01 00:00:00,5\n2024-01-01 00:00:01,x\n');
-    assert.deepEqual(records!.map((r) => ('output' in r ? r.output.n : r.rejected)), [-5, "column \"n\": cannot convert 'x' to int32"]);
+    assert.deepEqual(
+      records!.map((r) => ('output' in r ? r.output.n : r.rejected)),
+      [-5, 'column "n": cannot convert \'x\' to int32'],
+    );
   });
   test('rows it filters out are counted as rejected', async () => {
     const transform = await checkSqlTransform(validateTransform('csv', settings('SELECT * FROM {STREAM} WHERE n > 1')).transform);
     const file = path.join(dir, 'sql-filter');
     writeFileSync(file, '2024-01-01 00:00:00,1\n2024-01-01 00:00:01,2\n');
     const preview = await withConnection(engine, undefined, (c) => previewFiles(c, transform, [file], NOW));
-    assert.deepEqual(preview.records[0]!.map((r) => ('output' in r ? r.output.n : r.rejected)), ['dropped by sql_transform', 2]);
+    assert.deepEqual(
+      preview.records[0]!.map((r) => ('output' in r ? r.output.n : r.rejected)),
+      ['dropped by sql_transform', 2],
+    );
     assert.deepEqual({ ...preview.accounts[0], rejects: undefined }, { rowsRead: 2, rowsWritten: 1, rowsRejected: 1, rejects: undefined });
   });
 });

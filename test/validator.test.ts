@@ -16,11 +16,7 @@ after(async () => inlet?.stop());
 
 describe('POST /validator', () => {
   test('answers each JSON record with its converted row or the reason it is rejected', async () => {
-    const data = [
-      { ts: 1704067200000, host: 'a.example.com', status: 200, bytes: 10, latency: 0.5, cached: true },
-      { ts: 1704067201000, host: 'b.example.com', status: -1 },
-      { host: 'no time' },
-    ];
+    const data = [{ ts: 1704067200000, host: 'a.example.com', status: 200, bytes: 10, latency: 0.5, cached: true }, { ts: 1704067201000, host: 'b.example.com', status: -1 }, { host: 'no time' }];
     const response = await inlet.api.request('POST', '/validator', { transform: { type: 'json', settings: JSON_TRANSFORM.settings }, data }, HEADERS);
     assert.equal(response.status, 200, response.text);
     assert.equal(response.body.code, 200);
@@ -31,14 +27,23 @@ describe('POST /validator', () => {
       { record: 2, rejected: `column "status": cannot convert '-1' to uint32` },
       { record: 3, rejected: 'column "timestamp": the primary timestamp is missing' },
     ]);
-    assert.deepEqual(response.body.rejects.map((r: { line: number; column: string }) => [r.line, r.column]), [[2, 'status'], [3, 'timestamp']]);
+    assert.deepEqual(
+      response.body.rejects.map((r: { line: number; column: string }) => [r.line, r.column]),
+      [
+        [2, 'status'],
+        [3, 'timestamp'],
+      ],
+    );
   });
 
   test('CSV lines as strings, with the transform type given', async () => {
     const data = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,a,200,1,0.1,false', 'bad,a,200,1,0.1,false'];
     const response = await inlet.api.request('POST', '/validator', { transform: { type: 'csv', settings: CSV_TRANSFORM.settings }, data }, HEADERS);
     assert.equal(response.status, 200, response.text);
-    assert.deepEqual(response.body.results.map((r: { output?: { host: string }; rejected?: string }) => r.output?.host ?? r.rejected), ['a', `column "timestamp": cannot convert 'bad' to datetime (format 2006-01-02 15:04:05)`]);
+    assert.deepEqual(
+      response.body.results.map((r: { output?: { host: string }; rejected?: string }) => r.output?.host ?? r.rejected),
+      ['a', `column "timestamp": cannot convert 'bad' to datetime (format 2006-01-02 15:04:05)`],
+    );
   });
 
   test('sql_transform runs as in a job', async () => {

@@ -69,7 +69,13 @@ export function bareHttpClient(baseUrl: string, token: string | undefined) {
           done(err as Error);
         }
       };
-      const lines = [`POST ${route} HTTP/1.1`, `host: ${url.host}`, ...(token ? [`authorization: Bearer ${token}`] : []), `content-length: ${Buffer.byteLength(body)}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+      const lines = [
+        `POST ${route} HTTP/1.1`,
+        `host: ${url.host}`,
+        ...(token ? [`authorization: Bearer ${token}`] : []),
+        `content-length: ${Buffer.byteLength(body)}`,
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ];
       socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
     });
   return { post, close: () => socket?.destroy() };
@@ -89,7 +95,7 @@ export function parseAnswer(data: Buffer): { status: number; text: string } | un
   }
   if (!/\r\ntransfer-encoding:\s*chunked/i.test(head)) throw new Error('bareHttpClient: an answer without content-length must be chunked');
   const parts: Buffer[] = [];
-  for (let at = headEnd + 4; ; ) {
+  for (let at = headEnd + 4; ;) {
     const lineEnd = data.indexOf('\r\n', at);
     if (lineEnd < 0) return undefined;
     const size = parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);

@@ -27,10 +27,7 @@ export async function startBenchInlet(workDir: string, s3Endpoint: string, env: 
   const dataDir = mkdtempSync(path.join(workDir, 'inlet-'));
   // INLET_BENCH_PROFILE=dir writes a V8 CPU profile of the Inlet process there (node --cpu-prof);
   // INLET_BENCH_NODE_ARGS adds node flags NODE_OPTIONS refuses (e.g. --trace-gc).
-  const profile = [
-    ...(process.env.INLET_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.INLET_BENCH_PROFILE}`] : []),
-    ...(process.env.INLET_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-  ];
+  const profile = [...(process.env.INLET_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.INLET_BENCH_PROFILE}`] : []), ...(process.env.INLET_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
   const inlet = await spawnInlet({ ...S3_CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Endpoint, INLET_DATA_DIR: dataDir, INLET_POLL_INTERVAL_MS: '50', ...env }, profile);
   const api = new ApiClient(inlet.url);
   await api.login();

@@ -62,9 +62,7 @@ export async function generateSmallNdjson(dir: string, files: number, stepMs = 1
     starts.push(total);
     total += perFile(f);
   }
-  const reader = await connection.runAndReadAll(
-    `SELECT to_json(r)::VARCHAR AS line FROM (${rowsSql(0, total, stepMs)}) r`,
-  );
+  const reader = await connection.runAndReadAll(`SELECT to_json(r)::VARCHAR AS line FROM (${rowsSql(0, total, stepMs)}) r`);
   const lines = reader.getColumnsJS()[0] as string[];
   const keys: string[] = [];
   const out: string[] = [];

@@ -80,7 +80,10 @@ async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, wor
   }
   const inletRows = inlets.map((r) => Number(r.job.details.rows.written));
   const baselineRows = baselines.map((b) => Number(b.lastValue));
-  for (const [side, counts] of [['inlet', inletRows], ['DuckDB alone', baselineRows]] as const) {
+  for (const [side, counts] of [
+    ['inlet', inletRows],
+    ['DuckDB alone', baselineRows],
+  ] as const) {
     const wrong = counts.find((n) => n !== expectedRows);
     if (wrong !== undefined) throw new Error(`matrix ${shape.slug}: ${side} wrote ${wrong} rows, expected ${expectedRows}`);
   }

@@ -183,9 +183,7 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
     schemaName = schema ?? undefined;
     dialect = 'postgres';
   } else {
-    throw new ValidationError(
-      `INLET_DATABASE_URL=${JSON.stringify(databaseUrl)} is not supported: use postgres://user@host:port/db or sqlite:///path/catalog.sqlite`,
-    );
+    throw new ValidationError(`INLET_DATABASE_URL=${JSON.stringify(databaseUrl)} is not supported: use postgres://user@host:port/db or sqlite:///path/catalog.sqlite`);
   }
   try {
     // The migrator looks for its own tables in every schema unless told which: another catalog's

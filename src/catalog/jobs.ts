@@ -42,7 +42,10 @@ export async function createJob(c: Catalog, fields: NewJob): Promise<{ job: JobR
   try {
     progress = await c.db.transaction().execute(async (trx) => {
       await trx.insertInto('jobs').values(job).execute();
-      await trx.insertInto('tasks').values(newTask(job.id, 'LIST', 0, { files: [], bytes: 0 }, now)).execute();
+      await trx
+        .insertInto('tasks')
+        .values(newTask(job.id, 'LIST', 0, { files: [], bytes: 0 }, now))
+        .execute();
       return jobProgress({ ...c, db: trx }, job.id);
     });
   } catch (err) {
@@ -158,11 +161,7 @@ export async function jobProgress(c: Catalog, jobId: string): Promise<JobProgres
 
 /** Per-file reports, in listing order; `onlyProblems` keeps files with rejects or errors. */
 export async function jobFiles(c: Catalog, jobId: string, options: { onlyProblems: boolean; limit: number; offset: number }): Promise<TaskFileRow[]> {
-  let query = c.db
-    .selectFrom('task_files')
-    .innerJoin('tasks', 'tasks.id', 'task_files.task_id')
-    .selectAll('task_files')
-    .where('task_files.job_id', '=', jobId);
+  let query = c.db.selectFrom('task_files').innerJoin('tasks', 'tasks.id', 'task_files.task_id').selectAll('task_files').where('task_files.job_id', '=', jobId);
   if (options.onlyProblems) query = query.where((eb) => eb.or([eb('task_files.rows_rejected', '>', 0), eb('task_files.error', 'is not', null)]));
   return query.orderBy('tasks.seq').orderBy('task_files.url').limit(options.limit).offset(options.offset).execute();
 }
@@ -224,7 +223,11 @@ export async function retryJob(c: Catalog, job: JobRow): Promise<number> {
         .execute();
     }
     const ids = tasks.map((t) => t.id);
-    for (let i = 0; i < ids.length; i += 500) await trx.deleteFrom('task_files').where('task_id', 'in', ids.slice(i, i + 500)).execute();
+    for (let i = 0; i < ids.length; i += 500)
+      await trx
+        .deleteFrom('task_files')
+        .where('task_id', 'in', ids.slice(i, i + 500))
+        .execute();
     return tasks.length;
   });
 }
@@ -246,13 +249,7 @@ export interface Undone {
 export async function undoJob(c: Catalog, job: JobRow): Promise<Undone> {
   return c.db.transaction().execute(async (trx) => {
     const nowMs = Date.now();
-    const marked = await trx
-      .updateTable('jobs')
-      .set({ undone: '{}', modified: isoMicros() })
-      .where('id', '=', job.id)
-      .where('status', 'in', TERMINAL_JOB_STATUSES)
-      .where('undone', 'is', null)
-      .executeTakeFirst();
+    const marked = await trx.updateTable('jobs').set({ undone: '{}', modified: isoMicros() }).where('id', '=', job.id).where('status', 'in', TERMINAL_JOB_STATUSES).where('undone', 'is', null).executeTakeFirst();
     if (Number(marked.numUpdatedRows) === 0) {
       const current = await trx.selectFrom('jobs').select(['status', 'undone']).where('id', '=', job.id).executeTakeFirst();
       if (current?.undone) throw new ConflictError(`batch job "${job.name}" was already undone`);
@@ -280,7 +277,11 @@ export async function undoJob(c: Catalog, job: JobRow): Promise<Undone> {
       partitions: perTable.reduce((sum, t) => sum + Number(t.n), 0),
       rows: perTable.reduce((sum, t) => sum + Number(t.rows ?? 0), 0),
     };
-    await trx.updateTable('jobs').set({ undone: JSON.stringify(undone) }).where('id', '=', job.id).execute();
+    await trx
+      .updateTable('jobs')
+      .set({ undone: JSON.stringify(undone) })
+      .where('id', '=', job.id)
+      .execute();
     return undone;
   });
 }

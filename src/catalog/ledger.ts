@@ -26,7 +26,13 @@ export async function alreadyLoaded(db: CatalogDb | Transaction<CatalogSchema>, 
   for (let i = 0; i < known.length; i += LOOKUP_BATCH) {
     const batch = known.slice(i, i + LOOKUP_BATCH);
     const wanted = new Map(batch.map((o) => [o.url, o]));
-    const rows = await db.selectFrom('ledger').select(['url', 'version', 'bytes', 'job_id']).where('table_id', '=', tableId).where('url', 'in', [...wanted.keys()]).orderBy('created').execute();
+    const rows = await db
+      .selectFrom('ledger')
+      .select(['url', 'version', 'bytes', 'job_id'])
+      .where('table_id', '=', tableId)
+      .where('url', 'in', [...wanted.keys()])
+      .orderBy('created')
+      .execute();
     for (const row of rows) {
       const object = wanted.get(row.url)!;
       if (row.version === object.version && Number(row.bytes) === object.size && !loaded.has(row.url)) loaded.set(row.url, row.job_id);
@@ -45,7 +51,11 @@ export async function recordLoaded(
   files: readonly { url: string; bytes: number; version?: string | null; rows_written: number }[],
 ): Promise<void> {
   if (!entry.force) {
-    const loaded = await alreadyLoaded(trx, entry.tableId, files.map((f) => ({ url: f.url, size: f.bytes, version: f.version })));
+    const loaded = await alreadyLoaded(
+      trx,
+      entry.tableId,
+      files.map((f) => ({ url: f.url, size: f.bytes, version: f.version })),
+    );
     const [url, jobId] = [...loaded][0] ?? [];
     if (url !== undefined) {
       throw new AlreadyLoadedError(
@@ -54,6 +64,20 @@ export async function recordLoaded(
     }
   }
   const now = isoMicros();
-  const rows = files.map((f) => ({ id: randomUUID(), table_id: entry.tableId, url: f.url, version: f.version ?? null, bytes: f.bytes, job_id: entry.jobId, task_id: entry.taskId, rows_written: f.rows_written, created: now }));
-  for (let i = 0; i < rows.length; i += 300) await trx.insertInto('ledger').values(rows.slice(i, i + 300)).execute();
+  const rows = files.map((f) => ({
+    id: randomUUID(),
+    table_id: entry.tableId,
+    url: f.url,
+    version: f.version ?? null,
+    bytes: f.bytes,
+    job_id: entry.jobId,
+    task_id: entry.taskId,
+    rows_written: f.rows_written,
+    created: now,
+  }));
+  for (let i = 0; i < rows.length; i += 300)
+    await trx
+      .insertInto('ledger')
+      .values(rows.slice(i, i + 300))
+      .execute();
 }

@@ -18,6 +18,10 @@ export async function quarantineFile(c: Catalog, jobId: string, id: string): Pro
 
 /** Rejected records a job's committed tasks kept so far: what max_quarantined_rows is checked against. */
 export async function quarantinedRows(c: Catalog, jobId: string): Promise<number> {
-  const row = await c.db.selectFrom('quarantine').select((eb) => eb.fn.sum<number>('rows').as('n')).where('job_id', '=', jobId).executeTakeFirst();
+  const row = await c.db
+    .selectFrom('quarantine')
+    .select((eb) => eb.fn.sum<number>('rows').as('n'))
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
   return Number(row?.n ?? 0);
 }

@@ -46,18 +46,24 @@ export interface NamedFields {
 export async function createProject(c: Catalog, orgId: string, fields: NamedFields): Promise<Project> {
   const now = isoMicros();
   const row: Project = { id: randomUUID(), org_id: orgId, ...fields, created: now, modified: now };
-  return changed(c, await unique('a project', fields.name, async () => {
-    await c.db.insertInto('projects').values(row).execute();
-    return row;
-  }));
+  return changed(
+    c,
+    await unique('a project', fields.name, async () => {
+      await c.db.insertInto('projects').values(row).execute();
+      return row;
+    }),
+  );
 }
 
 export async function updateProject(c: Catalog, project: Project, fields: NamedFields): Promise<Project> {
   const row = { ...project, ...fields, modified: isoMicros() };
-  return changed(c, await unique('a project', fields.name, async () => {
-    await c.db.updateTable('projects').set(fields).set({ modified: row.modified }).where('id', '=', project.id).execute();
-    return row;
-  }));
+  return changed(
+    c,
+    await unique('a project', fields.name, async () => {
+      await c.db.updateTable('projects').set(fields).set({ modified: row.modified }).where('id', '=', project.id).execute();
+      return row;
+    }),
+  );
 }
 
 /** A project with tables is not deleted: dropping every table's data by accident is too easy. */
@@ -119,25 +125,34 @@ export async function findTableWithTransform(
   if (!row) return undefined;
   const { transform_id, transform_modified, transform_type, transform_settings, ...table } = row;
   // With its id and version, so the query path can keep it validated (ParsedTransforms) across queries.
-  const transform = transform_id !== null && transform_modified !== null && transform_type !== null && transform_settings !== null ? { id: transform_id, modified: transform_modified, type: transform_type, settings: transform_settings } : undefined;
+  const transform =
+    transform_id !== null && transform_modified !== null && transform_type !== null && transform_settings !== null
+      ? { id: transform_id, modified: transform_modified, type: transform_type, settings: transform_settings }
+      : undefined;
   return { table, transform };
 }
 
 export async function createTable(c: Catalog, project: Project, fields: NamedFields): Promise<TableRow> {
   const now = isoMicros();
   const row: TableRow = { id: randomUUID(), org_id: project.org_id, project_id: project.id, ...fields, created: now, modified: now, partition_count: 0, max_partition_span_ms: 0 };
-  return changed(c, await unique('a table', fields.name, async () => {
-    await c.db.insertInto('tables').values(row).execute();
-    return row;
-  }));
+  return changed(
+    c,
+    await unique('a table', fields.name, async () => {
+      await c.db.insertInto('tables').values(row).execute();
+      return row;
+    }),
+  );
 }
 
 export async function updateTable(c: Catalog, table: TableRow, fields: NamedFields): Promise<TableRow> {
   const row = { ...table, ...fields, modified: isoMicros() };
-  return changed(c, await unique('a table', fields.name, async () => {
-    await c.db.updateTable('tables').set(fields).set({ modified: row.modified }).where('id', '=', table.id).execute();
-    return row;
-  }));
+  return changed(
+    c,
+    await unique('a table', fields.name, async () => {
+      await c.db.updateTable('tables').set(fields).set({ modified: row.modified }).where('id', '=', table.id).execute();
+      return row;
+    }),
+  );
 }
 
 /**
@@ -185,16 +200,19 @@ export interface TransformFields extends NamedFields {
 export async function saveTransform(c: Catalog, table: TableRow, existing: TransformRow | undefined, fields: TransformFields): Promise<TransformRow> {
   const now = isoMicros();
   const row: TransformRow = existing ? { ...existing, ...fields, modified: now } : { id: randomUUID(), table_id: table.id, ...fields, created: now, modified: now };
-  return changed(c, await unique('a transform', fields.name, () =>
-    c.db.transaction().execute(async (trx) => {
-      if (fields.is_default === 1) {
-        await trx.updateTable('transforms').set({ is_default: 0 }).where('table_id', '=', table.id).where('id', '!=', row.id).execute();
-      }
-      if (existing) await trx.updateTable('transforms').set(fields).set({ modified: now }).where('id', '=', row.id).execute();
-      else await trx.insertInto('transforms').values(row).execute();
-      return row;
-    }),
-  ));
+  return changed(
+    c,
+    await unique('a transform', fields.name, () =>
+      c.db.transaction().execute(async (trx) => {
+        if (fields.is_default === 1) {
+          await trx.updateTable('transforms').set({ is_default: 0 }).where('table_id', '=', table.id).where('id', '!=', row.id).execute();
+        }
+        if (existing) await trx.updateTable('transforms').set(fields).set({ modified: now }).where('id', '=', row.id).execute();
+        else await trx.insertInto('transforms').values(row).execute();
+        return row;
+      }),
+    ),
+  );
 }
 
 export async function deleteTransform(c: Catalog, transform: TransformRow): Promise<void> {

@@ -103,15 +103,18 @@ async function claimInJob(trx: Trx, dialect: Dialect, job: LockedJob, lease: Lea
       progress_rows: 0,
       modified: isoMicros(),
     }))
-    .where('id', '=', (eb) =>
-      eb.selectFrom('tasks as t').select('t.id').where('t.job_id', '=', job.id).where('t.state', '=', 'READY').where('t.run_after_ms', '<=', dbNowMs(dialect)).orderBy('t.seq').limit(1),
-    )
+    .where('id', '=', (eb) => eb.selectFrom('tasks as t').select('t.id').where('t.job_id', '=', job.id).where('t.state', '=', 'READY').where('t.run_after_ms', '<=', dbNowMs(dialect)).orderBy('t.seq').limit(1))
     .where('state', '=', 'READY')
     .where((eb) =>
       eb.or([
         eb('type', '=', 'LIST'),
         eb(
-          eb.selectFrom('tasks as r').select((e) => e.fn.countAll<number>().as('n')).where('r.job_id', '=', job.id).where('r.type', '=', 'INDEX').where('r.state', '=', 'RUNNING'),
+          eb
+            .selectFrom('tasks as r')
+            .select((e) => e.fn.countAll<number>().as('n'))
+            .where('r.job_id', '=', job.id)
+            .where('r.type', '=', 'INDEX')
+            .where('r.state', '=', 'RUNNING'),
           '<',
           job.concurrency,
         ),
@@ -248,7 +251,14 @@ function leaseHeld(dialect: Dialect, task: TaskRow, owner: string) {
  * transaction) if it is no longer ours, or its lease ran out by the catalog's clock: the lease
  * is the whole promise, whether or not the reaper or another worker has acted on it yet.
  */
-async function fencedFinish(trx: Trx, dialect: Dialect, task: TaskRow, owner: string, state: 'DONE' | 'FAILED' | 'READY', extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {}) {
+async function fencedFinish(
+  trx: Trx,
+  dialect: Dialect,
+  task: TaskRow,
+  owner: string,
+  state: 'DONE' | 'FAILED' | 'READY',
+  extra: { error?: string; run_after_ms?: Expression<number>; partitions?: number; min_ts_ms?: number | null; max_ts_ms?: number | null } = {},
+) {
   const result = await trx
     .updateTable('tasks')
     .set({ state, ...extra, lease_owner: state === 'READY' ? null : owner, lease_expires_at_ms: null, modified: isoMicros() })
@@ -300,12 +310,31 @@ export interface SkippedObject {
 async function recordSkipped(trx: Trx, task: TaskRow, skipped: readonly SkippedObject[]): Promise<void> {
   for (let i = 0; i < skipped.length; i += 300) {
     const batch = skipped.slice(i, i + 300);
-    await trx.deleteFrom('task_files').where('task_id', '=', task.id).where('url', 'in', batch.map((o) => o.url)).execute();
+    await trx
+      .deleteFrom('task_files')
+      .where('task_id', '=', task.id)
+      .where(
+        'url',
+        'in',
+        batch.map((o) => o.url),
+      )
+      .execute();
     await trx
       .insertInto('task_files')
       .values(
         batch.map((o) => ({
-          id: randomUUID(), job_id: task.job_id, task_id: task.id, url: o.url, bytes: o.size, rows_read: 0, rows_written: 0, rows_rejected: 0, rejects: '[]', error: null, version: o.version ?? null, loaded_by: o.loadedBy,
+          id: randomUUID(),
+          job_id: task.job_id,
+          task_id: task.id,
+          url: o.url,
+          bytes: o.size,
+          rows_read: 0,
+          rows_written: 0,
+          rows_rejected: 0,
+          rejects: '[]',
+          error: null,
+          version: o.version ?? null,
+          loaded_by: o.loadedBy,
         })),
       )
       .execute();
@@ -326,11 +355,19 @@ export interface ListedPart {
 /** Adds INDEX tasks after the job's last one, and their bytes to the job's total. */
 async function addIndexTasks(trx: Trx, jobId: string, planned: readonly PlannedIndexTask[], now: string): Promise<void> {
   if (planned.length === 0) return;
-  const last = await trx.selectFrom('tasks').select((eb) => eb.fn.max<number | null>('seq').as('seq')).where('job_id', '=', jobId).executeTakeFirst();
+  const last = await trx
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
   const first = Number(last?.seq ?? 0) + 1;
   const rows = planned.map((p, i) => newTask(jobId, 'INDEX', first + i, p, now));
   // Chunks keep each INSERT under SQLite's bound-parameter limit.
-  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
+  for (let i = 0; i < rows.length; i += 500)
+    await trx
+      .insertInto('tasks')
+      .values(rows.slice(i, i + 500))
+      .execute();
   const bytes = planned.reduce((sum, p) => sum + p.bytes, 0);
   await trx
     .updateTable('jobs')
@@ -395,9 +432,17 @@ export async function completeIndexTask(
     }
     const now = isoMicros();
     const partitionRows = partitions.map((p) => ({ ...p, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
-    for (let i = 0; i < partitionRows.length; i += 300) await trx.insertInto('partitions').values(partitionRows.slice(i, i + 300)).execute();
+    for (let i = 0; i < partitionRows.length; i += 300)
+      await trx
+        .insertInto('partitions')
+        .values(partitionRows.slice(i, i + 300))
+        .execute();
     const quarantineRows = (rules.quarantine ?? []).map((q) => ({ ...q, id: randomUUID(), created: now, job_id: task.job_id, task_id: task.id }));
-    for (let i = 0; i < quarantineRows.length; i += 300) await trx.insertInto('quarantine').values(quarantineRows.slice(i, i + 300)).execute();
+    for (let i = 0; i < quarantineRows.length; i += 300)
+      await trx
+        .insertInto('quarantine')
+        .values(quarantineRows.slice(i, i + 300))
+        .execute();
     const perTable = new Map<string, { added: number; span: number }>();
     for (const p of partitions) {
       const seen = perTable.get(p.table_id) ?? { added: 0, span: 0 };
@@ -414,7 +459,11 @@ export async function completeIndexTask(
         .execute();
     }
     const fileRows = files.map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
-    for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
+    for (let i = 0; i < fileRows.length; i += 300)
+      await trx
+        .insertInto('task_files')
+        .values(fileRows.slice(i, i + 300))
+        .execute();
     await finishJobIfComplete(trx, catalog.dialect, task.job_id);
   });
 }
@@ -444,7 +493,11 @@ export async function failTask(catalog: Catalog, task: TaskRow, owner: string, e
     }
     await fencedFinish(trx, catalog.dialect, task, owner, 'FAILED', { error });
     const fileRows = (options.files ?? []).map((f) => ({ ...f, id: randomUUID(), job_id: task.job_id, task_id: task.id }));
-    for (let i = 0; i < fileRows.length; i += 300) await trx.insertInto('task_files').values(fileRows.slice(i, i + 300)).execute();
+    for (let i = 0; i < fileRows.length; i += 300)
+      await trx
+        .insertInto('task_files')
+        .values(fileRows.slice(i, i + 300))
+        .execute();
     await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
     if (task.type === 'LIST') {
       // Without a listing there is nothing else to run: the job fails now, and the INDEX tasks
@@ -462,16 +515,15 @@ async function appendJobError(trx: Trx, jobId: string, error: string): Promise<v
   if (!job) return;
   const errors = JSON.parse(job.errors) as string[];
   errors.push(error);
-  await trx.updateTable('jobs').set({ errors: JSON.stringify(errors) }).where('id', '=', jobId).execute();
+  await trx
+    .updateTable('jobs')
+    .set({ errors: JSON.stringify(errors) })
+    .where('id', '=', jobId)
+    .execute();
 }
 
 async function setJobFinished(trx: Trx, jobId: string, status: JobStatus): Promise<void> {
-  await trx
-    .updateTable('jobs')
-    .set({ status, finished_at_ms: Date.now(), modified: isoMicros() })
-    .where('id', '=', jobId)
-    .where('status', 'in', ['ready', 'running'])
-    .execute();
+  await trx.updateTable('jobs').set({ status, finished_at_ms: Date.now(), modified: isoMicros() }).where('id', '=', jobId).where('status', 'in', ['ready', 'running']).execute();
 }
 
 /**
@@ -516,19 +568,9 @@ async function everyRowRejected(trx: Trx, jobId: string): Promise<boolean> {
 /** Cancels a job: nothing new starts, and running tasks lose their lease, so they commit nothing. */
 export async function cancelJobTasks(catalog: Catalog, jobId: string): Promise<boolean> {
   return catalog.db.transaction().execute(async (trx) => {
-    const result = await trx
-      .updateTable('jobs')
-      .set({ status: 'canceled', finished_at_ms: Date.now(), modified: isoMicros() })
-      .where('id', '=', jobId)
-      .where('status', 'in', ['ready', 'running'])
-      .executeTakeFirst();
+    const result = await trx.updateTable('jobs').set({ status: 'canceled', finished_at_ms: Date.now(), modified: isoMicros() }).where('id', '=', jobId).where('status', 'in', ['ready', 'running']).executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return false;
-    await trx
-      .updateTable('tasks')
-      .set({ state: 'CANCELED', lease_expires_at_ms: null, modified: isoMicros() })
-      .where('job_id', '=', jobId)
-      .where('state', 'in', ['READY', 'RUNNING'])
-      .execute();
+    await trx.updateTable('tasks').set({ state: 'CANCELED', lease_expires_at_ms: null, modified: isoMicros() }).where('job_id', '=', jobId).where('state', 'in', ['READY', 'RUNNING']).execute();
     return true;
   });
 }

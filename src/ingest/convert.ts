@@ -262,9 +262,7 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean
   const file = produced.has(FILE_COLUMN) ? FILE_COLUMN : 'NULL::INTEGER';
   const row = produced.has(ROW_COLUMN) ? ROW_COLUMN : 'NULL::BIGINT';
   o.drops.push(`DROP TABLE IF EXISTS ${acceptedRelation}`);
-  await connection.run(
-    `CREATE TEMP TABLE ${acceptedRelation} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM ${transformed} WHERE ${quoteIdent(transform.primary)} IS NOT NULL`,
-  );
+  await connection.run(`CREATE TEMP TABLE ${acceptedRelation} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM ${transformed} WHERE ${quoteIdent(transform.primary)} IS NOT NULL`);
   const counts = await queryRows<{ f: number | null; n: bigint }>(connection, `SELECT ${FILE_COLUMN} AS f, count(*) AS n FROM ${acceptedRelation} GROUP BY ALL`);
   const acceptedTotal = accounts.reduce((sum, a) => sum + a.rowsWritten, 0);
   const producedTotal = counts.reduce((sum, c) => sum + Number(c.n), 0);
@@ -301,13 +299,7 @@ export class SqlTransformError extends SourceError {}
  * multi-line quoted fields are not seen here, so the line is exact for line-per-record data such
  * as logs. JSON arrays and concatenated documents are numbered by record.
  */
-async function placeOnLines(
-  connection: DuckDBConnection,
-  records: readonly { f: number; record: number }[],
-  transform: Transform,
-  shapes: ReadonlyMap<number, ReadShape>,
-  shiftsTable: string,
-): Promise<number[]> {
+async function placeOnLines(connection: DuckDBConnection, records: readonly { f: number; record: number }[], transform: Transform, shapes: ReadonlyMap<number, ReadShape>, shiftsTable: string): Promise<number[]> {
   const lineBased = records.map((r) => shapes.get(r.f) !== 'array' && shapes.get(r.f) !== 'objects');
   const skip = (f: number) => (shapes.get(f) === 'csv' ? transform.csv.skipHead : 0);
   const asked = records.filter((_, i) => lineBased[i]);

@@ -116,7 +116,12 @@ async function unzipTo(raw: string, dest: string, url: string): Promise<void> {
       return;
     }
     if (entries.length > 1) {
-      throw new SourceError(`${url} is a zip archive of ${entries.length} files (${entries.slice(0, 3).map((e) => e.fileName).join(', ')}…): Inlet reads zip archives holding one file; upload the files separately`);
+      throw new SourceError(
+        `${url} is a zip archive of ${entries.length} files (${entries
+          .slice(0, 3)
+          .map((e) => e.fileName)
+          .join(', ')}…): Inlet reads zip archives holding one file; upload the files separately`,
+      );
     }
     const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entries[0]!, (err, s) => (err ? reject(err) : resolve(s))));
     await pipeline(stream, outputFile(dest));

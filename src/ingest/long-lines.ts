@@ -23,8 +23,7 @@ interface Span extends Omit<LongLine, 'removed'> {
 const READ_OPTIONS = { highWaterMark: 1024 * 1024 };
 
 /** The reason a dropped line is rejected with. */
-export const longLineReason = (line: LongLine, maxBytes: number) =>
-  `line longer than ${maxBytes} bytes (it has ${line.bytes}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
+export const longLineReason = (line: LongLine, maxBytes: number) => `line longer than ${maxBytes} bytes (it has ${line.bytes}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
 
 /**
  * Whether some line holds more than `maxBytes` bytes before its "\n". Every file is checked, so

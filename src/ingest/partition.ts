@@ -37,7 +37,6 @@ export interface WrittenPartition {
   readonly maxTsMs: number;
 }
 
-
 /**
  * The partitions the accepted rows make: none holds more than `maxRows` rows nor spans more
  * than `maxMinutes` of the primary timestamp. Windows are aligned to multiples of `maxMinutes`
@@ -96,7 +95,9 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   const clustered = transform.sqlTransform === undefined ? await writeClustered(chunk, limits, dir, writer) : undefined;
   if (clustered) return clustered;
   const ts = quoteIdent(transform.primary);
-  const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
+  const columns = storedColumns(transform)
+    .map((c) => quoteIdent(c.name))
+    .join(', ');
   const sorted = `inlet_sorted_${randomBytes(6).toString('hex')}`;
   await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${chunk.accepted} ORDER BY ${ts}`);
   // Accounting is done and the sorted copy holds every accepted row: free the converted rows
@@ -136,7 +137,9 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // Every COPY scans its window's rowid range: all together at most twice the rows.
   if (windows.some((w) => Number(w.rows) > limits.maxRows) || scanned > 2 * accepted + 100_000) return undefined;
   const converted = chunk.converted;
-  const columns = storedColumns(transform).map((c) => quoteIdent(c.name)).join(', ');
+  const columns = storedColumns(transform)
+    .map((c) => quoteIdent(c.name))
+    .join(', ');
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
@@ -197,9 +200,6 @@ const parquetOptions = (writer: PartitionWriter) => `(FORMAT parquet, COMPRESSIO
 
 /** A chunk of a split window spans less than the window: measure it. */
 async function timeRange(connection: DuckDBConnection, table: string, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {
-  const [r] = await queryRows<{ min_ms: bigint; max_ms: bigint }>(
-    connection,
-    `SELECT epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${table} WHERE rowid BETWEEN ${p.first} AND ${p.last}`,
-  );
+  const [r] = await queryRows<{ min_ms: bigint; max_ms: bigint }>(connection, `SELECT epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${table} WHERE rowid BETWEEN ${p.first} AND ${p.last}`);
   return { minTsMs: Number(r!.min_ms), maxTsMs: Number(r!.max_ms) };
 }

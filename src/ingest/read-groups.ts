@@ -18,11 +18,7 @@ export interface LineLimit {
  * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
  * shape. Line-based files lose their over-long lines here, each reported with its line number.
  */
-export async function readGroups(
-  transform: Transform,
-  local: readonly string[],
-  limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` },
-): Promise<ReadGroup[]> {
+export async function readGroups(transform: Transform, local: readonly string[], limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` }): Promise<ReadGroup[]> {
   const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[]; longLines: LongLine[][] }>();
   const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number, longLines: LongLine[]) => {
     const group = groups.get(key) ?? { files: [], numbers: [], longLines: [], shape, csvFieldCount, maxLineBytes: limit.maxLineBytes };

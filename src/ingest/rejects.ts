@@ -71,8 +71,11 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
 
   // Records of the converted table, numbered from 1 per file in reading order, as a re-read numbers them.
   const dropped = transform.sqlTransform !== undefined && c.droppedTraceable;
-  const failed = `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
-    (dropped ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)` : '');
+  const failed =
+    `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
+    (dropped
+      ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)`
+      : '');
   const bad = `inlet_bad_${c.id}`;
   c.drops.push(`DROP TABLE IF EXISTS ${bad}`);
   await connection.run(

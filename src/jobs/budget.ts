@@ -59,7 +59,10 @@ export function overRejectBudget(budget: RejectBudget, files: readonly FileRows[
   const read = committed.read + files.reduce((sum, f) => sum + f.rows_read, 0);
   const max = budget.max_rejected_rows;
   if (typeof max === 'number' && rejected > max) {
-    return { url: worst.url, message: `${worst.url}: ${worst.rows_rejected} of its ${worst.rows_read} rows were rejected, which brings the job's rejected rows to ${rejected}, over settings.max_rejected_rows (${max}): ${SUFFIX}` };
+    return {
+      url: worst.url,
+      message: `${worst.url}: ${worst.rows_rejected} of its ${worst.rows_read} rows were rejected, which brings the job's rejected rows to ${rejected}, over settings.max_rejected_rows (${max}): ${SUFFIX}`,
+    };
   }
   const ratio = budget.max_rejected_ratio;
   if (typeof ratio === 'number' && read > 0 && rejected / read > ratio) {

@@ -15,8 +15,16 @@ const zeroes = <K extends string>(keys: readonly K[]): Record<K, number> => Obje
 /** Three aggregate queries over all orgs; the caller caches the answer so scrapes cannot pile onto the catalog. */
 export async function readCatalogFigures(c: Catalog): Promise<CatalogFigures> {
   const [jobs, tasks, files] = await Promise.all([
-    c.db.selectFrom('jobs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute(),
-    c.db.selectFrom('tasks').select(['type', 'state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy(['type', 'state']).execute(),
+    c.db
+      .selectFrom('jobs')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute(),
+    c.db
+      .selectFrom('tasks')
+      .select(['type', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['type', 'state'])
+      .execute(),
     c.db
       .selectFrom('task_files')
       .select((eb) => [

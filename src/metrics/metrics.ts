@@ -42,8 +42,7 @@ export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): M
   // A catalog that does not answer leaves its series out (not stale values) and sets inlet_catalog_up to 0,
   // while the process's own metrics still scrape.
   // The deadline is inside the cached computation, so a hung query is not the one every later scrape waits on.
-  const read = (): Promise<CatalogFigures | undefined> =>
-    figures.get('catalog', () => withTimeout(readCatalogFigures(catalog), CATALOG_FIGURES_TIMEOUT_MS, 'the catalog')).catch(() => undefined);
+  const read = (): Promise<CatalogFigures | undefined> => figures.get('catalog', () => withTimeout(readCatalogFigures(catalog), CATALOG_FIGURES_TIMEOUT_MS, 'the catalog')).catch(() => undefined);
 
   new Gauge({
     name: 'inlet_catalog_up',
@@ -122,7 +121,8 @@ export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): M
     },
   });
 
-  const workerUp = sources.worker && new Gauge({ name: 'inlet_worker_process_up', help: "1 when this API process's worker process answered with its metrics (inlet_task_*, inlet_s3_*, inlet_worker_*), 0 when it did not", registers });
+  const workerUp =
+    sources.worker && new Gauge({ name: 'inlet_worker_process_up', help: "1 when this API process's worker process answered with its metrics (inlet_task_*, inlet_s3_*, inlet_worker_*), 0 when it did not", registers });
 
   return {
     registry,
@@ -143,6 +143,11 @@ export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): M
     }),
     queries: new Counter({ name: 'inlet_queries_total', help: 'Queries answered by /query, by outcome (ok or error)', labelNames: ['outcome'], registers }),
     queryDuration: new Histogram({ name: 'inlet_query_duration_seconds', help: 'Query latency of /query, by outcome', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers }),
-    statusCache: new Counter({ name: 'inlet_status_cache_requests_total', help: 'Job status and job views asked of the status cache (INLET_STATUS_CACHE_MS): hit (reused, or joined a computation under way) or miss (computed from the catalog)', labelNames: ['result'], registers }),
+    statusCache: new Counter({
+      name: 'inlet_status_cache_requests_total',
+      help: 'Job status and job views asked of the status cache (INLET_STATUS_CACHE_MS): hit (reused, or joined a computation under way) or miss (computed from the catalog)',
+      labelNames: ['result'],
+      registers,
+    }),
   };
 }

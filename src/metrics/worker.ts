@@ -26,12 +26,29 @@ export function createWorkerMetrics(): WorkerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'inlet_worker_' });
   const registers = [registry];
-  const s3Requests = new Counter({ name: 'inlet_s3_requests_total', help: 'S3 requests of the worker process (sources and partition storage), by operation and outcome; retries by the SDK count once', labelNames: ['operation', 'outcome'], registers });
+  const s3Requests = new Counter({
+    name: 'inlet_s3_requests_total',
+    help: 'S3 requests of the worker process (sources and partition storage), by operation and outcome; retries by the SDK count once',
+    labelNames: ['operation', 'outcome'],
+    registers,
+  });
   const s3Retries = new Counter({ name: 'inlet_s3_retries_total', help: 'S3 request attempts the SDK retried (throttling, 5xx, resets), by operation', labelNames: ['operation'], registers });
-  const s3Duration = new Histogram({ name: 'inlet_s3_request_duration_seconds', help: 'S3 request latency to the response headers, retries included, by operation', labelNames: ['operation'], buckets: S3_BUCKETS, registers });
+  const s3Duration = new Histogram({
+    name: 'inlet_s3_request_duration_seconds',
+    help: 'S3 request latency to the response headers, retries included, by operation',
+    labelNames: ['operation'],
+    buckets: S3_BUCKETS,
+    registers,
+  });
   return {
     registry,
-    taskDuration: new Histogram({ name: 'inlet_task_duration_seconds', help: 'Task attempts from claim to commit or failure, by type (LIST, INDEX) and outcome (done, failed, stopped)', labelNames: ['type', 'outcome'], buckets: TASK_BUCKETS, registers }),
+    taskDuration: new Histogram({
+      name: 'inlet_task_duration_seconds',
+      help: 'Task attempts from claim to commit or failure, by type (LIST, INDEX) and outcome (done, failed, stopped)',
+      labelNames: ['type', 'outcome'],
+      buckets: TASK_BUCKETS,
+      registers,
+    }),
     claimDuration: new Histogram({ name: 'inlet_task_claim_duration_seconds', help: 'Time one claim of a task takes in the catalog, by whether it found one', labelNames: ['found'], buckets: CLAIM_BUCKETS, registers }),
     s3: ({ operation, ok, attempts, seconds }) => {
       s3Requests.inc({ operation, outcome: ok ? 'ok' : 'error' });

@@ -103,7 +103,7 @@ export class QueryAdmission {
   }
 
   private startWaiters(): void {
-    for (let i = 0; i < this.waiting.length && this.running < this.limits.concurrency; ) {
+    for (let i = 0; i < this.waiting.length && this.running < this.limits.concurrency;) {
       const waiter = this.waiting[i]!;
       if (this.canStart(this.countOf(waiter.org))) {
         this.waiting.splice(i, 1);

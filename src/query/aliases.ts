@@ -24,8 +24,7 @@ function backticksToQuotes(sql: string): string {
 
 const CLAUSE_ENDS = ['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'QUALIFY', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'SETTINGS', 'FORMAT'];
 
-const nameOf = (token: Token | undefined): string | undefined =>
-  token?.kind === 'word' ? token.text : token?.kind === 'quoted' && token.text.startsWith('"') ? token.text.slice(1, -1).replaceAll('""', '"') : undefined;
+const nameOf = (token: Token | undefined): string | undefined => (token?.kind === 'word' ? token.text : token?.kind === 'quoted' && token.text.startsWith('"') ? token.text.slice(1, -1).replaceAll('""', '"') : undefined);
 
 interface Replacement {
   readonly start: number;

@@ -72,11 +72,43 @@ export function tableRefs(statement: Node): TableRef[] {
 
 /** Functions whose value depends only on their arguments and the query's start time. */
 const CONSTANT_FUNCTIONS = new Set([
-  '+', '-', 'now', 'today', 'yesterday', 'current_timestamp', 'get_current_timestamp', 'current_date', 'trunc',
-  'to_years', 'to_months', 'to_weeks', 'to_days', 'to_hours', 'to_minutes', 'to_seconds', 'to_milliseconds', 'to_microseconds',
-  'todatetime', 'todate', 'date_trunc', 'time_bucket', 'strptime', 'make_timestamp', 'to_timestamp', 'epoch_ms',
-  'tostartofinterval', 'todatetime64', 'fromunixtimestamp64milli', 'fromunixtimestamp',
-  'tostartofminute', 'tostartoffiveminutes', 'tostartoffiveminute', 'tostartoftenminutes', 'tostartoffifteenminutes', 'tostartofhour', 'tostartofday',
+  '+',
+  '-',
+  'now',
+  'today',
+  'yesterday',
+  'current_timestamp',
+  'get_current_timestamp',
+  'current_date',
+  'trunc',
+  'to_years',
+  'to_months',
+  'to_weeks',
+  'to_days',
+  'to_hours',
+  'to_minutes',
+  'to_seconds',
+  'to_milliseconds',
+  'to_microseconds',
+  'todatetime',
+  'todate',
+  'date_trunc',
+  'time_bucket',
+  'strptime',
+  'make_timestamp',
+  'to_timestamp',
+  'epoch_ms',
+  'tostartofinterval',
+  'todatetime64',
+  'fromunixtimestamp64milli',
+  'fromunixtimestamp',
+  'tostartofminute',
+  'tostartoffiveminutes',
+  'tostartoffiveminute',
+  'tostartoftenminutes',
+  'tostartoffifteenminutes',
+  'tostartofhour',
+  'tostartofday',
 ]);
 
 function isConstant(node: unknown): boolean {
@@ -141,10 +173,7 @@ function whereBounds(where: unknown, table: Node, primary: string): TimeBound[] 
   if (!isNode(where)) return [];
   if (where.type === 'CONJUNCTION_AND') return (where.children as unknown[]).flatMap((c) => whereBounds(c, table, primary));
   if (where.class === 'BETWEEN' && where.type === 'COMPARE_BETWEEN' && isPrimaryColumn(where.input, table, primary)) {
-    return [
-      ...(isConstant(where.lower) ? [{ side: 'lower' as const, strict: false, expr: where.lower }] : []),
-      ...(isConstant(where.upper) ? [{ side: 'upper' as const, strict: false, expr: where.upper }] : []),
-    ];
+    return [...(isConstant(where.lower) ? [{ side: 'lower' as const, strict: false, expr: where.lower }] : []), ...(isConstant(where.upper) ? [{ side: 'upper' as const, strict: false, expr: where.upper }] : [])];
   }
   if (where.class !== 'COMPARISON' || typeof where.type !== 'string' || !FLIPPED[where.type]) return [];
   let [type, value] = [where.type, where.right];
@@ -153,7 +182,11 @@ function whereBounds(where: unknown, table: Node, primary: string): TimeBound[] 
     [type, value] = [FLIPPED[where.type]!, where.left];
   }
   if (!isConstant(value)) return [];
-  if (type === 'COMPARE_EQUAL') return [{ side: 'lower', strict: false, expr: value }, { side: 'upper', strict: false, expr: value }];
+  if (type === 'COMPARE_EQUAL')
+    return [
+      { side: 'lower', strict: false, expr: value },
+      { side: 'upper', strict: false, expr: value },
+    ];
   return [{ side: type.startsWith('COMPARE_GREATER') ? 'lower' : 'upper', strict: !type.endsWith('OREQUALTO'), expr: value }];
 }
 

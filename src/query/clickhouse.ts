@@ -58,7 +58,7 @@ export const CLICKHOUSE_MACROS: readonly string[] = [
   'CREATE MACRO toHour(t) AS hour(t)',
   'CREATE MACRO toMinute(t) AS minute(t)',
   'CREATE MACRO toDayOfWeek(t) AS isodow(t)',
-  'CREATE MACRO toYYYYMMDD(t) AS CAST(strftime(CAST(t AS TIMESTAMP), \'%Y%m%d\') AS INTEGER)',
+  "CREATE MACRO toYYYYMMDD(t) AS CAST(strftime(CAST(t AS TIMESTAMP), '%Y%m%d') AS INTEGER)",
   'CREATE MACRO toString(x) AS CAST(x AS VARCHAR)',
   'CREATE MACRO toInt32(x) AS CAST(x AS INTEGER)',
   'CREATE MACRO toInt64(x) AS CAST(x AS BIGINT)',

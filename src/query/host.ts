@@ -13,11 +13,7 @@ import type { OutputFormat } from './statement.js';
 /** What the API asks of the query process. */
 export type HostRequest =
   /** `changes`: the API process's catalog writes so far, which plans made before are out of date with. */
-  | { type: 'run'; id: number; user: User; request: QueryRequest; changes: number }
-  | { type: 'next'; id: number }
-  | { type: 'cancel'; id: number }
-  | { type: 'forget-table'; tableId: string }
-  | { type: 'stop' };
+  { type: 'run'; id: number; user: User; request: QueryRequest; changes: number } | { type: 'next'; id: number } | { type: 'cancel'; id: number } | { type: 'forget-table'; tableId: string } | { type: 'stop' };
 
 /** What the query process answers: pieces of a formatted answer, or the error that ended it. */
 export type HostReply =

@@ -173,9 +173,7 @@ function jsonWriter(columns: readonly Column[], fields: readonly Field[], compac
   const keys = columns.map((c) => jsonString(c.name));
   let first = true;
   const row = (values: Row): string =>
-    compact
-      ? `\t\t[${values.map((v, i) => jsonValue(v, fields[i]!)).join(', ')}]`
-      : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, fields[i]!)}`).join(',\n')}\n\t\t}`;
+    compact ? `\t\t[${values.map((v, i) => jsonValue(v, fields[i]!)).join(', ')}]` : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, fields[i]!)}`).join(',\n')}\n\t\t}`;
   return {
     contentType: 'application/json; charset=UTF-8',
     header: () => {

@@ -17,8 +17,7 @@ const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const FLOAT_WORDS: Record<string, string> = { nan: "'NaN'::DOUBLE", inf: "'Infinity'::DOUBLE", '+inf': "'Infinity'::DOUBLE", '-inf': "'-Infinity'::DOUBLE" };
 const UNIX_TIME = /^\d+(?:\.\d+)?$/;
 
-const invalid = (name: string, type: string, value: string, fix: string) =>
-  new QueryError(`Query parameter param_${name}=${value} is not a valid ${type}: ${fix} (BAD_ARGUMENTS)`);
+const invalid = (name: string, type: string, value: string, fix: string) => new QueryError(`Query parameter param_${name}=${value} is not a valid ${type}: ${fix} (BAD_ARGUMENTS)`);
 
 /** The DuckDB literal for one value of a ClickHouse type. */
 function literal(name: string, type: string, value: string): string {
@@ -27,7 +26,10 @@ function literal(name: string, type: string, value: string): string {
   const lowCardinality = /^LowCardinality\((.*)\)$/s.exec(type);
   if (lowCardinality) return literal(name, lowCardinality[1]!.trim(), value);
   const array = /^Array\((.*)\)$/s.exec(type);
-  if (array) return `[${arrayElements(name, type, value).map((v) => literal(name, array[1]!.trim(), v)).join(', ')}]`;
+  if (array)
+    return `[${arrayElements(name, type, value)
+      .map((v) => literal(name, array[1]!.trim(), v))
+      .join(', ')}]`;
   if (/^(?:String|FixedString\(\d+\)|UUID|IPv4|IPv6|Enum(?:8|16)?\(.*\))$/s.test(type)) return quoteLiteral(unescape(value));
   if (/^U?Int(?:8|16|32|64|128|256)$/.test(type)) {
     if (!INTEGER.test(value)) throw invalid(name, type, value, 'send a whole number');
@@ -52,7 +54,9 @@ function literal(name: string, type: string, value: string): string {
     return `CAST(${quoteLiteral(unescape(value))} AS TIMESTAMP)`;
   }
   if (type === 'Identifier') return quoteIdent(unescape(value));
-  throw new QueryError(`Query parameter {${name}:${type}} has a type Inlet does not bind: use String, (U)Int*, Float*, Decimal, Bool, Date, DateTime, DateTime64, Identifier, Nullable(...) or Array(...) of them (NOT_IMPLEMENTED)`);
+  throw new QueryError(
+    `Query parameter {${name}:${type}} has a type Inlet does not bind: use String, (U)Int*, Float*, Decimal, Bool, Date, DateTime, DateTime64, Identifier, Nullable(...) or Array(...) of them (NOT_IMPLEMENTED)`,
+  );
 }
 
 /** `['a','b\'c',NULL]` or `[1,2]` as its elements in escaped text form (quotes taken off). */

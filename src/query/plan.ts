@@ -130,7 +130,6 @@ export class QueryPlanner {
     return table;
   }
 
-
   async close(): Promise<void> {
     const parser = await this.parser?.catch(() => undefined);
     parser?.close();

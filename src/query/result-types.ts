@@ -85,8 +85,17 @@ function fromTables(from: unknown, tables: ReadonlyMap<string, Map<string, Store
 
 /** Functions whose value is a DateTime (whole seconds) in ClickHouse. */
 const DATETIME_FUNCTIONS = new Set([
-  'now', 'todatetime', 'fromunixtimestamp', 'tostartofminute', 'tostartoffiveminutes', 'tostartoffiveminute', 'tostartoftenminutes',
-  'tostartoffifteenminutes', 'tostartofhour', 'tostartofday', 'tostartofinterval',
+  'now',
+  'todatetime',
+  'fromunixtimestamp',
+  'tostartofminute',
+  'tostartoffiveminutes',
+  'tostartoffiveminute',
+  'tostartoftenminutes',
+  'tostartoffifteenminutes',
+  'tostartofhour',
+  'tostartofday',
+  'tostartofinterval',
 ]);
 /** Functions whose value is a Date in ClickHouse, answered by DuckDB as a DATE or a TIMESTAMP. */
 const DATE_FUNCTIONS = new Set(['todate', 'today', 'yesterday', 'tostartofmonth', 'tostartofyear', 'tostartofquarter', 'tomonday', 'tostartofweek']);

@@ -70,7 +70,12 @@ async function scalarRow(connection: DuckDBConnection, sql: string): Promise<unk
  */
 async function evaluateBounds(connection: DuckDBConnection, template: Node, bounds: readonly TimeBound[], inTransaction: boolean): Promise<{ micros: (number | undefined)[]; open: boolean }> {
   const names = bounds.map((_, i) => `b${i}`);
-  const select = quoteLiteral(selectOf(template, bounds.map((b) => b.expr)));
+  const select = quoteLiteral(
+    selectOf(
+      template,
+      bounds.map((b) => b.expr),
+    ),
+  );
   try {
     const values = await scalarRow(
       connection,
@@ -132,8 +137,7 @@ function checkTimeRange(settings: QuerySettings, table: TableRef, range: Range, 
   }
 }
 
-const describePartitions = (tables: readonly PrunedTable[]) =>
-  tables.map((t) => `${refKey(t.ref)}: ${t.partitions.length} of ${t.considered} partitions, ${t.partitions.reduce((s, p) => s + p.rows, 0)} rows`);
+const describePartitions = (tables: readonly PrunedTable[]) => tables.map((t) => `${refKey(t.ref)}: ${t.partitions.length} of ${t.considered} partitions, ${t.partitions.reduce((s, p) => s + p.rows, 0)} rows`);
 
 /** Runs /query statements, each on a connection of the sealed sandbox for the tables it reads. */
 export class QueryService {

@@ -4,17 +4,7 @@ import { clickhouseCalls } from './calls.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
-export const OUTPUT_FORMATS = [
-  'TabSeparated',
-  'TabSeparatedWithNames',
-  'TabSeparatedWithNamesAndTypes',
-  'CSV',
-  'CSVWithNames',
-  'CSVWithNamesAndTypes',
-  'JSON',
-  'JSONEachRow',
-  'JSONCompact',
-] as const;
+export const OUTPUT_FORMATS = ['TabSeparated', 'TabSeparatedWithNames', 'TabSeparatedWithNamesAndTypes', 'CSV', 'CSVWithNames', 'CSVWithNamesAndTypes', 'JSON', 'JSONEachRow', 'JSONCompact'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 const FORMAT_ALIASES: Record<string, OutputFormat> = {
   TSV: 'TabSeparated',
@@ -41,8 +31,7 @@ export function outputFormat(name: string): OutputFormat {
   throw new QueryError(`Unknown output format ${name}: use one of ${OUTPUT_FORMATS.join(', ')} (UNKNOWN_FORMAT)`);
 }
 
-const unquote = (token: Token): string =>
-  token.kind === 'string' ? token.text.slice(1, -1).replaceAll("''", "'") : token.kind === 'quoted' ? token.text.slice(1, -1) : token.text;
+const unquote = (token: Token): string => (token.kind === 'string' ? token.text.slice(1, -1).replaceAll("''", "'") : token.kind === 'quoted' ? token.text.slice(1, -1) : token.text);
 
 /** Reads `name = value (, name = value)*` filling exactly tokens[from..]; undefined when they are something else. */
 function settingsList(tokens: readonly Token[], from: number): Record<string, string> | undefined {
@@ -69,7 +58,7 @@ function splitTrailingClauses(text: string): { sql: string; format: OutputFormat
   let sql = text.trim().replace(/;\s*$/, '');
   let format: OutputFormat | undefined;
   let settings: Record<string, string> | undefined;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     const tokens = tokenize(sql);
     const n = tokens.length;
@@ -110,7 +99,11 @@ const PARAMETRIC: Record<string, (params: string, args: string) => string> = {
   quantileexact: (p, x) => `__inlet_quantile_exact(${x}, ${p})`,
   // ClickHouse's topK is approximate too (Filtered Space-Saving), most frequent first.
   topk: (p, x) => `approx_top_k(${x}, ${p})`,
-  quantilesexact: (p, x) => `[${p.split(',').map((level) => `__inlet_quantile_exact(${x}, ${level.trim()})`).join(', ')}]`,
+  quantilesexact: (p, x) =>
+    `[${p
+      .split(',')
+      .map((level) => `__inlet_quantile_exact(${x}, ${level.trim()})`)
+      .join(', ')}]`,
 };
 
 function rewriteParametric(sql: string): string {

@@ -41,9 +41,7 @@ export function createS3Client(config: Pick<Config, 's3Endpoint' | 's3Region' | 
   const client = new S3Client({
     region: credential?.region ?? config.s3Region,
     ...(endpoint ? { endpoint } : {}),
-    ...(credential
-      ? { credentials: { accessKeyId: credential.access_key_id, secretAccessKey: credential.secret_access_key, ...(credential.session_token ? { sessionToken: credential.session_token } : {}) } }
-      : {}),
+    ...(credential ? { credentials: { accessKeyId: credential.access_key_id, secretAccessKey: credential.secret_access_key, ...(credential.session_token ? { sessionToken: credential.session_token } : {}) } } : {}),
     forcePathStyle: config.s3ForcePathStyle ?? Boolean(endpoint),
     // S3-compatible servers (MinIO releases, s3rver, Ceph) reject the newer default checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -63,9 +63,7 @@ export class PartitionCache {
   async acquire(items: readonly CacheItem[], signal?: AbortSignal): Promise<PinnedFiles> {
     const wanted = items.reduce((sum, item) => sum + item.bytes, 0);
     if (wanted > this.maxBytes) {
-      throw new QueryError(
-        `The query needs ${wanted} bytes of partitions, more than INLET_CACHE_BYTES=${this.maxBytes} can hold: narrow the time range or raise INLET_CACHE_BYTES (CACHE_TOO_SMALL)`,
-      );
+      throw new QueryError(`The query needs ${wanted} bytes of partitions, more than INLET_CACHE_BYTES=${this.maxBytes} can hold: narrow the time range or raise INLET_CACHE_BYTES (CACHE_TOO_SMALL)`);
     }
     const held: Entry[] = [];
     const missing: { item: CacheItem; entry: Entry }[] = [];

@@ -59,6 +59,8 @@ export function settingsOfUrl(url: string, endpoint: string | undefined, region:
 
 /** The same on every process started with the same INLET_STORAGE_URL, so they agree on it without asking each other. */
 export function defaultStorageId(storageUrl: string, endpoint: string | undefined): string {
-  const hex = createHash('sha256').update(`inlet default storage\n${storageUrl}\n${endpoint ?? ''}`).digest('hex');
+  const hex = createHash('sha256')
+    .update(`inlet default storage\n${storageUrl}\n${endpoint ?? ''}`)
+    .digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -29,7 +29,6 @@ export function duckdbType(v: ValueType): string {
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 export const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
-
 /**
  * How a group of files is read. `csv`: delimited records. `lines`: one JSON document per line
  * (NDJSON), so a bad line rejects only itself. `array`: each file one JSON array of records.
@@ -317,15 +316,21 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
     ].filter(Boolean);
     return checks.length === 0 ? [] : [`CASE ${checks.join(' ')} END`];
   });
-  if (isJson) reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(${LINE_COLUMN}) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(${LINE_COLUMN}, 100) END`);
-  const stored = cols.flatMap((c, i) => (c.ignore ? [] : [`${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`]));
+  if (isJson)
+    reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(${LINE_COLUMN}) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(${LINE_COLUMN}, 100) END`);
+  const stored = cols.flatMap((c, i) =>
+    c.ignore ? [] : [`${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`],
+  );
   // Every projection is as wide as the columns it passes on, and DuckDB gives each a buffer per
   // column: each passes on only what later ones read, or wide transforms ran out of memory.
   const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? [LINE_COLUMN, '__inlet_fields'] : [])];
   const normalisedColumns = cols.map((_, i) => `__inlet_n${i}`);
   const convertedColumns = steps.flatMap((step, i) => (step.check ? [] : [`__inlet_c${i}`]));
   const withColumns = (columns: readonly string[], from: string) => (columns.length === 0 ? from : `(SELECT *, ${columns.join(', ')} FROM ${from})`);
-  const normalisedFrom = `(SELECT ${[...passed, ...normalised].join(', ')} FROM ${withColumns(picked.filter((p) => p !== undefined), `(${rawFrom})`)})`;
+  const normalisedFrom = `(SELECT ${[...passed, ...normalised].join(', ')} FROM ${withColumns(
+    picked.filter((p) => p !== undefined),
+    `(${rawFrom})`,
+  )})`;
   const parsedFrom = `(SELECT *, ${parsed.join(', ')} FROM ${normalisedFrom})`;
   const checkedFrom = checked.length === 0 ? parsedFrom : `(SELECT ${[...passed, ...normalisedColumns, ...convertedColumns, ...checked].join(', ')} FROM ${parsedFrom})`;
   return (
@@ -342,5 +347,8 @@ export function storedColumns(t: Transform): { name: string; type: string }[] {
 
 /** The stored columns as a short key: partitions with equal keys hold files of one schema. */
 export function schemaKey(t: Transform): string {
-  return createHash('sha256').update(JSON.stringify(storedColumns(t))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(storedColumns(t)))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -15,8 +15,7 @@ export class UnsupportedLayoutError extends Error {
 
 // Go's element recognition (time.nextStdChunk), longest alternative first.
 // `_2006` is a literal `_` followed by 2006, hence the lookahead on `_2`.
-const ELEMENT =
-  /January|Jan(?![a-z])|Monday|Mon(?![a-z])|MST|0[1-6]|002|15|1|2006|2|_2(?!006)|__2|3|4|5|PM|pm|-070000|-07:00:00|-0700|-07:00|-07|Z070000|Z07:00:00|Z0700|Z07:00|Z07|[.,](?:0+|9+)(?![0-9])/y;
+const ELEMENT = /January|Jan(?![a-z])|Monday|Mon(?![a-z])|MST|0[1-6]|002|15|1|2006|2|_2(?!006)|__2|3|4|5|PM|pm|-070000|-07:00:00|-0700|-07:00|-07|Z070000|Z07:00:00|Z0700|Z07:00|Z07|[.,](?:0+|9+)(?![0-9])/y;
 
 // DuckDB's %m, %d, %H, ... accept one or two digits when parsing, so the
 // padded and unpadded Go forms differ only cosmetically.
@@ -51,9 +50,7 @@ const SIMPLE: Record<string, string> = {
 const OFFSET = new Set(['-07', '-0700', '-07:00', '-07:00:00']);
 const ISO_OFFSET = new Set(['Z07', 'Z0700', 'Z07:00', 'Z07:00:00']);
 
-const SUPPORTED =
-  '2006 06 01 1 Jan January 02 2 _2 002 __2 15 03 3 04 4 05 5 PM pm Mon Monday MST ' +
-  '-07 -0700 -07:00 -07:00:00 Z07 Z0700 Z07:00 Z07:00:00 .000 ,000 .999 ,999 and literal text';
+const SUPPORTED = '2006 06 01 1 Jan January 02 2 _2 002 __2 15 03 3 04 4 05 5 PM pm Mon Monday MST ' + '-07 -0700 -07:00 -07:00:00 Z07 Z0700 Z07:00 Z07:00:00 .000 ,000 .999 ,999 and literal text';
 
 const isFraction = (el: string) => /^[.,]/.test(el);
 
@@ -89,10 +86,7 @@ function translate(layout: string, el: string, at: number, nextElement: string |
     const spec = el === '_2' ? '%-d' : '%-j';
     return at === 0 || /\s/.test(layout[at - 1] ?? '') ? [spec] : [spec, ` ${spec}`];
   }
-  throw new UnsupportedLayoutError(
-    `Go layout ${JSON.stringify(layout)}: element ${JSON.stringify(el)} cannot be translated ` +
-      `(DuckDB's %z does not accept ±hhmmss offsets); supported: ${SUPPORTED}`,
-  );
+  throw new UnsupportedLayoutError(`Go layout ${JSON.stringify(layout)}: element ${JSON.stringify(el)} cannot be translated ` + `(DuckDB's %z does not accept ±hhmmss offsets); supported: ${SUPPORTED}`);
 }
 
 interface Token {
@@ -124,16 +118,12 @@ function tokenize(layout: string): Token[] {
 export function goLayoutToStrptime(layout: string): StrptimeLayout {
   const tokens = tokenize(layout);
   if (!tokens.some((t) => t.element)) {
-    throw new UnsupportedLayoutError(
-      `Go layout ${JSON.stringify(layout)} has no reference-time element; supported: ${SUPPORTED}`,
-    );
+    throw new UnsupportedLayoutError(`Go layout ${JSON.stringify(layout)} has no reference-time element; supported: ${SUPPORTED}`);
   }
   let formats = [''];
   let hasZone = false;
   tokens.forEach((t, k) => {
-    const alternatives = t.element
-      ? translate(layout, t.text, t.at, tokens.slice(k + 1).find((r) => r.element)?.text)
-      : [t.text.replace(/%/g, '%%')];
+    const alternatives = t.element ? translate(layout, t.text, t.at, tokens.slice(k + 1).find((r) => r.element)?.text) : [t.text.replace(/%/g, '%%')];
     if (t.element && (t.text === 'MST' || OFFSET.has(t.text) || ISO_OFFSET.has(t.text))) hasZone = true;
     formats = formats.flatMap((f) => alternatives.map((a) => f + a));
   });

@@ -25,7 +25,11 @@ export async function checkSqlTransform(transform: Transform): Promise<Transform
       produced = (await connection.runAndReadAll('SELECT * FROM inlet_transformed')).columnNames();
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      throw new ValidationError(`settings.sql_transform does not run on the converted columns (${storedColumns(transform).map((c) => c.name).join(', ')}): ${message}`);
+      throw new ValidationError(
+        `settings.sql_transform does not run on the converted columns (${storedColumns(transform)
+          .map((c) => c.name)
+          .join(', ')}): ${message}`,
+      );
     }
     if (!produced.includes(transform.primary)) {
       throw new ValidationError(`settings.sql_transform does not output the primary column "${transform.primary}": select it (SELECT * ... FROM {STREAM} keeps every column)`);

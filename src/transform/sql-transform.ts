@@ -14,23 +14,7 @@ export const STREAM_RELATION = '__inlet_stream';
 const FIELD = 'settings.sql_transform';
 
 /** Expression kinds a row-wise SELECT needs; anything else (parameters, DEFAULT, ...) is refused. */
-const EXPRESSION_CLASSES = new Set([
-  'CONSTANT',
-  'COLUMN_REF',
-  'FUNCTION',
-  'WINDOW',
-  'CASE',
-  'CAST',
-  'COMPARISON',
-  'CONJUNCTION',
-  'OPERATOR',
-  'BETWEEN',
-  'STAR',
-  'LAMBDA',
-  'SUBQUERY',
-  'COLLATE',
-  'POSITIONAL_REFERENCE',
-]);
+const EXPRESSION_CLASSES = new Set(['CONSTANT', 'COLUMN_REF', 'FUNCTION', 'WINDOW', 'CASE', 'CAST', 'COMPARISON', 'CONJUNCTION', 'OPERATOR', 'BETWEEN', 'STAR', 'LAMBDA', 'SUBQUERY', 'COLLATE', 'POSITIONAL_REFERENCE']);
 
 /** Table reference kinds that are no FROM clause at all, a parenthesised SELECT, or VALUES. */
 const NESTED_TABLE_REFS = new Set(['EMPTY', 'SUBQUERY', 'EXPRESSION_LIST']);

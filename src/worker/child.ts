@@ -78,10 +78,7 @@ const starting = (async () => {
     onConnectionError: (err) => log.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
   });
   const onJobChanged = (orgId: string, jobId: string) => send({ type: 'job-changed', orgId, jobId });
-  pool = new WorkerPool(
-    { catalog, config, sources: new Sources(config, undefined, metrics.s3), storage: new PartitionStorage(config, catalog, metrics.s3), log, onJobChanged, metrics },
-    config.workers,
-  );
+  pool = new WorkerPool({ catalog, config, sources: new Sources(config, undefined, metrics.s3), storage: new PartitionStorage(config, catalog, metrics.s3), log, onJobChanged, metrics }, config.workers);
   await pool.start();
 })();
 starting.then(

@@ -69,14 +69,7 @@ const CHUNK_FILES = 1000;
  * Nothing is visible until the caller commits the result to the catalog. `progress` counts the
  * bytes read and rows converted as they are, for the caller's lease renewals to report.
  */
-export async function runIndexTask(
-  ctx: WorkerContext,
-  engine: DuckDBInstance,
-  task: TaskRow,
-  job: JobRow,
-  signal: AbortSignal,
-  progress: TaskProgress = { bytesRead: 0, rowsRead: 0 },
-): Promise<IndexResult> {
+export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, task: TaskRow, job: JobRow, signal: AbortSignal, progress: TaskProgress = { bytesRead: 0, rowsRead: 0 }): Promise<IndexResult> {
   const settings = jobSettingsOf(job);
   const sources = await ctx.sources.forJob(ctx.catalog, job);
   // A sql_transform runs only as the SELECT checked here, whatever check the stored transform passed.
@@ -172,7 +165,10 @@ export async function runIndexTask(
     const changed = await sources.changedSinceListed(inputs);
     if (changed.length > 0) throw inputError(inputs, changed);
     // Uploaded (for object storage) before the commit, which alone makes them visible.
-    const published = await output.publish([...written, ...quarantined].map((p) => p.file), signal);
+    const published = await output.publish(
+      [...written, ...quarantined].map((p) => p.file),
+      signal,
+    );
     return {
       discard: () => output.discard(),
       phases: { fetchMs: Math.round(phases.fetchMs), convertMs: Math.round(phases.convertMs), writeMs: Math.round(phases.writeMs) },
@@ -182,7 +178,7 @@ export async function runIndexTask(
       files: inputs.map((input, i) => fileReport(input, fetchedBytes[i]!, accounts[i]!, keptPerFile[i]!)),
     };
   } catch (err) {
-    await output.discard().catch((discardErr: unknown) => ctx.log.warn({ task: task.id, err: errorMessage(discardErr) }, 'removing a failed attempt\'s partitions failed; the sweeper will'));
+    await output.discard().catch((discardErr: unknown) => ctx.log.warn({ task: task.id, err: errorMessage(discardErr) }, "removing a failed attempt's partitions failed; the sweeper will"));
     throw err;
   } finally {
     prefetch.abort();

@@ -27,8 +27,7 @@ export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow
   /** Every filter of listed objects goes here: what it drops never reaches a task. */
   const keep = (object: SourceObject): boolean => !filter || filter(object.url);
   /** What the table already loaded, as it is now, is skipped unless the job forces: one lookup per page. */
-  const loadedOf = async (page: readonly SourceObject[]): Promise<Map<string, string>> =>
-    settings.force === true ? new Map() : alreadyLoaded(ctx.catalog.db, job.table_id, page.filter(keep));
+  const loadedOf = async (page: readonly SourceObject[]): Promise<Map<string, string>> => (settings.force === true ? new Map() : alreadyLoaded(ctx.catalog.db, job.table_id, page.filter(keep)));
 
   const grouper = new TaskGrouper(settings.input_aggregation);
   // Settled: every object up to `after` is in a committed (or closed) task, or was dropped or skipped.
@@ -42,10 +41,7 @@ export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow
   const full = () => settings.max_files > 0 && kept + grouper.pending >= settings.max_files;
   const resumed = after !== undefined;
   if (resumed) ctx.log.info({ job: job.id, after, kept }, 'listing resumes where an earlier attempt got to');
-  const listing =
-    url.scheme === 'rejects'
-      ? listRejects(ctx.catalog, job.org_id, url.jobId, after)
-      : sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize });
+  const listing = url.scheme === 'rejects' ? listRejects(ctx.catalog, job.org_id, url.jobId, after) : sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize });
   pages: for await (const page of listing) {
     const settledBefore = after;
     const loaded = await loadedOf(page);

@@ -16,7 +16,10 @@ export async function takeBackEarlierRun(ctx: WorkerContext, lease: Lease, prefi
   const held = await leasesOfEarlierRuns(catalog, prefix, lease.owner);
   if (held.length > 0) {
     const watchMs = BEATS_WATCHED * MAX_HEARTBEAT_MS;
-    log.info({ tasks: held.length, owners: [...new Set(held.map((h) => h.owner))] }, `${held.length} tasks are leased to an earlier run of this data dir's worker; taking them back unless their leases are renewed within ${watchMs / 1000} s`);
+    log.info(
+      { tasks: held.length, owners: [...new Set(held.map((h) => h.owner))] },
+      `${held.length} tasks are leased to an earlier run of this data dir's worker; taking them back unless their leases are renewed within ${watchMs / 1000} s`,
+    );
     await sleep(watchMs, signal);
     if (signal.aborted) return;
     const taken = await expireUnrenewedLeases(catalog, held);

@@ -65,7 +65,10 @@ export class FaultProxy {
       }
       if (rule.fault === 'before') {
         req.pause();
-        void rule.action!().then(() => this.forward(req, res, undefined), () => req.socket.destroy());
+        void rule.action!().then(
+          () => this.forward(req, res, undefined),
+          () => req.socket.destroy(),
+        );
         return;
       }
     }

@@ -15,10 +15,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** `inlet serve` as its own process, as a user runs it, so it can be killed mid-job. */
-export async function spawnInlet(
-  env: Record<string, string>,
-  nodeArgs: readonly string[] = [],
-): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log(): string }> {
+export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log(): string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,

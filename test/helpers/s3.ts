@@ -55,10 +55,7 @@ export async function startLocalS3(keyPair?: { accessKeyId: string; secretAccess
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}: ${out}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = createS3Client(
-    { s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true },
-    keyPair ? { access_key_id: keyPair.accessKeyId, secret_access_key: keyPair.secretAccessKey } : undefined,
-  );
+  const client = createS3Client({ s3Endpoint: endpoint, s3Region: 'us-east-1', s3ForcePathStyle: true }, keyPair ? { access_key_id: keyPair.accessKeyId, secret_access_key: keyPair.secretAccessKey } : undefined);
   return {
     endpoint,
     pid: child.pid!,

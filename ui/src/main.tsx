@@ -41,7 +41,10 @@ function App() {
           ))}
         </nav>
         <span class="who">
-          {session.email} <button class="link" onClick={() => void logout()}>log out</button>
+          {session.email}{' '}
+          <button class="link" onClick={() => void logout()}>
+            log out
+          </button>
         </span>
       </header>
       <main>{page}</main>

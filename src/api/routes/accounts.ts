@@ -112,7 +112,10 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
     request.server.sessions.accountChanged(target.id);
     return reply.status(204).send();
   });
-  for (const [action, change] of [['add_roles', addRoles], ['remove_roles', removeRoles]] as const) {
+  for (const [action, change] of [
+    ['add_roles', addRoles],
+    ['remove_roles', removeRoles],
+  ] as const) {
     app.post<{ Body: Body }>(`/config/v1/users/:user/${action}`, { schema: { body: objectBody } }, async (request) => {
       rejectUnknownKeys(request.body, ['roles'], '');
       if (!Array.isArray(request.body.roles)) throw new ValidationError('roles is missing: send {"roles": ["role_name", ...]}');

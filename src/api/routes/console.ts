@@ -14,10 +14,7 @@ export function consoleRoutes(app: FastifyInstance, dist: URL = CONSOLE_DIST): v
   const hidden = { schema: { hide: true } };
   if (!existsSync(new URL('index.html', dist))) {
     const notBuilt = async (_request: unknown, reply: FastifyReply) =>
-      reply
-        .status(503)
-        .type('text/plain; charset=utf-8')
-        .send('The web console is not built: run `npm run build:ui` (or start with `npm start`, which builds it), then restart Inlet.\n');
+      reply.status(503).type('text/plain; charset=utf-8').send('The web console is not built: run `npm run build:ui` (or start with `npm start`, which builds it), then restart Inlet.\n');
     app.get('/ui', hidden, notBuilt);
     app.get('/ui/*', hidden, notBuilt);
     return;

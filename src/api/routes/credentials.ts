@@ -79,7 +79,9 @@ export function credentialRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const endpoint = text(s, 'endpoint', false);
     // A worker sends requests wherever the endpoint says: AWS, or the S3 endpoint the operator configured, never any host an API user names.
     if (endpoint !== undefined && !AWS_ENDPOINT.test(endpoint) && endpoint.replace(/\/$/, '') !== ctx.config.s3Endpoint?.replace(/\/$/, '')) {
-      throw new ValidationError(`settings.endpoint is ${JSON.stringify(endpoint.slice(0, 200))}: give an https://…amazonaws.com endpoint, ${ctx.config.s3Endpoint ? `the processes' AWS_ENDPOINT_URL_S3 (${ctx.config.s3Endpoint}), ` : ''}or none`);
+      throw new ValidationError(
+        `settings.endpoint is ${JSON.stringify(endpoint.slice(0, 200))}: give an https://…amazonaws.com endpoint, ${ctx.config.s3Endpoint ? `the processes' AWS_ENDPOINT_URL_S3 (${ctx.config.s3Endpoint}), ` : ''}or none`,
+      );
     }
     const region = text(s, 'region', false);
     const sessionToken = text(s, 'session_token', false);

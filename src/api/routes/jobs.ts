@@ -32,8 +32,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return id;
   };
   const job = async (request: FastifyRequest): Promise<JobRow> => getJob(catalog, await orgId(request), (request.params as { job: string }).job);
-  const view = async (row: JobRow) =>
-    jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
+  const view = async (row: JobRow) => jobView(row, await jobProgress(catalog, row.id), await jobFiles(catalog, row.id, { onlyProblems: true, limit: PROBLEM_FILES_SHOWN, offset: 0 }));
 
   // Dashboards poll status: one view per job at a time is computed, and serves every poller,
   // already serialized (as the job, and as status's one-element array).

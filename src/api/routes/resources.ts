@@ -52,10 +52,7 @@ const TRANSFORM_KEYS = ['name', 'description', 'type', 'settings', ...READ_ONLY_
  * Hydrolix's table settings (hydrolix-api.md 2.2). Inlet stores them as given and runs none (batch
  * jobs carry their own partition settings), but a misspelt one is refused like any other.
  */
-const TABLE_SETTINGS_KEYS = [
-  'stream', 'age', 'reaper', 'merge', 'autoingest', 'sort_keys', 'shard_key', 'max_future_days', 'summary', 'scale',
-  'max_request_bytes', 'storage_map', 'default_query_options', 'rate_limit',
-];
+const TABLE_SETTINGS_KEYS = ['stream', 'age', 'reaper', 'merge', 'autoingest', 'sort_keys', 'shard_key', 'max_future_days', 'summary', 'scale', 'max_request_bytes', 'storage_map', 'default_query_options', 'rate_limit'];
 
 /** PUT replaces a resource (name required); PATCH changes only the fields it sends. */
 function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean, known: readonly string[]): NamedFields {
@@ -155,7 +152,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await deleteTable(catalog, t);
     // The table is gone from the catalog: files left by a failure here are orphans, which the sweeper removes.
     ctx.queries.forgetTable(t.id);
-    await ctx.storage.removeTable(t, storageIds).catch((err: unknown) => request.log.warn({ table: t.id, err: errorMessage(err) }, 'removing a deleted table\'s partitions failed; the sweeper will'));
+    await ctx.storage.removeTable(t, storageIds).catch((err: unknown) => request.log.warn({ table: t.id, err: errorMessage(err) }, "removing a deleted table's partitions failed; the sweeper will"));
     return reply.status(204).send();
   });
 

@@ -34,7 +34,8 @@ export function serviceAccountRoutes(app: FastifyInstance, ctx: ApiContext): voi
     // hdxcli sends a description ("Created with hdxcli tool"): accepted, not kept.
     rejectUnknownKeys(request.body, ['name', 'description', 'org', 'roles'], '');
     const name = request.body.name;
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the service account a non-empty name of at most 200 characters`);
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 200)
+      throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the service account a non-empty name of at most 200 characters`);
     const org = await targetOrg(db, request.user!, request.body.org);
     const roles = grantableRoles(request.user!, request.body.roles);
     if ((await listAccounts(db, 'service_account', org.id)).some((a) => a.name === name)) throw new ConflictError(`org "${org.name}" has a service account named "${name}" already`);

@@ -1,17 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getOrgForUser } from '../../catalog/accounts.js';
 import type { Org, StorageRow } from '../../catalog/schema.js';
-import {
-  createStorage,
-  deleteStorage,
-  getOrgStorage,
-  getStorageById,
-  listOrgStorages,
-  storageHasPartitions,
-  tablesUsingStorage,
-  updateStorage,
-  type StorageFields,
-} from '../../catalog/storages.js';
+import { createStorage, deleteStorage, getOrgStorage, getStorageById, listOrgStorages, storageHasPartitions, tablesUsingStorage, updateStorage, type StorageFields } from '../../catalog/storages.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { storageUrlOf, validateStorageSettings, type StorageSettings } from '../../storage/settings.js';
 import { requireCredential } from '../../catalog/credentials.js';

@@ -4,7 +4,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // A retried task keeps counting its attempts (each attempt's partitions are written under its
   // own number, and a commit is fenced by it), so the attempts it made before the retry are kept
   // apart: the limit on lost attempts counts those since the retry only.
-  await db.schema.alterTable('tasks').addColumn('retried_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('tasks')
+    .addColumn('retried_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   // Every object each table loaded, by URL and version: a new job skips what is already there.
   // No foreign key to jobs: the ledger outlives a deleted job's record, as its rows do.
   await db.schema

@@ -4,10 +4,16 @@ import { sql, type Kysely } from 'kysely';
 // Hydrolix assigns their roles through /users/{id}/add_roles/), one-time invites, the JWT
 // signing key, and per-org source credentials (encrypted by the application before they are stored).
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('users').addColumn('kind', 'text', (c) => c.notNull().defaultTo('user')).execute();
+  await db.schema
+    .alterTable('users')
+    .addColumn('kind', 'text', (c) => c.notNull().defaultTo('user'))
+    .execute();
   await db.schema.alterTable('users').addColumn('name', 'text').execute();
   // Raised by DELETE .../tokens/: service-account JWTs carry the generation they were signed in.
-  await db.schema.alterTable('users').addColumn('token_generation', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('users')
+    .addColumn('token_generation', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
 
   await db.schema
     .createTable('user_roles')

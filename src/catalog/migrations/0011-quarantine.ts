@@ -20,5 +20,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('quarantine_table').on('quarantine').column('table_id').execute();
   await db.schema.createIndex('quarantine_job').on('quarantine').column('job_id').execute();
-  await db.schema.alterTable('task_files').addColumn('rows_quarantined', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('task_files')
+    .addColumn('rows_quarantined', 'bigint', (c) => c.notNull().defaultTo(0))
+    .execute();
 }

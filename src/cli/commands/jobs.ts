@@ -71,7 +71,12 @@ function statusRows(job: JobStatusView): [string, unknown][] {
     ['name', job.name],
     ['status', job.status],
     ['percent complete', `${Math.floor(details.status_detail.percent_complete * 100)}%${details.status_detail.estimated ? ' (listing)' : ''}`],
-    ['INDEX tasks', Object.entries(index).map(([state, n]) => `${state} ${n}`).join(', ')],
+    [
+      'INDEX tasks',
+      Object.entries(index)
+        .map(([state, n]) => `${state} ${n}`)
+        .join(', '),
+    ],
     ['rows read / written / rejected', `${formatCount(details.rows.read)} / ${formatCount(details.rows.written)} / ${formatCount(details.rows.rejected)}`],
     ['bytes read', formatBytes(details.bytes_read)],
     ['duration', formatSeconds(details.duration_ms / 1000)],

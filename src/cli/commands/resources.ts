@@ -16,20 +16,43 @@ interface Kind {
 
 const created = (item: Item) => item.created;
 const KINDS: readonly Kind[] = [
-  { noun: 'project', segment: 'projects', depth: 1, refHelp: 'PROJECT', columns: [['name', (i) => i.name], ['uuid', (i) => i.uuid], ['description', (i) => i.description], ['created', created]] },
+  {
+    noun: 'project',
+    segment: 'projects',
+    depth: 1,
+    refHelp: 'PROJECT',
+    columns: [
+      ['name', (i) => i.name],
+      ['uuid', (i) => i.uuid],
+      ['description', (i) => i.description],
+      ['created', created],
+    ],
+  },
   {
     noun: 'table',
     segment: 'tables',
     depth: 2,
     refHelp: 'PROJECT.TABLE',
-    columns: [['name', (i) => i.name], ['uuid', (i) => i.uuid], ['primary key', (i) => i.primary_key], ['description', (i) => i.description], ['created', created]],
+    columns: [
+      ['name', (i) => i.name],
+      ['uuid', (i) => i.uuid],
+      ['primary key', (i) => i.primary_key],
+      ['description', (i) => i.description],
+      ['created', created],
+    ],
   },
   {
     noun: 'transform',
     segment: 'transforms',
     depth: 3,
     refHelp: 'PROJECT.TABLE.TRANSFORM',
-    columns: [['name', (i) => i.name], ['uuid', (i) => i.uuid], ['type', (i) => i.type], ['default', (i) => (i.settings as { is_default?: boolean } | undefined)?.is_default === true], ['created', created]],
+    columns: [
+      ['name', (i) => i.name],
+      ['uuid', (i) => i.uuid],
+      ['type', (i) => i.type],
+      ['default', (i) => (i.settings as { is_default?: boolean } | undefined)?.is_default === true],
+      ['created', created],
+    ],
   },
 ];
 
@@ -86,10 +109,7 @@ async function bodyOf(options: BodyOptions): Promise<Record<string, unknown>> {
 }
 
 function bodyFlags(command: Command, kind: Kind): Command {
-  command
-    .option('--file <path>', 'the JSON body ("-" for stdin); flags override its fields')
-    .option('--description <text>', 'description')
-    .option('--settings <json>', 'settings object, as JSON');
+  command.option('--file <path>', 'the JSON body ("-" for stdin); flags override its fields').option('--description <text>', 'description').option('--settings <json>', 'settings object, as JSON');
   if (kind.noun === 'transform') command.option('--type <type>', 'csv or json');
   return command;
 }
@@ -142,14 +162,15 @@ function registerKind(program: Command, kind: Kind): void {
       const parents = ref !== undefined ? splitRef(KINDS[kind.depth - 2]!, ref, kind.depth - 1) : [];
       const items = await session.client.request<Item[]>('GET', await collectionPath(session, parents));
       if (options.json) printJson(items);
-      else printTable(kind.columns.map(([head]) => head), items.map((item) => kind.columns.map(([, value]) => value(item))));
+      else
+        printTable(
+          kind.columns.map(([head]) => head),
+          items.map((item) => kind.columns.map(([, value]) => value(item))),
+        );
     }),
   );
 
-  clientCommand(
-    group.command('show').description(`show one ${kind.noun}`).argument(`<${kind.refHelp}>`, `the ${kind.noun}, by name or uuid`),
-    `inlet ${kind.noun} show ${sample}`,
-  ).action(
+  clientCommand(group.command('show').description(`show one ${kind.noun}`).argument(`<${kind.refHelp}>`, `the ${kind.noun}, by name or uuid`), `inlet ${kind.noun} show ${sample}`).action(
     action(async (ref: string, options: ClientOptions) => {
       const session = await openSession(options);
       printItem(await session.client.request<Item>('GET', await itemPath(session, kind, ref)), options);
@@ -177,7 +198,10 @@ function registerKind(program: Command, kind: Kind): void {
   );
 
   clientCommand(
-    group.command('delete').description(`delete a ${kind.noun}${kind.noun === 'table' ? ' and its data' : ''}`).argument(`<${kind.refHelp}>`, `the ${kind.noun}, by name or uuid`),
+    group
+      .command('delete')
+      .description(`delete a ${kind.noun}${kind.noun === 'table' ? ' and its data' : ''}`)
+      .argument(`<${kind.refHelp}>`, `the ${kind.noun}, by name or uuid`),
     `inlet ${kind.noun} delete ${sample}`,
     { json: false },
   ).action(

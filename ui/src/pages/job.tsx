@@ -66,7 +66,18 @@ export function JobPage({ id }: { id: string }) {
       setActionError(`${action} failed: ${(err as Error).message}`);
     }
   };
-  if (!current) return <section>{job.error ? <p class="error" role="alert">{job.error}</p> : <p class="muted">Loading…</p>}</section>;
+  if (!current)
+    return (
+      <section>
+        {job.error ? (
+          <p class="error" role="alert">
+            {job.error}
+          </p>
+        ) : (
+          <p class="muted">Loading…</p>
+        )}
+      </section>
+    );
   const d = current.details;
   const elapsedSeconds = d.duration_ms / 1000;
   return (
@@ -86,7 +97,11 @@ export function JobPage({ id }: { id: string }) {
         </button>
         {actionNote && <span class="muted">{actionNote}</span>}
       </div>
-      {actionError && <p class="error" role="alert">{actionError}</p>}
+      {actionError && (
+        <p class="error" role="alert">
+          {actionError}
+        </p>
+      )}
       {job.error && <p class="error">{job.error}</p>}
       <dl class="facts">
         <dt>Table</dt>
@@ -169,7 +184,11 @@ function FileTable({ files }: { files: FileReport[] }) {
   if (files.length === 0) return <p class="muted">No file reports yet (files are reported as their task commits).</p>;
   return (
     <>
-      {files.length >= FILE_PAGE && <p class="muted">The first {number(FILE_PAGE)} files; GET …/files?offset={FILE_PAGE} has the rest.</p>}
+      {files.length >= FILE_PAGE && (
+        <p class="muted">
+          The first {number(FILE_PAGE)} files; GET …/files?offset={FILE_PAGE} has the rest.
+        </p>
+      )}
       <table class="grid files">
         <thead>
           <tr>

@@ -24,9 +24,7 @@ export function JobsPage() {
   const jobs = usePoll(() => api<Job[]>('GET', orgPath('/jobs/batch/')), 2000, []);
   const all = jobs.value ?? [];
   const tables = [...new Set(all.map((j) => j.settings.source.table))].sort();
-  const shown = all
-    .filter((j) => (!status || j.status === status) && (!table || j.settings.source.table === table))
-    .sort((a, b) => b.created.localeCompare(a.created));
+  const shown = all.filter((j) => (!status || j.status === status) && (!table || j.settings.source.table === table)).sort((a, b) => b.created.localeCompare(a.created));
   return (
     <section>
       <h2>Batch jobs</h2>
@@ -52,7 +50,11 @@ export function JobsPage() {
         </label>
         <span class="muted">updates every 2 s</span>
       </div>
-      {jobs.error && <p class="error" role="alert">{jobs.error}</p>}
+      {jobs.error && (
+        <p class="error" role="alert">
+          {jobs.error}
+        </p>
+      )}
       <table class="grid jobs">
         <thead>
           <tr>

@@ -32,7 +32,11 @@ export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) 
       <button type="submit" disabled={busy}>
         Log in
       </button>
-      {error && <p class="error" role="alert">{error}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
     </form>
   );
 }

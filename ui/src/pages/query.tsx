@@ -48,7 +48,11 @@ export function QueryPage() {
           <span class="muted">Ctrl+Enter runs · the answer is read as FORMAT JSON · a first column of times is charted</span>
         </div>
       </form>
-      {error && <pre class="error" role="alert">{error}</pre>}
+      {error && (
+        <pre class="error" role="alert">
+          {error}
+        </pre>
+      )}
       {answer && (
         <>
           <p class="muted stats">

@@ -78,7 +78,8 @@ export function SubmitJob({ onSubmitted }: { onSubmitted: () => void }) {
           Regex filter <input {...field('regex_filter')} placeholder="RE2, on the full URL" />
         </label>
         <label class="wide">
-          More settings (JSON) <textarea name="more" rows={2} value={form.more} onInput={(e) => setForm({ ...form, more: e.currentTarget.value })} placeholder='{"input_concurrency": 4, "max_minutes_per_partition": 60}' />
+          More settings (JSON){' '}
+          <textarea name="more" rows={2} value={form.more} onInput={(e) => setForm({ ...form, more: e.currentTarget.value })} placeholder='{"input_concurrency": 4, "max_minutes_per_partition": 60}' />
         </label>
         <label class="check">
           <input type="checkbox" name="dry_run" checked={form.dry_run} onChange={(e) => setForm({ ...form, dry_run: e.currentTarget.checked })} /> Dry run
@@ -92,7 +93,11 @@ export function SubmitJob({ onSubmitted }: { onSubmitted: () => void }) {
           Close
         </button>
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
     </form>
   );
 }

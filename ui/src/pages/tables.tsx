@@ -61,15 +61,9 @@ function TableDetail({ entry }: { entry: Entry }) {
   const name = `${sqlName(entry.project.name)}.${sqlName(entry.table.name)}`;
   const ts = entry.table.primary_key;
   const transforms = usePoll(() => api<Transform[]>('GET', orgPath(`/projects/${entry.project.uuid}/tables/${entry.table.uuid}/transforms/`)), 0, [entry.table.uuid], false);
-  const summary = usePoll(
-    () => query(ts ? `SELECT count() AS rows, min(${sqlName(ts)}) AS min_time, max(${sqlName(ts)}) AS max_time FROM ${name}` : `SELECT count() AS rows FROM ${name}`),
-    0,
-    [name],
-    false,
-  );
+  const summary = usePoll(() => query(ts ? `SELECT count() AS rows, min(${sqlName(ts)}) AS min_time, max(${sqlName(ts)}) AS max_time FROM ${name}` : `SELECT count() AS rows FROM ${name}`), 0, [name], false);
   const hourly = usePoll(
-    (): Promise<QueryAnswer | undefined> =>
-      ts ? query(`SELECT toStartOfHour(${sqlName(ts)}) AS hour, count() AS rows FROM ${name} GROUP BY hour ORDER BY hour LIMIT 10000`) : Promise.resolve(undefined),
+    (): Promise<QueryAnswer | undefined> => (ts ? query(`SELECT toStartOfHour(${sqlName(ts)}) AS hour, count() AS rows FROM ${name} GROUP BY hour ORDER BY hour LIMIT 10000`) : Promise.resolve(undefined)),
     0,
     [name],
     false,
@@ -95,7 +89,11 @@ function TableDetail({ entry }: { entry: Entry }) {
         <dd>
           {(transforms.value ?? []).map((t) => (
             <span class="tag">
-              {t.name} <span class="muted">({t.type}{t.settings.is_default ? ', default' : ''})</span>
+              {t.name}{' '}
+              <span class="muted">
+                ({t.type}
+                {t.settings.is_default ? ', default' : ''})
+              </span>
             </span>
           ))}
         </dd>
