@@ -1,13 +1,14 @@
 // The worker process `inlet serve` forks: runs the worker pool with the parent's configuration.
-import { openCatalog, type Catalog } from '../catalog/db.js';
-import { catalogPoolSize, type Config } from '../config/config.js';
+// Only what watching the parent needs is imported up front: the rest (DuckDB, the AWS SDK, the
+// catalog) takes seconds to load on a busy machine, and a parent killed meanwhile must still
+// take this process with it.
+import type { Catalog } from '../catalog/db.js';
+import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
-import { createWorkerMetrics } from '../metrics/worker.js';
-import { Sources } from '../sources/sources.js';
-import { PartitionStorage } from '../storage/storage.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import { exitWithParent } from './parent-watch.js';
-import { WorkerPool } from './pool.js';
+import type { WorkerPool } from './pool.js';
 import { PARENT_PID_ENV, type ChildMessage, type ParentMessage } from './process.js';
 
 const config = JSON.parse(process.env.INLET_WORKER_CONFIG ?? 'null') as Config | null;
@@ -31,7 +32,7 @@ exitWithParent(Number(process.env[PARENT_PID_ENV] ?? process.ppid), { component:
   log.error({ err: errorMessage(err) }, 'the parent watch failed: a killed parent may leave this process behind'),
 );
 
-const metrics = createWorkerMetrics();
+let metrics: WorkerMetrics | undefined;
 let catalog: Catalog | undefined;
 let pool: WorkerPool | undefined;
 let stopping = false;
@@ -54,7 +55,7 @@ process.on('message', (message: ParentMessage) => {
   if (message.type === 'stop') void stopOrExit();
   if (message.type === 'metrics') {
     const { id } = message;
-    metrics.registry.metrics().then(
+    (metrics?.registry.metrics() ?? Promise.resolve('')).then(
       (text) => send({ type: 'metrics', id, text }),
       (err: unknown) => log.warn({ err: errorMessage(err) }, 'collecting the worker metrics failed'),
     );
@@ -73,6 +74,15 @@ process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => void stopOrExit());
 
 const starting = (async () => {
+  const [{ openCatalog }, { catalogPoolSize }, { createWorkerMetrics }, { Sources }, { PartitionStorage }, { WorkerPool }] = await Promise.all([
+    import('../catalog/db.js'),
+    import('../config/config.js'),
+    import('../metrics/worker.js'),
+    import('../sources/sources.js'),
+    import('../storage/storage.js'),
+    import('./pool.js'),
+  ]);
+  metrics = createWorkerMetrics();
   catalog = await openCatalog(config.databaseUrl, {
     poolSize: catalogPoolSize(config, 'worker'),
     onConnectionError: (err) => log.warn({ err: err.message }, 'a catalog connection broke; the next statement opens another'),
