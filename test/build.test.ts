@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ADMIN, startInlet, type TestInlet } from './helpers/inlet.js';
+import { runNode, succeeded, type Run } from './helpers/process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Under the repository, so the build finds node_modules as dist/ does; never dist/ itself, which other tests' processes may be running. */
@@ -15,28 +15,8 @@ const SERVER_PACKAGES = /^(fastify|@fastify\/|@duckdb\/|@aws-sdk\/|pg|better-sql
 let work: string;
 let inlet: TestInlet;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: work, env: { ...process.env, INLET_CONFIG_DIR: path.join(work, 'config'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const ok = (result: Run): Run => {
-  assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  return result;
-};
+const run = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> => runNode(args, { cwd: work, env: { ...process.env, INLET_CONFIG_DIR: path.join(work, 'config'), ...env } });
+const ok = succeeded;
 
 before(async () => {
   mkdirSync(path.join(ROOT, '.tmp'), { recursive: true });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { Command } from 'commander';
 import { registerClientCommands } from '../src/cli/index.js';
 import { csvOf, CSV_TRANSFORM, logRows } from './helpers/data.js';
 import { ADMIN, startInlet, type TestInlet } from './helpers/inlet.js';
+import { runNode, succeeded, type Run } from './helpers/process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ESC = '\u001b';
@@ -18,33 +18,10 @@ let root: string;
 let configDir: string;
 let inlet: TestInlet;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The installed `inlet` launcher as a user runs it: its own process, stdout a pipe (not a terminal). */
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/inlet.js'), ...args], {
-      cwd: root,
-      env: { ...process.env, INLET_CONFIG_DIR: configDir, INLET_PASSWORD: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const ok = (run: Run): Run => {
-  assert.equal(run.code, 0, `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
-  return run;
-};
+const cli = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
+  runNode([path.join(ROOT, 'bin/inlet.js'), ...args], { cwd: root, env: { ...process.env, INLET_CONFIG_DIR: configDir, INLET_PASSWORD: '', ...env } });
+const ok = succeeded;
 
 before(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'inlet-cli-'));

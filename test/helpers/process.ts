@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -53,4 +54,30 @@ export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly
     void exited.then((code) => reject(new Error(`inlet exited with ${code} before it was ready:\n${log}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, exited, log: () => log };
+}
+
+/** What a finished process said: its exit code and its whole output. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs node with `args` to its end, stdout and stderr as pipes (not a terminal), as a script would. */
+export function runNode(args: readonly string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The run, once it is known to have exited 0 (the output is in the failure's message). */
+export function succeeded(run: Run): Run {
+  assert.equal(run.code, 0, `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  return run;
 }
