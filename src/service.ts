@@ -100,6 +100,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       loginLimiter: new LoginLimiter({ maxFailuresPerAccount: config.loginMaxFailures, maxFailuresPerAddress: config.loginMaxFailuresPerAddress, windowSeconds: config.loginWindowSeconds }),
       secrets: SecretBox.fromKey(config.secretKey),
     };
+    const queries = new QueryHost(config, logger.child({ component: 'query' }), catalog.changes);
     app = buildServer(
       {
         catalog,
@@ -108,10 +109,10 @@ export async function startService(config: Config, logger: Logger = createLogger
         sources,
         storage,
         transforms: new ParsedTransforms(PARSED_TRANSFORMS_KEPT),
-        queries: new QueryHost(config, logger.child({ component: 'query' }), catalog.changes),
+        queries,
         nudgeWorkers: () => workerProcess?.nudge(),
         onJobChanged: (listener) => void jobChanges.on('changed', listener),
-        metrics: createMetrics(catalog, { worker: workerProcess?.metrics }),
+        metrics: createMetrics(catalog, { worker: workerProcess?.metrics, queryProcess: () => queries.metrics() }),
       },
       logger,
     );

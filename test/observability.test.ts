@@ -193,6 +193,34 @@ test('a --role worker process serves its own /metrics on INLET_METRICS_PORT: tas
   }
 });
 
+test("the API's /metrics includes its query process's: the read cache of object storage by hit and miss, and the process's own figures", { timeout: 180_000 }, async () => {
+  const s3 = await startLocalS3();
+  let remote: TestInlet | undefined;
+  try {
+    await s3.createBucket('metrics-parts');
+    remote = await startInlet({ s3Endpoint: s3.endpoint, storageUrl: 's3://metrics-parts/inlet/', fileRoots: root });
+    await createWebsiteEvents(remote.api, [CSV_TRANSFORM]);
+    const dir = mkdtempSync(path.join(root, 'cache-'));
+    writeFileSync(path.join(dir, 'a.csv'), csvOf(logRows(40)));
+    const created = await remote.api.request('POST', `/config/v1/orgs/${remote.api.orgId}/jobs/batch`, referenceJob('cached', `file://${dir}/`));
+    assert.equal(created.status, 200, created.text);
+    assert.equal((await remote.api.waitForJob(created.body.uuid)).status, 'done');
+    // The first query downloads the partitions it reads; the second finds them in the cache.
+    for (let i = 0; i < 2; i++) assert.equal((await remote.api.query('SELECT count() FROM website.events')).text.trim(), '40');
+    const text = await (await fetch(`${remote.service.url}/metrics`)).text();
+    const samples = parsePrometheus(text);
+    assert.equal(valueOf(samples, 'inlet_query_process_up'), 1);
+    const misses = valueOf(samples, 'inlet_query_cache_files_total', { result: 'miss' }) ?? 0;
+    assert.ok(misses >= 1, `${misses} cache misses`);
+    assert.ok((valueOf(samples, 'inlet_query_cache_files_total', { result: 'hit' }) ?? 0) >= misses, 'the second query read the files the first downloaded');
+    assert.ok((valueOf(samples, 'inlet_query_cache_downloaded_bytes_total') ?? 0) > 0);
+    assert.ok(samples.some((s) => s.name === 'inlet_query_process_resident_memory_bytes'));
+  } finally {
+    await remote?.stop();
+    await s3.stop();
+  }
+});
+
 test('/metrics counts queries and labels unknown paths as one series', async () => {
   const ok = await inlet.api.query('SELECT count() FROM website.events');
   assert.equal(ok.status, 200, ok.text);

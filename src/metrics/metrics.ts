@@ -31,6 +31,8 @@ export interface Metrics {
 export interface MetricsSources {
   /** The forked worker process's metrics in Prometheus text; undefined when it does not answer. */
   readonly worker?: () => Promise<string | undefined>;
+  /** The query process's metrics in Prometheus text; undefined when it is not running or does not answer. */
+  readonly queryProcess?: () => Promise<string | undefined>;
 }
 
 export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): Metrics {
@@ -124,14 +126,26 @@ export function createMetrics(catalog: Catalog, sources: MetricsSources = {}): M
   const workerUp =
     sources.worker && new Gauge({ name: 'inlet_worker_process_up', help: "1 when this API process's worker process answered with its metrics (inlet_task_*, inlet_s3_*, inlet_worker_*), 0 when it did not", registers });
 
+  const queryProcessUp =
+    sources.queryProcess &&
+    new Gauge({
+      name: 'inlet_query_process_up',
+      help: "1 when this API process's query process answered with its metrics (inlet_query_cache_*, and Node's figures as inlet_query_process_* and inlet_query_nodejs_*), 0 when it did not (or has not started)",
+      registers,
+    });
+
   return {
     registry,
     render: async () => {
-      // Asked first, so the up gauge in this registry's text is this scrape's.
-      const worker = sources.worker ? await sources.worker() : undefined;
+      // Asked first, so the up gauges in this registry's text are this scrape's.
+      const [worker, queryProcess] = await Promise.all([sources.worker?.(), sources.queryProcess?.()]);
       workerUp?.set(worker === undefined ? 0 : 1);
+      queryProcessUp?.set(queryProcess === undefined ? 0 : 1);
       const own = await registry.metrics();
-      return worker === undefined ? own : `${own}${own.endsWith('\n') ? '' : '\n'}${worker}`;
+      return [own, worker, queryProcess]
+        .filter((text): text is string => text !== undefined && text !== '')
+        .map((text) => (text.endsWith('\n') ? text : `${text}\n`))
+        .join('');
     },
     httpRequests: new Counter({ name: 'inlet_http_requests_total', help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers }),
     httpDuration: new Histogram({

@@ -1,5 +1,6 @@
 // The query process QueryHost starts: runs /query statements with DuckDB under its own memory limit.
 import { openCatalog } from '../catalog/db.js';
+import { createQueryProcessMetrics } from '../metrics/query-process.js';
 import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from '../catalog/parsed.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, QueryError } from '../errors.js';
@@ -17,7 +18,8 @@ const reply = (message: HostReply) => {
 };
 const catalog = await openCatalog(config.databaseUrl);
 // Projects, tables and transforms change in the API process: each query says how many changes its catalog has seen.
-const storage = new PartitionStorage(config, catalog);
+const metrics = createQueryProcessMetrics();
+const storage = new PartitionStorage(config, catalog, undefined, metrics.cache);
 const service = new QueryService(catalog, config, storage, new ParsedTransforms(PARSED_TRANSFORMS_KEPT));
 
 /**
@@ -91,6 +93,12 @@ process.on('message', (message: HostRequest) => {
     running.delete(message.id);
     query?.cancel.abort();
     void query?.body?.return(undefined);
+  } else if (message.type === 'metrics') {
+    const { id } = message;
+    metrics.registry.metrics().then(
+      (text) => reply({ type: 'metrics', id, text }),
+      () => reply({ type: 'metrics', id, text: '' }),
+    );
   } else if (message.type === 'forget-table') {
     void storage.forgetCached(message.tableId);
   } else if (message.type === 'stop' && !stopping) {

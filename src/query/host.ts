@@ -13,14 +13,21 @@ import type { OutputFormat } from './statement.js';
 /** What the API asks of the query process. */
 export type HostRequest =
   /** `changes`: the API process's catalog writes so far, which plans made before are out of date with. */
-  { type: 'run'; id: number; user: User; request: QueryRequest; changes: number } | { type: 'next'; id: number } | { type: 'cancel'; id: number } | { type: 'forget-table'; tableId: string } | { type: 'stop' };
+  | { type: 'run'; id: number; user: User; request: QueryRequest; changes: number }
+  | { type: 'next'; id: number }
+  | { type: 'cancel'; id: number }
+  | { type: 'forget-table'; tableId: string }
+  | { type: 'metrics'; id: number }
+  | { type: 'stop' };
 
 /** What the query process answers: pieces of a formatted answer, or the error that ended it. */
 export type HostReply =
   | { type: 'ready' }
   | { type: 'start'; id: number; contentType: string; format: OutputFormat; statistics: Statistics }
   | { type: 'data'; id: number; text: string; done: boolean }
-  | { type: 'error'; id: number; message: string; status: number };
+  | { type: 'error'; id: number; message: string; status: number }
+  /** Its metrics registry in Prometheus text. */
+  | { type: 'metrics'; id: number; text: string };
 
 /** A query's answer as the query process formats it: pull `body` at the client's pace. */
 export interface HostedAnswer {
@@ -32,6 +39,8 @@ export interface HostedAnswer {
 }
 
 const RESTART_DELAY_MS = 1000;
+/** A query process this slow to give its metrics (a blocked event loop) leaves them out of the scrape, not the API's own. */
+const METRICS_TIMEOUT_MS = 2000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** The error a query process reported, as the same kind of error here. */
@@ -59,6 +68,7 @@ export class QueryHost {
   private started: Promise<void> | undefined;
   private nextId = 1;
   private readonly inboxes = new Map<number, Inbox>();
+  private readonly metricsWaiters = new Map<number, (text: string | undefined) => void>();
   private stopping = false;
 
   constructor(
@@ -89,6 +99,7 @@ export class QueryHost {
       );
       for (const inbox of this.inboxes.values()) this.fail(inbox, lost);
       this.inboxes.clear();
+      for (const waiter of this.metricsWaiters.values()) waiter(undefined);
       if (this.stopping) return;
       this.log.error({ code, signal }, 'the query process ended; restarting it');
       this.started = undefined;
@@ -113,6 +124,10 @@ export class QueryHost {
 
   private deliver(reply: HostReply): void {
     if (reply.type === 'ready') return;
+    if (reply.type === 'metrics') {
+      this.metricsWaiters.get(reply.id)?.(reply.text);
+      return;
+    }
     const inbox = this.inboxes.get(reply.id);
     if (!inbox) return;
     if (inbox.waiter) {
@@ -197,6 +212,25 @@ export class QueryHost {
       }
     };
     return { contentType, format, statistics, body: body() };
+  }
+
+  /**
+   * The query process's metrics in Prometheus text; undefined when it is not running (a scrape
+   * does not start it) or does not answer in time.
+   */
+  metrics(): Promise<string | undefined> {
+    if (!this.child?.connected) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(undefined), METRICS_TIMEOUT_MS);
+      const settle = (text: string | undefined) => {
+        clearTimeout(timer);
+        this.metricsWaiters.delete(id);
+        resolve(text);
+      };
+      this.metricsWaiters.set(id, settle);
+      this.send({ type: 'metrics', id });
+    });
   }
 
   /** A deleted table's partitions leave the query process's cache at once, not when evicted. */

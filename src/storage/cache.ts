@@ -14,6 +14,9 @@ export interface CacheItem {
   readonly fetch: (dest: string, signal?: AbortSignal) => Promise<void>;
 }
 
+/** Told, per query, how many of its files were already local and how many (and bytes) it downloads. */
+export type CacheObserver = (files: { hits: number; misses: number; missingBytes: number }) => void;
+
 /** Files held for one query: they are not evicted until released. */
 export interface PinnedFiles {
   readonly files: readonly string[];
@@ -42,6 +45,7 @@ export class PartitionCache {
     readonly dir: string,
     readonly maxBytes: number,
     private readonly parallelism: number,
+    private readonly observe?: CacheObserver,
   ) {
     // What a previous run left is not tracked: start empty rather than trust half-written files.
     // Only table directories go: the directory is the operator's choice and may hold other things.
@@ -80,6 +84,7 @@ export class PartitionCache {
       entry.pins++;
       held.push(entry);
     }
+    this.observe?.({ hits: items.length - missing.length, misses: missing.length, missingBytes: missing.reduce((sum, m) => sum + m.item.bytes, 0) });
     let released = false;
     const release = () => {
       if (released) return;

@@ -10,7 +10,7 @@ import { getCredential, openCredential, type CredentialSecrets } from '../catalo
 import { errorMessage, QueryError, StorageError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 import { createS3Client, type S3RequestObserver } from '../sources/s3-source.js';
-import { PartitionCache } from './cache.js';
+import { PartitionCache, type CacheObserver } from './cache.js';
 import { parseS3Location, S3Store } from './s3-store.js';
 import { defaultStorageId, settingsOfUrl, storageUrlOf, type StorageSettings } from './settings.js';
 
@@ -88,6 +88,8 @@ export class PartitionStorage {
     private readonly catalog: Catalog,
     /** Told of each S3 request (the worker process's metrics). */
     private readonly observe?: S3RequestObserver,
+    /** Told of each query's cache hits and misses (the query process's metrics). */
+    private readonly observeCache?: CacheObserver,
   ) {
     this.defaultRemote = config.storageUrl.startsWith('s3://');
     this.defaultId = defaultStorageId(config.storageUrl, this.defaultRemote ? config.s3Endpoint : undefined);
@@ -105,7 +107,7 @@ export class PartitionStorage {
 
   /** Created on first use: a worker-only process never reads through it. */
   private get cache(): PartitionCache {
-    return (this.cacheInstance ??= new PartitionCache(this.config.cacheDir, this.config.cacheBytes, TRANSFER_PARALLELISM));
+    return (this.cacheInstance ??= new PartitionCache(this.config.cacheDir, this.config.cacheBytes, TRANSFER_PARALLELISM, this.observeCache));
   }
 
   /** The local root exists, and an S3 default storage has its catalog row, so partitions can name it. */
