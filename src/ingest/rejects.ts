@@ -87,6 +87,8 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   const files = await queryRows<{ f: number; again: boolean }>(connection, `SELECT f, bool_or(raw IS NULL) AS again FROM ${bad} GROUP BY f`);
   const withBad = new Set(files.map((r) => Number(r.f)));
   const readAgain = new Set(files.filter((r) => r.again).map((r) => Number(r.f)));
+  // Most files have no line the reader refused: their records are placed without a lookup per record.
+  const shifted = new Set((await queryRows<{ f: bigint }>(connection, `SELECT DISTINCT f FROM ${c.shiftsTable}`)).map((r) => Number(r.f)));
   for (const [g, group] of groups.entries()) {
     const present = group.numbers.filter((n) => withBad.has(n));
     if (present.length === 0) continue;
@@ -94,7 +96,8 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     const skip = group.shape === 'csv' ? transform.csv.skipHead : 0;
     // Header lines and the lines the reader refused come before a record (see placeOnLines).
     const upto = `(b.record + ${skip})`;
-    const line = lineBased ? original('b.f', `${upto} + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})`) : 'b.record';
+    const shifts = present.some((n) => shifted.has(n)) ? ` + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})` : '';
+    const line = lineBased ? original('b.f', `${upto}${shifts}`) : 'b.record';
     const column = `CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END`;
     await connection.run(`INSERT INTO ${all} SELECT b.f, ${line}, ${column}, b.reason, b.raw, '${RAW_FORMAT[group.shape]}' FROM ${bad} b WHERE b.raw IS NOT NULL AND b.f IN (${present.join(', ')})`);
 
