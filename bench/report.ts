@@ -30,6 +30,8 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** Scratch directory for generated data; removed afterwards. */
   readonly workDir: string;
+  /** The matrix's shapes to run, by slug (`--shape`); all when empty. */
+  readonly shapes?: readonly string[];
 }
 
 const fmt = (n: number | undefined, digits = 2) => (n === undefined ? '' : n.toFixed(digits));

@@ -1,4 +1,4 @@
-// npm run bench -- [--quick] [scenario ...]: measures Inlet against DuckDB alone, in one run.
+// npm run bench -- [--quick] [--shape slug ...] [scenario ...]: measures Inlet against DuckDB alone, in one run.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ const SCENARIOS: Record<string, (options: BenchOptions) => Promise<BenchRow[]>> 
   query: runQueryBench,
 };
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false }, shape: { type: 'string', multiple: true, default: [] } } });
 const chosen = positionals.length > 0 ? positionals : Object.keys(SCENARIOS);
 for (const name of chosen) if (!SCENARIOS[name]) throw new Error(`unknown scenario "${name}": use ${Object.keys(SCENARIOS).join(', ')}`);
 
@@ -34,19 +34,19 @@ const rows: BenchRow[] = [];
 try {
   for (const name of chosen) {
     console.error(`running ${name}${values.quick ? ' (quick)' : ''} …`);
-    rows.push(...(await SCENARIOS[name]!({ quick: values.quick ?? false, workDir })));
+    rows.push(...(await SCENARIOS[name]!({ quick: values.quick ?? false, workDir, shapes: values.shape })));
   }
 } finally {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const args = [...(values.quick ? ['--quick'] : []), ...positionals];
+const args = [...(values.quick ? ['--quick'] : []), ...(values.shape ?? []).flatMap((slug) => ['--shape', slug]), ...positionals];
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const stages = stageTable(rows);
 const stagesSection = stages ? `\n\n### Per stage\n\nMilliseconds of the median Inlet run's INDEX tasks (summed over tasks) beside DuckDB alone's median run on the same files.\n\n${stages}` : '';
 const table = markdownTable(rows) + stagesSection;
 console.log(`\n${table}\n\nmachine: ${machine()}\ncommand: ${command}`);
-if (!values.quick && positionals.length === 0) {
+if (!values.quick && positionals.length === 0 && (values.shape ?? []).length === 0) {
   mkdirSync('docs', { recursive: true });
   // Everything from the marker on is written by people (what dominated, what changed) and kept.
   const previous = existsSync(BENCHMARKS) ? readFileSync(BENCHMARKS, 'utf8') : '';

@@ -183,14 +183,14 @@ describe('collecting every reject of a chunk', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'inlet-rejects-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function collect(settings: { type: string; settings: object }, name: string, text: string, keepRejects = 100) {
+  async function collect(settings: { type: string; settings: object }, name: string, text: string, keepRejects = 100, maxLineBytes = 100) {
     const file = path.join(dir, name);
     writeFileSync(file, text);
     const transform = await checkSqlTransform(validateTransform(settings.type, settings.settings).transform);
     const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
     try {
       return await withConnection(engine, undefined, async (c) => {
-        const groups = await readGroups(transform, [file], { maxLineBytes: 100, copyOf: () => path.join(dir, `${name}.lines`) });
+        const groups = await readGroups(transform, [file], { maxLineBytes, copyOf: () => path.join(dir, `${name}.lines`) });
         const chunk = await convertFiles({ connection: c, transform, groups, fileCount: 1, keepRejects });
         const rows = chunk.rejects
           ? await queryRows<{ f: number; line: bigint; column: string | null; reason: string; raw: string | null; format: string }>(
@@ -199,8 +199,10 @@ describe('collecting every reject of a chunk', () => {
             )
           : undefined;
         const kept = chunk.rejects?.kept;
+        // A second read of the files leaves its table of fields until the chunk is dropped.
+        const [again] = await queryRows<{ n: bigint }>(c, `SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'inlet_raw_%'`);
         await chunk.drop();
-        return { account: chunk.accounts[0]!, rows: rows?.map((r) => ({ ...r, line: Number(r.line) })), kept };
+        return { account: chunk.accounts[0]!, rows: rows?.map((r) => ({ ...r, line: Number(r.line) })), kept, readAgain: again!.n > 0n };
       });
     } finally {
       engine.closeSync();
@@ -259,5 +261,61 @@ describe('collecting every reject of a chunk', () => {
     assert.deepEqual(bounded.kept, [2]);
     const clean = await collect(CSV_TRANSFORM, 'clean.csv', csvOf(logRows(5)));
     assert.equal(clean.rows, undefined);
+  });
+
+  test("failed conversions keep their raw text from the conversion's own scan: the file is not read again", async () => {
+    const lines = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,h,200,1,1.5,true', 'garbage,h,x,1,1,1', '2024-01-01 00:00:02,"h,q",abc,1,1.5,true'];
+    const csv = await collect(CSV_TRANSFORM, 'scanned.csv', lines.join('\n') + '\n');
+    assert.equal(csv.readAgain, false);
+    assert.deepEqual(
+      csv.rows!.map((r) => [r.line, r.column, r.raw]),
+      [
+        [3, 'timestamp', 'garbage,h,x,1,1,1'],
+        [4, 'status', '2024-01-01 00:00:02,"h,q",abc,1,1.5,true'],
+      ],
+    );
+    const json = await collect(JSON_TRANSFORM, 'scanned.ndjson', ['{"ts": 1704067200000, "host": "a"}', 'not json', '{"ts": "soon"}'].join('\n') + '\n');
+    assert.equal(json.readAgain, false);
+    assert.deepEqual(
+      json.rows!.map((r) => [r.line, r.raw]),
+      [
+        [2, 'not json'],
+        [3, '{"ts": "soon"}'],
+      ],
+    );
+  });
+
+  test('a CSV too wide to carry its fields through the scan reads its failed records again, with the same raw text', async () => {
+    const extra = 300;
+    const wide = {
+      ...CSV_TRANSFORM,
+      settings: {
+        ...CSV_TRANSFORM.settings,
+        output_columns: [CSV_TRANSFORM.settings.output_columns[0]!, ...Array.from({ length: extra }, (_, i) => ({ name: `n${i}`, datatype: { type: 'int64', source: { from_input_index: i + 1 } } }))],
+      },
+    };
+    const record = (ts: string, value: string) => [ts, ...Array.from({ length: extra }, (_, i) => (i === extra - 1 ? value : String(i)))].join(',');
+    const bad = record('2024-01-01 00:00:01', 'x');
+    const text = [record('timestamp', 'h'), record('2024-01-01 00:00:00', '1'), bad, record('2024-01-01 00:00:02', '2')].join('\n') + '\n';
+    const { account, rows, readAgain } = await collect(wide, 'wide.csv', text, 100, 10_000);
+    assert.deepEqual([account.rowsWritten, account.rowsRejected], [2, 1]);
+    assert.equal(readAgain, true);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.column, r.raw]),
+      [[3, `n${extra - 1}`, bad]],
+    );
+  });
+
+  test('one file with failed conversions and rows a sql_transform dropped keeps each once, with its raw text', async () => {
+    const sql = { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: 'SELECT * FROM {STREAM} WHERE status <> 404' } };
+    const lines = csvOf(logRows(6)).trimEnd().split('\n');
+    lines.splice(2, 0, 'garbage,h,x,1,1,1');
+    const { account, rows, readAgain } = await collect(sql, 'mixed.csv', lines.join('\n') + '\n');
+    assert.equal(readAgain, true);
+    assert.equal(rows!.length, account.rowsRejected);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.raw]),
+      [3, ...lines.flatMap((l, i) => (i > 0 && l.split(',')[2] === '404' ? [i + 1] : []))].sort((a, b) => a - b).map((line) => [line, lines[line - 1]]),
+    );
   });
 });

@@ -32,7 +32,10 @@ export interface ShapeResult {
 
 /** The shape matrix: every shape through DuckDB alone and Inlet, in the same run. Target: ≥ 0.85 × DuckDB alone. */
 export async function matrix(options: BenchOptions): Promise<BenchRow[]> {
-  const results = await runMatrix(options.workDir, options.quick ? MATRIX_QUICK : MATRIX_FULL);
+  const unknown = options.shapes?.filter((slug) => !SHAPES.some((s) => s.slug === slug)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown --shape ${unknown.join(', ')}: use ${SHAPES.map((s) => s.slug).join(', ')}`);
+  const shapes = options.shapes?.length ? SHAPES.filter((s) => options.shapes!.includes(s.slug)) : SHAPES;
+  const results = await runMatrix(options.workDir, options.quick ? MATRIX_QUICK : MATRIX_FULL, shapes);
   return results.flatMap((r) => r.rows);
 }
 

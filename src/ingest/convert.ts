@@ -7,7 +7,7 @@ import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } fro
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { longLineReason, originalLine, type LongLine } from './long-lines.js';
-import { collectRejects, DROPPED_BY_SQL_TRANSFORM, type KeptRejects } from './rejects.js';
+import { collectRejects, DROPPED_BY_SQL_TRANSFORM, scanRawText, type KeptRejects } from './rejects.js';
 
 /** Files in one read from which it is staged in a table before converting (see convertFiles). */
 const STAGE_FROM_FILES = 32;
@@ -101,7 +101,8 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
     },
   };
   try {
-    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops });
+    const keepRaw = keepRejects !== undefined && keepRejects > 0;
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops, keepRaw });
     // A chunk without rejects (the usual one) keeps none and costs nothing more.
     if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
       const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
@@ -122,6 +123,8 @@ interface Converting {
   readonly shiftsTable: string;
   /** The statements dropping what the chunk created, in creation order. */
   readonly drops: string[];
+  /** Whether the scan keeps the raw text of the records whose conversion fails (see scanRawText). */
+  readonly keepRaw: boolean;
 }
 
 const rejectsNameOf = (id: string, g: number) => `inlet_rejects_${id}_${g}`;
@@ -154,7 +157,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${o.id}_${g}` : undefined;
     if (staged) o.drops.push(`DROP TABLE IF EXISTS ${staged}`);
     if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group);
-    const select = compileSelect(transform, { ...read, staged });
+    const select = compileSelect(transform, { ...read, staged, rawText: o.keepRaw ? scanRawText(transform, group) : undefined });
     if (g === 0) o.drops.push(`DROP TABLE IF EXISTS ${converted}`);
     await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);

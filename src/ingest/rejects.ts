@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { ACCEPTED_FILTER, FILE_COLUMN, LINE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { ACCEPTED_FILTER, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteLiteral, readSql } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
@@ -43,8 +43,9 @@ export interface KeptRejects {
  * Collects every rejected record of a chunk with its file, line, column, reason and raw text:
  * long lines taken out before DuckDB (too long to keep: their raw text is NULL), records the
  * reader refused (DuckDB keeps their line), records whose conversion failed and rows the
- * sql_transform dropped. The raw text of the last two is read again from only the files that
- * have them, so a chunk without rejects costs nothing here.
+ * sql_transform dropped. The scan kept the raw text of failed conversions (scanRawText); rows
+ * the sql_transform dropped, and the failed records of scans too wide to keep it, are read again
+ * from only the files that have them, so a chunk without rejects costs nothing here.
  */
 export async function collectRejects(c: ChunkTables, limit: number): Promise<KeptRejects> {
   const { connection, transform, groups } = c;
@@ -72,19 +73,35 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   // Records of the converted table, numbered from 1 per file in reading order, as a re-read numbers them.
   const dropped = transform.sqlTransform !== undefined && c.droppedTraceable;
   const failed =
-    `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
+    `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason, ${RAW_COLUMN} AS raw FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
     (dropped
-      ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)`
+      ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)}, NULL FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)`
       : '');
   const bad = `inlet_bad_${c.id}`;
   c.drops.push(`DROP TABLE IF EXISTS ${bad}`);
   await connection.run(
-    `CREATE TEMP TABLE ${bad} AS SELECT b.f, b.r - first.r + 1 AS record, b.reason FROM (${failed}) b
+    `CREATE TEMP TABLE ${bad} AS SELECT b.f, b.r - first.r + 1 AS record, b.reason, b.raw FROM (${failed}) b
      JOIN (SELECT ${FILE_COLUMN} AS f, min(rowid) AS r FROM ${c.converted} GROUP BY ALL) first USING (f)`,
   );
-  const withBad = new Set((await queryRows<{ f: number }>(connection, `SELECT DISTINCT f FROM ${bad}`)).map((r) => Number(r.f)));
+  // Files whose every failed record kept its raw text in the scan are not read again.
+  const files = await queryRows<{ f: number; again: boolean }>(connection, `SELECT f, bool_or(raw IS NULL) AS again FROM ${bad} GROUP BY f`);
+  const withBad = new Set(files.map((r) => Number(r.f)));
+  const readAgain = new Set(files.filter((r) => r.again).map((r) => Number(r.f)));
+  // Most files have no line the reader refused: their records are placed without a lookup per record.
+  const shifted = new Set((await queryRows<{ f: bigint }>(connection, `SELECT DISTINCT f FROM ${c.shiftsTable}`)).map((r) => Number(r.f)));
   for (const [g, group] of groups.entries()) {
-    const picked = group.numbers.flatMap((n, j) => (withBad.has(n) ? [j] : []));
+    const present = group.numbers.filter((n) => withBad.has(n));
+    if (present.length === 0) continue;
+    const lineBased = group.shape === 'csv' || group.shape === 'lines';
+    const skip = group.shape === 'csv' ? transform.csv.skipHead : 0;
+    // Header lines and the lines the reader refused come before a record (see placeOnLines).
+    const upto = `(b.record + ${skip})`;
+    const shifts = present.some((n) => shifted.has(n)) ? ` + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})` : '';
+    const line = lineBased ? original('b.f', `${upto}${shifts}`) : 'b.record';
+    const column = `CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END`;
+    await connection.run(`INSERT INTO ${all} SELECT b.f, ${line}, ${column}, b.reason, b.raw, '${RAW_FORMAT[group.shape]}' FROM ${bad} b WHERE b.raw IS NOT NULL AND b.f IN (${present.join(', ')})`);
+
+    const picked = group.numbers.flatMap((n, j) => (readAgain.has(n) ? [j] : []));
     if (picked.length === 0) continue;
     const raw = `inlet_raw_${c.id}_${g}`;
     c.drops.push(`DROP TABLE IF EXISTS ${raw}`, `DROP TABLE IF EXISTS ${raw}_again_errors`, `DROP TABLE IF EXISTS ${raw}_again_scans`);
@@ -99,16 +116,11 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     });
     // The fields as read; the raw text is put together for the rejected records only.
     await connection.run(`CREATE TEMP TABLE ${raw} AS ${read}`);
-    const lineBased = group.shape === 'csv' || group.shape === 'lines';
-    const skip = group.shape === 'csv' ? transform.csv.skipHead : 0;
-    // Header lines and the lines the reader refused come before a record (see placeOnLines).
-    const upto = `(b.record + ${skip})`;
-    const line = lineBased ? original('b.f', `${upto} + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})`) : 'b.record';
     await connection.run(
       `INSERT INTO ${all}
-       SELECT b.f, ${line}, CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
+       SELECT b.f, ${line}, ${column}, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
        FROM ${bad} b JOIN (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${FILE_COLUMN}) + 1 AS __inlet_record FROM ${raw}) r ON r.${FILE_COLUMN} = b.f AND r.__inlet_record = b.record
-       WHERE b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
+       WHERE b.raw IS NULL AND b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
     );
   }
   await connection.run(`CREATE TEMP TABLE ${table} AS SELECT f, line, nullif("column", '') AS "column", reason, raw, format FROM ${all} ORDER BY f, line LIMIT ${Math.max(0, Math.floor(limit))}`);
@@ -116,6 +128,19 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   const kept: number[] = [];
   for (const r of await queryRows<{ f: number; n: bigint }>(connection, `SELECT f, count(*) AS n FROM ${table} GROUP BY ALL`)) kept[Number(r.f)] = Number(r.n);
   return { table, kept };
+}
+
+/**
+ * Columns (the transform's and the CSV fields) past which a failed record's raw text is not
+ * carried through the scan but read again: every projection of the scan holds a buffer per
+ * column it passes on, and carrying the fields adds a projection (see compileSelect).
+ */
+const RAW_IN_SCAN_MAX_COLUMNS = 256;
+
+/** The raw text compileSelect keeps for the group's failed records, or undefined where it is read again (too wide to carry). */
+export function scanRawText(t: Transform, group: ReadGroup): string | undefined {
+  const width = t.columns.length + (group.shape === 'csv' ? group.csvFieldCount : 0);
+  return width > RAW_IN_SCAN_MAX_COLUMNS ? undefined : rawTextSql(t, group);
 }
 
 /**

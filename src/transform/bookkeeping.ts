@@ -11,6 +11,8 @@ export const REASON_COLUMN = '__inlet_reason';
 export const BLANK_COLUMN = '__inlet_blank';
 /** A record's JSON text as the reader gave it (JSON shapes only). */
 export const LINE_COLUMN = '__inlet_line';
+/** A rejected record's raw text, made in the conversion's own scan; NULL for a row that loads. */
+export const RAW_COLUMN = '__inlet_raw';
 /** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
 export const ROW_COLUMN = '__inlet_row';
 

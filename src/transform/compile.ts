@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLANK_COLUMN, FILE_COLUMN, LINE_COLUMN, REASON_COLUMN } from './bookkeeping.js';
+import { BLANK_COLUMN, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN } from './bookkeeping.js';
 import { pointerOf } from './flatten.js';
 import { goLayoutParseSql } from './go-layout.js';
 import type { ColumnType, EpochUnit, OutputColumn, Transform, ValueType } from './model.js';
@@ -51,6 +51,8 @@ export interface ReadOptions {
   readonly staged?: string;
   /** The longest line in the files (INLET_MAX_LINE_BYTES): longer ones were taken out before the read. */
   readonly maxLineBytes: number;
+  /** compileSelect only: SQL of a record's raw text over the read's columns, kept for the rejected records (else RAW_COLUMN is NULL). */
+  readonly rawText?: string;
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -323,7 +325,9 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   );
   // Every projection is as wide as the columns it passes on, and DuckDB gives each a buffer per
   // column: each passes on only what later ones read, or wide transforms ran out of memory.
-  const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? [LINE_COLUMN, '__inlet_fields'] : [])];
+  // A CSV record's raw text is made of its fields, carried to where the reason is known.
+  const rawFields = o.rawText !== undefined && !isJson ? Array.from({ length: o.csvFieldCount }, (_, i) => `c${i}`) : [];
+  const passed = [FILE_COLUMN, BLANK_COLUMN, ...(isJson ? [LINE_COLUMN, '__inlet_fields'] : []), ...rawFields];
   const normalisedColumns = cols.map((_, i) => `__inlet_n${i}`);
   const convertedColumns = steps.flatMap((step, i) => (step.check ? [] : [`__inlet_c${i}`]));
   const withColumns = (columns: readonly string[], from: string) => (columns.length === 0 ? from : `(SELECT *, ${columns.join(', ')} FROM ${from})`);
@@ -333,11 +337,13 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   )})`;
   const parsedFrom = `(SELECT *, ${parsed.join(', ')} FROM ${normalisedFrom})`;
   const checkedFrom = checked.length === 0 ? parsedFrom : `(SELECT ${[...passed, ...normalisedColumns, ...convertedColumns, ...checked].join(', ')} FROM ${parsedFrom})`;
-  return (
-    `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${stored.join(', ')}, ` +
-    `CASE WHEN ${BLANK_COLUMN} THEN NULL ELSE ${reasons.length === 0 ? 'NULL::VARCHAR' : `coalesce(${reasons.join(', ')})`} END AS ${REASON_COLUMN} ` +
-    `FROM ${withColumns(limited, checkedFrom)}`
-  );
+  const reason = `CASE WHEN ${BLANK_COLUMN} THEN NULL ELSE ${reasons.length === 0 ? 'NULL::VARCHAR' : `coalesce(${reasons.join(', ')})`} END AS ${REASON_COLUMN}`;
+  const select = `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${stored.join(', ')}, ${reason}`;
+  if (o.rawText === undefined) return `${select}, NULL::VARCHAR AS ${RAW_COLUMN} FROM ${withColumns(limited, checkedFrom)}`;
+  // One more projection, so the raw text is put together for the rejected records only.
+  const carried = [...(isJson ? [LINE_COLUMN] : []), ...rawFields];
+  const names = [FILE_COLUMN, BLANK_COLUMN, ...cols.flatMap((c) => (c.ignore ? [] : [quoteIdent(c.name)])), REASON_COLUMN];
+  return `SELECT ${names.join(', ')}, CASE WHEN ${REASON_COLUMN} IS NOT NULL THEN ${o.rawText} END AS ${RAW_COLUMN} FROM (${select}, ${carried.join(', ')} FROM ${withColumns(limited, checkedFrom)})`;
 }
 
 /** The stored columns and their DuckDB types, in order: the table's schema as this transform writes it. */
