@@ -10,8 +10,12 @@ export interface BenchInlet {
   readonly pid: number;
   readonly dataDir: string;
   peakRss(): number | undefined;
-  /** The stage times of every INDEX task finished since the last call (from its `task done` log line). */
-  takeIndexPhases(): IndexPhases[];
+  /**
+   * The stage times of every INDEX task finished since the last call (from its `task done` log
+   * line), once `expected` of them arrived: a worker logs a task after committing it, so its
+   * line can reach this process after the job reads done. Waits 10 s at most.
+   */
+  takeIndexPhases(expected?: number): Promise<IndexPhases[]>;
   stop(): Promise<void>;
 }
 
@@ -52,7 +56,8 @@ export async function startBenchInlet(workDir: string, s3Endpoint: string, env: 
     pid: inlet.child.pid!,
     dataDir,
     peakRss: () => peakRssTree(inlet.child.pid!),
-    takeIndexPhases: () => {
+    takeIndexPhases: async (expected = 0) => {
+      for (const deadline = Date.now() + 10_000; phases.length < expected && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 20));
       const taken = phases;
       phases = [];
       return taken;

@@ -74,12 +74,12 @@ async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, wor
   const out = path.join(workDir, `matrix-${shape.slug}.parquet`);
   const baselines: AloneResult[] = [];
   const inlets: { seconds: number; job: any; phases: IndexPhases[] }[] = [];
-  inlet.takeIndexPhases();
+  await inlet.takeIndexPhases();
   // One run of each varies by ±30 % on a shared machine: alternate them, take medians.
   for (let run = 0; run < size.runs; run++) {
     baselines.push(await duckdbAlone(baselineSql(shape, data.files, out)));
     const { job, seconds } = await runJob(api, `/config/v1/orgs/${api.orgId}/jobs/batch`, jobBody(`matrix ${shape.slug} ${run + 1}`, `s3://${BUCKET}/${shape.slug}/`, `t_${shape.slug}`, {}, `matrix.${shape.slug}`));
-    inlets.push({ seconds, job, phases: inlet.takeIndexPhases() });
+    inlets.push({ seconds, job, phases: await inlet.takeIndexPhases(job.details.status_detail.tasks.INDEX?.DONE ?? 0) });
   }
   const inletRows = inlets.map((r) => Number(r.job.details.rows.written));
   const baselineRows = baselines.map((b) => Number(b.lastValue));
