@@ -1,4 +1,4 @@
-// npx tsx bench/convert-profile.ts [--shape rejects] [--rows 200000] [--runs 5] [--no-keep]:
+// npx tsx bench/convert-profile.ts [--shape rejects] [--rows 200000] [--runs 5] [--no-keep] [--threads 2] [--memory 512MB]:
 // converts one matrix shape's files in this process (convertFiles, then writeQuarantine), as an
 // INDEX task does without the fetch and the partitions, and prints each run's milliseconds and
 // the slowest DuckDB statements of the last run: where a conversion's time goes, statement by statement.
@@ -24,25 +24,25 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     'no-keep': { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
+    memory: { type: 'string', default: '512MB' },
   },
 });
 const shape = SHAPES.find((s) => s.slug === values.shape);
 if (!shape) throw new Error(`unknown --shape ${values.shape}: use ${SHAPES.map((s) => s.slug).join(', ')}`);
-if (shape.format !== 'csv') throw new Error(`--shape ${values.shape} is not CSV: this profile reads the CSV shapes`);
 
 const dir = mkdtempSync(path.join(process.env.INLET_BENCH_DIR ?? tmpdir(), 'inlet-convert-profile-'));
 try {
   const data = await generateShape(shape, path.join(dir, 'data'), Number(values.rows));
   // An INDEX task converts what it fetched, decompressed.
   const files = data.files.map((file) => {
-    const plain = file.replace(/\.gz$/, '');
+    const plain = file.replace(/\.(gz|zst)$/, '');
     execFileSync('sh', ['-c', `gunzip -c '${file}' > '${plain}'`]);
     return plain;
   });
   const st = shapeTransform(shape);
   const transform = await checkSqlTransform(validateTransform(st.type, { ...st.settings, compression: 'none' }).transform);
   mkdirSync(path.join(dir, 'spill'));
-  const engine = await openDuckDB({ kind: 'worker-slot', threads: Number(values.threads), memoryLimit: '2GB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: Number(values.threads), memoryLimit: values.memory!, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     for (let run = 1; run <= Number(values.runs); run++) {
       await withConnection(engine, undefined, async (connection) => {

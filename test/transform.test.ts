@@ -100,6 +100,11 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['epoch cs', { type: 'epoch', format: 'cs' }, '170000000012', '2023-11-14T22:13:20.000Z'],
     ['epoch us from a decimal string', { type: 'epoch', format: 'us', resolution: 'ms' }, '1700000000123456.7', '2023-11-14T22:13:20.123Z'],
     ['epoch not a number', { type: 'epoch', format: 's' }, 'soon', rejects(/to epoch/)],
+    // An integer cast rounds '…20.723' up to the next second; a fraction is read as a number.
+    ['epoch s with a fraction, resolution ms', { type: 'epoch', format: 's', resolution: 'ms' }, '1700000000.723', '2023-11-14T22:13:20.723Z'],
+    ['epoch s with a fraction, truncated to the second', { type: 'epoch', format: 's' }, '1700000000.723', '2023-11-14T22:13:20.000Z'],
+    ['epoch s in exponent form', { type: 'epoch', format: 's' }, '1.7e9', '2023-11-14T22:13:20.000Z'],
+    ['epoch s padded with spaces', { type: 'epoch', format: 's' }, ' 1700000000 ', '2023-11-14T22:13:20.000Z'],
     ['array of int32 (JSON text in CSV)', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,2,3]"', [1, 2, 3]],
     ['array with a bad element', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,""x""]"', rejects(/to array\(int32\)/)],
     [

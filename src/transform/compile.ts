@@ -186,12 +186,8 @@ export function convertSql(c: ValueType, v: string): string {
     case 'datetime':
     case 'datetime64':
       return rangeChecked(c, truncateTo(c, goLayoutParseSql(c.format!, v)));
-    case 'epoch': {
-      const { mul, div } = EPOCH_TO_MICROS[c.format as EpochUnit];
-      const whole = `try_cast(trim(${v}) AS HUGEINT)`;
-      const micros = `CASE WHEN ${whole} IS NOT NULL THEN ${whole} * ${mul} // ${div} ELSE round(try_cast(${v} AS DOUBLE) * ${mul} / ${div}) END`;
-      return rangeChecked(c, truncateTo(c, `try(make_timestamp(try_cast(${micros} AS BIGINT)))`));
-    }
+    case 'epoch':
+      return rangeChecked(c, truncateTo(c, epochSql(c.format as EpochUnit, v)));
     case 'array':
       return `list_transform(${jsonList(v)}, lambda __inlet_e: ${convertSql(c.elements[0]!, '__inlet_e')})`;
     case 'map': {
@@ -199,6 +195,18 @@ export function convertSql(c: ValueType, v: string): string {
       return `map_from_entries(list_transform(map_entries(${jsonMap(v)}), lambda __inlet_e: {'key': ${convertSql(k, '__inlet_e.key')}, 'value': ${convertSql(val, '__inlet_e.value')}}))`;
     }
   }
+}
+
+/**
+ * An epoch number as a TIMESTAMP. Whole numbers are read exactly (a double loses nanoseconds);
+ * the integer cast would round a fraction or an exponent instead of failing, so those are read
+ * as doubles. Both casts accept surrounding spaces and tabs, as the integer columns do.
+ */
+function epochSql(unit: EpochUnit, v: string): string {
+  const { mul, div } = EPOCH_TO_MICROS[unit];
+  const whole = `CASE WHEN NOT (contains(${v}, '.') OR contains(${v}, 'e') OR contains(${v}, 'E')) THEN try_cast(${v} AS HUGEINT) * ${mul} // ${div} END`;
+  const micros = `coalesce(${whole}, round(try_cast(${v} AS DOUBLE) * ${mul} / ${div}))`;
+  return `try(make_timestamp(try_cast(${micros} AS BIGINT)))`;
 }
 
 function rangeChecked(c: ValueType, ts: string): string {
@@ -271,11 +279,8 @@ function stepsOf(c: ValueType, v: string): { parse: string; check: ((parsed: str
     case 'datetime':
     case 'datetime64':
       return { parse: truncateTo(c, goLayoutParseSql(c.format!, v)), check: (p) => rangeChecked(c, p) };
-    case 'epoch': {
-      const { mul, div } = EPOCH_TO_MICROS[c.format as EpochUnit];
-      const micros = `coalesce(try_cast(trim(${v}) AS HUGEINT) * ${mul} // ${div}, round(try_cast(${v} AS DOUBLE) * ${mul} / ${div}))`;
-      return { parse: truncateTo(c, `try(make_timestamp(try_cast(${micros} AS BIGINT)))`), check: (p) => rangeChecked(c, p) };
-    }
+    case 'epoch':
+      return { parse: truncateTo(c, epochSql(c.format as EpochUnit, v)), check: (p) => rangeChecked(c, p) };
     default:
       return { parse: convertSql(c, v), check: undefined };
   }
@@ -290,8 +295,10 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   const inner = o.staged ? `SELECT * FROM ${o.staged}` : readSql(t, o);
   const pointers = jsonPointers(t);
   const isJson = o.shape !== 'csv';
+  // trim copies every line it is given: only a line not opening an object can be blank.
+  const blank = `${LINE_COLUMN} IS NULL OR CASE WHEN starts_with(${LINE_COLUMN}, '{') THEN false ELSE trim(${LINE_COLUMN}) = '' END`;
   const rawFrom = isJson
-    ? `SELECT *, ${LINE_COLUMN} IS NULL OR trim(${LINE_COLUMN}) = '' AS ${BLANK_COLUMN}, ` +
+    ? `SELECT *, ${blank} AS ${BLANK_COLUMN}, ` +
       `CASE WHEN json_valid(${LINE_COLUMN}) AND json_type(${LINE_COLUMN}) = 'OBJECT' THEN json_extract_string(${LINE_COLUMN}, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
     : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
   // JSON values are picked out of the field list once, as columns: normalising reads each up to three times.

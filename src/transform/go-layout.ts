@@ -131,7 +131,17 @@ export function goLayoutToStrptime(layout: string): StrptimeLayout {
 }
 
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
-const sqlFormats = (fs: string[]) => (fs.length === 1 ? sqlString(fs[0]!) : `[${fs.map(sqlString).join(', ')}]`);
+/**
+ * Tries the formats in order. Zoned formats are tried one call each: DuckDB's list form of
+ * try_strptime takes a slow path when the formats hold %z (docs/benchmarks.md, "Figures behind
+ * the ingest code's choices"), and coalesce tries a later format only where the earlier failed.
+ */
+const tryFormats = (valueSql: string, fs: string[], zoned: boolean) =>
+  fs.length === 1
+    ? `try_strptime(${valueSql}, ${sqlString(fs[0]!)})`
+    : zoned
+      ? `coalesce(${fs.map((f) => `try_strptime(${valueSql}, ${sqlString(f)})`).join(', ')})`
+      : `try_strptime(${valueSql}, [${fs.map(sqlString).join(', ')}])`;
 const isZoned = (format: string) => /%[zZ]/.test(format.replace(/%%/g, ''));
 
 /** A SQL expression (DuckDB) that parses the VARCHAR expression `valueSql` with the layout and yields a TIMESTAMP in UTC (not TIMESTAMPTZ), or NULL when it does not parse. Never raises a DuckDB error for bad input: use try_strptime. For zoned layouts convert to UTC (e.g. `timezone('UTC', ...)`; ICU is built in). */
@@ -140,12 +150,12 @@ export function goLayoutParseSql(layout: string, valueSql: string): string {
   // Formats without %z are parsed separately: in a list that also holds %z
   // formats, DuckDB reads them in the session time zone, whereas Go reads a
   // literal "Z" (or a layout without zone) as UTC. `valueSql` then appears
-  // twice, so it should be a column reference or another cheap expression.
+  // more than once, so it should be a column reference or another cheap expression.
   const zoned = formats.filter(isZoned);
   const naive = formats.filter((f) => !isZoned(f));
   const parts: string[] = [];
-  if (zoned.length > 0) parts.push(`timezone('UTC', try_strptime(${valueSql}, ${sqlFormats(zoned)}))`);
-  if (naive.length > 0) parts.push(`try_strptime(${valueSql}, ${sqlFormats(naive)})`);
+  if (zoned.length > 0) parts.push(`timezone('UTC', ${tryFormats(valueSql, zoned, true)})`);
+  if (naive.length > 0) parts.push(tryFormats(valueSql, naive, false));
   // CAST drops the nanoseconds of %n (TIMESTAMP_NS) by truncation.
   return `CAST(${parts.length === 1 ? parts[0] : `COALESCE(${parts.join(', ')})`} AS TIMESTAMP)`;
 }
