@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { ApiClient } from '../../test/helpers/inlet.js';
 import { spawnInlet } from '../../test/helpers/process.js';
@@ -36,6 +36,9 @@ export async function startBenchInlet(workDir: string, s3Endpoint: string, env: 
   const api = new ApiClient(inlet.url);
   await api.login();
   // A second reader of the log the spawn helper drains: the workers' lines reach this process's stdout.
+  // INLET_BENCH_LOG=file keeps them, to see where a job's time went between its tasks.
+  const keep = process.env.INLET_BENCH_LOG ? createWriteStream(process.env.INLET_BENCH_LOG, { flags: 'a' }) : undefined;
+  if (keep) inlet.child.stdout!.pipe(keep);
   let phases: IndexPhases[] = [];
   let partial = '';
   inlet.child.stdout!.on('data', (chunk: Buffer) => {

@@ -50,6 +50,8 @@ export interface Config {
   /** DuckDB threads for each worker slot, so slots share the machine instead of fighting over it. */
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
+  /** Without INLET_DUCKDB_MEMORY_LIMIT: the megabytes the worker slots share, split among the slots running a task (worker/slot-memory.ts). */
+  readonly duckdbMemoryBudgetMb: number | undefined;
   /** Object bytes an INDEX task converts at once: bounds DuckDB's working set whatever input_aggregation is. */
   readonly chunkBytes: number;
   /** The longest line (CSV or NDJSON record) read; a longer one is rejected with the reason. */
@@ -113,7 +115,7 @@ export const SETTINGS = {
   duckdbMemoryLimit: {
     env: 'INLET_DUCKDB_MEMORY_LIMIT',
     flag: '--duckdb-memory-limit <size>',
-    help: 'DuckDB memory limit per worker slot and per query (default: 1GB shared by the slots, at least 256MB each)',
+    help: 'DuckDB memory limit per worker slot and per query (default: per query 1GB / workers, at least 256MB; the worker slots share 1GB among those running a task)',
     default: '',
   },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
@@ -127,7 +129,7 @@ export const SETTINGS = {
   sweepGraceSeconds: { env: 'INLET_SWEEP_GRACE_SECONDS', flag: '--sweep-grace-seconds <s>', help: 'age before files of attempts that never committed are removed', default: '900' },
   metricsPort: { env: 'INLET_METRICS_PORT', flag: '--metrics-port <port>', help: 'port on which a --role worker process serves GET /metrics (default: none; API processes serve it on their own port)', default: '' },
   metricsToken: { env: 'INLET_METRICS_TOKEN', flag: '--metrics-token <token>', help: 'bearer token that GET /metrics requires (default: /metrics is open)', default: '' },
-} as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region'>, { env: string; flag: string; help: string; default: string }>;
+} as const satisfies Record<Exclude<keyof Config, 's3Endpoint' | 's3Region' | 'duckdbMemoryBudgetMb'>, { env: string; flag: string; help: string; default: string }>;
 
 const MAX_LINE_BYTES_LIMIT = 256 * 1024 * 1024;
 
@@ -209,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,
     // DuckDB spills past its limit, so one budget shared by the slots bounds the process whatever the input size.
     duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${Math.max(256, Math.floor(1024 / Math.max(1, workers)))}MB`,
+    duckdbMemoryBudgetMb: raw('duckdbMemoryLimit') ? undefined : Math.max(256, Math.floor(1024 / Math.max(1, workers))) * Math.max(1, workers),
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
     readAttempts: int('readAttempts', 1),

@@ -16,6 +16,7 @@ import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
 import { runIndexTask, TaskInputError, type FileReport } from './index-task.js';
 import { runListTask } from './list-task.js';
 import { runReaper } from './reaper.js';
+import { SlotMemory } from './slot-memory.js';
 import { startPartitionSweeper, sweepOrphans } from './sweep.js';
 import { takeBackEarlierRun } from './takeback.js';
 
@@ -32,6 +33,7 @@ export class WorkerPool {
   private lease: Lease;
   private takingBack: Promise<void> = Promise.resolve();
   private stopSweeper: (() => void) | undefined;
+  private readonly memory: SlotMemory | undefined;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -39,6 +41,7 @@ export class WorkerPool {
   ) {
     this.lease = { owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, durationMs: ctx.config.leaseSeconds * 1000 };
     this.wake.setMaxListeners(0);
+    this.memory = ctx.config.duckdbMemoryBudgetMb === undefined ? undefined : new SlotMemory(ctx.config.duckdbMemoryBudgetMb, ctx.log);
   }
 
   async start(): Promise<void> {
@@ -126,7 +129,8 @@ export class WorkerPool {
       if (task.type === 'LIST') {
         await runListTask(this.ctx, task, job, this.lease.owner, signal);
       } else {
-        const result = await runIndexTask(this.ctx, engine, task, job, signal, progress);
+        await this.memory?.acquire(engine);
+        const result = await runIndexTask(this.ctx, engine, task, job, signal, progress).finally(() => this.memory?.release(engine));
         reports = result.files;
         discard = result.discard;
         phases = result.phases;
