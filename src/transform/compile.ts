@@ -297,9 +297,10 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   const isJson = o.shape !== 'csv';
   // trim copies every line it is given: only a line not opening an object can be blank.
   const blank = `${LINE_COLUMN} IS NULL OR CASE WHEN starts_with(${LINE_COLUMN}, '{') THEN false ELSE trim(${LINE_COLUMN}) = '' END`;
+  // Valid JSON opening with "{" is an object: the type is looked up (another parse) only for other lines.
+  const isObject = `CASE WHEN NOT json_valid(${LINE_COLUMN}) THEN false WHEN starts_with(${LINE_COLUMN}, '{') THEN true ELSE json_type(${LINE_COLUMN}) = 'OBJECT' END`;
   const rawFrom = isJson
-    ? `SELECT *, ${blank} AS ${BLANK_COLUMN}, ` +
-      `CASE WHEN json_valid(${LINE_COLUMN}) AND json_type(${LINE_COLUMN}) = 'OBJECT' THEN json_extract_string(${LINE_COLUMN}, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
+    ? `SELECT *, ${blank} AS ${BLANK_COLUMN}, ` + `CASE WHEN ${isObject} THEN json_extract_string(${LINE_COLUMN}, [${pointers.all.map(quoteLiteral).join(', ')}]::VARCHAR[]) END AS __inlet_fields FROM (${inner})`
     : `SELECT *, false AS ${BLANK_COLUMN} FROM (${inner})`;
   // JSON values are picked out of the field list once, as columns: normalising reads each up to three times.
   const picked = isJson ? cols.map((c, i) => (c.source.kind === 'catch_all' ? undefined : `${rawValueSql(t, c, pointers.of, o.csvFieldCount)} AS __inlet_r${i}`)) : [];
