@@ -1,7 +1,8 @@
 import { rm, stat, writeFile } from 'node:fs/promises';
-import { Transform as TransformStream, type TransformCallback } from 'node:stream';
+import { Readable, Transform as TransformStream, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip } from 'node:zlib';
 import { errorMessage, InletError, SourceError, TransientSourceError } from '../errors.js';
 import { changedError, type Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
@@ -46,6 +47,8 @@ class MagicCheck extends TransformStream {
     done();
   }
 }
+
+const gunzipAsync = promisify(gunzip);
 
 /** File name endings that say how an object is compressed, whatever the transform declares. */
 const EXTENSIONS: readonly [RegExp, Compression][] = [
@@ -95,8 +98,40 @@ async function readableInPlace(sources: Sources, url: string, compression: Compr
   return { bytes, path: local };
 }
 
-/** Streams one object to a local file, decompressing on the way; never holds the object in memory. */
-async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal, listed: string | undefined): Promise<number> {
+/**
+ * Objects listed at this size or less are read whole and written with one call: for many small
+ * objects, a file stream's open, writes and close per object cost more of the worker's main
+ * thread than the GETs (docs/benchmarks.md, small files).
+ */
+const SMALL_OBJECT_BYTES = 256 * 1024;
+/** Decoded bytes of a small gzip object held at most; a larger one (however small compressed) is decoded as a stream. */
+const SMALL_DECODED_BYTES = 8 * 1024 * 1024;
+
+/** Reads a small object whole through the magic check, then writes it (decoded) to `dest` in one call. */
+async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal): Promise<void> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    body,
+    magic,
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) chunks.push(chunk);
+    },
+    { signal },
+  );
+  const data = Buffer.concat(chunks);
+  if (compression !== 'gzip' || data.length === 0) return writeFile(dest, data);
+  let decoded: Buffer;
+  try {
+    decoded = await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+    return pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), outputFile(dest), { signal });
+  }
+  await writeFile(dest, decoded);
+}
+
+/** Streams one object to a local file, decompressing on the way; never holds more than a small object in memory. */
+async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal, listed: string | undefined, size: number | undefined): Promise<number> {
   compression = compressionFor(url, compression);
   const { body, version } = await sources.open(url, signal);
   if (listed !== undefined && version !== undefined && version !== listed) {
@@ -109,7 +144,8 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   const stages: NodeJS.ReadWriteStream[] = [magic];
   if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS));
   try {
-    await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
+    if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) await writeWhole(body, magic, compression, dest, signal);
+    else await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
   } catch (err) {
     if (err instanceof InletError) throw err;
     const zlibError = (err as { code?: string }).code?.startsWith('Z_');
@@ -142,8 +178,8 @@ export async function fetchToFile(
   url: string,
   compression: Compression,
   dest: string,
-  /** `version`: the object's version as listed; bytes of another version are not loaded. */
-  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string },
+  /** `version`: the object's version as listed; bytes of another version are not loaded. `size`: its size as listed. */
+  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number },
 ): Promise<FetchResult> {
   const inPlace = await readableInPlace(sources, url, compression);
   if (inPlace) return { ...inPlace, attempts: 1 };
@@ -153,7 +189,7 @@ export async function fetchToFile(
   const signal = AbortSignal.any([options.signal]);
   for (let attempt = 1; ; attempt++) {
     try {
-      return { bytes: await fetchOnce(sources, url, compression, dest, signal, options.version), attempts: attempt, path: dest };
+      return { bytes: await fetchOnce(sources, url, compression, dest, signal, options.version, options.size), attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });
       const retryable = err instanceof InletError ? err.retryable : !signal.aborted;

@@ -110,7 +110,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
         ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), fetchSignal)
-        : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version })
+        : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version, size: inputs[i]!.size })
       ).then((fetched) => {
         progress.bytesRead += fetched.bytes;
         return fetched;

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { loadConfig } from '../src/config/config.js';
+import { SourceError } from '../src/errors.js';
+import { fetchToFile } from '../src/ingest/fetch.js';
+import { Sources } from '../src/sources/sources.js';
+
+// Small objects are read whole and written in one call; larger ones stream. Both must give the same file.
+const root = mkdtempSync(path.join(tmpdir(), 'inlet-fetch-small-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const sources = new Sources(loadConfig({}, { fileRoots: root, dataDir: path.join(root, 'data') }));
+
+async function fetchBoth(name: string, bytes: Buffer): Promise<{ small: string; streamed: string }> {
+  const file = path.join(root, name);
+  writeFileSync(file, bytes);
+  const url = pathToFileURL(file).href;
+  const options = { attempts: 1, signal: new AbortController().signal };
+  const small = path.join(root, `${name}.small`);
+  const streamed = path.join(root, `${name}.streamed`);
+  const a = await fetchToFile(sources, url, 'gzip', small, { ...options, size: bytes.length });
+  const b = await fetchToFile(sources, url, 'gzip', streamed, options);
+  assert.equal(a.bytes, bytes.length);
+  assert.equal(b.bytes, bytes.length);
+  return { small, streamed };
+}
+
+test('a small gzip object decodes to the same file read whole as streamed', async () => {
+  const text = Array.from({ length: 500 }, (_, i) => `{"n":${i}}`).join('\n') + '\n';
+  const { small, streamed } = await fetchBoth('events.json.gz', gzipSync(text));
+  assert.equal(readFileSync(small, 'utf8'), text);
+  assert.equal(readFileSync(streamed, 'utf8'), text);
+});
+
+test('a small gzip object that decodes to more than the in-memory bound is decoded as a stream, whole', async () => {
+  // Zeros compress a thousandfold: tens of kilobytes that decode to 20 MB.
+  const text = Buffer.alloc(20 * 1024 * 1024, 0x30);
+  const { small } = await fetchBoth('bomb.csv.gz', gzipSync(text));
+  assert.equal(statSync(small).size, text.length);
+});
+
+test('an empty object is an empty file, a corrupt small gzip object fails with the reason', async () => {
+  const { small } = await fetchBoth('empty.json.gz', Buffer.alloc(0));
+  assert.equal(statSync(small).size, 0);
+  const corrupt = gzipSync(`{"a":"${randomBytes(3000).toString('hex')}"}\n`);
+  corrupt.set(randomBytes(40), 20);
+  await assert.rejects(
+    () => fetchBoth('corrupt.json.gz', corrupt),
+    (err: unknown) => err instanceof SourceError && /could not be decompressed as gzip/.test(err.message),
+  );
+});
