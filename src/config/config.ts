@@ -159,6 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
   }
   const dataDir = path.resolve(raw('dataDir'));
   const workers = int('workers', 0);
+  // Unless set, DuckDB's memory: 1 GB for the worker slots together, at least 256 MB each.
+  const slotShareMb = Math.max(256, Math.floor(1024 / Math.max(1, workers)));
   const threadsText = raw('duckdbThreads');
   const maxLineBytes = int('maxLineBytes', 1);
   // DuckDB's read buffer is a few times the longest line, per file read at once.
@@ -210,8 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     // and slots that do overlap share the cores through the OS.
     duckdbThreads: threadsText ? int('duckdbThreads', 1) : cpus().length,
     // DuckDB spills past its limit, so one budget shared by the slots bounds the process whatever the input size.
-    duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${Math.max(256, Math.floor(1024 / Math.max(1, workers)))}MB`,
-    duckdbMemoryBudgetMb: raw('duckdbMemoryLimit') ? undefined : Math.max(256, Math.floor(1024 / Math.max(1, workers))) * Math.max(1, workers),
+    duckdbMemoryLimit: raw('duckdbMemoryLimit') || `${slotShareMb}MB`,
+    duckdbMemoryBudgetMb: raw('duckdbMemoryLimit') ? undefined : slotShareMb * Math.max(1, workers),
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
     readAttempts: int('readAttempts', 1),

@@ -100,12 +100,15 @@ async function readableInPlace(sources: Sources, url: string, compression: Compr
 
 /**
  * Objects listed at this size or less are read whole and written with one call: for many small
- * objects, a file stream's open, writes and close per object cost more of the worker's main
- * thread than the GETs (docs/benchmarks.md, small files).
+ * objects, a file stream per object (its open, writes, close and stream machinery) cost more CPU
+ * than one writeFile (docs/benchmarks.md, small files).
  */
 const SMALL_OBJECT_BYTES = 256 * 1024;
-/** Decoded bytes of a small gzip object held at most; a larger one (however small compressed) is decoded as a stream. */
-const SMALL_DECODED_BYTES = 8 * 1024 * 1024;
+/**
+ * Decoded bytes of a small gzip object held at most, so the downloads in flight hold tens of
+ * megabytes at worst; a larger one (however small compressed) is decoded as a stream.
+ */
+const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
 /** Reads a small object whole through the magic check, then writes it (decoded) to `dest` in one call. */
 async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal): Promise<void> {
