@@ -5,9 +5,10 @@ import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
 
-test('chunks keep listing order, cap their bytes (the first at a quarter), and give an oversized object a chunk of its own', () => {
+test('chunks keep listing order, cap their bytes (the first at an eighth), and give an oversized object a chunk of its own', () => {
   const sizes = [5, 5, 10, 10, 10, 50, 5, 5, 100, 1].map((size) => ({ size }));
-  assert.deepEqual(chunksOf(sizes, 40), [[0, 1], [2, 3, 4], [5], [6, 7], [8], [9]]);
+  assert.deepEqual(chunksOf(sizes, 40), [[0], [1, 2, 3, 4], [5], [6, 7], [8], [9]]);
+  assert.deepEqual(chunksOf(sizes, 80), [[0, 1], [2, 3, 4, 5], [6, 7], [8], [9]]);
   assert.deepEqual(chunksOf(sizes, 20), [[0], [1, 2], [3, 4], [5], [6, 7], [8], [9]]);
   assert.deepEqual(chunksOf([], 30), []);
 });

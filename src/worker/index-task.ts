@@ -192,15 +192,15 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
  * `chunkBytes` of objects (a larger object is a chunk of its own) and CHUNK_FILES files. DuckDB's
  * working set is then bounded by the chunk, not by input_aggregation, and the next chunk can
  * download while this one converts. A time window that straddles two chunks gets one partition
- * from each. The first chunk is a quarter of the size: nothing overlaps its download, so the
- * sooner it is in, the sooner the cores have work.
+ * from each. The first chunk is an eighth of the size: nothing overlaps its download, so the
+ * sooner it is in, the sooner the cores have work (docs/benchmarks.md, "Shape matrix").
  */
 export function chunksOf(inputs: readonly { size: number }[], chunkBytes: number): number[][] {
   const chunks: number[][] = [];
   let chunk: number[] = [];
   let bytes = 0;
   for (const [i, input] of inputs.entries()) {
-    const limit = chunks.length === 0 ? chunkBytes / 4 : chunkBytes;
+    const limit = chunks.length === 0 ? chunkBytes / 8 : chunkBytes;
     if (chunk.length > 0 && (bytes + input.size > limit || chunk.length >= CHUNK_FILES)) {
       chunks.push(chunk);
       chunk = [];
