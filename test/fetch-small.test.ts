@@ -54,3 +54,13 @@ test('an empty object is an empty file, a corrupt small gzip object fails with t
     (err: unknown) => err instanceof SourceError && /could not be decompressed as gzip/.test(err.message),
   );
 });
+
+test('an object larger than it was listed is refused, not held whole', async () => {
+  const file = path.join(root, 'grown.json.gz');
+  writeFileSync(file, gzipSync(`{"a":"${randomBytes(2000).toString('hex')}"}\n`));
+  const options = { attempts: 1, signal: new AbortController().signal, size: 100 };
+  await assert.rejects(
+    () => fetchToFile(sources, pathToFileURL(file).href, 'gzip', path.join(root, 'grown.out'), { ...options }),
+    (err: unknown) => err instanceof SourceError && /changed after the job listed it \(listed: 100 bytes; now: more than 100 bytes\)/.test(err.message),
+  );
+});

@@ -110,17 +110,33 @@ const SMALL_OBJECT_BYTES = 256 * 1024;
  */
 const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
-/** Reads a small object whole through the magic check, then writes it (decoded) to `dest` in one call. */
-async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal): Promise<void> {
+/**
+ * Reads a small object whole through the magic check, then writes it (decoded) to `dest` in one
+ * call. An object read without a version to check may have grown since it was listed: past
+ * `listedSize` it is refused, not held.
+ */
+async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<void> {
   const chunks: Buffer[] = [];
-  await pipeline(
-    body,
-    magic,
-    async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) chunks.push(chunk);
-    },
-    { signal },
-  );
+  let bytes = 0;
+  const grown = () => new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
+  try {
+    await pipeline(
+      body,
+      magic,
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          bytes += chunk.length;
+          if (bytes > listedSize) throw grown();
+          chunks.push(chunk);
+        }
+      },
+      { signal },
+    );
+  } catch (err) {
+    // The pipeline may report the streams it tore down rather than the reason it stopped.
+    if (bytes > listedSize) throw grown();
+    throw err;
+  }
   const data = Buffer.concat(chunks);
   if (compression !== 'gzip' || data.length === 0) return writeFile(dest, data);
   let decoded: Buffer;
@@ -147,7 +163,7 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   const stages: NodeJS.ReadWriteStream[] = [magic];
   if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS));
   try {
-    if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) await writeWhole(body, magic, compression, dest, signal);
+    if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) await writeWhole(body, magic, compression, dest, signal, url, size);
     else await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
   } catch (err) {
     if (err instanceof InletError) throw err;
@@ -181,7 +197,7 @@ export async function fetchToFile(
   url: string,
   compression: Compression,
   dest: string,
-  /** `version`: the object's version as listed; bytes of another version are not loaded. `size`: its size as listed. */
+  /** `version`: the object's version as listed; bytes of another version are not loaded. `size`: that version's size as listed (a small object is then read whole). */
   options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number },
 ): Promise<FetchResult> {
   const inPlace = await readableInPlace(sources, url, compression);

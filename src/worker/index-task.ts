@@ -79,6 +79,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const transform = replay ? { ...checked, compression: 'none' as const, csv: { ...checked.csv, skipHead: 0 } } : checked;
   const listed = JSON.parse(task.input) as { url: string; size: number; version?: string }[];
   // A retried task's objects carry no version (they are read afresh): the one they have now is checked as they are read, and recorded.
+  // Their listed size is then another version's too: only a size of the version read lets fetch read an object whole.
   const looked = await mapLimit(listed, FETCH_PARALLELISM, async (input) => (input.version === undefined ? sources.currentVersion(input.url, signal) : input.version));
   // An object that cannot be looked up is read without one, and fails (or not) as its read does.
   const inputs = listed.map((input, i) => {
@@ -110,7 +111,12 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
         ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), fetchSignal)
-        : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), { attempts: ctx.config.readAttempts, signal: fetchSignal, version: inputs[i]!.version, size: inputs[i]!.size })
+        : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), {
+            attempts: ctx.config.readAttempts,
+            signal: fetchSignal,
+            version: inputs[i]!.version,
+            size: listed[i]!.version === undefined ? undefined : inputs[i]!.size,
+          })
       ).then((fetched) => {
         progress.bytesRead += fetched.bytes;
         return fetched;
