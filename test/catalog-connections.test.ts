@@ -125,3 +125,36 @@ test('postgres: a transaction left idle between statements (its process frozen) 
     await dropSchema(schema);
   }
 });
+
+test('postgres: a catalog opens while other schemas in the database are created and dropped', async () => {
+  // Another test run, or another Inlet's teardown, dropping its schema mid-migration must not matter.
+  let stop = false;
+  const churn = async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      while (!stop) {
+        const other = `inlet_test_${randomBytes(6).toString('hex')}`;
+        await client.query(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.t (id serial PRIMARY KEY, name text)`);
+        await client.query(`DROP SCHEMA ${other} CASCADE`);
+      }
+    } finally {
+      await client.end();
+    }
+  };
+  const churners = [churn(), churn()];
+  try {
+    for (let i = 0; i < 12; i++) {
+      const schema = `inlet_test_${randomBytes(6).toString('hex')}`;
+      try {
+        const catalog = await openCatalog(`${POSTGRES_URL}?schema=${schema}`, { poolSize: 2 });
+        await catalog.close();
+      } finally {
+        await dropSchema(schema);
+      }
+    }
+  } finally {
+    stop = true;
+    await Promise.all(churners);
+  }
+});

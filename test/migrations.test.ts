@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Dialect } from 'kysely';
 import pg from 'pg';
 import { openCatalog } from '../src/catalog/db.js';
+import { OneSchemaPostgresDialect } from '../src/catalog/one-schema-dialect.js';
 import * as init from '../src/catalog/migrations/0001-init.js';
 import * as partitionPlan from '../src/catalog/migrations/0002-task-partition-plan.js';
 import * as partitionSchemaKey from '../src/catalog/migrations/0003-partition-schema-key.js';
@@ -37,7 +38,7 @@ for (const dialect of DIALECTS) {
       await admin.connect();
       await admin.query(`CREATE SCHEMA ${schema}`);
       await admin.end();
-      oldDialect = new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) });
+      oldDialect = new OneSchemaPostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) }, schema);
       cleanUp = () => dropSchema(schema);
     }
     try {

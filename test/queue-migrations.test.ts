@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, type Dialect } from 'kysely';
 import pg from 'pg';
 import { openCatalog } from '../src/catalog/db.js';
+import { OneSchemaPostgresDialect } from '../src/catalog/one-schema-dialect.js';
 import { jobProgress } from '../src/catalog/jobs.js';
 import * as init from '../src/catalog/migrations/0001-init.js';
 import * as partitionPlan from '../src/catalog/migrations/0002-task-partition-plan.js';
@@ -40,7 +41,7 @@ async function oldCatalog(dialect: (typeof DIALECTS)[number]): Promise<{ url: st
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
-  oldDialect = new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) });
+  oldDialect = new OneSchemaPostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }) }, schema);
   return { url: `${POSTGRES_URL}?schema=${schema}`, old: new Kysely<any>({ dialect: oldDialect }), schema, cleanUp: () => dropSchema(schema) };
 }
 

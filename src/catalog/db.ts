@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, sql, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
+import { Kysely, Migrator, sql, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { ValidationError } from '../errors.js';
 import * as init from './migrations/0001-init.js';
@@ -16,6 +16,7 @@ import * as reruns from './migrations/0008-reruns.js';
 import * as tenants from './migrations/0009-tenants.js';
 import * as taskListCursor from './migrations/0010-task-list-cursor.js';
 import * as quarantine from './migrations/0011-quarantine.js';
+import { OneSchemaPostgresDialect } from './one-schema-dialect.js';
 import type { CatalogSchema } from './schema.js';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -178,7 +179,7 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
     }
     // `?schema=name` keeps several catalogs (tests, tenants) apart in one database.
     const dialectPool = settingsInEveryTransaction(pool, schema ?? undefined, options.idleInTransactionMs ?? DEFAULT_IDLE_IN_TRANSACTION_MS) as unknown as pg.Pool;
-    const kysely = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool: dialectPool }) });
+    const kysely = new Kysely<CatalogSchema>({ dialect: new OneSchemaPostgresDialect({ pool: dialectPool }, schema ?? undefined) });
     db = schema ? kysely.withSchema(schema) : kysely;
     schemaName = schema ?? undefined;
     dialect = 'postgres';
