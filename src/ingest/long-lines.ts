@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { outputFile } from './decompress.js';
 
@@ -22,6 +22,25 @@ interface Span extends Omit<LongLine, 'removed'> {
 
 const READ_OPTIONS = { highWaterMark: 1024 * 1024 };
 
+/**
+ * A file's bytes in pieces read into one buffer, each valid only until the next is read: the
+ * checks below look at every byte of every file and keep none, and a stream's fresh buffer per
+ * piece cost them several times the read (docs/benchmarks.md, "Shape matrix").
+ */
+async function* scan(file: string): AsyncIterable<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_OPTIONS.highWaterMark);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The reason a dropped line is rejected with. */
 export const longLineReason = (line: LongLine, maxBytes: number) => `line longer than ${maxBytes} bytes (it has ${line.bytes}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
 
@@ -34,7 +53,7 @@ export async function hasLongLine(file: string, maxBytes: number): Promise<boole
   if ((await stat(file)).size <= maxBytes) return false;
   // Bytes of the current line seen in earlier chunks.
   let run = 0;
-  for await (const chunk of createReadStream(file, READ_OPTIONS) as AsyncIterable<Buffer>) {
+  for await (const chunk of scan(file)) {
     let p = 0;
     for (;;) {
       // The line going on at p fits if its "\n" is at `reach` or before; every line ending between
@@ -61,7 +80,7 @@ async function longSpans(file: string, maxBytes: number): Promise<Span[]> {
   let line = 1;
   let start = 0;
   let offset = 0;
-  for await (const chunk of createReadStream(file, READ_OPTIONS) as AsyncIterable<Buffer>) {
+  for await (const chunk of scan(file)) {
     let p = 0;
     for (let newline = chunk.indexOf(0x0a, p); newline >= 0; newline = chunk.indexOf(0x0a, p)) {
       const end = offset + newline + 1;
