@@ -65,7 +65,8 @@ export const outputFile = (file: string) => createWriteStream(file, { highWaterM
 /** Formats decoded while the object streams in; the others are spooled to disk first (zip needs its directory at the end). */
 export const STREAMED: readonly Compression[] = ['none', 'gzip'];
 
-class ZstdStream extends TransformStream {
+/** zstd decoded in JavaScript: where the native decoder (an optional dependency) could not be built. */
+export class JsZstdStream extends TransformStream {
   private readonly decoder = new ZstdDecompress((chunk) => this.push(Buffer.from(chunk)));
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
     try {
@@ -84,6 +85,16 @@ class ZstdStream extends TransformStream {
     }
   }
 }
+
+/**
+ * The zstd decoder: zstd's own C library through `zstd-napi` when its install built it, which
+ * decodes several times faster than `fzstd` (Node 20's zlib has no zstd; figures in
+ * docs/benchmarks.md), and `fzstd` otherwise. Both read concatenated frames and refuse
+ * truncated or corrupt ones (test/zstd.test.ts).
+ */
+const nativeZstd = await import('zstd-napi').catch(() => undefined);
+
+export const zstdDecoder: { readonly native: boolean; stream(): TransformStream } = nativeZstd ? { native: true, stream: () => new nativeZstd.DecompressStream() } : { native: false, stream: () => new JsZstdStream() };
 
 /** A file's first MAGIC_LENGTH bytes (fewer if it is shorter). */
 export async function head(file: string): Promise<Buffer> {
@@ -142,7 +153,7 @@ export async function decodeFile(raw: string, dest: string, compression: Compres
     case 'bzip2':
       return pipeline(input(), unbzip2(), outputFile(dest));
     case 'zstd':
-      return pipeline(input(), new ZstdStream(), outputFile(dest));
+      return pipeline(input(), zstdDecoder.stream(), outputFile(dest));
     case 'xz': {
       const web = Readable.toWeb(input()) as unknown as ReadableStream<Uint8Array>;
       return pipeline(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>), outputFile(dest));
