@@ -1,7 +1,8 @@
-// npx tsx bench/convert-profile.ts [--shape rejects] [--rows 200000] [--runs 5] [--no-keep] [--threads 2] [--memory 512MB]:
+// npx tsx bench/convert-profile.ts [--shape rejects] [--rows 200000] [--runs 5] [--no-keep] [--threads 2] [--memory 512MB] [--write]:
 // converts one matrix shape's files in this process (convertFiles, then writeQuarantine), as an
-// INDEX task does without the fetch and the partitions, and prints each run's milliseconds and
-// the slowest DuckDB statements of the last run: where a conversion's time goes, statement by statement.
+// INDEX task does without the fetch (and, with --write, writes its partitions as the task does),
+// and prints each run's milliseconds and the slowest DuckDB statements of the last run on the
+// task's own connection: where a conversion's time goes, statement by statement.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { withConnection } from '../src/duckdb/engine.js';
 import { convertFiles } from '../src/ingest/convert.js';
+import { writePartitions } from '../src/ingest/partition.js';
 import { writeQuarantine } from '../src/ingest/quarantine.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { checkSqlTransform } from '../src/transform/sql-check.js';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'no-keep': { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
     memory: { type: 'string', default: '512MB' },
+    write: { type: 'boolean', default: false },
   },
 });
 const shape = SHAPES.find((s) => s.slug === values.shape);
@@ -53,9 +56,14 @@ try {
         const converted = performance.now();
         const kept = await writeQuarantine(chunk, { jobId: 'profile', urls: files, file: path.join(dir, `rejects-${run}.parquet`) });
         const done = performance.now();
+        // As an INDEX task writes: the job's default window and row cap, four writers.
+        const written = values.write ? await writePartitions(chunk, { maxRows: 33_554_432, maxMinutes: 15 }, path.join(dir, `parts-${run}`), { instance: engine, threads: Number(values.threads), parallel: 4 }) : [];
+        const wrote = performance.now();
         await chunk.drop();
+        rmSync(path.join(dir, `parts-${run}`), { recursive: true, force: true });
         const rejected = chunk.accounts.reduce((sum, a) => sum + a.rowsRejected, 0);
-        console.log(`run ${run}: convert ${(converted - start).toFixed(0)} ms, quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)`);
+        const write = values.write ? `, write ${(wrote - done).toFixed(0)} ms (${written.length} partitions)` : '';
+        console.log(`run ${run}: convert ${(converted - start).toFixed(0)} ms, quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)${write}`);
         if (run === Number(values.runs)) for (const [sql, ms] of statements.sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${sql}`);
       });
     }
