@@ -2,7 +2,7 @@
 // converts one matrix shape's files in this process (convertFiles, then writeQuarantine), as an
 // INDEX task does without the fetch (and, with --write, writes its partitions as the task does),
 // and prints each run's milliseconds and the slowest DuckDB statements of the last run on the
-// task's own connection: where a conversion's time goes, statement by statement.
+// task's own connection (whole, with FULL_SQL=1): where a conversion's time goes, statement by statement.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,7 +84,7 @@ function timeStatements(connection: DuckDBConnection): [string, number][] {
       try {
         return await run(sql);
       } finally {
-        log.push([sql.replace(/\s+/g, ' ').slice(0, 100), performance.now() - start]);
+        log.push([process.env.FULL_SQL ? sql : sql.replace(/\s+/g, ' ').slice(0, 100), performance.now() - start]);
       }
     };
   // Queries that read rows run through run() too.
