@@ -153,6 +153,17 @@ describe('messy real-world files, each compressed every supported way', () => {
     assert.equal(row, 'role-1\tarn:aws:s3:::bucket-1/key\t1\tec2.amazonaws.com\t198.51.100.1\n');
   });
 
+  test('NDJSON put together from two systems, its lines ending in "\\n" and "\\r\\n", loads every record, plain and gzip', async () => {
+    // The reader fails a whole file whose line endings differ from its first line's.
+    const lines = readFileSync(path.join(FIXTURES, 'cloudtrail.ndjson'), 'utf8').trimEnd().split('\n');
+    const mixed = Buffer.from(lines.map((line, i) => line + (i % 2 === 0 ? '\n' : '\r\n')).join(''));
+    await s3.put('logs', 'trail-mixed/events.ndjson', mixed);
+    await s3.put('logs', 'trail-mixed/events.ndjson.gz', gzipSync(mixed));
+    const done = await runJob(job('trail mixed', 'website.trail', 's3://logs/trail-mixed/'));
+    assert.equal(done.status, 'done', JSON.stringify(done.details));
+    assert.deepEqual(done.details.rows, { read: 2 * lines.length, written: 2 * lines.length, rejected: 0 });
+  });
+
   test('a TSV with a header, comment lines and CRLF', async () => {
     const done = await runJob(job('tsv all', 'website.tsv', 's3://logs/tsv/'));
     assert.equal(done.status, 'done', JSON.stringify(done.details));

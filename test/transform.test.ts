@@ -208,6 +208,22 @@ describe('golden cases: JSON sources', () => {
       ['ok', 'record is not valid JSON: not ', 'record is JSON but not an obje', 'ok'],
     );
   });
+
+  test('lines ending in "\\n" and "\\r\\n" in one file load whole, each record on its line; a lone "\\r" is whitespace', async () => {
+    const settings = { output_columns: [ts, { name: 'a', datatype: { type: 'uint8' } }] };
+    // The reader takes the first line's ending for the file and failed the whole file on the other.
+    const [mixed, crFirst, lone] = await run(
+      'json',
+      settings,
+      '{"ts":1,"a":1}\n{"ts":2,"a":2}\r\n{"ts":3,"a":300}\n{"ts":4,"a":4}\r\n',
+      '{"ts":1,"a":1}\r\n{"ts":2,"a":2}\n{"ts":3,"a":3}',
+      '{"ts":1,\r"a":1}\n{"ts":2,"a":2}\r\n',
+    );
+    const summary = (records: RecordOutcome[]) => records.map((r) => ('output' in r ? r.output.a : `#${r.record} ${r.rejected.slice(0, 10)}`));
+    assert.deepEqual(summary(mixed!), [1, 2, '#3 column "a"', 4]);
+    assert.deepEqual(summary(crFirst!), [1, 2, 3]);
+    assert.deepEqual(summary(lone!), [1, 2]);
+  });
 });
 
 describe('golden cases: CSV format_details', () => {
@@ -224,6 +240,16 @@ describe('golden cases: CSV format_details', () => {
         [['a', 'b'], ['c']],
       );
     }
+  });
+
+  test('lines ending in "\\n" and "\\r\\n" in one file load whole; a lone "\\r" in a quoted field fails with the fix', async () => {
+    const settings = { output_columns: [TS, { name: 'v', datatype: { type: 'string', source: { from_input_index: 1 } } }] };
+    const outcomes = await run('csv', settings, '2024-01-01 00:00:00,a\n2024-01-01 00:00:01,b\r\n2024-01-01 00:00:02,c\n');
+    assert.deepEqual(
+      outcomes[0]!.map((r) => 'output' in r && r.output.v),
+      ['a', 'b', 'c'],
+    );
+    await assert.rejects(run('csv', settings, '2024-01-01 00:00:00,"a\rb"\n2024-01-01 00:00:01,c\r\n'), /carriage return .*not followed by a newline/);
   });
 
   test('a custom quote and escape', async () => {

@@ -3,7 +3,8 @@ import { queryRows } from '../duckdb/engine.js';
 import { BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
 import { storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
-import { convertFiles, type FileAccount } from './convert.js';
+import type { FileAccount } from './convert.js';
+import { convertWithEvenLineEndings } from './line-endings.js';
 import { readGroups } from './read-groups.js';
 
 /** What became of one input record: the row it loads as, or why it does not load. */
@@ -29,7 +30,9 @@ function plain(value: unknown): unknown {
  * the golden tests. The same SQL as an INDEX task, so what it shows is what a job would load.
  */
 export async function previewFiles(connection: DuckDBConnection, transform: Transform, files: readonly string[], nowMs = Date.now()): Promise<Preview> {
-  const chunk = await convertFiles({ connection, transform, groups: await readGroups(transform, files), fileCount: files.length, nowMs });
+  const groups = await readGroups(transform, files);
+  // The validator's files are its own temporary copies: an even copy goes beside each.
+  const { chunk } = await convertWithEvenLineEndings({ connection, transform, groups, fileCount: files.length, nowMs }, (i) => `${files[i]}.even`);
   const accounts = chunk.accounts;
   const names = storedColumns(transform).map((c) => c.name);
   const rows = await queryRows(

@@ -6,7 +6,8 @@ import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, type ConvertedChunk, type FileAccount } from '../ingest/convert.js';
+import type { ConvertedChunk, FileAccount, ReadGroup } from '../ingest/convert.js';
+import { convertWithEvenLineEndings } from '../ingest/line-endings.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
@@ -138,13 +139,14 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
 
       // Downloads are in scratch; uncompressed file:// objects are read where they are.
       const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
-      const groups = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
+      let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
       await withConnection(engine, signal, async (connection) => {
         let converted: ConvertedChunk | undefined;
         try {
           mark = performance.now();
           // Shared, so its partitions can be written on several connections at once.
-          converted = await convertFiles({ connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects });
+          const options = { connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects };
+          ({ chunk: converted, groups } = await convertWithEvenLineEndings(options, (j) => path.join(scratch, `even-${chunk[j]}`)));
           converted.accounts.forEach((account, j) => (accounts[chunk[j]!] = account));
           progress.rowsRead += converted.accounts.reduce((sum, account) => sum + account.rowsRead, 0);
           const urls = chunk.map((i) => inputs[i]!.url);

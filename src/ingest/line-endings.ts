@@ -1,0 +1,102 @@
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { errorMessage, SourceError } from '../errors.js';
+import { convertFiles, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
+import { outputFile } from './decompress.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SPACE = 0x20;
+
+/**
+ * DuckDB's CSV reader (which reads CSV and NDJSON lines) takes the line ending of a file's first
+ * line for all of them, and fails the whole file, not the line, on a line ending otherwise: "\n"
+ * and "\r\n" mixed (files of two systems put together) or a lone "\r".
+ */
+const UNEVEN_LINE_ENDINGS = /CSV Parser state machine reached an invalid state/;
+
+/**
+ * The file's bytes with every "\r\n" as "\n". In NDJSON, where JSON text holds a "\r" only as
+ * whitespace between tokens, a lone "\r" becomes a space; in CSV it stays (it may be a quoted
+ * field's data) and the read fails with a clear error instead.
+ */
+async function* evenBytes(file: string, loneCr: number | undefined): AsyncIterable<Buffer> {
+  let pendingCr = false;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    const out = Buffer.allocUnsafe(chunk.length + 1);
+    let n = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (pendingCr) {
+        pendingCr = false;
+        if (byte !== LF) out[n++] = loneCr ?? CR;
+      }
+      if (byte === CR) pendingCr = true;
+      else out[n++] = byte;
+    }
+    yield out.subarray(0, n);
+  }
+  // A file's last line may end in a "\r" alone: that is its line ending.
+  if (pendingCr) yield Buffer.from([LF]);
+}
+
+/** Whether the file has a "\r" at all: only those can end their lines unevenly. */
+async function hasCarriageReturn(file: string): Promise<boolean> {
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) if (chunk.includes(CR)) return true;
+  return false;
+}
+
+/**
+ * The groups with each line-based file that has a "\r" replaced by a copy at `copyOf(number)`
+ * whose lines all end in "\n"; lines keep their numbers. Undefined when no file has one.
+ */
+async function evenGroups(groups: readonly ReadGroup[], copyOf: (fileNumber: number) => string): Promise<ReadGroup[] | undefined> {
+  let changed = false;
+  const even: ReadGroup[] = [];
+  for (const group of groups) {
+    if (group.shape !== 'csv' && group.shape !== 'lines') {
+      even.push(group);
+      continue;
+    }
+    const files: string[] = [];
+    for (const [j, file] of group.files.entries()) {
+      if (!(await hasCarriageReturn(file))) {
+        files.push(file);
+        continue;
+      }
+      const dest = copyOf(group.numbers[j]!);
+      await pipeline(evenBytes(file, group.shape === 'lines' ? SPACE : undefined), outputFile(dest));
+      files.push(dest);
+      changed = true;
+    }
+    even.push({ ...group, files });
+  }
+  return changed ? even : undefined;
+}
+
+/**
+ * convertFiles, read again once with even line endings where DuckDB refused a file for mixing
+ * them: the records stay on their lines, so accounts and line numbers are those of the original.
+ * The copies go to `copyOf(number)`, never beside a source file; the caller removes them with the
+ * chunk's other scratch files.
+ */
+export async function convertWithEvenLineEndings(options: ConvertOptions, copyOf: (fileNumber: number) => string): Promise<{ chunk: ConvertedChunk; groups: readonly ReadGroup[] }> {
+  try {
+    return { chunk: await convertFiles(options), groups: options.groups };
+  } catch (err) {
+    if (!UNEVEN_LINE_ENDINGS.test(errorMessage(err))) throw err;
+    const groups = await evenGroups(options.groups, copyOf);
+    // No file has a "\r": the reader failed for another reason, told as it is.
+    if (!groups) throw err;
+    const cause = new SourceError(
+      'a file mixes line endings in a way the reader cannot read: a carriage return ("\\r") that is not followed by a newline, inside a CSV record; ' +
+        'end every line with "\\n" or "\\r\\n" (a "\\r" inside a quoted field must be part of a "\\r\\n")',
+      { cause: err },
+    );
+    try {
+      return { chunk: await convertFiles({ ...options, groups }), groups };
+    } catch (again) {
+      throw UNEVEN_LINE_ENDINGS.test(errorMessage(again)) ? cause : again;
+    }
+  }
+}
