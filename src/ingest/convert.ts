@@ -6,6 +6,7 @@ import { ACCEPTED_FILTER, BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN }
 import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
+import { unbundleRejects } from './bundle.js';
 import { longLineReason, originalLine, type LongLine } from './long-lines.js';
 import { collectRejects, DROPPED_BY_SQL_TRANSFORM, scanRawText, type KeptRejects } from './rejects.js';
 
@@ -37,8 +38,10 @@ export interface ReadGroup {
   readonly csvFieldCount: number;
   /** The longest line DuckDB is given; longer ones were taken out of the files beforehand. */
   readonly maxLineBytes: number;
-  /** Per file, parallel to `files`: the lines taken out for being longer, each a rejected record. */
+  /** Per file, parallel to `numbers`: the lines taken out for being longer, each a rejected record. */
   readonly longLines: readonly (readonly LongLine[])[];
+  /** Set when `files` is one bundle of the files' NDJSON lines (see bundle.ts): the bundle line each file's lines start on, parallel to `numbers`. */
+  readonly bundleStarts?: readonly number[];
 }
 
 /** What convertFiles reads, and how its converted rows are kept. */
@@ -151,7 +154,16 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     }
     const rejectsName = rejectsNameOf(o.id, g);
     o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
-    const read = { files: group.files, shape: group.shape, csvFieldCount: group.csvFieldCount, rejectsName, fileNumbers: group.numbers, nowMs, maxLineBytes: group.maxLineBytes };
+    const read = {
+      files: group.files,
+      shape: group.shape,
+      csvFieldCount: group.csvFieldCount,
+      rejectsName,
+      fileNumbers: group.numbers,
+      nowMs,
+      maxLineBytes: group.maxLineBytes,
+      bundled: group.bundleStarts !== undefined,
+    };
     // DuckDB evaluates a projection per chunk, and a file of a few dozen records is a chunk of
     // its own: many small files convert faster read into a table first (docs/benchmarks.md).
     const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${o.id}_${g}` : undefined;
@@ -162,6 +174,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
+    if (group.bundleStarts) await unbundleRejects(connection, `${rejectsName}_errors`, group.bundleStarts);
     // DuckDB reports a short record once per missing field: one record, one reject. Errors of a
     // whole line (LINE SIZE OVER MAXIMUM) have no column_idx, and arg_min skips NULL keys.
     const refused = `(SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1)) AS error_type,

@@ -75,6 +75,8 @@ export interface FetchResult {
   readonly attempts: number;
   /** Where the decoded bytes are: the destination asked for, or a local source file read in place. */
   readonly path: string;
+  /** The decoded bytes, where `hold` took them: then nothing was written to `path`. */
+  readonly data?: Buffer;
 }
 
 /**
@@ -111,11 +113,12 @@ const SMALL_OBJECT_BYTES = 256 * 1024;
 const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
 /**
- * Reads a small object whole through the magic check, then writes it (decoded) to `dest` in one
- * call. An object read without a version to check may have grown since it was listed: past
+ * Reads a small object whole through the magic check and answers its decoded bytes; a gzip
+ * object that decodes to more than SMALL_DECODED_BYTES is streamed to `dest` instead (undefined).
+ * An object read without a version to check may have grown since it was listed: past
  * `listedSize` it is refused, not held.
  */
-async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<void> {
+async function readWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   const grown = () => new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
@@ -138,19 +141,30 @@ async function writeWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compre
     throw err;
   }
   const data = Buffer.concat(chunks);
-  if (compression !== 'gzip' || data.length === 0) return writeFile(dest, data);
-  let decoded: Buffer;
+  if (compression !== 'gzip' || data.length === 0) return data;
   try {
-    decoded = await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
+    return await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
-    return pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), outputFile(dest), { signal });
+    await pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), outputFile(dest), { signal });
+    return undefined;
   }
-  await writeFile(dest, decoded);
 }
 
-/** Streams one object to a local file, decompressing on the way; never holds more than a small object in memory. */
-async function fetchOnce(sources: Sources, url: string, compression: Compression, dest: string, signal: AbortSignal, listed: string | undefined, size: number | undefined): Promise<number> {
+/**
+ * Streams one object to a local file, decompressing on the way; never holds more than a small
+ * object in memory, and keeps it there (instead of writing it) only where `hold` takes it.
+ */
+async function fetchOnce(
+  sources: Sources,
+  url: string,
+  compression: Compression,
+  dest: string,
+  signal: AbortSignal,
+  listed: string | undefined,
+  size: number | undefined,
+  hold: ((decodedBytes: number) => boolean) | undefined,
+): Promise<{ bytes: number; data?: Buffer }> {
   compression = compressionFor(url, compression);
   const { body, version } = await sources.open(url, signal);
   if (listed !== undefined && version !== undefined && version !== listed) {
@@ -163,15 +177,18 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
   const stages: NodeJS.ReadWriteStream[] = [magic];
   if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS));
   try {
-    if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) await writeWhole(body, magic, compression, dest, signal, url, size);
-    else await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
+    if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) {
+      const data = await readWhole(body, magic, compression, dest, signal, url, size);
+      if (data && hold?.(data.length)) return { bytes: magic.bytes, data };
+      if (data) await writeFile(dest, data);
+    } else await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
   } catch (err) {
     if (err instanceof InletError) throw err;
     const zlibError = (err as { code?: string }).code?.startsWith('Z_');
     // An empty object is an empty file whatever its declared compression.
     if (zlibError && magic.bytes === 0) {
       await writeFile(dest, '');
-      return 0;
+      return { bytes: 0 };
     }
     // Corrupt compressed data will be just as corrupt next time; a dropped connection may not be.
     if (zlibError && magic.bytes > 0) throw new SourceError(`${url} could not be decompressed as ${compression}: ${errorMessage(err)}`, { cause: err });
@@ -189,7 +206,7 @@ async function fetchOnce(sources: Sources, url: string, compression: Compression
       await rm(spool, { force: true });
     }
   }
-  return magic.bytes;
+  return { bytes: magic.bytes };
 }
 
 export async function fetchToFile(
@@ -197,8 +214,12 @@ export async function fetchToFile(
   url: string,
   compression: Compression,
   dest: string,
-  /** `version`: the object's version as listed; bytes of another version are not loaded. `size`: that version's size as listed (a small object is then read whole). */
-  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number },
+  /**
+   * `version`: the object's version as listed; bytes of another version are not loaded. `size`:
+   * that version's size as listed (a small object is then read whole). `hold`: whether a small
+   * object's decoded bytes may stay in memory instead of being written (see bundle.ts).
+   */
+  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number; hold?: (decodedBytes: number) => boolean },
 ): Promise<FetchResult> {
   const inPlace = await readableInPlace(sources, url, compression);
   if (inPlace) return { ...inPlace, attempts: 1 };
@@ -208,7 +229,8 @@ export async function fetchToFile(
   const signal = AbortSignal.any([options.signal]);
   for (let attempt = 1; ; attempt++) {
     try {
-      return { bytes: await fetchOnce(sources, url, compression, dest, signal, options.version, options.size), attempts: attempt, path: dest };
+      const fetched = await fetchOnce(sources, url, compression, dest, signal, options.version, options.size, options.hold);
+      return { ...fetched, attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });
       const retryable = err instanceof InletError ? err.retryable : !signal.aborted;

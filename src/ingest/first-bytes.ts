@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 
 /** The most of a file a look reads: what it looks for, if cut here, is judged on the part it has. */
-const MAX_LOOK = 256 * 1024;
+export const MAX_LOOK = 256 * 1024;
 const FIRST_LOOK = 16 * 1024;
 
 /**

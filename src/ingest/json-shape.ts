@@ -11,21 +11,26 @@ import { firstBytes } from './first-bytes.js';
 export async function detectJsonShape(file: string): Promise<ReadShape> {
   const handle = await open(file, 'r');
   try {
-    const text = (await firstBytes(handle, holdsFirstLine)).toString('utf8').replace(/^\uFEFF/, '');
-    const start = text.trimStart();
-    if (start.startsWith('[')) return 'array';
-    const firstLine = start.split('\n', 1)[0]!.trim();
-    if (firstLine === '' || !firstLine.startsWith('{')) return 'lines';
-    // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document.
-    if (!text.includes('\n', text.indexOf(firstLine))) return 'lines';
-    try {
-      JSON.parse(firstLine);
-      return 'lines';
-    } catch {
-      return 'objects';
-    }
+    return jsonShapeOf(await firstBytes(handle, holdsFirstLine));
   } finally {
     await handle.close();
+  }
+}
+
+/** detectJsonShape of a file's first bytes (all of them, or as many as firstBytes reads). */
+export function jsonShapeOf(first: Buffer): ReadShape {
+  const text = first.toString('utf8').replace(/^\uFEFF/, '');
+  const start = text.trimStart();
+  if (start.startsWith('[')) return 'array';
+  const firstLine = start.split('\n', 1)[0]!.trim();
+  if (firstLine === '' || !firstLine.startsWith('{')) return 'lines';
+  // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document.
+  if (!text.includes('\n', text.indexOf(firstLine))) return 'lines';
+  try {
+    JSON.parse(firstLine);
+    return 'lines';
+  } catch {
+    return 'objects';
   }
 }
 

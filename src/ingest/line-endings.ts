@@ -54,7 +54,8 @@ async function evenGroups(groups: readonly ReadGroup[], copyOf: (fileNumber: num
   let changed = false;
   const even: ReadGroup[] = [];
   for (const group of groups) {
-    if (group.shape !== 'csv' && group.shape !== 'lines') {
+    // A bundle's lines already end in "\n" alone (bundle.ts).
+    if ((group.shape !== 'csv' && group.shape !== 'lines') || group.bundleStarts) {
       even.push(group);
       continue;
     }

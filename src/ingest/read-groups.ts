@@ -17,8 +17,9 @@ export interface LineLimit {
 /**
  * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
  * shape. Line-based files lose their over-long lines here, each reported with its line number.
+ * A file left undefined is read another way (a bundle's): its number is in no group.
  */
-export async function readGroups(transform: Transform, local: readonly string[], limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` }): Promise<ReadGroup[]> {
+export async function readGroups(transform: Transform, local: readonly (string | undefined)[], limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` }): Promise<ReadGroup[]> {
   const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[]; longLines: LongLine[][] }>();
   const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number, longLines: LongLine[]) => {
     const group = groups.get(key) ?? { files: [], numbers: [], longLines: [], shape, csvFieldCount, maxLineBytes: limit.maxLineBytes };
@@ -30,6 +31,7 @@ export async function readGroups(transform: Transform, local: readonly string[],
   const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
   // Each look reads a file's first bytes: many small files are looked at several at once.
   const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file, i) => {
+    if (file === undefined) return undefined;
     const shape = transform.type === 'json' ? await detectJsonShape(file) : 'csv';
     // A JSON array or a stream of documents is not read by line.
     const kept = shape === 'csv' || shape === 'lines' ? await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0) : { path: file, longLines: [] };
@@ -40,6 +42,7 @@ export async function readGroups(transform: Transform, local: readonly string[],
   for (const i of local.keys()) {
     const look = looks[i]!;
     if (look.status === 'rejected') throw look.reason;
+    if (look.value === undefined) continue;
     const { shape, fields, path, longLines } = look.value;
     add(shape === 'csv' ? `csv-${fields}` : shape, shape, fields, path, i, longLines);
   }

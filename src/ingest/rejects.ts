@@ -105,8 +105,10 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     if (picked.length === 0) continue;
     const raw = `inlet_raw_${c.id}_${g}`;
     c.drops.push(`DROP TABLE IF EXISTS ${raw}`, `DROP TABLE IF EXISTS ${raw}_again_errors`, `DROP TABLE IF EXISTS ${raw}_again_scans`);
+    // A bundle is one file: it is read whole, and the join below keeps the picked files' records.
     const read = readSql(transform, {
-      files: picked.map((j) => group.files[j]!),
+      files: group.bundleStarts ? group.files : picked.map((j) => group.files[j]!),
+      bundled: group.bundleStarts !== undefined,
       fileNumbers: picked.map((j) => group.numbers[j]!),
       shape: group.shape,
       csvFieldCount: group.csvFieldCount,

@@ -18,3 +18,8 @@ export const ROW_COLUMN = '__inlet_row';
 
 /** The converted rows that load (before any sql_transform). */
 export const ACCEPTED_FILTER = `${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
+
+/** A bundle's first field: the file number leading each line (see ingest/bundle.ts). */
+export const BUNDLE_FILE = '__inlet_bundle_file';
+/** The most a bundle's file number and its separator add to a line. */
+export const BUNDLE_PREFIX_BYTES = 16;

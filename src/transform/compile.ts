@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLANK_COLUMN, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN } from './bookkeeping.js';
+import { BLANK_COLUMN, BUNDLE_FILE, BUNDLE_PREFIX_BYTES, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN } from './bookkeeping.js';
 import { pointerOf } from './flatten.js';
 import { goLayoutParseSql } from './go-layout.js';
 import type { ColumnType, EpochUnit, OutputColumn, Transform, ValueType } from './model.js';
@@ -53,6 +53,8 @@ export interface ReadOptions {
   readonly maxLineBytes: number;
   /** compileSelect only: SQL of a record's raw text over the read's columns, kept for the rejected records (else RAW_COLUMN is NULL). */
   readonly rawText?: string;
+  /** NDJSON lines of many objects in one file, each line led by its object's file number (see ingest/bundle.ts). */
+  readonly bundled?: boolean;
 }
 
 const EPOCH_TO_MICROS: Record<EpochUnit, { mul: number; div: number }> = {
@@ -83,7 +85,7 @@ export function readSql(t: Transform, o: ReadOptions): string {
   const fileNumber = `[${o.fileNumbers.join(', ')}][file_index::BIGINT + 1]`;
   // DuckDB refuses a line of max_line_size bytes or more, and drops one longer than its buffer
   // without a word: the buffer must hold the longest line with room to spare.
-  const lineSize = o.maxLineBytes + 1;
+  const lineSize = o.maxLineBytes + 1 + (o.bundled ? BUNDLE_PREFIX_BYTES : 0);
   const common =
     `header=false, auto_detect=false, max_line_size=${lineSize}, buffer_size=${Math.max(READ_BUFFER_BYTES, 4 * lineSize)}, ` +
     `store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
@@ -95,6 +97,8 @@ export function readSql(t: Transform, o: ReadOptions): string {
   }
   if (o.shape === 'lines') {
     // One VARCHAR per line: a delimiter and quote that never occur in JSON text keep each line whole.
+    if (o.bundled)
+      return `SELECT ${BUNDLE_FILE} AS ${FILE_COLUMN}, line AS ${LINE_COLUMN} FROM read_csv(${files}, columns={'${BUNDLE_FILE}': 'INTEGER', 'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
     return `SELECT ${fileNumber} AS ${FILE_COLUMN}, line AS ${LINE_COLUMN} FROM read_csv(${files}, columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', ${common})`;
   }
   const columns = Array.from({ length: o.csvFieldCount }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');

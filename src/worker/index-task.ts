@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { jobSettingsOf, jobTransformOf } from '../catalog/parsed.js';
 import path from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -9,6 +9,7 @@ import { errorMessage, SourceError } from '../errors.js';
 import type { ConvertedChunk, FileAccount, ReadGroup } from '../ingest/convert.js';
 import { convertWithEvenLineEndings } from '../ingest/line-endings.js';
 import { readGroups } from '../ingest/read-groups.js';
+import { bundleLines, HoldBudget } from '../ingest/bundle.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
@@ -108,7 +109,9 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   // The next chunk downloads while this one converts; it stops with the task.
   const prefetch = new AbortController();
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
-  const fetchChunk = (chunk: readonly number[]) =>
+  // Small NDJSON objects are held in memory and read as one bundle (bundle.ts), a budget per chunk.
+  const bundling = transform.type === 'json' && !replay;
+  const fetchChunk = (chunk: readonly number[], budget = new HoldBudget()) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
         ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), fetchSignal)
@@ -117,6 +120,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
             signal: fetchSignal,
             version: inputs[i]!.version,
             size: listed[i]!.version === undefined ? undefined : inputs[i]!.size,
+            hold: bundling ? (bytes) => budget.take(bytes) : undefined,
           })
       ).then((fetched) => {
         progress.bytesRead += fetched.bytes;
@@ -137,9 +141,16 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       });
       next = k + 1 < chunks.length ? fetchChunk(chunks[k + 1]!) : undefined;
 
-      // Downloads are in scratch; uncompressed file:// objects are read where they are.
-      const local = fetched.map((r) => (r.status === 'fulfilled' ? r.value.path : ''));
+      // Downloads are in scratch; uncompressed file:// objects are read where they are; held ones are bundled.
+      // Every download succeeded: a failure was thrown above.
+      const done = fetched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const held = done.flatMap((f, j) => ('data' in f && f.data ? [{ number: j, data: f.data }] : []));
+      const bundle = await bundleLines(held, path.join(scratch, `bundle-${k}`), ctx.config.maxLineBytes);
+      await Promise.all(bundle.others.map((o) => writeFile(done[o.number]!.path, o.data)));
+      const bundled = new Set(bundle.group?.numbers);
+      const local = done.map((f, j) => (bundled.has(j) ? undefined : f.path));
       let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
+      if (bundle.group) groups = [...groups, bundle.group];
       await withConnection(engine, signal, async (connection) => {
         let converted: ConvertedChunk | undefined;
         try {
@@ -167,7 +178,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
         }
       });
       const read = groups.flatMap((group) => group.files);
-      await Promise.all([...local, ...read].filter((file) => file.startsWith(scratch + path.sep)).map((file) => rm(file, { force: true })));
+      await Promise.all([...local, ...read].filter((file) => file?.startsWith(scratch + path.sep)).map((file) => rm(file!, { force: true })));
     }
     // A file rewritten in place while DuckDB or a download read it gives torn rows.
     const changed = await sources.changedSinceListed(inputs);
