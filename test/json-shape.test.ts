@@ -28,6 +28,13 @@ describe('how a JSON file holds its records', () => {
     assert.equal(await shapeOf(`\uFEFF\n{"ts": 1, "pad": "${'x'.repeat(40_000)}",\n "more": 2}\n`), 'objects');
   });
 
+  test('NDJSON whose first record is broken is still NDJSON (its bad line rejected alone), and the members of a document are not records', async () => {
+    assert.equal(await shapeOf(`{"ts": 1, broken\n${record(5)}\n${record(5)}\n`), 'lines');
+    assert.equal(await shapeOf(`{"ts": 1, broken\n\n  \n{also broken\n${record(5)}\n`), 'lines');
+    assert.equal(await shapeOf('{"ts": 1,\n  "inner": {"a": 1},\n  "more": [1, 2]\n}\n{"ts": 2}\n'), 'objects');
+    assert.equal(await shapeOf('{"ts":1}{"ts":2}\n{\n  "ts": 3\n}\n'), 'objects');
+  });
+
   test('a first line cut at 256 KB is taken as NDJSON, a leading "[" as an array', async () => {
     assert.equal(await shapeOf(`${record(300_000)}\n`), 'lines');
     assert.equal(await shapeOf(`  [${record(30_000)},\n${record(5)}]`), 'array');

@@ -207,6 +207,12 @@ describe('golden cases: JSON sources', () => {
       records!.map((r) => ('output' in r ? 'ok' : r.rejected.slice(0, 30))),
       ['ok', 'record is not valid JSON: not ', 'record is JSON but not an obje', 'ok'],
     );
+    // A broken first record once made the file read as documents, and fail whole.
+    const [broken] = await run('json', { output_columns: [ts] }, '{"ts": 1, broken\n{"ts":2}\n{"ts":3}\n');
+    assert.deepEqual(
+      broken!.map((r) => ('output' in r ? 'ok' : r.rejected.slice(0, 24))),
+      ['record is not valid JSON', 'ok', 'ok'],
+    );
   });
 
   test('lines ending in "\\n" and "\\r\\n" in one file load whole, each record on its line; a lone "\\r" is whitespace', async () => {

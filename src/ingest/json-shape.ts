@@ -26,11 +26,28 @@ export function jsonShapeOf(first: Buffer): ReadShape {
   if (firstLine === '' || !firstLine.startsWith('{')) return 'lines';
   // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document.
   if (!text.includes('\n', text.indexOf(firstLine))) return 'lines';
+  if (isObject(firstLine)) return 'lines';
+  // A broken first record must not make NDJSON read as documents, which fail whole on it: a
+  // document's next lines are its members, never a whole object.
+  const next = start
+    .split('\n')
+    .slice(1, -1)
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .slice(0, NEXT_LINES_LOOKED_AT);
+  return next.some(isObject) ? 'lines' : 'objects';
+}
+
+/** Complete lines after a first one that is not JSON that are looked at for whole objects. */
+const NEXT_LINES_LOOKED_AT = 3;
+
+function isObject(line: string): boolean {
+  if (!line.startsWith('{')) return false;
   try {
-    JSON.parse(firstLine);
-    return 'lines';
+    JSON.parse(line);
+    return true;
   } catch {
-    return 'objects';
+    return false;
   }
 }
 
