@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
+import SQLite from 'better-sqlite3';
 import { createOrgWithUser } from '../src/catalog/accounts.js';
 import { openCatalog } from '../src/catalog/db.js';
 import { createJob, jobProgress } from '../src/catalog/jobs.js';
@@ -156,5 +160,36 @@ test('postgres: a catalog opens while other schemas in the database are created 
   } finally {
     stop = true;
     await Promise.all(churners);
+  }
+});
+
+test('sqlite: a transaction that writes after another process committed waits for the lock instead of failing "database is locked"', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'inlet-sqlite-lock-'));
+  try {
+    const file = path.join(dir, 'catalog.sqlite');
+    const catalog = await openCatalog(`sqlite://${file}`);
+    // Another process's connection (the worker pool's), which does not wait for locks.
+    const other = new SQLite(file);
+    try {
+      other.exec('CREATE TABLE scratch (x INTEGER)');
+      let otherWrote = true;
+      await catalog.db.transaction().execute(async (trx) => {
+        await sql`SELECT count(*) FROM scratch`.execute(trx);
+        try {
+          other.prepare('INSERT INTO scratch VALUES (1)').run();
+        } catch {
+          otherWrote = false;
+        }
+        await sql`INSERT INTO scratch VALUES (2)`.execute(trx);
+      });
+      // The transaction held the write lock from its start: the other writer had to wait (here: gave up).
+      assert.equal(otherWrote, false);
+      assert.deepEqual(other.prepare('SELECT x FROM scratch ORDER BY x').all(), [{ x: 2 }]);
+    } finally {
+      other.close();
+      await catalog.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

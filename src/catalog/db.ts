@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, sql, SqliteDialect, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
+import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { ValidationError } from '../errors.js';
 import * as init from './migrations/0001-init.js';
@@ -154,7 +155,7 @@ export async function openCatalog(databaseUrl: string, options: CatalogOptions =
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    db = new Kysely<CatalogSchema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     dialect = 'sqlite';
   } else if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const url = new URL(databaseUrl);
