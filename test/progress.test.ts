@@ -39,12 +39,18 @@ test('a job of one INDEX task over 20 files shows its progress while it runs, an
   assert.equal(created.status, 200, created.text);
   const jobId: string = created.body.uuid;
   let midway: any;
+  let partly: any;
   let last: any;
   for (let i = 0; i < 3000; i++) {
     [last] = (await api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/${jobId}/status`)).body;
     if (last.status === 'done' || last.status === 'failed') break;
     const percent = last.details.status_detail.percent_complete;
-    if (!midway && percent > 0 && percent < 1) midway = last;
+    if (percent > 0 && percent < 1) {
+      midway ??= last;
+      // A renewal may report before the first chunk converts, or after the last: one status in between is asked for.
+      const rowsRead = last.details.in_flight.rows_read;
+      if (rowsRead > 0 && rowsRead < FILES * ROWS_PER_FILE) partly ??= last;
+    }
     await delay(20);
   }
   assert.equal(last.status, 'done', JSON.stringify(last.details));
@@ -52,7 +58,7 @@ test('a job of one INDEX task over 20 files shows its progress while it runs, an
   assert.ok(midway, 'percent_complete went from 0 to 1 with nothing between');
   assert.deepEqual(midway.details.status_detail.tasks, { LIST: { DONE: 1 }, INDEX: { RUNNING: 1 } });
   assert.ok(midway.details.in_flight.bytes_read > 0, JSON.stringify(midway.details));
-  assert.ok(midway.details.in_flight.rows_read > 0 && midway.details.in_flight.rows_read < FILES * ROWS_PER_FILE, JSON.stringify(midway.details));
+  assert.ok(partly, 'no status showed some of the rows converted and not all');
   // Rows stay the committed figures: nothing is committed before the task is.
   assert.deepEqual(midway.details.rows, { read: 0, written: 0, rejected: 0 });
   assert.deepEqual(last.details.rows, { read: FILES * ROWS_PER_FILE, written: FILES * ROWS_PER_FILE, rejected: 0 });
