@@ -52,18 +52,25 @@ try {
         const statements = timeStatements(connection);
         const groups = await readGroups(transform, files, { maxLineBytes: 1 << 20, copyOf: (j) => `${files[j]}.lines` });
         const start = performance.now();
+        // DuckDB's threads run in this process: its CPU is the statements' CPU.
+        const cpuStart = process.cpuUsage();
         const chunk = await convertFiles({ connection, transform, groups, fileCount: files.length, shared: true, keepRejects: values['no-keep'] ? undefined : 1_000_000 });
         const converted = performance.now();
+        const cpuConverted = process.cpuUsage();
         const kept = await writeQuarantine(chunk, { jobId: 'profile', urls: files, file: path.join(dir, `rejects-${run}.parquet`) });
         const done = performance.now();
         // As an INDEX task writes: the job's default window and row cap, four writers.
         const written = values.write ? await writePartitions(chunk, { maxRows: 33_554_432, maxMinutes: 15 }, path.join(dir, `parts-${run}`), { instance: engine, threads: Number(values.threads), parallel: 4 }) : [];
         const wrote = performance.now();
+        const cpuWrote = process.cpuUsage();
         await chunk.drop();
         rmSync(path.join(dir, `parts-${run}`), { recursive: true, force: true });
         const rejected = chunk.accounts.reduce((sum, a) => sum + a.rowsRejected, 0);
-        const write = values.write ? `, write ${(wrote - done).toFixed(0)} ms (${written.length} partitions)` : '';
-        console.log(`run ${run}: convert ${(converted - start).toFixed(0)} ms, quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)${write}`);
+        const cpuMs = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage) => ((to.user + to.system - from.user - from.system) / 1000).toFixed(0);
+        const write = values.write ? `, write ${(wrote - done).toFixed(0)} ms (${written.length} partitions; convert to write ${cpuMs(cpuConverted, cpuWrote)} ms of CPU)` : '';
+        console.log(
+          `run ${run}: convert ${(converted - start).toFixed(0)} ms (${cpuMs(cpuStart, cpuConverted)} ms of CPU), quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)${write}`,
+        );
         if (run === Number(values.runs)) for (const [sql, ms] of statements.sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${sql}`);
       });
     }

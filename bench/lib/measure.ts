@@ -42,8 +42,8 @@ export function peakRssTree(pid: number): number | undefined {
   return childrenOf(pid).reduce((sum, child) => sum + (peakRssTree(child) ?? 0), own);
 }
 
-/** CPU seconds (user + system) a process and its child processes have used so far, from /proc. */
-export function cpuSecondsTree(pid: number): number {
+/** CPU seconds (user + system) a process alone has used so far, from /proc; 0 once it is gone. */
+export function cpuSecondsOwn(pid: number): number {
   let fields: string[];
   try {
     // Fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
@@ -53,6 +53,10 @@ export function cpuSecondsTree(pid: number): number {
   }
   // USER_HZ, 100 on Linux (getconf CLK_TCK).
   const ticksPerSecond = 100;
-  const own = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-  return childrenOf(pid).reduce((sum, child) => sum + cpuSecondsTree(child), own);
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** CPU seconds (user + system) a process and its child processes have used so far, from /proc. */
+export function cpuSecondsTree(pid: number): number {
+  return childrenOf(pid).reduce((sum, child) => sum + cpuSecondsTree(child), cpuSecondsOwn(pid));
 }

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalS3 } from '../../test/helpers/s3.js';
 import { jobBody, runJob, startBenchInlet, type BenchInlet, type IndexPhases } from '../lib/inlet.js';
-import { median } from '../lib/measure.js';
+import { cpuSecondsOwn, cpuSecondsTree, median } from '../lib/measure.js';
 import { duckdbAlone, type AloneResult } from '../lib/run-alone.js';
 import { seedObject } from '../lib/seed-s3.js';
 import { baselineSql, generateShape, SHAPES, shapeTransform, type Shape } from '../lib/shapes.js';
@@ -18,7 +18,8 @@ export interface MatrixSize {
   readonly runs: number;
 }
 
-export const MATRIX_FULL: MatrixSize = { rowsPerShape: 2_000_000, runs: 3 };
+// INLET_BENCH_MATRIX_ROWS sets another size, to see whether a ratio is a fixed cost or scales with the data.
+export const MATRIX_FULL: MatrixSize = { rowsPerShape: Number(process.env.INLET_BENCH_MATRIX_ROWS ?? 2_000_000), runs: 3 };
 export const MATRIX_QUICK: MatrixSize = { rowsPerShape: 200_000, runs: 3 };
 
 /** One shape's outcome: both sides' row counts (checked equal to the expected) and the rows to print. */
@@ -49,7 +50,7 @@ export async function runMatrix(workDir: string, size: MatrixSize, shapes: reado
       const project = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects`, { name: 'matrix' });
       if (project.status !== 201) throw new Error(project.text);
       const results: ShapeResult[] = [];
-      for (const shape of shapes) results.push(await runShape(inlet, s3.dir, project.body.uuid as string, workDir, shape, size));
+      for (const shape of shapes) results.push(await runShape(inlet, s3, project.body.uuid as string, workDir, shape, size));
       return results;
     } finally {
       await inlet.stop();
@@ -59,10 +60,10 @@ export async function runMatrix(workDir: string, size: MatrixSize, shapes: reado
   }
 }
 
-async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, workDir: string, shape: Shape, size: MatrixSize): Promise<ShapeResult> {
+async function runShape(inlet: BenchInlet, s3: { dir: string; pid: number }, projectId: string, workDir: string, shape: Shape, size: MatrixSize): Promise<ShapeResult> {
   const data = await generateShape(shape, path.join(workDir, 'matrix', shape.slug), size.rowsPerShape);
   const inputBytes = data.files.reduce((sum, f) => sum + statSync(f).size, 0);
-  for (const file of data.files) seedObject(s3Dir, BUCKET, `${shape.slug}/${path.basename(file)}`, { file });
+  for (const file of data.files) seedObject(s3.dir, BUCKET, `${shape.slug}/${path.basename(file)}`, { file });
   const api = inlet.api;
   const tables = `/config/v1/orgs/${api.orgId}/projects/${projectId}/tables`;
   const table = await api.request('POST', tables, { name: shape.slug });
@@ -73,13 +74,20 @@ async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, wor
   const expectedRows = data.rows - data.rejected;
   const out = path.join(workDir, `matrix-${shape.slug}.parquet`);
   const baselines: AloneResult[] = [];
-  const inlets: { seconds: number; job: any; phases: IndexPhases[] }[] = [];
+  const inlets: { seconds: number; job: any; phases: IndexPhases[]; cpuSeconds: number; apiCpuSeconds: number; s3CpuSeconds: number }[] = [];
   await inlet.takeIndexPhases();
   // One run of each varies by ±30 % on a shared machine: alternate them, take medians.
   for (let run = 0; run < size.runs; run++) {
     baselines.push(await duckdbAlone(baselineSql(shape, data.files, out)));
+    // CPU of the Inlet process tree (API and worker), and of s3rver serving it the objects on the same cores.
+    const cpuBefore = cpuSecondsTree(inlet.pid);
+    const apiBefore = cpuSecondsOwn(inlet.pid);
+    const s3Before = cpuSecondsTree(s3.pid);
     const { job, seconds } = await runJob(api, `/config/v1/orgs/${api.orgId}/jobs/batch`, jobBody(`matrix ${shape.slug} ${run + 1}`, `s3://${BUCKET}/${shape.slug}/`, `t_${shape.slug}`, {}, `matrix.${shape.slug}`));
-    inlets.push({ seconds, job, phases: await inlet.takeIndexPhases(job.details.status_detail.tasks.INDEX?.DONE ?? 0) });
+    const cpuSeconds = cpuSecondsTree(inlet.pid) - cpuBefore;
+    const apiCpuSeconds = cpuSecondsOwn(inlet.pid) - apiBefore;
+    const s3CpuSeconds = cpuSecondsTree(s3.pid) - s3Before;
+    inlets.push({ seconds, job, cpuSeconds, apiCpuSeconds, s3CpuSeconds, phases: await inlet.takeIndexPhases(job.details.status_detail.tasks.INDEX?.DONE ?? 0) });
   }
   const inletRows = inlets.map((r) => Number(r.job.details.rows.written));
   const baselineRows = baselines.map((b) => Number(b.lastValue));
@@ -110,7 +118,7 @@ async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, wor
         inputBytes,
         seconds: baseline.seconds,
         peakRssBytes: baseline.peakRssBytes,
-        notes: `local files: read+convert ${baseline.statementSeconds[0]!.toFixed(2)} s, sort+write ${baseline.statementSeconds[1]!.toFixed(2)} s${spread(baselines.map((b) => b.seconds))}`,
+        notes: `local files: read+convert ${baseline.statementSeconds[0]!.toFixed(2)} s, sort+write ${baseline.statementSeconds[1]!.toFixed(2)} s; ${baseline.cpuSeconds.toFixed(2)} s of CPU${spread(baselines.map((b) => b.seconds))}`,
       },
       {
         scenario,
@@ -121,7 +129,7 @@ async function runShape(inlet: BenchInlet, s3Dir: string, projectId: string, wor
         ratio,
         target: `throughput ≥ ${TARGET} × baseline`,
         met: ratio >= TARGET,
-        notes: `via S3, ${chosen.job.details.status_detail.tasks.INDEX.DONE} INDEX tasks, ${chosen.job.details.rows.rejected} rows rejected${spread(inlets.map((r) => r.seconds))}, alternating with the baseline`,
+        notes: `via S3, ${chosen.job.details.status_detail.tasks.INDEX.DONE} INDEX tasks, ${chosen.job.details.rows.rejected} rows rejected; ${chosen.cpuSeconds.toFixed(2)} s of CPU (the API process ${chosen.apiCpuSeconds.toFixed(2)} s of it), s3rver ${chosen.s3CpuSeconds.toFixed(2)} s${spread(inlets.map((r) => r.seconds))}, alternating with the baseline`,
         stages: {
           inlet: { fetchMs: sum('fetchMs'), convertMs: sum('convertMs'), writeMs: sum('writeMs') },
           duckdb: { readConvertMs: baseline.statementSeconds[0]! * 1000, sortWriteMs: baseline.statementSeconds[1]! * 1000 },
