@@ -10,6 +10,7 @@ import { committedAttempts } from '../src/catalog/partitions.js';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { convertFiles } from '../src/ingest/convert.js';
+import { writeQuarantine } from '../src/ingest/quarantine.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { checkSqlTransform } from '../src/transform/sql-check.js';
 import { validateTransform } from '../src/transform/validate.js';
@@ -318,4 +319,37 @@ describe('collecting every reject of a chunk', () => {
       [3, ...lines.flatMap((l, i) => (i > 0 && l.split(',')[2] === '404' ? [i + 1] : []))].sort((a, b) => a - b).map((line) => [line, lines[line - 1]]),
     );
   });
+});
+
+test('a quarantine file lists its records by file and line, as the kept table was made, with two threads and many rejects of every kind', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'inlet-quarantine-order-'));
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '512MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  try {
+    const lines = csvOf(logRows(60_000)).trimEnd().split('\n');
+    // Failed conversions, short records the reader refuses and long lines, spread through two files.
+    const spoiled = lines.map((line, i) => (i === 0 ? line : i % 7 === 0 ? line.replace(/^[^,]*/, 'garbage') : i % 11 === 0 ? line.split(',').slice(0, 3).join(',') : i % 997 === 0 ? 'x'.repeat(300) : line));
+    const files = ['a.csv', 'b.csv'].map((name) => path.join(dir, name));
+    for (const file of files) writeFileSync(file, spoiled.join('\n') + '\n');
+    const transform = await checkSqlTransform(validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settings).transform);
+    await withConnection(engine, undefined, async (c) => {
+      const groups = await readGroups(transform, files, { maxLineBytes: 200, copyOf: (j) => `${files[j]}.lines` });
+      const chunk = await convertFiles({ connection: c, transform, groups, fileCount: files.length, keepRejects: 1_000_000 });
+      try {
+        const target = path.join(dir, 'rejects.parquet');
+        const written = await writeQuarantine(chunk, { jobId: 'order', urls: ['s3://b/a.csv', 's3://b/b.csv'], file: target });
+        const rejected = chunk.accounts.reduce((sum, a) => sum + a.rowsRejected, 0);
+        assert.ok(rejected > 10_000, `${rejected} rejects`);
+        assert.equal(written?.rows, rejected);
+        const rows = await queryRows<{ file: string; line: bigint }>(c, `SELECT file, line FROM read_parquet('${target}')`);
+        assert.equal(rows.length, rejected);
+        const keys = rows.map((r) => `${r.file}:${String(r.line).padStart(8, '0')}`);
+        assert.deepEqual(keys, [...keys].sort());
+      } finally {
+        await chunk.drop();
+      }
+    });
+  } finally {
+    engine.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -50,20 +50,19 @@ export interface KeptRejects {
 export async function collectRejects(c: ChunkTables, limit: number): Promise<KeptRejects> {
   const { connection, transform, groups } = c;
   const table = `inlet_kept_rejects_${c.id}`;
-  const all = `inlet_all_rejects_${c.id}`;
-  c.drops.push(`DROP TABLE IF EXISTS ${table}`, `DROP TABLE IF EXISTS ${all}`);
-  await connection.run(`CREATE TEMP TABLE ${all} (f INTEGER, line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR, format VARCHAR)`);
+  c.drops.push(`DROP TABLE IF EXISTS ${table}`);
+  // Each part selects (f, line, column, reason, raw, format); the kept table is made from all of them at once.
+  const parts: string[] = [];
   const original = (fileSql: string, lineSql: string) => originalLineSql(groups, fileSql, lineSql);
 
   const longLines = groups.flatMap((g) => g.longLines.flatMap((lines, j) => lines.map((l) => `(${g.numbers[j]}, ${l.line}, ${quoteLiteral(longLineReason(l, g.maxLineBytes))}, '${RAW_FORMAT[g.shape]}')`)));
-  if (longLines.length > 0) await connection.run(`INSERT INTO ${all} SELECT f, line, NULL, reason, NULL, format FROM (VALUES ${longLines.join(', ')}) v(f, line, reason, format)`);
+  if (longLines.length > 0) parts.push(`SELECT f, line, NULL, reason, NULL, format FROM (VALUES ${longLines.join(', ')}) v(f, line, reason, format)`);
 
   for (const [g, group] of groups.entries()) {
     if (group.shape === 'array' || group.shape === 'objects') continue;
     const fileOf = `[${group.numbers.join(', ')}][file_id::BIGINT + 1]`;
-    await connection.run(
-      `INSERT INTO ${all}
-       SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, csv_line, '${RAW_FORMAT[group.shape]}'
+    parts.push(
+      `SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, csv_line, '${RAW_FORMAT[group.shape]}'
        FROM (SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1))::VARCHAR AS error_type,
                     arg_min(error_message, coalesce(column_idx, -1)) AS error_message, arg_min(csv_line, coalesce(column_idx, -1)) AS csv_line
              FROM ${c.rejectsNames[g]}_errors GROUP BY file_id, line)`,
@@ -99,7 +98,7 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     const shifts = present.some((n) => shifted.has(n)) ? ` + (SELECT count(*) FROM ${c.shiftsTable} s WHERE s.f = b.f AND s.t <= ${upto})` : '';
     const line = lineBased ? original('b.f', `${upto}${shifts}`) : 'b.record';
     const column = `CASE WHEN b.reason = ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)} THEN NULL ELSE regexp_extract(b.reason, '^column "((?:[^"]|"")*)"', 1) END`;
-    await connection.run(`INSERT INTO ${all} SELECT b.f, ${line}, ${column}, b.reason, b.raw, '${RAW_FORMAT[group.shape]}' FROM ${bad} b WHERE b.raw IS NOT NULL AND b.f IN (${present.join(', ')})`);
+    parts.push(`SELECT b.f, ${line}, ${column}, b.reason, b.raw, '${RAW_FORMAT[group.shape]}' FROM ${bad} b WHERE b.raw IS NOT NULL AND b.f IN (${present.join(', ')})`);
 
     const picked = group.numbers.flatMap((n, j) => (readAgain.has(n) ? [j] : []));
     if (picked.length === 0) continue;
@@ -118,15 +117,18 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
     });
     // The fields as read; the raw text is put together for the rejected records only.
     await connection.run(`CREATE TEMP TABLE ${raw} AS ${read}`);
-    await connection.run(
-      `INSERT INTO ${all}
-       SELECT b.f, ${line}, ${column}, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
+    parts.push(
+      `SELECT b.f, ${line}, ${column}, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
        FROM ${bad} b JOIN (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${FILE_COLUMN}) + 1 AS __inlet_record FROM ${raw}) r ON r.${FILE_COLUMN} = b.f AND r.__inlet_record = b.record
        WHERE b.raw IS NULL AND b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
     );
   }
-  await connection.run(`CREATE TEMP TABLE ${table} AS SELECT f, line, nullif("column", '') AS "column", reason, raw, format FROM ${all} ORDER BY f, line LIMIT ${Math.max(0, Math.floor(limit))}`);
-  await connection.run(`DROP TABLE ${all}`);
+  // One statement keeps the first `limit` by file and line: the records are copied once, not gathered and then copied again.
+  const all = ['SELECT NULL::INTEGER, NULL::BIGINT, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR WHERE false', ...parts].join('\nUNION ALL ');
+  await connection.run(
+    `CREATE TEMP TABLE ${table} AS SELECT f::INTEGER AS f, line::BIGINT AS line, nullif("column", '')::VARCHAR AS "column", reason::VARCHAR AS reason, raw::VARCHAR AS raw, format::VARCHAR AS format
+     FROM (${all}) a(f, line, "column", reason, raw, format) ORDER BY f, line LIMIT ${Math.max(0, Math.floor(limit))}`,
+  );
   const kept: number[] = [];
   for (const r of await queryRows<{ f: number; n: bigint }>(connection, `SELECT f, count(*) AS n FROM ${table} GROUP BY ALL`)) kept[Number(r.f)] = Number(r.n);
   return { table, kept };
