@@ -105,6 +105,11 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['epoch s with a fraction, truncated to the second', { type: 'epoch', format: 's' }, '1700000000.723', '2023-11-14T22:13:20.000Z'],
     ['epoch s in exponent form', { type: 'epoch', format: 's' }, '1.7e9', '2023-11-14T22:13:20.000Z'],
     ['epoch s padded with spaces', { type: 'epoch', format: 's' }, ' 1700000000 ', '2023-11-14T22:13:20.000Z'],
+    ['epoch ms with a fraction is truncated, not rounded', { type: 'epoch', format: 'ms', resolution: 'ms' }, '1700000000123.9', '2023-11-14T22:13:20.123Z'],
+    ['epoch s negative is before the range', { type: 'epoch', format: 's' }, '-1', rejects(/to epoch/)],
+    ['epoch s past 2106 is out of the range', { type: 'epoch', format: 's' }, '99999999999', rejects(/to epoch/)],
+    ['epoch s infinite', { type: 'epoch', format: 's' }, 'inf', rejects(/to epoch/)],
+    ['epoch s beyond any timestamp', { type: 'epoch', format: 's' }, '170000000000000000000000', rejects(/to epoch/)],
     ['array of int32 (JSON text in CSV)', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,2,3]"', [1, 2, 3]],
     ['array with a bad element', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,""x""]"', rejects(/to array\(int32\)/)],
     [
