@@ -198,7 +198,8 @@ describe('a regex_filter stored by an older version', () => {
     try {
       const api = new ApiClient(inlet.url);
       await api.login();
-      const done = await api.waitForJob(jobId, undefined, 20_000);
+      // A backtracking engine takes hours on this key (40 a's); the wait only has to outlast a slow start under load.
+      const done = await api.waitForJob(jobId, undefined, 40_000);
       // Only the catastrophic key is in scope and it does not match: nothing to load.
       assert.equal(done.status, 'done', JSON.stringify(done.details));
       assert.deepEqual(done.details.status_detail.tasks, { LIST: { DONE: 1 } });
