@@ -19,6 +19,14 @@ const STOP_TIMEOUT_MS = 30_000;
 const READY_WARNING_MS = 60_000;
 /** A worker process this slow to give its metrics (a blocked event loop) leaves them out of the scrape, not the API's own. */
 const METRICS_TIMEOUT_MS = 2000;
+/**
+ * V8 flags of the worker process alone. Incremental marking, started again and again by the
+ * external memory of decoded downloads (with the AWS SDK loaded), ran full collections back to
+ * back while objects downloaded and took much of the decoding's CPU again: atomic collections
+ * do that work once. The worker's event loop serves no requests, so their pauses cost nothing
+ * a user waits for (docs/benchmarks.md, "The twelfth session").
+ */
+const WORKER_V8_FLAGS = ['--no-incremental-marking'];
 
 export interface WorkerProcess {
   /** Undefined when the fork itself failed (logged). */
@@ -37,7 +45,7 @@ export interface WorkerProcess {
 export function startWorkerProcess(config: Config, log: Logger, onJobChanged: (orgId: string, jobId: string) => void = () => {}): WorkerProcess {
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), `child${path.extname(fileURLToPath(import.meta.url))}`);
   const child: ChildProcess = fork(entry, [], {
-    execArgv: process.execArgv,
+    execArgv: [...process.execArgv, ...WORKER_V8_FLAGS],
     env: { ...process.env, INLET_WORKER_CONFIG: JSON.stringify(config), [PARENT_PID_ENV]: String(process.pid) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
