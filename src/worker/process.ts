@@ -21,12 +21,14 @@ const READY_WARNING_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2000;
 /**
  * V8 flags of the worker process alone. Incremental marking, started again and again by the
- * external memory of decoded downloads (with the AWS SDK loaded), ran full collections back to
- * back while objects downloaded and took much of the decoding's CPU again: atomic collections
- * do that work once. The worker's event loop serves no requests, so their pauses cost nothing
- * a user waits for (docs/benchmarks.md, "The twelfth session").
+ * external memory of decoded downloads (with the AWS SDK loaded), was finished by a task each
+ * time: full collections back to back while objects downloaded, which took much of the
+ * decoding's CPU again. Without the task, marking advances with allocation and finishes far
+ * less often. Turning incremental marking off altogether did as well there but slowed many
+ * small downloads, whose event loop waited on atomic collections (docs/benchmarks.md,
+ * "The twelfth session").
  */
-const WORKER_V8_FLAGS = ['--no-incremental-marking'];
+const WORKER_V8_FLAGS = ['--no-incremental-marking-task'];
 
 export interface WorkerProcess {
   /** Undefined when the fork itself failed (logged). */
