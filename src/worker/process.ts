@@ -24,7 +24,7 @@ const METRICS_TIMEOUT_MS = 2000;
  * external memory of decoded downloads (with the AWS SDK loaded), was finished by a task each
  * time: full collections back to back while objects downloaded, which took much of the
  * decoding's CPU again. Without the task, marking advances with allocation and finishes far
- * less often. Turning incremental marking off altogether did as well there but slowed many
+ * less often. Turning incremental marking off altogether gained more there but slowed many
  * small downloads, whose event loop waited on atomic collections (docs/benchmarks.md,
  * "The twelfth session").
  */
