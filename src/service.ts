@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
 import { LoginLimiter } from './auth/login-limiter.js';
@@ -19,7 +20,7 @@ import { Sources } from './sources/sources.js';
 import { PartitionStorage } from './storage/storage.js';
 import { scratchRoot } from './worker/context.js';
 import { WorkerPool } from './worker/pool.js';
-import { startWorkerProcess, type WorkerProcess } from './worker/process.js';
+import { startWorkerProcess, WORKER_V8_FLAGS, type WorkerProcess } from './worker/process.js';
 
 export interface Service {
   readonly catalog: Catalog;
@@ -81,6 +82,8 @@ export async function startService(config: Config, logger: Logger = createLogger
   const jobChanges = new EventEmitter();
   const jobChanged = (orgId: string, jobId: string) => jobChanges.emit('changed', orgId, jobId);
   if (config.role === 'worker' && config.workers > 0) {
+    // A forked worker process has them from its start; a scaled-out one sets them here, before its first task.
+    setFlagsFromString(WORKER_V8_FLAGS.join(' '));
     pool = new WorkerPool({ catalog, config, sources, storage, log: logger.child({ component: 'worker' }), metrics: workerMetrics }, config.workers);
     await pool.start();
     if (workerMetrics && config.metricsPort !== undefined) {

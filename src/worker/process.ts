@@ -20,7 +20,8 @@ const READY_WARNING_MS = 60_000;
 /** A worker process this slow to give its metrics (a blocked event loop) leaves them out of the scrape, not the API's own. */
 const METRICS_TIMEOUT_MS = 2000;
 /**
- * V8 flags of the worker process alone. Incremental marking, started again and again by the
+ * V8 flags of worker processes alone: given to the process `inlet serve` forks, and set by a
+ * `--role worker` process on itself as it starts. Incremental marking, started again and again by the
  * external memory of decoded downloads (with the AWS SDK loaded), was finished by a task each
  * time: full collections back to back while objects downloaded, which took much of the
  * decoding's CPU again. Without the task, marking advances with allocation and finishes far
@@ -28,7 +29,7 @@ const METRICS_TIMEOUT_MS = 2000;
  * small downloads, whose event loop waited on atomic collections (docs/benchmarks.md,
  * "The twelfth session").
  */
-const WORKER_V8_FLAGS = ['--no-incremental-marking-task'];
+export const WORKER_V8_FLAGS = ['--no-incremental-marking-task'];
 
 export interface WorkerProcess {
   /** Undefined when the fork itself failed (logged). */
