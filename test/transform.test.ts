@@ -109,6 +109,7 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['epoch s negative is before the range', { type: 'epoch', format: 's' }, '-1', rejects(/to epoch/)],
     ['epoch s past 2106 is out of the range', { type: 'epoch', format: 's' }, '99999999999', rejects(/to epoch/)],
     ['epoch s infinite', { type: 'epoch', format: 's' }, 'inf', rejects(/to epoch/)],
+    ['epoch ns truncates to the microsecond, not rounds', { type: 'epoch', format: 'ns', resolution: 'ms' }, '999999', '1970-01-01T00:00:00.000Z'],
     ['epoch s beyond any timestamp', { type: 'epoch', format: 's' }, '170000000000000000000000', rejects(/to epoch/)],
     ['array of int32 (JSON text in CSV)', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,2,3]"', [1, 2, 3]],
     ['array with a bad element', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,""x""]"', rejects(/to array\(int32\)/)],

@@ -208,17 +208,20 @@ const EXACT_IN_DOUBLE = 9_007_199_254_740_992;
  * An epoch number as a TIMESTAMP. Whole numbers are read exactly (a double loses nanoseconds);
  * the integer cast would round a fraction or an exponent instead of failing, so those are read
  * as doubles. Both casts accept surrounding spaces and tabs, as the integer columns do.
- * A number whose value and microseconds are both below 2^53 (every second, millisecond and
- * microsecond epoch of the next centuries) is the same through a double, which is read at a
- * fraction of the cost of the checks and the 128-bit arithmetic the others need.
+ * In a unit of whole microseconds or more, a number whose value and microseconds are both
+ * below 2^53 (every such epoch of the next centuries) is the same through a double, which is
+ * read at a fraction of the cost of the checks and the 128-bit arithmetic the others need.
+ * Nanoseconds always take the exact path: it truncates to the microsecond where a double
+ * would round.
  */
 function epochSql(unit: EpochUnit, v: string): string {
   const { mul, div } = EPOCH_TO_MICROS[unit];
   const double = `try_cast(${v} AS DOUBLE)`;
   const scaled = `${double} * ${mul} / ${div}`;
   const whole = `CASE WHEN NOT (contains(${v}, '.') OR contains(${v}, 'e') OR contains(${v}, 'E')) THEN try_cast(${v} AS HUGEINT) * ${mul} // ${div} END`;
-  const micros = `coalesce(${whole}, round(${scaled}))`;
-  return `CASE WHEN abs(${double}) < ${EXACT_IN_DOUBLE} AND abs(${scaled}) < ${EXACT_IN_DOUBLE} THEN make_timestamp(round(${scaled})::BIGINT) ` + `ELSE try(make_timestamp(try_cast(${micros} AS BIGINT))) END`;
+  const exact = `try(make_timestamp(try_cast(coalesce(${whole}, round(${scaled})) AS BIGINT)))`;
+  if (div !== 1) return exact;
+  return `CASE WHEN abs(${double}) < ${EXACT_IN_DOUBLE} AND abs(${scaled}) < ${EXACT_IN_DOUBLE} THEN make_timestamp(round(${scaled})::BIGINT) ELSE ${exact} END`;
 }
 
 function rangeChecked(c: ValueType, ts: string): string {
