@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalS3 } from '../../test/helpers/s3.js';
 import { jobBody, runJob, startBenchInlet, type BenchInlet, type IndexPhases } from '../lib/inlet.js';
@@ -72,7 +72,8 @@ async function runShape(inlet: BenchInlet, s3: { dir: string; pid: number }, pro
   if (transform.status !== 201) throw new Error(transform.text);
 
   const expectedRows = data.rows - data.rejected;
-  const out = path.join(workDir, `matrix-${shape.slug}.parquet`);
+  const out = path.join(workDir, `matrix-${shape.slug}`);
+  mkdirSync(out, { recursive: true });
   const baselines: AloneResult[] = [];
   const inlets: { seconds: number; job: any; phases: IndexPhases[]; cpuSeconds: number; apiCpuSeconds: number; s3CpuSeconds: number }[] = [];
   await inlet.takeIndexPhases();
