@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -17,18 +17,37 @@ const { transform } = validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settin
 const START = Date.UTC(2024, 0, 1);
 const line = (ms: number, i: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')},h${i % 3},200,${i},1.5,true`;
 
-/** Two hours of one row a minute (bad rows among them), in the order `order` gives the row numbers. */
-/**
- * Files over `rowGroupRows` rows are sorted: 4 makes every window's file one to sort (DuckDB
- * itself writes no row group smaller than 2048 rows); null leaves DuckDB's 122,880.
- */
-async function writeRows(name: string, order: (rows: number[]) => number[], maxRows = 1_000_000, shared = false, rowGroupRows: number | null = 4) {
-  const rows = order(Array.from({ length: 120 }, (_, i) => i));
+interface Written {
+  /** Rows in all, one every `stepMs` from START (bad rows among them): two hours of one a minute unless set. */
+  readonly count?: number;
+  readonly stepMs?: number;
+  readonly maxRows?: number;
+  readonly shared?: boolean;
+  /**
+   * Files over `rowGroupRows` rows are sorted: 4 makes every window's file one to sort (DuckDB
+   * itself writes no row group smaller than 2048 rows); null leaves DuckDB's 122,880.
+   */
+  readonly rowGroupRows?: number | null;
+  /**
+   * DuckDB's partitioned writer keeps at most this many files open (its default: 100), and hands
+   * them their rows every this many rows (its default: 524,288).
+   */
+  readonly partitionedWriter?: { readonly openFiles: number; readonly flushRows: number };
+}
+
+/** Writes the rows, in the order `order` gives the row numbers, as partitions; answers each file's contents beside its partition. */
+async function writeRows(name: string, order: (rows: number[]) => number[], options: Written = {}) {
+  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter } = options;
+  const rows = order(Array.from({ length: count }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
-  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * 60_000, i)))].join('\n') + '\n');
+  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * stepMs, i)))].join('\n') + '\n');
   const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
+      if (partitionedWriter) {
+        await c.run(`SET partitioned_write_max_open_files = ${partitionedWriter.openFiles}`);
+        await c.run(`SET partitioned_write_flush_threshold = ${partitionedWriter.flushRows}`);
+      }
       const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared });
       const written = await writePartitions(chunk, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
       const [threads] = await queryRows<{ n: bigint }>(c, "SELECT current_setting('threads') AS n");
@@ -53,8 +72,8 @@ async function writeRows(name: string, order: (rows: number[]) => number[], maxR
   }
 }
 
-function assertPartitions(checked: Awaited<ReturnType<typeof writeRows>>, maxRows: number, sorted = true) {
-  const good = Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 17 !== 5).length;
+function assertPartitions(checked: Awaited<ReturnType<typeof writeRows>>, maxRows: number, sorted = true, count = 120) {
+  const good = Array.from({ length: count }, (_, i) => i).filter((i) => i % 17 !== 5).length;
   assert.equal(
     checked.reduce((sum, c) => sum + c.rows, 0),
     good,
@@ -79,7 +98,7 @@ describe('writing partitions', () => {
   });
 
   test('a file of one row group keeps the order its rows were read in (the other tests check files of several are sorted)', async () => {
-    const oneGroup = await writeRows('one-group', (rows) => rows.toReversed(), 1_000_000, false, null);
+    const oneGroup = await writeRows('one-group', (rows) => rows.toReversed(), { rowGroupRows: null });
     assert.equal(oneGroup.length, 8);
     assertPartitions(oneGroup, Infinity, false);
     assert.ok(
@@ -89,10 +108,10 @@ describe('writing partitions', () => {
   });
 
   test('from a shared converted table, several connections write the partitions, with the same result', async () => {
-    const shared = await writeRows('shared', (rows) => rows.toReversed(), 1_000_000, true);
+    const shared = await writeRows('shared', (rows) => rows.toReversed(), { shared: true });
     assert.equal(shared.length, 8);
     assertPartitions(shared, Infinity);
-    const scattered = await writeRows('shared-scattered', (rows) => rows.map((_, k) => (k * 7) % 120), 1_000_000, true);
+    const scattered = await writeRows('shared-scattered', (rows) => rows.map((_, k) => (k * 7) % 120), { shared: true });
     assertPartitions(scattered, Infinity);
   });
 
@@ -102,8 +121,40 @@ describe('writing partitions', () => {
     assertPartitions(scattered, Infinity);
   });
 
+  test('many small windows are written in one statement, one file each', async () => {
+    // 240 rows two to a window: 120 windows, each of one row group.
+    const many = await writeRows('many', (rows) => rows, { count: 240, stepMs: 450_000 });
+    assert.equal(many.length, 120);
+    assertPartitions(many, Infinity, false, 240);
+    const out = path.join(dir, 'many-out');
+    assert.deepEqual(
+      many.map((c) => c.p.file),
+      many.map((_, i) => path.join(out, `part_${String(i).padStart(5, '0')}.parquet`)),
+      'the files are named in time order',
+    );
+    assert.deepEqual(
+      readdirSync(out).sort(),
+      many.map((c) => path.basename(c.p.file)),
+      'nothing else is left beside them',
+    );
+  });
+
+  test('a small window whose rows the partitioned writer put in two files is two partitions, each measured', async () => {
+    // 120 windows of 20 rows, in two runs of 60: each run has the first half of each of its
+    // windows' rows, then the second half. DuckDB hands the writer 2,048 rows at a time, and
+    // with at most 10 files open, the windows whose halves fall in different hands get two files.
+    const halves = (rows: number[]) =>
+      [0, 1].flatMap((run) => {
+        const ofRun = rows.filter((i) => Math.floor(i / 1200) === run);
+        return [...ofRun.filter((i) => i % 20 < 10), ...ofRun.filter((i) => i % 20 >= 10)];
+      });
+    const revisited = await writeRows('revisited', halves, { count: 2400, stepMs: 45_000, rowGroupRows: 20, partitionedWriter: { openFiles: 10, flushRows: 20 } });
+    assert.ok(revisited.length > 120, `${revisited.length} files: no window was split, so this test checks nothing`);
+    assertPartitions(revisited, Infinity, false, 2400);
+  });
+
   test('a window over the row cap is split into sorted files of at most that many rows', async () => {
-    const capped = await writeRows('capped', (rows) => rows, 6);
+    const capped = await writeRows('capped', (rows) => rows, { maxRows: 6 });
     assert.ok(capped.length > 16);
     assertPartitions(capped, 6);
   });

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { queryRows, withConnection } from '../duckdb/engine.js';
-import { ACCEPTED_FILTER, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { ACCEPTED_FILTER, ROW_COLUMN, WINDOW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import type { ConvertedChunk } from './convert.js';
@@ -143,6 +143,11 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
+  if (windows.length >= PARTITIONED_FROM && windows.every((w) => Number(w.rows) <= rowGroupRows)) {
+    const written = await writeWindows(chunk, windows, width, dir, writer);
+    await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
+    return written;
+  }
   // Other connections can read the converted rows only when they are in a shared table.
   const written = await writeEach(connection, writer, chunk.shared ? writer.parallel : 1, windows.length, dir, async (c, i, file) => {
     const w = windows[i]!;
@@ -155,6 +160,63 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   });
   await connection.run(`DROP TABLE IF EXISTS ${converted}`);
   return written;
+}
+
+/** From this many windows, small ones are written by DuckDB's partitioned writer (see writeWindows). */
+const PARTITIONED_FROM = 100;
+
+interface Window {
+  readonly w: bigint;
+  readonly rows: bigint;
+  readonly min_ms: bigint;
+  readonly max_ms: bigint;
+}
+
+/**
+ * Writes every window in one COPY with DuckDB's partitioned writer: a COPY per window scans the
+ * chunk's rows again, a fixed cost that dominates when windows are many and small. The writer
+ * orders nothing, so only windows of one row group at most come here. It may close a window's
+ * file and open another for its later rows: such a window's files are partitions of their own,
+ * measured from their contents.
+ */
+async function writeWindows(chunk: ConvertedChunk, windows: readonly Window[], width: number, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
+  const { connection, transform } = chunk;
+  const ts = quoteIdent(transform.primary);
+  const columns = storedColumns(transform)
+    .map((c) => quoteIdent(c.name))
+    .join(', ');
+  const staging = path.join(dir, `windows-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    await connection.run(
+      `COPY (SELECT ${columns}, epoch_ms(${ts}) // ${width} AS ${WINDOW_COLUMN} FROM ${chunk.accepted})
+       TO ${quoteLiteral(staging)} ${parquetOptions(writer, `PARTITION_BY (${WINDOW_COLUMN})`)}`,
+    );
+    const files = await Promise.all(windows.map(async (w) => (await readdir(path.join(staging, `${WINDOW_COLUMN}=${w.w}`))).sort().map((name) => path.join(staging, `${WINDOW_COLUMN}=${w.w}`, name))));
+    const split = files.flatMap((f) => (f.length > 1 ? f : []));
+    const measured = new Map<string, Omit<WrittenPartition, 'file' | 'bytes'>>();
+    if (split.length > 0) {
+      const rows = await queryRows<{ filename: string; rows: bigint; min_ms: bigint; max_ms: bigint }>(
+        connection,
+        `SELECT filename, count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms
+         FROM read_parquet([${split.map(quoteLiteral).join(', ')}], filename = true) GROUP BY filename`,
+      );
+      for (const r of rows) measured.set(r.filename, { rows: Number(r.rows), minTsMs: Number(r.min_ms), maxTsMs: Number(r.max_ms) });
+    }
+    const written: WrittenPartition[] = [];
+    for (const [i, w] of windows.entries()) {
+      for (const from of files[i]!) {
+        const file = path.join(dir, `part_${String(written.length).padStart(5, '0')}.parquet`);
+        const partition = files[i]!.length > 1 ? measured.get(from) : { rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
+        if (!partition) throw new Error(`the partitioned write left ${from} unread`);
+        await rename(from, file);
+        written.push({ file, bytes: (await stat(file)).size, ...partition });
+      }
+    }
+    return written;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -196,7 +258,7 @@ async function writeEach(
 }
 
 const rowGroupRowsOf = (writer: PartitionWriter) => writer.rowGroupRows ?? ROW_GROUP_ROWS;
-const parquetOptions = (writer: PartitionWriter) => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroupRowsOf(writer)})`;
+const parquetOptions = (writer: PartitionWriter, more?: string) => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroupRowsOf(writer)}${more ? `, ${more}` : ''})`;
 
 /** A chunk of a split window spans less than the window: measure it. */
 async function timeRange(connection: DuckDBConnection, table: string, p: PlannedPartition, ts: string): Promise<{ minTsMs: number; maxTsMs: number }> {

@@ -16,6 +16,9 @@ export const RAW_COLUMN = '__inlet_raw';
 /** A row id carried through sql_transform (with `SELECT *`), so the rows it drops are counted per file. */
 export const ROW_COLUMN = '__inlet_row';
 
+/** A row's time window, by which the partitioned writer splits rows into files (see ingest/partition.ts). */
+export const WINDOW_COLUMN = '__inlet_window';
+
 /** The converted rows that load (before any sql_transform). */
 export const ACCEPTED_FILTER = `${REASON_COLUMN} IS NULL AND NOT ${BLANK_COLUMN}`;
 
