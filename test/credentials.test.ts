@@ -148,6 +148,65 @@ describe('credentials', () => {
     assert.match(inUse.body.detail, /used by storages team-parts/);
   });
 
+  test('a credential changed in place (new keys, PATCH or PUT) is what the next job reads with; a client may send back what it read', async () => {
+    const credentials = `/config/v1/orgs/${api.orgId}/credentials/`;
+    // s3rver checks the key id, not the signature: the old keys are a revoked key id.
+    const wrong = `wrong-${randomBytes(8).toString('hex')}`;
+    const created = await call('POST', credentials, { name: 'rotating', settings: { access_key_id: 'REVOKEDKEYID0001', secret_access_key: wrong, region: 'us-east-1', endpoint: s3.endpoint } });
+    assert.equal(created.status, 201, created.text);
+    const url = `${credentials}${created.body.uuid}/`;
+    const runJob = async (name: string) => {
+      const body = referenceJob(name, 's3://team-a-logs/data/');
+      (body.settings.source.settings as Record<string, unknown>).credential_id = created.body.uuid;
+      const job = await call('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/`, body);
+      assert.equal(job.status, 200, job.text);
+      return api.waitForJob(job.body.uuid);
+    };
+    const refused = await runJob('with the old keys');
+    assert.equal(refused.status, 'failed', JSON.stringify(refused.details));
+    assert.match(JSON.stringify(refused.details), /InvalidAccessKeyId|AccessDenied|403/);
+
+    const patched = await call('PATCH', url, { settings: { access_key_id: TEAM_KEYS.accessKeyId, secret_access_key: TEAM_KEYS.secretAccessKey } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.deepEqual(patched.body.settings, { region: 'us-east-1', endpoint: s3.endpoint, access_key_id: 'set', secret_access_key: 'set', session_token: 'not set' });
+    assert.notEqual(patched.body.modified, created.body.modified);
+    assert.equal((await runJob('with the new keys')).status, 'done');
+
+    // Read, change the description, send it all back: the secrets read as "set" stay as they are.
+    const read = (await call('GET', url)).body;
+    const put = await call('PUT', url, { ...read, description: 'team A, rotated' });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.body.description, 'team A, rotated');
+    assert.equal((await runJob('after a PUT of what was read')).status, 'done');
+
+    // A session token belongs to its keys: new keys without one drop it.
+    assert.equal((await call('PATCH', url, { settings: { session_token: 'token-1' } })).body.settings.session_token, 'set');
+    const rekeyed = await call('PATCH', url, { settings: { access_key_id: TEAM_KEYS.accessKeyId, secret_access_key: TEAM_KEYS.secretAccessKey } });
+    assert.equal(rekeyed.body.settings.session_token, 'not set');
+    // And a PATCH of the description alone keeps the keys.
+    assert.equal((await call('PATCH', url, { description: 'only this' })).body.settings.access_key_id, 'set');
+    assert.equal((await runJob('after new keys')).status, 'done');
+
+    const taken = await call('POST', credentials, { name: 'taken-name', settings: { access_key_id: 'a', secret_access_key: 'b' } });
+    assert.equal(taken.status, 201);
+    const clash = await call('PATCH', url, { name: 'taken-name' });
+    assert.equal(clash.status, 409);
+    assert.match(clash.body.detail, /already exists/);
+    const placeholder = await call('POST', credentials, { name: 'placeholder', settings: { access_key_id: 'a', secret_access_key: 'set' } });
+    assert.equal(placeholder.status, 400);
+    assert.match(placeholder.body.detail, /settings\.secret_access_key is "set": give the secret_access_key itself/);
+    const cleared = await call('PATCH', url, { settings: { secret_access_key: null } });
+    assert.equal(cleared.status, 400);
+    assert.match(cleared.body.detail, /settings\.secret_access_key is missing/);
+    const elsewhere = await call('PUT', url, { name: 'rotating', settings: { access_key_id: 'a', secret_access_key: 'b', endpoint: 'http://169.254.169.254' } });
+    assert.equal(elsewhere.status, 400);
+    assert.equal((await call('PATCH', `${credentials}00000000-0000-0000-0000-000000000000/`, { name: 'x' })).status, 404);
+    for (const secret of [TEAM_KEYS.secretAccessKey, wrong]) {
+      assert.ok(!answers.some((text) => text.includes(secret)), 'a secret is in an API answer');
+      assert.ok(!log.includes(secret), 'a secret is in a log line');
+    }
+  });
+
   test('an endpoint other than AWS or the configured one is refused', async () => {
     const response = await call('POST', `/config/v1/orgs/${api.orgId}/credentials/`, {
       name: 'elsewhere',

@@ -22,7 +22,8 @@ export interface CredentialFields {
   name: string;
   description: string | null;
   type: string;
-  settings: { region?: string; endpoint?: string };
+  /** What is stored in the clear: where, and whether the secrets hold a session token. */
+  settings: { region?: string; endpoint?: string; has_session_token?: boolean };
   secrets: CredentialSecrets;
 }
 
@@ -47,6 +48,33 @@ export async function createCredential(catalog: Catalog, box: SecretBox, orgId: 
   };
   await catalog.db.insertInto('credentials').values(row).execute();
   return row;
+}
+
+/**
+ * Replaces a credential's fields and secrets, sealed again. Its `modified` changes, and with it
+ * the key processes cache its S3 clients by, so the next use of it opens the new keys.
+ */
+export async function updateCredential(catalog: Catalog, box: SecretBox, row: CredentialRow, fields: CredentialFields): Promise<CredentialRow> {
+  const clash = await catalog.db.selectFrom('credentials').select('id').where('org_id', '=', row.org_id).where('name', '=', fields.name).where('id', '!=', row.id).executeTakeFirst();
+  if (clash) throw new ConflictError(`a credential named "${fields.name}" already exists in this org: choose another name`);
+  const updated: CredentialRow = {
+    ...row,
+    name: fields.name,
+    description: fields.description,
+    type: fields.type,
+    sealed: box.seal(JSON.stringify(fields.secrets), sealContext(row.org_id, row.id)),
+    settings: JSON.stringify(fields.settings),
+    modified: laterThan(row.modified),
+  };
+  const { id: _, org_id: __, created: ___, ...changed } = updated;
+  await catalog.db.updateTable('credentials').set(changed).where('id', '=', row.id).execute();
+  return updated;
+}
+
+/** Now, or a microsecond past `previous` when the clock has not moved past it: a changed row's `modified` always changes. */
+function laterThan(previous: string): string {
+  const now = isoMicros();
+  return now > previous ? now : isoMicros(new Date(Date.parse(previous) + 1));
 }
 
 export async function listCredentials(catalog: Catalog, orgId: string): Promise<CredentialRow[]> {

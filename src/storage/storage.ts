@@ -74,13 +74,22 @@ export function chosenStorageId(settings: string): string | undefined {
  * S3 location; a table may choose another storage of its org. Remote partitions are written
  * through local scratch and read through a bounded cache laid out per table.
  */
+/**
+ * How long a storage's row and credential are trusted before they are read again: after a
+ * credential's keys are replaced (and the old ones revoked), reads use the new ones within this.
+ */
+const STORE_FRESH_MS = 30_000;
+
 export class PartitionStorage {
   /** The default storage's id, as the Storages API lists it. */
   readonly defaultId: string;
   private readonly defaultRemote: boolean;
   private readonly clients = new Map<string, S3Client>();
-  /** Stores by storage id: a storage holding partitions never changes its bucket (the API refuses it). */
-  private readonly stores = new Map<string, S3Store>();
+  /**
+   * Stores by storage id, with when each was made. A storage holding partitions never changes its
+   * bucket (the API refuses it), but its credential's keys may be replaced: see STORE_FRESH_MS.
+   */
+  private readonly stores = new Map<string, { store: S3Store; madeAt: number }>();
   private cacheInstance: PartitionCache | undefined;
 
   constructor(
@@ -168,11 +177,11 @@ export class PartitionStorage {
   /** A storage's objects; `fresh` reads its row again (a storage without partitions may have changed its bucket). */
   private async store(id: string, fresh = false): Promise<S3Store> {
     const known = this.stores.get(id);
-    if (known && !fresh) return known;
+    if (known && !fresh && Date.now() - known.madeAt < STORE_FRESH_MS) return known.store;
     const row = await getStorageById(this.catalog, id);
     if (!row) throw new StorageError(`storage ${id} is not in the catalog: set the table's settings.storage_map.default_storage_id to one of GET /config/v1/orgs/{org}/storages/`);
     const store = await this.storeOfRow(row);
-    this.stores.set(id, store);
+    this.stores.set(id, { store, madeAt: Date.now() });
     return store;
   }
 
