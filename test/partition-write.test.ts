@@ -13,7 +13,11 @@ import { CSV_TRANSFORM } from './helpers/data.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'inlet-partition-write-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const { transform } = validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settings);
+const csvTransform = validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settings).transform;
+const datetime64Transform = validateTransform(CSV_TRANSFORM.type, {
+  ...CSV_TRANSFORM.settings,
+  output_columns: CSV_TRANSFORM.settings.output_columns.map((c) => (c.name === 'timestamp' ? { ...c, datatype: { ...c.datatype, type: 'datetime64' } } : c)),
+}).transform;
 const START = Date.UTC(2024, 0, 1);
 const line = (ms: number, i: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')},h${i % 3},200,${i},1.5,true`;
 
@@ -28,6 +32,10 @@ interface Written {
    * itself writes no row group smaller than 2048 rows); null leaves DuckDB's 122,880.
    */
   readonly rowGroupRows?: number | null;
+  /** The first row's time (START unless set). */
+  readonly start?: number;
+  /** The primary timestamp is a datetime64 (which reaches back to 1925) instead of a datetime. */
+  readonly datetime64?: boolean;
   /**
    * DuckDB's partitioned writer keeps at most this many files open (its default: 100), and hands
    * them their rows every this many rows (its default: 524,288).
@@ -37,10 +45,11 @@ interface Written {
 
 /** Writes the rows, in the order `order` gives the row numbers, as partitions; answers each file's contents beside its partition. */
 async function writeRows(name: string, order: (rows: number[]) => number[], options: Written = {}) {
-  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter } = options;
+  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false } = options;
   const rows = order(Array.from({ length: count }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
-  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(START + i * stepMs, i)))].join('\n') + '\n');
+  writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(start + i * stepMs, i)))].join('\n') + '\n');
+  const transform = datetime64 ? datetime64Transform : csvTransform;
   const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
@@ -153,6 +162,21 @@ describe('writing partitions', () => {
     assertPartitions(revisited, Infinity, false, 2400);
   });
 
+  test('before 1970, the windows are aligned to the epoch as after it: none spans it', async () => {
+    // 23:30 to 00:30 around 1970-01-01: four windows, two before the epoch, in time order and
+    // scattered (sorted first); then 120 windows of two rows around it (the partitioned writer).
+    const hour = { start: -30 * 60_000, datetime64: true, count: 60 };
+    const inOrder = await writeRows('before-1970', (rows) => rows, hour);
+    const scattered = await writeRows('before-1970-scattered', (rows) => rows.map((_, k) => (k * 7) % 60), hour);
+    for (const checked of [inOrder, scattered]) {
+      assert.equal(checked.length, 4);
+      assertPartitions(checked, Infinity, true, 60);
+    }
+    const many = await writeRows('before-1970-many', (rows) => rows, { start: -60 * 900_000, datetime64: true, count: 240, stepMs: 450_000 });
+    assert.equal(many.length, 120);
+    assertPartitions(many, Infinity, false, 240);
+  });
+
   test('a window over the row cap is split into sorted files of at most that many rows', async () => {
     const capped = await writeRows('capped', (rows) => rows, { maxRows: 6 });
     assert.ok(capped.length > 16);
@@ -167,8 +191,8 @@ test('two converted chunks on one connection keep apart, and each drop removes i
   try {
     await withConnection(engine, undefined, async (c) => {
       const inlet = async () => (await queryRows<{ n: bigint }>(c, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'inlet_%'"))[0]!.n;
-      const first = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1 });
-      const second = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared: true });
+      const first = await convertFiles({ connection: c, transform: csvTransform, groups: await readGroups(csvTransform, [file]), fileCount: 1 });
+      const second = await convertFiles({ connection: c, transform: csvTransform, groups: await readGroups(csvTransform, [file]), fileCount: 1, shared: true });
       assert.notEqual(first.converted, second.converted);
       for (const chunk of [first, second]) {
         assert.deepEqual(

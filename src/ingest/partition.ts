@@ -8,6 +8,13 @@ import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js
 import type { Transform } from '../transform/model.js';
 import type { ConvertedChunk } from './convert.js';
 
+/**
+ * The window a timestamp falls in: windows are `width` milliseconds, aligned to the epoch. Floor
+ * division, so that before 1970 (datetime64 reaches back to 1925) the window just before the
+ * epoch is not merged with the one after it, as DuckDB's `//` (which truncates) would.
+ */
+const windowSql = (ts: string, width: number) => `CASE WHEN epoch_ms(${ts}) < 0 THEN (epoch_ms(${ts}) + 1) // ${width} - 1 ELSE epoch_ms(${ts}) // ${width} END`;
+
 export interface PartitionLimits {
   readonly maxRows: number;
   readonly maxMinutes: number;
@@ -52,7 +59,7 @@ async function planOf(connection: DuckDBConnection, transform: Transform, limits
   const windows = await queryRows<{ rows: bigint; min_ms: bigint; max_ms: bigint }>(
     connection,
     `SELECT count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from}
-     GROUP BY epoch_ms(${ts}) // ${limits.maxMinutes * 60_000} ORDER BY min_ms`,
+     GROUP BY ${windowSql(ts, limits.maxMinutes * 60_000)} ORDER BY min_ms`,
   );
   const planned: PlannedPartition[] = [];
   let first = 0;
@@ -128,7 +135,7 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   const width = limits.maxMinutes * 60_000;
   const windows = await queryRows<{ w: bigint; rows: bigint; lo: bigint; hi: bigint; min_ms: bigint; max_ms: bigint }>(
     connection,
-    `SELECT epoch_ms(${ts}) // ${width} AS w, count(*) AS rows, min(${ROW_COLUMN}) AS lo, max(${ROW_COLUMN}) AS hi,
+    `SELECT ${windowSql(ts, width)} AS w, count(*) AS rows, min(${ROW_COLUMN}) AS lo, max(${ROW_COLUMN}) AS hi,
             epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms
      FROM ${chunk.accepted} GROUP BY ALL ORDER BY w`,
   );
@@ -153,7 +160,7 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
     const w = windows[i]!;
     const rows = c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
     await c.run(
-      `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND epoch_ms(${ts}) // ${width} = ${w.w}${Number(w.rows) > rowGroupRows ? ` ORDER BY ${ts}` : ''})
+      `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND ${windowSql(ts, width)} = ${w.w}${Number(w.rows) > rowGroupRows ? ` ORDER BY ${ts}` : ''})
        TO ${quoteLiteral(file)} ${parquetOptions(writer)}`,
     );
     return { rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
@@ -189,7 +196,7 @@ async function writeWindows(chunk: ConvertedChunk, windows: readonly Window[], w
   await mkdir(dir, { recursive: true });
   try {
     await connection.run(
-      `COPY (SELECT ${columns}, epoch_ms(${ts}) // ${width} AS ${WINDOW_COLUMN} FROM ${chunk.accepted})
+      `COPY (SELECT ${columns}, ${windowSql(ts, width)} AS ${WINDOW_COLUMN} FROM ${chunk.accepted})
        TO ${quoteLiteral(staging)} ${parquetOptions(writer, `PARTITION_BY (${WINDOW_COLUMN})`)}`,
     );
     const files = await Promise.all(windows.map(async (w) => (await readdir(path.join(staging, `${WINDOW_COLUMN}=${w.w}`))).sort().map((name) => path.join(staging, `${WINDOW_COLUMN}=${w.w}`, name))));
