@@ -146,6 +146,10 @@ describe('writing partitions', () => {
       many.map((c) => path.basename(c.p.file)),
       'nothing else is left beside them',
     );
+    // Scattered (each window's rows all over the chunk), they are sorted first, then written the same way.
+    const scattered = await writeRows('many-scattered', (rows) => rows.map((_, k) => (k * 7) % 2400), { count: 2400, stepMs: 45_000, rowGroupRows: 32 });
+    assert.equal(scattered.length, 120);
+    assertPartitions(scattered, Infinity, false, 2400);
   });
 
   test('a small window whose rows the partitioned writer put in two files is two partitions, each measured', async () => {

@@ -33,6 +33,8 @@ export interface PlannedPartition {
   readonly last: number;
   /** One of several chunks of a window: its own time range is narrower than the window's. */
   readonly split: boolean;
+  /** The time window's number: its start over its width since the epoch. */
+  readonly window: number;
 }
 
 export interface WrittenPartition {
@@ -56,10 +58,10 @@ export function planPartitions(chunk: ConvertedChunk, limits: PartitionLimits): 
 
 async function planOf(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from: string): Promise<PlannedPartition[]> {
   const ts = quoteIdent(transform.primary);
-  const windows = await queryRows<{ rows: bigint; min_ms: bigint; max_ms: bigint }>(
+  const windows = await queryRows<{ w: bigint; rows: bigint; min_ms: bigint; max_ms: bigint }>(
     connection,
-    `SELECT count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from}
-     GROUP BY ${windowSql(ts, limits.maxMinutes * 60_000)} ORDER BY min_ms`,
+    `SELECT ${windowSql(ts, limits.maxMinutes * 60_000)} AS w, count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from}
+     GROUP BY ALL ORDER BY w`,
   );
   const planned: PlannedPartition[] = [];
   let first = 0;
@@ -68,7 +70,7 @@ async function planOf(connection: DuckDBConnection, transform: Transform, limits
     // A window over the row cap is split into chunks; their exact bounds are known once sorted.
     for (let done = 0; done < rows; done += limits.maxRows) {
       const n = Math.min(limits.maxRows, rows - done);
-      planned.push({ rows: n, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms), first: first + done, last: first + done + n - 1, split: rows > limits.maxRows });
+      planned.push({ rows: n, minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms), first: first + done, last: first + done + n - 1, split: rows > limits.maxRows, window: Number(w.w) });
     }
     first += rows;
   }
@@ -93,9 +95,10 @@ export interface PartitionWriter {
 /**
  * Writes the accepted rows as Parquet files, each sorted by the primary timestamp (so row-group
  * statistics let queries skip), one COPY per partition over a rowid range of one sorted table.
- * DuckDB's PARTITION_BY writer does not keep an ORDER BY inside its files, hence the ranges.
- * A COPY has a fixed cost, so with many partitions several connections
- * write at once; the sorted table is a plain (not temp) table so they all see it.
+ * DuckDB's PARTITION_BY writer does not keep an ORDER BY inside its files, hence the ranges,
+ * except for many windows of one row group each (writeWindows). A COPY has a fixed cost, so
+ * with many partitions several connections write at once; the sorted table is a plain (not
+ * temp) table so they all see it.
  */
 export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
   const { connection, transform } = chunk;
@@ -112,6 +115,7 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
   try {
     const planned = await planOf(connection, transform, limits, sorted);
+    if (!planned.some((p) => p.split) && manySmall(planned, writer)) return await writeWindows(connection, transform, sorted, planned, limits, dir, writer);
     return await writeEach(connection, writer, writer.parallel, planned.length, dir, async (c, i, file) => {
       const p = planned[i]!;
       await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} ${parquetOptions(writer)}`);
@@ -150,8 +154,9 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
-  if (windows.length >= PARTITIONED_FROM && windows.every((w) => Number(w.rows) <= rowGroupRows)) {
-    const written = await writeWindows(chunk, windows, width, dir, writer);
+  const sizes = windows.map((w) => ({ window: Number(w.w), rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) }));
+  if (manySmall(sizes, writer)) {
+    const written = await writeWindows(connection, transform, chunk.accepted, sizes, limits, dir, writer);
     await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
     return written;
   }
@@ -172,12 +177,16 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
 /** From this many windows, small ones are written by DuckDB's partitioned writer (see writeWindows). */
 const PARTITIONED_FROM = 100;
 
-interface Window {
-  readonly w: bigint;
-  readonly rows: bigint;
-  readonly min_ms: bigint;
-  readonly max_ms: bigint;
+/** A time window's rows: how many, and their time range. */
+interface WindowRows {
+  readonly window: number;
+  readonly rows: number;
+  readonly minTsMs: number;
+  readonly maxTsMs: number;
 }
+
+/** Windows for writeWindows: many, each of one row group at most (so its file needs no sort). */
+const manySmall = (windows: readonly WindowRows[], writer: PartitionWriter) => windows.length >= PARTITIONED_FROM && windows.every((w) => w.rows <= rowGroupRowsOf(writer));
 
 /**
  * Writes every window in one COPY with DuckDB's partitioned writer: a COPY per window scans the
@@ -186,8 +195,7 @@ interface Window {
  * file and open another for its later rows: such a window's files are partitions of their own,
  * measured from their contents.
  */
-async function writeWindows(chunk: ConvertedChunk, windows: readonly Window[], width: number, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
-  const { connection, transform } = chunk;
+async function writeWindows(connection: DuckDBConnection, transform: Transform, from: string, windows: readonly WindowRows[], limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
   const ts = quoteIdent(transform.primary);
   const columns = storedColumns(transform)
     .map((c) => quoteIdent(c.name))
@@ -196,10 +204,15 @@ async function writeWindows(chunk: ConvertedChunk, windows: readonly Window[], w
   await mkdir(dir, { recursive: true });
   try {
     await connection.run(
-      `COPY (SELECT ${columns}, ${windowSql(ts, width)} AS ${WINDOW_COLUMN} FROM ${chunk.accepted})
+      `COPY (SELECT ${columns}, ${windowSql(ts, limits.maxMinutes * 60_000)} AS ${WINDOW_COLUMN} FROM ${from})
        TO ${quoteLiteral(staging)} ${parquetOptions(writer, `PARTITION_BY (${WINDOW_COLUMN})`)}`,
     );
-    const files = await Promise.all(windows.map(async (w) => (await readdir(path.join(staging, `${WINDOW_COLUMN}=${w.w}`))).sort().map((name) => path.join(staging, `${WINDOW_COLUMN}=${w.w}`, name))));
+    const files = await Promise.all(
+      windows.map(async (w) => {
+        const windowDir = path.join(staging, `${WINDOW_COLUMN}=${w.window}`);
+        return (await readdir(windowDir)).sort().map((name) => path.join(windowDir, name));
+      }),
+    );
     const split = files.flatMap((f) => (f.length > 1 ? f : []));
     const measured = new Map<string, Omit<WrittenPartition, 'file' | 'bytes'>>();
     if (split.length > 0) {
@@ -212,11 +225,11 @@ async function writeWindows(chunk: ConvertedChunk, windows: readonly Window[], w
     }
     const written: WrittenPartition[] = [];
     for (const [i, w] of windows.entries()) {
-      for (const from of files[i]!) {
+      for (const made of files[i]!) {
         const file = path.join(dir, `part_${String(written.length).padStart(5, '0')}.parquet`);
-        const partition = files[i]!.length > 1 ? measured.get(from) : { rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
-        if (!partition) throw new Error(`the partitioned write left ${from} unread`);
-        await rename(from, file);
+        const partition = files[i]!.length > 1 ? measured.get(made) : { rows: w.rows, minTsMs: w.minTsMs, maxTsMs: w.maxTsMs };
+        if (!partition) throw new Error(`the partitioned write left ${made} unread`);
+        await rename(made, file);
         written.push({ file, bytes: (await stat(file)).size, ...partition });
       }
     }
