@@ -6,6 +6,7 @@ import { queryRows, withConnection } from '../duckdb/engine.js';
 import { ACCEPTED_FILTER, ROW_COLUMN, WINDOW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
+import { mapLimit } from '../map-limit.js';
 import type { ConvertedChunk } from './convert.js';
 
 /**
@@ -176,6 +177,8 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
 
 /** From this many windows, small ones are written by DuckDB's partitioned writer (see writeWindows). */
 const PARTITIONED_FROM = 100;
+/** Files writeWindows moves into place at once. */
+const MOVES_AT_ONCE = 16;
 
 /** A time window's rows: how many, and their time range. */
 interface WindowRows {
@@ -223,17 +226,23 @@ async function writeWindows(connection: DuckDBConnection, transform: Transform, 
       );
       for (const r of rows) measured.set(r.filename, { rows: Number(r.rows), minTsMs: Number(r.min_ms), maxTsMs: Number(r.max_ms) });
     }
-    const written: WrittenPartition[] = [];
-    for (const [i, w] of windows.entries()) {
-      for (const made of files[i]!) {
-        const file = path.join(dir, `part_${String(written.length).padStart(5, '0')}.parquet`);
+    const partitions = windows.flatMap((w, i) =>
+      files[i]!.map((made) => {
         const partition = files[i]!.length > 1 ? measured.get(made) : { rows: w.rows, minTsMs: w.minTsMs, maxTsMs: w.maxTsMs };
         if (!partition) throw new Error(`the partitioned write left ${made} unread`);
-        await rename(made, file);
-        written.push({ file, bytes: (await stat(file)).size, ...partition });
-      }
-    }
-    return written;
+        return { made, ...partition };
+      }),
+    );
+    // Hundreds of files: moved a few at a time rather than one after another.
+    const moved = await mapLimit(partitions, MOVES_AT_ONCE, async ({ made, ...partition }, k) => {
+      const file = path.join(dir, `part_${String(k).padStart(5, '0')}.parquet`);
+      await rename(made, file);
+      return { file, bytes: (await stat(file)).size, ...partition };
+    });
+    return moved.map((m) => {
+      if (m.status === 'rejected') throw m.reason;
+      return m.value;
+    });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
