@@ -32,6 +32,8 @@ interface Written {
    * itself writes no row group smaller than 2048 rows); null leaves DuckDB's 122,880.
    */
   readonly rowGroupRows?: number | null;
+  /** DuckDB's memory_limit (256MB unless set). */
+  readonly memoryLimit?: string;
   /** The first row's time (START unless set). */
   readonly start?: number;
   /** The primary timestamp is a datetime64 (which reaches back to 1925) instead of a datetime. */
@@ -45,12 +47,12 @@ interface Written {
 
 /** Writes the rows, in the order `order` gives the row numbers, as partitions; answers each file's contents beside its partition. */
 async function writeRows(name: string, order: (rows: number[]) => number[], options: Written = {}) {
-  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false } = options;
+  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false, memoryLimit = '256MB' } = options;
   const rows = order(Array.from({ length: count }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(start + i * stepMs, i)))].join('\n') + '\n');
   const transform = datetime64 ? datetime64Transform : csvTransform;
-  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
     return await withConnection(engine, undefined, async (c) => {
       if (partitionedWriter) {
@@ -164,6 +166,14 @@ describe('writing partitions', () => {
     const revisited = await writeRows('revisited', halves, { count: 2400, stepMs: 45_000, rowGroupRows: 20, partitionedWriter: { openFiles: 10, flushRows: 20 } });
     assert.ok(revisited.length > 120, `${revisited.length} files: no window was split, so this test checks nothing`);
     assertPartitions(revisited, Infinity, false, 2400);
+  });
+
+  test('many small windows where DuckDB has little memory are written a COPY each, which spills', async () => {
+    // 400,000 rows in 150 windows with 64 MB for DuckDB: its rows take more than a quarter of
+    // that, so the partitioned writer, which cannot spill what it holds, is not used.
+    const tight = await writeRows('many-tight', (rows) => rows, { count: 400_000, stepMs: 337, rowGroupRows: 122_880, memoryLimit: '64MB' });
+    assert.equal(tight.length, 150);
+    assertPartitions(tight, Infinity, false, 400_000);
   });
 
   test('before 1970, the windows are aligned to the epoch as after it: none spans it', async () => {

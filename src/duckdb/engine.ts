@@ -1,4 +1,5 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { errorMessage } from '../errors.js';
 
 export type Row = Record<string, unknown>;
 
@@ -20,4 +21,23 @@ export async function withConnection<T>(instance: DuckDBInstance, signal: AbortS
     signal?.removeEventListener('abort', interrupt);
     connection.closeSync();
   }
+}
+
+/** Whether DuckDB failed for want of memory: its memory_limit, with nothing left to spill. */
+export const isOutOfMemory = (err: unknown): boolean => errorMessage(err).startsWith('Out of Memory Error');
+
+/** DuckDB's binary units, as it shows its memory_limit (244.1 MiB). */
+const UNIT_BYTES: Record<string, number> = { bytes: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50 };
+
+/**
+ * The instance's memory in bytes: its limit (undefined when it reads as no number), what its
+ * buffers hold now and what they have spilled to its temp directory.
+ */
+export async function memoryUse(connection: DuckDBConnection): Promise<{ limit: number | undefined; used: number; spilled: number }> {
+  const [m] = await queryRows<{ limit: string; used: bigint | null; spilled: bigint | null }>(
+    connection,
+    `SELECT current_setting('memory_limit') AS limit, sum(memory_usage_bytes)::BIGINT AS used, sum(temporary_storage_bytes)::BIGINT AS spilled FROM duckdb_memory()`,
+  );
+  const shown = /^([\d.]+)\s*(bytes|[KMGTP]iB)$/.exec(m!.limit.trim());
+  return { limit: shown ? Number(shown[1]) * UNIT_BYTES[shown[2]!]! : undefined, used: Number(m!.used ?? 0n), spilled: Number(m!.spilled ?? 0n) };
 }

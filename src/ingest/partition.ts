@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { queryRows, withConnection } from '../duckdb/engine.js';
+import { isOutOfMemory, memoryUse, queryRows, withConnection } from '../duckdb/engine.js';
 import { ACCEPTED_FILTER, ROW_COLUMN, WINDOW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
@@ -116,7 +116,8 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
   try {
     const planned = await planOf(connection, transform, limits, sorted);
-    if (!planned.some((p) => p.split) && manySmall(planned, writer)) return await writeWindows(connection, transform, sorted, planned, limits, dir, writer);
+    const all = !planned.some((p) => p.split) && manySmall(planned, writer) ? await writeWindowsWithRoom(connection, transform, sorted, planned, limits, dir, writer) : undefined;
+    if (all) return all;
     return await writeEach(connection, writer, writer.parallel, planned.length, dir, async (c, i, file) => {
       const p = planned[i]!;
       await c.run(`COPY (SELECT * FROM ${sorted} WHERE rowid BETWEEN ${p.first} AND ${p.last}) TO ${quoteLiteral(file)} ${parquetOptions(writer)}`);
@@ -156,10 +157,10 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
   const sizes = windows.map((w) => ({ window: Number(w.w), rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) }));
-  if (manySmall(sizes, writer)) {
-    const written = await writeWindows(connection, transform, chunk.accepted, sizes, limits, dir, writer);
+  const all = manySmall(sizes, writer) ? await writeWindowsWithRoom(connection, transform, chunk.accepted, sizes, limits, dir, writer) : undefined;
+  if (all) {
     await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
-    return written;
+    return all;
   }
   // Other connections can read the converted rows only when they are in a shared table.
   const written = await writeEach(connection, writer, chunk.shared ? writer.parallel : 1, windows.length, dir, async (c, i, file) => {
@@ -190,6 +191,26 @@ interface WindowRows {
 
 /** Windows for writeWindows: many, each of one row group at most (so its file needs no sort). */
 const manySmall = (windows: readonly WindowRows[], writer: PartitionWriter) => windows.length >= PARTITIONED_FROM && windows.every((w) => w.rows <= rowGroupRowsOf(writer));
+
+/** How many times the rows DuckDB holds must fit in its memory limit for writeWindows. */
+const WINDOWS_MEMORY_FACTOR = 4;
+
+/**
+ * writeWindows, where DuckDB has the room: its partitioned writer holds each open file's rows
+ * until it closes the file, beside the rows it reads, and cannot spill them. Answers undefined
+ * (nothing written) when the rows in memory (or spilled) leave too little room, or DuckDB ran
+ * out of it anyway: the caller then writes a COPY per window, which spills.
+ */
+async function writeWindowsWithRoom(...args: Parameters<typeof writeWindows>): Promise<WrittenPartition[] | undefined> {
+  const memory = await memoryUse(args[0]);
+  if (memory.limit === undefined || memory.spilled > 0 || memory.used * WINDOWS_MEMORY_FACTOR > memory.limit) return undefined;
+  try {
+    return await writeWindows(...args);
+  } catch (err) {
+    if (isOutOfMemory(err)) return undefined;
+    throw err;
+  }
+}
 
 /**
  * Writes every window in one COPY with DuckDB's partitioned writer: a COPY per window scans the

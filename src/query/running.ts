@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import { isOutOfMemory } from '../duckdb/engine.js';
 import { errorMessage, QueryError } from '../errors.js';
 import type { ReadableFiles } from '../storage/storage.js';
 import { canceledByClient } from './admission.js';
@@ -8,7 +9,7 @@ import type { Lease } from './sandbox.js';
 function queryError(err: unknown, config: Config): QueryError {
   if (err instanceof QueryError) return err;
   const message = errorMessage(err).split('\n')[0]!;
-  if (message.startsWith('Out of Memory Error')) {
+  if (isOutOfMemory(err)) {
     return new QueryError(
       `DB::Exception: ${message}: the query needs more memory than INLET_DUCKDB_MEMORY_LIMIT=${config.duckdbMemoryLimit} (DuckDB's working memory) or INLET_QUERY_PROCESS_MEMORY_MB=${config.queryProcessMemoryMb} (all values the query process holds) allow; make it read or build less (MEMORY_LIMIT_EXCEEDED)`,
     );
