@@ -89,7 +89,7 @@ export class PartitionStorage {
    * Stores by storage id, with when each was made. A storage holding partitions never changes its
    * bucket (the API refuses it), but its credential's keys may be replaced: see STORE_FRESH_MS.
    */
-  private readonly stores = new Map<string, { store: S3Store; madeAt: number }>();
+  private readonly stores = new Map<string, { store: Promise<S3Store>; madeAt: number }>();
   private cacheInstance: PartitionCache | undefined;
 
   constructor(
@@ -175,13 +175,21 @@ export class PartitionStorage {
   }
 
   /** A storage's objects; `fresh` reads its row again (a storage without partitions may have changed its bucket). */
-  private async store(id: string, fresh = false): Promise<S3Store> {
+  private store(id: string, fresh = false): Promise<S3Store> {
     const known = this.stores.get(id);
     if (known && !fresh && Date.now() - known.madeAt < STORE_FRESH_MS) return known.store;
-    const row = await getStorageById(this.catalog, id);
-    if (!row) throw new StorageError(`storage ${id} is not in the catalog: set the table's settings.storage_map.default_storage_id to one of GET /config/v1/orgs/{org}/storages/`);
-    const store = await this.storeOfRow(row);
-    this.stores.set(id, { store, madeAt: Date.now() });
+    // The partitions a query opens ask at once: they share one reading of the row.
+    const store = (async () => {
+      const row = await getStorageById(this.catalog, id);
+      if (!row) throw new StorageError(`storage ${id} is not in the catalog: set the table's settings.storage_map.default_storage_id to one of GET /config/v1/orgs/{org}/storages/`);
+      return this.storeOfRow(row);
+    })();
+    const entry = { store, madeAt: Date.now() };
+    this.stores.set(id, entry);
+    // A failed reading is not kept: the next caller reads again.
+    store.catch(() => {
+      if (this.stores.get(id) === entry) this.stores.delete(id);
+    });
     return store;
   }
 
