@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { queryRows } from '../src/duckdb/engine.js';
+import { isOutOfMemory, memoryUse, queryRows, withConnection } from '../src/duckdb/engine.js';
 import { openDuckDB, sealStatements } from '../src/duckdb/instances.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'inlet-instances-'));
@@ -112,4 +112,34 @@ test('sealing quotes a directory holding a quote, and a directory is allowed as 
   const [allowedDirs] = sealStatements(["/tmp/it's", '/data/a/'], { lockConfiguration: false });
   assert.equal(allowedDirs, "SET allowed_directories = ['/tmp/it''s/', '/data/a/']");
   assert.equal(sealStatements([], { lockConfiguration: false }).length, 2);
+});
+
+test('memoryUse reads the limit as DuckDB shows it, and tells held rows from spilled ones; isOutOfMemory knows its error', async () => {
+  for (const [limit, bytes] of [
+    ['64MB', 64e6],
+    ['2GB', 2e9],
+  ] as const) {
+    const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: limit, tempDirectory: path.join(dir, `spill-${limit}`), allowedDirectories: [allowed] });
+    try {
+      await withConnection(engine, undefined, async (c) => {
+        const empty = await memoryUse(c);
+        // DuckDB shows one decimal of its binary unit (2 GB as 1.8 GiB): near enough for a guard.
+        assert.ok(Math.abs(empty.limit! - bytes) < bytes * 0.05, `${limit} read as ${empty.limit}`);
+        assert.equal(empty.spilled, 0);
+        // Rows past the limit: held up to it, the rest spilled to the temp directory.
+        await c.run(`CREATE TEMP TABLE filler AS SELECT range AS i, repeat('x', 100) || range AS s FROM range(${limit === '64MB' ? 2_000_000 : 10_000})`);
+        const full = await memoryUse(c);
+        assert.ok(full.used > empty.used, 'the rows are held');
+        if (limit === '64MB') assert.ok(full.spilled > 0, 'rows past the limit are spilled');
+        else assert.equal(full.spilled, 0);
+        const refused = await c.run(`SELECT list(s) FROM filler`).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        if (limit === '64MB') assert.ok(isOutOfMemory(refused), String(refused));
+      });
+    } finally {
+      engine.closeSync();
+    }
+  }
 });

@@ -106,9 +106,7 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   const clustered = transform.sqlTransform === undefined ? await writeClustered(chunk, limits, dir, writer) : undefined;
   if (clustered) return clustered;
   const ts = quoteIdent(transform.primary);
-  const columns = storedColumns(transform)
-    .map((c) => quoteIdent(c.name))
-    .join(', ');
+  const columns = storedColumnList(transform);
   const sorted = `inlet_sorted_${randomBytes(6).toString('hex')}`;
   await connection.run(`CREATE TABLE ${sorted} AS SELECT ${columns} FROM ${chunk.accepted} ORDER BY ${ts}`);
   // Accounting is done and the sorted copy holds every accepted row: free the converted rows
@@ -150,9 +148,7 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // Every COPY scans its window's rowid range: all together at most twice the rows.
   if (windows.some((w) => Number(w.rows) > limits.maxRows) || scanned > 2 * accepted + 100_000) return undefined;
   const converted = chunk.converted;
-  const columns = storedColumns(transform)
-    .map((c) => quoteIdent(c.name))
-    .join(', ');
+  const columns = storedColumnList(transform);
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
@@ -221,9 +217,7 @@ async function writeWindowsWithRoom(...args: Parameters<typeof writeWindows>): P
  */
 async function writeWindows(connection: DuckDBConnection, transform: Transform, from: string, windows: readonly WindowRows[], limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
   const ts = quoteIdent(transform.primary);
-  const columns = storedColumns(transform)
-    .map((c) => quoteIdent(c.name))
-    .join(', ');
+  const columns = storedColumnList(transform);
   const staging = path.join(dir, `windows-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { recursive: true });
   try {
@@ -306,6 +300,12 @@ async function writeEach(
   }
   return written;
 }
+
+/** The stored columns, quoted, as a SELECT list: what every partition file holds. */
+const storedColumnList = (transform: Transform) =>
+  storedColumns(transform)
+    .map((c) => quoteIdent(c.name))
+    .join(', ');
 
 const rowGroupRowsOf = (writer: PartitionWriter) => writer.rowGroupRows ?? ROW_GROUP_ROWS;
 const parquetOptions = (writer: PartitionWriter, more?: string) => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroupRowsOf(writer)}${more ? `, ${more}` : ''})`;
