@@ -113,34 +113,30 @@ const SMALL_OBJECT_BYTES = 256 * 1024;
 const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
 /**
- * Reads a small object whole through the magic check and answers its decoded bytes; a gzip
- * object that decodes to more than SMALL_DECODED_BYTES is streamed to `dest` instead (undefined).
- * An object read without a version to check may have grown since it was listed: past
- * `listedSize` it is refused, not held.
+ * Reads a small object whole and answers its decoded bytes, counting them into `magic` and
+ * checking its first bytes; a gzip object that decodes to more than SMALL_DECODED_BYTES is
+ * streamed to `dest` instead (undefined). An object read without a version to check may have
+ * grown since it was listed: past `listedSize` it is refused, not held. No stream pipeline: for
+ * many small objects, its machinery (an abort controller and its exception per object) cost
+ * more CPU than reading the bytes (docs/benchmarks.md, small files).
  */
-async function readWhole(body: NodeJS.ReadableStream, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<Buffer | undefined> {
+async function readWhole(body: Readable, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
-  let bytes = 0;
-  const grown = () => new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
+  const abort = () => body.destroy(signal.reason as Error);
+  signal.throwIfAborted();
+  signal.addEventListener('abort', abort, { once: true });
   try {
-    await pipeline(
-      body,
-      magic,
-      async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) {
-          bytes += chunk.length;
-          if (bytes > listedSize) throw grown();
-          chunks.push(chunk);
-        }
-      },
-      { signal },
-    );
-  } catch (err) {
-    // The pipeline may report the streams it tore down rather than the reason it stopped.
-    if (bytes > listedSize) throw grown();
-    throw err;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      magic.bytes += chunk.length;
+      if (magic.bytes > listedSize) throw new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
+      chunks.push(chunk);
+    }
+  } finally {
+    signal.removeEventListener('abort', abort);
   }
   const data = Buffer.concat(chunks);
+  const wrong = data.length > 0 ? checkMagic(data.subarray(0, MAGIC_LENGTH), compression, url) : undefined;
+  if (wrong) throw wrong;
   if (compression !== 'gzip' || data.length === 0) return data;
   try {
     return await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
