@@ -64,3 +64,19 @@ test('an object larger than it was listed is refused, not held whole', async () 
     (err: unknown) => err instanceof SourceError && /changed after the job listed it \(listed: 100 bytes; now: more than 100 bytes\)/.test(err.message),
   );
 });
+
+test('a small object read whole is still checked against its compression, and an aborted read leaves no file', async () => {
+  const file = path.join(root, 'plain-declared-gzip');
+  writeFileSync(file, '{"a":1}\n');
+  const url = pathToFileURL(file).href;
+  const size = statSync(file).size;
+  await assert.rejects(
+    () => fetchToFile(sources, url, 'gzip', path.join(root, 'mislabelled.out'), { attempts: 1, signal: new AbortController().signal, size }),
+    (err: unknown) => err instanceof SourceError && /is not gzip data/.test(err.message),
+  );
+  const aborted = new AbortController();
+  aborted.abort(new Error('task canceled'));
+  const dest = path.join(root, 'aborted.out');
+  await assert.rejects(() => fetchToFile(sources, url, 'gzip', dest, { attempts: 3, signal: aborted.signal, size }), /task canceled/);
+  assert.throws(() => statSync(dest), /ENOENT/);
+});

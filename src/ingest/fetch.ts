@@ -123,8 +123,9 @@ const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 async function readWhole(body: Readable, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   const abort = () => body.destroy(signal.reason as Error);
-  signal.throwIfAborted();
-  signal.addEventListener('abort', abort, { once: true });
+  // Destroyed, the body ends the loop below with the abort's reason (and frees its connection).
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       magic.bytes += chunk.length;
