@@ -1,25 +1,25 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { csvOf, CSV_TRANSFORM, logRows, referenceJob } from './helpers/data.js';
+import { csvOf, CSV_TRANSFORM, JSON_TRANSFORM, logRows, ndjsonOf, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'inlet-file-root-'));
 let inlet: TestInlet;
 before(async () => {
   inlet = await startInlet({ fileRoots: root });
-  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
+  await createWebsiteEvents(inlet.api, [CSV_TRANSFORM, JSON_TRANSFORM]);
 });
 after(async () => {
   await inlet?.stop();
   rmSync(root, { recursive: true, force: true });
 });
 
-const run = async (name: string, url: string) => {
-  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob(name, url));
+const run = async (name: string, url: string, transform?: string) => {
+  const created = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob(name, url, transform ? { transform } : {}));
   assert.equal(created.status, 200, created.text);
   return inlet.api.waitForJob(created.body.uuid);
 };
@@ -46,4 +46,36 @@ test('a plain-named file whose bytes are compressed is refused with its name, re
   const failed = await run('mislabelled', `file://${dir}/`);
   assert.equal(failed.status, 'failed');
   assert.match(JSON.stringify(failed.details), /really-gzip\.csv/);
+});
+
+test('small NDJSON files are read whole and bundled as S3 objects are: the same rows and line numbers, and the files are left as they were', async () => {
+  const dir = path.join(root, 'events');
+  mkdirSync(dir);
+  const lines = (from: number, n: number) =>
+    ndjsonOf(logRows(n, Date.UTC(2024, 3, 1), 1, from))
+      .trimEnd()
+      .split('\n');
+  const files: Record<string, string> = {
+    'a.json': lines(0, 4).join('\n') + '\n',
+    // Line 3 is not JSON: it is rejected with its own file's line number, not the bundle's.
+    'b.json': [...lines(10, 2), '{"ts": broken', ...lines(12, 2)].join('\r\n') + '\r\n',
+    // An array is not bundled: DuckDB reads it where it is, and nothing is written over it.
+    'c.json': `[${lines(20, 3).join(',')}]`,
+    'd.json': lines(30, 1).join('\n'),
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  const before = Object.keys(files).map((name) => statSync(path.join(dir, name)).mtimeMs);
+  const done = await run('small local NDJSON', `file://${dir}/`, JSON_TRANSFORM.name);
+  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  assert.deepEqual(done.details.rows, { read: 13, written: 12, rejected: 1 });
+  const b = done.details.files.find((f: { url: string }) => f.url.endsWith('/b.json'));
+  assert.deepEqual(
+    b.rejects.map((r: { line: number }) => r.line),
+    [3],
+  );
+  for (const [i, [name, text]] of Object.entries(files).entries()) {
+    assert.equal(readFileSync(path.join(dir, name), 'utf8'), text, name);
+    assert.equal(statSync(path.join(dir, name)).mtimeMs, before[i], `${name} was not written`);
+  }
+  assert.equal((await inlet.api.query("SELECT count() FROM website.events WHERE timestamp >= '2024-04-01' AND timestamp < '2024-04-02'")).text, '12\n');
 });

@@ -96,13 +96,14 @@ const nativeZstd = await import('zstd-napi').catch(() => undefined);
 
 export const zstdDecoder: { readonly native: boolean; stream(): TransformStream } = nativeZstd ? { native: true, stream: () => new nativeZstd.DecompressStream() } : { native: false, stream: () => new JsZstdStream() };
 
-/** A file's first MAGIC_LENGTH bytes (fewer if it is shorter). */
-export async function head(file: string): Promise<Buffer> {
+/** A file's first `length` bytes, MAGIC_LENGTH unless told (fewer if it is shorter). */
+export async function head(file: string, length: number = MAGIC_LENGTH): Promise<Buffer> {
   const handle = await open(file, 'r');
   try {
-    const buffer = Buffer.alloc(MAGIC_LENGTH);
-    const { bytesRead } = await handle.read(buffer, 0, MAGIC_LENGTH, 0);
-    return buffer.subarray(0, bytesRead);
+    const buffer = Buffer.alloc(length);
+    let filled = 0;
+    for (let read = -1; read !== 0 && filled < length; filled += read) ({ bytesRead: read } = await handle.read(buffer, filled, length - filled, filled));
+    return buffer.subarray(0, filled);
   } finally {
     await handle.close();
   }

@@ -75,29 +75,45 @@ export interface FetchResult {
   readonly attempts: number;
   /** Where the decoded bytes are: the destination asked for, or a local source file read in place. */
   readonly path: string;
-  /** The decoded bytes, where `hold` took them: then nothing was written to `path`. */
+  /** The decoded bytes, where `hold` took them: then nothing was written to `path` (a file read in place is there already). */
   readonly data?: Buffer;
+  /** `path` is the source's own file (file://, uncompressed), read where it is: never written to or removed. */
+  readonly inPlace?: boolean;
+}
+
+/** An object read without a version to check may have grown since it was listed: it is refused, not read on. */
+const grownError = (url: string, listedSize: number) => new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
+
+/** A small object the task may hold in memory (see bundle.ts): its size as listed, and the budget. */
+interface Holding {
+  readonly size: number;
+  readonly hold: (decodedBytes: number) => boolean;
 }
 
 /**
  * An uncompressed file below a file root needs no copy: DuckDB reads it where it is (copying
  * a thousand small files took longer than converting them). Its first bytes are still checked.
+ * A small one the task may hold is read whole instead, up to its listed size, so that a bundle
+ * of many is one file for DuckDB instead of a thousand; the file itself is never written.
  */
-async function readableInPlace(sources: Sources, url: string, compression: Compression): Promise<{ bytes: number; path: string } | undefined> {
+async function readableInPlace(sources: Sources, url: string, compression: Compression, holding: Holding | undefined): Promise<{ bytes: number; path: string; data?: Buffer } | undefined> {
   if (compressionFor(url, compression) !== 'none') return undefined;
   const local = await sources.localPath(url);
   // DuckDB would read `*`, `?`, `[` or `{` in a name as a glob: such files are copied to a plain name.
   if (!local || /[*?[\]{}]/.test(local)) return undefined;
+  const whole = holding !== undefined && holding.size <= SMALL_OBJECT_BYTES;
+  // Its first bytes, or all of them when it is read whole.
   let first: Buffer;
   let bytes: number;
   try {
-    [first, bytes] = await Promise.all([head(local), stat(local).then((info) => info.size)]);
+    [first, bytes] = whole ? await head(local, holding.size + 1).then((data) => [data, data.length] as const) : await Promise.all([head(local), stat(local).then((info) => info.size)]);
   } catch (err) {
     throw new SourceError(`${url} could not be read: ${errorMessage(err)}`, { cause: err });
   }
-  const error = first.length > 0 ? checkMagic(first, 'none', url) : undefined;
+  if (whole && bytes > holding.size) throw grownError(url, holding.size);
+  const error = first.length > 0 ? checkMagic(first.subarray(0, MAGIC_LENGTH), 'none', url) : undefined;
   if (error) throw error;
-  return { bytes, path: local };
+  return whole && holding.hold(bytes) ? { bytes, path: local, data: first } : { bytes, path: local };
 }
 
 /**
@@ -115,8 +131,7 @@ const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 /**
  * Reads a small object whole and answers its decoded bytes, counting them into `magic` and
  * checking its first bytes; a gzip object that decodes to more than SMALL_DECODED_BYTES is
- * streamed to `dest` instead (undefined). An object read without a version to check may have
- * grown since it was listed: past `listedSize` it is refused, not held. No stream pipeline: for
+ * streamed to `dest` instead (undefined); past `listedSize` it is refused. No stream pipeline: for
  * many small objects, its machinery (an abort controller and its exception per object) cost
  * more CPU than reading the bytes (docs/benchmarks.md, small files).
  */
@@ -129,7 +144,7 @@ async function readWhole(body: Readable, magic: MagicCheck, compression: Compres
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       magic.bytes += chunk.length;
-      if (magic.bytes > listedSize) throw new SourceError(changedError(url, `${listedSize} bytes`, `more than ${listedSize} bytes`));
+      if (magic.bytes > listedSize) throw grownError(url, listedSize);
       chunks.push(chunk);
     }
   } finally {
@@ -218,8 +233,9 @@ export async function fetchToFile(
    */
   options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number; hold?: (decodedBytes: number) => boolean },
 ): Promise<FetchResult> {
-  const inPlace = await readableInPlace(sources, url, compression);
-  if (inPlace) return { ...inPlace, attempts: 1 };
+  const holding = options.hold && options.size !== undefined ? { size: options.size, hold: options.hold } : undefined;
+  const inPlace = await readableInPlace(sources, url, compression, holding);
+  if (inPlace) return { ...inPlace, attempts: 1, inPlace: true };
   // A task fetches many objects at once under one signal: each gets a signal of its own (which
   // holds no listener on the task's), so the SDK's, the pipeline's and the backoff's listeners
   // live and die with their object instead of piling up on the task's signal.

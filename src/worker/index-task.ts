@@ -146,7 +146,13 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       const done = fetched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const held = done.flatMap((f, j) => ('data' in f && f.data ? [{ number: j, data: f.data }] : []));
       const bundle = await bundleLines(held, path.join(scratch, `bundle-${k}`), ctx.config.maxLineBytes);
-      await Promise.all(bundle.others.map((o) => writeFile(done[o.number]!.path, o.data)));
+      // Held objects left out of the bundle are read from files: a file read in place is one already.
+      await Promise.all(
+        bundle.others.map((o) => {
+          const fetched = done[o.number]!;
+          return 'inPlace' in fetched && fetched.inPlace ? undefined : writeFile(fetched.path, o.data);
+        }),
+      );
       const bundled = new Set(bundle.group?.numbers);
       const local = done.map((f, j) => (bundled.has(j) ? undefined : f.path));
       let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
