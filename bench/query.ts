@@ -8,7 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { quoteLiteral } from '../src/transform/compile.js';
 import { CSV_TRANSFORM, referenceJob } from '../test/helpers/data.js';
 import { ApiClient, createWebsiteEvents, startInlet } from '../test/helpers/inlet.js';
-import { spawnInlet } from '../test/helpers/process.js';
+import { builtInlet, spawnInlet } from '../test/helpers/process.js';
 import { startBareQueryServer } from './lib/bare-server.js';
 import { bareHttpClient, keepAliveClient } from './lib/http-client.js';
 import { median, timed } from './lib/measure.js';
@@ -85,7 +85,8 @@ export async function runQueryBench(options: BenchOptions): Promise<BenchRow[]> 
     // Queries go to `inlet serve` in its own process, as deployed: a client sharing the server's
     // event loop would be charged for the server's work after the answer (closing the sandbox).
     await inlet.stop({ keepData: true });
-    server = await spawnInlet({ INLET_DATA_DIR: dataDir, INLET_WORKERS: '2', INLET_DUCKDB_THREADS: '1' });
+    builtInlet();
+    server = await spawnInlet({ INLET_DATA_DIR: dataDir, INLET_WORKERS: '2', INLET_DUCKDB_THREADS: '1' }, [], { built: true });
     const api = new ApiClient(server.url);
     await api.login();
     const directSql = `SELECT host, count(*) AS n, count_if(status >= 500) AS errors, avg(latency) AS latency, quantile_cont(latency, 0.9) AS p90, sum(bytes) AS bytes FROM read_parquet([${files.map(quoteLiteral).join(', ')}]) WHERE ${where} GROUP BY host ORDER BY host`;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +16,15 @@ export async function freePort(): Promise<number> {
 }
 
 /** `inlet serve` as its own process, as a user runs it, so it can be killed mid-job. */
-export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log(): string }> {
+export async function spawnInlet(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+  /** `built`: the compiled dist/ with plain node, as `npm start` runs it (see builtInlet); else the sources through tsx. */
+  options: { built?: boolean } = {},
+): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; log(): string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve'], {
+  const entry = options.built ? [path.join(ROOT, 'dist/cli.js')] : ['--import', 'tsx', path.join(ROOT, 'src/cli.ts')];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, 'serve'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -54,6 +60,15 @@ export async function spawnInlet(env: Record<string, string>, nodeArgs: readonly
     void exited.then((code) => reject(new Error(`inlet exited with ${code} before it was ready:\n${log}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, exited, log: () => log };
+}
+
+/**
+ * Compiles dist/ when it is older than the sources, as `npm start` does, for spawnInlet's
+ * `built`: the benchmarks measure what users run, without tsx's loader in each process.
+ */
+export function builtInlet(): void {
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.js')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (build.status !== 0) throw new Error(`scripts/build.js exited with ${build.signal ?? build.status}`);
 }
 
 /** What a finished process said: its exit code and its whole output. */
