@@ -12,7 +12,7 @@ import { stageTable } from '../bench/report.js';
 test('every shape of the bench matrix loads, with the same rows on both sides', { timeout: 600_000 }, async () => {
   const workDir = mkdtempSync(path.join(tmpdir(), 'inlet-matrix-'));
   try {
-    const results = await runMatrix(workDir, { rowsPerShape: 2_000, runs: 1 });
+    const results = await runMatrix(workDir, { rowsPerShape: 2_000, runs: 1, fromSources: true });
     assert.deepEqual(
       results.map((r) => r.shape.slug),
       SHAPES.map((s) => s.slug),

@@ -27,13 +27,19 @@ export interface IndexPhases {
 }
 
 /** `inlet serve` in its own process, as deployed (the compiled dist/, as `npm start` runs it), against the bench's S3 server. */
-export async function startBenchInlet(workDir: string, s3Endpoint: string, env: Record<string, string> = {}): Promise<BenchInlet> {
+export async function startBenchInlet(
+  workDir: string,
+  s3Endpoint: string,
+  env: Record<string, string> = {},
+  /** `fromSources`: through tsx instead, for tests, where building dist/ could swap it under another test's `npm start`. */
+  options: { fromSources?: boolean } = {},
+): Promise<BenchInlet> {
   const dataDir = mkdtempSync(path.join(workDir, 'inlet-'));
   // INLET_BENCH_PROFILE=dir writes a V8 CPU profile of the Inlet process there (node --cpu-prof);
   // INLET_BENCH_NODE_ARGS adds node flags NODE_OPTIONS refuses (e.g. --trace-gc).
   const profile = [...(process.env.INLET_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.INLET_BENCH_PROFILE}`] : []), ...(process.env.INLET_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
-  builtInlet();
-  const inlet = await spawnInlet({ ...S3_CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Endpoint, INLET_DATA_DIR: dataDir, INLET_POLL_INTERVAL_MS: '50', ...env }, profile, { built: true });
+  if (!options.fromSources) builtInlet();
+  const inlet = await spawnInlet({ ...S3_CREDENTIALS, AWS_ENDPOINT_URL_S3: s3Endpoint, INLET_DATA_DIR: dataDir, INLET_POLL_INTERVAL_MS: '50', ...env }, profile, { built: !options.fromSources });
   const api = new ApiClient(inlet.url);
   await api.login();
   // A second reader of the log the spawn helper drains: the workers' lines reach this process's stdout.

@@ -16,6 +16,8 @@ export interface MatrixSize {
   readonly rowsPerShape: number;
   /** Runs of each side, alternated; the medians are compared. */
   readonly runs: number;
+  /** Inlet from its TypeScript sources instead of dist/ (see startBenchInlet): for tests. */
+  readonly fromSources?: boolean;
 }
 
 // INLET_BENCH_MATRIX_ROWS sets another size, to see whether a ratio is a fixed cost or scales with the data.
@@ -45,7 +47,7 @@ export async function runMatrix(workDir: string, size: MatrixSize, shapes: reado
   const s3 = await startLocalS3();
   try {
     await s3.createBucket(BUCKET);
-    const inlet = await startBenchInlet(workDir, s3.endpoint);
+    const inlet = await startBenchInlet(workDir, s3.endpoint, {}, { fromSources: size.fromSources });
     try {
       const project = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects`, { name: 'matrix' });
       if (project.status !== 201) throw new Error(project.text);
