@@ -80,3 +80,23 @@ test('a small object read whole is still checked against its compression, and an
   await assert.rejects(() => fetchToFile(sources, url, 'gzip', dest, { attempts: 3, signal: aborted.signal, size }), /task canceled/);
   assert.throws(() => statSync(dest), /ENOENT/);
 });
+
+test('a small plain local file the task may hold is read whole in place, up to its listed size, and one past it is refused', async () => {
+  const file = path.join(root, 'events.json');
+  const text = '{"a":1}\n{"a":2}\n';
+  writeFileSync(file, text);
+  const url = pathToFileURL(file).href;
+  const signal = new AbortController().signal;
+  const held = await fetchToFile(sources, url, 'none', path.join(root, 'unused'), { attempts: 1, signal, size: text.length, hold: () => true });
+  assert.equal(held.data?.toString(), text);
+  assert.equal(held.path, file);
+  assert.equal(held.inPlace, true);
+  // Without room in the budget it is read where it is, as before.
+  const unheld = await fetchToFile(sources, url, 'none', path.join(root, 'unused'), { attempts: 1, signal, size: text.length, hold: () => false });
+  assert.equal(unheld.data, undefined);
+  assert.equal(unheld.bytes, text.length);
+  await assert.rejects(
+    () => fetchToFile(sources, url, 'none', path.join(root, 'unused'), { attempts: 1, signal, size: 5, hold: () => true }),
+    (err: unknown) => err instanceof SourceError && /listed: 5 bytes; now: more than 5 bytes/.test(err.message),
+  );
+});
