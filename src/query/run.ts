@@ -213,7 +213,7 @@ export class QueryService {
       query.stopIfCanceled();
       const columns = this.columnsOf(plan, types.names, types.types);
       // The next chunk is always asked of DuckDB before this one is handed over: DuckDB's thread
-      // fetches it while Node converts and sends this one (a 1.7 M-row answer 11.4-14.3 -> 11.1-11.7 s).
+      // fetches it while Node converts and sends this one (docs/benchmarks.md has the figures).
       let next = query.fetch(result.fetchChunk());
       const batches = (async function* () {
         for (;;) {
