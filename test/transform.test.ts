@@ -111,6 +111,18 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['epoch s infinite', { type: 'epoch', format: 's' }, 'inf', rejects(/to epoch/)],
     ['epoch ns truncates to the microsecond, not rounds', { type: 'epoch', format: 'ns', resolution: 'ms' }, '999999', '1970-01-01T00:00:00.000Z'],
     ['epoch s beyond any timestamp', { type: 'epoch', format: 's' }, '170000000000000000000000', rejects(/to epoch/)],
+    // A fraction before 1970 is before the range, not rounded nor divided to the epoch itself.
+    ['epoch ns a nanosecond before 1970', { type: 'epoch', format: 'ns' }, '-1', rejects(/to epoch/)],
+    ['epoch ns a microsecond less a nanosecond before 1970', { type: 'epoch', format: 'ns' }, '-999', rejects(/to epoch/)],
+    ['epoch us a fraction before 1970', { type: 'epoch', format: 'us' }, '-0.4', rejects(/to epoch/)],
+    ['epoch s a fraction of a microsecond before 1970', { type: 'epoch', format: 's' }, '-0.0000004', rejects(/to epoch/)],
+    ['epoch s a decimal is rounded to the microsecond, then truncated', { type: 'epoch', format: 's', resolution: 'ms' }, '1700000000.1239996', '2023-11-14T22:13:20.124Z'],
+    ['epoch s a microsecond a double cannot hold exactly', { type: 'epoch', format: 's', resolution: 'ms' }, '1.001', '1970-01-01T00:00:01.001Z'],
+    // A zoned value out of TIMESTAMP_NS's range (1677-2262) once failed the whole statement.
+    ['datetime with a zone, year 9999', { type: 'datetime', format: '2006-01-02T15:04:05Z07:00' }, '9999-01-01T00:00:00+01:00', rejects(/to datetime/)],
+    ['datetime64 with a zone, year 1600', { type: 'datetime64', format: '2006-01-02T15:04:05Z07:00' }, '1600-01-01T00:00:00-05:00', rejects(/to datetime64/)],
+    ['datetime64 with a zone, year 2270', { type: 'datetime64', format: '2006-01-02T15:04:05Z07:00' }, '2270-01-01T00:00:00-05:00', '2270-01-01T05:00:00.000Z'],
+    ['datetime64 with nanoseconds, year 2270', { type: 'datetime64', format: '2006-01-02T15:04:05.999999999Z07:00' }, '2270-01-01T00:00:00.5Z', '2270-01-01T00:00:00.500Z'],
     ['array of int32 (JSON text in CSV)', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,2,3]"', [1, 2, 3]],
     ['array with a bad element', { type: 'array', elements: [{ type: 'int32' }] }, '"[1,""x""]"', rejects(/to array\(int32\)/)],
     [
@@ -208,7 +220,7 @@ describe('golden cases: JSON sources', () => {
   });
 
   test('a line that is not an object is rejected with a reason; blank lines are not records', async () => {
-    const [records] = await run('json', { output_columns: [ts] }, '{"ts":1}\n\nnot json\n[1]\n{"ts":2}\n');
+    const [records] = await run('json', { output_columns: [ts] }, '{"ts":1}\n\nnot json\n \t \n[1]\n\t\n{"ts":2}\n');
     assert.deepEqual(
       records!.map((r) => ('output' in r ? 'ok' : r.rejected.slice(0, 30))),
       ['ok', 'record is not valid JSON: not ', 'record is JSON but not an obje', 'ok'],

@@ -211,8 +211,9 @@ const EXACT_IN_DOUBLE = 9_007_199_254_740_992;
  * In a unit of whole microseconds or more, a number whose value and microseconds are both
  * below 2^53 (every such epoch of the next centuries) is the same through a double, which is
  * read at a fraction of the cost of the checks and the 128-bit arithmetic the others need.
- * Nanoseconds always take the exact path: it truncates to the microsecond where a double
- * would round.
+ * Nanoseconds always take the exact path: a double would not hold their last digits. A decimal
+ * is rounded to the microsecond (a double's noise would take 1.000001 s a microsecond down),
+ * and the column's resolution then truncates it.
  */
 function epochSql(unit: EpochUnit, v: string): string {
   const { mul, div } = EPOCH_TO_MICROS[unit];
@@ -220,8 +221,10 @@ function epochSql(unit: EpochUnit, v: string): string {
   const scaled = `${double} * ${mul} / ${div}`;
   const whole = `CASE WHEN NOT (contains(${v}, '.') OR contains(${v}, 'e') OR contains(${v}, 'E')) THEN try_cast(${v} AS HUGEINT) * ${mul} // ${div} END`;
   const exact = `try(make_timestamp(try_cast(coalesce(${whole}, round(${scaled})) AS BIGINT)))`;
-  if (div !== 1) return exact;
-  return `CASE WHEN abs(${double}) < ${EXACT_IN_DOUBLE} AND abs(${scaled}) < ${EXACT_IN_DOUBLE} THEN make_timestamp(round(${scaled})::BIGINT) ELSE ${exact} END`;
+  const parsed = div !== 1 ? exact : `CASE WHEN abs(${double}) < ${EXACT_IN_DOUBLE} AND abs(${scaled}) < ${EXACT_IN_DOUBLE} THEN make_timestamp(round(${scaled})::BIGINT) ELSE ${exact} END`;
+  // Every epoch time is from 1970 on: a negative number is before the range, however small (the
+  // division and the rounding above would make -1 ns or -0.4 µs the epoch itself).
+  return `CASE WHEN ${double} < 0 THEN NULL ELSE ${parsed} END`;
 }
 
 function rangeChecked(c: ValueType, ts: string): string {
@@ -310,8 +313,9 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   const inner = o.staged ? `SELECT * FROM ${o.staged}` : readSql(t, o);
   const pointers = jsonPointers(t);
   const isJson = o.shape !== 'csv';
-  // trim copies every line it is given: only a line not opening an object can be blank.
-  const blank = `${LINE_COLUMN} IS NULL OR CASE WHEN starts_with(${LINE_COLUMN}, '{') THEN false ELSE trim(${LINE_COLUMN}) = '' END`;
+  // trim copies every line it is given: only a line not opening an object can be blank. A blank
+  // line holds JSON's whitespace only (a lone "\r" is a space by then, see line-endings.ts).
+  const blank = `${LINE_COLUMN} IS NULL OR CASE WHEN starts_with(${LINE_COLUMN}, '{') THEN false ELSE trim(${LINE_COLUMN}, ' ' || chr(9) || chr(13)) = '' END`;
   // Valid JSON opening with "{" is an object: the type is looked up (another parse) only for other lines.
   const isObject = `CASE WHEN NOT json_valid(${LINE_COLUMN}) THEN false WHEN starts_with(${LINE_COLUMN}, '{') THEN true ELSE json_type(${LINE_COLUMN}) = 'OBJECT' END`;
   const rawFrom = isJson

@@ -153,9 +153,26 @@ export function goLayoutParseSql(layout: string, valueSql: string): string {
   // more than once, so it should be a column reference or another cheap expression.
   const zoned = formats.filter(isZoned);
   const naive = formats.filter((f) => !isZoned(f));
+  // %n yields TIMESTAMP_NS, which ends in 2262: the same formats with %f (up to 6 digits) read
+  // the later times a datetime64 holds. Each part is cast on its own: COALESCE would otherwise
+  // cast a TIMESTAMP part to TIMESTAMP_NS, and one out of its range fails the whole statement.
+  // The CAST drops the nanoseconds of %n by truncation.
   const parts: string[] = [];
-  if (zoned.length > 0) parts.push(`timezone('UTC', ${tryFormats(valueSql, zoned, true)})`);
-  if (naive.length > 0) parts.push(tryFormats(valueSql, naive, false));
-  // CAST drops the nanoseconds of %n (TIMESTAMP_NS) by truncation.
-  return `CAST(${parts.length === 1 ? parts[0] : `COALESCE(${parts.join(', ')})`} AS TIMESTAMP)`;
+  for (const [fs, zone] of [
+    [zoned, true],
+    [micros(zoned), true],
+    [naive, false],
+    [micros(naive), false],
+  ] as const) {
+    if (fs.length === 0) continue;
+    const parsed = tryFormats(valueSql, fs, zone);
+    parts.push(`CAST(${zone ? `timezone('UTC', ${parsed})` : parsed} AS TIMESTAMP)`);
+  }
+  return parts.length === 1 ? parts[0]! : `COALESCE(${parts.join(', ')})`;
+}
+
+/** When a format holds %n (the whole list then yields TIMESTAMP_NS), the list with %f in its place; else none. */
+function micros(formats: readonly string[]): string[] {
+  if (!formats.some((f) => /%n/.test(f.replace(/%%/g, '')))) return [];
+  return formats.map((f) => f.replace(/%(.)/g, (spec: string, c: string) => (c === 'n' ? '%f' : spec)));
 }
