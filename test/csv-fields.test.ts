@@ -5,8 +5,9 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
-import { convertFiles } from '../src/ingest/convert.js';
-import { countCsvFields } from '../src/ingest/csv-fields.js';
+import { convertFiles, UnreadableFileError } from '../src/ingest/convert.js';
+import { lookAtCsv } from '../src/ingest/csv-fields.js';
+import { convertWithEvenLineEndings } from '../src/ingest/line-endings.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
 import type { CsvOptions } from '../src/transform/model.js';
@@ -19,7 +20,12 @@ let n = 0;
 const fieldsOf = (content: string, options: Partial<CsvOptions> = {}) => {
   const file = path.join(dir, `${n++}.csv`);
   writeFileSync(file, content);
-  return countCsvFields(file, { ...CSV, ...options });
+  return lookAtCsv(file, { ...CSV, ...options }).then((look) => look.fields);
+};
+const headOf = (content: string, options: Partial<CsvOptions> = {}) => {
+  const file = path.join(dir, `${n++}.csv`);
+  writeFileSync(file, content);
+  return lookAtCsv(file, { ...CSV, ...options }).then((look) => look.quotedHead);
 };
 
 describe('the field count of a CSV file', () => {
@@ -36,6 +42,20 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf("1,'x\\'y,z',3\n", { quote: "'", escape: '\\' }), 3);
   });
 
+  test('a quote inside an unquoted field is data, as DuckDB reads it, and a lone "\\r" ends a record', async () => {
+    assert.equal(await fieldsOf('2024-01-01 00:00:00,5" disk,1\n2024-01-01 00:00:01,y,2\n'), 3);
+    assert.equal(await fieldsOf('a,b"c"d,"e""f",g\n'), 4);
+    assert.equal(await fieldsOf('a,b,c\r1,2,3\r'), 3);
+  });
+
+  test('a skipped head line that leaves a quoted field open is told, with the head’s length', async () => {
+    assert.deepEqual(await headOf('time,"size,n\n1,2,3\n', { skipHead: 1 }), { bytes: 13, lineEnding: '\n' });
+    assert.deepEqual(await headOf('\uFEFFé,"x\r\nsecond\r\n1,2\r\n', { skipHead: 2 }), { bytes: Buffer.byteLength('\uFEFFé,"x\r\nsecond\r\n'), lineEnding: '\r\n' });
+    assert.equal(await headOf('"a","b"\n1,2\n', { skipHead: 1 }), undefined);
+    assert.equal(await headOf('a,5" b\n1,2\n', { skipHead: 1 }), undefined);
+    assert.equal(await headOf('time,"size,n\n1,2,3\n'), undefined);
+  });
+
   test('a record past the first look (16 KB) is counted whole', async () => {
     const header = `${'h'.repeat(40_000)}\n`;
     assert.equal(await fieldsOf(`${header}1,2,3,4,5\n`, { skipHead: 1 }), 5);
@@ -50,6 +70,74 @@ function quoted(value: string, quote: string, escape: string): string {
   const body = escape === quote ? value.replaceAll(quote, quote + quote) : value.replaceAll(escape, escape + escape).replaceAll(quote, escape + quote);
   return quote + body + quote;
 }
+
+/** Converts one CSV file of (t, v, w) records with the options; answers its account and values. */
+async function loadCsv(content: string, format_details: Record<string, unknown>) {
+  const file = path.join(dir, `load-${n++}.csv`);
+  writeFileSync(file, content);
+  const { transform } = validateTransform('csv', {
+    format_details,
+    output_columns: [
+      { name: 't', datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05', source: { from_input_index: 0 } } },
+      { name: 'v', datatype: { type: 'string', source: { from_input_index: 1 } } },
+      { name: 'w', datatype: { type: 'string', source: { from_input_index: 2 } } },
+    ],
+  });
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 1, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  try {
+    return await withConnection(engine, undefined, async (c) => {
+      const groups = await readGroups(transform, [file], { maxLineBytes: 1 << 20, copyOf: () => path.join(dir, `copy-${n++}`) });
+      // As an INDEX task converts: a file whose line endings the reader refuses is read again evened out.
+      const { chunk } = await convertWithEvenLineEndings({ connection: c, transform, groups, fileCount: 1, nowMs: 0 }, () => path.join(dir, `even-${n++}`));
+      const rows = await queryRows<{ v: string; w: string }>(c, `SELECT v, w FROM ${chunk.converted} WHERE __inlet_reason IS NULL ORDER BY rowid`);
+      await chunk.drop();
+      return { account: chunk.accounts[0]!, rows };
+    });
+  } finally {
+    engine.closeSync();
+  }
+}
+
+describe('quotes DuckDB would read past a line', () => {
+  test('a skipped header with an unbalanced quote skips its lines, not the file', async () => {
+    const { account, rows } = await loadCsv('time,"size,n\n2024-01-01 00:00:00,x,1\n2024-01-01 00:00:01,y,2\n', { skip_head: 1 });
+    assert.deepEqual(account, { rowsRead: 2, rowsWritten: 2, rowsRejected: 0, rejects: [] });
+    assert.deepEqual(rows, [
+      { v: 'x', w: '1' },
+      { v: 'y', w: '2' },
+    ]);
+    // Over CRLF and two head lines, the second one long enough to be taken out first.
+    const long = await loadCsv(`"a\r\n${'b'.repeat(2 << 20)}\r\n2024-01-01 00:00:00,x,1\r\n`, { skip_head: 2 });
+    assert.equal(long.account.rowsRead - long.account.rowsRejected, 1);
+    assert.deepEqual(long.rows, [{ v: 'x', w: '1' }]);
+  });
+
+  test('a quote that never closes refuses the file, naming its line, instead of the lines after it vanishing', async () => {
+    const good = (i: number) => `2024-01-01 00:00:0${i},v${i},${i}\n`;
+    await assert.rejects(loadCsv(`h\n${good(1)}2024-01-01 00:00:02,"oops,2\n${good(3)}${good(4)}`, { skip_head: 1 }), (err: unknown) => {
+      assert.ok(err instanceof UnreadableFileError);
+      assert.equal(err.fileNumber, 0);
+      assert.match(err.message, /^line 3: a quoted field opens on this line and no quote closes it/);
+      return true;
+    });
+    // On the last line, or closed and followed by more text, the record is one reject like any other.
+    for (const bad of ['2024-01-01 00:00:02,"oops,2\n', '2024-01-01 00:00:02,"oops"x,2\n']) {
+      const { account } = await loadCsv(`${good(1)}${bad}${bad.endsWith('x,2\n') ? good(3) : ''}`, {});
+      assert.equal(account.rowsRejected, 1);
+      assert.equal(account.rowsRead, bad.endsWith('x,2\n') ? 3 : 2);
+      assert.match(account.rejects[0]!.reason, /unterminated quote/);
+    }
+  });
+
+  test('a stray quote in the first record leaves the field count as DuckDB reads it', async () => {
+    const { account, rows } = await loadCsv('2024-01-01 00:00:00,5" disk,1\n2024-01-01 00:00:01,y,2\n2024-01-01 00:00:02,z,3\n', {});
+    assert.deepEqual(account, { rowsRead: 3, rowsWritten: 3, rowsRejected: 0, rejects: [] });
+    assert.deepEqual(
+      rows.map((r) => r.v),
+      ['5" disk', 'y', 'z'],
+    );
+  });
+});
 
 describe('escapes in quoted fields read as DuckDB reads them', () => {
   const pairs: [string, string][] = [

@@ -195,6 +195,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
       `INSERT INTO ${o.shiftsTable} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
        FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors)`,
     );
+    if (group.shape === 'csv') await refuseUnclosedQuote(connection, `${rejectsName}_errors`, group);
   }
 
   const perFile = await queryRows<{ f: number; first: bigint; good: bigint; bad: bigint }>(
@@ -234,6 +235,36 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     account.rejects.splice(REJECT_SAMPLES_PER_FILE);
   }
   return { droppedTraceable };
+}
+
+/** One file of a chunk cannot be read as it is: the task fails, naming it (its number in the chunk). */
+export class UnreadableFileError extends SourceError {
+  constructor(
+    readonly fileNumber: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * DuckDB reads everything after a quote that opens a field and never closes as that one field, of
+ * one refused record: the rest of the file would vanish into a single reject. The file is refused
+ * whole instead, with the line and the fix. A refused record whose text spans lines is one.
+ */
+async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string, group: ReadGroup): Promise<void> {
+  const [open] = await queryRows<{ f: bigint; line: bigint }>(
+    connection,
+    `SELECT file_id AS f, line FROM ${errors}
+     WHERE error_type = 'UNQUOTED VALUE' AND strpos(rtrim(csv_line, chr(13) || chr(10)), chr(10)) > 0 ORDER BY file_id, line LIMIT 1`,
+  );
+  if (!open) return;
+  const line = originalLine(Number(open.line), group.longLines[Number(open.f)]!);
+  throw new UnreadableFileError(
+    group.numbers[Number(open.f)]!,
+    `line ${line}: a quoted field opens on this line and no quote closes it, so every line after it would be read as that one field; ` +
+      `close or escape the quote in the file, or set format_details.quote to a byte the data does not hold`,
+  );
 }
 
 /**

@@ -1,44 +1,96 @@
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { CsvOptions } from '../transform/model.js';
+import { outputFile } from './decompress.js';
 import { firstBytes } from './first-bytes.js';
+
+/** What the first bytes of a CSV file tell before DuckDB reads it. */
+export interface CsvLook {
+  /** Fields of the first data record; undefined when the bytes hold none. */
+  readonly fields: number | undefined;
+  /**
+   * Set when a line of the skipped head opens a quoted field it does not close (DuckDB skips
+   * records, not lines, so it would read the rest of the file as that field): the head's length
+   * in bytes and its line ending.
+   */
+  readonly quotedHead: QuotedHead | undefined;
+}
+
+export interface QuotedHead {
+  readonly bytes: number;
+  readonly lineEnding: '\n' | '\r\n';
+}
 
 /**
  * Counts the fields of the first data record, so files with more fields than the transform maps
- * still load, while records whose field count differs from the file's are rejected by DuckDB.
+ * still load, while records whose field count differs from the file's are rejected by DuckDB;
+ * and checks the skipped head lines, which must end where the reader thinks they do.
  */
-export async function countCsvFields(file: string, csv: CsvOptions): Promise<number | undefined> {
+export async function lookAtCsv(file: string, csv: CsvOptions): Promise<CsvLook> {
   const handle = await open(file, 'r');
   try {
-    const seen = await firstBytes(handle, (bytes) => firstRecord(bytes.toString('utf8'), csv)?.complete ?? false);
-    return firstRecord(seen.toString('utf8'), csv)?.fields;
+    const seen = await firstBytes(handle, (bytes) => firstRecord(bytes.toString('utf8'), csv).complete);
+    const { fields, quotedHead } = firstRecord(seen.toString('utf8'), csv);
+    return { fields, quotedHead };
   } finally {
     await handle.close();
   }
 }
 
 /**
- * The first record after the skipped head, blank lines and comments: its field count, and whether
- * the text holds it whole (a quoted field may span lines). Undefined when the text holds none.
+ * A copy of the file at `dest` with the skipped head's `headLines` lines empty (ending as the
+ * head did, so the file's line endings stay even): the reader still skips them by count, and no
+ * quote in them can open a field that swallows the records after them.
  */
-function firstRecord(text: string, csv: CsvOptions): { fields: number; complete: boolean } | undefined {
+export async function blankHead(file: string, dest: string, head: QuotedHead, headLines: number): Promise<string> {
+  async function* blanked(): AsyncIterable<Buffer> {
+    yield Buffer.from(head.lineEnding.repeat(headLines));
+    yield* createReadStream(file, { start: head.bytes, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+  }
+  await pipeline(blanked(), outputFile(dest));
+  return dest;
+}
+
+/**
+ * The first record after the skipped head, blank lines and comments: its field count, and whether
+ * the text holds it whole (a quoted field may span lines); with the head's length in bytes when
+ * a line of it leaves a quoted field open.
+ */
+function firstRecord(text: string, csv: CsvOptions): { fields: number | undefined; complete: boolean; quotedHead: QuotedHead | undefined } {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let skipped = 0;
+  let quotedHead = false;
+  let headEnd: number | undefined = csv.skipHead === 0 ? 0 : undefined;
+  const head = (): QuotedHead | undefined => (quotedHead && headEnd !== undefined ? { bytes: Buffer.byteLength(text.slice(0, headEnd), 'utf8'), lineEnding: text[headEnd - 2] === '\r' ? '\r\n' : '\n' } : undefined);
   while (pos < text.length) {
     const newline = text.indexOf('\n', pos);
     const end = newline < 0 ? text.length : newline;
     const line = text.slice(pos, end).replace(/\r$/, '');
-    const skip = skipped < csv.skipHead || line === '' || (csv.comment !== undefined && line.startsWith(csv.comment));
-    if (!skip) return countFields(text, pos, csv);
-    if (skipped < csv.skipHead) skipped++;
-    if (newline < 0) return undefined;
+    if (skipped < csv.skipHead) {
+      const record = scanRecord(text, pos, csv);
+      if (record.open || record.end > end) quotedHead = true;
+      skipped++;
+      if (skipped === csv.skipHead && newline >= 0) headEnd = newline + 1;
+    } else if (line !== '' && !(csv.comment !== undefined && line.startsWith(csv.comment))) {
+      const record = scanRecord(text, pos, csv);
+      return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head() };
+    }
+    if (newline < 0) break;
     pos = newline + 1;
   }
-  return undefined;
+  return { fields: undefined, complete: false, quotedHead: head() };
 }
 
-function countFields(text: string, start: number, csv: CsvOptions): { fields: number; complete: boolean } {
+/**
+ * Reads one record from `start` as DuckDB does: a quote opens a quoted field only at the start of
+ * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
+ * field count, where it ends (its line ending, or the text's end) and whether a quote is left open.
+ */
+function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; end: number; open: boolean } {
   let fields = 1;
   let quoted = false;
+  let fieldStart = true;
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
@@ -48,9 +100,14 @@ function countFields(text: string, start: number, csv: CsvOptions): { fields: nu
         if (csv.escape === csv.quote && text[i + 1] === csv.quote) i++;
         else quoted = false;
       }
-    } else if (ch === csv.quote) quoted = true;
-    else if (ch === csv.delimiter) fields++;
-    else if (ch === '\n') return { fields, complete: true };
+    } else if (ch === csv.delimiter) {
+      fields++;
+      fieldStart = true;
+    } else if (ch === '\n' || ch === '\r') return { fields, end: i, open: false };
+    else {
+      if (ch === csv.quote && fieldStart) quoted = true;
+      fieldStart = false;
+    }
   }
-  return { fields, complete: false };
+  return { fields, end: text.length, open: quoted };
 }

@@ -1,6 +1,7 @@
 import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
-import { countCsvFields } from './csv-fields.js';
+import { rm } from 'node:fs/promises';
+import { blankHead, lookAtCsv } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
 import { DEFAULT_MAX_LINE_BYTES, dropLongLines, type LongLine } from './long-lines.js';
 import { mapLimit } from '../map-limit.js';
@@ -35,9 +36,15 @@ export async function readGroups(transform: Transform, local: readonly (string |
     const shape = transform.type === 'json' ? await detectJsonShape(file) : 'csv';
     // A JSON array or a stream of documents is not read by line.
     const kept = shape === 'csv' || shape === 'lines' ? await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0) : { path: file, longLines: [] };
+    if (shape !== 'csv') return { shape, fields: 0, ...kept };
+    const look = await lookAtCsv(kept.path, transform.csv);
+    if (look.quotedHead) {
+      const blanked = await blankHead(kept.path, `${limit.copyOf(i)}.head`, look.quotedHead, transform.csv.skipHead);
+      if (kept.path !== file) await rm(kept.path, { force: true });
+      kept.path = blanked;
+    }
     // An empty CSV file has no records; reading it with the mapped width is harmless.
-    const fields = shape === 'csv' ? ((await countCsvFields(kept.path, transform.csv)) ?? mapped) : 0;
-    return { shape, fields, ...kept };
+    return { shape, fields: look.fields ?? mapped, ...kept };
   });
   for (const i of local.keys()) {
     const look = looks[i]!;

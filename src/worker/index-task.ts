@@ -6,7 +6,7 @@ import type { JobRow, NewTaskFile, TaskRow } from '../catalog/schema.js';
 import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
-import type { ConvertedChunk, FileAccount, ReadGroup } from '../ingest/convert.js';
+import { UnreadableFileError, type ConvertedChunk, type FileAccount, type ReadGroup } from '../ingest/convert.js';
 import { convertWithEvenLineEndings } from '../ingest/line-endings.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { bundleLines, HoldBudget } from '../ingest/bundle.js';
@@ -179,6 +179,10 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           if (settings.dry_run) planned.push(...(await planPartitions(converted, limits)));
           else written.push(...(await writePartitions(converted, limits, path.join(outputDir, `chunk-${k}`), writer)));
           phases.writeMs += performance.now() - mark;
+        } catch (err) {
+          if (!(err instanceof UnreadableFileError)) throw err;
+          const url = inputs[chunk[err.fileNumber]!]!.url;
+          throw inputError(inputs, [{ url, error: `${url} ${err.message}`, reason: err }]);
         } finally {
           await converted?.drop();
         }
