@@ -35,6 +35,13 @@ describe('how a JSON file holds its records', () => {
     assert.equal(await shapeOf('{"ts":1}{"ts":2}\n{\n  "ts": 3\n}\n'), 'objects');
   });
 
+  test('a file of one line without a newline: objects back to back are documents, one object or a broken one a line', async () => {
+    assert.equal(await shapeOf('{"ts":1,"n":0}{"ts":2,"n":1} {"ts":3,"n":"}{"}'), 'objects');
+    assert.equal(await shapeOf('\uFEFF{"ts":1}'), 'lines');
+    assert.equal(await shapeOf('{"ts": 1, broken'), 'lines');
+    assert.equal(await shapeOf('{"ts":1}{"ts": broken'), 'lines');
+  });
+
   test('a first line cut at 256 KB is taken as NDJSON, a leading "[" as an array', async () => {
     assert.equal(await shapeOf(`${record(300_000)}\n`), 'lines');
     assert.equal(await shapeOf(`  [${record(30_000)},\n${record(5)}]`), 'array');

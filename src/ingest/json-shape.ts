@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { ReadShape } from '../transform/compile.js';
-import { firstBytes } from './first-bytes.js';
+import { firstBytes, MAX_LOOK } from './first-bytes.js';
 
 /**
  * How a JSON file holds its records, from its first bytes: a file starting with "[" is one
@@ -24,9 +24,10 @@ export function jsonShapeOf(first: Buffer): ReadShape {
   if (start.startsWith('[')) return 'array';
   const firstLine = start.split('\n', 1)[0]!.trim();
   if (firstLine === '' || !firstLine.startsWith('{')) return 'lines';
-  // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document.
-  if (!text.includes('\n', text.indexOf(firstLine))) return 'lines';
   if (isObject(firstLine)) return 'lines';
+  // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document; a whole
+  // file of one line is documents when it is objects back to back (a broken one is one reject).
+  if (!text.includes('\n', text.indexOf(firstLine))) return first.length < MAX_LOOK && areObjects(firstLine) ? 'objects' : 'lines';
   // A broken first record must not make NDJSON read as documents, which fail whole on it: a
   // document's next lines are its members, never a whole object.
   const next = start
@@ -46,6 +47,16 @@ function isObject(line: string): boolean {
   try {
     JSON.parse(line);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the line is JSON objects back to back (`{...}{...}` or with spaces between). */
+function areObjects(line: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(`[${line.replace(/}\s*{/g, '},{')}]`);
+    return Array.isArray(parsed) && parsed.length > 1 && parsed.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
   } catch {
     return false;
   }
