@@ -233,6 +233,29 @@ describe('collecting every reject of a chunk', () => {
     );
   });
 
+  test('records the reader refused are kept whole past the 10,000 characters DuckDB keeps of them, quoted lines and all', async () => {
+    const good = '2024-01-01 00:00:00,h,200,1,1.5,true';
+    const wide = `2024-01-01 00:00:01,h,200,1,1.5,true,${'y'.repeat(30_000)}`;
+    const multiline = `2024-01-01 00:00:02,"${'q\n'.repeat(6_000)}",200,1,1.5,true,extra`;
+    const { rows } = await collect(CSV_TRANSFORM, 'cut.csv', ['timestamp,host,status,bytes,latency,cached', good, wide, multiline, good].join('\r\n') + '\r\n', 100, 1 << 20);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.raw?.length, r.reason.slice(0, 16)]),
+      [
+        [3, wide.length, 'TOO MANY COLUMNS'],
+        [4, multiline.length, 'TOO MANY COLUMNS'],
+      ],
+    );
+    assert.equal(rows![0]!.raw, wide);
+    assert.equal(rows![1]!.raw, multiline);
+    // Bundled NDJSON lines are cut too; their prefix is not part of the record.
+    const bad = `{"ts": 1704067200000, "host": "${'\u0001'.repeat(2)}${'z'.repeat(20_000)}"}`;
+    const held = await collect(JSON_TRANSFORM, 'cut.ndjson', `{"ts": 1704067200000, "host": "a"}\n${bad}\n`, 100, 1 << 20);
+    assert.deepEqual(
+      held.rows!.map((r) => [r.line, r.raw]),
+      [[2, bad]],
+    );
+  });
+
   test('NDJSON: lines that are not objects and records that do not convert keep their text', async () => {
     const { rows } = await collect(JSON_TRANSFORM, 'kinds.ndjson', ['{"ts": 1704067200000, "host": "a"}', 'not json', '', '[1]', '{"ts": "soon"}'].join('\n') + '\n');
     assert.deepEqual(

@@ -82,6 +82,9 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
   return { fields: undefined, complete: false, quotedHead: head() };
 }
 
+/** Where the record starting at `start` of `text` ends: its line ending outside quotes, or the text's end. */
+export const recordEnd = (text: string, start: number, csv: CsvOptions): number => scanRecord(text, start, csv).end;
+
 /**
  * Reads one record from `start` as DuckDB does: a quote opens a quoted field only at the start of
  * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its

@@ -1,9 +1,11 @@
+import { open } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
-import { ACCEPTED_FILTER, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
+import { ACCEPTED_FILTER, BUNDLE_PREFIX_BYTES, FILE_COLUMN, LINE_COLUMN, RAW_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
 import { quoteLiteral, readSql } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
+import { recordEnd } from './csv-fields.js';
 import { longLineReason } from './long-lines.js';
 
 /** Why a row the sql_transform left out is rejected. */
@@ -60,6 +62,7 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
 
   for (const [g, group] of groups.entries()) {
     if (group.shape === 'array' || group.shape === 'objects') continue;
+    await restoreCutRecords(connection, transform, group, `${c.rejectsNames[g]}_errors`, limit);
     const fileOf = `[${group.numbers.join(', ')}][file_id::BIGINT + 1]`;
     parts.push(
       `SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, csv_line, '${RAW_FORMAT[group.shape]}'
@@ -132,6 +135,54 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   const kept: number[] = [];
   for (const r of await queryRows<{ f: number; n: bigint }>(connection, `SELECT f, count(*) AS n FROM ${table} GROUP BY ALL`)) kept[Number(r.f)] = Number(r.n);
   return { table, kept };
+}
+
+/**
+ * Puts back whole, in the reject table `errors`, the text of refused records DuckDB cut to its
+ * first 10,000 characters, read again from the file DuckDB read: the quarantine keeps every
+ * rejected record whole, so that a replay loads what the file held. DuckDB's offset of a record
+ * is off by a byte or two (by line ending), so the record is found by its first characters.
+ */
+async function restoreCutRecords(connection: DuckDBConnection, transform: Transform, group: ReadGroup, errors: string, limit: number): Promise<void> {
+  const cut = await queryRows<{ f: bigint; line: bigint; at: bigint; head: string }>(
+    connection,
+    `SELECT file_id AS f, line, any_value(line_byte_position) AS at, left(ltrim(any_value(csv_line), chr(13) || chr(10)), ${ANCHOR_CHARS}) AS head FROM ${errors}
+     WHERE length(csv_line) >= ${READER_RECORD_CHARS} GROUP BY ALL ORDER BY f, line LIMIT ${Math.max(0, Math.floor(limit))}`,
+  );
+  if (cut.length === 0) return;
+  const statement = await connection.prepare(`UPDATE ${errors} SET csv_line = $1 WHERE file_id = $2 AND line = $3`);
+  for (const r of cut) {
+    // A bundle is one file of prefixed lines (bundle.ts): the offset is the bundle's.
+    const file = group.bundleStarts ? group.files[0]! : group.files[Number(r.f)]!;
+    const from = Math.max(0, Number(r.at) - ANCHOR_SLACK);
+    const text = await bytesAt(file, from, group.maxLineBytes + BUNDLE_PREFIX_BYTES + 2 * ANCHOR_SLACK);
+    const start = text.indexOf(r.head);
+    if (start < 0 || start > BUNDLE_PREFIX_BYTES + 2 * ANCHOR_SLACK) continue;
+    const newline = text.indexOf('\n', start);
+    const end = group.shape === 'csv' ? recordEnd(text, start, transform.csv) : newline < 0 ? text.length : newline;
+    statement.bindVarchar(1, text.slice(start, end).replace(/\r$/, ''));
+    statement.bindUBigInt(2, r.f);
+    statement.bindBigInt(3, r.line);
+    await statement.run();
+  }
+}
+
+/** DuckDB keeps this many characters of a refused record's text (csv_line) at most. */
+const READER_RECORD_CHARS = 10_000;
+/** The first characters of a cut record that find it in its file, and how far from DuckDB's offset it may start. */
+const ANCHOR_CHARS = 200;
+const ANCHOR_SLACK = 4;
+
+/** Up to `maxBytes` of the file from byte `offset`, as text. */
+async function bytesAt(file: string, offset: number, maxBytes: number): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(maxBytes, Math.max(0, (await handle.stat()).size - offset)));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
