@@ -14,6 +14,8 @@ import { startLocalS3, type LocalS3 } from './helpers/s3.js';
 let s3: LocalS3;
 let inlet: TestInlet;
 let partitionFile: string;
+/** The directory of the table's partitions, which its sandbox may read. */
+let tableDirectory: string;
 let projectId: string;
 
 before(async () => {
@@ -37,6 +39,7 @@ before(async () => {
   assert.equal(done.status, 'done', JSON.stringify(done.details));
   const partition = await inlet.service.catalog.db.selectFrom('partitions').select('path').executeTakeFirstOrThrow();
   partitionFile = path.join(inlet.dataDir, 'partitions', partition.path);
+  tableDirectory = path.join(inlet.dataDir, 'partitions', partition.path.split('/')[0]!);
 });
 after(async () => {
   await inlet?.stop();
@@ -155,6 +158,12 @@ describe('sandbox', () => {
     ['glob the file system', "SELECT * FROM glob('/etc/*')"],
     ['glob the partitions next to a real table', `SELECT count() FROM website.events UNION ALL SELECT count() FROM glob('${'DATA'}/**')`],
     ['run SQL through query()', "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')"],
+    ['read the partitions of a table by file, undone or not yet committed ones too', `SELECT count() FROM read_parquet('${'TABLE_DIR'}/**/*.parquet') UNION ALL SELECT 0 FROM website.events`],
+    ['read the files a query was given', "SELECT getvariable('inlet_files_0') FROM website.events"],
+    ['list the settings', 'SELECT * FROM duckdb_settings()'],
+    // DuckDB does not interrupt these: a timeout or a cancel would not stop them.
+    ['compute bins without end', 'SELECT len(equi_width_bins(0, 10, 20000, false))'],
+    ['compare long strings without end', "SELECT levenshtein(repeat('a', 200000), repeat('b', 200000)) FROM website.events"],
     ['copy to a file', `COPY (SELECT 1) TO '${marker}'`],
     ['copy a table to a file', `COPY website.events TO '${marker}'`],
     ['export the database', `EXPORT DATABASE '${marker}'`],
@@ -182,7 +191,7 @@ describe('sandbox', () => {
   ];
   for (const [what, sql] of escapes) {
     test(`cannot ${what}`, async () => {
-      const result = await inlet.api.query(sql.replace('PARTITION', partitionFile).replace('DATA', inlet.dataDir));
+      const result = await inlet.api.query(sql.replace('PARTITION', partitionFile).replace('DATA', inlet.dataDir).replace('TABLE_DIR', tableDirectory));
       assert.equal(result.status, 400, result.text);
       assert.equal(typeof result.body.error, 'string');
       if (process.env.INLET_TEST_SHOW_ERRORS) console.log(what, '→', result.body.error);

@@ -1,4 +1,5 @@
 import { QueryError } from '../errors.js';
+import { UNINTERRUPTIBLE_FUNCTIONS } from '../transform/sql-functions.js';
 
 /**
  * Reading DuckDB's own parse of a statement (json_serialize_sql): which `project.table`s it
@@ -62,6 +63,55 @@ function baseTables(statement: Node): { node: Node; ref: TableRef }[] {
     tables.push({ node: n, ref: { project: schema, table: n.table_name } });
   });
   return tables;
+}
+
+/**
+ * Functions a query may not call, though the sandbox would let them run: those reading files by
+ * name (the sandbox can read its tables' directories, which hold partitions not yet committed or
+ * already undone: a table is read only through its name, pruned to committed partitions), those
+ * running SQL built from text or reading variables (which hold the pruned files' paths), and
+ * those DuckDB cannot interrupt (UNINTERRUPTIBLE_FUNCTIONS). `duckdb_` and `pragma_` functions
+ * read the catalog and the settings.
+ */
+const REFUSED_FUNCTIONS = new Set([
+  ...UNINTERRUPTIBLE_FUNCTIONS,
+  'read_parquet',
+  'parquet_scan',
+  'read_csv',
+  'read_csv_auto',
+  'sniff_csv',
+  'read_json',
+  'read_json_auto',
+  'read_json_objects',
+  'read_json_objects_auto',
+  'read_ndjson',
+  'read_ndjson_auto',
+  'read_ndjson_objects',
+  'read_text',
+  'read_blob',
+  'glob',
+  'parquet_metadata',
+  'parquet_schema',
+  'parquet_file_metadata',
+  'parquet_kv_metadata',
+  'parquet_bloom_probe',
+  'query',
+  'query_table',
+  'json_execute_serialized_sql',
+  'getvariable',
+  'which_secret',
+]);
+const REFUSED_PREFIXES = ['duckdb_', 'pragma_'];
+
+/** Refuses a statement that calls a function of REFUSED_FUNCTIONS (as a table function too). */
+export function refuseUnsafeCalls(statement: Node): void {
+  walk(statement, (n) => {
+    if (typeof n.function_name !== 'string') return;
+    const name = n.function_name.toLowerCase();
+    if (REFUSED_FUNCTIONS.has(name) || REFUSED_PREFIXES.some((prefix) => name.startsWith(prefix))) {
+      throw new QueryError(`Function ${n.function_name} is not allowed in a query: tables are read by their names, and this function could read past them or run without end (ACCESS_DENIED)`);
+    }
+  });
 }
 
 export function tableRefs(statement: Node): TableRef[] {

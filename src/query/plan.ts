@@ -8,7 +8,7 @@ import type { PartitionStorage } from '../storage/storage.js';
 import { quoteIdent, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { TtlCache } from '../ttl-cache.js';
-import { parseSerialized, readsClock, refKey, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
+import { parseSerialized, readsClock, refKey, refuseUnsafeCalls, tableRefs, timeBounds, type TableRef, type TimeBound } from './ast.js';
 import { StatementParser } from './parser.js';
 import type { Column } from './output.js';
 import type { SandboxTable } from './sandbox.js';
@@ -108,6 +108,7 @@ export class QueryPlanner {
     const parser = await this.parser;
     this.template ??= parseSerialized(await parser.serialize('SELECT NULL'));
     const tree = parseSerialized(await parser.serialize(statement.sql));
+    refuseUnsafeCalls(tree);
     const tables = await Promise.all(tableRefs(tree).map((ref) => this.resolve(orgId, ref, changes)));
     const byKey = new Map(tables.map((t) => [refKey(t.ref), t]));
     const uses = timeBounds(tree, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');

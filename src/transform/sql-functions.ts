@@ -6,7 +6,8 @@
  * that reads state outside the row (settings, variables, sequences, the catalog, the current
  * query), sleeps or logs, and the functions that build a value of any size from a count
  * (`repeat`, `lpad`, `range`, `generate_series`, `list_resize`), which would let one row exhaust
- * the worker's memory.
+ * the worker's memory; and the functions that DuckDB cannot interrupt while they work for as
+ * long as their arguments say (UNINTERRUPTIBLE_FUNCTIONS), which would hold a worker slot forever.
  */
 // One group of functions a line reads as the allow-list it is: the formatter leaves it so.
 // prettier-ignore
@@ -23,12 +24,12 @@ const GROUPS = {
     'isfinite', 'isinf', 'isnan', 'lcm', 'least_common_multiple', 'lgamma', 'ln', 'log', 'log10', 'log2', 'mod', 'multiply',
     'nextafter', 'pi', 'pow', 'power', 'radians', 'random', 'round', 'round_even', 'roundbankers', 'sign', 'signbit', 'sin', 'sinh',
     'sqrt', 'subtract', 'tan', 'tanh', 'trunc', 'xor', 'to_base', 'bin', 'hex', 'unbin', 'unhex', 'to_hex', 'to_binary', 'from_hex',
-    'from_binary', 'format_bytes', 'parse_formatted_bytes', 'equi_width_bins',
+    'from_binary', 'format_bytes', 'parse_formatted_bytes',
   ],
   text: [
-    'ascii', 'bit_length', 'char_length', 'character_length', 'chr', 'concat', 'concat_ws', 'contains', 'damerau_levenshtein',
-    'editdist3', 'ends_with', 'format', 'printf', 'hamming', 'instr', 'jaccard', 'jaro_similarity', 'jaro_winkler_similarity', 'lcase',
-    'left', 'left_grapheme', 'len', 'length', 'length_grapheme', 'levenshtein', 'lower', 'ltrim', 'md5', 'md5_number',
+    'ascii', 'bit_length', 'char_length', 'character_length', 'chr', 'concat', 'concat_ws', 'contains',
+    'ends_with', 'format', 'printf', 'hamming', 'instr', 'jaccard', 'lcase',
+    'left', 'left_grapheme', 'len', 'length', 'length_grapheme', 'lower', 'ltrim', 'md5', 'md5_number',
     'md5_number_lower', 'md5_number_upper', 'mismatches', 'nfc_normalize', 'octet_length', 'ord', 'position', 'prefix', 'replace',
     'reverse', 'right', 'right_grapheme', 'rtrim', 'sha1', 'sha256', 'split', 'split_part', 'starts_with', 'str_split',
     'str_split_regex', 'string_split', 'string_split_regex', 'string_to_array', 'strip_accents', 'strlen', 'strpos', 'substr',
@@ -81,9 +82,18 @@ const GROUPS = {
   ],
 } as const;
 
+/**
+ * Functions DuckDB does not interrupt while they run, whose work grows without bound with their
+ * arguments: an edit distance is quadratic in its strings' lengths, equi_width_bins loops on its
+ * bin count. A cancel or a timeout would not stop one, so neither a sql_transform nor a query
+ * may call them.
+ */
+export const UNINTERRUPTIBLE_FUNCTIONS: ReadonlySet<string> = new Set(['equi_width_bins', 'levenshtein', 'damerau_levenshtein', 'editdist3', 'jaro_similarity', 'jaro_winkler_similarity']);
+
 const ALLOWED = new Set<string>(Object.values(GROUPS).flat());
 
 /** True when a sql_transform may call the function (names are case-insensitive in DuckDB). */
 export function isAllowedFunction(name: string): boolean {
-  return ALLOWED.has(name) || ALLOWED.has(name.toLowerCase());
+  const lower = name.toLowerCase();
+  return (ALLOWED.has(name) || ALLOWED.has(lower)) && !UNINTERRUPTIBLE_FUNCTIONS.has(lower);
 }
