@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { parseStatement } from '../src/query/statement.js';
+import { MAX_QUERY_BYTES, parseStatement } from '../src/query/statement.js';
 import { csvOf, logRows } from './helpers/data.js';
 import { startWithEvents, type TestInlet } from './helpers/inlet.js';
 
@@ -113,6 +113,16 @@ describe('statement parsing', () => {
   test('EXPLAIN is taken off and flagged', () => {
     const parsed = parseStatement('EXPLAIN SELECT 1');
     assert.deepEqual({ explain: parsed.explain, sql: parsed.sql }, { explain: true, sql: 'SELECT 1' });
+  });
+
+  test('parametric calls are rewritten in one pass, nested ones too; a statement past max_query_size is refused unread', () => {
+    assert.equal(parseStatement('SELECT quantile(0.5)(x), quantiles(0.1, 0.9)(quantile(0.5)(y))').sql, 'SELECT quantile_cont(x, 0.5), quantile_cont(quantile_cont(y, 0.5), [0.1, 0.9])');
+    // A statement of thousands of calls once took a pass over the whole text per call, and stopped rewriting after 100.
+    const many = `SELECT ${Array.from({ length: 5_000 }, () => 'quantile(0.5)(1)').join(', ')}`;
+    assert.equal(parseStatement(many).sql.split('quantile_cont(1, 0.5)').length, 5_001);
+    assert.throws(() => parseStatement(`SELECT '${'x'.repeat(MAX_QUERY_BYTES)}'`), /Max query size exceeded: the statement has 262153 bytes, at most 262144/);
+    const limits = 'SELECT * FROM ('.repeat(17) + 'SELECT 1 AS a' + ') LIMIT 1 BY a'.repeat(17);
+    assert.throws(() => parseStatement(limits), /at most 16 LIMIT n BY clauses/);
   });
 
   test('the LIMIT BY rewrite', () => {

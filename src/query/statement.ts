@@ -106,24 +106,28 @@ const PARAMETRIC: Record<string, (params: string, args: string) => string> = {
       .join(', ')}]`,
 };
 
-function rewriteParametric(sql: string): string {
-  for (let pass = 0; pass < 100; pass++) {
-    const tokens = tokenize(sql);
-    let rewritten: string | undefined;
-    for (let i = 0; i + 1 < tokens.length && rewritten === undefined; i++) {
-      const rewrite = tokens[i]!.kind === 'word' ? PARAMETRIC[tokens[i]!.text.toLowerCase()] : undefined;
-      if (!rewrite || tokens[i + 1]!.text !== '(') continue;
-      const paramsEnd = closingParen(tokens, i + 1);
-      if (tokens[paramsEnd + 1]?.text !== '(') continue;
-      const argsEnd = closingParen(tokens, paramsEnd + 1);
-      const params = sql.slice(tokens[i + 1]!.end, tokens[paramsEnd]!.start).trim();
-      const args = sql.slice(tokens[paramsEnd + 1]!.end, tokens[argsEnd]!.start).trim();
-      rewritten = sql.slice(0, tokens[i]!.start) + rewrite(params, args) + sql.slice(tokens[argsEnd]!.end);
-    }
-    if (rewritten === undefined) return sql;
-    sql = rewritten;
+/** How deep parametric calls are rewritten inside one another's arguments (an aggregate's argument holds none but in a subquery). */
+const PARAMETRIC_NESTING = 8;
+
+function rewriteParametric(sql: string, nesting = 0): string {
+  if (nesting > PARAMETRIC_NESTING || !/\b(?:quantiles?|quantiles?exact|topk)\s*\(/i.test(sql)) return sql;
+  // One pass over the tokens: a statement of many calls is not tokenized again per call.
+  const tokens = tokenize(sql);
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const rewrite = tokens[i]!.kind === 'word' ? PARAMETRIC[tokens[i]!.text.toLowerCase()] : undefined;
+    if (!rewrite || tokens[i + 1]!.text !== '(') continue;
+    const paramsEnd = closingParen(tokens, i + 1);
+    if (tokens[paramsEnd + 1]?.text !== '(') continue;
+    const argsEnd = closingParen(tokens, paramsEnd + 1);
+    const params = sql.slice(tokens[i + 1]!.end, tokens[paramsEnd]!.start).trim();
+    const args = rewriteParametric(sql.slice(tokens[paramsEnd + 1]!.end, tokens[argsEnd]!.start).trim(), nesting + 1);
+    out += sql.slice(copied, tokens[i]!.start) + rewrite(params, args);
+    copied = tokens[argsEnd]!.end;
+    i = argsEnd;
   }
-  return sql;
+  return out + sql.slice(copied);
 }
 
 /**
@@ -155,6 +159,9 @@ function limitByShape(tokens: readonly Token[], at: number): { count: number; of
   return undefined;
 }
 
+/** LIMIT n BY clauses one statement may hold. */
+const LIMIT_BY_CLAUSES = 16;
+
 const LIMIT_BY_STOP = ['LIMIT', 'OFFSET', 'UNION', 'EXCEPT', 'INTERSECT', 'SETTINGS', 'FORMAT'];
 
 /**
@@ -164,10 +171,12 @@ const LIMIT_BY_STOP = ['LIMIT', 'OFFSET', 'UNION', 'EXCEPT', 'INTERSECT', 'SETTI
  * operation, an existing QUALIFY), the query is refused rather than answered differently.
  */
 function rewriteLimitBy(sql: string): string {
-  for (let pass = 0; pass < 100; pass++) {
+  for (let pass = 0; ; pass++) {
     const tokens = tokenize(sql);
     const at = tokens.findIndex((t, i) => isWord(t, 'LIMIT') && limitByShape(tokens, i) !== undefined);
     if (at < 0) return sql;
+    // Each clause is rewritten on the text the last one left: a bound keeps that linear.
+    if (pass === LIMIT_BY_CLAUSES) throw new QueryError(`A statement may hold at most ${LIMIT_BY_CLAUSES} LIMIT n BY clauses (TOO_MANY_LIMIT_BY)`);
     const depth = tokens[at]!.depth;
     const { count, offset, by } = limitByShape(tokens, at)!;
     if (!Number.isInteger(count) || !Number.isInteger(offset)) throw new QueryError('LIMIT n BY needs whole numbers (SYNTAX_ERROR)');
@@ -188,11 +197,16 @@ function rewriteLimitBy(sql: string): string {
     const afterLimitBy = end < tokens.length ? sql.slice(tokens[end]!.start) : '';
     sql = sql.slice(0, insertAt) + qualify + sql.slice(insertAt, tokens[at]!.start) + afterLimitBy;
   }
-  return sql;
 }
+
+/** The longest statement parsed, as ClickHouse's max_query_size: its rewrites run on the query process's event loop. */
+export const MAX_QUERY_BYTES = 262_144;
 
 /** Parses what the caller sent into DuckDB SQL plus the ClickHouse clauses around it. */
 export function parseStatement(text: string): Statement {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_QUERY_BYTES)
+    throw new QueryError(`Max query size exceeded: the statement has ${bytes} bytes, at most ${MAX_QUERY_BYTES} (max_query_size); send long lists of values as query parameters (param_name) (SYNTAX_ERROR)`);
   const { sql: body, format, settings } = splitTrailingClauses(text);
   let sql = body;
   const tokens = tokenize(sql);
