@@ -52,3 +52,14 @@ test('one address guessing many accounts is limited per address', async () => {
   assert.equal(response.status, 429);
   assert.match(response.body.detail, /for this address/);
 });
+
+test('guesses sent all at once get no more tries than guesses sent one by one', async () => {
+  await delay(WINDOW_SECONDS * 1000 + 500);
+  // The per-account limit is 5: once every login was checked before any password was verified, and all 40 were tried.
+  const guesses = Array.from({ length: 39 }, (_, i) => ({ username: ADMIN.username, password: `guess ${i}` }));
+  const anonymous = new ApiClient(inlet.api.url);
+  const statuses = await Promise.all([...guesses, ADMIN].map((body) => anonymous.request('POST', '/config/v1/login', body).then((r) => r.status)));
+  assert.equal(statuses.filter((s) => s !== 429).length, 5, `${statuses}`);
+  await delay(WINDOW_SECONDS * 1000 + 500);
+  assert.equal((await anonymous.request('POST', '/config/v1/login', ADMIN)).status, 200);
+});

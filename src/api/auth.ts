@@ -64,14 +64,17 @@ export const loginHash = (user: User | undefined): string | undefined => (user &
  * address is over them, and counted when wrong.
  */
 export async function passwordLogin(catalog: Catalog, request: FastifyRequest, email: string, password: string): Promise<User | undefined> {
-  const limiter = request.server.access.loginLimiter;
-  limiter.check(email, request.ip);
-  const user = await findUserByEmail(catalog.db, email);
-  // The same answer, after the same work, for an unknown user and a wrong password: no probing for accounts.
-  const hash = loginHash(user);
-  if ((await verifyLogin(password, hash)) && hash !== undefined) return user;
-  limiter.failed(email, request.ip);
-  return undefined;
+  const attempt = request.server.access.loginLimiter.begin(email, request.ip);
+  try {
+    const user = await findUserByEmail(catalog.db, email);
+    // The same answer, after the same work, for an unknown user and a wrong password: no probing for accounts.
+    const hash = loginHash(user);
+    if ((await verifyLogin(password, hash)) && hash !== undefined) return user;
+    attempt.failed();
+    return undefined;
+  } finally {
+    attempt.release();
+  }
 }
 
 async function identify(catalog: Catalog, request: FastifyRequest, allowBasic: boolean): Promise<Principal> {

@@ -19,24 +19,53 @@ const MAX_KEYS = 100_000;
  */
 export class LoginLimiter {
   private readonly failures = new Map<string, { count: number; windowEndsMs: number }>();
+  /** Logins under way per key: each may yet be a failure, so each counts against the limit. */
+  private readonly underWay = new Map<string, number>();
 
   constructor(private readonly limits: LoginLimits) {}
 
-  /** Throws RateLimitError when the account or the address has used up its failures. */
+  /** Throws RateLimitError when the account or the address has used up its failures, counting the logins under way as failures. */
   check(account: string, address: string): void {
     const now = Date.now();
     for (const [key, max] of this.keys(account, address)) {
-      const entry = this.failures.get(key);
-      if (!entry) continue;
-      if (entry.windowEndsMs <= now) {
+      let entry = this.failures.get(key);
+      if (entry && entry.windowEndsMs <= now) {
         this.failures.delete(key);
-        continue;
+        entry = undefined;
       }
-      if (entry.count >= max) {
-        const retryAfterSeconds = Math.max(1, Math.ceil((entry.windowEndsMs - now) / 1000));
+      if ((entry?.count ?? 0) + (this.underWay.get(key) ?? 0) >= max) {
+        const retryAfterSeconds = Math.max(1, Math.ceil(((entry?.windowEndsMs ?? now + this.limits.windowSeconds * 1000) - now) / 1000));
         throw new RateLimitError(`too many failed logins for this ${key.startsWith('account:') ? 'account' : 'address'}: try again in ${retryAfterSeconds} s`, retryAfterSeconds);
       }
     }
+  }
+
+  /**
+   * Checks, then holds a place for one login until its password is verified: guesses sent all at
+   * once pass the check only as many as the failures left, not all of them (the hash is slow).
+   * `failed` counts the failure; `release` (after a success, or an error that is no guess) does not.
+   */
+  begin(account: string, address: string): { failed(): void; release(): void } {
+    this.check(account, address);
+    const keys = this.keys(account, address).map(([key]) => key);
+    for (const key of keys) this.underWay.set(key, (this.underWay.get(key) ?? 0) + 1);
+    let ended = false;
+    const end = () => {
+      if (ended) return false;
+      ended = true;
+      for (const key of keys) {
+        const left = (this.underWay.get(key) ?? 1) - 1;
+        if (left > 0) this.underWay.set(key, left);
+        else this.underWay.delete(key);
+      }
+      return true;
+    };
+    return {
+      failed: () => {
+        if (end()) this.failed(account, address);
+      },
+      release: () => void end(),
+    };
   }
 
   failed(account: string, address: string): void {
