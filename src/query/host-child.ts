@@ -5,9 +5,10 @@ import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from '../catalog/parsed.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, QueryError } from '../errors.js';
 import { contentTypeOf, resultBody } from './body.js';
-import type { HostReply, HostRequest } from './host.js';
+import { STUCK_QUERY_EXIT_CODE, type HostReply, type HostRequest } from './host.js';
 import { PartitionStorage } from '../storage/storage.js';
 import { QueryService } from './run.js';
+import { STOP_GRACE_MS } from './running.js';
 
 const config = JSON.parse(process.env.INLET_QUERY_CONFIG ?? 'null') as Config | null;
 if (!config || !process.send) throw new Error('the query process is started by `inlet serve`, not by hand');
@@ -20,7 +21,11 @@ const catalog = await openCatalog(config.databaseUrl);
 // Projects, tables and transforms change in the API process: each query says how many changes its catalog has seen.
 const metrics = createQueryProcessMetrics();
 const storage = new PartitionStorage(config, catalog, undefined, metrics.cache);
-const service = new QueryService(catalog, config, storage, new ParsedTransforms(PARSED_TRANSFORMS_KEPT));
+// A query DuckDB does not stop holds a slot and a core until this process ends: it ends, and is restarted.
+const service = new QueryService(catalog, config, storage, new ParsedTransforms(PARSED_TRANSFORMS_KEPT), () => {
+  process.stderr.write(`a query did not stop ${STOP_GRACE_MS / 1000} s after it was interrupted (timeout or client gone): ending the query process to free its slot\n`);
+  process.exit(STUCK_QUERY_EXIT_CODE);
+});
 
 /**
  * An answer crosses in messages of at most this many characters: a small answer is one message,

@@ -10,6 +10,8 @@ import type { Statistics } from './output.js';
 import type { QueryRequest } from './run.js';
 import type { OutputFormat } from './statement.js';
 
+/** The query process's exit code when it ends itself to free the slot of a query DuckDB did not stop (see RunningQuery). */
+export const STUCK_QUERY_EXIT_CODE = 70;
 /** What the API asks of the query process. */
 export type HostRequest =
   /** `changes`: the API process's catalog writes so far, which plans made before are out of date with. */
@@ -95,7 +97,9 @@ export class QueryHost {
     child.once('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       const lost = new QueryProcessLostError(
-        `The query process ended (${signal ?? `exit code ${code}`}) while running this query, most likely past INLET_QUERY_PROCESS_MEMORY_MB=${this.config.queryProcessMemoryMb}; it restarts: retry, or make the query need less memory (MEMORY_LIMIT_EXCEEDED)`,
+        code === STUCK_QUERY_EXIT_CODE
+          ? `The query process ended while running this query: another query did not stop when interrupted, and ending the process was the only way to free its slot; it restarts: retry (QUERY_PROCESS_RESTARTED)`
+          : `The query process ended (${signal ?? `exit code ${code}`}) while running this query, most likely past INLET_QUERY_PROCESS_MEMORY_MB=${this.config.queryProcessMemoryMb}; it restarts: retry, or make the query need less memory (MEMORY_LIMIT_EXCEEDED)`,
       );
       for (const inbox of this.inboxes.values()) this.fail(inbox, lost);
       this.inboxes.clear();

@@ -14,7 +14,7 @@ import { QueryAdmission } from './admission.js';
 import type { Column, Row, Statistics } from './output.js';
 import { QueryPlanner, type QueryPlan, type ResolvedTable } from './plan.js';
 import { resultColumns } from './result-types.js';
-import { RunningQuery } from './running.js';
+import { RunningQuery, STOP_GRACE_MS } from './running.js';
 import { SandboxPool } from './sandbox.js';
 import { quarantinePartitions } from './quarantine-table.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
@@ -150,6 +150,8 @@ export class QueryService {
     private readonly config: Config,
     private readonly storage: PartitionStorage,
     transforms: ParsedTransforms,
+    /** A query DuckDB did not stop when interrupted (see RunningQuery): only ending the process frees its slot and core. */
+    private readonly onStuck: (query: RunningQuery) => void,
   ) {
     this.planner = new QueryPlanner(catalog, storage, transforms);
     this.pool = new SandboxPool({
@@ -181,7 +183,7 @@ export class QueryService {
     const slot = await this.admission.acquire(user.org_id, signal);
     let query: RunningQuery;
     try {
-      query = new RunningQuery(await this.pool.acquire(plan.tables.map((t) => t.sandbox)), slot, settings.maxExecutionTime, started, this.config, signal);
+      query = new RunningQuery(await this.pool.acquire(plan.tables.map((t) => t.sandbox)), slot, settings.maxExecutionTime, started, this.config, signal, { graceMs: STOP_GRACE_MS, onStuck: this.onStuck });
     } catch (err) {
       slot();
       throw err;

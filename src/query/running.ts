@@ -17,6 +17,15 @@ function queryError(err: unknown, config: Config): QueryError {
   return new QueryError(`DB::Exception: ${message}`);
 }
 
+/** How long DuckDB may take to stop after an interrupt before the query is taken as stuck. */
+export const STOP_GRACE_MS = 30_000;
+
+/** What is done with a query DuckDB does not stop when interrupted (a function that loops inside one chunk of work). */
+export interface StuckQueries {
+  readonly graceMs: number;
+  onStuck(query: RunningQuery): void;
+}
+
 /**
  * A query holding its admission slot and a sandbox connection, from then until it is closed:
  * it owns the timeout, the interrupt (timeout or client gone) and the release of both, and
@@ -35,6 +44,9 @@ export class RunningQuery {
   private fetching: Promise<unknown> = Promise.resolve();
   /** The partition files the query reads stay in the cache until it is done with them. */
   files: ReadableFiles | undefined;
+  /** Set once DuckDB has stopped and the slot is free. */
+  private stopped = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     readonly lease: Lease,
@@ -43,12 +55,14 @@ export class RunningQuery {
     private readonly started: number,
     private readonly config: Config,
     private readonly signal: AbortSignal | undefined,
+    /** Told when DuckDB has not stopped `graceMs` after an interrupt: the query holds its slot and a core for good. */
+    private readonly stuck: StuckQueries,
   ) {
     this.timer =
       maxExecutionTime > 0
         ? setTimeout(() => {
             this.timedOut = true;
-            lease.connection.interrupt();
+            this.interrupt();
           }, maxExecutionTime * 1000)
         : undefined;
     if (signal?.aborted) this.onAbort();
@@ -57,9 +71,21 @@ export class RunningQuery {
 
   private readonly onAbort = () => {
     this.abandoned = true;
-    this.lease.connection.interrupt();
+    this.interrupt();
     if (this.handedOut) this.close();
   };
+
+  /**
+   * Interrupts DuckDB, which checks for it between chunks of work: a function that loops inside
+   * one chunk never sees it. Past the grace, the query is stuck, and `stuck` is told.
+   */
+  private interrupt(): void {
+    this.lease.connection.interrupt();
+    this.watchdog ??= setTimeout(() => {
+      if (!this.stopped) this.stuck.onStuck(this);
+    }, this.stuck.graceMs);
+    this.watchdog.unref();
+  }
 
   get isClosed(): boolean {
     return this.closed;
@@ -112,13 +138,17 @@ export class RunningQuery {
     clearTimeout(this.timer);
     this.signal?.removeEventListener('abort', this.onAbort);
     const reusable = this.finished && !this.timedOut && !this.abandoned;
-    if (!reusable) this.lease.connection.interrupt();
+    if (!reusable) this.interrupt();
     // The slot is free only once DuckDB has stopped: abandoned work must not pile up past the limit.
     void this.fetching
       .then(() => {
         this.lease.release(reusable);
         this.files?.release();
       })
-      .finally(this.slot);
+      .finally(() => {
+        this.stopped = true;
+        clearTimeout(this.watchdog);
+        this.slot();
+      });
   };
 }
