@@ -125,6 +125,11 @@ describe('statement parsing', () => {
     assert.throws(() => parseStatement(limits), /at most 16 LIMIT n BY clauses/);
   });
 
+  test("* EXCEPT is DuckDB's * EXCLUDE; EXCEPT between SELECTs stays a set operation", () => {
+    assert.equal(parseStatement('SELECT * EXCEPT (a), t.* except b FROM t').sql, 'SELECT * EXCLUDE (a), t.* EXCLUDE b FROM t');
+    assert.equal(parseStatement("SELECT '* EXCEPT' FROM t EXCEPT SELECT * FROM u").sql, "SELECT '* EXCEPT' FROM t EXCEPT SELECT * FROM u");
+  });
+
   test('the LIMIT BY rewrite', () => {
     assert.equal(
       parseStatement('SELECT a, b FROM t WHERE x ORDER BY b DESC LIMIT 3 BY a LIMIT 10').sql,

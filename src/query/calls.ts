@@ -103,7 +103,21 @@ function withExpressions(sql: string): string {
   return (ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : '') + substituted(select, tokens.length - 1) + sql.slice(tokens.at(-1)!.end);
 }
 
-/** ClickHouse's calls and WITH expressions as DuckDB reads them. */
+/** ClickHouse's `* EXCEPT (a, b)` and `t.* EXCEPT a` are DuckDB's `* EXCLUDE`: EXCEPT right after a `*` is no set operation. */
+function starExcept(sql: string): string {
+  if (!/\*\s*except\b/i.test(sql)) return sql;
+  const tokens = tokenize(sql);
+  let out = '';
+  let copied = 0;
+  for (let i = 1; i < tokens.length; i++) {
+    if (tokens[i - 1]!.text !== '*' || !isWord(tokens[i], 'EXCEPT')) continue;
+    out += sql.slice(copied, tokens[i]!.start) + 'EXCLUDE';
+    copied = tokens[i]!.end;
+  }
+  return out + sql.slice(copied);
+}
+
+/** ClickHouse's calls, WITH expressions and `* EXCEPT` as DuckDB reads them. */
 export function clickhouseCalls(sql: string): string {
-  return renameCalls(withExpressions(sql));
+  return starExcept(renameCalls(withExpressions(sql)));
 }
