@@ -87,6 +87,8 @@ describe('golden cases: one CSV field through the real DuckDB pipeline', () => {
     ['uint64 past max', { type: 'uint64' }, '18446744073709551616', rejects(/to uint64/)],
     ['double', { type: 'double' }, '1.5e3', 1500],
     ['double not a number', { type: 'double' }, 'abc', rejects(/to double/)],
+    ['double out of range', { type: 'double' }, '-1e400', rejects(/cannot convert '-1e400' to double/)],
+    ['double infinity said so', { type: 'double' }, '-Infinity', -Infinity],
     ['datetime with a zone', { type: 'datetime', format: '2006-01-02T15:04:05Z07:00' }, '2024-03-01T10:00:00+02:00', '2024-03-01T08:00:00.000Z'],
     ['datetime64 fractional seconds', { type: 'datetime64', format: '2006-01-02T15:04:05.000Z07:00' }, '2024-03-01T10:00:00.123Z', '2024-03-01T10:00:00.123Z'],
     ['datetime truncates to seconds', { type: 'datetime', format: '2006-01-02T15:04:05.000Z07:00' }, '2024-03-01T10:00:00.987Z', '2024-03-01T10:00:00.000Z'],

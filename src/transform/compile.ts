@@ -173,7 +173,7 @@ export function convertSql(c: ValueType, v: string): string {
     case 'string':
       return v;
     case 'double':
-      return `try_cast(${v} AS DOUBLE)`;
+      return finiteUnlessSaid(`try_cast(${v} AS DOUBLE)`, v);
     case 'boolean':
       return `CASE WHEN ${v} IS NULL THEN NULL WHEN lower(trim(${v})) IN ('false', '0') THEN 0 ELSE 1 END::UTINYINT`;
     case 'int8':
@@ -200,6 +200,9 @@ export function convertSql(c: ValueType, v: string): string {
     }
   }
 }
+
+/** A double, NULL where it is infinite though the text did not say so: `1e400` is out of range (Go's ParseFloat fails on it), `inf` is infinity. */
+const finiteUnlessSaid = (parsed: string, v: string) => `CASE WHEN isinf(${parsed}) AND NOT contains(lower(${v}), 'inf') THEN NULL ELSE ${parsed} END`;
 
 /** Below this, a double holds every whole number exactly (2^53). */
 const EXACT_IN_DOUBLE = 9_007_199_254_740_992;
@@ -294,6 +297,8 @@ function stepsOf(c: ValueType, v: string): { parse: string; check: ((parsed: str
     case 'uint64':
       // As convertSql: a value must be a whole number, proven by printing back or by the pattern.
       return { parse: `try_cast(${v} AS ${SCALAR_DUCKDB_TYPES[c.type]})`, check: (p) => `CASE WHEN ${p}::VARCHAR = ${v} OR regexp_full_match(${v}, ${INTEGER_PATTERN}) THEN ${p} END` };
+    case 'double':
+      return { parse: `try_cast(${v} AS DOUBLE)`, check: (p) => finiteUnlessSaid(p, v) };
     case 'datetime':
     case 'datetime64':
       return { parse: truncateTo(c, goLayoutParseSql(c.format!, v)), check: (p) => rangeChecked(c, p) };
