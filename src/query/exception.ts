@@ -25,11 +25,13 @@ const CODES: Record<string, number> = {
   QUERY_WAS_CANCELLED: 394,
   TOO_MANY_ROWS_OR_BYTES: 396,
   UNKNOWN_QUERY_PARAMETER: 456,
+  ACCESS_DENIED: 497,
   AUTHENTICATION_FAILED: 516,
   // Hydrolix's own circuit breakers have no ClickHouse code; its query heads answer them as bad arguments.
   TIMERANGE_REQUIRED: 36,
   TIMERANGE_EXCEEDED: 36,
   QUERY_PROCESS_DOWN: 1002,
+  QUERY_PROCESS_RESTARTED: 1002,
   UNKNOWN_EXCEPTION: 1002,
 };
 

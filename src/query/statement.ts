@@ -176,7 +176,7 @@ function rewriteLimitBy(sql: string): string {
     const at = tokens.findIndex((t, i) => isWord(t, 'LIMIT') && limitByShape(tokens, i) !== undefined);
     if (at < 0) return sql;
     // Each clause is rewritten on the text the last one left: a bound keeps that linear.
-    if (pass === LIMIT_BY_CLAUSES) throw new QueryError(`A statement may hold at most ${LIMIT_BY_CLAUSES} LIMIT n BY clauses (TOO_MANY_LIMIT_BY)`);
+    if (pass === LIMIT_BY_CLAUSES) throw new QueryError(`A statement may hold at most ${LIMIT_BY_CLAUSES} LIMIT n BY clauses (BAD_ARGUMENTS)`);
     const depth = tokens[at]!.depth;
     const { count, offset, by } = limitByShape(tokens, at)!;
     if (!Number.isInteger(count) || !Number.isInteger(offset)) throw new QueryError('LIMIT n BY needs whole numbers (SYNTAX_ERROR)');
