@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { convertFiles } from '../src/ingest/convert.js';
@@ -43,16 +44,19 @@ interface Written {
    * them their rows every this many rows (its default: 524,288).
    */
   readonly partitionedWriter?: { readonly openFiles: number; readonly flushRows: number };
+  /** Collects the COPY statements the write ran, on every connection. */
+  readonly copies?: string[];
 }
 
 /** Writes the rows, in the order `order` gives the row numbers, as partitions; answers each file's contents beside its partition. */
 async function writeRows(name: string, order: (rows: number[]) => number[], options: Written = {}) {
-  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false, memoryLimit = '256MB' } = options;
+  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false, memoryLimit = '256MB', copies } = options;
   const rows = order(Array.from({ length: count }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(start + i * stepMs, i)))].join('\n') + '\n');
   const transform = datetime64 ? datetime64Transform : csvTransform;
-  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const opened = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit, tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  const engine = copies ? countingCopies(opened, copies) : opened;
   try {
     return await withConnection(engine, undefined, async (c) => {
       if (partitionedWriter) {
@@ -79,8 +83,23 @@ async function writeRows(name: string, order: (rows: number[]) => number[], opti
       return checked;
     });
   } finally {
-    engine.closeSync();
+    opened.closeSync();
   }
+}
+
+/** The instance, its connections logging each COPY they run into `copies`. */
+function countingCopies(instance: DuckDBInstance, copies: string[]): DuckDBInstance {
+  const connect = instance.connect.bind(instance);
+  instance.connect = async () => {
+    const c = await connect();
+    const run = c.run.bind(c);
+    c.run = ((sql: string, ...rest: unknown[]) => {
+      if (sql.trimStart().startsWith('COPY')) copies.push(sql);
+      return (run as (...a: unknown[]) => ReturnType<typeof run>)(sql, ...rest);
+    }) as typeof c.run;
+    return c;
+  };
+  return instance;
 }
 
 function assertPartitions(checked: Awaited<ReturnType<typeof writeRows>>, maxRows: number, sorted = true, count = 120) {
@@ -175,6 +194,26 @@ describe('writing partitions', () => {
     const tight = await writeRows('many-tight', (rows) => rows, { count: 400_000, stepMs: 337, rowGroupRows: 122_880, memoryLimit: '64MB' });
     assert.equal(tight.length, 150);
     assertPartitions(tight, Infinity, false, 400_000);
+  });
+
+  test('thousands of small windows in little memory are written a run of windows per statement, one file each', async () => {
+    // 6,000 rows two to a window in 64 MB: one partitioned COPY of 3,000 windows runs out of
+    // memory (the writer holds a buffer a window), and a COPY per window costs a scan each.
+    const copies: string[] = [];
+    const sparse = await writeRows('sparse', (rows) => rows, { count: 6_000, stepMs: 450_000, rowGroupRows: 122_880, memoryLimit: '64MB', copies });
+    assert.equal(sparse.length, 3_000);
+    assertPartitions(sparse, Infinity, false, 6_000);
+    assert.ok(copies.length <= 31, `${copies.length} COPY statements for 3,000 windows`);
+    assert.ok(
+      copies.every((sql) => sql.includes('PARTITION_BY')),
+      'each statement writes many windows',
+    );
+    // Scattered, they are sorted first, then written the same way.
+    copies.length = 0;
+    const scattered = await writeRows('sparse-scattered', (rows) => rows.map((_, k) => (k * 7) % 6_000), { count: 6_000, stepMs: 450_000, rowGroupRows: 122_880, memoryLimit: '64MB', copies });
+    assert.equal(scattered.length, 3_000);
+    assertPartitions(scattered, Infinity, false, 6_000);
+    assert.ok(copies.length <= 31, `${copies.length} COPY statements for 3,000 scattered windows`);
   });
 
   test('before 1970, the windows are aligned to the epoch as after it: none spans it', async () => {

@@ -40,6 +40,7 @@ export const SHAPES: readonly Shape[] = [
   { ...base, slug: 'epoch_ms', label: 'epoch milliseconds', time: 'epoch-ms' },
   { ...base, slug: 'one_window', label: '1 time window', windows: 1 },
   { ...base, slug: 'many_windows', label: '500 time windows', windows: 500 },
+  { ...base, slug: 'sparse_windows', label: '20,000 time windows (sparse history)', windows: 20_000 },
   { ...base, slug: 'rejects', label: '5 % rejected rows', rejectOneIn: 20 },
   { ...base, slug: 'zstd', label: 'zstd instead of gzip', compression: 'zstd' },
 ];

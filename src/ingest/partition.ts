@@ -114,7 +114,10 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
   try {
     const planned = await planOf(connection, transform, limits, sorted);
-    const all = !planned.some((p) => p.split) && manySmall(planned, writer) ? await writeWindowsWithRoom(connection, transform, sorted, planned, limits, dir, writer) : undefined;
+    const windows = planned.map((p) => ({ window: p.window, rows: p.rows, minTsMs: p.minTsMs, maxTsMs: p.maxTsMs, lo: p.first, hi: p.last }));
+    const source: RowSource = { parallel: writer.parallel, rows: (_, lo, hi) => `${sorted} WHERE rowid BETWEEN ${lo} AND ${hi}` };
+    const batches = !planned.some((p) => p.split) && manySmall(windows, writer) ? await windowBatches(connection, windows) : undefined;
+    const all = batches ? await writeWindowsWithRoom(connection, transform, source, batches, limits, dir, writer) : undefined;
     if (all) return all;
     return await writeEach(connection, writer, writer.parallel, planned.length, dir, async (c, i, file) => {
       const p = planned[i]!;
@@ -152,21 +155,27 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   // Queries skip or read a row group whole, so a file of one row group gains nothing from
   // sorting, which costs much of the write (docs/benchmarks.md).
   const rowGroupRows = rowGroupRowsOf(writer);
-  const sizes = windows.map((w) => ({ window: Number(w.w), rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) }));
-  const all = manySmall(sizes, writer) ? await writeWindowsWithRoom(connection, transform, chunk.accepted, sizes, limits, dir, writer) : undefined;
+  const sizes = windows.map((w) => ({ window: Number(w.w), rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms), lo: Number(w.lo), hi: Number(w.hi) }));
+  const batches = manySmall(sizes, writer) ? await windowBatches(connection, sizes) : undefined;
+  // Each partitioned COPY scans the row range of its windows, gaps between them included.
+  if (batches && scannedByBatches(batches) > 2 * accepted + 100_000) return undefined;
+  // Other connections can read the converted rows only when they are in a shared table.
+  const source: RowSource = {
+    parallel: chunk.shared ? writer.parallel : 1,
+    rows: (c, lo, hi) => (c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`) + ` BETWEEN ${lo} AND ${hi}`,
+  };
+  const all = batches ? await writeWindowsWithRoom(connection, transform, source, batches, limits, dir, writer) : undefined;
   if (all) {
     await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
     return all;
   }
-  // Other connections can read the converted rows only when they are in a shared table.
-  const written = await writeEach(connection, writer, chunk.shared ? writer.parallel : 1, windows.length, dir, async (c, i, file) => {
-    const w = windows[i]!;
-    const rows = c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`;
+  const written = await writeEach(connection, writer, source.parallel, windows.length, dir, async (c, i, file) => {
+    const { lo, hi, window, ...partition } = sizes[i]!;
     await c.run(
-      `COPY (SELECT ${columns} FROM ${rows} BETWEEN ${w.lo} AND ${w.hi} AND ${windowSql(ts, width)} = ${w.w}${Number(w.rows) > rowGroupRows ? ` ORDER BY ${ts}` : ''})
+      `COPY (SELECT ${columns} FROM ${source.rows(c, lo, hi)} AND ${windowSql(ts, width)} = ${window}${partition.rows > rowGroupRows ? ` ORDER BY ${ts}` : ''})
        TO ${quoteLiteral(file)} ${parquetOptions(writer)}`,
     );
-    return { rows: Number(w.rows), minTsMs: Number(w.min_ms), maxTsMs: Number(w.max_ms) };
+    return partition;
   });
   await connection.run(`DROP TABLE IF EXISTS ${converted}`);
   return written;
@@ -174,32 +183,75 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
 
 /** From this many windows, small ones are written by DuckDB's partitioned writer (see writeWindows). */
 const PARTITIONED_FROM = 100;
+/**
+ * At most this many windows, and this many rows, go to one partitioned COPY: the writer holds a
+ * buffer for each window it has open, so one COPY of thousands of windows runs out of memory
+ * where a few hundred statements of a hundred windows each do not (docs/benchmarks.md). A
+ * hundred is also the number of files DuckDB's writer keeps open by default.
+ */
+const WINDOWS_PER_COPY = 100;
+const ROWS_PER_COPY = 1_000_000;
+/** How many times the rows of one partitioned COPY must fit in DuckDB's memory limit. */
+const WINDOWS_MEMORY_FACTOR = 4;
 /** Files writeWindows moves into place at once. */
 const MOVES_AT_ONCE = 16;
 
-/** A time window's rows: how many, and their time range. */
+/** A time window's rows: how many, their time range, and the range of row numbers they lie in (gaps allowed). */
 interface WindowRows {
   readonly window: number;
   readonly rows: number;
   readonly minTsMs: number;
   readonly maxTsMs: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * The windows in time order, cut into the runs one partitioned COPY writes: the writer holds a
+ * run's rows until it closes their files, and cannot spill them, so a run's rows take at most a
+ * share of DuckDB's memory limit, reckoned at what the rows DuckDB holds (spilled or not) take a
+ * row. Undefined where even one window's rows would not fit: the caller writes a COPY per
+ * window, which spills.
+ */
+async function windowBatches(connection: DuckDBConnection, windows: readonly WindowRows[]): Promise<WindowRows[][] | undefined> {
+  const memory = await memoryUse(connection);
+  if (memory.limit === undefined) return undefined;
+  const rowBytes =
+    (memory.used + memory.spilled) /
+    Math.max(
+      1,
+      windows.reduce((sum, w) => sum + w.rows, 0),
+    );
+  const perCopy = Math.min(ROWS_PER_COPY, Math.floor(memory.limit / WINDOWS_MEMORY_FACTOR / Math.max(1, rowBytes)));
+  if (windows.some((w) => w.rows > perCopy)) return undefined;
+  const batches: WindowRows[][] = [];
+  let rows = 0;
+  for (const w of windows) {
+    const last = batches.at(-1);
+    if (last && last.length < WINDOWS_PER_COPY && rows + w.rows <= perCopy) {
+      last.push(w);
+      rows += w.rows;
+    } else {
+      batches.push([w]);
+      rows = w.rows;
+    }
+  }
+  return batches;
+}
+
+/** The rows the batches' COPYs scan together: each its row range, from its first row to its last. */
+function scannedByBatches(batches: readonly (readonly WindowRows[])[]): number {
+  return batches.reduce((sum, b) => sum + Math.max(...b.map((w) => w.hi)) - Math.min(...b.map((w) => w.lo)) + 1, 0);
 }
 
 /** Windows for writeWindows: many, each of one row group at most (so its file needs no sort). */
 const manySmall = (windows: readonly WindowRows[], writer: PartitionWriter) => windows.length >= PARTITIONED_FROM && windows.every((w) => w.rows <= rowGroupRowsOf(writer));
 
-/** How many times the rows DuckDB holds must fit in its memory limit for writeWindows. */
-const WINDOWS_MEMORY_FACTOR = 4;
-
 /**
- * writeWindows, where DuckDB has the room: its partitioned writer holds each open file's rows
- * until it closes the file, beside the rows it reads, and cannot spill them. Answers undefined
- * (nothing written) when the rows in memory (or spilled) leave too little room, or DuckDB ran
- * out of it anyway: the caller then writes a COPY per window, which spills.
+ * writeWindows, unless DuckDB ran out of memory all the same (nothing is left written): the
+ * caller then writes a COPY per window, which spills.
  */
 async function writeWindowsWithRoom(...args: Parameters<typeof writeWindows>): Promise<WrittenPartition[] | undefined> {
-  const memory = await memoryUse(args[0]);
-  if (memory.limit === undefined || memory.spilled > 0 || memory.used * WINDOWS_MEMORY_FACTOR > memory.limit) return undefined;
   try {
     return await writeWindows(...args);
   } catch (err) {
@@ -208,29 +260,51 @@ async function writeWindowsWithRoom(...args: Parameters<typeof writeWindows>): P
   }
 }
 
+/** Where the rows to write are read, by the row numbers of WindowRows' ranges, and on how many connections at once. */
+interface RowSource {
+  /** `<relation> WHERE <condition>`: the rows numbered lo to hi, as the connection sees them. */
+  readonly rows: (c: DuckDBConnection, lo: number, hi: number) => string;
+  readonly parallel: number;
+}
+
 /**
- * Writes every window in one COPY with DuckDB's partitioned writer: a COPY per window scans the
- * chunk's rows again, a fixed cost that dominates when windows are many and small. The writer
- * orders nothing, so only windows of one row group at most come here. It may close a window's
- * file and open another for its later rows: such a window's files are partitions of their own,
- * measured from their contents.
+ * Writes the windows with DuckDB's partitioned writer, a run of them per COPY: a COPY per window
+ * scans the chunk's rows again, a fixed cost that dominates when windows are many and small. The
+ * writer orders nothing, so only windows of one row group at most come here. It may close a
+ * window's file and open another for its later rows: such a window's files are partitions of
+ * their own, measured from their contents.
  */
-async function writeWindows(connection: DuckDBConnection, transform: Transform, from: string, windows: readonly WindowRows[], limits: PartitionLimits, dir: string, writer: PartitionWriter): Promise<WrittenPartition[]> {
+async function writeWindows(
+  connection: DuckDBConnection,
+  transform: Transform,
+  source: RowSource,
+  batches: readonly (readonly WindowRows[])[],
+  limits: PartitionLimits,
+  dir: string,
+  writer: PartitionWriter,
+): Promise<WrittenPartition[]> {
   const ts = quoteIdent(transform.primary);
   const columns = storedColumnList(transform);
   const staging = path.join(dir, `windows-${randomBytes(6).toString('hex')}`);
-  await mkdir(dir, { recursive: true });
+  await mkdir(staging, { recursive: true });
   try {
-    await connection.run(
-      `COPY (SELECT ${columns}, ${windowSql(ts, limits.maxMinutes * 60_000)} AS ${WINDOW_COLUMN} FROM ${from})
-       TO ${quoteLiteral(staging)} ${parquetOptions(writer, `PARTITION_BY (${WINDOW_COLUMN})`)}`,
-    );
-    const files = await Promise.all(
-      windows.map(async (w) => {
-        const windowDir = path.join(staging, `${WINDOW_COLUMN}=${w.window}`);
+    const windows = batches.flat();
+    const files: string[][] = [];
+    // One after another on this connection: several at once took as long, with more CPU (docs/benchmarks.md).
+    for (const [k, batch] of batches.entries()) {
+      const rows = source.rows(connection, Math.min(...batch.map((w) => w.lo)), Math.max(...batch.map((w) => w.hi)));
+      const batchDir = path.join(staging, String(k));
+      await connection.run(
+        `COPY (SELECT * FROM (SELECT ${columns}, ${windowSql(ts, limits.maxMinutes * 60_000)} AS ${WINDOW_COLUMN} FROM ${rows})
+               WHERE ${WINDOW_COLUMN} BETWEEN ${batch[0]!.window} AND ${batch.at(-1)!.window})
+         TO ${quoteLiteral(batchDir)} ${parquetOptions(writer, `PARTITION_BY (${WINDOW_COLUMN})`)}`,
+      );
+      const made = batch.map(async (w) => {
+        const windowDir = path.join(batchDir, `${WINDOW_COLUMN}=${w.window}`);
         return (await readdir(windowDir)).sort().map((name) => path.join(windowDir, name));
-      }),
-    );
+      });
+      files.push(...(await Promise.all(made)));
+    }
     const split = files.flatMap((f) => (f.length > 1 ? f : []));
     const measured = new Map<string, Omit<WrittenPartition, 'file' | 'bytes'>>();
     if (split.length > 0) {
