@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { isOutOfMemory, memoryUse, queryRows, withConnection } from '../duckdb/engine.js';
@@ -319,13 +319,15 @@ async function writeWindows(
       files[i]!.map((made) => {
         const partition = files[i]!.length > 1 ? measured.get(made) : { rows: w.rows, minTsMs: w.minTsMs, maxTsMs: w.maxTsMs };
         if (!partition) throw new Error(`the partitioned write left ${made} unread`);
-        return { made, ...partition };
+        return { made, alone: files[i]!.length === 1, ...partition };
       }),
     );
-    // Hundreds of files: moved a few at a time rather than one after another.
-    const moved = await mapLimit(partitions, MOVES_AT_ONCE, async ({ made, ...partition }, k) => {
+    // Hundreds of files: moved a few at a time rather than one after another, each window's
+    // directory removed as it empties (one recursive removal of thousands is slower).
+    const moved = await mapLimit(partitions, MOVES_AT_ONCE, async ({ made, alone, ...partition }, k) => {
       const file = path.join(dir, `part_${String(k).padStart(5, '0')}.parquet`);
       await rename(made, file);
+      if (alone) await rmdir(path.dirname(made));
       return { file, bytes: (await stat(file)).size, ...partition };
     });
     return moved.map((m) => {
