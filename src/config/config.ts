@@ -58,6 +58,8 @@ export interface Config {
   readonly maxLineBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
+  /** How many times its size a compressed object may decode to (past 1 GiB decoded) before it is refused as a decompression bomb. */
+  readonly maxDecodeRatio: number;
   /** Objects one listing request asks for (S3's MaxKeys); a LIST task commits its INDEX tasks and its resume point after each page. */
   readonly listPageSize: number;
   readonly logLevel: string;
@@ -121,6 +123,12 @@ export const SETTINGS = {
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
+  maxDecodeRatio: {
+    env: 'INLET_MAX_DECODE_RATIO',
+    flag: '--max-decode-ratio <n>',
+    help: 'decoded bytes over compressed bytes past which an object (once over 1 GiB decoded) is refused as a decompression bomb',
+    default: '200',
+  },
   listPageSize: { env: 'INLET_LIST_PAGE_SIZE', flag: '--list-page-size <n>', help: 'objects per listing request (1-1000); a listing commits its INDEX tasks and where it got to after each', default: '1000' },
   logLevel: { env: 'INLET_LOG_LEVEL', flag: '--log-level <level>', help: 'fatal | error | warn | info | debug', default: 'info' },
   storageUrl: { env: 'INLET_STORAGE_URL', flag: '--storage-url <url>', help: 'partition storage: a local directory or s3://bucket/prefix/ (default: <data dir>/partitions)', default: '' },
@@ -217,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
     readAttempts: int('readAttempts', 1),
+    maxDecodeRatio: int('maxDecodeRatio', 1),
     listPageSize: listPageSize(int('listPageSize', 1)),
     logLevel: raw('logLevel'),
     storageUrl: parseStorageUrl(raw('storageUrl') || path.join(dataDir, 'partitions')),

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Readable, Transform as TransformStream, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
@@ -110,7 +110,7 @@ export async function head(file: string, length: number = MAGIC_LENGTH): Promise
 }
 
 /** The one file inside a zip archive (folders are skipped); several files would mix headers and records. */
-async function unzipTo(raw: string, dest: string, url: string): Promise<void> {
+async function unzipTo(raw: string, dest: string, url: string, guard: ExpansionLimit): Promise<void> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   try {
     const entries = await new Promise<yauzl.Entry[]>((resolve, reject) => {
@@ -136,32 +136,72 @@ async function unzipTo(raw: string, dest: string, url: string): Promise<void> {
       );
     }
     const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entries[0]!, (err, s) => (err ? reject(err) : resolve(s))));
-    await pipeline(stream, outputFile(dest));
+    await pipeline(stream, guard, outputFile(dest));
   } finally {
     zip.close();
   }
 }
 
-/** Decodes a spooled object into `dest`. */
-export async function decodeFile(raw: string, dest: string, compression: Compression, url: string): Promise<void> {
+/** Decodes a spooled object into `dest`, within `limit`. */
+export async function decodeFile(raw: string, dest: string, compression: Compression, url: string, limit: DecodeLimit): Promise<void> {
   const input = () => createReadStream(raw, { highWaterMark: 1024 * 1024 });
+  const { size } = await stat(raw);
+  const guard = () => new ExpansionLimit(url, limit, () => size);
   switch (compression) {
     case 'zip':
-      return unzipTo(raw, dest, url);
+      return unzipTo(raw, dest, url, guard());
     case 'deflate':
     case 'zlib':
-      return pipeline(input(), isZlibHeader(await head(raw)) ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS), outputFile(dest));
+      return pipeline(input(), isZlibHeader(await head(raw)) ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS), guard(), outputFile(dest));
     case 'bzip2':
-      return pipeline(input(), unbzip2(), outputFile(dest));
+      return pipeline(input(), unbzip2(), guard(), outputFile(dest));
     case 'zstd':
-      return pipeline(input(), zstdDecoder.stream(), outputFile(dest));
+      return pipeline(input(), zstdDecoder.stream(), guard(), outputFile(dest));
     case 'xz': {
       const web = Readable.toWeb(input()) as unknown as ReadableStream<Uint8Array>;
-      return pipeline(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>), outputFile(dest));
+      return pipeline(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>), guard(), outputFile(dest));
     }
     case 'gzip':
-      return pipeline(input(), createGunzip(INFLATE_OPTIONS), outputFile(dest));
+      return pipeline(input(), createGunzip(INFLATE_OPTIONS), guard(), outputFile(dest));
     case 'none':
       return pipeline(input(), outputFile(dest));
+  }
+}
+
+/** How far an object may expand as it decodes: see ExpansionLimit. */
+export interface DecodeLimit {
+  /** Decoded bytes over encoded bytes (INLET_MAX_DECODE_RATIO). */
+  readonly maxRatio: number;
+  /** Decoded bytes below which an object is not judged: DEFAULT_DECODE_CHECKED_FROM but in tests. */
+  readonly checkedFrom: number;
+}
+
+/** Smaller decoded objects cannot fill a worker's disk: they are never judged by their ratio. */
+export const DEFAULT_DECODE_CHECKED_FROM = 1024 ** 3;
+
+/**
+ * Passes an object's decoded bytes on, failing the object once they pass `maxRatio` times the
+ * encoded bytes read so far (past `checkedFrom`): a few megabytes of compressed zeros (a
+ * decompression bomb) would otherwise fill the worker's scratch disk and fail every task on it.
+ * Real logs expand by tens at most; gzip cannot pass about a thousand.
+ */
+export class ExpansionLimit extends TransformStream {
+  private decoded = 0;
+  constructor(
+    private readonly url: string,
+    private readonly limit: DecodeLimit,
+    private readonly encodedBytes: () => number,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+    this.decoded += chunk.length;
+    const encoded = this.encodedBytes();
+    if (this.decoded <= this.limit.checkedFrom || this.decoded <= this.limit.maxRatio * encoded) return done(null, chunk);
+    done(
+      new SourceError(
+        `${this.url} decodes to more than ${this.limit.maxRatio} times its size (${this.decoded} bytes from ${encoded} so far) and is refused as a decompression bomb; if it is real data, raise INLET_MAX_DECODE_RATIO`,
+      ),
+    );
   }
 }

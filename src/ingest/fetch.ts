@@ -7,7 +7,7 @@ import { errorMessage, InletError, SourceError, TransientSourceError } from '../
 import { changedError, type Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
-import { checkMagic, decodeFile, head, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED } from './decompress.js';
+import { checkMagic, decodeFile, ExpansionLimit, head, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED, type DecodeLimit } from './decompress.js';
 
 /**
  * Checks the first bytes against the compression the object is read with, so a mismatch fails
@@ -135,7 +135,7 @@ const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
  * many small objects, its machinery (an abort controller and its exception per object) cost
  * more CPU than reading the bytes (docs/benchmarks.md, small files).
  */
-async function readWhole(body: Readable, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number): Promise<Buffer | undefined> {
+async function readWhole(body: Readable, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number, limit: DecodeLimit): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   const abort = () => body.destroy(signal.reason as Error);
   // Destroyed, the body ends the loop below with the abort's reason (and frees its connection).
@@ -158,7 +158,7 @@ async function readWhole(body: Readable, magic: MagicCheck, compression: Compres
     return await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
-    await pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), outputFile(dest), { signal });
+    await pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), new ExpansionLimit(url, limit, () => data.length), outputFile(dest), { signal });
     return undefined;
   }
 }
@@ -176,6 +176,7 @@ async function fetchOnce(
   listed: string | undefined,
   size: number | undefined,
   hold: ((decodedBytes: number) => boolean) | undefined,
+  limit: DecodeLimit,
 ): Promise<{ bytes: number; data?: Buffer }> {
   compression = compressionFor(url, compression);
   const { body, version } = await sources.open(url, signal);
@@ -187,10 +188,10 @@ async function fetchOnce(
   // gzip and plain text decode on the way in; other formats are spooled and decoded from disk.
   const spool = STREAMED.includes(compression) ? undefined : `${dest}.raw`;
   const stages: NodeJS.ReadWriteStream[] = [magic];
-  if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS));
+  if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS), new ExpansionLimit(url, limit, () => magic.bytes));
   try {
     if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) {
-      const data = await readWhole(body, magic, compression, dest, signal, url, size);
+      const data = await readWhole(body, magic, compression, dest, signal, url, size, limit);
       if (data && hold?.(data.length)) return { bytes: magic.bytes, data };
       if (data) await writeFile(dest, data);
     } else await pipeline([body, ...stages, outputFile(spool ?? dest)], { signal });
@@ -210,7 +211,7 @@ async function fetchOnce(
   if (spool) {
     try {
       if (magic.bytes === 0) await writeFile(dest, '');
-      else await decodeFile(spool, dest, compression, url);
+      else await decodeFile(spool, dest, compression, url, limit);
     } catch (err) {
       if (err instanceof InletError) throw err;
       throw new SourceError(`${url} could not be decompressed as ${compression}: ${errorMessage(err)}`, { cause: err });
@@ -230,8 +231,9 @@ export async function fetchToFile(
    * `version`: the object's version as listed; bytes of another version are not loaded. `size`:
    * that version's size as listed (a small object is then read whole). `hold`: whether a small
    * object's decoded bytes may stay in memory instead of being written (see bundle.ts).
+   * `decodeLimit`: how far a compressed object may expand (see decompress.ts ExpansionLimit).
    */
-  options: { attempts: number; signal: AbortSignal; backoffMs?: number; version?: string; size?: number; hold?: (decodedBytes: number) => boolean },
+  options: { attempts: number; signal: AbortSignal; decodeLimit: DecodeLimit; backoffMs?: number; version?: string; size?: number; hold?: (decodedBytes: number) => boolean },
 ): Promise<FetchResult> {
   const holding = options.hold && options.size !== undefined ? { size: options.size, hold: options.hold } : undefined;
   const inPlace = await readableInPlace(sources, url, compression, holding);
@@ -242,7 +244,7 @@ export async function fetchToFile(
   const signal = AbortSignal.any([options.signal]);
   for (let attempt = 1; ; attempt++) {
     try {
-      const fetched = await fetchOnce(sources, url, compression, dest, signal, options.version, options.size, options.hold);
+      const fetched = await fetchOnce(sources, url, compression, dest, signal, options.version, options.size, options.hold, options.decodeLimit);
       return { ...fetched, attempts: attempt, path: dest };
     } catch (err) {
       await rm(dest, { force: true });

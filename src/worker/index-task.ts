@@ -13,6 +13,7 @@ import { bundleLines, HoldBudget } from '../ingest/bundle.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
+import { DEFAULT_DECODE_CHECKED_FROM } from '../ingest/decompress.js';
 import { isRejectsUrl, readRejects } from '../sources/rejects-source.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import { writeQuarantine, type QuarantineFile } from '../ingest/quarantine.js';
@@ -118,6 +119,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
         : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), {
             attempts: ctx.config.readAttempts,
             signal: fetchSignal,
+            decodeLimit: { maxRatio: ctx.config.maxDecodeRatio, checkedFrom: DEFAULT_DECODE_CHECKED_FROM },
             version: inputs[i]!.version,
             size: listed[i]!.version === undefined ? undefined : inputs[i]!.size,
             hold: bundling ? (bytes) => budget.take(bytes) : undefined,
