@@ -47,6 +47,11 @@ export class NotFoundError extends InletError {
   readonly httpStatus = 404;
 }
 
+/** Work a request asked for ran past its time limit and was stopped (the validator's conversion). */
+export class TimeLimitError extends InletError {
+  readonly httpStatus = 422;
+}
+
 /** The request clashes with existing state: a duplicate name, a job no longer cancelable. */
 export class ConflictError extends InletError {
   readonly httpStatus = 409;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { isOutOfMemory, memoryUse, queryRows, withConnection } from '../src/duckdb/engine.js';
+import { isOutOfMemory, memoryUse, queryRows, withConnection, withStoppableConnection } from '../src/duckdb/engine.js';
 import { openDuckDB, sealStatements } from '../src/duckdb/instances.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'inlet-instances-'));
@@ -141,5 +141,30 @@ test('memoryUse reads the limit as DuckDB shows it, and tells held rows from spi
     } finally {
       engine.closeSync();
     }
+  }
+});
+
+test('a stoppable connection stops its work whether the stop lands inside a statement or between two', async () => {
+  const instance = await openDuckDB({ kind: 'validator', memoryLimit: '256MB', directory: allowed });
+  try {
+    // Many short statements: most of the time no statement is running, and DuckDB forgets an
+    // interrupt made then; withConnection's one interrupt would let the loop run to its end.
+    const stop = new AbortController();
+    let ran = 0;
+    setTimeout(() => stop.abort(), 100);
+    await assert.rejects(
+      withStoppableConnection(instance, stop.signal, async (c) => {
+        for (; ran < 20_000; ran++) await c.run('SELECT sum(i) FROM range(20000) t(i)');
+      }),
+      /INTERRUPT/i,
+    );
+    assert.ok(ran < 20_000, `all ${ran} statements ran`);
+    // An aborted signal starts nothing.
+    await assert.rejects(
+      withStoppableConnection(instance, stop.signal, async () => assert.fail('ran')),
+      (err: unknown) => err === stop.signal.reason,
+    );
+  } finally {
+    instance.closeSync();
   }
 });

@@ -108,4 +108,27 @@ describe('POST /validator', () => {
     inlet.api.token = token;
     assert.equal(anonymous.status, 401);
   });
+
+  test('a sample whose sql_transform runs past INLET_VALIDATOR_TIMEOUT_SECONDS is stopped with a 422 naming the limit, and the API answers meanwhile', async () => {
+    // A subquery correlated twice over 3,000 records: billions of comparisons, hours of the API's CPU.
+    const limited = await startInlet({ validatorTimeoutSeconds: '1' });
+    try {
+      await createWebsiteEvents(limited.api, [CSV_TRANSFORM]);
+      const data = Array.from({ length: 3_000 }, (_, i) => ({ ts: 1704067200000 + i, host: `h${i}`, status: 200, bytes: i }));
+      const sql_transform = 'SELECT * FROM {STREAM} t WHERE (SELECT count(*) FROM {STREAM} s WHERE (SELECT count(*) FROM {STREAM} u WHERE u.bytes < s.bytes + t.bytes) > 0) >= 0';
+      const slow = limited.api.request('POST', '/validator', { transform: { type: 'json', settings: { ...JSON_TRANSFORM.settings, sql_transform } }, data }, HEADERS);
+      const meanwhile = await limited.api.request('GET', `/config/v1/orgs/${limited.api.orgId}/projects/`);
+      assert.equal(meanwhile.status, 200);
+      const response = await slow;
+      assert.equal(response.status, 422, response.text);
+      assert.match(response.body.detail, /stopped converting the sample after 1 s \(INLET_VALIDATOR_TIMEOUT_SECONDS\): send fewer records, or make settings.sql_transform cheaper/);
+      // The sample as one string of text is held to the same 10,000 records.
+      const text = Array.from({ length: 10_002 }, (_, i) => JSON.stringify({ ts: 1704067200000 + i })).join('\n') + '\n';
+      const long = await limited.api.request('POST', '/validator', { transform: { type: 'json', settings: JSON_TRANSFORM.settings }, data: text }, HEADERS);
+      assert.equal(long.status, 400, long.text);
+      assert.match(long.body.detail, /data has 10002 lines: the validator takes at most 10000 records/);
+    } finally {
+      await limited.stop();
+    }
+  });
 });

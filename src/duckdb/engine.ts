@@ -23,6 +23,29 @@ export async function withConnection<T>(instance: DuckDBInstance, signal: AbortS
   }
 }
 
+/**
+ * withConnection for an instance that is closed afterwards, stopped when `signal` aborts: DuckDB
+ * forgets an interrupt made between two statements, so the interrupt is repeated until `fn`
+ * settles. Cleanup statements in `fn` are interrupted too, hence only for a throwaway instance.
+ */
+export async function withStoppableConnection<T>(instance: DuckDBInstance, signal: AbortSignal, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  signal.throwIfAborted();
+  const connection = await instance.connect();
+  let repeat: NodeJS.Timeout | undefined;
+  const interrupt = () => {
+    connection.interrupt();
+    repeat = setInterval(() => connection.interrupt(), 20);
+  };
+  signal.addEventListener('abort', interrupt, { once: true });
+  try {
+    return await fn(connection);
+  } finally {
+    signal.removeEventListener('abort', interrupt);
+    clearInterval(repeat);
+    connection.closeSync();
+  }
+}
+
 /** Whether DuckDB failed for want of memory: its memory_limit, with nothing left to spill. */
 export const isOutOfMemory = (err: unknown): boolean => errorMessage(err).startsWith('Out of Memory Error');
 

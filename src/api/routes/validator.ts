@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../catalog/db.js';
 import { findTableByName, findTransform, listTransforms } from '../../catalog/resources.js';
 import type { TableRow, TransformRow } from '../../catalog/schema.js';
-import { withConnection } from '../../duckdb/engine.js';
+import { withStoppableConnection } from '../../duckdb/engine.js';
 import { openDuckDB } from '../../duckdb/instances.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError, TimeLimitError, ValidationError } from '../../errors.js';
 import { previewFiles } from '../../ingest/preview.js';
 import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
@@ -19,7 +19,12 @@ const MAX_RECORDS = 10_000;
 
 /** The request's data as file text: objects become NDJSON lines, strings are lines as they are. */
 function dataText(data: unknown): string {
-  if (typeof data === 'string') return data;
+  if (typeof data === 'string') {
+    const lines = data.replace(/\r?\n$/, '').split('\n').length;
+    // A CSV header is a line more than the records it heads.
+    if (lines > MAX_RECORDS + 1) throw new ValidationError(`data has ${lines} lines: the validator takes at most ${MAX_RECORDS} records (${MAX_RECORDS + 1} lines with a CSV header); send a sample`);
+    return data;
+  }
   if (!Array.isArray(data)) throw new ValidationError('data is missing: send an array of records (JSON objects, or CSV lines as strings) or the file text as one string');
   if (data.length > MAX_RECORDS) throw new ValidationError(`data has ${data.length} records: the validator takes at most ${MAX_RECORDS}; send a sample`);
   return data.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join('\n') + '\n';
@@ -38,7 +43,7 @@ async function savedTransform(catalog: Catalog, table: TableRow, tableName: stri
  * reason it is rejected.
  */
 export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post<{ Body: { transform?: unknown; data?: unknown } }>('/validator', async (request) => {
+  app.post<{ Body: { transform?: unknown; data?: unknown } }>('/validator', async (request, reply) => {
     const user = await authenticate(ctx.catalog, request, false);
     const tableName = request.headers['x-hdx-table'];
     if (typeof tableName !== 'string' || !/^[^.]+\.[^.]+$/.test(tableName)) throw new ValidationError(`header x-hdx-table is ${JSON.stringify(tableName)}: name the table as project.table`);
@@ -68,7 +73,19 @@ export function validatorRoutes(app: FastifyInstance, ctx: ApiContext): void {
       try {
         const file = path.join(dir, 'data');
         await writeFile(file, text);
-        const { accounts, records } = await withConnection(instance, undefined, (c) => previewFiles(c, transform, [file]));
+        // A costly sql_transform over a large sample would hold the API's cores for good, and
+        // go on for a client that has gone: it is stopped after the limit, or when the client leaves.
+        const seconds = ctx.config.validatorTimeoutSeconds;
+        const timeout = AbortSignal.timeout(seconds * 1000);
+        const clientGone = new AbortController();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) clientGone.abort();
+        });
+        const stop = AbortSignal.any([timeout, clientGone.signal]);
+        const { accounts, records } = await withStoppableConnection(instance, stop, (c) => previewFiles(c, transform, [file])).catch((err: unknown) => {
+          if (!timeout.aborted) throw err;
+          throw new TimeLimitError(`the validator stopped converting the sample after ${seconds} s (INLET_VALIDATOR_TIMEOUT_SECONDS): send fewer records, or make settings.sql_transform cheaper`, { cause: err });
+        });
         const account = accounts[0]!;
         return {
           code: 200,
