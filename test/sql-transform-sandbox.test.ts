@@ -36,7 +36,8 @@ const withSql = (sql: string) => ({ ...CSV_TRANSFORM.settings, is_default: false
 const saveTransform = (table: string, name: string, sql: string) => inlet.api.request('POST', `${tablesUrl}${tableIds[table]}/transforms/`, { name, type: 'csv', settings: withSql(sql) });
 
 before(async () => {
-  inlet = await startInlet({ fileRoots: root });
+  // The others' transforms take milliseconds: a few seconds lets the costly one below fail soon.
+  inlet = await startInlet({ fileRoots: root, sqlTransformTimeoutSeconds: '3' });
   const project = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/projects/`, { name: 'website' });
   tablesUrl = `/config/v1/orgs/${inlet.api.orgId}/projects/${project.body.uuid}/tables/`;
   for (const name of ['events', 'loot']) {
@@ -185,6 +186,22 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
     const job = await runJob('legit', 'loot', 'legit-0', path.join(root, 'attack'));
     assert.equal(job.status, 'done', JSON.stringify(job.details));
     assert.equal((await inlet.api.query('SELECT count() FROM website.loot WHERE host = upper(host)')).text, '2\n');
+  });
+
+  test('a transform whose work grows with the cube of the rows fails its job after INLET_SQL_TRANSFORM_TIMEOUT_SECONDS, and the slot is free again', async () => {
+    // Over 3,000 rows, a subquery correlated twice makes billions of comparisons: hours of a slot.
+    const costly = path.join(root, 'costly');
+    mkdirSync(costly);
+    writeFileSync(path.join(costly, 'rows.csv'), csvOf(logRows(3_000, Date.UTC(2024, 7, 1))));
+    const sql = 'SELECT * FROM {STREAM} t WHERE (SELECT count(*) FROM {STREAM} s WHERE (SELECT count(*) FROM {STREAM} u WHERE u.bytes < s.bytes + t.bytes) > 0) >= 0';
+    const saved = await saveTransform('loot', 'costly', sql);
+    assert.equal(saved.status, 201, saved.text);
+    const job = await runJob('costly', 'loot', 'costly', costly);
+    assert.equal(job.status, 'failed', JSON.stringify(job.details));
+    assert.match(JSON.stringify(job.details), /settings\.sql_transform ran for more than 3 s \(INLET_SQL_TRANSFORM_TIMEOUT_SECONDS\) on one chunk of rows: make it cheaper/);
+    const after = await runJob('after costly', 'loot', CSV_TRANSFORM.name, costly);
+    assert.equal(after.status, 'done', JSON.stringify(after.details));
+    assert.equal(after.details.rows.written, 3_000);
   });
 });
 

@@ -58,6 +58,8 @@ export interface Config {
   readonly maxLineBytes: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
+  /** How long a sql_transform may run on one chunk of an INDEX task before the task fails. */
+  readonly sqlTransformTimeoutSeconds: number;
   /** How long POST /validator may convert its sample before it is stopped. */
   readonly validatorTimeoutSeconds: number;
   /** How many times its size a compressed object may decode to (past 1 GiB decoded) before it is refused as a decompression bomb. */
@@ -125,6 +127,12 @@ export const SETTINGS = {
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
+  sqlTransformTimeoutSeconds: {
+    env: 'INLET_SQL_TRANSFORM_TIMEOUT_SECONDS',
+    flag: '--sql-transform-timeout-seconds <s>',
+    help: "how long a table's sql_transform may run on one chunk of an INDEX task before the task fails",
+    default: '300',
+  },
   validatorTimeoutSeconds: { env: 'INLET_VALIDATOR_TIMEOUT_SECONDS', flag: '--validator-timeout-seconds <s>', help: 'how long POST /validator may convert its sample before it is stopped', default: '30' },
   maxDecodeRatio: {
     env: 'INLET_MAX_DECODE_RATIO',
@@ -230,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     readAttempts: int('readAttempts', 1),
     maxDecodeRatio: int('maxDecodeRatio', 1),
     validatorTimeoutSeconds: int('validatorTimeoutSeconds', 1),
+    sqlTransformTimeoutSeconds: int('sqlTransformTimeoutSeconds', 1),
     listPageSize: listPageSize(int('listPageSize', 1)),
     logLevel: raw('logLevel'),
     storageUrl: parseStorageUrl(raw('storageUrl') || path.join(dataDir, 'partitions')),

@@ -57,6 +57,8 @@ export interface ConvertOptions {
   readonly shared?: boolean;
   /** Collect the rejected records, at most this many, with their raw text (see collectRejects); none when absent. */
   readonly keepRejects?: number;
+  /** How long the sql_transform's statement may run on the chunk (see runSqlTransform); unbounded when absent. */
+  readonly sqlTransformTimeoutMs?: number;
 }
 
 /**
@@ -105,7 +107,7 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
   };
   try {
     const keepRaw = keepRejects !== undefined && keepRejects > 0;
-    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops, keepRaw });
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
     // A chunk without rejects (the usual one) keeps none and costs nothing more.
     if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
       const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
@@ -128,6 +130,7 @@ interface Converting {
   readonly drops: string[];
   /** Whether the scan keeps the raw text of the records whose conversion fails (see scanRawText). */
   readonly keepRaw: boolean;
+  readonly sqlTransformTimeoutMs: number | undefined;
 }
 
 const rejectsNameOf = (id: string, g: number) => `inlet_rejects_${id}_${g}`;
@@ -302,7 +305,7 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean
   if (!transform.checkedSql) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
   const transformed = `inlet_transformed_${o.id}`;
   o.drops.push(`DROP TABLE IF EXISTS ${transformed}`);
-  await runSqlTransform(connection, transform.checkedSql, stream, transformed);
+  await runSqlTransform(connection, transform.checkedSql, stream, transformed, o.sqlTransformTimeoutMs);
   const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE ${transformed})`)).map((r) => r.column_name));
   // Stored columns come from the user's output by name, cast to the table's types; absent ones are NULL.
   const columns = stored.map((c) => `${produced.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${c.type})` : `NULL::${c.type}`} AS ${quoteIdent(c.name)}`);

@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { ValidationError } from '../errors.js';
+import { SourceError, ValidationError } from '../errors.js';
 import { quoteLiteral } from './compile.js';
 import type { CheckedSqlTransform } from './model.js';
 import { isAllowedFunction } from './sql-functions.js';
@@ -140,8 +140,37 @@ export async function parseSqlTransform(parser: DuckDBConnection, text: string):
 /**
  * Runs a checked sql_transform into `table` over `stream` (a SELECT of the rows it reads): the
  * stream is a temp view of the reserved name, so the user's SELECT is never spliced into ours.
+ * Past `limitMs` its statement is interrupted: a SELECT whose work grows with the square or the
+ * cube of the rows (a correlated subquery) would hold a worker slot for hours.
  */
-export async function runSqlTransform(connection: DuckDBConnection, sql: CheckedSqlTransform, stream: string, table: string): Promise<void> {
+export async function runSqlTransform(connection: DuckDBConnection, sql: CheckedSqlTransform, stream: string, table: string, limitMs?: number): Promise<void> {
   await connection.run(`CREATE OR REPLACE TEMP VIEW ${STREAM_RELATION} AS ${stream}`);
-  await connection.run(`CREATE TEMP TABLE ${table} AS ${sql.select}`);
+  let timedOut = false;
+  let repeat: NodeJS.Timeout | undefined;
+  // Repeated until the statement settles: an interrupt made just as it starts would be forgotten.
+  const timer =
+    limitMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          connection.interrupt();
+          repeat = setInterval(() => connection.interrupt(), 100);
+        }, limitMs);
+  try {
+    await connection.run(`CREATE TEMP TABLE ${table} AS ${sql.select}`);
+  } catch (err) {
+    if (!timedOut) throw err;
+    throw new SqlTransformTimeError(
+      `settings.sql_transform ran for more than ${limitMs! / 1000} s (INLET_SQL_TRANSFORM_TIMEOUT_SECONDS) on one chunk of rows: make it cheaper (a subquery over {STREAM} per row grows with the square of the rows)`,
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    clearTimeout(timer);
+    clearInterval(repeat);
+  }
 }
+
+/** A sql_transform ran past its time limit: the same rows would take as long again, so the task fails. */
+export class SqlTransformTimeError extends SourceError {}

@@ -164,7 +164,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
         try {
           mark = performance.now();
           // Shared, so its partitions can be written on several connections at once.
-          const options = { connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects };
+          const sqlTransformTimeoutMs = ctx.config.sqlTransformTimeoutSeconds * 1000;
+          const options = { connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects, sqlTransformTimeoutMs };
           ({ chunk: converted, groups } = await convertWithEvenLineEndings(options, (j) => path.join(scratch, `even-${chunk[j]}`)));
           converted.accounts.forEach((account, j) => (accounts[chunk[j]!] = account));
           progress.rowsRead += converted.accounts.reduce((sum, account) => sum + account.rowsRead, 0);
