@@ -151,7 +151,7 @@ describe('writing partitions', () => {
     assertPartitions(scattered, Infinity);
   });
 
-  test('many small windows are written in one statement, one file each', async () => {
+  test('many small windows are written by the partitioned writer, a hundred windows a statement, one file each', async () => {
     // 240 rows two to a window: 120 windows, each of one row group.
     const many = await writeRows('many', (rows) => rows, { count: 240, stepMs: 450_000 });
     assert.equal(many.length, 120);
