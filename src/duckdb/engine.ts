@@ -24,13 +24,10 @@ export async function withConnection<T>(instance: DuckDBInstance, signal: AbortS
 }
 
 /**
- * withConnection for an instance that is closed afterwards, stopped when `signal` aborts: DuckDB
- * forgets an interrupt made between two statements, so the interrupt is repeated until `fn`
- * settles. Cleanup statements in `fn` are interrupted too, hence only for a throwaway instance.
+ * Runs `work` on the connection, interrupting it once `signal` aborts and again until `work`
+ * settles: DuckDB forgets an interrupt made between two statements, or just as one starts.
  */
-export async function withStoppableConnection<T>(instance: DuckDBInstance, signal: AbortSignal, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  signal.throwIfAborted();
-  const connection = await instance.connect();
+export async function untilAborted<T>(connection: DuckDBConnection, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
   let repeat: NodeJS.Timeout | undefined;
   const interrupt = () => {
     connection.interrupt();
@@ -38,10 +35,23 @@ export async function withStoppableConnection<T>(instance: DuckDBInstance, signa
   };
   signal.addEventListener('abort', interrupt, { once: true });
   try {
-    return await fn(connection);
+    return await work();
   } finally {
     signal.removeEventListener('abort', interrupt);
     clearInterval(repeat);
+  }
+}
+
+/**
+ * withConnection for an instance that is closed afterwards, stopped when `signal` aborts (see
+ * untilAborted). Cleanup statements in `fn` are interrupted too, hence only for a throwaway instance.
+ */
+export async function withStoppableConnection<T>(instance: DuckDBInstance, signal: AbortSignal, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  signal.throwIfAborted();
+  const connection = await instance.connect();
+  try {
+    return await untilAborted(connection, signal, () => fn(connection));
+  } finally {
     connection.closeSync();
   }
 }

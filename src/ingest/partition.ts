@@ -115,7 +115,7 @@ export async function writePartitions(chunk: ConvertedChunk, limits: PartitionLi
   try {
     const planned = await planOf(connection, transform, limits, sorted);
     const windows = planned.map((p) => ({ window: p.window, rows: p.rows, minTsMs: p.minTsMs, maxTsMs: p.maxTsMs, lo: p.first, hi: p.last }));
-    const source: RowSource = { parallel: writer.parallel, rows: (_, lo, hi) => `${sorted} WHERE rowid BETWEEN ${lo} AND ${hi}` };
+    const source: RowSource = (_, lo, hi) => `${sorted} WHERE rowid BETWEEN ${lo} AND ${hi}`;
     const batches = !planned.some((p) => p.split) && manySmall(windows, writer) ? await windowBatches(connection, windows) : undefined;
     const all = batches ? await writeWindowsWithRoom(connection, transform, source, batches, limits, dir, writer) : undefined;
     if (all) return all;
@@ -159,20 +159,17 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   const batches = manySmall(sizes, writer) ? await windowBatches(connection, sizes) : undefined;
   // Each partitioned COPY scans the row range of its windows, gaps between them included.
   if (batches && scannedByBatches(batches) > 2 * accepted + 100_000) return undefined;
-  // Other connections can read the converted rows only when they are in a shared table.
-  const source: RowSource = {
-    parallel: chunk.shared ? writer.parallel : 1,
-    rows: (c, lo, hi) => (c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`) + ` BETWEEN ${lo} AND ${hi}`,
-  };
+  const source: RowSource = (c, lo, hi) => (c === connection ? `${chunk.accepted} WHERE ${ROW_COLUMN}` : `${converted} WHERE ${ACCEPTED_FILTER} AND rowid`) + ` BETWEEN ${lo} AND ${hi}`;
   const all = batches ? await writeWindowsWithRoom(connection, transform, source, batches, limits, dir, writer) : undefined;
   if (all) {
     await connection.run(`DROP TABLE IF EXISTS ${chunk.converted}`);
     return all;
   }
-  const written = await writeEach(connection, writer, source.parallel, windows.length, dir, async (c, i, file) => {
+  // Other connections can read the converted rows only when they are in a shared table.
+  const written = await writeEach(connection, writer, chunk.shared ? writer.parallel : 1, windows.length, dir, async (c, i, file) => {
     const { lo, hi, window, ...partition } = sizes[i]!;
     await c.run(
-      `COPY (SELECT ${columns} FROM ${source.rows(c, lo, hi)} AND ${windowSql(ts, width)} = ${window}${partition.rows > rowGroupRows ? ` ORDER BY ${ts}` : ''})
+      `COPY (SELECT ${columns} FROM ${source(c, lo, hi)} AND ${windowSql(ts, width)} = ${window}${partition.rows > rowGroupRows ? ` ORDER BY ${ts}` : ''})
        TO ${quoteLiteral(file)} ${parquetOptions(writer)}`,
     );
     return partition;
@@ -260,12 +257,8 @@ async function writeWindowsWithRoom(...args: Parameters<typeof writeWindows>): P
   }
 }
 
-/** Where the rows to write are read, by the row numbers of WindowRows' ranges, and on how many connections at once. */
-interface RowSource {
-  /** `<relation> WHERE <condition>`: the rows numbered lo to hi, as the connection sees them. */
-  readonly rows: (c: DuckDBConnection, lo: number, hi: number) => string;
-  readonly parallel: number;
-}
+/** Where the rows to write are read: `<relation> WHERE <condition>`, the rows numbered lo to hi (WindowRows' ranges) as the connection sees them. */
+type RowSource = (c: DuckDBConnection, lo: number, hi: number) => string;
 
 /**
  * Writes the windows with DuckDB's partitioned writer, a run of them per COPY: a COPY per window
@@ -292,7 +285,7 @@ async function writeWindows(
     const files: string[][] = [];
     // One after another on this connection: several at once took as long, with more CPU (docs/benchmarks.md).
     for (const [k, batch] of batches.entries()) {
-      const rows = source.rows(connection, Math.min(...batch.map((w) => w.lo)), Math.max(...batch.map((w) => w.hi)));
+      const rows = source(connection, Math.min(...batch.map((w) => w.lo)), Math.max(...batch.map((w) => w.hi)));
       const batchDir = path.join(staging, String(k));
       await connection.run(
         `COPY (SELECT * FROM (SELECT ${columns}, ${windowSql(ts, limits.maxMinutes * 60_000)} AS ${WINDOW_COLUMN} FROM ${rows})

@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { untilAborted } from '../duckdb/engine.js';
 import { SourceError, ValidationError } from '../errors.js';
 import { quoteLiteral } from './compile.js';
 import type { CheckedSqlTransform } from './model.js';
@@ -145,30 +146,17 @@ export async function parseSqlTransform(parser: DuckDBConnection, text: string):
  */
 export async function runSqlTransform(connection: DuckDBConnection, sql: CheckedSqlTransform, stream: string, table: string, limitMs?: number): Promise<void> {
   await connection.run(`CREATE OR REPLACE TEMP VIEW ${STREAM_RELATION} AS ${stream}`);
-  let timedOut = false;
-  let repeat: NodeJS.Timeout | undefined;
-  // Repeated until the statement settles: an interrupt made just as it starts would be forgotten.
-  const timer =
-    limitMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          connection.interrupt();
-          repeat = setInterval(() => connection.interrupt(), 100);
-        }, limitMs);
+  const run = () => connection.run(`CREATE TEMP TABLE ${table} AS ${sql.select}`);
+  if (limitMs === undefined) return void (await run());
+  const timeout = AbortSignal.timeout(limitMs);
   try {
-    await connection.run(`CREATE TEMP TABLE ${table} AS ${sql.select}`);
+    await untilAborted(connection, timeout, run);
   } catch (err) {
-    if (!timedOut) throw err;
+    if (!timeout.aborted) throw err;
     throw new SqlTransformTimeError(
-      `settings.sql_transform ran for more than ${limitMs! / 1000} s (INLET_SQL_TRANSFORM_TIMEOUT_SECONDS) on one chunk of rows: make it cheaper (a subquery over {STREAM} per row grows with the square of the rows)`,
-      {
-        cause: err,
-      },
+      `settings.sql_transform ran for more than ${limitMs / 1000} s (INLET_SQL_TRANSFORM_TIMEOUT_SECONDS) on one chunk of rows: make it cheaper (a subquery over {STREAM} per row grows with the square of the rows)`,
+      { cause: err },
     );
-  } finally {
-    clearTimeout(timer);
-    clearInterval(repeat);
   }
 }
 
