@@ -10,6 +10,7 @@ import xz from 'xz-decompress';
 import yauzl from 'yauzl';
 import { SourceError } from '../errors.js';
 import type { Compression } from '../transform/model.js';
+import { Utf8Text } from './text-encoding.js';
 
 /** The first bytes of each compressed format; `deflate` may be raw and so has none to check. */
 export const MAGIC: Partial<Record<Compression, { bytes: readonly Buffer[]; label: string }>> = {
@@ -110,7 +111,7 @@ export async function head(file: string, length: number = MAGIC_LENGTH): Promise
 }
 
 /** The one file inside a zip archive (folders are skipped); several files would mix headers and records. */
-async function unzipTo(raw: string, dest: string, url: string, guard: ExpansionLimit): Promise<void> {
+async function unzipTo(raw: string, dest: string, url: string, tail: () => NodeJS.ReadWriteStream[]): Promise<void> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   try {
     const entries = await new Promise<yauzl.Entry[]>((resolve, reject) => {
@@ -136,35 +137,36 @@ async function unzipTo(raw: string, dest: string, url: string, guard: ExpansionL
       );
     }
     const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entries[0]!, (err, s) => (err ? reject(err) : resolve(s))));
-    await pipeline(stream, guard, outputFile(dest));
+    await pipeline([stream, ...tail(), outputFile(dest)]);
   } finally {
     zip.close();
   }
 }
 
-/** Decodes a spooled object into `dest`, within `limit`. */
+/** Decodes a spooled object into `dest` as UTF-8 text (see Utf8Text), within `limit`. */
 export async function decodeFile(raw: string, dest: string, compression: Compression, url: string, limit: DecodeLimit): Promise<void> {
   const input = () => createReadStream(raw, { highWaterMark: 1024 * 1024 });
   const { size } = await stat(raw);
-  const guard = () => new ExpansionLimit(url, limit, () => size);
+  const tail = () => [new ExpansionLimit(url, limit, () => size), new Utf8Text(url)];
+  const decode = async (source: Readable, decoder?: NodeJS.ReadWriteStream) => pipeline([source, ...(decoder ? [decoder] : []), ...tail(), outputFile(dest)]);
   switch (compression) {
     case 'zip':
-      return unzipTo(raw, dest, url, guard());
+      return unzipTo(raw, dest, url, tail);
     case 'deflate':
     case 'zlib':
-      return pipeline(input(), isZlibHeader(await head(raw)) ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS), guard(), outputFile(dest));
+      return decode(input(), isZlibHeader(await head(raw)) ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS));
     case 'bzip2':
-      return pipeline(input(), unbzip2(), guard(), outputFile(dest));
+      return decode(input(), unbzip2());
     case 'zstd':
-      return pipeline(input(), zstdDecoder.stream(), guard(), outputFile(dest));
+      return decode(input(), zstdDecoder.stream());
     case 'xz': {
       const web = Readable.toWeb(input()) as unknown as ReadableStream<Uint8Array>;
-      return pipeline(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>), guard(), outputFile(dest));
+      return decode(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>));
     }
     case 'gzip':
-      return pipeline(input(), createGunzip(INFLATE_OPTIONS), guard(), outputFile(dest));
+      return decode(input(), createGunzip(INFLATE_OPTIONS));
     case 'none':
-      return pipeline(input(), outputFile(dest));
+      return decode(input());
   }
 }
 

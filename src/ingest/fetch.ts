@@ -7,6 +7,7 @@ import { errorMessage, InletError, SourceError, TransientSourceError } from '../
 import { changedError, type Sources } from '../sources/sources.js';
 import type { Compression } from '../transform/model.js';
 import { sleep } from '../time.js';
+import { needsRewrite, utf8Of, Utf8Text } from './text-encoding.js';
 import { checkMagic, decodeFile, ExpansionLimit, head, INFLATE_OPTIONS, MAGIC_LENGTH, outputFile, STREAMED, type DecodeLimit } from './decompress.js';
 
 /**
@@ -113,6 +114,8 @@ async function readableInPlace(sources: Sources, url: string, compression: Compr
   if (whole && bytes > holding.size) throw grownError(url, holding.size);
   const error = first.length > 0 ? checkMagic(first.subarray(0, MAGIC_LENGTH), 'none', url) : undefined;
   if (error) throw error;
+  // UTF-16 text is copied, rewritten as UTF-8 on the way.
+  if (needsRewrite(first, url)) return undefined;
   return whole && holding.hold(bytes) ? { bytes, path: local, data: first } : { bytes, path: local };
 }
 
@@ -130,7 +133,7 @@ const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads a small object whole and answers its decoded bytes, counting them into `magic` and
- * checking its first bytes; a gzip object that decodes to more than SMALL_DECODED_BYTES is
+ * checking its first bytes, as UTF-8 text (see Utf8Text); a gzip object that decodes to more than SMALL_DECODED_BYTES is
  * streamed to `dest` instead (undefined); past `listedSize` it is refused. No stream pipeline: for
  * many small objects, its machinery (an abort controller and its exception per object) cost
  * more CPU than reading the bytes (docs/benchmarks.md, small files).
@@ -153,12 +156,12 @@ async function readWhole(body: Readable, magic: MagicCheck, compression: Compres
   const data = Buffer.concat(chunks);
   const wrong = data.length > 0 ? checkMagic(data.subarray(0, MAGIC_LENGTH), compression, url) : undefined;
   if (wrong) throw wrong;
-  if (compression !== 'gzip' || data.length === 0) return data;
+  if (compression !== 'gzip' || data.length === 0) return utf8Of(data, url);
   try {
-    return await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES });
+    return utf8Of(await gunzipAsync(data, { ...INFLATE_OPTIONS, maxOutputLength: SMALL_DECODED_BYTES }), url);
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
-    await pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), new ExpansionLimit(url, limit, () => data.length), outputFile(dest), { signal });
+    await pipeline(Readable.from([data]), createGunzip(INFLATE_OPTIONS), new ExpansionLimit(url, limit, () => data.length), new Utf8Text(url), outputFile(dest), { signal });
     return undefined;
   }
 }
@@ -189,6 +192,7 @@ async function fetchOnce(
   const spool = STREAMED.includes(compression) ? undefined : `${dest}.raw`;
   const stages: NodeJS.ReadWriteStream[] = [magic];
   if (compression === 'gzip') stages.push(createGunzip(INFLATE_OPTIONS), new ExpansionLimit(url, limit, () => magic.bytes));
+  if (!spool) stages.push(new Utf8Text(url));
   try {
     if (!spool && size !== undefined && size <= SMALL_OBJECT_BYTES) {
       const data = await readWhole(body, magic, compression, dest, signal, url, size, limit);
