@@ -6,13 +6,13 @@ import { after, test } from 'node:test';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
-import { bundleLines, HoldBudget, type HeldObject } from '../src/ingest/bundle.js';
+import { bundleObjects, csvLineRecords, HoldBudget, type HeldObject } from '../src/ingest/bundle.js';
 import type { ConvertedChunk, ReadGroup } from '../src/ingest/convert.js';
 import { convertWithEvenLineEndings } from '../src/ingest/line-endings.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { FILE_COLUMN } from '../src/transform/bookkeeping.js';
 import { validateTransform } from '../src/transform/validate.js';
-import { JSON_TRANSFORM } from './helpers/data.js';
+import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'inlet-bundle-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,8 +49,11 @@ interface Outcome {
   quarantine: Record<string, unknown>[];
 }
 
-async function outcome(c: DuckDBConnection, groups: readonly ReadGroup[], fileCount: number): Promise<Outcome> {
-  const { transform } = validateTransform(JSON_TRANSFORM.type, JSON_TRANSFORM.settings);
+type TransformOf = { type: string; settings: Record<string, unknown> };
+const parsed = (t: TransformOf) => validateTransform(t.type, t.settings).transform;
+
+async function outcome(c: DuckDBConnection, t: TransformOf, groups: readonly ReadGroup[], fileCount: number): Promise<Outcome> {
+  const transform = parsed(t);
   const { chunk } = await convertWithEvenLineEndings({ connection: c, transform, groups, fileCount, nowMs: 0, keepRejects: 10_000 }, (j) => path.join(dir, `even-${j}-${Math.random()}`));
   try {
     const rows: Record<string, unknown>[][] = Array.from({ length: fileCount }, () => []);
@@ -62,9 +65,9 @@ async function outcome(c: DuckDBConnection, groups: readonly ReadGroup[], fileCo
   }
 }
 
-/** Converts the objects from their own files, and with the NDJSON ones held and bundled. */
-async function bothWays(data: readonly Buffer[], name: string) {
-  const { transform } = validateTransform(JSON_TRANSFORM.type, JSON_TRANSFORM.settings);
+/** Converts the objects from their own files, and with the ones that read by line held and bundled. */
+async function bothWays(data: readonly Buffer[], name: string, t: TransformOf = JSON_TRANSFORM) {
+  const transform = parsed(t);
   const files = data.map((bytes, i) => {
     const file = path.join(dir, `${name}-${i}`);
     writeFileSync(file, bytes);
@@ -73,12 +76,12 @@ async function bothWays(data: readonly Buffer[], name: string) {
   const limit = { maxLineBytes: MAX_LINE_BYTES, copyOf: (i: number) => path.join(dir, `${name}-lines-${i}-${Math.random()}`) };
   const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
   try {
-    const alone = await withConnection(engine, undefined, async (c) => outcome(c, await readGroups(transform, files, limit), files.length));
+    const alone = await withConnection(engine, undefined, async (c) => outcome(c, t, await readGroups(transform, files, limit), files.length));
     const held: HeldObject[] = data.map((bytes, number) => ({ number, data: bytes }));
-    const bundle = await bundleLines(held, path.join(dir, `${name}-bundle`), MAX_LINE_BYTES);
+    const bundle = await bundleObjects(transform, held, path.join(dir, `${name}-bundle`), MAX_LINE_BYTES);
     const bundled = new Set(bundle.group!.numbers);
     const local = files.map((file, j) => (bundled.has(j) ? undefined : file));
-    const together = await withConnection(engine, undefined, async (c) => outcome(c, [...(await readGroups(transform, local, limit)), bundle.group!], files.length));
+    const together = await withConnection(engine, undefined, async (c) => outcome(c, t, [...(await readGroups(transform, local, limit)), bundle.group!], files.length));
     return { alone, together, others: bundle.others.map((o) => o.number) };
   } finally {
     engine.closeSync();
@@ -122,6 +125,89 @@ test('a bundle of thousands of lines, which DuckDB reads in parallel pieces, nam
   assert.deepEqual(together.rows, alone.rows);
   assert.deepEqual(together.quarantine, alone.quarantine);
   assert.ok(together.quarantine.length > 100, `${together.quarantine.length} rejects`);
+});
+
+const HEADER = 'timestamp,host,status,bytes,latency,cached';
+const csvRow = (s: number, host = `h${s % 7}`, status: string | number = 200) => `2024-01-01 00:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')},${host},${status},${s},1.5,true`;
+const csvObject = (from: number, n: number, ending = '\n') => `${HEADER}${ending}${Array.from({ length: n }, (_, i) => csvRow(from + i)).join(ending)}${ending}`;
+
+/** CSV objects as logs hold them, and every way a line or a record can go wrong. */
+function csvObjects(): Buffer[] {
+  const text = [
+    csvObject(0, 5),
+    csvObject(100, 3, '\r\n'),
+    `\uFEFF${csvObject(200, 2)}`,
+    // Quoted fields: delimiters, doubled quotes, a quote inside a field (data), an empty quoted field.
+    `${HEADER}\n${csvRow(300, '"a,b"')}\n${csvRow(301, '"say ""hi"""')}\n${csvRow(302, '5" disk')}\n${csvRow(303, '""')}\n`,
+    // Reader rejects: too many fields, too few, a quote closed and followed by text.
+    `${HEADER}\n${csvRow(400)}\n${csvRow(401)},extra\n2024-01-01 00:06:42,h,200\n${csvRow(403, '"x"y')}\n${csvRow(404)}\n`,
+    // Conversion rejects: a bad time, a bad status, a negative status.
+    `${HEADER}\n${csvRow(500)}\nnot-a-time,h,200,1,1.5,true\n${csvRow(502, 'h', 'oops')}\n${csvRow(503, 'h', -1)}\n`,
+    `${HEADER}\n${csvRow(600)}\n${csvRow(601)}`,
+    HEADER + '\n',
+    '',
+    // Left to their own files: a quoted field spanning lines, a blank line, a long line, another width.
+    `${HEADER}\n${csvRow(700, '"two\nlines"')}\n${csvRow(701)}\n`,
+    `${HEADER}\n${csvRow(800)}\n\n${csvRow(801)}\n`,
+    `${HEADER}\n${csvRow(1000, 'x'.repeat(MAX_LINE_BYTES))}\n${csvRow(1001)}\n`,
+    `${HEADER},more\n${csvRow(1100)},1\n${csvRow(1101)},2\n`,
+    // A head line opening a quote it does not close: skipped by line, as the files are read.
+    `"time,host,status,bytes,latency,cached\n${csvRow(1200)}\n${csvRow(1201)}\n`,
+    ...Array.from({ length: 30 }, (_, f) => csvObject(2000 + f * 10, 4, f % 2 === 0 ? '\n' : '\r\n') + (f % 4 === 0 ? 'bad,line\n' : '')),
+  ].map((t) => Buffer.from(t));
+  // Not UTF-8: the reader refuses the line.
+  text.splice(6, 0, Buffer.concat([Buffer.from(`${HEADER}\n${csvRow(1300)}\n2024-01-01 00:00:01,`), Buffer.from([0xff, 0xfe]), Buffer.from(`,200,1,1.5,true\n${csvRow(1302)}\n`)]));
+  return text;
+}
+
+test('CSV objects read as one bundle convert, account and quarantine exactly as from their own files', async () => {
+  const { alone, together, others } = await bothWays(csvObjects(), 'csv', CSV_TRANSFORM);
+  assert.deepEqual(others, [10, 11, 12, 13]);
+  assert.deepEqual(together.accounts, alone.accounts);
+  assert.deepEqual(together.rows, alone.rows);
+  assert.deepEqual(together.quarantine, alone.quarantine);
+  const reasons = together.quarantine.map((r) => String(r.reason));
+  for (const kind of ['TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE', 'INVALID ENCODING', 'column "timestamp"', 'column "status"', 'line longer than 160 bytes']) {
+    assert.ok(
+      reasons.some((r) => r.startsWith(kind)),
+      `${kind} in ${reasons.join(' | ')}`,
+    );
+  }
+  const lines = together.quarantine.filter((r) => Number(r.f) === 4).map((r) => Number(r.line));
+  assert.deepEqual(lines, [3, 4, 5]);
+});
+
+test('a CSV bundle of thousands of lines names each refused and failed record as its file would, with or without a head to skip', async () => {
+  for (const skip of [0, 2]) {
+    const t = { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, format_details: { delimiter: ',', skip_head: skip } } };
+    const data = Array.from({ length: 400 }, (_, f) => {
+      const lines = Array.from({ length: 60 }, (_, i) => csvRow(f * 100 + i, f % 3 === 0 ? `"quoted, ${i}"` : `h${i}`));
+      if (f % 7 === 3) lines.splice(1 + (f % 50), 0, 'too,few');
+      if (f % 11 === 5) lines.splice(1 + (f % 40), 0, csvRow(f, 'h', 'x'));
+      return Buffer.from([...Array.from({ length: skip }, () => HEADER), ...lines].join(f % 2 === 0 ? '\n' : '\r\n') + '\n');
+    });
+    const { alone, together, others } = await bothWays(data, `csv-many-${skip}`, t);
+    assert.deepEqual(others, []);
+    assert.deepEqual(together.accounts, alone.accounts);
+    assert.deepEqual(together.rows, alone.rows);
+    assert.deepEqual(together.quarantine, alone.quarantine);
+    assert.ok(together.quarantine.length > 50, `${together.quarantine.length} rejects`);
+  }
+});
+
+test('a CSV object is bundled only where each line after its head is exactly one record', () => {
+  const csv = parsed(CSV_TRANSFORM).csv;
+  const look = (text: string) => {
+    const found = csvLineRecords(Buffer.from(text), csv);
+    return found === undefined ? 'not by line' : (found.fields ?? 'no record');
+  };
+  assert.equal(look('h\na,"b,c",d\r\ne,f,g\n'), 3);
+  assert.equal(look('"h\na,b\n'), 2);
+  assert.equal(look('h\n'), 'no record');
+  assert.equal(look('h\na,"b\nc"\n'), 'not by line');
+  assert.equal(look('h\na,b\n\nc,d\n'), 'not by line');
+  assert.equal(look('h\na\rb,c\n'), 'not by line');
+  assert.equal(look('h\na,"b""c\n'), 'not by line');
 });
 
 test('a chunk holds objects in memory up to its budget, and writes the rest', () => {

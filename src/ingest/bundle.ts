@@ -1,12 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BUNDLE_PREFIX_BYTES } from '../transform/bookkeeping.js';
+import { quoteLiteral } from '../transform/compile.js';
+import type { CsvOptions, Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
+import { scanRecord } from './csv-fields.js';
 import { MAX_LOOK } from './first-bytes.js';
 import { jsonShapeOf } from './json-shape.js';
 
 /**
- * Small NDJSON objects are held in memory as they are fetched and written together as one
+ * Small NDJSON and CSV objects are held in memory as they are fetched and written together as one
  * bundle file, each line led by its object's file number: DuckDB then reads one file instead of a
  * thousand, and no file is written, looked at and removed per object. The lines read as they would
  * from the objects' own files: the same records, the same line numbers, the same rejects.
@@ -40,30 +43,92 @@ const CR = 0x0d;
 const SPACE = 0x20;
 const NEWLINE = Buffer.from([LF]);
 
+export interface Bundle {
+  /** The read group of the bundle file; undefined when no object went into it. */
+  readonly group: ReadGroup | undefined;
+  /** Held objects left out of the bundle, for the caller to write to files of their own. */
+  readonly others: HeldObject[];
+}
+
+/** The separator after an NDJSON line's file number: a byte JSON text never holds unescaped. */
+const LINES_SEPARATOR = '\u0001';
+
 /**
- * Writes the held NDJSON objects into one bundle at `dest` and answers its read group; the
- * objects that are not NDJSON lines (arrays, documents), or have a line past the limit (taken
- * out of their files as before), come back in `others` for the caller to write out.
+ * Writes the held objects that read line by line into one bundle at `dest` and answers its read
+ * group. Left in `others`, read from their own files as before: objects with a line past the limit
+ * (taken out of their files there); for NDJSON, arrays and documents; for CSV, objects where a
+ * record is not exactly one line (see csvLineRecords), or whose field count is not the bundle's.
  */
-export async function bundleLines(held: readonly HeldObject[], dest: string, maxLineBytes: number): Promise<{ group: ReadGroup | undefined; others: HeldObject[] }> {
-  const others: HeldObject[] = [];
+export async function bundleObjects(transform: Transform, held: readonly HeldObject[], dest: string, maxLineBytes: number): Promise<Bundle> {
+  const short = held.filter((object) => !hasLongLine(object.data, maxLineBytes));
+  const csv = transform.type === 'csv' ? transform.csv : undefined;
+  let chosen: HeldObject[];
+  let csvFieldCount = 0;
+  if (csv === undefined) {
+    chosen = short.filter((object) => jsonShapeOf(object.data.subarray(0, MAX_LOOK)) === 'lines');
+  } else if (!bundlesCsv(csv)) {
+    chosen = [];
+  } else {
+    const fields = new Map(short.map((object) => [object, csvLineRecords(object.data, csv)]));
+    csvFieldCount = mostCommon([...fields.values()].flatMap((f) => (f?.fields === undefined ? [] : [f.fields]))) ?? 0;
+    // An object without records (a header alone) holds no line of the bundle's width to mismatch.
+    chosen = short.filter((object) => fields.get(object) !== undefined && (fields.get(object)!.fields ?? csvFieldCount) === csvFieldCount);
+  }
+  const inBundle = new Set(chosen);
+  const others = held.filter((object) => !inBundle.has(object));
+  if (chosen.length === 0) return { group: undefined, others };
   const pieces: Buffer[] = [];
-  const numbers: number[] = [];
   const starts: number[] = [];
   let line = 1;
-  for (const object of held) {
-    if (hasLongLine(object.data, maxLineBytes) || jsonShapeOf(object.data.subarray(0, MAX_LOOK)) !== 'lines') {
-      others.push(object);
-      continue;
-    }
-    numbers.push(object.number);
+  for (const object of chosen) {
     starts.push(line);
-    line += appendLines(pieces, object);
+    line += appendLines(pieces, object, csv ? csv.delimiter : LINES_SEPARATOR, csv?.skipHead ?? 0);
   }
-  if (numbers.length === 0) return { group: undefined, others };
   await writeFile(dest, Buffer.concat(pieces));
-  const group: ReadGroup = { files: [dest], numbers, shape: 'lines', csvFieldCount: 0, maxLineBytes, longLines: numbers.map(() => []), bundleStarts: starts };
+  const numbers = chosen.map((object) => object.number);
+  const group: ReadGroup = { files: [dest], numbers, shape: csv ? 'csv' : 'lines', csvFieldCount, maxLineBytes, longLines: numbers.map(() => []), bundleStarts: starts };
   return { group, others };
+}
+
+/**
+ * Whether CSV read with these options can be bundled: comment lines are left to DuckDB, and a
+ * file number must read as one field whatever the delimiter, quote and escape.
+ */
+const bundlesCsv = (csv: CsvOptions) => csv.comment === undefined && ![csv.delimiter, csv.quote, csv.escape].some((c) => c.length > 0 && /[0-9\r\n]/.test(c));
+
+function mostCommon(values: readonly number[]): number | undefined {
+  const counts = new Map<number, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0];
+}
+
+/**
+ * Whether every line of a CSV object after its skipped head is exactly one record, as DuckDB
+ * reads it (no quoted field spans lines, no blank line, no carriage return but a line's last
+ * byte), so that prefixing each line with a field changes no record; answers the first record's
+ * field count (undefined if there is none), or undefined if a line is not one record.
+ */
+export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number | undefined } | undefined {
+  const text = data.toString('utf8');
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let fields: number | undefined;
+  let cr = text.indexOf('\r');
+  for (let line = 0; pos < text.length; line++) {
+    const newline = text.indexOf('\n', pos);
+    const end = newline < 0 ? text.length : newline;
+    const lineEnd = text.charCodeAt(end - 1) === CR && end > pos ? end - 1 : end;
+    if (cr >= 0 && cr < lineEnd) return undefined;
+    if (cr >= 0 && cr < end) cr = text.indexOf('\r', end);
+    if (line >= csv.skipHead) {
+      if (lineEnd === pos) return undefined;
+      const record = scanRecord(text, pos, csv);
+      if (record.open || record.end !== lineEnd) return undefined;
+      fields ??= record.fields;
+    }
+    if (newline < 0) break;
+    pos = newline + 1;
+  }
+  return { fields };
 }
 
 /** Whether a line holds more than `maxBytes` bytes before its "\n", as long-lines.ts counts them. */
@@ -78,25 +143,27 @@ function hasLongLine(data: Buffer, maxBytes: number): boolean {
 }
 
 /**
- * Appends an object's lines, each led by its number, and answers how many. As DuckDB reads a
- * file: a BOM at its start is not data, a line ends at "\n" or "\r\n", no line follows a final
- * newline. A lone "\r" (JSON whitespace; DuckDB fails a file on it) reads as a space, as in the
- * even copy of line-endings.ts.
+ * Appends an object's lines after its first `skipLines`, each led by its number and `separator`,
+ * and answers how many. As DuckDB reads a file: a BOM at its start is not data, a line ends at
+ * "\n" or "\r\n", no line follows a final newline. A lone "\r" (JSON whitespace; DuckDB fails a
+ * file on it) reads as a space, as in the even copy of line-endings.ts.
  */
-function appendLines(pieces: Buffer[], object: HeldObject): number {
+function appendLines(pieces: Buffer[], object: HeldObject, separator: string, skipLines: number): number {
   const data = object.data;
-  const prefix = Buffer.from(`${object.number}\u0001`);
+  const prefix = Buffer.from(`${object.number}${separator}`);
   if (prefix.length > BUNDLE_PREFIX_BYTES) throw new Error(`file number ${object.number} is too long for a bundle's prefix`);
   const hasCr = data.includes(CR);
   let start = data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
   let lines = 0;
-  while (start < data.length) {
+  for (let skipped = 0; start < data.length; skipped++) {
     const newline = data.indexOf(LF, start);
     const end = newline < 0 ? data.length : newline;
-    let text = data.subarray(start, end);
-    if (hasCr) text = withoutCarriageReturns(text);
-    pieces.push(prefix, text, NEWLINE);
-    lines++;
+    if (skipped >= skipLines) {
+      let text = data.subarray(start, end);
+      if (hasCr) text = withoutCarriageReturns(text);
+      pieces.push(prefix, text, NEWLINE);
+      lines++;
+    }
     start = end + 1;
   }
   return lines;
@@ -112,22 +179,27 @@ function withoutCarriageReturns(text: Buffer): Buffer {
 
 /**
  * Makes the reject table of a bundle's read name each refused line as a read of the objects'
- * own files would: its file's index in the group, its line in that file, the line without its
- * prefix, the column without the bundle's first one. Run right after the read.
+ * own files would: its file's index in the group, its line in that file (after the skipped head
+ * the bundle left out), the line without its prefix, the column and the field counts without the
+ * bundle's first field. Run right after the read.
  */
-export async function unbundleRejects(connection: DuckDBConnection, errors: string, starts: readonly number[]): Promise<void> {
-  const found = `regexp_extract(error_message, 'Found: (\\d+)', 1)`;
+export async function unbundleRejects(connection: DuckDBConnection, errors: string, group: ReadGroup, transform: Transform): Promise<void> {
+  const starts = group.bundleStarts!;
+  const csv = group.shape === 'csv' ? transform.csv : undefined;
+  const separator = quoteLiteral(csv ? csv.delimiter : LINES_SEPARATOR);
+  const counts = `'Expected Number of Columns: (\\d+) Found: (\\d+)'`;
+  const count = (n: 1 | 2) => `(regexp_extract(e.error_message, ${counts}, ${n})::BIGINT - 1)`;
   // An empty file starts where the next one does and holds no line: it is left out.
   const firsts = starts.flatMap((first, j) => (first === starts[j + 1] ? [] : [`(${j}, ${first})`]));
   await connection.run(
     `CREATE OR REPLACE TEMP TABLE ${errors} AS
      SELECT e.* REPLACE (
        s.j::UBIGINT AS file_id,
-       (e.line - s.first + 1)::UBIGINT AS line,
+       (e.line - s.first + 1 + ${csv?.skipHead ?? 0})::UBIGINT AS line,
        (e.column_idx - 1)::UBIGINT AS column_idx,
-       CASE WHEN e.csv_line IS NULL THEN NULL ELSE substr(e.csv_line, strpos(e.csv_line, chr(1)) + 1) END AS csv_line,
-       CASE WHEN e.error_type = 'TOO MANY COLUMNS' AND ${found} <> ''
-            THEN 'Expected Number of Columns: 1 Found: ' || (${found}::BIGINT - 1) ELSE e.error_message END AS error_message
+       CASE WHEN e.csv_line IS NULL THEN NULL ELSE substr(e.csv_line, strpos(e.csv_line, ${separator}) + length(${separator})) END AS csv_line,
+       CASE WHEN regexp_matches(e.error_message, ${counts})
+            THEN regexp_replace(e.error_message, ${counts}, 'Expected Number of Columns: ' || ${count(1)} || ' Found: ' || ${count(2)}) ELSE e.error_message END AS error_message
      )
      FROM ${errors} e ASOF JOIN (SELECT * FROM (VALUES ${firsts.join(', ')}) v(j, first)) s ON e.line >= s.first`,
   );

@@ -177,7 +177,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
-    if (group.bundleStarts) await unbundleRejects(connection, `${rejectsName}_errors`, group.bundleStarts);
+    if (group.bundleStarts) await unbundleRejects(connection, `${rejectsName}_errors`, group, transform);
     // DuckDB reports a short record once per missing field: one record, one reject. Errors of a
     // whole line (LINE SIZE OVER MAXIMUM) have no column_idx, and arg_min skips NULL keys.
     const refused = `(SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1)) AS error_type,

@@ -90,7 +90,7 @@ export const recordEnd = (text: string, start: number, csv: CsvOptions): number 
  * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
  * field count, where it ends (its line ending, or the text's end) and whether a quote is left open.
  */
-function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; end: number; open: boolean } {
+export function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; end: number; open: boolean } {
   let fields = 1;
   let quoted = false;
   let fieldStart = true;

@@ -53,7 +53,7 @@ export interface ReadOptions {
   readonly maxLineBytes: number;
   /** compileSelect only: SQL of a record's raw text over the read's columns, kept for the rejected records (else RAW_COLUMN is NULL). */
   readonly rawText?: string;
-  /** NDJSON lines of many objects in one file, each line led by its object's file number (see ingest/bundle.ts). */
+  /** NDJSON or CSV lines of many objects in one file, each line led by its object's file number (see ingest/bundle.ts). */
   readonly bundled?: boolean;
 }
 
@@ -103,9 +103,11 @@ export function readSql(t: Transform, o: ReadOptions): string {
   }
   const columns = Array.from({ length: o.csvFieldCount }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
   const comment = t.csv.comment ? `, comment=${quoteLiteral(t.csv.comment)}` : '';
+  // A bundle's lines are led by their file number as a field of its own, its skipped heads left out.
+  const [file, prefix, skip] = o.bundled ? [BUNDLE_FILE, `'${BUNDLE_FILE}': 'INTEGER', `, 0] : [fileNumber, '', t.csv.skipHead];
   return (
-    `SELECT ${fileNumber} AS ${FILE_COLUMN}, * FROM read_csv(${files}, columns={${columns}}, ` +
-    `delim=${quoteLiteral(t.csv.delimiter)}, quote=${quoteLiteral(t.csv.quote)}, escape=${quoteLiteral(t.csv.escape)}, skip=${t.csv.skipHead}${comment}, ${common})`
+    `SELECT ${file} AS ${FILE_COLUMN}, *${o.bundled ? ` EXCLUDE (${BUNDLE_FILE})` : ''} FROM read_csv(${files}, columns={${prefix}${columns}}, ` +
+    `delim=${quoteLiteral(t.csv.delimiter)}, quote=${quoteLiteral(t.csv.quote)}, escape=${quoteLiteral(t.csv.escape)}, skip=${skip}${comment}, ${common})`
   );
 }
 

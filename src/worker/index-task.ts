@@ -9,7 +9,7 @@ import { errorMessage, SourceError } from '../errors.js';
 import { UnreadableFileError, type ConvertedChunk, type FileAccount, type ReadGroup } from '../ingest/convert.js';
 import { convertWithEvenLineEndings } from '../ingest/line-endings.js';
 import { readGroups } from '../ingest/read-groups.js';
-import { bundleLines, HoldBudget } from '../ingest/bundle.js';
+import { bundleObjects, HoldBudget } from '../ingest/bundle.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
@@ -110,8 +110,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   // The next chunk downloads while this one converts; it stops with the task.
   const prefetch = new AbortController();
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
-  // Small NDJSON objects are held in memory and read as one bundle (bundle.ts), a budget per chunk.
-  const bundling = transform.type === 'json' && !replay;
+  // Small NDJSON and CSV objects are held in memory and read as one bundle (bundle.ts), a budget per chunk.
+  const bundling = !replay;
   const fetchChunk = (chunk: readonly number[], budget = new HoldBudget()) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
@@ -147,7 +147,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       // Every download succeeded: a failure was thrown above.
       const done = fetched.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const held = done.flatMap((f, j) => ('data' in f && f.data ? [{ number: j, data: f.data }] : []));
-      const bundle = await bundleLines(held, path.join(scratch, `bundle-${k}`), ctx.config.maxLineBytes);
+      const bundle = await bundleObjects(transform, held, path.join(scratch, `bundle-${k}`), ctx.config.maxLineBytes);
       // Held objects left out of the bundle are read from files: a file read in place is one already.
       await Promise.all(
         bundle.others.map((o) => {
