@@ -51,8 +51,14 @@ export async function generateCsvGz(dir: string, files: number, rowsPerFile: num
   return { files: out, rows: files * rowsPerFile, badRows: badRows(0, files * rowsPerFile) };
 }
 
-/** Many small NDJSON files (objects of 2-8 KB, 5 KB on average), written as `<dir>/<key>`; keys spread over folders as logs are. */
-export async function generateSmallNdjson(dir: string, files: number, stepMs = 1000): Promise<Generated & { keys: string[] }> {
+const COLUMNS = ['timestamp', 'host', 'method', 'path', 'status', 'bytes', 'latency_ms', 'user_agent'];
+
+/**
+ * Many small files (objects of 2-8 KB, 5 KB on average), written as `<dir>/<key>`; keys spread
+ * over folders as logs are. NDJSON, or CSV with a header line (fields quoted where they hold a
+ * comma, as the user agents do), of the same rows.
+ */
+export async function generateSmallFiles(dir: string, files: number, format: 'json' | 'csv' = 'json', stepMs = 1000): Promise<Generated & { keys: string[] }> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   const perFile = (f: number) => 8 + (f % 25); // 8..32 rows of ~250 bytes: 2-8 KB, 5 KB on average
@@ -62,15 +68,18 @@ export async function generateSmallNdjson(dir: string, files: number, stepMs = 1
     starts.push(total);
     total += perFile(f);
   }
-  const reader = await connection.runAndReadAll(`SELECT to_json(r)::VARCHAR AS line FROM (${rowsSql(0, total, stepMs)}) r`);
+  const field = (name: string) => `CASE WHEN strpos(r.${name}::VARCHAR, ',') > 0 THEN '"' || replace(r.${name}::VARCHAR, '"', '""') || '"' ELSE r.${name}::VARCHAR END`;
+  const line = format === 'json' ? 'to_json(r)::VARCHAR' : COLUMNS.map(field).join(` || ',' || `);
+  const reader = await connection.runAndReadAll(`SELECT ${line} AS line FROM (${rowsSql(0, total, stepMs)}) r`);
   const lines = reader.getColumnsJS()[0] as string[];
   const keys: string[] = [];
   const out: string[] = [];
   for (let f = 0; f < files; f++) {
-    const key = `events/${String(Math.floor(f / 1000)).padStart(3, '0')}/batch-${String(f).padStart(6, '0')}.json`;
+    const key = `events/${String(Math.floor(f / 1000)).padStart(3, '0')}/batch-${String(f).padStart(6, '0')}.${format}`;
     const file = path.join(dir, key);
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, lines.slice(starts[f], starts[f]! + perFile(f)).join('\n') + '\n');
+    const header = format === 'csv' ? `${COLUMNS.join(',')}\n` : '';
+    writeFileSync(file, header + lines.slice(starts[f], starts[f]! + perFile(f)).join('\n') + '\n');
     keys.push(key);
     out.push(file);
   }
