@@ -58,7 +58,8 @@ async function outcome(c: DuckDBConnection, t: TransformOf, groups: readonly Rea
   try {
     const rows: Record<string, unknown>[][] = Array.from({ length: fileCount }, () => []);
     for (const row of await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.converted} ORDER BY rowid`)) rows[Number(row[FILE_COLUMN])]!.push(row);
-    const quarantine = await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.rejects!.table} ORDER BY f, line`);
+    // A chunk without a rejected record collects none.
+    const quarantine = chunk.rejects ? await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.rejects.table} ORDER BY f, line`) : [];
     return { accounts: chunk.accounts, rows, quarantine };
   } finally {
     await chunk.drop();
@@ -193,6 +194,13 @@ test('a CSV bundle of thousands of lines names each refused and failed record as
     assert.deepEqual(together.quarantine, alone.quarantine);
     assert.ok(together.quarantine.length > 50, `${together.quarantine.length} rejects`);
   }
+});
+
+test('CSV objects without a record (a header alone, or nothing) make a bundle of no lines that reads as their files do', async () => {
+  const { alone, together, others } = await bothWays([Buffer.from(`${HEADER}\n`), Buffer.alloc(0), Buffer.from(HEADER)], 'csv-empty', CSV_TRANSFORM);
+  assert.deepEqual(others, []);
+  assert.deepEqual(together.accounts, alone.accounts);
+  assert.equal(together.accounts.length, 3);
 });
 
 test('a CSV object is bundled only where each line after its head is exactly one record', () => {

@@ -7,6 +7,7 @@ import type { ReadGroup } from './convert.js';
 import { scanRecord } from './csv-fields.js';
 import { MAX_LOOK } from './first-bytes.js';
 import { jsonShapeOf } from './json-shape.js';
+import { mappedCsvFields } from './read-groups.js';
 
 /**
  * Small NDJSON and CSV objects are held in memory as they are fetched and written together as one
@@ -70,7 +71,8 @@ export async function bundleObjects(transform: Transform, held: readonly HeldObj
     chosen = [];
   } else {
     const fields = new Map(short.map((object) => [object, csvLineRecords(object.data, csv)]));
-    csvFieldCount = mostCommon([...fields.values()].flatMap((f) => (f?.fields === undefined ? [] : [f.fields]))) ?? 0;
+    // Objects without a record (a header alone) are read at the width the transform maps, as from their files.
+    csvFieldCount = mostCommon([...fields.values()].flatMap((f) => (f?.fields === undefined ? [] : [f.fields]))) ?? mappedCsvFields(transform);
     // An object without records (a header alone) holds no line of the bundle's width to mismatch.
     chosen = short.filter((object) => fields.get(object) !== undefined && (fields.get(object)!.fields ?? csvFieldCount) === csvFieldCount);
   }

@@ -15,6 +15,9 @@ export interface LineLimit {
   readonly copyOf: (i: number) => string;
 }
 
+/** The fields a CSV record needs for every column the transform maps: the width a file without records is read at. */
+export const mappedCsvFields = (transform: Transform) => Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
+
 /**
  * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
  * shape. Line-based files lose their over-long lines here, each reported with its line number.
@@ -29,7 +32,7 @@ export async function readGroups(transform: Transform, local: readonly (string |
     group.longLines.push(longLines);
     groups.set(key, group);
   };
-  const mapped = Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
+  const mapped = mappedCsvFields(transform);
   // Each look reads a file's first bytes: many small files are looked at several at once.
   const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file, i) => {
     if (file === undefined) return undefined;
