@@ -79,3 +79,43 @@ test('small NDJSON files are read whole and bundled as S3 objects are: the same 
   }
   assert.equal((await inlet.api.query("SELECT count() FROM website.events WHERE timestamp >= '2024-04-01' AND timestamp < '2024-04-02'")).text, '12\n');
 });
+
+test('small CSV files are bundled where each line is a record, read alone where not: the same rows and line numbers, the files left as they were', async () => {
+  const dir = path.join(root, 'csv-events');
+  mkdirSync(dir);
+  const day = Date.UTC(2024, 4, 1);
+  const lines = (from: number, n: number) =>
+    csvOf(logRows(n, day, 1, from), false)
+      .trimEnd()
+      .split('\n');
+  const header = 'timestamp,host,status,bytes,latency,cached';
+  const files: Record<string, string> = {
+    'a.csv': [header, ...lines(0, 4)].join('\n') + '\n',
+    // Line 4 has a status that is no number, line 5 one field too many: each rejected on its own file's line.
+    'b.csv': [header, ...lines(10, 2), lines(12, 1)[0]!.replace(/,(200|404|500),/, ',oops,'), `${lines(13, 1)[0]},extra`, ...lines(14, 2)].join('\r\n') + '\r\n',
+    // A quoted host spanning two lines: this file is read alone, where it is.
+    'c.csv': [header, lines(20, 1)[0]!.replace(/,([a-c])\.example\.com,/, ',"$1.example\ncom",'), ...lines(21, 2)].join('\n') + '\n',
+    'd.csv': header + '\n',
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  const before = Object.keys(files).map((name) => statSync(path.join(dir, name)).mtimeMs);
+  const done = await run('small local CSV', `file://${dir}/`);
+  assert.equal(done.status, 'done', JSON.stringify(done.details));
+  assert.deepEqual(done.details.rows, { read: 4 + 6 + 3, written: 4 + 4 + 3, rejected: 2 });
+  const b = done.details.files.find((f: { url: string }) => f.url.endsWith('/b.csv'));
+  assert.deepEqual(
+    b.rejects.map((r: { line: number; column: string | null }) => [r.line, r.column]),
+    [
+      [4, 'status'],
+      [5, null],
+    ],
+  );
+  assert.match(b.rejects[1].reason, /^TOO MANY COLUMNS: Expected Number of Columns: 6 Found: 7/);
+  for (const [i, [name, text]] of Object.entries(files).entries()) {
+    assert.equal(readFileSync(path.join(dir, name), 'utf8'), text, name);
+    assert.equal(statSync(path.join(dir, name)).mtimeMs, before[i], `${name} was not written`);
+  }
+  const hosts = await inlet.api.query("SELECT host, count() FROM website.events WHERE timestamp >= '2024-05-01' AND timestamp < '2024-05-02' GROUP BY host ORDER BY host FORMAT TSV");
+  // TSV writes the newline inside the value as \n.
+  assert.match(hosts.text, /c\.example\\ncom\t1\n/);
+});
