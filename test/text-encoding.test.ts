@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { utf8Of, Utf8Text } from '../src/ingest/text-encoding.js';
 import { CSV_TRANSFORM, JSON_TRANSFORM, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
+import { throughPieces } from './helpers/streams.js';
 
 const HEADER = 'timestamp,host,status,bytes,latency,cached';
 /** Hosts outside ASCII, one of them outside the Basic Multilingual Plane (a surrogate pair in UTF-16). */
@@ -25,22 +24,7 @@ const utf16be = (text: string) => {
   return bytes.swap16();
 };
 
-async function streamed(input: Buffer, pieceBytes: number): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < input.length; at += pieceBytes) pieces.push(input.subarray(at, at + pieceBytes));
-  const out: Buffer[] = [];
-  await pipeline(
-    Readable.from(pieces),
-    new Utf8Text('s3://b/x.csv'),
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        out.push(chunk);
-        done();
-      },
-    }),
-  );
-  return Buffer.concat(out);
-}
+const streamed = (input: Buffer, pieceBytes: number) => throughPieces(new Utf8Text('s3://b/x.csv'), input, pieceBytes);
 
 describe('UTF-16 text read as UTF-8', () => {
   const text = csvText(50);

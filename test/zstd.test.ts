@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Readable, Writable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Transform } from 'node:stream';
 import { describe, test } from 'node:test';
 import { JsZstdStream, zstdDecoder } from '../src/ingest/decompress.js';
+import { throughPieces } from './helpers/streams.js';
 
 const native = await import('zstd-napi').catch(() => undefined);
 
@@ -12,22 +12,7 @@ const DECODERS: [string, (() => Transform) | undefined][] = [
   ['fzstd (JavaScript)', () => new JsZstdStream()],
 ];
 
-async function decode(make: () => Transform, input: Buffer, pieceBytes = 64 * 1024): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < input.length; at += pieceBytes) pieces.push(input.subarray(at, at + pieceBytes));
-  const out: Buffer[] = [];
-  await pipeline(
-    Readable.from(pieces),
-    make(),
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        out.push(chunk);
-        done();
-      },
-    }),
-  );
-  return Buffer.concat(out);
-}
+const decode = (make: () => Transform, input: Buffer, pieceBytes?: number) => throughPieces(make(), input, pieceBytes);
 
 describe('zstd decoding', () => {
   test('the native decoder is the one used where it is installed', () => {

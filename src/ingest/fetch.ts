@@ -132,11 +132,11 @@ const SMALL_OBJECT_BYTES = 256 * 1024;
 const SMALL_DECODED_BYTES = 4 * 1024 * 1024;
 
 /**
- * Reads a small object whole and answers its decoded bytes, counting them into `magic` and
- * checking its first bytes, as UTF-8 text (see Utf8Text); a gzip object that decodes to more than SMALL_DECODED_BYTES is
- * streamed to `dest` instead (undefined); past `listedSize` it is refused. No stream pipeline: for
- * many small objects, its machinery (an abort controller and its exception per object) cost
- * more CPU than reading the bytes (docs/benchmarks.md, small files).
+ * Reads a small object whole and answers its decoded bytes as UTF-8 text (see Utf8Text),
+ * counting them into `magic` and checking its first bytes; a gzip object that decodes to more
+ * than SMALL_DECODED_BYTES is streamed to `dest` instead (undefined); past `listedSize` it is
+ * refused. No stream pipeline: for many small objects, its machinery (an abort controller and its
+ * exception per object) cost more CPU than reading the bytes (docs/benchmarks.md, small files).
  */
 async function readWhole(body: Readable, magic: MagicCheck, compression: Compression, dest: string, signal: AbortSignal, url: string, listedSize: number, limit: DecodeLimit): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
