@@ -135,3 +135,27 @@ test('unsupported layouts throw UnsupportedLayoutError', () => {
   assert.throws(() => goLayoutToStrptime('hello'), UnsupportedLayoutError);
   assert.throws(() => goLayoutToStrptime(''), UnsupportedLayoutError);
 });
+
+// A value without the layout's punctuation in order is refused before any try_strptime runs (a
+// failed one costs DuckDB far more than a parsed one); the guard must never refuse what parses.
+test('the punctuation guard refuses only values that cannot parse', async () => {
+  assert.match(goLayoutParseSql('2006-01-02 15:04:05', 'v'), /^CASE WHEN v LIKE '%-%-%:%:%' THEN /);
+  assert.match(goLayoutParseSql('Mon, 02 Jan 2006 15:04:05 MST', 'v'), /^CASE WHEN v LIKE '%,%:%:%' THEN /);
+  // Nothing to look for: every value goes to try_strptime.
+  assert.doesNotMatch(goLayoutParseSql('20060102150405', 'v'), /LIKE/);
+  const layouts = [...new Set(golden.map(([layout]) => layout))];
+  const inputs = [...new Set(golden.map(([, input]) => input).filter((input): input is string => input !== null))];
+  inputs.push('not-a-time', '-', 'N/A', '1700000000', '2024/03/05 10:11:12', '10:11:12 2024-03-05', '2024-03-05 10:11:12%', "2024-03-05 'x", '\u00a02024-03-05 10:11:12');
+  for (const layout of layouts) {
+    const guarded = goLayoutParseSql(layout, 'v');
+    const unguarded = /^CASE WHEN .*? THEN (.*) END$/s.exec(guarded)?.[1] ?? guarded;
+    const values = inputs.map((input) => `(${sqlString(input)})`).join(', ');
+    const rows = (await connection.runAndReadAll(`SELECT v, CAST(${guarded} AS VARCHAR) AS g, CAST(${unguarded} AS VARCHAR) AS u FROM (VALUES ${values}) t(v)`)).getRowObjectsJson();
+    for (const row of rows) assert.equal(row['g'], row['u'], `layout ${layout}, value ${JSON.stringify(row['v'])}`);
+    // The corpus holds values each layout parses, so the comparison is not of NULLs alone.
+    assert.ok(
+      rows.some((row) => row['u'] !== null),
+      `layout ${layout}: no value of the corpus parses`,
+    );
+  }
+});

@@ -168,7 +168,34 @@ export function goLayoutParseSql(layout: string, valueSql: string): string {
     const parsed = tryFormats(valueSql, fs, zone);
     parts.push(`CAST(${zone ? `timezone('UTC', ${parsed})` : parsed} AS TIMESTAMP)`);
   }
-  return parts.length === 1 ? parts[0]! : `COALESCE(${parts.join(', ')})`;
+  const parsed = parts.length === 1 ? parts[0]! : `COALESCE(${parts.join(', ')})`;
+  const guard = punctuationGuard(formats, valueSql);
+  return guard === undefined ? parsed : `CASE WHEN ${guard} THEN ${parsed} END`;
+}
+
+/**
+ * A cheap necessary condition for any of the formats to parse a value: the format's punctuation
+ * appears in the value in order (a LIKE). A value that fails it cannot parse, so try_strptime
+ * never runs on it: DuckDB spends far more on a try_strptime that fails than on one that
+ * succeeds, so a column of text that is not a time (a wrong layout, placeholder words) would
+ * otherwise cost many times its conversion (docs/benchmarks.md, "a column that is not a time").
+ * Only ASCII punctuation counts: DuckDB matches it exactly, while a space in a format matches any
+ * run of whitespace, and letters and specifiers match text of varying shape. Undefined when a
+ * format has no punctuation (any value might parse).
+ */
+function punctuationGuard(formats: readonly string[], valueSql: string): string | undefined {
+  // Specifiers (`%Y`, `%-d`, and `%%`, a literal percent sign) are gaps, as is every other non-punctuation character.
+  const marks = [...new Set(formats.map((f) => f.replace(/%-?./g, '').replace(/[^!-/:-@[-`{-~]|[%_\\]/g, '')))];
+  if (marks.includes('')) return undefined;
+  // A value with `-:` has `-` too: the longer condition adds nothing.
+  const needed = marks.filter((m) => !marks.some((other) => other !== m && isSubsequence(other, m)));
+  return needed.map((m) => `${valueSql} LIKE ${sqlString(`%${[...m].join('%')}%`)}`).join(' OR ');
+}
+
+function isSubsequence(short: string, long: string): boolean {
+  let i = 0;
+  for (const c of long) if (c === short[i]) i++;
+  return i === short.length;
 }
 
 /** When a format holds %n (the whole list then yields TIMESTAMP_NS), the list with %f in its place; else none. */
