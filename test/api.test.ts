@@ -152,6 +152,11 @@ describe('projects, tables, transforms', () => {
       ],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, format_details: { delimiter: ';;' } } }, /format_details\.delimiter is ";;": use a one-byte string/],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, surprise: 1 } }, /settings\.surprise is not a known setting/],
+      // Each seconds element reads as three formats: 30 of them would be 3^30 formats built by this process.
+      [
+        { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'datetime', format: Array(30).fill('05').join(' '), source: { from_input_index: 6 } } }] } },
+        /\("x"\)\.datatype\.format: Go layout "05 05 .*" reads as more than 64 DuckDB formats/,
+      ],
     ];
     for (const [body, detail] of cases) {
       const response = await api.request('POST', url, body);

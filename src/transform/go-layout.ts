@@ -115,6 +115,13 @@ function tokenize(layout: string): Token[] {
   return tokens;
 }
 
+/**
+ * Formats one layout may read as. A real timestamp's layout needs a handful; the count multiplies
+ * with each element that has alternatives, so a layout repeating them would otherwise build
+ * millions of formats in the process that checks it (a stored transform is checked by the API).
+ */
+const MAX_FORMATS = 64;
+
 export function goLayoutToStrptime(layout: string): StrptimeLayout {
   const tokens = tokenize(layout);
   if (!tokens.some((t) => t.element)) {
@@ -124,6 +131,12 @@ export function goLayoutToStrptime(layout: string): StrptimeLayout {
   let hasZone = false;
   tokens.forEach((t, k) => {
     const alternatives = t.element ? translate(layout, t.text, t.at, tokens.slice(k + 1).find((r) => r.element)?.text) : [t.text.replace(/%/g, '%%')];
+    if (formats.length * alternatives.length > MAX_FORMATS) {
+      throw new UnsupportedLayoutError(
+        `Go layout ${JSON.stringify(layout)} reads as more than ${MAX_FORMATS} DuckDB formats (each seconds, optional fraction, Z07 zone and _2 element multiplies them): ` +
+          `write the layout of one timestamp, with each element once`,
+      );
+    }
     if (t.element && (t.text === 'MST' || OFFSET.has(t.text) || ISO_OFFSET.has(t.text))) hasZone = true;
     formats = formats.flatMap((f) => alternatives.map((a) => f + a));
   });
