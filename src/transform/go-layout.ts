@@ -2,6 +2,8 @@
 // `datetime` columns) into DuckDB strptime formats. Behaviour was checked
 // against DuckDB 1.5 via @duckdb/node-api; see test/go-layout.test.ts.
 
+import { TRANSFORM_LIMITS } from './model.js';
+
 export interface StrptimeLayout {
   /** One or more DuckDB strptime formats; a value parses if any of them matches (DuckDB's strptime accepts a list). Several are needed for Go's optional fractional seconds (`.999`, `.9999999`) and for `Z07:00` (either `Z` or an offset). */
   formats: string[];
@@ -115,13 +117,6 @@ function tokenize(layout: string): Token[] {
   return tokens;
 }
 
-/**
- * Formats one layout may read as. A real timestamp's layout needs a handful; the count multiplies
- * with each element that has alternatives, so a layout repeating them would otherwise build
- * millions of formats in the process that checks it (a stored transform is checked by the API).
- */
-const MAX_FORMATS = 64;
-
 export function goLayoutToStrptime(layout: string): StrptimeLayout {
   const tokens = tokenize(layout);
   if (!tokens.some((t) => t.element)) {
@@ -131,9 +126,9 @@ export function goLayoutToStrptime(layout: string): StrptimeLayout {
   let hasZone = false;
   tokens.forEach((t, k) => {
     const alternatives = t.element ? translate(layout, t.text, t.at, tokens.slice(k + 1).find((r) => r.element)?.text) : [t.text.replace(/%/g, '%%')];
-    if (formats.length * alternatives.length > MAX_FORMATS) {
+    if (formats.length * alternatives.length > TRANSFORM_LIMITS.layoutFormats) {
       throw new UnsupportedLayoutError(
-        `Go layout ${JSON.stringify(layout)} reads as more than ${MAX_FORMATS} DuckDB formats (each seconds, optional fraction, Z07 zone and _2 element multiplies them): ` +
+        `Go layout ${JSON.stringify(layout)} reads as more than ${TRANSFORM_LIMITS.layoutFormats} DuckDB formats (each seconds, optional fraction, Z07 zone and _2 element multiplies them): ` +
           `write the layout of one timestamp, with each element once`,
       );
     }

@@ -17,6 +17,12 @@ export const TRANSFORM_LIMITS = {
   skipHead: 1_000_000,
   /** Levels of format_details.flattening.depth. */
   flatteningDepth: 100,
+  /**
+   * DuckDB formats one datetime layout may read as (go-layout.ts): a real timestamp's layout needs
+   * a handful, and each element with alternatives multiplies them, so a layout repeating such
+   * elements would build millions of formats in the process that checks it.
+   */
+  layoutFormats: 64,
   /** limits.past and limits.future, in seconds (100 years of 365 days). */
   durationSeconds: 100 * 365 * 86400,
 } as const;
