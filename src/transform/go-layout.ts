@@ -118,6 +118,9 @@ function tokenize(layout: string): Token[] {
 }
 
 export function goLayoutToStrptime(layout: string): StrptimeLayout {
+  if (layout.length > TRANSFORM_LIMITS.layoutLength) {
+    throw new UnsupportedLayoutError(`Go layout ${JSON.stringify(layout.slice(0, 64))}... has ${layout.length} characters: write one timestamp's layout, at most ${TRANSFORM_LIMITS.layoutLength} characters`);
+  }
   const tokens = tokenize(layout);
   if (!tokens.some((t) => t.element)) {
     throw new UnsupportedLayoutError(`Go layout ${JSON.stringify(layout)} has no reference-time element; supported: ${SUPPORTED}`);

@@ -23,6 +23,8 @@ export const TRANSFORM_LIMITS = {
    * elements would build millions of formats in the process that checks it.
    */
   layoutFormats: 64,
+  /** Characters of one datetime layout: a real one is a few dozen, and each is scanned element by element. */
+  layoutLength: 256,
   /** limits.past and limits.future, in seconds (100 years of 365 days). */
   durationSeconds: 100 * 365 * 86400,
 } as const;
