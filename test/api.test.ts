@@ -152,6 +152,7 @@ describe('projects, tables, transforms', () => {
       ],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, format_details: { delimiter: ';;' } } }, /format_details\.delimiter is ";;": use a one-byte string/],
       [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, surprise: 1 } }, /settings\.surprise is not a known setting/],
+      [{ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: `SELECT *, ${'1 + '.repeat(20_000)}1 AS x FROM {STREAM}` } }, /settings\.sql_transform has 80030 characters: use at most 65536/],
       // Each seconds element reads as three formats: 30 of them would be 3^30 formats built by this process.
       [
         { ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, output_columns: [...columns, { name: 'x', datatype: { type: 'datetime', format: Array(30).fill('05').join(' '), source: { from_input_index: 6 } } }] } },

@@ -25,6 +25,8 @@ export const TRANSFORM_LIMITS = {
   layoutFormats: 64,
   /** Characters of one datetime layout: a real one is a few dozen, and each is scanned element by element. */
   layoutLength: 256,
+  /** Characters of settings.sql_transform: DuckDB's parse tree of it is built, serialized and read back in the API's process, in memory that grows with the text. */
+  sqlTransformLength: 65_536,
   /** limits.past and limits.future, in seconds (100 years of 365 days). */
   durationSeconds: 100 * 365 * 86400,
 } as const;

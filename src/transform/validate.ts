@@ -395,6 +395,11 @@ export function validateTransform(type: unknown, settings: unknown): ValidatedTr
   if (given(sqlTransform) && (typeof sqlTransform !== 'string' || !sqlTransform.includes('{STREAM}'))) {
     throw new ValidationError(`settings.sql_transform is ${show(sqlTransform)}: use a DuckDB SELECT that reads FROM {STREAM}, such as "SELECT *, lower(host) AS host_lc FROM {STREAM}"`);
   }
+  if (typeof sqlTransform === 'string' && sqlTransform.length > TRANSFORM_LIMITS.sqlTransformLength) {
+    throw new ValidationError(
+      `settings.sql_transform has ${sqlTransform.length} characters: use at most ${TRANSFORM_LIMITS.sqlTransformLength} (derive fewer columns, or keep lookup values in a table column rather than in the text)`,
+    );
+  }
 
   const rawColumns = settings.output_columns;
   if (!Array.isArray(rawColumns) || rawColumns.length === 0) {
