@@ -14,7 +14,7 @@ type Utf16 = 'utf-16le' | 'utf-16be';
  */
 export function utf16Of(head: Buffer, url: string): Utf16 | undefined {
   const [a, b, c, d] = head;
-  if ((a === 0xff && b === 0xfe && c === 0 && d === 0 && head.length >= 4) || (a === 0 && b === 0 && c === 0xfe && d === 0xff)) {
+  if ((a === 0xff && b === 0xfe && c === 0 && d === 0) || (a === 0 && b === 0 && c === 0xfe && d === 0xff)) {
     throw new SourceError(`${url} is UTF-32 text (it starts with the byte order mark ${head.subarray(0, 4).toString('hex')}): Inlet reads UTF-8 and UTF-16; convert it first (iconv -f UTF-32 -t UTF-8)`);
   }
   if (a === 0xff && b === 0xfe) return 'utf-16le';
