@@ -89,21 +89,35 @@ async function bothWays(data: readonly Buffer[], name: string, t: TransformOf = 
   }
 }
 
-test('NDJSON objects read as one bundle convert, account and quarantine exactly as from their own files', async () => {
-  const { alone, together, others } = await bothWays(objects(), 'messy');
-  // The array and the object with a long line are read from their files, as before.
-  assert.deepEqual(others, [11, 12]);
+/**
+ * The bundle read converted, accounted and quarantined exactly as the objects' own files, the
+ * objects it could not take (`others`) were read from their files, and it saw every kind of
+ * reject in `kinds`. Answers the quarantine's reasons.
+ */
+function assertSameBothWays(result: Awaited<ReturnType<typeof bothWays>>, others: number[], kinds: readonly string[]): string[] {
+  const { alone, together } = result;
+  assert.deepEqual(result.others, others);
   assert.deepEqual(together.accounts, alone.accounts);
   assert.deepEqual(together.rows, alone.rows);
   assert.deepEqual(together.quarantine, alone.quarantine);
-  // The bundle saw every kind of reject: the reader's, the conversion's, long lines.
   const reasons = together.quarantine.map((r) => String(r.reason));
-  for (const kind of ['TOO MANY COLUMNS', 'INVALID ENCODING', 'record is not valid JSON', 'record is JSON but not an object', 'column "timestamp"', 'column "status"', 'line longer than 160 bytes']) {
+  for (const kind of kinds)
     assert.ok(
       reasons.some((r) => r.startsWith(kind)),
       `${kind} in ${reasons.join(' | ')}`,
     );
-  }
+  return reasons;
+}
+
+test('NDJSON objects read as one bundle convert, account and quarantine exactly as from their own files', async () => {
+  const result = await bothWays(objects(), 'messy');
+  // The array and the object with a long line are read from their files, as before.
+  const { together } = result;
+  const reasons = assertSameBothWays(
+    result,
+    [11, 12],
+    ['TOO MANY COLUMNS', 'INVALID ENCODING', 'record is not valid JSON', 'record is JSON but not an object', 'column "timestamp"', 'column "status"', 'line longer than 160 bytes'],
+  );
   // A line the reader refused is told as in its own file: one column, not the bundle's two.
   assert.ok(reasons.some((r) => r === 'TOO MANY COLUMNS: Expected Number of Columns: 1 Found: 2'));
   assert.equal(
@@ -162,18 +176,9 @@ function csvObjects(): Buffer[] {
 }
 
 test('CSV objects read as one bundle convert, account and quarantine exactly as from their own files', async () => {
-  const { alone, together, others } = await bothWays(csvObjects(), 'csv', CSV_TRANSFORM);
-  assert.deepEqual(others, [10, 11, 12, 13]);
-  assert.deepEqual(together.accounts, alone.accounts);
-  assert.deepEqual(together.rows, alone.rows);
-  assert.deepEqual(together.quarantine, alone.quarantine);
-  const reasons = together.quarantine.map((r) => String(r.reason));
-  for (const kind of ['TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE', 'INVALID ENCODING', 'column "timestamp"', 'column "status"', 'line longer than 160 bytes']) {
-    assert.ok(
-      reasons.some((r) => r.startsWith(kind)),
-      `${kind} in ${reasons.join(' | ')}`,
-    );
-  }
+  const result = await bothWays(csvObjects(), 'csv', CSV_TRANSFORM);
+  const { together } = result;
+  assertSameBothWays(result, [10, 11, 12, 13], ['TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE', 'INVALID ENCODING', 'column "timestamp"', 'column "status"', 'line longer than 160 bytes']);
   const lines = together.quarantine.filter((r) => Number(r.f) === 4).map((r) => Number(r.line));
   assert.deepEqual(lines, [3, 4, 5]);
 });
