@@ -60,7 +60,9 @@ try {
         const kept = await writeQuarantine(chunk, { jobId: 'profile', urls: files, file: path.join(dir, `rejects-${run}.parquet`) });
         const done = performance.now();
         // As an INDEX task writes: the job's default window and row cap, four writers.
-        const written = values.write ? await writePartitions(chunk, { maxRows: 33_554_432, maxMinutes: 15 }, path.join(dir, `parts-${run}`), { instance: engine, threads: Number(values.threads), parallel: 4 }) : [];
+        const written = values.write
+          ? await writePartitions(chunk, { maxRows: 33_554_432, maxMinutes: 15, maxPartitions: 100_000 }, path.join(dir, `parts-${run}`), { instance: engine, threads: Number(values.threads), parallel: 4 })
+          : [];
         const wrote = performance.now();
         const cpuWrote = process.cpuUsage();
         await chunk.drop();

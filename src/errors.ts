@@ -136,6 +136,11 @@ export class RejectBudgetError extends InletError {
   }
 }
 
+/** A task's rows would make more partitions than one task may write (INLET_MAX_PARTITIONS_PER_TASK): the same rows would again, so no retry. */
+export class PartitionLimitError extends InletError {
+  readonly httpStatus = 422;
+}
+
 /** Another job loaded the same object into the table while this one ran: the task commits nothing rather than load it twice. */
 export class AlreadyLoadedError extends InletError {
   readonly httpStatus = 409;

@@ -100,7 +100,8 @@ async function query(sql: string): Promise<string> {
 
 before(async () => {
   s3 = await startLocalS3();
-  inlet = await startInlet({ s3Endpoint: s3.endpoint });
+  // Few partitions a task, so a job over the test files can go past the bound.
+  inlet = await startInlet({ s3Endpoint: s3.endpoint, maxPartitionsPerTask: '200' });
   const { projectId } = await createWebsiteEvents(inlet.api, [CSV_TRANSFORM]);
   tablesUrl = `/config/v1/orgs/${inlet.api.orgId}/projects/${projectId}/tables/`;
   await createTable('cdn', CDN_TRANSFORM);
@@ -252,6 +253,21 @@ describe('partitions', () => {
       }
     });
     engine.closeSync();
+  });
+  test('a task whose rows would make more partitions than INLET_MAX_PARTITIONS_PER_TASK fails before writing any, naming the settings to raise; so does its dry run', async () => {
+    for (const dryRun of [false, true]) {
+      const done = await runJob(job(`cdn row a partition ${dryRun}`, 'website.cdn', 's3://logs/cdn/access.log', { max_rows_per_partition: 1, dry_run: dryRun, force: true }));
+      assert.equal(done.status, 'failed');
+      assert.match(
+        done.details.errors[0],
+        /\(time from 2024-10-10T20:00:00\.000Z to 2024-10-10T21:59:47\.000Z\) fall in 8 windows, split at max_rows_per_partition=1 rows into 240 partitions: more than the 200 partitions/,
+      );
+      assert.match(done.details.errors[0], /Raise settings\.max_minutes_per_partition or settings\.max_rows_per_partition/);
+      assert.equal((await inlet.service.catalog.db.selectFrom('partitions').selectAll().where('job_id', '=', done.uuid).execute()).length, 0);
+    }
+    const fewer = await runJob(job('cdn two rows a partition', 'website.cdn', 's3://logs/cdn/access.log', { max_rows_per_partition: 2, dry_run: true, force: true }));
+    assert.equal(fewer.status, 'done', JSON.stringify(fewer.details));
+    assert.equal(fewer.details.partitions.count, 120);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import { openDuckDB } from '../src/duckdb/instances.js';
 import { queryRows, withConnection } from '../src/duckdb/engine.js';
 import { convertFiles } from '../src/ingest/convert.js';
 import { writePartitions } from '../src/ingest/partition.js';
+import { PartitionLimitError } from '../src/errors.js';
 import { readGroups } from '../src/ingest/read-groups.js';
 import { validateTransform } from '../src/transform/validate.js';
 import { CSV_TRANSFORM } from './helpers/data.js';
@@ -27,6 +28,8 @@ interface Written {
   readonly count?: number;
   readonly stepMs?: number;
   readonly maxRows?: number;
+  /** Partitions the rows may make (unbounded unless set). */
+  readonly maxPartitions?: number;
   readonly shared?: boolean;
   /**
    * Files over `rowGroupRows` rows are sorted: 4 makes every window's file one to sort (DuckDB
@@ -50,7 +53,7 @@ interface Written {
 
 /** Writes the rows, in the order `order` gives the row numbers, as partitions; answers each file's contents beside its partition. */
 async function writeRows(name: string, order: (rows: number[]) => number[], options: Written = {}) {
-  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false, memoryLimit = '256MB', copies } = options;
+  const { count = 120, stepMs = 60_000, maxRows = 1_000_000, maxPartitions = 1_000_000, shared = false, rowGroupRows = 4, partitionedWriter, start = START, datetime64 = false, memoryLimit = '256MB', copies } = options;
   const rows = order(Array.from({ length: count }, (_, i) => i));
   const file = path.join(dir, `${name}.csv`);
   writeFileSync(file, ['timestamp,host,status,bytes,latency,cached', ...rows.map((i) => (i % 17 === 5 ? 'garbage,h,x,1,1,1' : line(start + i * stepMs, i)))].join('\n') + '\n');
@@ -64,7 +67,7 @@ async function writeRows(name: string, order: (rows: number[]) => number[], opti
         await c.run(`SET partitioned_write_flush_threshold = ${partitionedWriter.flushRows}`);
       }
       const chunk = await convertFiles({ connection: c, transform, groups: await readGroups(transform, [file]), fileCount: 1, shared });
-      const written = await writePartitions(chunk, { maxRows, maxMinutes: 15 }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
+      const written = await writePartitions(chunk, { maxRows, maxMinutes: 15, maxPartitions }, path.join(dir, `${name}-out`), { instance: engine, parallel: 2, threads: 2, rowGroupRows: rowGroupRows ?? undefined });
       const [threads] = await queryRows<{ n: bigint }>(c, "SELECT current_setting('threads') AS n");
       assert.equal(Number(threads!.n), 2, 'the slot gets its threads back after the single-threaded writes');
       const checked = [];
@@ -229,6 +232,32 @@ describe('writing partitions', () => {
     const many = await writeRows('before-1970-many', (rows) => rows, { start: -60 * 900_000, datetime64: true, count: 240, stepMs: 450_000 });
     assert.equal(many.length, 120);
     assertPartitions(many, Infinity, false, 240);
+  });
+
+  test('rows that would make more partitions than allowed fail before any is written, saying why and what to raise', async () => {
+    // Two hours of a row a minute: 8 windows of 15 minutes; the bound is inclusive.
+    assert.equal((await writeRows('bounded-exactly', (rows) => rows, { maxPartitions: 8 })).length, 8);
+    const refused = (cause: RegExp) => (err: unknown) => {
+      assert.ok(err instanceof PartitionLimitError, String(err));
+      assert.match(err.message, cause);
+      assert.match(err.message, /\(timestamp from 2024-01-01T00:00:00\.000Z to 2024-01-01T01:59:00\.000Z\)/);
+      assert.match(err.message, /Raise settings\.max_minutes_per_partition or settings\.max_rows_per_partition/);
+      return true;
+    };
+    await assert.rejects(
+      writeRows('bounded-windows', (rows) => rows, { maxPartitions: 7 }),
+      refused(/fall in 8 windows of max_minutes_per_partition=15 minutes: more than the 7 partitions/),
+    );
+    // Scattered rows (written from a sorted copy) and windows split by the row cap (14 or 15 good rows each) are counted alike.
+    await assert.rejects(
+      writeRows('bounded-scattered', (rows) => rows.reverse(), { maxPartitions: 7 }),
+      refused(/fall in 8 windows/),
+    );
+    await assert.rejects(
+      writeRows('bounded-rows', (rows) => rows, { maxRows: 6, maxPartitions: 23 }),
+      refused(/fall in 8 windows, split at max_rows_per_partition=6 rows into 24 partitions: more than the 23/),
+    );
+    for (const name of ['bounded-windows', 'bounded-scattered', 'bounded-rows']) assert.equal(existsSync(path.join(dir, `${name}-out`)), false, `${name} wrote nothing`);
   });
 
   test('a window over the row cap is split into sorted files of at most that many rows', async () => {

@@ -56,6 +56,8 @@ export interface Config {
   readonly chunkBytes: number;
   /** The longest line (CSV or NDJSON record) read; a longer one is rejected with the reason. */
   readonly maxLineBytes: number;
+  /** Partitions one INDEX task may write; a task whose rows would make more fails, naming the settings to raise. */
+  readonly maxPartitionsPerTask: number;
   /** Attempts for reading one source object before its task fails. */
   readonly readAttempts: number;
   /** How long a sql_transform may run on one chunk of an INDEX task before the task fails. */
@@ -126,6 +128,12 @@ export const SETTINGS = {
   },
   chunkBytes: { env: 'INLET_CHUNK_BYTES', flag: '--chunk-bytes <bytes>', help: 'object bytes an INDEX task converts and writes at once (the next chunk downloads meanwhile)', default: String(32 * 1024 * 1024) },
   maxLineBytes: { env: 'INLET_MAX_LINE_BYTES', flag: '--max-line-bytes <bytes>', help: 'longest line (CSV or NDJSON record) read; longer lines are rejected', default: String(DEFAULT_MAX_LINE_BYTES) },
+  maxPartitionsPerTask: {
+    env: 'INLET_MAX_PARTITIONS_PER_TASK',
+    flag: '--max-partitions-per-task <n>',
+    help: 'partitions one INDEX task may write; a task whose rows would make more (years of data in 15-minute windows, a row cap of a few rows) fails and says which job setting to raise',
+    default: '100000',
+  },
   readAttempts: { env: 'INLET_READ_ATTEMPTS', flag: '--read-attempts <n>', help: 'attempts to read one source object', default: '3' },
   sqlTransformTimeoutSeconds: {
     env: 'INLET_SQL_TRANSFORM_TIMEOUT_SECONDS',
@@ -235,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: RawS
     duckdbMemoryBudgetMb: raw('duckdbMemoryLimit') ? undefined : slotShareMb * Math.max(1, workers),
     chunkBytes: int('chunkBytes', 1),
     maxLineBytes,
+    maxPartitionsPerTask: int('maxPartitionsPerTask', 1),
     readAttempts: int('readAttempts', 1),
     maxDecodeRatio: int('maxDecodeRatio', 1),
     validatorTimeoutSeconds: int('validatorTimeoutSeconds', 1),

@@ -7,6 +7,7 @@ import { ACCEPTED_FILTER, ROW_COLUMN, WINDOW_COLUMN } from '../transform/bookkee
 import { quoteIdent, quoteLiteral, storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { mapLimit } from '../map-limit.js';
+import { PartitionLimitError } from '../errors.js';
 import type { ConvertedChunk } from './convert.js';
 
 /**
@@ -19,6 +20,8 @@ const windowSql = (ts: string, width: number) => `CASE WHEN epoch_ms(${ts}) < 0 
 export interface PartitionLimits {
   readonly maxRows: number;
   readonly maxMinutes: number;
+  /** Most partitions these rows may make: what is left of the task's INLET_MAX_PARTITIONS_PER_TASK. */
+  readonly maxPartitions: number;
 }
 
 /** DuckDB's own default size of a Parquet row group: queries skip whole row groups by their min/max. */
@@ -58,12 +61,7 @@ export function planPartitions(chunk: ConvertedChunk, limits: PartitionLimits): 
 }
 
 async function planOf(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from: string): Promise<PlannedPartition[]> {
-  const ts = quoteIdent(transform.primary);
-  const windows = await queryRows<{ w: bigint; rows: bigint; min_ms: bigint; max_ms: bigint }>(
-    connection,
-    `SELECT ${windowSql(ts, limits.maxMinutes * 60_000)} AS w, count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from}
-     GROUP BY ALL ORDER BY w`,
-  );
+  const windows = await windowsOf(connection, transform, limits, from);
   const planned: PlannedPartition[] = [];
   let first = 0;
   for (const w of windows) {
@@ -76,6 +74,53 @@ async function planOf(connection: DuckDBConnection, transform: Transform, limits
     first += rows;
   }
   return planned;
+}
+
+/** A time window's rows as counted: its number, how many, their time range in epoch milliseconds. */
+type CountedWindow = {
+  readonly w: bigint;
+  readonly rows: bigint;
+  readonly min_ms: bigint;
+  readonly max_ms: bigint;
+};
+
+/**
+ * The windows the rows of `from` fall in, in time order, with the aggregates `more` adds. Throws
+ * PartitionLimitError when they make more than `limits.maxPartitions` partitions, before any is
+ * written: a primary timestamp spread over years, or a row cap of a few rows, would otherwise
+ * make a file and a catalog row for every few rows. At most one window more than the bound is
+ * fetched, however many the rows make.
+ */
+async function windowsOf<T extends object = object>(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from: string, more?: string): Promise<(CountedWindow & T)[]> {
+  const ts = quoteIdent(transform.primary);
+  const windows = await queryRows<CountedWindow & T>(
+    connection,
+    `SELECT ${windowSql(ts, limits.maxMinutes * 60_000)} AS w, count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms${more ? `, ${more}` : ''}
+     FROM ${from} GROUP BY ALL ORDER BY w LIMIT ${limits.maxPartitions + 1}`,
+  );
+  const partitions = windows.reduce((sum, w) => sum + Math.ceil(Number(w.rows) / limits.maxRows), 0);
+  if (partitions > limits.maxPartitions) throw await partitionLimitError(connection, transform, limits, from);
+  return windows;
+}
+
+/** Says how many partitions the rows would make, over what time, and which setting to raise. */
+async function partitionLimitError(connection: DuckDBConnection, transform: Transform, limits: PartitionLimits, from: string): Promise<PartitionLimitError> {
+  const ts = quoteIdent(transform.primary);
+  const [all] = await queryRows<{ windows: bigint; partitions: bigint; min_ms: bigint; max_ms: bigint }>(
+    connection,
+    `SELECT count(*) AS windows, sum((rows + ${limits.maxRows - 1}) // ${limits.maxRows}) AS partitions, min(min_ms) AS min_ms, max(max_ms) AS max_ms
+     FROM (SELECT count(*) AS rows, epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms FROM ${from} GROUP BY ${windowSql(ts, limits.maxMinutes * 60_000)})`,
+  );
+  const windows = Number(all!.windows);
+  const span = `${new Date(Number(all!.min_ms)).toISOString()} to ${new Date(Number(all!.max_ms)).toISOString()}`;
+  const cause =
+    windows > limits.maxPartitions
+      ? `fall in ${windows} windows of max_minutes_per_partition=${limits.maxMinutes} minutes`
+      : `fall in ${windows} windows, split at max_rows_per_partition=${limits.maxRows} rows into ${Number(all!.partitions)} partitions`;
+  return new PartitionLimitError(
+    `this task's rows (${transform.primary} from ${span}) ${cause}: more than the ${limits.maxPartitions} partitions this task may still write (INLET_MAX_PARTITIONS_PER_TASK). ` +
+      `Raise settings.max_minutes_per_partition or settings.max_rows_per_partition, or check that the transform's primary column ${transform.primary} holds the events' times`,
+  );
 }
 
 /** Where writing happens: the slot's DuckDB (for more connections) and how many partitions to write at once. */
@@ -140,12 +185,7 @@ async function writeClustered(chunk: ConvertedChunk, limits: PartitionLimits, di
   const { connection, transform } = chunk;
   const ts = quoteIdent(transform.primary);
   const width = limits.maxMinutes * 60_000;
-  const windows = await queryRows<{ w: bigint; rows: bigint; lo: bigint; hi: bigint; min_ms: bigint; max_ms: bigint }>(
-    connection,
-    `SELECT ${windowSql(ts, width)} AS w, count(*) AS rows, min(${ROW_COLUMN}) AS lo, max(${ROW_COLUMN}) AS hi,
-            epoch_ms(min(${ts})) AS min_ms, epoch_ms(max(${ts})) AS max_ms
-     FROM ${chunk.accepted} GROUP BY ALL ORDER BY w`,
-  );
+  const windows = await windowsOf<{ lo: bigint; hi: bigint }>(connection, transform, limits, chunk.accepted, `min(${ROW_COLUMN}) AS lo, max(${ROW_COLUMN}) AS hi`);
   const accepted = windows.reduce((sum, w) => sum + Number(w.rows), 0);
   const scanned = windows.reduce((sum, w) => sum + Number(w.hi - w.lo + 1n), 0);
   // Every COPY scans its window's rowid range: all together at most twice the rows.

@@ -94,7 +94,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const output = await ctx.storage.attemptOutput(job.table_id, attempt, scratch);
   const outputDir = output.dir;
   await mkdir(scratch, { recursive: true });
-  const limits = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
+  const windowing = { maxRows: settings.max_rows_per_partition, maxMinutes: settings.max_minutes_per_partition };
   const columnsKey = schemaKey(transform);
   const writer = { instance: engine, signal, threads: ctx.config.duckdbThreads, parallel: Math.min(settings.max_active_partitions, PARTITION_WRITERS) };
   const chunks = chunksOf(inputs, ctx.config.chunkBytes);
@@ -179,6 +179,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           phases.convertMs += performance.now() - mark;
           mark = performance.now();
           // A dry run counts what it would write: the same plan, no sort and no file.
+          const limits = { ...windowing, maxPartitions: ctx.config.maxPartitionsPerTask - (settings.dry_run ? planned : written).length };
           if (settings.dry_run) planned.push(...(await planPartitions(converted, limits)));
           else written.push(...(await writePartitions(converted, limits, path.join(outputDir, `chunk-${k}`), writer)));
           phases.writeMs += performance.now() - mark;
