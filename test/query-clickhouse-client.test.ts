@@ -53,6 +53,38 @@ describe('the official @clickhouse/client against Inlet', () => {
     );
   });
 
+  test("every JSON format of the client's, read by its own parsers", async () => {
+    const query = 'SELECT host, count() AS n FROM website.events GROUP BY host ORDER BY host LIMIT 2';
+    const rows = [
+      ['a.example.com', '6667'],
+      ['b.example.com', '6667'],
+    ];
+    const objects = rows.map(([host, n]) => ({ host, n }));
+    const answers = {
+      JSONStringsEachRow: objects,
+      JSONCompactEachRow: rows,
+      JSONCompactStringsEachRow: rows,
+      JSONCompactEachRowWithNames: [['host', 'n'], ...rows],
+      JSONCompactEachRowWithNamesAndTypes: [['host', 'n'], ['Nullable(String)', 'UInt64'], ...rows],
+      JSONCompactStringsEachRowWithNames: [['host', 'n'], ...rows],
+      JSONCompactStringsEachRowWithNamesAndTypes: [['host', 'n'], ['Nullable(String)', 'UInt64'], ...rows],
+      JSONObjectEachRow: { row_1: objects[0], row_2: objects[1] },
+    } as const;
+    for (const [format, expected] of Object.entries(answers)) {
+      const result = await client.query({ query, format: format as keyof typeof answers });
+      assert.deepEqual(await result.json(), expected, format);
+    }
+    for (const format of ['JSONStrings', 'JSONCompactStrings'] as const) {
+      const answer = await (await client.query({ query, format })).json<unknown>();
+      assert.deepEqual((answer as { data: unknown }).data, format === 'JSONStrings' ? objects : rows, format);
+    }
+    // Streamed, a row at a time, as the client reads its streamable formats.
+    const stream = (await client.query({ query, format: 'JSONCompactEachRowWithNamesAndTypes' })).stream();
+    const streamed: unknown[] = [];
+    for await (const batch of stream) for (const row of batch) streamed.push(row.json());
+    assert.deepEqual(streamed, answers.JSONCompactEachRowWithNamesAndTypes);
+  });
+
   test('CSVWithNames', async () => {
     const result = await client.query({ query: 'SELECT status, count() AS n FROM website.events GROUP BY status ORDER BY status', format: 'CSVWithNames' });
     assert.equal(await result.text(), '"status","n"\n200,6667\n404,6667\n500,6666\n');

@@ -41,6 +41,19 @@ describe('output formats, byte for byte', () => {
     ['JSONEachRow', `${SELECT} FORMAT JSONEachRow`, 'rows.ndjson'],
     ['JSONCompact', `${SELECT} FORMAT JSONCompact`, 'rows-compact.json'],
     ['JSON with no rows', `${SELECT} LIMIT 0 FORMAT JSON`, 'empty.json'],
+    ['JSONStrings', `${SELECT} FORMAT JSONStrings`, 'rows-strings.json'],
+    ['JSONCompactStrings', `${SELECT} FORMAT JSONCompactStrings`, 'rows-compact-strings.json'],
+    ['JSONStringsEachRow', `${SELECT} FORMAT JSONStringsEachRow`, 'rows-strings.ndjson'],
+    ['JSONCompactEachRow', `${SELECT} FORMAT JSONCompactEachRow`, 'rows-compact.ndjson'],
+    ['JSONCompactEachRowWithNamesAndTypes', `${SELECT} FORMAT JSONCompactEachRowWithNamesAndTypes`, 'rows-compact-with-names-and-types.ndjson'],
+    ['JSONCompactStringsEachRowWithNames', `${SELECT} FORMAT JSONCompactStringsEachRowWithNames`, 'rows-compact-strings-with-names.ndjson'],
+    ['JSONObjectEachRow', `${SELECT} FORMAT JSONObjectEachRow`, 'rows-object.json'],
+    ['JSONObjectEachRow with no rows', `${SELECT} LIMIT 0 FORMAT JSONObjectEachRow`, 'empty-object.json'],
+    [
+      'arrays, JSONStringsEachRow',
+      "SELECT groupArray(host) AS hosts, [1, NULL] AS numbers, ['a''b', 'c'] AS texts, NULL AS nothing FROM website.events WHERE status = 200 FORMAT JSONStringsEachRow",
+      'aggregates-strings.ndjson',
+    ],
     ['aggregates and arrays, JSON', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200 FORMAT JSON', 'aggregates.json'],
     ['aggregates and arrays, TSV', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200', 'aggregates.tsv'],
   ];
@@ -58,6 +71,9 @@ describe('output formats, byte for byte', () => {
       CSV: 'text/csv; charset=UTF-8; header=absent',
       JSON: 'application/json; charset=UTF-8',
       JSONEachRow: 'application/x-ndjson; charset=UTF-8',
+      JSONCompactEachRow: 'application/x-ndjson; charset=UTF-8',
+      JSONStrings: 'application/json; charset=UTF-8',
+      JSONObjectEachRow: 'application/json; charset=UTF-8',
     };
     for (const [format, type] of Object.entries(types)) {
       const response = await fetch(`${inlet.api.url}/query`, { method: 'POST', headers: { authorization: `Bearer ${inlet.api.token}` }, body: `SELECT 1 FORMAT ${format}` });
@@ -69,7 +85,7 @@ describe('output formats, byte for byte', () => {
   test('an unknown format is a 400 that lists the known ones', async () => {
     const result = await inlet.api.query('SELECT 1 FORMAT Parquet');
     assert.equal(result.status, 400);
-    assert.match(result.body.error, /Unknown output format Parquet: use one of TabSeparated, .*JSONCompact \(UNKNOWN_FORMAT\)/);
+    assert.match(result.body.error, /Unknown output format Parquet: use one of TabSeparated, .*JSONObjectEachRow \(UNKNOWN_FORMAT\)/);
   });
 
   test('FORMAT inside a string literal is data, not a clause', async () => {

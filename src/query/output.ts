@@ -168,14 +168,29 @@ function textWriter(fields: readonly Field[], field: (value: unknown, f: Field) 
   };
 }
 
-/** FORMAT JSON and JSONCompact: ClickHouse's layout, tab-indented, sections apart by a blank line. */
-function jsonWriter(columns: readonly Column[], fields: readonly Field[], compact: boolean): FormatWriter {
+/** How a JSON format writes one value: typed (jsonValue), or for the Strings formats as the text ClickHouse prints (stringValue). */
+type JsonValue = (value: unknown, field: Field) => string;
+
+/** What ClickHouse prints for NULL where a value is shown as text: the Strings formats write it as a string. */
+const NULL_TEXT = jsonString('ᴺᵁᴸᴸ');
+
+/** A value as the Strings formats write it: the text formats' text, as a JSON string. */
+function stringValue(value: unknown, field: Field): string {
+  const text = plainText(value, field);
+  return text === null ? NULL_TEXT : jsonString(text);
+}
+
+const JSON_TYPE = 'application/json; charset=UTF-8';
+const NDJSON_TYPE = 'application/x-ndjson; charset=UTF-8';
+
+/** FORMAT JSON and JSONCompact (and their Strings kin): ClickHouse's layout, tab-indented, sections apart by a blank line. */
+function jsonWriter(columns: readonly Column[], fields: readonly Field[], compact: boolean, jsonValue: JsonValue): FormatWriter {
   const keys = columns.map((c) => jsonString(c.name));
   let first = true;
   const row = (values: Row): string =>
     compact ? `\t\t[${values.map((v, i) => jsonValue(v, fields[i]!)).join(', ')}]` : `\t\t{\n${values.map((v, i) => `\t\t\t${keys[i]}: ${jsonValue(v, fields[i]!)}`).join(',\n')}\n\t\t}`;
   return {
-    contentType: 'application/json; charset=UTF-8',
+    contentType: JSON_TYPE,
     header: () => {
       const meta = columns.map((c, i) => `\t\t{\n\t\t\t"name": ${keys[i]},\n\t\t\t"type": ${jsonString(typeOf(c).name)}\n\t\t}`).join(',\n');
       return `{\n\t"meta":\n\t[\n${meta}\n\t],\n\n\t"data":\n\t[\n`;
@@ -195,13 +210,47 @@ function jsonWriter(columns: readonly Column[], fields: readonly Field[], compac
   };
 }
 
-function jsonEachRowWriter(columns: readonly Column[], fields: readonly Field[]): FormatWriter {
+/** A row as an object on one line, as JSONEachRow writes it: {"name":value,...}. */
+const compactObject = (keys: readonly string[], fields: readonly Field[], values: Row, jsonValue: JsonValue) => `{${values.map((v, i) => `${keys[i]}:${jsonValue(v, fields[i]!)}`).join(',')}}`;
+
+function jsonEachRowWriter(columns: readonly Column[], fields: readonly Field[], jsonValue: JsonValue): FormatWriter {
   const keys = columns.map((c) => jsonString(c.name));
   return {
-    contentType: 'application/x-ndjson; charset=UTF-8',
+    contentType: NDJSON_TYPE,
     header: () => '',
-    rows: (rows) => rows.map((values) => `{${values.map((v, i) => `${keys[i]}:${jsonValue(v, fields[i]!)}`).join(',')}}\n`).join(''),
+    rows: (rows) => rows.map((values) => `${compactObject(keys, fields, values, jsonValue)}\n`).join(''),
     footer: () => '',
+  };
+}
+
+/** JSONCompactEachRow and its kin: a row an array on a line, [value, value], after a line of names and one of types if asked. */
+function jsonCompactEachRowWriter(columns: readonly Column[], fields: readonly Field[], jsonValue: JsonValue, head: 'names' | 'types' | undefined): FormatWriter {
+  const line = (texts: readonly string[]) => `[${texts.join(', ')}]\n`;
+  const names = line(columns.map((c) => jsonString(c.name)));
+  const types = line(columns.map((c) => jsonString(typeOf(c).name)));
+  return {
+    contentType: NDJSON_TYPE,
+    header: () => (head === 'names' ? names : head === 'types' ? names + types : ''),
+    rows: (rows) => rows.map((values) => line(values.map((v, i) => jsonValue(v, fields[i]!)))).join(''),
+    footer: () => '',
+  };
+}
+
+/** JSONObjectEachRow: one object whose members are the rows, "row_1", "row_2", ... in order. */
+function jsonObjectEachRowWriter(columns: readonly Column[], fields: readonly Field[]): FormatWriter {
+  const keys = columns.map((c) => jsonString(c.name));
+  let written = 0;
+  return {
+    contentType: JSON_TYPE,
+    header: () => '{\n',
+    rows: (rows) =>
+      rows
+        .map((values) => {
+          written++;
+          return `${written === 1 ? '' : ',\n'}\t"row_${written}": ${compactObject(keys, fields, values, jsonValue)}`;
+        })
+        .join(''),
+    footer: () => '\n}\n',
   };
 }
 
@@ -228,10 +277,30 @@ export function formatWriter(format: OutputFormat, columns: readonly Column[], o
     case 'CSVWithNamesAndTypes':
       return textWriter(fields, csvField, ',', csvLine(names) + csvLine(types), csvHeaderType);
     case 'JSON':
-      return jsonWriter(columns, fields, false);
+      return jsonWriter(columns, fields, false, jsonValue);
+    case 'JSONStrings':
+      return jsonWriter(columns, fields, false, stringValue);
     case 'JSONCompact':
-      return jsonWriter(columns, fields, true);
+      return jsonWriter(columns, fields, true, jsonValue);
+    case 'JSONCompactStrings':
+      return jsonWriter(columns, fields, true, stringValue);
     case 'JSONEachRow':
-      return jsonEachRowWriter(columns, fields);
+      return jsonEachRowWriter(columns, fields, jsonValue);
+    case 'JSONStringsEachRow':
+      return jsonEachRowWriter(columns, fields, stringValue);
+    case 'JSONCompactEachRow':
+      return jsonCompactEachRowWriter(columns, fields, jsonValue, undefined);
+    case 'JSONCompactEachRowWithNames':
+      return jsonCompactEachRowWriter(columns, fields, jsonValue, 'names');
+    case 'JSONCompactEachRowWithNamesAndTypes':
+      return jsonCompactEachRowWriter(columns, fields, jsonValue, 'types');
+    case 'JSONCompactStringsEachRow':
+      return jsonCompactEachRowWriter(columns, fields, stringValue, undefined);
+    case 'JSONCompactStringsEachRowWithNames':
+      return jsonCompactEachRowWriter(columns, fields, stringValue, 'names');
+    case 'JSONCompactStringsEachRowWithNamesAndTypes':
+      return jsonCompactEachRowWriter(columns, fields, stringValue, 'types');
+    case 'JSONObjectEachRow':
+      return jsonObjectEachRowWriter(columns, fields);
   }
 }

@@ -4,7 +4,27 @@ import { clickhouseCalls } from './calls.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
-export const OUTPUT_FORMATS = ['TabSeparated', 'TabSeparatedWithNames', 'TabSeparatedWithNamesAndTypes', 'CSV', 'CSVWithNames', 'CSVWithNamesAndTypes', 'JSON', 'JSONEachRow', 'JSONCompact'] as const;
+export const OUTPUT_FORMATS = [
+  'TabSeparated',
+  'TabSeparatedWithNames',
+  'TabSeparatedWithNamesAndTypes',
+  'CSV',
+  'CSVWithNames',
+  'CSVWithNamesAndTypes',
+  'JSON',
+  'JSONStrings',
+  'JSONEachRow',
+  'JSONStringsEachRow',
+  'JSONCompact',
+  'JSONCompactStrings',
+  'JSONCompactEachRow',
+  'JSONCompactEachRowWithNames',
+  'JSONCompactEachRowWithNamesAndTypes',
+  'JSONCompactStringsEachRow',
+  'JSONCompactStringsEachRowWithNames',
+  'JSONCompactStringsEachRowWithNamesAndTypes',
+  'JSONObjectEachRow',
+] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 const FORMAT_ALIASES: Record<string, OutputFormat> = {
   TSV: 'TabSeparated',
