@@ -21,6 +21,8 @@ before(async () => {
 after(async () => stop?.());
 
 const SELECT = 'SELECT timestamp, host, status, bytes, latency, cached AS "is cached" FROM website.events ORDER BY timestamp';
+/** 64-bit integers, timestamps and decimals, which DuckDB hands over as strings, inside arrays. */
+const TYPED_ARRAYS = 'SELECT groupArray(bytes) AS sizes, groupArray(timestamp) AS times, [1.5, 2.25] AS decimals, [[1, 2], [3]] AS nested FROM website.events WHERE status = 200';
 /** The only value that changes between runs: the elapsed seconds of FORMAT JSON's statistics. */
 const stableElapsed = (text: string) => text.replace(/"elapsed": [\d.e-]+/, '"elapsed": 0.001');
 const fixturePath = (name: string) => new URL(`fixtures/query/${name}`, import.meta.url);
@@ -55,6 +57,9 @@ describe('output formats, byte for byte', () => {
       'aggregates-strings.ndjson',
     ],
     ['aggregates and arrays, JSON', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200 FORMAT JSON', 'aggregates.json'],
+    ['arrays print their elements as their type does, TSV', `${TYPED_ARRAYS}`, 'typed-arrays.tsv'],
+    ['arrays print their elements as their type does, JSONCompactEachRowWithNamesAndTypes', `${TYPED_ARRAYS} FORMAT JSONCompactEachRowWithNamesAndTypes`, 'typed-arrays.ndjson'],
+    ['arrays print their elements as their type does, 64-bit integers bare', `${TYPED_ARRAYS} FORMAT JSONEachRow SETTINGS output_format_json_quote_64bit_integers = 0`, 'typed-arrays-bare.ndjson'],
     ['aggregates and arrays, TSV', 'SELECT count() AS n, quantiles(0.5, 0.9)(status) AS q, groupArray(host) AS hosts, avg(latency) AS avg FROM website.events WHERE status = 200', 'aggregates.tsv'],
   ];
   for (const [what, sql, file] of cases) {

@@ -35,10 +35,12 @@ interface Field {
   readonly time: number | 'date' | undefined;
   /** 64-bit and wider integers as JSON strings (ClickHouse's default) or bare numbers. */
   readonly quote: boolean;
+  /** An array's elements: written as their own type prints, not as the strings DuckDB gives some of them as. */
+  readonly element?: Field;
 }
 
-function kindOf(type: DuckDBType): Kind {
-  const name = type.toString();
+/** By the DuckDB type's name (`BIGINT`, `DECIMAL(9,2)`, `VARCHAR[]`). */
+function kindOf(name: string): Kind {
   if (['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT'].includes(name)) return 'quotedInteger';
   if (name.startsWith('DECIMAL')) return 'decimal';
   if (name === 'DOUBLE' || name === 'FLOAT') return 'float';
@@ -50,13 +52,14 @@ function kindOf(type: DuckDBType): Kind {
 
 const typeOf = (column: Column): ClickHouseType => column.clickhouse ?? clickhouseType(column.type);
 
-function fieldsOf(columns: readonly Column[], options: FormatOptions): Field[] {
-  return columns.map((c) => {
-    const kind = kindOf(c.type);
-    const time = kind === 'temporal' || kind === 'zonedTemporal' ? typeOf(c).time : undefined;
-    return { kind, time, quote: options.quote64BitIntegers };
-  });
+function fieldOf(name: string, clickhouse: ClickHouseType, options: FormatOptions): Field {
+  const kind = kindOf(name);
+  const time = kind === 'temporal' || kind === 'zonedTemporal' ? clickhouse.time : undefined;
+  const element = name.endsWith('[]') ? fieldOf(name.slice(0, -2), clickhouse.element ?? clickhouseType(name.slice(0, -2)), options) : undefined;
+  return { kind, time, quote: options.quote64BitIntegers, ...(element ? { element } : {}) };
 }
+
+const fieldsOf = (columns: readonly Column[], options: FormatOptions): Field[] => columns.map((c) => fieldOf(c.type.toString(), typeOf(c), options));
 
 const PLAIN: Field = { kind: 'other', time: undefined, quote: true };
 const STRING: Field = { kind: 'string', time: undefined, quote: true };
@@ -90,9 +93,14 @@ const NEEDS_ESCAPE = /[\\\t\n\r\0\b\f']/;
 const escapeText = (text: string) => (NEEDS_ESCAPE.test(text) ? text.replace(/[\\\t\n\r\0\b\f']/g, (ch) => TEXT_ESCAPES[ch]!) : text);
 
 /** A nested value as ClickHouse writes arrays in text formats: [1,'a',NULL], already escaped. */
-function textLiteral(value: unknown): string {
+function textLiteral(value: unknown, field: Field | undefined): string {
   if (value === null || value === undefined) return 'NULL';
-  if (Array.isArray(value)) return `[${value.map(textLiteral).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => textLiteral(v, field?.element)).join(',')}]`;
+  // 64-bit integers, decimals and NaN come as strings: their type says they print bare, as numbers.
+  if (typeof value === 'string' && field && field.kind !== 'string' && field.kind !== 'other') {
+    const text = plainText(value, field)!;
+    return field.kind === 'temporal' || field.kind === 'zonedTemporal' ? `'${text}'` : text;
+  }
   if (typeof value === 'string') return `'${escapeText(value)}'`;
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
@@ -101,7 +109,7 @@ function textLiteral(value: unknown): string {
 /** A value as text formats print it, before their own escaping; null stays null. */
 function plainText(value: unknown, field: Field): string | null {
   if (value === null || value === undefined) return null;
-  if (Array.isArray(value)) return textLiteral(value);
+  if (Array.isArray(value)) return textLiteral(value, field);
   if (typeof value === 'object') return JSON.stringify(value);
   if (field.kind === 'float' && typeof value === 'string') return FLOAT_WORDS[value] ?? value;
   if (field.kind === 'zonedTemporal') return timeText(dropUtcOffset(String(value)), field.time);
@@ -132,7 +140,7 @@ const jsonString = (text: string) => JSON.stringify(text).replaceAll('/', '\\/')
 
 function jsonValue(value: unknown, field: Field): string {
   if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => jsonValue(v, typeof v === 'string' ? field : PLAIN)).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => jsonValue(v, field.element ?? (typeof v === 'string' ? field : PLAIN))).join(',')}]`;
   if (typeof value === 'object') return JSON.stringify(value);
   if (field.kind === 'decimal') return String(value);
   if (field.kind === 'quotedInteger' && !field.quote) return String(value);

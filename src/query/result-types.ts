@@ -25,6 +25,8 @@ export interface ClickHouseType {
   /** 0 (DateTime), 3, 6, 9 (DateTime64(n)); 'date' prints a timestamp as a Date. */
   readonly time?: number | 'date';
   readonly nullable?: boolean;
+  /** An Array's elements. */
+  readonly element?: ClickHouseType;
 }
 
 const SCALAR_TYPES: Record<string, string> = {
@@ -41,11 +43,13 @@ const SCALAR_TYPES: Record<string, string> = {
 
 /** ClickHouse's type for a stored value: Hydrolix's datetime is DateTime, millisecond ones DateTime64(3). */
 function storedType(v: ValueType): ClickHouseType {
-  if (v.type === 'array') return { name: `Array(${storedType(v.elements[0]!).name})` };
+  if (v.type === 'array') return arrayOf(storedType(v.elements[0]!));
   if (v.type === 'map') return { name: `Map(${storedType(v.elements[0]!).name}, ${storedType(v.elements[1]!).name})` };
   if (v.type === 'datetime' || v.type === 'datetime64' || v.type === 'epoch') return v.resolution === 'ms' ? { name: 'DateTime64(3)', time: 3 } : { name: 'DateTime', time: 0 };
   return { name: SCALAR_TYPES[v.type]! };
 }
+
+const arrayOf = (element: ClickHouseType): ClickHouseType => ({ name: `Array(${element.name})`, element });
 
 const nullable = (t: ClickHouseType): ClickHouseType => (t.nullable || /^(Array|Map)\(/.test(t.name) ? t : { ...t, name: `Nullable(${t.name})`, nullable: true });
 
@@ -103,6 +107,8 @@ const DATE_FUNCTIONS = new Set(['todate', 'today', 'yesterday', 'tostartofmonth'
 const SAME_TYPE = new Set(['min', 'max', 'any_value', 'arbitrary', 'first', 'last', 'anylast', 'argmax', 'argmin', 'arg_max', 'arg_min', 'max_by', 'min_by']);
 /** Counts, UInt64 in ClickHouse, BIGINT in DuckDB. */
 const COUNTS = new Set(['count', 'count_star', 'countif', 'uniq', 'uniqexact', 'uniqif', 'uniqexactif']);
+/** groupArray gathers its argument into an array: Array of its type. */
+const ARRAYS_OF = new Set(['grouparray']);
 /** INTERVAL n DAY/WEEK/MONTH/YEAR: added to a Date, ClickHouse keeps a Date. */
 const WHOLE_DAY_INTERVALS = new Set(['to_days', 'to_weeks', 'to_months', 'to_years']);
 
@@ -131,6 +137,11 @@ function expressionType(expr: unknown, duckdb: string, scope: Scope): ClickHouse
   const args = children(expr);
   if (SAME_TYPE.has(name)) return expressionType(args[0], duckdb, scope);
   if (COUNTS.has(name) && duckdb === 'BIGINT') return { name: 'UInt64' };
+  if (ARRAYS_OF.has(name) && duckdb.endsWith('[]')) {
+    // NULLs are left out, so the elements are of the argument's type without Nullable.
+    const element = expressionType(args[0], duckdb.slice(0, -2), scope);
+    return element ? arrayOf(element.nullable ? { ...element, name: element.name.replace(/^Nullable\((.*)\)$/, '$1'), nullable: false } : element) : undefined;
+  }
   const timestamp = duckdb === 'TIMESTAMP' || duckdb === 'TIMESTAMP WITH TIME ZONE';
   const fromArgument = expressionType(args[0], 'TIMESTAMP', scope);
   const keepNull = (t: ClickHouseType) => (fromArgument?.nullable ? nullable(t) : t);
@@ -191,7 +202,7 @@ export function clickhouseType(type: DuckDBType | string): ClickHouseType {
   if (known) return known;
   const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(name);
   if (decimal) return { name: `Decimal(${decimal[1]}, ${decimal[2]})` };
-  if (name.endsWith('[]')) return { name: `Array(${clickhouseType(name.slice(0, -2)).name})` };
+  if (name.endsWith('[]')) return arrayOf(clickhouseType(name.slice(0, -2)));
   return { name };
 }
 
