@@ -199,6 +199,31 @@ for (const dialect of DIALECTS) {
       await cancelJobTasks(catalog, job.id);
     });
 
+    test('a job whose listing the reaper fails ends failed (no listing will finish it)', async () => {
+      const { job } = await createJob(catalog, {
+        org_id: orgId,
+        name: `job ${++jobSeq}`,
+        description: null,
+        type: 'batch_import',
+        settings: '{}',
+        table_id: tableId,
+        transform_id: 'x',
+        transform_doc: '{}',
+        concurrency: 1,
+      });
+      const list = await claimTask(catalog, { owner: 'lister', durationMs: 60_000 });
+      assert.equal(list?.type, 'LIST');
+      await catalog.db
+        .updateTable('tasks')
+        .set({ attempts: MAX_TASK_ATTEMPTS, lease_expires_at_ms: Date.now() - 1000 })
+        .where('id', '=', list!.id)
+        .execute();
+      assert.deepEqual(await reapTasks(catalog), { failed: 1, freed: 0 });
+      const jobRow = await catalog.db.selectFrom('jobs').select(['status', 'errors']).where('id', '=', job.id).executeTakeFirstOrThrow();
+      assert.equal(jobRow.status, 'failed');
+      assert.match(jobRow.errors, /LIST task .*worker lost the task 3 times/);
+    });
+
     if (dialect === 'postgres') {
       test('one reaper at a time: while another process holds the reaper lock, a reaper skips its turn', async () => {
         const other = await openCatalog(url);

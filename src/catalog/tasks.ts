@@ -159,11 +159,11 @@ export async function reapTasks(catalog: Catalog): Promise<Reaped | undefined> {
       .where('state', '=', 'RUNNING')
       .where('lease_expires_at_ms', '<', dbNowMs(dialect))
       .where((eb) => eb(eb('attempts', '-', eb.ref('retried_attempts')), '>=', MAX_TASK_ATTEMPTS))
-      .returning(['id', 'job_id'])
+      .returning(['id', 'job_id', 'type'])
       .execute();
     for (const task of exhausted) {
-      await appendJobError(trx, task.job_id, `task ${task.id}: ${error}`);
-      await finishJobIfComplete(trx, dialect, task.job_id);
+      await appendJobError(trx, task.job_id, `${task.type} task ${task.id}: ${error}`);
+      await endAfterFailedTask(trx, dialect, task);
     }
     const freed = await trx
       .updateTable('tasks')
@@ -499,15 +499,17 @@ export async function failTask(catalog: Catalog, task: TaskRow, owner: string, e
         .values(fileRows.slice(i, i + 300))
         .execute();
     await appendJobError(trx, task.job_id, `${task.type} task failed: ${error}`);
-    if (task.type === 'LIST') {
-      // Without a listing there is nothing else to run: the job fails now, and the INDEX tasks
-      // its listing made so far do not start (those running finish).
-      await setJobFinished(trx, task.job_id, 'failed');
-      await trx.updateTable('tasks').set({ state: 'CANCELED', modified: isoMicros() }).where('job_id', '=', task.job_id).where('state', '=', 'READY').execute();
-    } else {
-      await finishJobIfComplete(trx, catalog.dialect, task.job_id);
-    }
+    await endAfterFailedTask(trx, catalog.dialect, task);
   });
+}
+
+/** After a task failed for good, whether by its error or by the reaper: the job ends if nothing else can run. */
+async function endAfterFailedTask(trx: Trx, dialect: Dialect, task: Pick<TaskRow, 'job_id' | 'type'>): Promise<void> {
+  if (task.type !== 'LIST') return finishJobIfComplete(trx, dialect, task.job_id);
+  // Without a listing there is nothing else to run (and finishJobIfComplete waits for one): the
+  // job fails now, and the INDEX tasks its listing made so far do not start (those running finish).
+  await setJobFinished(trx, task.job_id, 'failed');
+  await trx.updateTable('tasks').set({ state: 'CANCELED', modified: isoMicros() }).where('job_id', '=', task.job_id).where('state', '=', 'READY').execute();
 }
 
 async function appendJobError(trx: Trx, jobId: string, error: string): Promise<void> {
