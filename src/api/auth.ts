@@ -9,6 +9,7 @@ import type { SecretBox } from '../auth/secret-box.js';
 import { looksLikeJwt, type ServiceTokens } from '../auth/service-tokens.js';
 import { SessionCache } from '../auth/session-cache.js';
 import { AuthenticationError, PermissionError } from '../errors.js';
+import { notText } from './text-input.js';
 
 /** What access needs beyond the catalog, created in service.ts and given to the server. */
 export interface AccessControl {
@@ -66,7 +67,8 @@ export const loginHash = (user: User | undefined): string | undefined => (user &
 export async function passwordLogin(catalog: Catalog, request: FastifyRequest, email: string, password: string): Promise<User | undefined> {
   const attempt = request.server.access.loginLimiter.begin(email, request.ip);
   try {
-    const user = await findUserByEmail(catalog.db, email);
+    // A name that is not text (a NUL, from basic auth) names no user: the catalog is not asked.
+    const user = notText(email) === undefined ? await findUserByEmail(catalog.db, email) : undefined;
     // The same answer, after the same work, for an unknown user and a wrong password: no probing for accounts.
     const hash = loginHash(user);
     if ((await verifyLogin(password, hash)) && hash !== undefined) return user;

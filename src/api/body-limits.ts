@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
+import { refuseNonText } from './text-input.js';
 
 /** Largest request body: room for a transform at its limits, /validator samples and SQL, with a bound on what one request holds in memory. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -11,7 +12,7 @@ export const MAX_BODY_BYTES = 16 * 1024 * 1024;
  */
 export const MAX_JSON_DEPTH = 100;
 
-/** Fastify's JSON body parser (with its prototype-poisoning checks), behind a nesting-depth check. */
+/** Fastify's JSON body parser (with its prototype-poisoning checks), behind a nesting-depth check, its strings checked to be text. */
 export function installJsonBodyParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
@@ -21,9 +22,20 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       done(new ValidationError(`the JSON body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep: flatten it`), undefined);
       return;
     }
-    parse(request, text, done);
+    parse(request, text, (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        refuseNonText(value, '', DATA_FIELDS[request.routeOptions.url ?? '']);
+      } catch (refused) {
+        return done(refused as Error, undefined);
+      }
+      done(null, value);
+    });
   });
 }
+
+/** Top-level body fields of a route that carry sample records rather than names or settings: any text may be sent in them. */
+const DATA_FIELDS: Record<string, ReadonlySet<string>> = { '/validator': new Set(['data']) };
 
 /** One pass over the text, outside strings, counting open brackets; it stops at the first too deep. */
 function nestedDeeperThan(text: string, max: number): boolean {

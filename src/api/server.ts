@@ -5,6 +5,7 @@ import { PUBLIC } from '../auth/permissions.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler } from './error-handler.js';
 import { installJsonBodyParser, MAX_BODY_BYTES } from './body-limits.js';
+import { installTextChecks } from './text-input.js';
 import { recordHttpMetrics } from '../metrics/http.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
@@ -44,6 +45,7 @@ export function buildServer(ctx: ApiContext, logger: Logger): FastifyInstance {
   installErrorHandler(app);
   installAccess(app, ctx.access);
   installJsonBodyParser(app);
+  installTextChecks(app, (route) => route === '/query' || route.startsWith('/query/'));
   const routes: { method: string; url: string }[] = [];
   app.decorate('registeredRoutes', routes);
   // Fail closed: a route nobody gave a permission (auth/permissions.ts) stops the server from starting.
