@@ -113,6 +113,36 @@ describe('projects, tables, transforms', () => {
     assert.equal(otherOrg.status, 404);
   });
 
+  test('names, descriptions, settings and URLs are bounded; an error quotes a long value cut short', async () => {
+    const api = inlet.api;
+    const long = 'x'.repeat(1_000_000);
+    const refused = async (answer: Promise<{ status: number; text: string; body: any }>, message: RegExp) => {
+      const { status, text, body } = await answer;
+      assert.equal(status, 400, text.slice(0, 500));
+      assert.match(body.detail, message);
+      assert.ok(text.length < 5000, `a ${text.length}-character answer`);
+    };
+    await refused(api.request('POST', `${orgs()}/projects`, { name: long }), /^name is "xxx.*\.\.\.: give the project a non-empty name of at most 200 characters$/);
+    await refused(api.request('POST', `${orgs()}/projects`, { name: 'bounded', description: long }), /^description is .*: give a string of at most 4096 characters, or null$/);
+    await refused(api.request('POST', `${orgs()}/projects`, { name: 'bounded', settings: { long } }), /^settings is 1000011 characters of JSON: give at most 65536$/);
+    await refused(
+      api.request('POST', `/config/v1/orgs/${api.orgId}/storages/`, { name: 'bounded', settings: { bucket_name: 'bucket', bucket_path: long } }),
+      /^settings\.bucket_path is 1000000 characters long: give at most 1024$/,
+    );
+    await refused(
+      api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/`, referenceJob('bounded', `s3://bucket/${long}`)),
+      /^settings\.source\.settings\.url is 1000012 characters long: give a URL of at most 2048/,
+    );
+    await refused(api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/`, { ...referenceJob('bounded', 's3://bucket/'), name: long }), /^name is .*: give the job a non-empty name of at most 200 characters$/);
+    // A message quoting a value whole (here the table a job names) is cut short.
+    const job = referenceJob('bounded', 's3://bucket/');
+    await refused(api.request('POST', `/config/v1/orgs/${api.orgId}/jobs/batch/`, { ...job, settings: { ...job.settings, source: { ...job.settings.source, table: long } } }), /^settings\.source\.table is "xxx/);
+    const project = await api.request('POST', `${orgs()}/projects`, { name: 'bounded' });
+    assert.equal(project.status, 201, project.text);
+    await refused(api.request('POST', `${orgs()}/projects/${project.body.uuid}/tables`, { name: 'events#rejects' }), /^name "events#rejects" contains "#": a table's quarantine is queried as "table#rejects"/);
+    assert.equal((await api.request('DELETE', `${orgs()}/projects/${project.body.uuid}`)).status, 204);
+  });
+
   test('transforms are validated, naming the column and field at fault', async () => {
     const api = inlet.api;
     const project = await api.request('POST', `${orgs()}/projects`, { name: 'validation' });

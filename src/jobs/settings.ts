@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { rejectUnknownKeys } from '../known-keys.js';
+import { MAX_NAME_LENGTH } from '../names.js';
 import { parseRejectBudget, REJECT_BUDGET_KEYS, type RejectBudget } from './budget.js';
 import { compileRegexFilter } from './regex-filter.js';
 
@@ -17,6 +18,9 @@ export const JOB_DEFAULTS = {
 
 /** Rejected records a job keeps in the quarantine unless its settings.max_quarantined_rows says otherwise. */
 export const DEFAULT_MAX_QUARANTINED_ROWS = 1_000_000;
+
+/** Longest settings.source.settings.url: a bucket and a key of S3's longest, with room to spare. */
+export const MAX_URL_LENGTH = 2048;
 
 /** Most files one INDEX task reads, whatever input_aggregation allows: bounds one task's scratch space and retry cost. */
 export const MAX_FILES_PER_TASK = 1000;
@@ -68,11 +72,11 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
   const source = raw.source;
   if (!isObject(source)) throw new ValidationError('settings.source is missing: use {"table": "project.table", "transform": "name", "settings": {"url": "s3://bucket/prefix/"}}');
   rejectUnknownKeys(source, SOURCE_KEYS, 'settings.source');
-  if (typeof source.table !== 'string' || !/^[^.]+\.[^.]+$/.test(source.table)) {
-    throw new ValidationError(`settings.source.table is ${JSON.stringify(source.table)}: use "project.table", e.g. "website.events"`);
+  if (typeof source.table !== 'string' || !/^[^.]+\.[^.]+$/.test(source.table) || source.table.length > 2 * MAX_NAME_LENGTH + 1) {
+    throw new ValidationError(`settings.source.table is ${JSON.stringify(source.table)?.slice(0, 200)}: use "project.table", e.g. "website.events"`);
   }
-  if (source.transform !== undefined && (typeof source.transform !== 'string' || source.transform === '')) {
-    throw new ValidationError(`settings.source.transform is ${JSON.stringify(source.transform)}: use a transform name, or leave it out for the table's default transform`);
+  if (source.transform !== undefined && (typeof source.transform !== 'string' || source.transform === '' || source.transform.length > MAX_NAME_LENGTH)) {
+    throw new ValidationError(`settings.source.transform is ${JSON.stringify(source.transform)?.slice(0, 200)}: use a transform name, or leave it out for the table's default transform`);
   }
   if (source.type !== undefined && source.type !== 'batch') {
     throw new ValidationError(`settings.source.type is ${JSON.stringify(source.type)}: batch jobs take "batch"`);
@@ -82,6 +86,10 @@ export function normaliseJobSettings(raw: unknown): JobSettings {
     throw new ValidationError('settings.source.settings.url is missing: use s3://bucket/prefix/, s3://bucket/key or file:///path');
   }
   rejectUnknownKeys(sourceSettings, SOURCE_SETTINGS_KEYS, 'settings.source.settings');
+  // An S3 key is at most 1024 bytes, and a path as long is already unusual.
+  if (sourceSettings.url.length > MAX_URL_LENGTH) {
+    throw new ValidationError(`settings.source.settings.url is ${sourceSettings.url.length} characters long: give a URL of at most ${MAX_URL_LENGTH} (a prefix, with regex_filter to choose among its objects)`);
+  }
   if (sourceSettings.credential_id !== undefined && (typeof sourceSettings.credential_id !== 'string' || !sourceSettings.url.startsWith('s3://'))) {
     throw new ValidationError(`settings.source.settings.credential_id is ${JSON.stringify(sourceSettings.credential_id)?.slice(0, 100)}: give the uuid of one of the org's credentials, for an s3:// url`);
   }

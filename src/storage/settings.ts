@@ -28,6 +28,8 @@ export function validateStorageSettings(value: unknown, processEndpoint: string 
     const v = s[field];
     if (v === undefined || v === null || v === '') return undefined;
     if (typeof v !== 'string') throw new ValidationError(`settings.${field} is ${JSON.stringify(v)}: give a string`);
+    // An S3 key is at most 1024 bytes: no path, endpoint or region is longer.
+    if (v.length > 1024) throw new ValidationError(`settings.${field} is ${v.length} characters long: give at most 1024`);
     return v;
   };
   const bucket = s.bucket_name;

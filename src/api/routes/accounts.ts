@@ -26,6 +26,7 @@ import type { ApiContext } from '../context.js';
 import { passwordLogin } from '../auth.js';
 import { orgView } from '../views.js';
 import { MAX_PASSWORD_LENGTH } from './auth.js';
+import { checkedName } from '../../names.js';
 
 type Body = Record<string, unknown>;
 
@@ -73,8 +74,7 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ---- orgs (a super admin's; listing and showing are in resources.ts)
   app.post<{ Body: Body }>('/config/v1/orgs', { schema: { body: objectBody } }, async (request, reply) => {
     rejectUnknownKeys(request.body, ['name', 'description', 'type'], '');
-    const name = request.body.name;
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the org a non-empty name of at most 200 characters`);
+    const name = checkedName(request.body.name, 'the org');
     if (await findOrgByName(db, name)) throw new ConflictError(`an org named "${name}" already exists: choose another name`);
     return reply.status(201).send(orgView(await createOrg(db, name)));
   });

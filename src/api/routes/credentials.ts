@@ -6,6 +6,7 @@ import { ConflictError, NotConfiguredError, NotFoundError, ValidationError } fro
 import { rejectUnknownKeys } from '../../known-keys.js';
 import { AWS_ENDPOINT } from '../../storage/settings.js';
 import type { ApiContext } from '../context.js';
+import { checkedDescription, checkedName } from '../../names.js';
 
 type Body = Record<string, unknown>;
 
@@ -65,11 +66,10 @@ function text(settings: Record<string, unknown>, key: string, required: boolean,
  */
 function credentialFields(body: Body, current: { row: CredentialRow; opened?: S3Credential } | undefined, replace: boolean, processEndpoint: string | undefined): CredentialFields {
   rejectUnknownKeys(body, ['name', 'description', 'type', 'settings', 'uuid', 'org', 'created', 'modified', 'url'], '');
-  const name = body.name ?? (replace ? undefined : current?.row.name);
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the credential a non-empty name of at most 200 characters`);
+  const name = checkedName(body.name ?? (replace ? undefined : current?.row.name), 'the credential');
   if (body.type !== undefined && body.type !== TYPE) throw new ValidationError(`type is ${JSON.stringify(body.type)?.slice(0, 100)}: Inlet stores S3 access keys only ("${TYPE}")`);
-  if (body.description !== undefined && body.description !== null && typeof body.description !== 'string') throw new ValidationError('description must be a string');
-  const description = body.description !== undefined ? (body.description as string | null) : replace ? null : (current?.row.description ?? null);
+  const described = checkedDescription(body.description);
+  const description = described !== undefined ? described : replace ? null : (current?.row.description ?? null);
   const given = body.settings ?? (replace || !current ? undefined : {});
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
     throw new ValidationError('settings is missing: send {"access_key_id": ..., "secret_access_key": ..., "session_token"?: ..., "region"?: ..., "endpoint"?: ...}');

@@ -11,6 +11,7 @@ import { rejectUnknownKeys } from '../../known-keys.js';
 import type { ApiContext } from '../context.js';
 import { RefreshingCache } from '../../ttl-cache.js';
 import { fileView, jobView } from '../views.js';
+import { checkedDescription, checkedName } from '../../names.js';
 
 /** Files with rejects or errors shown inside a job; all files are at .../files. */
 const PROBLEM_FILES_SHOWN = 100;
@@ -70,6 +71,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const body = request.body;
       rejectUnknownKeys(body, JOB_BODY_KEYS, '');
       if (body.type !== undefined && body.type !== 'batch_import') throw new ValidationError(`type is ${JSON.stringify(body.type)}: batch jobs only accept "batch_import"`);
+      const name = checkedName(body.name, 'the job');
+      const description = checkedDescription(body.description) ?? null;
       const settings = normaliseJobSettings(body.settings);
       const source = ctx.sources.parse(settings.source.settings.url);
       // A replay reads a job's quarantine: only a job of this org, another org's reads as missing.
@@ -99,8 +102,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       const { job: created, progress } = await createJob(catalog, {
         org_id: org,
-        name: body.name as string,
-        description: (body.description as string | null | undefined) ?? null,
+        name,
+        description,
         type: 'batch_import',
         settings: JSON.stringify({ ...settings, source: { ...settings.source, transform: transform.name } }),
         table_id: table.id,

@@ -26,6 +26,7 @@ import { checkSqlTransform } from '../../transform/sql-check.js';
 import { validateTransform } from '../../transform/validate.js';
 import type { ApiContext } from '../context.js';
 import { orgView, projectView, tableView, transformView } from '../views.js';
+import { checkedDescription, checkedName } from '../../names.js';
 
 type Body = Record<string, unknown>;
 type Params = { org: string; project: string; table: string; transform: string };
@@ -54,20 +55,34 @@ const TRANSFORM_KEYS = ['name', 'description', 'type', 'settings', ...READ_ONLY_
  */
 const TABLE_SETTINGS_KEYS = ['stream', 'age', 'reaper', 'merge', 'autoingest', 'sort_keys', 'shard_key', 'max_future_days', 'summary', 'scale', 'max_request_bytes', 'storage_map', 'default_query_options', 'rate_limit'];
 
+/** Longest `settings` of a project or table, as JSON: Hydrolix's table settings are a few hundred characters. */
+const MAX_SETTINGS_CHARS = 65_536;
+
 /** PUT replaces a resource (name required); PATCH changes only the fields it sends. */
-function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean, known: readonly string[]): NamedFields {
+function namedFields(body: Body, current: { name: string; description: string | null; settings: string } | undefined, replace: boolean, known: readonly string[], what: string): NamedFields {
   rejectUnknownKeys(body, known, '');
-  const name = body.name ?? (replace ? undefined : current?.name);
-  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`name is ${JSON.stringify(name)}: give a non-empty name`);
+  const name = checkedName(body.name ?? (replace ? undefined : current?.name), what);
   if (name.includes('.')) throw new ValidationError(`name "${name}" contains ".": names are used in "project.table" references, so they cannot contain dots`);
-  const description = body.description !== undefined ? (body.description as string | null) : replace ? null : (current?.description ?? null);
+  const given = checkedDescription(body.description);
+  const description = given !== undefined ? given : replace ? null : (current?.description ?? null);
   const settings = body.settings !== undefined ? JSON.stringify(body.settings) : replace || !current ? '{}' : current.settings;
   return { name, description, settings };
 }
 
+/** A project's or table's: stored as given and read by no job, so bounded here (a transform's have limits of their own). */
+function boundedSettings(fields: NamedFields): NamedFields {
+  if (fields.settings.length > MAX_SETTINGS_CHARS) throw new ValidationError(`settings is ${fields.settings.length} characters of JSON: give at most ${MAX_SETTINGS_CHARS}`);
+  return fields;
+}
+
+const projectFields = (body: Body, current: Project | undefined, replace: boolean) => boundedSettings(namedFields(body, current, replace, PROJECT_KEYS, 'the project'));
+
 function tableFields(body: Body, current: TableRow | undefined, replace: boolean): NamedFields {
   if (isObject(body.settings)) rejectUnknownKeys(body.settings, TABLE_SETTINGS_KEYS, 'settings');
-  return namedFields(body, current, replace, TABLE_KEYS);
+  const fields = boundedSettings(namedFields(body, current, replace, TABLE_KEYS, 'the table'));
+  // A table's quarantine is queried as project."table#rejects".
+  if (fields.name.includes('#')) throw new ValidationError(`name "${fields.name}" contains "#": a table's quarantine is queried as "table#rejects", so table names cannot contain #`);
+  return fields;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -98,7 +113,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ---- projects
   app.get(`${base}/projects`, async (request) => (await listProjects(catalog, (await org(request)).id)).map(projectView));
   app.post<{ Body: Body }>(`${base}/projects`, { schema: { body: bodySchema } }, async (request, reply) => {
-    const created = await createProject(catalog, (await org(request)).id, namedFields(request.body, undefined, true, PROJECT_KEYS));
+    const created = await createProject(catalog, (await org(request)).id, projectFields(request.body, undefined, true));
     return reply.status(201).send(projectView(created));
   });
   app.get(`${base}/projects/:project`, async (request) => projectView(await project(request)));
@@ -109,7 +124,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: { body: bodySchema },
       handler: async (request) => {
         const current = await project(request);
-        return projectView(await updateProject(catalog, current, namedFields(request.body, current, method === 'PUT', PROJECT_KEYS)));
+        return projectView(await updateProject(catalog, current, projectFields(request.body, current, method === 'PUT')));
       },
     });
   }
@@ -159,7 +174,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ---- transforms
   const transforms = `${tables}/:table/transforms`;
   const transformFields = async (body: Body, current: TransformRow | undefined, replace: boolean) => {
-    const fields = namedFields(body, current, replace, TRANSFORM_KEYS);
+    const fields = namedFields(body, current, replace, TRANSFORM_KEYS, 'the transform');
     const type = body.type ?? (replace ? undefined : current?.type);
     const { isDefault, transform } = validateTransform(type, JSON.parse(fields.settings));
     await checkSqlTransform(transform);

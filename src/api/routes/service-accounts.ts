@@ -6,6 +6,7 @@ import { ConflictError, ValidationError } from '../../errors.js';
 import { rejectUnknownKeys } from '../../known-keys.js';
 import type { ApiContext } from '../context.js';
 import { serviceAccountView } from './accounts.js';
+import { checkedName } from '../../names.js';
 
 type Body = Record<string, unknown>;
 
@@ -33,9 +34,7 @@ export function serviceAccountRoutes(app: FastifyInstance, ctx: ApiContext): voi
   app.post<{ Body: Body }>(base, { schema: { body: { type: 'object' } } }, async (request, reply) => {
     // hdxcli sends a description ("Created with hdxcli tool"): accepted, not kept.
     rejectUnknownKeys(request.body, ['name', 'description', 'org', 'roles'], '');
-    const name = request.body.name;
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 200)
-      throw new ValidationError(`name is ${JSON.stringify(name)?.slice(0, 200)}: give the service account a non-empty name of at most 200 characters`);
+    const name = checkedName(request.body.name, 'the service account');
     const org = await targetOrg(db, request.user!, request.body.org);
     const roles = grantableRoles(request.user!, request.body.roles);
     if ((await listAccounts(db, 'service_account', org.id)).some((a) => a.name === name)) throw new ConflictError(`org "${org.name}" has a service account named "${name}" already`);

@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getOrgForUser } from '../../catalog/accounts.js';
 import type { Org, StorageRow } from '../../catalog/schema.js';
 import { createStorage, deleteStorage, getOrgStorage, getStorageById, listOrgStorages, storageHasPartitions, tablesUsingStorage, updateStorage, type StorageFields } from '../../catalog/storages.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import { storageUrlOf, validateStorageSettings, type StorageSettings } from '../../storage/settings.js';
 import { requireCredential } from '../../catalog/credentials.js';
 import type { ApiContext } from '../context.js';
 import { storageView } from '../views.js';
+import { checkedDescription, checkedName } from '../../names.js';
 
 type Body = Record<string, unknown>;
 
@@ -21,9 +22,9 @@ const bodySchema = {
 
 /** PUT replaces a storage (name and settings required); PATCH changes only the fields it sends. */
 function storageFields(body: Body, current: StorageRow | undefined, replace: boolean, processEndpoint: string | undefined): StorageFields {
-  const name = body.name ?? (replace ? undefined : current?.name);
-  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`name is ${JSON.stringify(name)}: give a non-empty name`);
-  const description = body.description !== undefined ? (body.description as string | null) : replace ? null : (current?.description ?? null);
+  const name = checkedName(body.name ?? (replace ? undefined : current?.name), 'the storage');
+  const given = checkedDescription(body.description);
+  const description = given !== undefined ? given : replace ? null : (current?.description ?? null);
   const raw = body.settings !== undefined ? body.settings : replace || !current ? undefined : (JSON.parse(current.settings) as unknown);
   return { name, description, settings: JSON.stringify(validateStorageSettings(raw, processEndpoint)) };
 }
