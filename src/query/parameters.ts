@@ -17,7 +17,23 @@ const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const FLOAT_WORDS: Record<string, string> = { nan: "'NaN'::DOUBLE", inf: "'Infinity'::DOUBLE", '+inf': "'Infinity'::DOUBLE", '-inf': "'-Infinity'::DOUBLE" };
 const UNIX_TIME = /^\d+(?:\.\d+)?$/;
 
+/**
+ * A string literal of any text. DuckDB reads SQL only up to a NUL byte, so a NUL (`\0` in
+ * ClickHouse's escaped form) is spelled chr(0): the value keeps it, and the SQL holds none.
+ */
+function textLiteral(text: string): string {
+  if (!text.includes('\0')) return quoteLiteral(text);
+  return `(${text.split('\0').map(quoteLiteral).join(' || chr(0) || ')})`;
+}
+
 const invalid = (name: string, type: string, value: string, fix: string) => new QueryError(`Query parameter param_${name}=${value} is not a valid ${type}: ${fix} (BAD_ARGUMENTS)`);
+
+/** The text of a value that names or dates something, where a NUL byte is never part of it (DuckDB would read a date up to it). */
+function withoutNul(name: string, type: string, value: string): string {
+  const text = unescape(value);
+  if (text.includes('\0')) throw invalid(name, type, value, `a ${type} may not hold a NUL byte`);
+  return text;
+}
 
 /** The DuckDB literal for one value of a ClickHouse type. */
 function literal(name: string, type: string, value: string): string {
@@ -30,7 +46,7 @@ function literal(name: string, type: string, value: string): string {
     return `[${arrayElements(name, type, value)
       .map((v) => literal(name, array[1]!.trim(), v))
       .join(', ')}]`;
-  if (/^(?:String|FixedString\(\d+\)|UUID|IPv4|IPv6|Enum(?:8|16)?\(.*\))$/s.test(type)) return quoteLiteral(unescape(value));
+  if (/^(?:String|FixedString\(\d+\)|UUID|IPv4|IPv6|Enum(?:8|16)?\(.*\))$/s.test(type)) return textLiteral(unescape(value));
   if (/^U?Int(?:8|16|32|64|128|256)$/.test(type)) {
     if (!INTEGER.test(value)) throw invalid(name, type, value, 'send a whole number');
     const duckType = `${type.startsWith('U') ? 'U' : ''}${/128|256/.test(type) ? 'HUGEINT' : 'BIGINT'}`;
@@ -47,13 +63,13 @@ function literal(name: string, type: string, value: string): string {
     if (v === '0' || v === 'false') return 'false';
     throw invalid(name, type, value, 'send true, false, 1 or 0');
   }
-  if (type === 'Date' || type === 'Date32') return `CAST(${quoteLiteral(unescape(value))} AS DATE)`;
+  if (type === 'Date' || type === 'Date32') return `CAST(${quoteLiteral(withoutNul(name, type, value))} AS DATE)`;
   if (/^DateTime(?:64)?(?:\(.*\))?$/s.test(type)) {
     // Clients send a JavaScript Date as Unix seconds (with milliseconds after a dot).
     if (UNIX_TIME.test(value)) return `CAST(to_timestamp(${Number(value)}) AS TIMESTAMP)`;
-    return `CAST(${quoteLiteral(unescape(value))} AS TIMESTAMP)`;
+    return `CAST(${quoteLiteral(withoutNul(name, type, value))} AS TIMESTAMP)`;
   }
-  if (type === 'Identifier') return quoteIdent(unescape(value));
+  if (type === 'Identifier') return quoteIdent(withoutNul(name, type, value));
   throw new QueryError(
     `Query parameter {${name}:${type}} has a type Inlet does not bind: use String, (U)Int*, Float*, Decimal, Bool, Date, DateTime, DateTime64, Identifier, Nullable(...) or Array(...) of them (NOT_IMPLEMENTED)`,
   );

@@ -19,7 +19,7 @@ import { SandboxPool } from './sandbox.js';
 import { quarantinePartitions } from './quarantine-table.js';
 import { resolveSettings, type QuerySettings } from './settings.js';
 import { bindParameters } from './parameters.js';
-import { outputFormat, type OutputFormat } from './statement.js';
+import { outputFormat, refuseNulBytes, type OutputFormat } from './statement.js';
 
 type Node = Record<string, unknown>;
 
@@ -176,6 +176,8 @@ export class QueryService {
    */
   async run(user: User, request: QueryRequest, changes: number, signal?: AbortSignal): Promise<QueryExecution> {
     const started = performance.now();
+    // Before binding, so that the place named is the one in the text as sent.
+    refuseNulBytes(request.text);
     const plan = await this.planner.plan(user.org_id, bindParameters(request.text, request.params ?? {}), changes);
     const { statement } = plan;
     const format = statement.format ?? (request.defaultFormat ? outputFormat(request.defaultFormat) : 'TabSeparated');

@@ -17,6 +17,9 @@ function queryError(err: unknown, config: Config): QueryError {
   return new QueryError(`DB::Exception: ${message}`);
 }
 
+/** The longest delay setTimeout keeps: past it, Node fires the timer at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** How long DuckDB may take to stop after an interrupt before the query is taken as stuck. */
 export const STOP_GRACE_MS = 30_000;
 
@@ -58,12 +61,16 @@ export class RunningQuery {
     /** Told when DuckDB has not stopped `graceMs` after an interrupt: the query holds its slot and a core for good. */
     private readonly stuck: StuckQueries,
   ) {
+    // A limit longer than a timer can hold is as good as none: clamped, the timer never fires early.
     this.timer =
       maxExecutionTime > 0
-        ? setTimeout(() => {
-            this.timedOut = true;
-            this.interrupt();
-          }, maxExecutionTime * 1000)
+        ? setTimeout(
+            () => {
+              this.timedOut = true;
+              this.interrupt();
+            },
+            Math.min(maxExecutionTime * 1000, MAX_TIMER_MS),
+          )
         : undefined;
     if (signal?.aborted) this.onAbort();
     else signal?.addEventListener('abort', this.onAbort, { once: true });

@@ -222,8 +222,32 @@ function rewriteLimitBy(sql: string): string {
 /** The longest statement parsed, as ClickHouse's max_query_size: its rewrites run on the query process's event loop. */
 export const MAX_QUERY_BYTES = 262_144;
 
+/** Text shown around a place in a statement: enough to find it, short enough for one line. */
+const SHOWN_AROUND = 16;
+
+/**
+ * Refuses a statement holding a NUL byte: DuckDB reads SQL as a C string, so it would parse and
+ * run only the text before the NUL, while the clauses Inlet takes off the end come after it.
+ * The place is told as ClickHouse tells a syntax error's: in bytes from 1.
+ */
+export function refuseNulBytes(text: string): void {
+  const at = text.indexOf('\0');
+  if (at < 0) return;
+  const lineStart = text.lastIndexOf('\n', at) + 1;
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) line++;
+  const near = text
+    .slice(Math.max(0, at - SHOWN_AROUND), at + SHOWN_AROUND)
+    .replaceAll('\0', '\\0')
+    .replace(/\s+/g, ' ');
+  throw new QueryError(
+    `Syntax error: failed at position ${Buffer.byteLength(text.slice(0, at)) + 1} (line ${line}, col ${Buffer.byteLength(text.slice(lineStart, at)) + 1}) (${near}): the query holds a NUL byte (\\0), and a query may not contain one: write it as chr(0) in SQL, or send the text as a query parameter (param_name) (SYNTAX_ERROR)`,
+  );
+}
+
 /** Parses what the caller sent into DuckDB SQL plus the ClickHouse clauses around it. */
 export function parseStatement(text: string): Statement {
+  refuseNulBytes(text);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_QUERY_BYTES)
     throw new QueryError(`Max query size exceeded: the statement has ${bytes} bytes, at most ${MAX_QUERY_BYTES} (max_query_size); send long lists of values as query parameters (param_name) (SYNTAX_ERROR)`);

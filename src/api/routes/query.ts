@@ -44,6 +44,25 @@ async function* continueAfter(buffered: readonly string[], rest: AsyncIterator<s
 /** ClickHouse's HTTP interface: URL parameters that are not settings; the query id is answered back, the rest has no effect here. */
 const HTTP_PARAMETERS = new Set(['query', 'default_format', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'role', 'compress', 'decompress']);
 
+/** The longest query_id taken: it is answered back in a header, and ClickHouse's own are UUIDs. */
+const MAX_QUERY_ID_CHARS = 256;
+/** What a query_id may show of itself in an error: enough to recognise it. */
+const SHOWN_QUERY_ID_CHARS = 64;
+
+/**
+ * The caller's query_id, or a new UUID. It is answered back in X-ClickHouse-Query-Id, where
+ * Node refuses control characters and anything past Latin-1 (and Latin-1 would reach the client
+ * as other characters): checked before anything runs, as printable ASCII only.
+ */
+function queryIdOf(value: unknown): string {
+  if (typeof value !== 'string' || value === '') return randomUUID();
+  if (value.length <= MAX_QUERY_ID_CHARS && /^[\x20-\x7e]*$/.test(value)) return value;
+  const shown = value.length > SHOWN_QUERY_ID_CHARS ? `${JSON.stringify(`${value.slice(0, SHOWN_QUERY_ID_CHARS)}...`)} (${value.length} characters)` : JSON.stringify(value);
+  throw new QueryError(
+    `query_id=${shown} is not valid: it is answered back in the X-ClickHouse-Query-Id header, so send printable ASCII (space to ~), at most ${MAX_QUERY_ID_CHARS} characters, or leave it out for a new UUID (BAD_ARGUMENTS)`,
+  );
+}
+
 /** ClickHouse's response headers: the format, the query's id, and what it reads (its summary, as ClickHouse writes it: numbers as strings). */
 function clickhouseHeaders(reply: FastifyReply, queryId: string, { format, statistics }: HostedAnswer): void {
   const summary = {
@@ -98,7 +117,7 @@ export function queryRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (typeof text !== 'string' || text.trim() === '') throw new QueryError('Empty query: send SQL as the POST body or as ?query=');
     const urlSettings = Object.fromEntries(Object.entries(request.query).filter(([name]) => !HTTP_PARAMETERS.has(name) && !name.startsWith('param_')));
     const defaultFormat = typeof request.query.default_format === 'string' ? request.query.default_format : undefined;
-    const queryId = typeof request.query.query_id === 'string' && request.query.query_id !== '' ? request.query.query_id : randomUUID();
+    const queryId = queryIdOf(request.query.query_id);
     const header = request.headers['x-hdx-query-settings'];
     // A client that goes away, waiting or mid-answer, interrupts its query at once.
     const clientGone = new AbortController();
