@@ -49,6 +49,13 @@ test('a task read in several chunks loads every row once and reports each file o
     ],
   );
   assert.equal(files[1].rejects[0].line, 5, 'the header and three rows come before the bad line');
+  const filesUrl = `/config/v1/orgs/${inlet.api.orgId}/jobs/batch/${created.body.uuid}/files`;
+  assert.deepEqual(
+    (await inlet.api.request('GET', `${filesUrl}?offset=3&limit=1`)).body.map((f: any) => f.url.split('/').pop()),
+    ['d.csv'],
+  );
+  // An offset past any catalog's integers is a 400, not the database's error.
+  for (const offset of ['1e308', '9223372036854775807', '-1']) assert.equal((await inlet.api.request('GET', `${filesUrl}?offset=${offset}`)).status, 400, offset);
   const count = await inlet.api.query('SELECT count(), count(DISTINCT (timestamp, bytes)) FROM website.events');
   assert.equal(count.text, '249\t249\n');
   // a.csv and c.csv share the 00:00 window but sit in different chunks: one partition each, none spanning over 15 minutes.

@@ -163,7 +163,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, offset: { type: 'integer', minimum: 0, default: 0 }, problems: { type: 'boolean', default: false } },
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, offset: { type: 'integer', minimum: 0, maximum: 2147483647, default: 0 }, problems: { type: 'boolean', default: false } },
         },
       },
     },
