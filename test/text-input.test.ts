@@ -35,7 +35,12 @@ for (const dialect of DIALECTS) {
 
       // Sample records for /validator are data, not names: any text goes through.
       await createWebsiteEvents(api, [CSV_TRANSFORM]);
-      const validated = await api.request('POST', '/validator', { transform: CSV_TRANSFORM.name, data: 'timestamp,host,status,bytes,latency,cached\n2024-01-01 00:00:00,a\u0000b,200,1,1,true\n' }, { 'x-hdx-table': 'website.events' });
+      const validated = await api.request(
+        'POST',
+        '/validator',
+        { transform: CSV_TRANSFORM.name, data: 'timestamp,host,status,bytes,latency,cached\n2024-01-01 00:00:00,a\u0000b,200,1,1,true\n' },
+        { 'x-hdx-table': 'website.events' },
+      );
       assert.equal(validated.status, 200, validated.text);
       await refused(api.request('POST', '/validator', { data: 'x', transform: 'a\u0000b' }, { 'x-hdx-table': 'website.events' }), /transform is .*NUL/);
     } finally {
