@@ -85,6 +85,15 @@ describe('the official @clickhouse/client against Inlet', () => {
     assert.deepEqual(streamed, answers.JSONCompactEachRowWithNamesAndTypes);
   });
 
+  test('the schema, as SQL tools list it: SHOW TABLES and system.columns', async () => {
+    assert.deepEqual(await (await client.query({ query: 'SHOW TABLES FROM website', format: 'JSONEachRow' })).json(), [{ name: 'events' }]);
+    const columns = await client.query({ query: "SELECT name, type FROM system.columns WHERE database = 'website' AND table = 'events' ORDER BY position LIMIT 2", format: 'JSONEachRow' });
+    assert.deepEqual(await columns.json(), [
+      { name: 'timestamp', type: 'DateTime' },
+      { name: 'host', type: 'Nullable(String)' },
+    ]);
+  });
+
   test('CSVWithNames', async () => {
     const result = await client.query({ query: 'SELECT status, count() AS n FROM website.events GROUP BY status ORDER BY status', format: 'CSVWithNames' });
     assert.equal(await result.text(), '"status","n"\n200,6667\n404,6667\n500,6666\n');

@@ -115,6 +115,36 @@ const tableWithTransform = compiledOnce((db: CatalogDb, orgId: string, projectNa
     .limit(1),
 );
 
+/**
+ * An org's projects, and its tables each with its default transform (else its first), in two
+ * queries: what the query API's system.databases, system.tables and system.columns show.
+ */
+export async function orgSchema(c: Catalog, orgId: string): Promise<{ projects: Project[]; tables: { project: string; table: TableRow; transform?: Pick<TransformRow, 'id' | 'modified' | 'type' | 'settings'> }[] }> {
+  const projects = await listProjects(c, orgId);
+  const rows = await c.db
+    .selectFrom('tables')
+    .innerJoin('projects', 'projects.id', 'tables.project_id')
+    .leftJoin('transforms', 'transforms.table_id', 'tables.id')
+    .selectAll('tables')
+    .select(['projects.name as project_name', 'transforms.id as transform_id', 'transforms.modified as transform_modified', 'transforms.type as transform_type', 'transforms.settings as transform_settings'])
+    .where('projects.org_id', '=', orgId)
+    .orderBy('projects.name')
+    .orderBy('tables.name')
+    .orderBy('transforms.is_default', 'desc')
+    .orderBy('transforms.created')
+    .execute();
+  const tables = new Map<string, { project: string; table: TableRow; transform?: Pick<TransformRow, 'id' | 'modified' | 'type' | 'settings'> }>();
+  for (const { project_name, transform_id, transform_modified, transform_type, transform_settings, ...table } of rows) {
+    if (tables.has(table.id)) continue;
+    const transform =
+      transform_id !== null && transform_modified !== null && transform_type !== null && transform_settings !== null
+        ? { id: transform_id, modified: transform_modified, type: transform_type, settings: transform_settings }
+        : undefined;
+    tables.set(table.id, { project: project_name, table, ...(transform ? { transform } : {}) });
+  }
+  return { projects, tables: [...tables.values()] };
+}
+
 export async function findTableWithTransform(
   c: Catalog,
   orgId: string,

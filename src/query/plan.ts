@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/db.js';
 import { quarantinedTable, quarantineSandbox } from './quarantine-table.js';
+import { isSystemTable, systemSandbox } from './system-tables.js';
 import type { ParsedTransforms } from '../catalog/parsed.js';
 import { findTableWithTransform } from '../catalog/resources.js';
 import type { TableRow } from '../catalog/schema.js';
@@ -19,7 +20,8 @@ type Node = Record<string, unknown>;
 /** A table a statement names, as the catalog resolved it for the caller's org. */
 export interface ResolvedTable {
   readonly ref: TableRef;
-  readonly row: TableRow;
+  /** The catalog's table; none for a system table. */
+  readonly row: TableRow | undefined;
   readonly transform: Transform | undefined;
   /** Its view in a sandbox. */
   readonly sandbox: SandboxTable;
@@ -123,6 +125,10 @@ export class QueryPlanner {
     // Another org's table is "not found", exactly like one that does not exist.
     const quarantined = quarantinedTable(ref);
     const found = await findTableWithTransform(this.catalog, orgId, ref.project, quarantined ?? ref.table);
+    if (!found && isSystemTable(ref)) {
+      // Made anew for each plan: the catalog's change count is in the plan's key.
+      return { ref, row: undefined, transform: undefined, sandbox: await systemSandbox(this.catalog, this.transforms, orgId, ref) };
+    }
     if (!found) throw new QueryError(`Table ${ref.project}.${ref.table} doesn't exist (UNKNOWN_TABLE)`);
     const transform = found.transform && !quarantined ? this.transforms.of(found.transform).transform : undefined;
     const sandbox = quarantined ? quarantineSandbox(this.storage, ref, found.table) : sandboxTable(this.storage, ref, found.table, transform);

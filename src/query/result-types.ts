@@ -64,6 +64,11 @@ interface StoredColumn {
   readonly type: ClickHouseType;
 }
 
+/** A transform's stored columns, in order, with their ClickHouse types, as a query reads them. */
+export function storedColumnTypes(transform: Transform): { name: string; type: ClickHouseType; primary: boolean }[] {
+  return transform.columns.filter((c) => !c.ignore).map((c) => ({ name: c.name, type: c.primary ? storedType(c) : nullable(storedType(c)), primary: c.primary === true }));
+}
+
 function columnsOf(table: TypedTable): Map<string, StoredColumn> {
   const columns = new Map<string, StoredColumn>();
   if (!table.transform) return columns;

@@ -270,21 +270,25 @@ export class QueryService {
     const tables: PrunedTable[] = [];
     for (const table of plan.tables) {
       const ranges = (uses.get(refKey(table.ref)) ?? [[]]).map((bounds) => useRange(bounds, valueOf));
-      ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
+      // A system table has no time to bound: the time-range settings are about data.
+      if (table.row) ranges.forEach((range) => checkTimeRange(settings, table.ref, range, nowMs));
       const range = hull(ranges);
       const empty = range.fromMs !== undefined && range.toMs !== undefined && range.fromMs > range.toMs;
-      const { considered, partitions } = table.quarantine
-        ? await quarantinePartitions(this.catalog, table.row.id)
-        : empty
-          ? { considered: await countTablePartitions(this.catalog, table.row.id), partitions: [] }
-          : await prunedPartitions(this.catalog, table.row.id, range);
+      const { row } = table;
+      const { considered, partitions } = !row
+        ? { considered: 0, partitions: [] }
+        : table.quarantine
+          ? await quarantinePartitions(this.catalog, row.id)
+          : empty
+            ? { considered: await countTablePartitions(this.catalog, row.id), partitions: [] }
+            : await prunedPartitions(this.catalog, row.id, range);
       tables.push({ ...table, considered, partitions });
     }
     const rowsToRead = tables.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + p.rows, 0), 0);
     if (settings.maxRows > 0 && rowsToRead > settings.maxRows) {
       throw new QueryError(`Limit for rows to read exceeded: the query would read ${rowsToRead} rows, hdx_query_max_rows is ${settings.maxRows}; narrow the time range (TOO_MANY_ROWS)`);
     }
-    const files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir, partitions: t.partitions })));
+    const files = await this.storage.open(tables.map((t) => ({ dir: t.sandbox.dir ?? '', partitions: t.partitions })));
     query.files = files;
     await lease.sandbox.setFiles(
       lease.connection,

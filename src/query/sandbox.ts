@@ -28,8 +28,8 @@ export interface SandboxTable {
   readonly id: string;
   readonly schema: string;
   readonly name: string;
-  /** The table's storage directory; the sandbox can read nothing else of the data dir. */
-  readonly dir: string;
+  /** The table's storage directory; the sandbox can read nothing else of the data dir. Undefined for a table of no files (a system table). */
+  readonly dir: string | undefined;
   /** A SELECT of no rows with the table's columns, for a query whose time range holds no partition. */
   readonly emptySelect: string;
 }
@@ -96,7 +96,7 @@ export class Sandbox {
           `CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM read_parquet(getvariable('${variable}'), union_by_name = getvariable('${union}'))`,
         );
       });
-      statements.push(...sealStatements([...tables.map((t) => t.dir), emptyDir], { lockConfiguration: true }));
+      statements.push(...sealStatements([...tables.flatMap((t) => (t.dir === undefined ? [] : [t.dir])), emptyDir], { lockConfiguration: true }));
       await connection.run(statements.join(';\n'));
       // The first parse and transaction of an instance are slow (lazy set-up): pay them here, not in a query.
       await connection.run("BEGIN TRANSACTION; SELECT json_serialize_sql('SELECT 1'), epoch_ms(now()); ROLLBACK");

@@ -2,6 +2,8 @@ import { QueryError } from '../errors.js';
 import { clickhouseNames } from './aliases.js';
 import { clickhouseCalls } from './calls.js';
 import { isWord, tokenize, type Token } from './lexer.js';
+import { SYSTEM_DATABASE, SYSTEM_SCHEMA, SYSTEM_TABLE_NAMES } from './system-names.js';
+import { quoteIdent } from '../transform/compile.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
 export const OUTPUT_FORMATS = [
@@ -245,6 +247,66 @@ export function refuseNulBytes(text: string): void {
   );
 }
 
+const isName = (token: Token | undefined): token is Token => token?.kind === 'word' || token?.kind === 'quoted';
+
+/**
+ * ClickHouse's SHOW DATABASES, SHOW TABLES [FROM|IN db] [LIKE 'pattern'] and DESCRIBE|DESC
+ * [TABLE] db.table, which SQL tools send to list what there is, as SELECTs of the system tables
+ * (system-tables.ts); undefined for any other statement.
+ */
+function introspection(sql: string): string | undefined {
+  const tokens = tokenize(sql);
+  const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'DATABASES') && tokens.length === 2) return 'SELECT name FROM system.databases ORDER BY name';
+  if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'TABLES')) {
+    let i = 2;
+    const conditions = ["database <> 'system'"];
+    if ((isWord(tokens[i], 'FROM') || isWord(tokens[i], 'IN')) && isName(tokens[i + 1])) {
+      conditions[0] = `database = ${literal(unquote(tokens[i + 1]!))}`;
+      i += 2;
+    }
+    if (isWord(tokens[i], 'LIKE') && tokens[i + 1]?.kind === 'string') {
+      conditions.push(`name LIKE ${literal(unquote(tokens[i + 1]!))}`);
+      i += 2;
+    }
+    if (i !== tokens.length) throw new QueryError("Syntax error: SHOW TABLES takes [FROM db] [LIKE 'pattern'] only (SYNTAX_ERROR)");
+    return `SELECT name FROM system.tables WHERE ${conditions.join(' AND ')} ORDER BY name`;
+  }
+  if (isWord(tokens[0], 'DESCRIBE') || isWord(tokens[0], 'DESC')) {
+    const i = isWord(tokens[1], 'TABLE') ? 2 : 1;
+    const [project, dot, table] = [tokens[i], tokens[i + 1], tokens[i + 2]];
+    if (!isName(project) || dot?.text !== '.' || !isName(table) || tokens.length !== i + 3) {
+      throw new QueryError('Syntax error: DESCRIBE takes a table named as project.table (SYNTAX_ERROR)');
+    }
+    return (
+      "SELECT name, type, default_kind AS default_type, default_expression, comment, '' AS codec_expression, '' AS ttl_expression FROM system.columns " +
+      `WHERE database = ${literal(unquote(project))} AND "table" = ${literal(unquote(table))} ORDER BY position`
+    );
+  }
+  return undefined;
+}
+
+/**
+ * `system.tables` and its kin as the sandbox names them: DuckDB has a catalog of its own named
+ * system, which makes ClickHouse's spelling ambiguous there. In a statement reading
+ * system.columns, a bare `table` (ClickHouse's name of a column there, a keyword in DuckDB) is
+ * quoted, as tools write `WHERE table = 'events'`.
+ */
+function systemTableNames(sql: string): string {
+  const tokens = tokenize(sql);
+  const edits: { start: number; end: number; text: string }[] = [];
+  let columns = false;
+  tokens.forEach((token, i) => {
+    const [dot, name] = [tokens[i + 1], tokens[i + 2]];
+    if (!isName(token) || unquote(token) !== SYSTEM_DATABASE || dot?.text !== '.' || !isName(name) || tokens[i - 1]?.text === '.') return;
+    if (!SYSTEM_TABLE_NAMES.includes(unquote(name))) return;
+    edits.push({ start: token.start, end: token.end, text: quoteIdent(SYSTEM_SCHEMA) });
+    columns ||= unquote(name) === 'columns';
+  });
+  if (columns) for (const token of tokens) if (token.kind === 'word' && token.text.toLowerCase() === 'table') edits.push({ start: token.start, end: token.end, text: '"table"' });
+  return edits.sort((a, b) => b.start - a.start).reduce((text, edit) => text.slice(0, edit.start) + edit.text + text.slice(edit.end), sql);
+}
+
 /** Parses what the caller sent into DuckDB SQL plus the ClickHouse clauses around it. */
 export function parseStatement(text: string): Statement {
   refuseNulBytes(text);
@@ -257,6 +319,7 @@ export function parseStatement(text: string): Statement {
   const explain = isWord(tokens[0], 'EXPLAIN');
   if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
   if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
+  sql = systemTableNames(introspection(sql) ?? sql);
   sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseCalls(clickhouseNames(sql)))));
   return { sql, format, settings, explain };
 }

@@ -27,6 +27,7 @@ import { validateTransform } from '../../transform/validate.js';
 import type { ApiContext } from '../context.js';
 import { orgView, projectView, tableView, transformView } from '../views.js';
 import { checkedDescription, checkedName } from '../../names.js';
+import { SYSTEM_SCHEMA } from '../../query/system-names.js';
 
 type Body = Record<string, unknown>;
 type Params = { org: string; project: string; table: string; transform: string };
@@ -75,7 +76,19 @@ function boundedSettings(fields: NamedFields): NamedFields {
   return fields;
 }
 
-const projectFields = (body: Body, current: Project | undefined, replace: boolean) => boundedSettings(namedFields(body, current, replace, PROJECT_KEYS, 'the project'));
+/**
+ * Names a query's DuckDB keeps for itself (its catalogs, and the schema of the system tables):
+ * a project so named could not be queried. Compared without case, as DuckDB resolves names.
+ */
+const RESERVED_PROJECT_NAMES = ['system', 'temp', 'memory', 'information_schema', 'pg_catalog', SYSTEM_SCHEMA];
+
+function projectFields(body: Body, current: Project | undefined, replace: boolean): NamedFields {
+  const fields = boundedSettings(namedFields(body, current, replace, PROJECT_KEYS, 'the project'));
+  if (RESERVED_PROJECT_NAMES.includes(fields.name.toLowerCase())) {
+    throw new ValidationError(`name "${fields.name}" is reserved: queries name ${RESERVED_PROJECT_NAMES.join(', ')} for themselves (system.tables lists the tables); choose another name`);
+  }
+  return fields;
+}
 
 function tableFields(body: Body, current: TableRow | undefined, replace: boolean): NamedFields {
   if (isObject(body.settings)) rejectUnknownKeys(body.settings, TABLE_SETTINGS_KEYS, 'settings');
