@@ -34,18 +34,14 @@ for (const dialect of DIALECTS) {
     });
 
     /** A job whose listing is committed with `tasks` INDEX tasks, `concurrency` of which may run at once. */
+    /** A new job, its LIST task not yet run. */
+    async function newJob(concurrency: number) {
+      const { job } = await createJob(catalog, { org_id: orgId, name: `job ${++jobSeq}`, description: null, type: 'batch_import', settings: '{}', table_id: tableId, transform_id: 'x', transform_doc: '{}', concurrency });
+      return job;
+    }
+
     async function listedJob(tasks: number, concurrency: number) {
-      const { job } = await createJob(catalog, {
-        org_id: orgId,
-        name: `job ${++jobSeq}`,
-        description: null,
-        type: 'batch_import',
-        settings: '{}',
-        table_id: tableId,
-        transform_id: 'x',
-        transform_doc: '{}',
-        concurrency,
-      });
+      const job = await newJob(concurrency);
       const lease = { owner: 'lister', durationMs: 60_000 };
       const list = await claimTask(catalog, lease);
       assert.equal(list?.type, 'LIST');
@@ -200,17 +196,7 @@ for (const dialect of DIALECTS) {
     });
 
     test('a job whose listing the reaper fails ends failed (no listing will finish it)', async () => {
-      const { job } = await createJob(catalog, {
-        org_id: orgId,
-        name: `job ${++jobSeq}`,
-        description: null,
-        type: 'batch_import',
-        settings: '{}',
-        table_id: tableId,
-        transform_id: 'x',
-        transform_doc: '{}',
-        concurrency: 1,
-      });
+      const job = await newJob(1);
       const list = await claimTask(catalog, { owner: 'lister', durationMs: 60_000 });
       assert.equal(list?.type, 'LIST');
       await catalog.db
