@@ -109,6 +109,8 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
       ["SELECT * REPLACE (json_serialize_sql('SELECT 1') AS host) FROM {STREAM}", /calls json_serialize_sql\(\)/],
       ["SELECT * FROM json_execute_serialized_sql('x') -- {STREAM}", /calls the table function json_execute_serialized_sql/],
       ["SELECT * REPLACE (repeat('x', 1000000000) AS host) FROM {STREAM}", /calls repeat\(\)/],
+      ["SELECT * REPLACE (printf('%0999999999d', 1) AS host) FROM {STREAM}", /calls printf\(\)/],
+      ["SELECT * REPLACE (format('{:>999999999}', 'a') AS host) FROM {STREAM}", /calls format\(\)/],
       // DuckDB does not interrupt these: a cancel would leave the worker slot busy for good.
       ['SELECT * REPLACE (host || len(equi_width_bins(0, 10, CAST(status AS BIGINT) * 0 + 20000, false))::VARCHAR AS host) FROM {STREAM}', /calls equi_width_bins\(\)/],
       ['SELECT * REPLACE (levenshtein(host, host)::VARCHAR AS host) FROM {STREAM}', /calls levenshtein\(\)/],

@@ -5,7 +5,7 @@
  * and a new one must stay out until someone decides it is safe. Left out on purpose: anything
  * that reads state outside the row (settings, variables, sequences, the catalog, the current
  * query), sleeps or logs, and the functions that build a value of any size from a count
- * (`repeat`, `lpad`, `range`, `generate_series`, `list_resize`), which would let one row exhaust
+ * (`repeat`, `lpad`, `range`, `generate_series`, `list_resize`, and `printf` and `format` with a width), which would let one row exhaust
  * the worker's memory; and the functions that DuckDB cannot interrupt while they work for as
  * long as their arguments say (UNINTERRUPTIBLE_FUNCTIONS), which would hold a worker slot forever.
  */
@@ -28,7 +28,7 @@ const GROUPS = {
   ],
   text: [
     'ascii', 'bit_length', 'char_length', 'character_length', 'chr', 'concat', 'concat_ws', 'contains',
-    'ends_with', 'format', 'printf', 'hamming', 'instr', 'jaccard', 'lcase',
+    'ends_with', 'hamming', 'instr', 'jaccard', 'lcase',
     'left', 'left_grapheme', 'len', 'length', 'length_grapheme', 'lower', 'ltrim', 'md5', 'md5_number',
     'md5_number_lower', 'md5_number_upper', 'mismatches', 'nfc_normalize', 'octet_length', 'ord', 'position', 'prefix', 'replace',
     'reverse', 'right', 'right_grapheme', 'rtrim', 'sha1', 'sha256', 'split', 'split_part', 'starts_with', 'str_split',
