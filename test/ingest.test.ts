@@ -271,6 +271,25 @@ describe('partitions', () => {
   });
 });
 
+describe('unreadable files', () => {
+  test('a file whose lone carriage return the reader cannot read fails its task naming it, and the other file of the task is reported as not loaded', async () => {
+    const row = (i: number) => `2024-01-01 00:00:0${i},h${i},200,1,1,true`;
+    await s3.put('logs', 'mixed-eol/a.csv', `timestamp,host,status,bytes,latency,cached\n${row(0)}\r\n${row(1)}\n${row(2)}\r${row(3)}\n`);
+    await s3.put('logs', 'mixed-eol/b.csv', `timestamp,host,status,bytes,latency,cached\n${row(4)}\n`);
+    const done = await runJob(referenceJob('mixed line endings', 's3://logs/mixed-eol/', { settings: { force: true } }));
+    assert.equal(done.status, 'failed');
+    assert.match(done.details.errors[0], /s3:\/\/logs\/mixed-eol\/a\.csv mixes line endings in a way the reader cannot read/);
+    const files = (await inlet.api.request('GET', `${jobs()}/${done.uuid}/files`)).body;
+    assert.deepEqual(
+      files.map((f: { url: string; error: string }) => [f.url.split('/').pop(), /mixes line endings/.test(f.error) ? 'this one' : f.error]),
+      [
+        ['a.csv', 'this one'],
+        ['b.csv', 'not loaded: another file of the same task could not be read'],
+      ],
+    );
+  });
+});
+
 describe('dry runs', () => {
   test('a dry run reads and converts every row and reports what it would write, writing nothing', async () => {
     const before = await query('SELECT count() FROM website.cdn');

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
+import { convertFiles, UnreadableFileError, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
 import { outputFile } from './decompress.js';
 
 const CR = 0x0d;
@@ -50,8 +50,8 @@ async function hasCarriageReturn(file: string): Promise<boolean> {
  * The groups with each line-based file that has a "\r" replaced by a copy at `copyOf(number)`
  * whose lines all end in "\n"; lines keep their numbers. Undefined when no file has one.
  */
-async function evenGroups(groups: readonly ReadGroup[], copyOf: (fileNumber: number) => string): Promise<ReadGroup[] | undefined> {
-  let changed = false;
+async function evenGroups(groups: readonly ReadGroup[], copyOf: (fileNumber: number) => string): Promise<{ groups: ReadGroup[]; numbers: number[] } | undefined> {
+  const numbers: number[] = [];
   const even: ReadGroup[] = [];
   for (const group of groups) {
     // A bundle's lines already end in "\n" alone (bundle.ts).
@@ -68,11 +68,11 @@ async function evenGroups(groups: readonly ReadGroup[], copyOf: (fileNumber: num
       const dest = copyOf(group.numbers[j]!);
       await pipeline(evenBytes(file, group.shape === 'lines' ? SPACE : undefined), outputFile(dest));
       files.push(dest);
-      changed = true;
+      numbers.push(group.numbers[j]!);
     }
     even.push({ ...group, files });
   }
-  return changed ? even : undefined;
+  return numbers.length > 0 ? { groups: even, numbers } : undefined;
 }
 
 /**
@@ -86,14 +86,15 @@ export async function convertWithEvenLineEndings(options: ConvertOptions, copyOf
     return { chunk: await convertFiles(options), groups: options.groups };
   } catch (err) {
     if (!UNEVEN_LINE_ENDINGS.test(errorMessage(err))) throw err;
-    const groups = await evenGroups(options.groups, copyOf);
+    const even = await evenGroups(options.groups, copyOf);
     // No file has a "\r": the reader failed for another reason, told as it is.
-    if (!groups) throw err;
-    const cause = new SourceError(
-      'a file mixes line endings in a way the reader cannot read: a carriage return ("\\r") that is not followed by a newline, inside a CSV record; ' +
-        'end every line with "\\n" or "\\r\\n" (a "\\r" inside a quoted field must be part of a "\\r\\n")',
-      { cause: err },
-    );
+    if (!even) throw err;
+    const { groups, numbers } = even;
+    const message =
+      'mixes line endings in a way the reader cannot read: a carriage return ("\\r") that is not followed by a newline, inside a CSV record; ' +
+      'end every line with "\\n" or "\\r\\n" (a "\\r" inside a quoted field must be part of a "\\r\\n")';
+    // One file with a "\r" is the one at fault: named, as other unreadable files are.
+    const cause = numbers.length === 1 ? new UnreadableFileError(numbers[0]!, message) : new SourceError(`one of ${numbers.length} files with a "\\r" ${message}`, { cause: err });
     try {
       return { chunk: await convertFiles({ ...options, groups }), groups };
     } catch (again) {
