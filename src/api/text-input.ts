@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../errors.js';
+import { shortened } from '../names.js';
 
 /**
  * What a request's strings may not hold: PostgreSQL's text refuses NUL (a catalog on it answered
@@ -16,12 +17,6 @@ export function notText(value: string): string | undefined {
 // With the u flag a pair is one code point: only a lone half is of category Cs.
 const UNPAIRED_SURROGATE = /\p{Cs}/u;
 
-/** A value as a message quotes it: cut short, since it may be most of a 16 MiB body. */
-const shown = (value: string) => {
-  const text = JSON.stringify(value);
-  return text.length > 100 ? `${text.slice(0, 100)}..."` : text;
-};
-
 /**
  * Throws a ValidationError naming the first string (value or key) of a parsed JSON document that
  * is not text, by its path (`settings.source.table`, `output_columns[2].name`). `skip` names
@@ -30,14 +25,14 @@ const shown = (value: string) => {
 export function refuseNonText(value: unknown, where: string, skip: ReadonlySet<string> = new Set()): void {
   if (typeof value === 'string') {
     const reason = notText(value);
-    if (reason) throw new ValidationError(`${where || 'the body'} is ${shown(value)}: it holds ${reason}, which no name, setting or field may; remove it`);
+    if (reason) throw new ValidationError(`${where || 'the body'} is ${shortened(value)}: it holds ${reason}, which no name, setting or field may; remove it`);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => refuseNonText(v, `${where}[${i}]`));
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, v] of Object.entries(value)) {
       const path = where ? `${where}.${key}` : key;
       const reason = notText(key);
-      if (reason) throw new ValidationError(`the key ${shown(key)} in ${where || 'the body'} holds ${reason}, which no field name may; remove it`);
+      if (reason) throw new ValidationError(`the key ${shortened(key)} in ${where || 'the body'} holds ${reason}, which no field name may; remove it`);
       if (!(where === '' && skip.has(key))) refuseNonText(v, path);
     }
   }
@@ -59,7 +54,7 @@ export function installTextChecks(app: FastifyInstance, ownChecks: (route: strin
       for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
         for (const text of [value].flat()) {
           const reason = typeof text === 'string' ? notText(text) : undefined;
-          if (reason) throw new ValidationError(`${kind} ${name} is ${shown(text as string)}: it holds ${reason}; remove it`);
+          if (reason) throw new ValidationError(`${kind} ${name} is ${shortened(text)}: it holds ${reason}; remove it`);
         }
       }
     }

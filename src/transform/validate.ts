@@ -1,3 +1,4 @@
+import { shortened } from '../names.js';
 import { ValidationError } from '../errors.js';
 import { rejectUnknownKeys } from '../known-keys.js';
 import { flattenedPointers } from './flatten.js';
@@ -42,18 +43,13 @@ const KNOWN_LIMITS = ['min', 'max', 'past', 'future', 'action'];
 const NUMERIC_TYPES: readonly ColumnType[] = ['int8', 'int32', 'int64', 'uint8', 'uint32', 'uint64', 'double'];
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-/** A value as the message quotes it: cut short, since it may be most of a 16 MiB body. */
-const show = (value: unknown) => {
-  const text = String(JSON.stringify(value));
-  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
-};
 
 /**
  * Setting strings become SQL literals and identifiers, and DuckDB's parser ends the statement at
  * a NUL byte: refused here, with the field, rather than as a parse error in a job.
  */
 function refuseNulBytes(value: unknown, where: string): void {
-  if (typeof value === 'string' && value.includes('\u0000')) throw new ValidationError(`${where} is ${show(value)}: it holds a NUL byte (\\u0000), which no setting may contain; remove it`);
+  if (typeof value === 'string' && value.includes('\u0000')) throw new ValidationError(`${where} is ${shortened(value)}: it holds a NUL byte (\\u0000), which no setting may contain; remove it`);
   if (Array.isArray(value)) value.forEach((v, i) => refuseNulBytes(v, `${where}[${i}]`));
   else if (isObject(value)) Object.entries(value).forEach(([k, v]) => refuseNulBytes(v, `${where}.${k}`));
 }
@@ -63,7 +59,7 @@ const given = (value: unknown) => value !== undefined && value !== null;
 /** A whole number within [min, max], or the message names the field, the value and the range. */
 function wholeNumber(value: unknown, where: string, min: number, max: number, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ValidationError(`${where} is ${show(value)}: use a whole number of ${what} from ${min} to ${max}`);
+    throw new ValidationError(`${where} is ${shortened(value)}: use a whole number of ${what} from ${min} to ${max}`);
   }
   return value;
 }
@@ -82,14 +78,14 @@ function oneByte(value: unknown, where: string, fallback: string): string {
     const unescaped = value === '\\t' ? '\t' : value;
     if (unescaped.length === 1 && unescaped.charCodeAt(0) < 128) return unescaped;
   }
-  throw new ValidationError(`${where} is ${show(value)}: use a one-byte string such as "," or "\\t", or its ASCII code`);
+  throw new ValidationError(`${where} is ${shortened(value)}: use a one-byte string such as "," or "\\t", or its ASCII code`);
 }
 
 function bool(value: unknown, where: string, fallback = false): boolean {
   if (!given(value)) return fallback;
   if (typeof value === 'boolean') return value;
   if (value === 1 || value === 0) return value === 1;
-  throw new ValidationError(`${where} is ${show(value)}: use true or false`);
+  throw new ValidationError(`${where} is ${shortened(value)}: use true or false`);
 }
 
 function csvOptions(details: Json): CsvOptions {
@@ -110,11 +106,11 @@ function csvOptions(details: Json): CsvOptions {
 
 function separator(raw: unknown, where: string, fallback: { left: string; right: string }): { left: string; right: string } {
   if (!given(raw)) return fallback;
-  if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use {"left": ".", "right": ""}`);
+  if (!isObject(raw)) throw new ValidationError(`${where} is ${shortened(raw)}: use {"left": ".", "right": ""}`);
   rejectUnknownKeys(raw, ['left', 'right'], where);
   const left = raw.left ?? '';
   const right = raw.right ?? '';
-  if (typeof left !== 'string' || typeof right !== 'string') throw new ValidationError(`${where} is ${show(raw)}: left and right are strings`);
+  if (typeof left !== 'string' || typeof right !== 'string') throw new ValidationError(`${where} is ${shortened(raw)}: left and right are strings`);
   if (left === '') throw new ValidationError(`${where}.left is empty: nested names need a separator, such as "."`);
   return { left, right };
 }
@@ -125,12 +121,12 @@ function jsonOptions(details: Json): JsonOptions {
   const where = 'settings.format_details.flattening';
   const raw = details.flattening;
   if (!given(raw)) return { flattening: undefined };
-  if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use an object such as {"active": true, "depth": 1}`);
+  if (!isObject(raw)) throw new ValidationError(`${where} is ${shortened(raw)}: use an object such as {"active": true, "depth": 1}`);
   rejectUnknownKeys(raw, ['active', 'depth', 'map_flattening_strategy', 'slice_flattening_strategy'], where);
   if (!bool(raw.active, `${where}.active`)) return { flattening: undefined };
   const depth = raw.depth ?? null;
   if (depth !== null && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 1 || depth > TRANSFORM_LIMITS.flatteningDepth)) {
-    throw new ValidationError(`${where}.depth is ${show(depth)}: use a whole number of levels from 1 to ${TRANSFORM_LIMITS.flatteningDepth}, or leave it out for all levels`);
+    throw new ValidationError(`${where}.depth is ${shortened(depth)}: use a whole number of levels from 1 to ${TRANSFORM_LIMITS.flatteningDepth}, or leave it out for all levels`);
   }
   const flattening: Flattening = {
     depth: depth ?? Infinity,
@@ -148,21 +144,21 @@ export function durationSeconds(value: unknown, where: string): number {
     for (const m of value.matchAll(/(\d+(?:\.\d+)?)(s|m|h|d|w)/g)) total += Number(m[1]) * units[m[2]!]!;
     return total;
   }
-  throw new ValidationError(`${where} is ${show(value)}: use a duration such as "24h", "90m" or "30d"`);
+  throw new ValidationError(`${where} is ${shortened(value)}: use a duration such as "24h", "90m" or "30d"`);
 }
 
 /** The widest limits.past/future: longer than datetime64's whole range (1925 to 2283). */
 
 function limits(raw: unknown, type: ColumnType, where: string): Limits | undefined {
   if (!given(raw)) return undefined;
-  if (!isObject(raw)) throw new ValidationError(`${where} is ${show(raw)}: use an object such as {"min": 0, "max": 100}`);
+  if (!isObject(raw)) throw new ValidationError(`${where} is ${shortened(raw)}: use an object such as {"min": 0, "max": 100}`);
   rejectUnknownKeys(raw, KNOWN_LIMITS, where);
   const isTime = TIMESTAMP_TYPES.includes(type);
   const number = (key: 'min' | 'max') => {
     const v = raw[key];
     if (!given(v)) return undefined;
     if (!NUMERIC_TYPES.includes(type)) throw new ValidationError(`${where}.${key} is set on a ${type} column: min and max bound numbers; use past/future for timestamps`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValidationError(`${where}.${key} is ${show(v)}: use a number`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValidationError(`${where}.${key} is ${shortened(v)}: use a number`);
     return v;
   };
   const duration = (key: 'past' | 'future') => {
@@ -170,12 +166,12 @@ function limits(raw: unknown, type: ColumnType, where: string): Limits | undefin
     if (!isTime) throw new ValidationError(`${where}.${key} is set on a ${type} column: past and future bound timestamps; use min/max for numbers`);
     const seconds = durationSeconds(raw[key], `${where}.${key}`);
     if (seconds > TRANSFORM_LIMITS.durationSeconds) {
-      throw new ValidationError(`${where}.${key} is ${show(raw[key])}: use at most ${TRANSFORM_LIMITS.durationSeconds / 86400}d (100 years), or leave it out for no bound`);
+      throw new ValidationError(`${where}.${key} is ${shortened(raw[key])}: use at most ${TRANSFORM_LIMITS.durationSeconds / 86400}d (100 years), or leave it out for no bound`);
     }
     return seconds;
   };
   const action = raw.action ?? 'reject';
-  if (action !== 'reject' && action !== 'null') throw new ValidationError(`${where}.action is ${show(action)}: use "reject" (drop the row) or "null" (store NULL)`);
+  if (action !== 'reject' && action !== 'null') throw new ValidationError(`${where}.action is ${shortened(action)}: use "reject" (drop the row) or "null" (store NULL)`);
   const result: Limits = { min: number('min'), max: number('max'), pastSeconds: duration('past'), futureSeconds: duration('future'), action };
   if (result.min !== undefined && result.max !== undefined && result.min > result.max) throw new ValidationError(`${where}: min ${result.min} is above max ${result.max}`);
   return result;
@@ -185,7 +181,7 @@ function limits(raw: unknown, type: ColumnType, where: string): Limits | undefin
 function valueType(dt: Json, where: string, depth = 0): ValueType {
   const typeName = dt.type;
   if (typeof typeName !== 'string' || !ALL_TYPES.includes(typeName)) {
-    throw new ValidationError(`${where}.type is ${show(typeName)}: use one of ${ALL_TYPES.join(', ')}`);
+    throw new ValidationError(`${where}.type is ${shortened(typeName)}: use one of ${ALL_TYPES.join(', ')}`);
   }
   const type = typeName as ColumnType;
 
@@ -203,7 +199,7 @@ function valueType(dt: Json, where: string, depth = 0): ValueType {
     format = dt.format;
   } else if (type === 'epoch') {
     if (typeof dt.format !== 'string' || !(EPOCH_UNITS as readonly string[]).includes(dt.format)) {
-      throw new ValidationError(`${where}.format is ${show(dt.format)}: an epoch column needs its unit, one of ${EPOCH_UNITS.join(', ')}`);
+      throw new ValidationError(`${where}.format is ${shortened(dt.format)}: an epoch column needs its unit, one of ${EPOCH_UNITS.join(', ')}`);
     }
     format = dt.format;
   } else if (given(dt.format)) {
@@ -212,7 +208,7 @@ function valueType(dt: Json, where: string, depth = 0): ValueType {
 
   const resolutionRaw = dt.resolution ?? (type === 'datetime64' ? 'ms' : 'seconds');
   if (!['seconds', 's', 'ms'].includes(String(resolutionRaw))) {
-    throw new ValidationError(`${where}.resolution is ${show(resolutionRaw)}: use "seconds" (or "s") or "ms"`);
+    throw new ValidationError(`${where}.resolution is ${shortened(resolutionRaw)}: use "seconds" (or "s") or "ms"`);
   }
 
   const elements: ValueType[] = [];
@@ -222,14 +218,14 @@ function valueType(dt: Json, where: string, depth = 0): ValueType {
     if (!Array.isArray(raw) || raw.length !== wanted) {
       throw new ValidationError(
         type === 'array'
-          ? `${where}.elements is ${show(raw)}: an array column needs one element type, such as [{"type": "string"}]`
-          : `${where}.elements is ${show(raw)}: a map column needs a key and a value type, such as [{"type": "string"}, {"type": "uint32"}]`,
+          ? `${where}.elements is ${shortened(raw)}: an array column needs one element type, such as [{"type": "string"}]`
+          : `${where}.elements is ${shortened(raw)}: a map column needs a key and a value type, such as [{"type": "string"}, {"type": "uint32"}]`,
       );
     }
     if (depth > 0) throw new ValidationError(`${where}.elements: arrays and maps cannot nest in Inlet; store the inner value as a string`);
     raw.forEach((e, i) => {
       const at = `${where}.elements[${i}]`;
-      if (!isObject(e)) throw new ValidationError(`${at} is ${show(e)}: use a datatype object such as {"type": "string"}`);
+      if (!isObject(e)) throw new ValidationError(`${at} is ${shortened(e)}: use a datatype object such as {"type": "string"}`);
       rejectUnknownKeys(e, KNOWN_ELEMENT, at);
       elements.push(valueType(e, at, depth + 1));
     });
@@ -248,12 +244,12 @@ const RESERVED_NAMES = ['rowid'];
 
 /** A stored column's name: DuckDB and Parquet must take it as it is, and it must not clash with Inlet's own. */
 function columnName(name: unknown, at: string): string {
-  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`${at}.name is ${show(name)}: give the column a non-empty name`);
+  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError(`${at}.name is ${shortened(name)}: give the column a non-empty name`);
   if (name.length > TRANSFORM_LIMITS.columnNameLength) {
     throw new ValidationError(`${at}.name "${name.slice(0, 40)}..." is ${name.length} characters long: use at most ${TRANSFORM_LIMITS.columnNameLength}`);
   }
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError(`${at}.name ${show(name)} contains a control character: use printable characters`);
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError(`${at}.name ${shortened(name)} contains a control character: use printable characters`);
   // DuckDB identifiers are case-insensitive: "ROWID" and "__Inlet_x" are those names too.
   const lower = name.toLowerCase();
   if (lower.startsWith('__inlet')) throw new ValidationError(`${at}.name "${name}" starts with "__inlet", which Inlet keeps for its own columns: rename it`);
@@ -263,12 +259,12 @@ function columnName(name: unknown, at: string): string {
 
 function column(raw: unknown, index: number, type: 'csv' | 'json', json: JsonOptions): OutputColumn {
   const at = `settings.output_columns[${index}]`;
-  if (!isObject(raw)) throw new ValidationError(`${at} is ${show(raw)}: use an object {"name": ..., "datatype": {...}}`);
+  if (!isObject(raw)) throw new ValidationError(`${at} is ${shortened(raw)}: use an object {"name": ..., "datatype": {...}}`);
   rejectUnknownKeys(raw, ['name', 'datatype', 'position'], at);
   const name = columnName(raw.name, at);
   const where = `${at} ("${name}").datatype`;
   const dt = raw.datatype;
-  if (!isObject(dt)) throw new ValidationError(`${where} is ${show(dt)}: use an object with at least "type"`);
+  if (!isObject(dt)) throw new ValidationError(`${where} is ${shortened(dt)}: use an object with at least "type"`);
   rejectUnknownKeys(dt, KNOWN_DATATYPE, where);
   refuse(dt, REFUSED.column, where);
   if (given(dt.script)) {
@@ -286,7 +282,7 @@ function column(raw: unknown, index: number, type: 'csv' | 'json', json: JsonOpt
 
   const defaultValue = dt.default;
   if (given(defaultValue) && typeof defaultValue !== 'string' && typeof defaultValue !== 'number' && typeof defaultValue !== 'boolean') {
-    throw new ValidationError(`${where}.default is ${show(defaultValue)}: use a string (or number) that converts to ${value.type}`);
+    throw new ValidationError(`${where}.default is ${shortened(defaultValue)}: use a string (or number) that converts to ${value.type}`);
   }
 
   const catchAll = bool(dt.catch_all, `${where}.catch_all`);
@@ -311,7 +307,7 @@ function column(raw: unknown, index: number, type: 'csv' | 'json', json: JsonOpt
 
 function stringList(value: unknown, where: string, example: string): string[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string')) {
-    throw new ValidationError(`${where} is ${show(value)}: use a non-empty array of strings such as ${example}`);
+    throw new ValidationError(`${where} is ${shortened(value)}: use a non-empty array of strings such as ${example}`);
   }
   if (value.length > TRANSFORM_LIMITS.sourcesPerColumn) throw new ValidationError(`${where} has ${value.length} entries: use at most ${TRANSFORM_LIMITS.sourcesPerColumn}`);
   return value as string[];
@@ -325,7 +321,7 @@ function sourcePath(value: string, where: string): string {
 
 function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', name: string, json: JsonOptions): ColumnSource {
   const source = dt.source ?? {};
-  if (!isObject(source)) throw new ValidationError(`${where}.source is ${show(source)}: use an object such as {"from_input_index": 0}`);
+  if (!isObject(source)) throw new ValidationError(`${where}.source is ${shortened(source)}: use an object such as {"from_input_index": 0}`);
   rejectUnknownKeys(source, KNOWN_SOURCE, `${where}.source`);
   refuse(source, REFUSED.source, `${where}.source`);
   if (type === 'csv') {
@@ -335,7 +331,7 @@ function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', 
     // `position` is the older, column-level spelling of source.from_input_index.
     const index = source.from_input_index ?? raw.position;
     if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index > TRANSFORM_LIMITS.inputIndex) {
-      throw new ValidationError(`${where}.source.from_input_index is ${show(index)}: a CSV column needs the 0-based position of its field, from 0 to ${TRANSFORM_LIMITS.inputIndex}`);
+      throw new ValidationError(`${where}.source.from_input_index is ${shortened(index)}: a CSV column needs the 0-based position of its field, from 0 to ${TRANSFORM_LIMITS.inputIndex}`);
     }
     return { kind: 'index', index };
   }
@@ -346,13 +342,13 @@ function columnSource(raw: Json, dt: Json, where: string, type: 'csv' | 'json', 
     const pointers = stringList(source.from_json_pointers, `${where}.source.from_json_pointers`, '["/user/id"]');
     for (const p of pointers) {
       sourcePath(p, `${where}.source.from_json_pointers`);
-      if (!p.startsWith('/')) throw new ValidationError(`${where}.source.from_json_pointers has ${show(p)}: a JSON pointer (RFC 6901) starts with "/", such as "/user/id"`);
+      if (!p.startsWith('/')) throw new ValidationError(`${where}.source.from_json_pointers has ${shortened(p)}: a JSON pointer (RFC 6901) starts with "/", such as "/user/id"`);
     }
     return { kind: 'pointers', pointers };
   }
   const fields = given(source.from_input_fields) ? stringList(source.from_input_fields, `${where}.source.from_input_fields`, '["ip", "client_ip"]') : [source.from_input_field ?? name];
   for (const field of fields) {
-    if (typeof field !== 'string' || field === '') throw new ValidationError(`${where}.source.from_input_field is ${show(field)}: use the JSON key to read`);
+    if (typeof field !== 'string' || field === '') throw new ValidationError(`${where}.source.from_input_field is ${shortened(field)}: use the JSON key to read`);
     sourcePath(field, `${where}.source`);
   }
   const names = fields as string[];
@@ -367,18 +363,18 @@ export interface ValidatedTransform {
 
 /** Checks a transform document (`type` and `settings`) and compiles it into the model. */
 export function validateTransform(type: unknown, settings: unknown): ValidatedTransform {
-  if (type !== 'csv' && type !== 'json') throw new ValidationError(`type is ${show(type)}: use "csv" or "json"`);
-  if (!isObject(settings)) throw new ValidationError(`settings is ${show(settings)}: use an object with output_columns`);
+  if (type !== 'csv' && type !== 'json') throw new ValidationError(`type is ${shortened(type)}: use "csv" or "json"`);
+  if (!isObject(settings)) throw new ValidationError(`settings is ${shortened(settings)}: use an object with output_columns`);
   rejectUnknownKeys(settings, KNOWN_SETTINGS, 'settings');
   refuseNulBytes(settings, 'settings');
 
   const compression = settings.compression ?? 'none';
   if (typeof compression !== 'string' || !(COMPRESSIONS as readonly string[]).includes(compression)) {
-    throw new ValidationError(`settings.compression is ${show(compression)}: use one of ${COMPRESSIONS.join(', ')}`);
+    throw new ValidationError(`settings.compression is ${shortened(compression)}: use one of ${COMPRESSIONS.join(', ')}`);
   }
 
   const details = settings.format_details ?? {};
-  if (!isObject(details)) throw new ValidationError(`settings.format_details is ${show(details)}: use an object`);
+  if (!isObject(details)) throw new ValidationError(`settings.format_details is ${shortened(details)}: use an object`);
   const csv = type === 'csv' ? csvOptions(details) : csvOptions({});
   const json = type === 'json' ? jsonOptions(details) : { flattening: undefined };
   if (type === 'csv' && isObject(details.flattening) && bool(details.flattening.active, 'settings.format_details.flattening.active')) {
@@ -387,13 +383,13 @@ export function validateTransform(type: unknown, settings: unknown): ValidatedTr
 
   const nullValues = settings.null_values ?? [];
   if (!Array.isArray(nullValues) || !nullValues.every((v) => typeof v === 'string')) {
-    throw new ValidationError(`settings.null_values is ${show(nullValues)}: use an array of strings such as ["-", ""]`);
+    throw new ValidationError(`settings.null_values is ${shortened(nullValues)}: use an array of strings such as ["-", ""]`);
   }
   if (nullValues.length > TRANSFORM_LIMITS.nullValues) throw new ValidationError(`settings.null_values has ${nullValues.length} values: use at most ${TRANSFORM_LIMITS.nullValues}`);
 
   const sqlTransform = settings.sql_transform;
   if (given(sqlTransform) && (typeof sqlTransform !== 'string' || !sqlTransform.includes('{STREAM}'))) {
-    throw new ValidationError(`settings.sql_transform is ${show(sqlTransform)}: use a DuckDB SELECT that reads FROM {STREAM}, such as "SELECT *, lower(host) AS host_lc FROM {STREAM}"`);
+    throw new ValidationError(`settings.sql_transform is ${shortened(sqlTransform)}: use a DuckDB SELECT that reads FROM {STREAM}, such as "SELECT *, lower(host) AS host_lc FROM {STREAM}"`);
   }
   if (typeof sqlTransform === 'string' && sqlTransform.length > TRANSFORM_LIMITS.sqlTransformLength) {
     throw new ValidationError(
