@@ -3,7 +3,7 @@ import { clickhouseNames } from './aliases.js';
 import { clickhouseCalls } from './calls.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 import { SYSTEM_DATABASE, SYSTEM_SCHEMA, SYSTEM_TABLE_NAMES } from './system-names.js';
-import { quoteIdent } from '../transform/compile.js';
+import { quoteIdent, quoteLiteral } from '../transform/compile.js';
 
 /** ClickHouse's output formats that Inlet writes, with the aliases ClickHouse accepts. */
 export const OUTPUT_FORMATS = [
@@ -256,17 +256,16 @@ const isName = (token: Token | undefined): token is Token => token?.kind === 'wo
  */
 function introspection(sql: string): string | undefined {
   const tokens = tokenize(sql);
-  const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
   if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'DATABASES') && tokens.length === 2) return 'SELECT name FROM system.databases ORDER BY name';
   if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'TABLES')) {
     let i = 2;
     const conditions = ["database <> 'system'"];
     if ((isWord(tokens[i], 'FROM') || isWord(tokens[i], 'IN')) && isName(tokens[i + 1])) {
-      conditions[0] = `database = ${literal(unquote(tokens[i + 1]!))}`;
+      conditions[0] = `database = ${quoteLiteral(unquote(tokens[i + 1]!))}`;
       i += 2;
     }
     if (isWord(tokens[i], 'LIKE') && tokens[i + 1]?.kind === 'string') {
-      conditions.push(`name LIKE ${literal(unquote(tokens[i + 1]!))}`);
+      conditions.push(`name LIKE ${quoteLiteral(unquote(tokens[i + 1]!))}`);
       i += 2;
     }
     if (i !== tokens.length) throw new QueryError("Syntax error: SHOW TABLES takes [FROM db] [LIKE 'pattern'] only (SYNTAX_ERROR)");
@@ -280,7 +279,7 @@ function introspection(sql: string): string | undefined {
     }
     return (
       "SELECT name, type, default_kind AS default_type, default_expression, comment, '' AS codec_expression, '' AS ttl_expression FROM system.columns " +
-      `WHERE database = ${literal(unquote(project))} AND "table" = ${literal(unquote(table))} ORDER BY position`
+      `WHERE database = ${quoteLiteral(unquote(project))} AND "table" = ${quoteLiteral(unquote(table))} ORDER BY position`
     );
   }
   return undefined;
