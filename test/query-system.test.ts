@@ -21,6 +21,7 @@ describe('system tables, of the caller org only', () => {
   test('system.databases: the projects, and system', async () => {
     assert.equal(await rows('SELECT name, engine FROM system.databases ORDER BY name'), 'system\tMemory\nwebsite\tAtomic\n');
     assert.equal(await rows('SHOW DATABASES'), 'system\nwebsite\n');
+    assert.equal(await rows('-- what is there\n/* tools add comments */ show databases'), 'system\nwebsite\n');
   });
 
   test('system.tables: the tables, with their primary timestamp as the key', async () => {

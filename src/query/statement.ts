@@ -255,6 +255,8 @@ const isName = (token: Token | undefined): token is Token => token?.kind === 'wo
  * (system-tables.ts); undefined for any other statement.
  */
 function introspection(sql: string): string | undefined {
+  // Most statements are SELECTs: they are not tokenized again to learn so.
+  if (!/^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:SHOW|DESC)/i.test(sql)) return undefined;
   const tokens = tokenize(sql);
   if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'DATABASES') && tokens.length === 2) return 'SELECT name FROM system.databases ORDER BY name';
   if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'TABLES')) {
@@ -292,6 +294,7 @@ function introspection(sql: string): string | undefined {
  * quoted, as tools write `WHERE table = 'events'`.
  */
 function systemTableNames(sql: string): string {
+  if (!/system/i.test(sql)) return sql;
   const tokens = tokenize(sql);
   const edits: { start: number; end: number; text: string }[] = [];
   let columns = false;
