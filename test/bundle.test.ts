@@ -201,6 +201,29 @@ test('a CSV bundle of thousands of lines names each refused and failed record as
   }
 });
 
+test('records far from their object’s field count are judged in the bundle as in their own files (one reject each)', async () => {
+  // Within the test's line limit, so that the objects are bundled.
+  const wide = Array.from({ length: 60 }, () => '1').join(',');
+  const csv = [`${HEADER}\n${csvRow(1)}\n${wide}\n${csvRow(2, 'h', 'oops')}\nx\n${csvRow(3, 'h', 'bad')}\n`, `${HEADER}\r\n${csvRow(4)}\r\n1,2,3,4,5,6,7,8\r\n`, csvObject(10, 3)].map((t) => Buffer.from(t));
+  const csvResult = await bothWays(csv, 'csv-misfits', CSV_TRANSFORM);
+  const reasons = assertSameBothWays(csvResult, [], ['TOO MANY COLUMNS: the record has 60 fields', 'MISSING COLUMNS: the record has 1 fields', 'TOO MANY COLUMNS: the record has 8 fields', 'column "status"']);
+  assert.equal(reasons.length, 5);
+  // Records after a blanked misfit keep their lines.
+  assert.deepEqual(
+    csvResult.together.quarantine.filter((r) => Number(r.f) === 0).map((r) => [Number(r.line), String(r.reason).slice(0, 15)]),
+    [
+      [3, 'TOO MANY COLUMN'],
+      [4, 'column "status"'],
+      [5, 'MISSING COLUMNS'],
+      [6, 'column "status"'],
+    ],
+  );
+  const ok = JSON.stringify({ ts: Date.UTC(2024, 0, 1), host: 'h', status: 200 });
+  const ndjson = [`${ok}\n${'\u0001'.repeat(100)}\n${ok}\n"a\u0001b"\n`, `${ok}\n`].map((t) => Buffer.from(t));
+  const jsonResult = await bothWays(ndjson, 'ndjson-misfits');
+  assertSameBothWays(jsonResult, [], ['TOO MANY COLUMNS: the record has 101 fields', 'TOO MANY COLUMNS: Expected Number of Columns: 1 Found: 2']);
+});
+
 test('CSV objects without a record (a header alone, or nothing) make a bundle of no lines that reads as their files do', async () => {
   const { alone, together, others } = await bothWays([Buffer.from(`${HEADER}\n`), Buffer.alloc(0), Buffer.from(HEADER)], 'csv-empty', CSV_TRANSFORM);
   assert.deepEqual(others, []);

@@ -8,6 +8,7 @@ import { scanRecord } from './csv-fields.js';
 import { MAX_LOOK } from './first-bytes.js';
 import { jsonShapeOf } from './json-shape.js';
 import { mappedCsvFields } from './read-groups.js';
+import { isMisfit, judgedLine, LINE_FIELDS, type JudgedMisfit } from './misfit-records.js';
 
 /**
  * Small NDJSON and CSV objects are held in memory as they are fetched and written together as one
@@ -51,6 +52,9 @@ export interface Bundle {
   readonly others: HeldObject[];
 }
 
+/** Misfit records an object may hold and still be bundled. */
+const MAX_BUNDLED_MISFITS = 10_000;
+
 /** The separator after an NDJSON line's file number: a byte JSON text never holds unescaped. */
 const LINES_SEPARATOR = '\u0001';
 
@@ -65,17 +69,24 @@ export async function bundleObjects(transform: Transform, held: readonly HeldObj
   const csv = transform.type === 'csv' ? transform.csv : undefined;
   let chosen: HeldObject[];
   let csvFieldCount = 0;
+  // Per object, its misfit records (misfit-records.ts): each a blank line of the bundle, which DuckDB skips, and a rejected record.
+  const misfits = new Map<HeldObject, readonly JudgedMisfit[]>();
   if (csv === undefined) {
-    chosen = short.filter((object) => jsonShapeOf(object.data.subarray(0, MAX_LOOK)) === 'lines');
+    for (const object of short) if (jsonShapeOf(object.data.subarray(0, MAX_LOOK)) === 'lines') misfits.set(object, misfitLines(object.data));
+    chosen = [...misfits.keys()];
+    csvFieldCount = 1;
   } else if (!bundlesCsv(csv)) {
     chosen = [];
   } else {
     const fields = new Map(short.map((object) => [object, csvLineRecords(object.data, csv)]));
+    for (const [object, found] of fields) if (found) misfits.set(object, found.misfits);
     // Objects without a record (a header alone) are read at the width the transform maps, as from their files.
     csvFieldCount = mostCommon([...fields.values()].flatMap((f) => (f?.fields === undefined ? [] : [f.fields]))) ?? mappedCsvFields(transform);
     // An object without records (a header alone) holds no line of the bundle's width to mismatch.
     chosen = short.filter((object) => fields.get(object) !== undefined && (fields.get(object)!.fields ?? csvFieldCount) === csvFieldCount);
   }
+  // An object of many misfits is judged from its own file, which bounds how many a file may hold.
+  chosen = chosen.filter((object) => (misfits.get(object)?.length ?? 0) <= MAX_BUNDLED_MISFITS);
   const inBundle = new Set(chosen);
   const others = held.filter((object) => !inBundle.has(object));
   if (chosen.length === 0) return { group: undefined, others };
@@ -84,11 +95,13 @@ export async function bundleObjects(transform: Transform, held: readonly HeldObj
   let line = 1;
   for (const object of chosen) {
     starts.push(line);
-    line += appendLines(pieces, object, csv ? csv.delimiter : LINES_SEPARATOR, csv?.skipHead ?? 0);
+    line += appendLines(pieces, object, csv ? csv.delimiter : LINES_SEPARATOR, csv?.skipHead ?? 0, new Set(misfits.get(object)?.map((m) => m.line)));
   }
   await writeFile(dest, Buffer.concat(pieces));
   const numbers = chosen.map((object) => object.number);
-  const group: ReadGroup = { files: [dest], numbers, shape: csv ? 'csv' : 'lines', csvFieldCount, maxLineBytes, longLines: numbers.map(() => []), bundleStarts: starts };
+  // A blank line of the bundle stands for the record in either shape (each line has its file's number); once unbundled, its line is its object's.
+  const droppedLines = chosen.map((object) => (misfits.get(object) ?? []).map((m) => judgedLine(m, csvFieldCount, transform, m.line, true)));
+  const group: ReadGroup = { files: [dest], numbers, shape: csv ? 'csv' : 'lines', csvFieldCount: csv ? csvFieldCount : 0, maxLineBytes, droppedLines, bundleStarts: starts };
   return { group, others };
 }
 
@@ -108,12 +121,13 @@ function mostCommon(values: readonly number[]): number | undefined {
  * Whether every line of a CSV object after its skipped head is exactly one record, as DuckDB
  * reads it (no quoted field spans lines, no blank line, no carriage return but a line's last
  * byte), so that prefixing each line with a field changes no record; answers the first record's
- * field count (undefined if there is none), or undefined if a line is not one record.
+ * field count (undefined if there is none) and the misfit records, or undefined if a line is not one record.
  */
-export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number | undefined } | undefined {
+export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number | undefined; misfits: JudgedMisfit[] } | undefined {
   const text = data.toString('utf8');
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let fields: number | undefined;
+  const misfits: JudgedMisfit[] = [];
   let cr = text.indexOf('\r');
   for (let line = 0; pos < text.length; line++) {
     const newline = text.indexOf('\n', pos);
@@ -126,11 +140,33 @@ export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number 
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end !== lineEnd) return undefined;
       fields ??= record.fields;
+      if (isMisfit(record.fields, fields)) misfits.push({ line: line + 1, fields: record.fields, raw: text.slice(pos, lineEnd) });
     }
     if (newline < 0) break;
     pos = newline + 1;
   }
-  return { fields };
+  return { fields, misfits };
+}
+
+/** The NDJSON lines holding the lines read's delimiter twice or more: three fields or more where it reads one. */
+function misfitLines(data: Buffer): JudgedMisfit[] {
+  const delimiter = LINE_FIELDS.delimiter.charCodeAt(0);
+  const found: JudgedMisfit[] = [];
+  let line = 1;
+  let lineStart = 0;
+  for (let at = data.indexOf(delimiter); at >= 0;) {
+    for (let newline = data.indexOf(LF, lineStart); newline >= 0 && newline < at; newline = data.indexOf(LF, lineStart)) {
+      line++;
+      lineStart = newline + 1;
+    }
+    const newline = data.indexOf(LF, at);
+    const lineEnd = newline < 0 ? data.length : newline;
+    let fields = 1;
+    for (let d = at; d >= 0 && d < lineEnd; d = data.indexOf(delimiter, d + 1)) fields++;
+    if (isMisfit(fields, 1)) found.push({ line, fields, raw: data.subarray(lineStart, data[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd).toString('utf8') });
+    at = newline < 0 ? -1 : data.indexOf(delimiter, lineEnd);
+  }
+  return found;
 }
 
 /** Whether a line holds more than `maxBytes` bytes before its "\n", as long-lines.ts counts them. */
@@ -150,7 +186,7 @@ function hasLongLine(data: Buffer, maxBytes: number): boolean {
  * "\n" or "\r\n", no line follows a final newline. A lone "\r" (JSON whitespace; DuckDB fails a
  * file on it) reads as a space, as in the even copy of line-endings.ts.
  */
-function appendLines(pieces: Buffer[], object: HeldObject, separator: string, skipLines: number): number {
+function appendLines(pieces: Buffer[], object: HeldObject, separator: string, skipLines: number, misfits: ReadonlySet<number>): number {
   const data = object.data;
   const prefix = Buffer.from(`${object.number}${separator}`);
   if (prefix.length > BUNDLE_PREFIX_BYTES) throw new Error(`file number ${object.number} is too long for a bundle's prefix`);
@@ -163,7 +199,8 @@ function appendLines(pieces: Buffer[], object: HeldObject, separator: string, sk
     if (skipped >= skipLines) {
       let text = data.subarray(start, end);
       if (hasCr) text = withoutCarriageReturns(text);
-      pieces.push(prefix, text, NEWLINE);
+      if (misfits.has(skipped + 1)) pieces.push(NEWLINE);
+      else pieces.push(prefix, text, NEWLINE);
       lines++;
     }
     start = end + 1;

@@ -7,8 +7,8 @@ import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } fro
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { unbundleRejects } from './bundle.js';
-import { longLineReason, originalLine, type LongLine } from './long-lines.js';
-import { collectRejects, DROPPED_BY_SQL_TRANSFORM, scanRawText, type KeptRejects } from './rejects.js';
+import { originalLine, type DroppedLine } from './long-lines.js';
+import { collectRejects, DROPPED_BY_SQL_TRANSFORM, RAW_FORMAT, scanRawText, type KeptRejects } from './rejects.js';
 
 /** Files in one read from which it is staged in a table before converting (see convertFiles). */
 const STAGE_FROM_FILES = 32;
@@ -38,8 +38,11 @@ export interface ReadGroup {
   readonly csvFieldCount: number;
   /** The longest line DuckDB is given; longer ones were taken out of the files beforehand. */
   readonly maxLineBytes: number;
-  /** Per file, parallel to `numbers`: the lines taken out for being longer, each a rejected record. */
-  readonly longLines: readonly (readonly LongLine[])[];
+  /**
+   * Per file, parallel to `numbers`: the records judged before DuckDB read the file (lines too long,
+   * misfit field counts), each a rejected record, sorted by line.
+   */
+  readonly droppedLines: readonly (readonly DroppedLine[])[];
   /** Set when `files` is one bundle of the files' NDJSON lines (see bundle.ts): the bundle line each file's lines start on, parallel to `numbers`. */
   readonly bundleStarts?: readonly number[];
 }
@@ -91,6 +94,8 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
   const id = randomBytes(6).toString('hex');
   const converted = `inlet_converted_${id}`;
   const shiftsTable = `inlet_shifts_${id}`;
+  // Only a chunk with judged records (the unusual one) makes their table.
+  const judgedTable = groups.some((g) => g.droppedLines.some((lines) => lines.length > 0)) ? `inlet_judged_${id}` : undefined;
   const drops: string[] = [];
   const chunk: { -readonly [K in keyof ConvertedChunk]: ConvertedChunk[K] } = {
     connection,
@@ -107,11 +112,11 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
   };
   try {
     const keepRaw = keepRejects !== undefined && keepRejects > 0;
-    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, judgedTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
     // A chunk without rejects (the usual one) keeps none and costs nothing more.
     if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
       const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
-      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
+      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, judgedTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
     }
   } catch (err) {
     await chunk.drop().catch(() => undefined);
@@ -126,6 +131,8 @@ interface Converting {
   readonly nowMs: number;
   readonly id: string;
   readonly shiftsTable: string;
+  /** The table of the records judged before DuckDB read the files (see judgedRecords), if any were. */
+  readonly judgedTable: string | undefined;
   /** The statements dropping what the chunk created, in creation order. */
   readonly drops: string[];
   /** Whether the scan keeps the raw text of the records whose conversion fails (see scanRawText). */
@@ -134,6 +141,40 @@ interface Converting {
 }
 
 const rejectsNameOf = (id: string, g: number) => `inlet_rejects_${id}_${g}`;
+
+/**
+ * The records judged before DuckDB read the files (ReadGroup.droppedLines), in a table of (f, g, j,
+ * line, blanked, column, reason, raw, format): a blank line that stood for one yields no record,
+ * as a line DuckDB refuses, and moves the records after it (the shifts); the quarantine keeps them.
+ */
+async function judgedRecords(connection: DuckDBConnection, table: string, groups: readonly ReadGroup[], drops: string[]): Promise<void> {
+  await connection.run(`CREATE TEMP TABLE ${table} (f BIGINT, g INTEGER, j BIGINT, line BIGINT, blanked BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR, format VARCHAR)`);
+  drops.push(`DROP TABLE IF EXISTS ${table}`);
+  const appender = await connection.createAppender(table, 'main', 'temp');
+  const text = (value: string | null | undefined) => (value == null ? appender.appendNull() : appender.appendVarchar(value));
+  try {
+    for (const [g, group] of groups.entries()) {
+      for (const [j, lines] of group.droppedLines.entries()) {
+        for (const l of lines) {
+          appender.appendBigInt(BigInt(group.numbers[j]!));
+          appender.appendInteger(g);
+          appender.appendBigInt(BigInt(j));
+          appender.appendBigInt(BigInt(l.line));
+          if (l.blankedAt === undefined) appender.appendNull();
+          else appender.appendBigInt(BigInt(l.blankedAt));
+          text(l.column);
+          text(l.reason);
+          text(l.raw);
+          text(RAW_FORMAT[group.shape]);
+          appender.endRow();
+        }
+      }
+    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+}
 
 async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ droppedTraceable: boolean }> {
   const { connection, transform, converted, shared } = chunk;
@@ -144,16 +185,17 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
   // the j-th refused line L of a file moves every record numbered L - (j - 1) or more one line down.
   await connection.run(`CREATE TEMP TABLE ${o.shiftsTable} (f BIGINT, t BIGINT)`);
   o.drops.push(`DROP TABLE IF EXISTS ${o.shiftsTable}`);
+  if (o.judgedTable) await judgedRecords(connection, o.judgedTable, groups, o.drops);
   const shapes = new Map<number, ReadShape>();
-  const dropped = new Map<number, readonly LongLine[]>();
+  const dropped = new Map<number, readonly DroppedLine[]>();
   for (const [g, group] of groups.entries()) {
     group.numbers.forEach((n) => shapes.set(n, group.shape));
-    for (const [j, longLines] of group.longLines.entries()) {
-      if (longLines.length === 0) continue;
+    for (const [j, lines] of group.droppedLines.entries()) {
+      if (lines.length === 0) continue;
       const n = group.numbers[j]!;
-      dropped.set(n, longLines);
-      accounts[n]!.rowsRejected += longLines.length;
-      accounts[n]!.rejects.push(...longLines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: null, reason: longLineReason(l, group.maxLineBytes) })));
+      dropped.set(n, lines);
+      accounts[n]!.rowsRejected += lines.length;
+      accounts[n]!.rejects.push(...lines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: l.column ?? null, reason: l.reason })));
     }
     const rejectsName = rejectsNameOf(o.id, g);
     o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
@@ -191,12 +233,12 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
        QUALIFY row_number() OVER (PARTITION BY file_id ORDER BY line) <= ${REJECT_SAMPLES_PER_FILE}`,
     );
     for (const r of samples) {
-      const line = originalLine(Number(r.line), group.longLines[Number(r.f)]!);
+      const line = originalLine(Number(r.line), group.droppedLines[Number(r.f)]!);
       accounts[group.numbers[Number(r.f)]!]!.rejects.push({ line, column: readerColumn(transform, r.column_name), reason: readerReason(r.error_type, r.error_message, group.maxLineBytes) });
     }
     await connection.run(
       `INSERT INTO ${o.shiftsTable} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
-       FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors)`,
+       FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors${o.judgedTable ? ` UNION SELECT j, blanked FROM ${o.judgedTable} WHERE g = ${g} AND blanked IS NOT NULL` : ''})`,
     );
     if (group.shape === 'csv') await refuseUnclosedQuote(connection, `${rejectsName}_errors`, group);
   }
@@ -253,16 +295,17 @@ export class UnreadableFileError extends SourceError {
 /**
  * DuckDB reads everything after a quote that opens a field and never closes as that one field, of
  * one refused record: the rest of the file would vanish into a single reject. The file is refused
- * whole instead, with the line and the fix. A refused record whose text spans lines is one.
+ * whole instead, with the line and the fix. A refused record whose text spans lines is one (DuckDB's
+ * text of a record after a blank line starts with that line's ending, which is not one).
  */
 async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string, group: ReadGroup): Promise<void> {
   const [open] = await queryRows<{ f: bigint; line: bigint }>(
     connection,
     `SELECT file_id AS f, line FROM ${errors}
-     WHERE error_type = 'UNQUOTED VALUE' AND strpos(rtrim(csv_line, chr(13) || chr(10)), chr(10)) > 0 ORDER BY file_id, line LIMIT 1`,
+     WHERE error_type = 'UNQUOTED VALUE' AND strpos(trim(csv_line, chr(13) || chr(10)), chr(10)) > 0 ORDER BY file_id, line LIMIT 1`,
   );
   if (!open) return;
-  const line = originalLine(Number(open.line), group.longLines[Number(open.f)]!);
+  const line = originalLine(Number(open.line), group.droppedLines[Number(open.f)]!);
   throw new UnreadableFileError(
     group.numbers[Number(open.f)]!,
     `line ${line}: a quoted field opens on this line and no quote closes it, so every line after it would be read as that one field; ` +
@@ -375,7 +418,7 @@ function readerReason(type: string, message: string, maxLineBytes: number): stri
 }
 
 /** The reader names CSV fields c0, c1, …: report the output column fed by that field instead. */
-function readerColumn(transform: Transform, name: string | null): string | null {
+export function readerColumn(transform: Transform, name: string | null): string | null {
   const index = name ? /^c(\d+)$/.exec(name)?.[1] : undefined;
   if (index === undefined) return null;
   return transform.columns.find((c) => c.source.kind === 'index' && c.source.index === Number(index))?.name ?? `field ${index}`;

@@ -6,15 +6,29 @@ import { outputFile } from './decompress.js';
 /** The default longest line (CSV or NDJSON record) Inlet reads: INLET_MAX_LINE_BYTES. */
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 
-/** A line dropped before DuckDB reads the file: its number in the file and its length. */
-export interface LongLine {
+/** A record judged before DuckDB reads the file: its line as DuckDB numbers them, and why it is rejected. */
+export interface DroppedLine {
   readonly line: number;
-  readonly bytes: number;
-  /** False for a line of the skipped head, which an empty line replaces so the reader still skips it. */
+  /**
+   * False where a blank line replaces it (lines of the skipped head, misfit-records.ts), so the
+   * lines after it keep their numbers; true where it is taken out of the file.
+   */
   readonly removed: boolean;
+  readonly reason: string;
+  /** The output column the reason is about, if one. */
+  readonly column?: string | null;
+  /** The record's text for the quarantine, where it was kept. */
+  readonly raw?: string | null;
+  /**
+   * Where a blank line replaces a record after the skipped head: its line in the file DuckDB
+   * reads, which yields no record (as a line DuckDB refuses), so the records after it are placed.
+   */
+  readonly blankedAt?: number;
 }
 
-interface Span extends Omit<LongLine, 'removed'> {
+interface Span {
+  readonly line: number;
+  readonly bytes: number;
   /** Byte offsets of the line, its line ending included. */
   readonly start: number;
   readonly end: number;
@@ -27,7 +41,7 @@ const READ_OPTIONS = { highWaterMark: 1024 * 1024 };
  * checks below look at every byte of every file and keep none, and a stream's fresh buffer per
  * piece cost them several times the read (docs/benchmarks.md, "Shape matrix").
  */
-async function* scan(file: string): AsyncIterable<Buffer> {
+export async function* scan(file: string): AsyncIterable<Buffer> {
   const handle = await open(file, 'r');
   try {
     const buffer = Buffer.allocUnsafe(READ_OPTIONS.highWaterMark);
@@ -41,8 +55,7 @@ async function* scan(file: string): AsyncIterable<Buffer> {
   }
 }
 
-/** The reason a dropped line is rejected with. */
-export const longLineReason = (line: LongLine, maxBytes: number) => `line longer than ${maxBytes} bytes (it has ${line.bytes}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
+const longLineReason = (bytes: number, maxBytes: number) => `line longer than ${maxBytes} bytes (it has ${bytes}): the longest line Inlet reads is INLET_MAX_LINE_BYTES`;
 
 /**
  * Whether some line holds more than `maxBytes` bytes before its "\n". Every file is checked, so
@@ -124,18 +137,18 @@ async function* without(file: string, spans: readonly Span[], headLines: number)
  * has some is copied to `dest` without them. A long line in the skipped head is rejected too (a
  * file of one 200 MB line must not load as "0 read"), and an empty line keeps its place.
  */
-export async function dropLongLines(file: string, dest: string, maxBytes: number, headLines: number): Promise<{ path: string; longLines: LongLine[] }> {
+export async function dropLongLines(file: string, dest: string, maxBytes: number, headLines: number): Promise<{ path: string; longLines: DroppedLine[] }> {
   if (!(await hasLongLine(file, maxBytes))) return { path: file, longLines: [] };
   const spans = await longSpans(file, maxBytes);
   await pipeline(without(file, spans, headLines), outputFile(dest));
-  return { path: dest, longLines: spans.map(({ line, bytes }) => ({ line, bytes, removed: line > headLines })) };
+  return { path: dest, longLines: spans.map(({ line, bytes }) => ({ line, removed: line > headLines, reason: longLineReason(bytes, maxBytes) })) };
 }
 
 /**
  * Where a line of the file DuckDB read is in the original file: each dropped line before it
  * moves it one down (`dropped` sorted by line, as dropLongLines returns them).
  */
-export function originalLine(line: number, dropped: readonly LongLine[]): number {
+export function originalLine(line: number, dropped: readonly DroppedLine[]): number {
   let original = line;
   for (const d of dropped) {
     if (!d.removed) continue;

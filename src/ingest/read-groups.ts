@@ -3,7 +3,10 @@ import type { ReadGroup } from './convert.js';
 import { rm } from 'node:fs/promises';
 import { blankHead, lookAtCsv } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
-import { DEFAULT_MAX_LINE_BYTES, dropLongLines, type LongLine } from './long-lines.js';
+import { DEFAULT_MAX_LINE_BYTES, dropLongLines, originalLine, type DroppedLine } from './long-lines.js';
+import { judgedLine, leaveOutMisfits, LINE_FIELDS } from './misfit-records.js';
+import { UnreadableFileError } from './convert.js';
+import { SourceError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 
 const LOOKS_AT_ONCE = 16;
@@ -20,16 +23,17 @@ export const mappedCsvFields = (transform: Transform) => Math.max(...transform.c
 
 /**
  * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
- * shape. Line-based files lose their over-long lines here, each reported with its line number.
+ * shape. Line-based files lose their over-long lines and their misfit records (misfit-records.ts)
+ * here, each reported with its line number.
  * A file left undefined is read another way (a bundle's): its number is in no group.
  */
 export async function readGroups(transform: Transform, local: readonly (string | undefined)[], limit: LineLimit = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i) => `${local[i]}.lines` }): Promise<ReadGroup[]> {
-  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[]; longLines: LongLine[][] }>();
-  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number, longLines: LongLine[]) => {
-    const group = groups.get(key) ?? { files: [], numbers: [], longLines: [], shape, csvFieldCount, maxLineBytes: limit.maxLineBytes };
+  const groups = new Map<string, ReadGroup & { files: string[]; numbers: number[]; droppedLines: DroppedLine[][] }>();
+  const add = (key: string, shape: ReadGroup['shape'], csvFieldCount: number, file: string, i: number, droppedLines: DroppedLine[]) => {
+    const group = groups.get(key) ?? { files: [], numbers: [], droppedLines: [], shape, csvFieldCount, maxLineBytes: limit.maxLineBytes };
     group.files.push(file);
     group.numbers.push(i);
-    group.longLines.push(longLines);
+    group.droppedLines.push(droppedLines);
     groups.set(key, group);
   };
   const mapped = mappedCsvFields(transform);
@@ -38,23 +42,35 @@ export async function readGroups(transform: Transform, local: readonly (string |
     if (file === undefined) return undefined;
     const shape = transform.type === 'json' ? await detectJsonShape(file) : 'csv';
     // A JSON array or a stream of documents is not read by line.
-    const kept = shape === 'csv' || shape === 'lines' ? await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0) : { path: file, longLines: [] };
-    if (shape !== 'csv') return { shape, fields: 0, ...kept };
-    const look = await lookAtCsv(kept.path, transform.csv);
-    if (look.quotedHead) {
-      const blanked = await blankHead(kept.path, `${limit.copyOf(i)}.head`, look.quotedHead, transform.csv.skipHead);
-      if (kept.path !== file) await rm(kept.path, { force: true });
-      kept.path = blanked;
+    if (shape !== 'csv' && shape !== 'lines') return { shape, fields: 0, path: file, droppedLines: [] };
+    const kept = await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0);
+    let path = kept.path;
+    const replace = async (next: string) => {
+      if (path !== file && path !== next) await rm(path, { force: true });
+      path = next;
+    };
+    let fields = 1;
+    if (shape === 'csv') {
+      const look = await lookAtCsv(path, transform.csv);
+      if (look.quotedHead) await replace(await blankHead(path, `${limit.copyOf(i)}.head`, look.quotedHead, transform.csv.skipHead));
+      // An empty CSV file has no records; reading it with the mapped width is harmless.
+      fields = look.fields ?? mapped;
     }
-    // An empty CSV file has no records; reading it with the mapped width is harmless.
-    return { shape, fields: look.fields ?? mapped, ...kept };
+    const fit = await leaveOutMisfits(path, `${limit.copyOf(i)}.fields`, shape === 'csv' ? transform.csv : LINE_FIELDS, fields, shape === 'csv' ? transform.csv.skipHead : 0).catch((err: unknown) => {
+      throw err instanceof SourceError ? new UnreadableFileError(i, err.message) : err;
+    });
+    await replace(fit.path);
+    // The misfits' lines are lines of the copy without the long lines: numbered in the original file, as those are.
+    const misfits = fit.misfits.map((m) => judgedLine(m, fields, transform, originalLine(m.line, kept.longLines)));
+    const droppedLines = [...kept.longLines, ...misfits].sort((a, b) => a.line - b.line);
+    return { shape, fields: shape === 'csv' ? fields : 0, path, droppedLines };
   });
   for (const i of local.keys()) {
     const look = looks[i]!;
     if (look.status === 'rejected') throw look.reason;
     if (look.value === undefined) continue;
-    const { shape, fields, path, longLines } = look.value;
-    add(shape === 'csv' ? `csv-${fields}` : shape, shape, fields, path, i, longLines);
+    const { shape, fields, path, droppedLines } = look.value;
+    add(shape === 'csv' ? `csv-${fields}` : shape, shape, fields, path, i, droppedLines);
   }
   return [...groups.values()];
 }

@@ -6,7 +6,6 @@ import { quoteLiteral, readSql } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import type { ReadGroup } from './convert.js';
 import { recordEnd } from './csv-fields.js';
-import { longLineReason } from './long-lines.js';
 
 /** Why a row the sql_transform left out is rejected. */
 export const DROPPED_BY_SQL_TRANSFORM = 'dropped by sql_transform (filtered out, or a NULL primary timestamp)';
@@ -24,6 +23,8 @@ export interface ChunkTables {
   readonly accepted: string;
   /** Per file, the lines the reader refused (f, t): each moves the records after it one line down. */
   readonly shiftsTable: string;
+  /** The records judged before DuckDB read the files, if any were (see convert.ts judgedRecords). */
+  readonly judgedTable: string | undefined;
   /** The reject tables of the group at the same index (DuckDB's `<name>_errors`). */
   readonly rejectsNames: readonly string[];
   /** Whether the rows a sql_transform dropped can be named (it kept the row id column). */
@@ -43,7 +44,8 @@ export interface KeptRejects {
 
 /**
  * Collects every rejected record of a chunk with its file, line, column, reason and raw text:
- * long lines taken out before DuckDB (too long to keep: their raw text is NULL), records the
+ * records judged before DuckDB (long lines, too long to keep: their raw text is NULL; misfit
+ * records, their text kept within MISFIT_RAW_BYTES per file), records the
  * reader refused (DuckDB keeps their line), records whose conversion failed and rows the
  * sql_transform dropped. The scan kept the raw text of failed conversions (scanRawText); rows
  * the sql_transform dropped, and the failed records of scans too wide to keep it, are read again
@@ -57,15 +59,14 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   const parts: string[] = [];
   const original = (fileSql: string, lineSql: string) => originalLineSql(groups, fileSql, lineSql);
 
-  const longLines = groups.flatMap((g) => g.longLines.flatMap((lines, j) => lines.map((l) => `(${g.numbers[j]}, ${l.line}, ${quoteLiteral(longLineReason(l, g.maxLineBytes))}, '${RAW_FORMAT[g.shape]}')`)));
-  if (longLines.length > 0) parts.push(`SELECT f, line, NULL, reason, NULL, format FROM (VALUES ${longLines.join(', ')}) v(f, line, reason, format)`);
+  if (c.judgedTable) parts.push(`SELECT f, line, "column", reason, raw, format FROM ${c.judgedTable}`);
 
   for (const [g, group] of groups.entries()) {
     if (group.shape === 'array' || group.shape === 'objects') continue;
     await restoreCutRecords(connection, transform, group, `${c.rejectsNames[g]}_errors`, limit);
     const fileOf = `[${group.numbers.join(', ')}][file_id::BIGINT + 1]`;
     parts.push(
-      `SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, csv_line, '${RAW_FORMAT[group.shape]}'
+      `SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, ltrim(csv_line, chr(13) || chr(10)), '${RAW_FORMAT[group.shape]}'
        FROM (SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1))::VARCHAR AS error_type,
                     arg_min(error_message, coalesce(column_idx, -1)) AS error_message, arg_min(csv_line, coalesce(column_idx, -1)) AS csv_line
              FROM ${c.rejectsNames[g]}_errors GROUP BY file_id, line)`,
@@ -213,7 +214,8 @@ function rawTextSql(t: Transform, group: ReadGroup): string {
     const special = [d, q, `chr(10)`, `chr(13)`].map((s) => `contains(${v}, ${s})`).join(' OR ');
     return `CASE WHEN ${v} IS NULL THEN '' WHEN ${special} THEN ${q} || replace(${v}, ${q}, ${quoteLiteral(escape || quote)} || ${q}) || ${q} ELSE ${v} END`;
   };
-  return Array.from({ length: group.csvFieldCount }, (_, i) => field(i)).join(` || ${d} || `) || `''`;
+  // One call rather than a chain of `||`: a chain of a thousand fields passes DuckDB's expression depth.
+  return group.csvFieldCount === 0 ? `''` : `concat_ws(${d}, ${Array.from({ length: group.csvFieldCount }, (_, i) => field(i)).join(', ')})`;
 }
 
 /**
@@ -223,7 +225,7 @@ function rawTextSql(t: Transform, group: ReadGroup): string {
  */
 function originalLineSql(groups: readonly ReadGroup[], fileSql: string, lineSql: string): string {
   const cases = groups.flatMap((g) =>
-    g.longLines.flatMap((lines, j) => {
+    g.droppedLines.flatMap((lines, j) => {
       const removed = lines.filter((l) => l.removed).map((l, k) => l.line - k);
       return removed.length === 0 ? [] : [`WHEN ${g.numbers[j]} THEN len(list_filter([${removed.join(', ')}], x -> x <= l.v))`];
     }),

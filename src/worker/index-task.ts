@@ -157,7 +157,15 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       );
       const bundled = new Set(bundle.group?.numbers);
       const local = done.map((f, j) => (bundled.has(j) ? undefined : f.path));
-      let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) });
+      // A file refused before DuckDB reads it is named as one refused while it reads.
+      const unreadable = (err: unknown) => {
+        if (!(err instanceof UnreadableFileError)) return err;
+        const url = inputs[chunk[err.fileNumber]!]!.url;
+        return inputError(inputs, [{ url, error: `${url} ${err.message}`, reason: err }]);
+      };
+      let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) }).catch((err: unknown) => {
+        throw unreadable(err);
+      });
       if (bundle.group) groups = [...groups, bundle.group];
       await withConnection(engine, signal, async (connection) => {
         let converted: ConvertedChunk | undefined;
@@ -184,9 +192,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           else written.push(...(await writePartitions(converted, limits, path.join(outputDir, `chunk-${k}`), writer)));
           phases.writeMs += performance.now() - mark;
         } catch (err) {
-          if (!(err instanceof UnreadableFileError)) throw err;
-          const url = inputs[chunk[err.fileNumber]!]!.url;
-          throw inputError(inputs, [{ url, error: `${url} ${err.message}`, reason: err }]);
+          throw unreadable(err);
         } finally {
           await converted?.drop();
         }

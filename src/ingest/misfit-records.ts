@@ -1,0 +1,279 @@
+import { pipeline } from 'node:stream/promises';
+import { SourceError } from '../errors.js';
+import type { CsvOptions, Transform } from '../transform/model.js';
+import { readerColumn } from './convert.js';
+import { outputFile } from './decompress.js';
+import { scan, type DroppedLine } from './long-lines.js';
+
+/**
+ * DuckDB's CSV reader keeps one reject row per field a record has too many or too few, each
+ * holding the whole record: a record of thousands of fields, or a file of short records after a
+ * first record of thousands, takes time and memory of fields x bytes (docs/benchmarks.md,
+ * "Misfit records"). Records whose field count is two or more away from the file's are
+ * therefore judged here, before DuckDB reads the file; one field off stays DuckDB's to judge (it
+ * reads a trailing delimiter as no field) and costs it one reject row.
+ */
+
+/** Files with more misfit records than this are refused: they are not the CSV the transform reads. */
+export const MAX_MISFITS = 1_000_000;
+
+/** How the NDJSON `lines` read splits a line (compile.ts readSql): one field, split at \x01, no quotes. */
+export const LINE_FIELDS: CsvOptions = { delimiter: '\u0001', quote: '', escape: '', skipHead: 0, comment: undefined };
+
+const LF = 0x0a;
+const CR = 0x0d;
+const NONE = -1;
+
+interface Misfit {
+  /** The record's line as DuckDB numbers them: every record and blank line is one. */
+  readonly line: number;
+  readonly fields: number;
+  /** Byte offsets of the record, its line ending excluded; and of the next record. */
+  readonly start: number;
+  readonly end: number;
+  next: number;
+}
+
+/** Whether a record of `count` fields is judged before DuckDB reads it, where the file's have `fields`. */
+export const isMisfit = (count: number, fields: number) => Math.abs(count - fields) >= 2;
+
+const byteOf = (text: string) => (text.length === 1 && text.charCodeAt(0) < 0x80 ? text.charCodeAt(0) : NONE);
+
+const ORDINARY = 0;
+const DELIMITER = 1;
+const QUOTE = 2;
+const ESCAPE = 3;
+const ENDING = 4;
+
+/** Where the scan is between pieces of the file. */
+const enum At {
+  Unquoted,
+  Quoted,
+  /** Inside quotes after a quote that closes the field unless a quote follows (escape = quote). */
+  QuoteInQuotes,
+  /** Inside quotes after an escape that escapes a quote or an escape, if one follows. */
+  EscapeInQuotes,
+  /** After a "\r", which with a "\n" after it is one line ending. */
+  AfterCr,
+}
+
+/** The records of one file, counted as DuckDB reads them: see misfits. */
+class RecordScan {
+  readonly found: Misfit[] = [];
+  private readonly kind = new Uint8Array(256);
+  private readonly quote: number;
+  private readonly escape: number;
+  private readonly comment: number;
+  /** Whether a doubled quote inside quotes is a quote (the escape is the quote). */
+  private readonly doubled: boolean;
+  private at = At.Unquoted;
+  private line = 1;
+  private recordStart = 0;
+  private count = 1;
+  private fieldStart = true;
+  /** The first byte of the record going on, where it started in an earlier piece. */
+  private firstByte = NONE;
+  private offset = 0;
+
+  constructor(
+    csv: CsvOptions,
+    private readonly fields: number,
+    private readonly headLines: number,
+  ) {
+    this.quote = byteOf(csv.quote);
+    // An escape that is also the quote is read as a quote: inside quotes, one byte with both meanings.
+    this.doubled = csv.escape === csv.quote;
+    this.escape = this.doubled ? NONE : byteOf(csv.escape);
+    this.comment = csv.comment === undefined ? NONE : byteOf(csv.comment);
+    if (this.escape !== NONE) this.kind[this.escape] = ESCAPE;
+    if (this.quote !== NONE) this.kind[this.quote] = QUOTE;
+    if (byteOf(csv.delimiter) !== NONE) this.kind[byteOf(csv.delimiter)] = DELIMITER;
+    this.kind[LF] = ENDING;
+    this.kind[CR] = ENDING;
+  }
+
+  /**
+   * Reads the next piece of the file. The state lives in locals while a piece is read (fields of
+   * `this` on every byte would cost several times the read), and a quoted field is passed over
+   * with a search for its quote.
+   */
+  feed(chunk: Buffer): void {
+    const { kind, quote, escape, doubled } = this;
+    const n = chunk.length;
+    let { at, count, fieldStart, recordStart } = this;
+    let i = 0;
+    if (this.offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) recordStart = i = 3;
+    for (; i < n; i++) {
+      const k = kind[chunk[i]!]!;
+      if (at === At.Unquoted) {
+        if (k === ORDINARY || k === ESCAPE) fieldStart = false;
+        else if (k === DELIMITER) {
+          count++;
+          fieldStart = true;
+        } else if (k === QUOTE) {
+          if (fieldStart) at = At.Quoted;
+          fieldStart = false;
+        } else {
+          this.endRecord(chunk, this.offset + i, count, recordStart);
+          count = 1;
+          fieldStart = true;
+          if (chunk[i] === CR) at = At.AfterCr;
+          else this.nextStarts((recordStart = this.offset + i + 1));
+        }
+      } else if (at === At.Quoted) {
+        if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Unquoted;
+        else if (k === ESCAPE) at = At.EscapeInQuotes;
+        else {
+          const next = nextOf(chunk, quote, escape, i + 1);
+          i = (next < 0 ? n : next) - 1;
+        }
+      } else if (at === At.EscapeInQuotes) {
+        at = At.Quoted;
+        if (k !== QUOTE && k !== ESCAPE) i--;
+      } else if (at === At.QuoteInQuotes) {
+        if (k === QUOTE) at = At.Quoted;
+        else {
+          at = At.Unquoted;
+          fieldStart = false;
+          i--;
+        }
+      } else {
+        // After a "\r": a "\n" ends the same line.
+        at = At.Unquoted;
+        recordStart = this.offset + i + (chunk[i] === LF ? 1 : 0);
+        this.nextStarts(recordStart);
+        if (chunk[i] !== LF) i--;
+      }
+    }
+    if (recordStart >= this.offset && recordStart < this.offset + n) this.firstByte = chunk[recordStart - this.offset]!;
+    Object.assign(this, { at, count, fieldStart, recordStart });
+    this.offset += n;
+  }
+
+  /** Ends the scan: a record still inside quotes is left to DuckDB. */
+  end(): Misfit[] {
+    const open = this.at === At.Quoted || this.at === At.EscapeInQuotes;
+    if (!open && this.at !== At.AfterCr && this.offset > this.recordStart) this.endRecord(undefined, this.offset, this.count, this.recordStart);
+    this.nextStarts(this.offset);
+    return this.found;
+  }
+
+  /** Judges the record from `start` to `end` (`chunk` is the piece `end` is in, if any). */
+  private endRecord(chunk: Buffer | undefined, end: number, count: number, start: number): void {
+    if (this.line > this.headLines && end > start && isMisfit(count, this.fields) && !(this.comment !== NONE && this.firstByteOf(chunk, start) === this.comment)) {
+      if (this.found.length >= MAX_MISFITS)
+        throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is two or more away from its first record's ${this.fields}: check the transform's delimiter and quote`);
+      this.found.push({ line: this.line, fields: count, start, end, next: end });
+    }
+    this.line++;
+  }
+
+  private firstByteOf(chunk: Buffer | undefined, start: number): number {
+    return chunk && start >= this.offset ? chunk[start - this.offset]! : this.firstByte;
+  }
+
+  /** Where the last misfit's line ending ends, once the next record's start is known. */
+  private nextStarts(next: number): void {
+    const last = this.found.at(-1);
+    if (last && last.next === last.end) last.next = next;
+  }
+}
+
+/** Where the next quote or escape is in `chunk` from `from`, -1 if none. */
+function nextOf(chunk: Buffer, quote: number, escape: number, from: number): number {
+  const q = quote === NONE ? -1 : chunk.indexOf(quote, from);
+  if (escape === NONE) return q;
+  const e = chunk.indexOf(escape, from);
+  return q < 0 ? e : e < 0 ? q : Math.min(q, e);
+}
+
+/**
+ * Every record after the skipped head whose field count is two or more away from `fields`, read
+ * as DuckDB reads records (csv-fields.ts scanRecord, over bytes): a quote opens a quoted field
+ * only at a field's start, a line ending inside quotes is data, a record ends at "\n", "\r\n" or
+ * "\r". A record still inside quotes at the end of the file is left to DuckDB (its own reject).
+ */
+async function misfits(file: string, csv: CsvOptions, fields: number, headLines: number): Promise<Misfit[]> {
+  const records = new RecordScan(csv, fields, headLines);
+  for await (const chunk of scan(file)) records.feed(chunk);
+  return records.end();
+}
+
+/** Text of a file's misfit records kept for the quarantine, at most; past it, a record's text is not kept. */
+export const MISFIT_RAW_BYTES = 8 * 1024 * 1024;
+
+/** A misfit record as read: its line in the file DuckDB reads, its field count, its text where kept. */
+export interface JudgedMisfit {
+  readonly line: number;
+  readonly fields: number;
+  readonly raw: string | null;
+}
+
+/**
+ * The file's bytes with each misfit record left out, its text kept in `raws` (in order) within
+ * MISFIT_RAW_BYTES. Where records have two fields or more, its line ending stays: DuckDB skips
+ * the blank line and numbers the lines after it as before. Where they have one, DuckDB would
+ * read a blank line as a NULL record, so the line goes whole.
+ */
+async function* without(file: string, found: readonly Misfit[], whole: boolean, raws: (string | null)[]): AsyncIterable<Buffer> {
+  let offset = 0;
+  let k = 0;
+  let budget = MISFIT_RAW_BYTES;
+  let pieces: Buffer[] | undefined;
+  for await (const chunk of scan(file)) {
+    const chunkEnd = offset + chunk.length;
+    let p = offset;
+    while (p < chunkEnd) {
+      const record = found[k];
+      if (!record || record.start >= chunkEnd) {
+        yield Buffer.from(chunk.subarray(p - offset));
+        break;
+      }
+      if (record.start > p) yield Buffer.from(chunk.subarray(p - offset, record.start - offset));
+      if (record.start >= p) pieces = record.end - record.start <= budget ? [] : undefined;
+      pieces?.push(Buffer.from(chunk.subarray(Math.max(record.start, p) - offset, Math.min(record.end, chunkEnd) - offset)));
+      const end = whole ? record.next : record.end;
+      p = Math.min(end, chunkEnd);
+      if (end <= chunkEnd) {
+        k++;
+        raws.push(pieces ? Buffer.concat(pieces).toString('utf8') : null);
+        if (pieces) budget -= record.end - record.start;
+      }
+    }
+    offset = chunkEnd;
+  }
+}
+
+async function holds(file: string, byte: number): Promise<boolean> {
+  for await (const chunk of scan(file)) if (chunk.includes(byte)) return true;
+  return false;
+}
+
+export const misfitReason = (fields: number, expected: number) =>
+  `${fields > expected ? 'TOO MANY COLUMNS' : 'MISSING COLUMNS'}: the record has ${fields} fields and the file's records have ${expected} (its first record's count)`;
+
+/**
+ * The rejected record a misfit is, at `line` of the original file. Its column is the first one
+ * missing, as DuckDB names it for a short record. A blank line replaced it, at its line of the
+ * file read, where records have two fields or more (or in a bundle); else it was taken out.
+ */
+export function judgedLine(misfit: JudgedMisfit, expected: number, transform: Transform, line: number, blanked = expected >= 2): DroppedLine {
+  const column = misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null;
+  const judged = { line, reason: misfitReason(misfit.fields, expected), column, raw: misfit.raw };
+  return blanked ? { ...judged, removed: false, blankedAt: misfit.line } : { ...judged, removed: true };
+}
+
+/**
+ * Leaves out the records of a CSV file (or the lines of an NDJSON one, with LINE_FIELDS) whose
+ * field count is two or more away from `fields` before DuckDB reads it, copying the file to
+ * `dest` without them when it has any. Each is a rejected record (see judgedLine).
+ */
+export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number): Promise<{ path: string; misfits: JudgedMisfit[] }> {
+  // Without quotes a record has a field per delimiter and one: a file holding no delimiter has no misfit of a width of two or less.
+  if (byteOf(csv.quote) === NONE && fields <= 2 && !(await holds(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
+  const found = await misfits(file, csv, fields, headLines);
+  if (found.length === 0) return { path: file, misfits: [] };
+  const raws: (string | null)[] = [];
+  await pipeline(without(file, found, fields < 2, raws), outputFile(dest));
+  return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null })) };
+}
