@@ -35,11 +35,11 @@ describe('how a JSON file holds its records', () => {
     assert.equal(await shapeOf('{"ts":1}{"ts":2}\n{\n  "ts": 3\n}\n'), 'objects');
   });
 
-  test('a file of one line without a newline: objects back to back are documents, one object or a broken one a line', async () => {
+  test('a file of one line without a newline: objects back to back are documents (a broken one too, which fails the file, naming it), one object or a broken one a line', async () => {
     assert.equal(await shapeOf('{"ts":1,"n":0}{"ts":2,"n":1} {"ts":3,"n":"}{"}'), 'objects');
     assert.equal(await shapeOf('\uFEFF{"ts":1}'), 'lines');
     assert.equal(await shapeOf('{"ts": 1, broken'), 'lines');
-    assert.equal(await shapeOf('{"ts":1}{"ts": broken'), 'lines');
+    assert.equal(await shapeOf('{"ts":1}{"ts": broken'), 'objects');
   });
 
   test('a first line cut at 256 KB is taken as NDJSON, a leading "[" as an array', async () => {

@@ -313,14 +313,29 @@ async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string,
   );
 }
 
+/** DuckDB's failure of a JSON array or document read on a broken record: the file, the byte, the record and why. */
+const MALFORMED_JSON = /Malformed JSON in file "(.*)", at byte (\d+) in record\/value (\d+): ([^.\n]*)/;
+
 /**
  * Runs a statement that reads a group's files. A JSON array or stream of documents is not read by
- * line: DuckDB fails the whole read on a record past its object buffer, which no retry changes.
+ * line: DuckDB fails the whole read on a broken record, or one past its object buffer, which no
+ * retry changes: the file fails, named, with the fix.
  */
 async function runRead(connection: DuckDBConnection, sql: string, group: ReadGroup): Promise<void> {
   try {
     await connection.run(sql);
   } catch (err) {
+    const malformed = MALFORMED_JSON.exec(errorMessage(err));
+    const file = malformed ? group.files.indexOf(malformed[1]!) : -1;
+    if (malformed && file >= 0) {
+      // DuckDB counts the records of a failed read from 2; the byte is the record's own, from 1.
+      const record = Number(malformed[3]) - 1;
+      throw new UnreadableFileError(
+        group.numbers[file]!,
+        `is not valid JSON: ${group.shape === 'array' ? 'element' : 'document'} ${record} of the file ${/end of data/.test(malformed[4]!) ? 'is cut short' : `is broken at its byte ${malformed[2]}`} (${malformed[4]}); ` +
+          `fix the file, or write its records as NDJSON lines, where a broken line is one rejected record`,
+      );
+    }
     if (!/maximum_object_size/.test(errorMessage(err))) throw err;
     const size = /\(>(\d+) bytes\)/.exec(errorMessage(err))?.[1];
     throw new SourceError(

@@ -26,8 +26,9 @@ export function jsonShapeOf(first: Buffer): ReadShape {
   if (firstLine === '' || !firstLine.startsWith('{')) return 'lines';
   if (isObject(firstLine)) return 'lines';
   // A first line cut by the buffer is a long NDJSON line, not a pretty-printed document; a whole
-  // file of one line is documents when it is objects back to back (a broken one is one reject).
-  if (!text.includes('\n', text.indexOf(firstLine))) return first.length < MAX_LOOK && areObjects(firstLine) ? 'objects' : 'lines';
+  // file of one line is documents when it holds objects back to back, even with a broken one
+  // (read as one line, it would count a file of records as one rejected row).
+  if (!text.includes('\n', text.indexOf(firstLine))) return first.length < MAX_LOOK && BACK_TO_BACK.test(firstLine) ? 'objects' : 'lines';
   // A broken first record must not make NDJSON read as documents, which fail whole on it: a
   // document's next lines are its members, never a whole object.
   const next = start
@@ -52,15 +53,8 @@ function isObject(line: string): boolean {
   }
 }
 
-/** Whether the line is JSON objects back to back (`{...}{...}` or with spaces between). */
-function areObjects(line: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(`[${line.replace(/}\s*{/g, '},{')}]`);
-    return Array.isArray(parsed) && parsed.length > 1 && parsed.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
-  } catch {
-    return false;
-  }
-}
+/** Where one JSON object ends and the next begins, spaces between. */
+const BACK_TO_BACK = /}\s*{/;
 
 /** Whether the bytes hold the first non-blank line whole (a UTF-8 BOM is not part of it). */
 function holdsFirstLine(seen: Buffer): boolean {
