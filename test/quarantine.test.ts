@@ -287,6 +287,31 @@ describe('collecting every reject of a chunk', () => {
     assert.equal(clean.rows, undefined);
   });
 
+  test('rows a sql_transform gives a value their column cannot hold are rejected with it, the rest load', async () => {
+    const sql = 'SELECT * REPLACE (CASE WHEN status = 404 THEN timestamp + INTERVAL 300 YEAR ELSE timestamp END AS timestamp, CASE WHEN status = 500 THEN -1 ELSE status END AS status) FROM {STREAM}';
+    const lines = csvOf(logRows(9)).trimEnd().split('\n');
+    const { account, rows } = await collect({ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: sql } }, 'unfit.csv', lines.join('\n') + '\n');
+    assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [9, 3, 6]);
+    assert.deepEqual(account.rejects, [
+      {
+        line: 0,
+        column: 'timestamp',
+        reason: `6 rows rejected: the sql_transform gave a value its column cannot hold (the first: column "timestamp": the sql_transform made '2324-01-01 00:00:01', which datetime cannot hold)`,
+      },
+    ]);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.column, r.reason, r.raw]),
+      [3, 4, 6, 7, 9, 10].map((line) => [
+        line,
+        line % 3 === 0 ? 'timestamp' : 'status',
+        line % 3 === 0
+          ? `column "timestamp": the sql_transform made '${Number(lines[line - 1]!.slice(0, 4)) + 300}${lines[line - 1]!.slice(4, 19)}', which datetime cannot hold`
+          : `column "status": the sql_transform made '-1', which uint32 cannot hold`,
+        lines[line - 1],
+      ]),
+    );
+  });
+
   test("failed conversions keep their raw text from the conversion's own scan: the file is not read again", async () => {
     const lines = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,h,200,1,1.5,true', 'garbage,h,x,1,1,1', '2024-01-01 00:00:02,"h,q",abc,1,1.5,true'];
     const csv = await collect(CSV_TRANSFORM, 'scanned.csv', lines.join('\n') + '\n');

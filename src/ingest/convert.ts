@@ -3,12 +3,12 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { ACCEPTED_FILTER, BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
-import { compileSelect, quoteIdent, readSql, storedColumns, type ReadShape } from '../transform/compile.js';
+import { compileSelect, fittedRowsSql, quoteIdent, readSql, storedColumns, type ReadShape } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { unbundleRejects } from './bundle.js';
 import { originalLine, type DroppedLine } from './long-lines.js';
-import { collectRejects, DROPPED_BY_SQL_TRANSFORM, RAW_FORMAT, scanRawText, type KeptRejects } from './rejects.js';
+import { collectRejects, DROPPED_BY_SQL_TRANSFORM, RAW_FORMAT, scanRawText, UNFIT_FROM_SQL_TRANSFORM, type KeptRejects } from './rejects.js';
 
 /** Files in one read from which it is staged in a table before converting (see convertFiles). */
 const STAGE_FROM_FILES = 32;
@@ -96,6 +96,7 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
   const shiftsTable = `inlet_shifts_${id}`;
   // Only a chunk with judged records (the unusual one) makes their table.
   const judgedTable = groups.some((g) => g.droppedLines.some((lines) => lines.length > 0)) ? `inlet_judged_${id}` : undefined;
+  const fittedTable = transform.sqlTransform !== undefined ? `inlet_fitted_${id}` : undefined;
   const drops: string[] = [];
   const chunk: { -readonly [K in keyof ConvertedChunk]: ConvertedChunk[K] } = {
     connection,
@@ -112,11 +113,11 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
   };
   try {
     const keepRaw = keepRejects !== undefined && keepRejects > 0;
-    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, judgedTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
+    const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, judgedTable, fittedTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
     // A chunk without rejects (the usual one) keeps none and costs nothing more.
     if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
       const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
-      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, judgedTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
+      chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, judgedTable, fittedTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
     }
   } catch (err) {
     await chunk.drop().catch(() => undefined);
@@ -133,6 +134,8 @@ interface Converting {
   readonly shiftsTable: string;
   /** The table of the records judged before DuckDB read the files (see judgedRecords), if any were. */
   readonly judgedTable: string | undefined;
+  /** Where a sql_transform's rows are fitted to the table's columns (see acceptRows), if there is one. */
+  readonly fittedTable: string | undefined;
   /** The statements dropping what the chunk created, in creation order. */
   readonly drops: string[];
   /** Whether the scan keeps the raw text of the records whose conversion fails (see scanRawText). */
@@ -360,17 +363,30 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean
     return true;
   }
   // Only the checked form runs: a transform that skipped checkSqlTransform must not run the user's text.
-  if (!transform.checkedSql) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
+  if (!transform.checkedSql || !o.fittedTable) throw new SqlTransformError('settings.sql_transform was not checked before the conversion: run it through checkSqlTransform');
   const transformed = `inlet_transformed_${o.id}`;
   o.drops.push(`DROP TABLE IF EXISTS ${transformed}`);
   await runSqlTransform(connection, transform.checkedSql, stream, transformed, o.sqlTransformTimeoutMs);
   const produced = new Set((await queryRows<{ column_name: string }>(connection, `SELECT column_name FROM (DESCRIBE ${transformed})`)).map((r) => r.column_name));
-  // Stored columns come from the user's output by name, cast to the table's types; absent ones are NULL.
-  const columns = stored.map((c) => `${produced.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${c.type})` : `NULL::${c.type}`} AS ${quoteIdent(c.name)}`);
+  // Stored columns come from the user's output by name, fitted to the table's columns; absent ones are NULL.
   const file = produced.has(FILE_COLUMN) ? FILE_COLUMN : 'NULL::INTEGER';
   const row = produced.has(ROW_COLUMN) ? ROW_COLUMN : 'NULL::BIGINT';
-  o.drops.push(`DROP TABLE IF EXISTS ${acceptedRelation}`);
-  await connection.run(`CREATE TEMP TABLE ${acceptedRelation} AS SELECT ${columns.join(', ')}, ${file} AS ${FILE_COLUMN}, ${row} AS ${ROW_COLUMN} FROM ${transformed} WHERE ${quoteIdent(transform.primary)} IS NOT NULL`);
+  const fitted = o.fittedTable;
+  o.drops.push(`DROP TABLE IF EXISTS ${fitted}`, `DROP VIEW IF EXISTS ${acceptedRelation}`);
+  await connection.run(
+    `CREATE TEMP TABLE ${fitted} AS ${fittedRowsSql(transform, produced, transformed, [`${file} AS ${FILE_COLUMN}`, `${row} AS ${ROW_COLUMN}`], o.nowMs)} WHERE ${quoteIdent(transform.primary)} IS NOT NULL`,
+  );
+  await connection.run(`CREATE TEMP VIEW ${acceptedRelation} AS SELECT * EXCLUDE (${REASON_COLUMN}) FROM ${fitted} WHERE ${REASON_COLUMN} IS NULL`);
+  // Rows whose values their columns cannot hold are rejected, each file's with its first reason.
+  const unfit = await queryRows<{ f: number | null; n: bigint; reason: string }>(
+    connection,
+    `SELECT ${FILE_COLUMN} AS f, count(*) AS n, coalesce(arg_min(${REASON_COLUMN}, ${ROW_COLUMN}), min(${REASON_COLUMN})) AS reason FROM ${fitted} WHERE ${REASON_COLUMN} IS NOT NULL GROUP BY ALL`,
+  );
+  if (unfit.some((u) => u.f === null))
+    throw new SqlTransformError(
+      `settings.sql_transform made a value its column cannot hold (${unfit[0]!.reason}), and without the ${FILE_COLUMN} column its row cannot be rejected: select "*" (or * EXCLUDE/REPLACE) from {STREAM}`,
+    );
+  const unfitOf = new Map(unfit.map((u) => [Number(u.f), u]));
   const counts = await queryRows<{ f: number | null; n: bigint }>(connection, `SELECT ${FILE_COLUMN} AS f, count(*) AS n FROM ${acceptedRelation} GROUP BY ALL`);
   const acceptedTotal = accounts.reduce((sum, a) => sum + a.rowsWritten, 0);
   const producedTotal = counts.reduce((sum, c) => sum + Number(c.n), 0);
@@ -390,7 +406,11 @@ async function acceptRows(chunk: ConvertedChunk, o: Converting): Promise<boolean
     if (dropped > 0) {
       account.rowsRejected += dropped;
       account.rowsWritten = kept;
-      if (account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${dropped} rows ${DROPPED_BY_SQL_TRANSFORM}` });
+      const misfit = unfitOf.get(f);
+      const filtered = dropped - Number(misfit?.n ?? 0);
+      if (misfit && account.rejects.length < REJECT_SAMPLES_PER_FILE)
+        account.rejects.push({ line: 0, column: columnOf(misfit.reason), reason: `${misfit.n} rows ${UNFIT_FROM_SQL_TRANSFORM} (the first: ${misfit.reason})` });
+      if (filtered > 0 && account.rejects.length < REJECT_SAMPLES_PER_FILE) account.rejects.push({ line: 0, column: null, reason: `${filtered} rows ${DROPPED_BY_SQL_TRANSFORM}` });
     } else if (dropped < 0) {
       throw new SqlTransformError(`settings.sql_transform made more rows (${kept}) than it was given (${account.rowsWritten}) for one file: it must not add rows`);
     }

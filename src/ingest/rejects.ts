@@ -9,6 +9,8 @@ import { recordEnd } from './csv-fields.js';
 
 /** Why a row the sql_transform left out is rejected. */
 export const DROPPED_BY_SQL_TRANSFORM = 'dropped by sql_transform (filtered out, or a NULL primary timestamp)';
+/** Why a row is rejected that the sql_transform gave a value its column cannot hold. */
+export const UNFIT_FROM_SQL_TRANSFORM = 'rejected: the sql_transform gave a value its column cannot hold';
 
 /** The record format of a quarantined row's raw text, by read shape. */
 export const RAW_FORMAT = { csv: 'csv', lines: 'ndjson', array: 'json', objects: 'json' } as const;
@@ -27,6 +29,8 @@ export interface ChunkTables {
   readonly judgedTable: string | undefined;
   /** The reject tables of the group at the same index (DuckDB's `<name>_errors`). */
   readonly rejectsNames: readonly string[];
+  /** The sql_transform's rows fitted to the table's columns, with the reason a row did not fit (see fittedRowsSql); absent without one. */
+  readonly fittedTable: string | undefined;
   /** Whether the rows a sql_transform dropped can be named (it kept the row id column). */
   readonly droppedTraceable: boolean;
   /** Names this module's tables apart from other chunks'. */
@@ -74,11 +78,13 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   }
 
   // Records of the converted table, numbered from 1 per file in reading order, as a re-read numbers them.
-  const dropped = transform.sqlTransform !== undefined && c.droppedTraceable;
+  const dropped = c.fittedTable !== undefined && c.droppedTraceable;
   const failed =
     `SELECT ${FILE_COLUMN} AS f, rowid AS r, ${REASON_COLUMN} AS reason, ${RAW_COLUMN} AS raw FROM ${c.converted} WHERE ${REASON_COLUMN} IS NOT NULL` +
     (dropped
-      ? ` UNION ALL SELECT ${FILE_COLUMN}, rowid, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)}, NULL FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)`
+      ? ` UNION ALL SELECT d.f, d.r, coalesce(u.reason, ${quoteLiteral(DROPPED_BY_SQL_TRANSFORM)}), NULL
+          FROM (SELECT ${FILE_COLUMN} AS f, rowid AS r FROM ${c.converted} WHERE ${ACCEPTED_FILTER} AND rowid NOT IN (SELECT ${ROW_COLUMN} FROM ${c.accepted} WHERE ${ROW_COLUMN} IS NOT NULL)) d
+          LEFT JOIN (SELECT ${ROW_COLUMN} AS r, ${REASON_COLUMN} AS reason FROM ${c.fittedTable} WHERE ${REASON_COLUMN} IS NOT NULL) u USING (r)`
       : '');
   const bad = `inlet_bad_${c.id}`;
   c.drops.push(`DROP TABLE IF EXISTS ${bad}`);

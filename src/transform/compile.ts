@@ -380,6 +380,39 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   return `SELECT ${names.join(', ')}, CASE WHEN ${REASON_COLUMN} IS NOT NULL THEN ${o.rawText} END AS ${RAW_COLUMN} FROM (${select}, ${carried.join(', ')} FROM ${withColumns(limited, checkedFrom)})`;
 }
 
+const isTime = (c: ValueType) => c.type === 'datetime' || c.type === 'datetime64' || c.type === 'epoch';
+
+/**
+ * A sql_transform's rows as the table stores them, from `from` (its output): each stored column
+ * it made cast to the column's type, a time truncated to the column's resolution, with the type's
+ * range and the column's limits applied again (the SELECT can make any value, as
+ * `ts + INTERVAL 300 YEAR`), and the reason a row breaks them in REASON_COLUMN (NULL when it
+ * fits). A stored column it did not make is NULL; `passed` columns of its output are kept.
+ */
+export function fittedRowsSql(t: Transform, made: ReadonlySet<string>, from: string, passed: readonly string[], nowMs: number): string {
+  const stored = t.columns.filter((c) => !c.ignore);
+  const fitted = stored.map((c, i) => {
+    if (!made.has(c.name)) return `NULL::${duckdbType(c)} AS __inlet_f${i}`;
+    const cast = `try_cast(${quoteIdent(c.name)} AS ${duckdbType(c)})`;
+    return `${isTime(c) ? rangeChecked(c, truncateTo(c, cast)) : cast} AS __inlet_f${i}`;
+  });
+  const limitReasons = stored.map((c, i) => limitReasonSql(c, `__inlet_f${i}`, nowMs));
+  const limited = limitReasons.flatMap((reason, i) => (reason === undefined ? [] : [`${reason} AS __inlet_l${i}`]));
+  const reasons = stored.flatMap((c, i) => {
+    const checks = [
+      made.has(c.name)
+        ? `WHEN ${quoteIdent(c.name)} IS NOT NULL AND __inlet_f${i} IS NULL THEN 'column "${sqlText(c.name)}": the sql_transform made ''' || left(${quoteIdent(c.name)}::VARCHAR, 200) || ''', which ${c.type} cannot hold'`
+        : '',
+      limitReasons[i] !== undefined && c.limits!.action !== 'null' ? `WHEN __inlet_l${i} IS NOT NULL THEN __inlet_l${i}` : '',
+    ].filter(Boolean);
+    return checks.length === 0 ? [] : [`CASE ${checks.join(' ')} END`];
+  });
+  const values = stored.map((c, i) => `${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_f${i} END` : `__inlet_f${i}`} AS ${quoteIdent(c.name)}`);
+  const reason = reasons.length === 0 ? 'NULL::VARCHAR' : `coalesce(${reasons.join(', ')})`;
+  const withFitted = `(SELECT *, ${fitted.join(', ')} FROM ${from})`;
+  return `SELECT ${[...values, ...passed].join(', ')}, ${reason} AS ${REASON_COLUMN} FROM ${limited.length === 0 ? withFitted : `(SELECT *, ${limited.join(', ')} FROM ${withFitted})`}`;
+}
+
 /** The stored columns and their DuckDB types, in order: the table's schema as this transform writes it. */
 export function storedColumns(t: Transform): { name: string; type: string }[] {
   return t.columns.filter((c) => !c.ignore).map((c) => ({ name: c.name, type: duckdbType(c) }));
