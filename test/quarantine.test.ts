@@ -312,6 +312,27 @@ describe('collecting every reject of a chunk', () => {
     );
   });
 
+  test('a wide CSV keeps a failed record’s text, and one past what the memory limit reads at once loads with its text NULL', async () => {
+    const wide = (fields: number) => {
+      const row = (second: number, status: string) => [`2024-01-01 00:00:0${second}`, 'h', status, '1', '1.5', 'true', ...Array.from({ length: fields - 6 }, (_, i) => `f${i}`)].join(',');
+      return { text: `head\n${row(1, '200')}\n${row(2, 'x')}\n${row(3, '200')}\n`, bad: row(2, 'x') };
+    };
+    // 256 MB and one thread (collect's engine) read records of 1,000 fields at once.
+    const narrow = wide(900);
+    const kept = await collect(CSV_TRANSFORM, 'wide-900.csv', narrow.text, 100, 1_000_000);
+    assert.deepEqual(
+      kept.rows!.map((r) => [r.line, r.column, r.raw]),
+      [[3, 'status', narrow.bad]],
+    );
+    const widest = wide(5000);
+    const nulled = await collect(CSV_TRANSFORM, 'wide-max.csv', widest.text, 100, 1_000_000);
+    assert.deepEqual([nulled.account.rowsWritten, nulled.account.rowsRejected], [2, 1]);
+    assert.deepEqual(
+      nulled.rows!.map((r) => [r.line, r.column, r.raw]),
+      [[3, 'status', null]],
+    );
+  });
+
   test("failed conversions keep their raw text from the conversion's own scan: the file is not read again", async () => {
     const lines = ['timestamp,host,status,bytes,latency,cached', '2024-01-01 00:00:00,h,200,1,1.5,true', 'garbage,h,x,1,1,1', '2024-01-01 00:00:02,"h,q",abc,1,1.5,true'];
     const csv = await collect(CSV_TRANSFORM, 'scanned.csv', lines.join('\n') + '\n');

@@ -112,6 +112,10 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
 
     const picked = group.numbers.flatMap((n, j) => (readAgain.has(n) ? [j] : []));
     if (picked.length === 0) continue;
+    if (group.csvFieldCount > (await rawTextMaxFields(connection))) {
+      parts.push(`SELECT b.f, ${line}, ${column}, b.reason, NULL, '${RAW_FORMAT[group.shape]}' FROM ${bad} b WHERE b.raw IS NULL AND b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`);
+      continue;
+    }
     const raw = `inlet_raw_${c.id}_${g}`;
     c.drops.push(`DROP TABLE IF EXISTS ${raw}`, `DROP TABLE IF EXISTS ${raw}_again_errors`, `DROP TABLE IF EXISTS ${raw}_again_scans`);
     // A bundle is one file: it is read whole, and the join below keeps the picked files' records.
@@ -125,10 +129,10 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
       nowMs: 0,
       maxLineBytes: group.maxLineBytes,
     });
-    // The fields as read; the raw text is put together for the rejected records only.
-    await connection.run(`CREATE TEMP TABLE ${raw} AS ${read}`);
+    // Each record's text, not its fields: a table keeps a block per column, and a CSV of thousands of fields ran out of memory.
+    await connection.run(`CREATE TEMP TABLE ${raw} AS SELECT ${FILE_COLUMN}, ${rawTextSql(transform, group)} AS __inlet_raw FROM (${read})`);
     parts.push(
-      `SELECT b.f, ${line}, ${column}, b.reason, ${rawTextSql(transform, group)}, '${RAW_FORMAT[group.shape]}'
+      `SELECT b.f, ${line}, ${column}, b.reason, r.__inlet_raw, '${RAW_FORMAT[group.shape]}'
        FROM ${bad} b JOIN (SELECT *, rowid - min(rowid) OVER (PARTITION BY ${FILE_COLUMN}) + 1 AS __inlet_record FROM ${raw}) r ON r.${FILE_COLUMN} = b.f AND r.__inlet_record = b.record
        WHERE b.raw IS NULL AND b.f IN (${picked.map((j) => group.numbers[j]).join(', ')})`,
     );
@@ -199,6 +203,23 @@ async function bytesAt(file: string, offset: number, maxBytes: number): Promise<
  */
 const RAW_IN_SCAN_MAX_COLUMNS = 256;
 
+/** What reading one more CSV field takes of DuckDB's memory per thread, at most (measured: docs/benchmarks.md). */
+const MEMORY_PER_FIELD = 256 * 1024;
+const UNIT_BYTES: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 1024, MIB: 1024 ** 2, GIB: 1024 ** 3, TIB: 1024 ** 4 };
+
+/**
+ * Fields of a CSV record past which its text is not put together again for the quarantine (its
+ * `raw` is NULL): DuckDB reads every field at once, a vector or more each per thread, and a
+ * record of ten thousand fields ran a worker out of memory. The bound follows the connection's
+ * memory limit and threads.
+ */
+export async function rawTextMaxFields(connection: DuckDBConnection): Promise<number> {
+  const [setting] = await queryRows<{ memory: string; threads: bigint }>(connection, `SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads`);
+  const [, amount, unit] = /^([\d.]+)\s*([A-Za-z]+)$/.exec(setting!.memory.trim()) ?? [];
+  const bytes = Number(amount) * (UNIT_BYTES[unit?.toUpperCase() ?? ''] ?? NaN);
+  return Number.isFinite(bytes) ? Math.floor(bytes / (Number(setting!.threads) * MEMORY_PER_FIELD)) : RAW_IN_SCAN_MAX_COLUMNS;
+}
+
 /** The raw text compileSelect keeps for the group's failed records, or undefined where it is read again (too wide to carry). */
 export function scanRawText(t: Transform, group: ReadGroup): string | undefined {
   const width = t.columns.length + (group.shape === 'csv' ? group.csvFieldCount : 0);
@@ -213,15 +234,17 @@ function rawTextSql(t: Transform, group: ReadGroup): string {
   if (group.shape !== 'csv') return LINE_COLUMN;
   const { delimiter, quote, escape } = t.csv;
   const d = quoteLiteral(delimiter);
-  const field = (i: number) => {
-    const v = `c${i}`;
+  const field = (v: string) => {
     if (quote === '') return `coalesce(${v}, '')`;
     const q = quoteLiteral(quote);
     const special = [d, q, `chr(10)`, `chr(13)`].map((s) => `contains(${v}, ${s})`).join(' OR ');
     return `CASE WHEN ${v} IS NULL THEN '' WHEN ${special} THEN ${q} || replace(${v}, ${q}, ${quoteLiteral(escape || quote)} || ${q}) || ${q} ELSE ${v} END`;
   };
-  // One call rather than a chain of `||`: a chain of a thousand fields passes DuckDB's expression depth.
-  return group.csvFieldCount === 0 ? `''` : `concat_ws(${d}, ${Array.from({ length: group.csvFieldCount }, (_, i) => field(i)).join(', ')})`;
+  if (group.csvFieldCount === 0) return `''`;
+  // One expression per field, as a chain of `||` or a call of thousands of arguments, passes DuckDB's
+  // expression depth or its memory (a vector per expression): the fields go through one lambda.
+  const fields = Array.from({ length: group.csvFieldCount }, (_, i) => `c${i}`).join(', ');
+  return `array_to_string(list_transform([${fields}], lambda __inlet_v: ${field('__inlet_v')}), ${d})`;
 }
 
 /**
