@@ -1,15 +1,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { Readable, Transform as TransformStream, type TransformCallback } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { Duplex, Readable, Transform as TransformStream, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createInflate, createInflateRaw } from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
-import unbzip2 from 'unbzip2-stream';
-import xz from 'xz-decompress';
-import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
 import { SourceError } from '../errors.js';
 import type { Compression } from '../transform/model.js';
+import { decodeOnThread } from './decode-on-thread.js';
 import { Utf8Text } from './text-encoding.js';
 
 /** The first bytes of each compressed format; `deflate` may be raw and so has none to check. */
@@ -66,37 +63,6 @@ export const outputFile = (file: string) => createWriteStream(file, { highWaterM
 /** Formats decoded while the object streams in; the others are spooled to disk first (zip needs its directory at the end). */
 export const STREAMED: readonly Compression[] = ['none', 'gzip'];
 
-/** zstd decoded in JavaScript: where the native decoder (an optional dependency) could not be built. */
-export class JsZstdStream extends TransformStream {
-  private readonly decoder = new ZstdDecompress((chunk) => this.push(Buffer.from(chunk)));
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-    try {
-      this.decoder.push(chunk);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
-  }
-  override _flush(done: TransformCallback) {
-    try {
-      this.decoder.push(new Uint8Array(0), true);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
-  }
-}
-
-/**
- * The zstd decoder: zstd's own C library through `zstd-napi` when its install built it, which
- * decodes several times faster than `fzstd` (Node 20's zlib has no zstd; figures in
- * docs/benchmarks.md), and `fzstd` otherwise. Both read concatenated frames and refuse
- * truncated or corrupt ones (test/zstd.test.ts).
- */
-const nativeZstd = await import('zstd-napi').catch(() => undefined);
-
-export const zstdDecoder: { readonly native: boolean; stream(): TransformStream } = nativeZstd ? { native: true, stream: () => new nativeZstd.DecompressStream() } : { native: false, stream: () => new JsZstdStream() };
-
 /** A file's first `length` bytes, MAGIC_LENGTH unless told (fewer if it is shorter). */
 export async function head(file: string, length: number = MAGIC_LENGTH): Promise<Buffer> {
   const handle = await open(file, 'r');
@@ -111,12 +77,13 @@ export async function head(file: string, length: number = MAGIC_LENGTH): Promise
 }
 
 /** The one file inside a zip archive (folders are skipped); several files would mix headers and records. */
-async function unzipTo(raw: string, dest: string, url: string, tail: () => NodeJS.ReadWriteStream[]): Promise<void> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
+async function unzipTo(raw: string, dest: string, url: string, tail: () => NodeJS.ReadWriteStream[], signal: AbortSignal | undefined): Promise<void> {
+  const { default: yauzl } = await import('yauzl');
+  const zip = await new Promise<ZipFile>((resolve, reject) => yauzl.open(raw, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   try {
-    const entries = await new Promise<yauzl.Entry[]>((resolve, reject) => {
-      const found: yauzl.Entry[] = [];
-      zip.on('entry', (e: yauzl.Entry) => {
+    const entries = await new Promise<Entry[]>((resolve, reject) => {
+      const found: Entry[] = [];
+      zip.on('entry', (e: Entry) => {
         if (!e.fileName.endsWith('/')) found.push(e);
         zip.readEntry();
       });
@@ -137,37 +104,120 @@ async function unzipTo(raw: string, dest: string, url: string, tail: () => NodeJ
       );
     }
     const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entries[0]!, (err, s) => (err ? reject(err) : resolve(s))));
-    await pipeline([stream, ...tail(), outputFile(dest)]);
+    await pipeline([stream, ...tail(), outputFile(dest)], { signal });
   } finally {
     zip.close();
   }
 }
 
-/** Decodes a spooled object into `dest` as UTF-8 text (see Utf8Text), within `limit`. */
-export async function decodeFile(raw: string, dest: string, compression: Compression, url: string, limit: DecodeLimit): Promise<void> {
+/** One spooled object to decode: what decodeFile was given, and the encoded size. */
+export interface DecodeJob {
+  readonly raw: string;
+  readonly dest: string;
+  readonly compression: Compression;
+  readonly url: string;
+  readonly limit: DecodeLimit;
+  readonly size: number;
+}
+
+/** How much a decode on the calling thread may do before it goes on on a thread of its own. */
+interface CallingThreadLimit {
+  readonly decodedBytes: number;
+  /** A bzip2 block is decoded in one synchronous call. */
+  readonly bzip2BlockBytes: number;
+}
+
+/** Thrown where a decode on the calling thread passes its CallingThreadLimit: decodeFile starts it again on a thread. */
+class OutgrewCallingThread extends Error {}
+
+/** Fails a decode on the calling thread once it passes `bytes` decoded. */
+class DecodedBytesLimit extends TransformStream {
+  private decoded = 0;
+  constructor(private readonly bytes: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+    this.decoded += chunk.length;
+    if (this.decoded > this.bytes) return done(new OutgrewCallingThread(`more than ${this.bytes} bytes decoded`));
+    done(null, chunk);
+  }
+}
+
+/** A spooled object's bytes, decoded: its decoder is loaded when first used, so a decode thread loads only its own. */
+async function decodedStreams(compression: Exclude<Compression, 'zip'>, raw: string, bzip2BlockBytes: number | undefined): Promise<[Readable, ...NodeJS.ReadWriteStream[]]> {
   const input = () => createReadStream(raw, { highWaterMark: 1024 * 1024 });
-  const { size } = await stat(raw);
-  const tail = () => [new ExpansionLimit(url, limit, () => size), new Utf8Text(url)];
-  const decode = async (source: Readable, decoder?: NodeJS.ReadWriteStream) => pipeline([source, ...(decoder ? [decoder] : []), ...tail(), outputFile(dest)]);
   switch (compression) {
-    case 'zip':
-      return unzipTo(raw, dest, url, tail);
     case 'deflate':
-    case 'zlib':
-      return decode(input(), isZlibHeader(await head(raw)) ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS));
-    case 'bzip2':
-      return decode(input(), unbzip2());
-    case 'zstd':
-      return decode(input(), zstdDecoder.stream());
+    case 'zlib': {
+      const zlib = isZlibHeader(await head(raw));
+      return [input(), zlib ? createInflate(INFLATE_OPTIONS) : createInflateRaw(INFLATE_OPTIONS)];
+    }
+    case 'bzip2': {
+      const { bunzip2 } = await import('./bzip2.js');
+      const limit = bzip2BlockBytes === undefined ? undefined : { maxBlockBytes: bzip2BlockBytes, tooLarge: () => new OutgrewCallingThread(`a bzip2 block of more than ${bzip2BlockBytes} bytes`) };
+      return [input(), Duplex.from((source: AsyncIterable<Buffer>) => bunzip2(source, limit))];
+    }
+    case 'zstd': {
+      const { zstdDecoder } = await import('./zstd.js');
+      return [input(), zstdDecoder.stream()];
+    }
     case 'xz': {
-      const web = Readable.toWeb(input()) as unknown as ReadableStream<Uint8Array>;
-      return decode(Readable.fromWeb(new xz.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>));
+      const { unxz } = await import('./xz.js');
+      return [unxz(input())];
     }
     case 'gzip':
-      return decode(input(), createGunzip(INFLATE_OPTIONS));
+      return [input(), createGunzip(INFLATE_OPTIONS)];
     case 'none':
-      return decode(input());
+      return [input()];
   }
+}
+
+/** Decodes a spooled object on the calling thread (see decodeFile), within `callingThread` where given. */
+export async function decodeHere({ raw, dest, compression, url, limit, size }: DecodeJob, signal?: AbortSignal, callingThread?: CallingThreadLimit): Promise<void> {
+  const tail = () => [new ExpansionLimit(url, limit, () => size), ...(callingThread ? [new DecodedBytesLimit(callingThread.decodedBytes)] : []), new Utf8Text(url)];
+  if (compression === 'zip') return unzipTo(raw, dest, url, tail, signal);
+  await pipeline([...(await decodedStreams(compression, raw, callingThread?.bzip2BlockBytes)), ...tail(), outputFile(dest)], { signal });
+}
+
+/**
+ * Whether a format's decoder is JavaScript or WebAssembly, run on the thread that calls it. The
+ * others stay on the calling thread: zlib inflates on libuv's thread pool, and zstd's C library
+ * decodes there in steps of one output buffer at its full speed (on a thread of its own, every
+ * object would also pay for the thread's start and its fresh memory).
+ */
+async function decodedByScript(compression: Compression): Promise<boolean> {
+  if (compression === 'zstd') return !(await import('./zstd.js')).zstdDecoder.native;
+  return compression === 'bzip2' || compression === 'xz';
+}
+
+/**
+ * Encoded bytes below which an object a script decodes is first decoded on the calling thread:
+ * starting a thread costs more than decoding most such objects. Its decoder works there in
+ * steps (an xz buffer, the blocks of a few hundred zstd bytes, a bzip2 block within
+ * CALLING_THREAD's size), each only once the reader wants more, so the event loop goes on between them.
+ */
+const SMALL_ENCODED_BYTES = 1024 * 1024;
+/** What a small object may decode to on the calling thread before it goes to a thread (a bomb, or a bzip2 block of long runs). */
+const CALLING_THREAD: CallingThreadLimit = { decodedBytes: 32 * 1024 * 1024, bzip2BlockBytes: 4 * 1024 * 1024 };
+
+/**
+ * Decodes a spooled object into `dest` as UTF-8 text (see Utf8Text), within `limit`. What a
+ * script decodes (see decodedByScript) goes to a thread of its own unless it is small: there the
+ * worker's event loop goes on renewing leases and running its other task slot, and the long decode
+ * takes a core of its own. `signal` stops the decode (its reason is thrown).
+ */
+export async function decodeFile(raw: string, dest: string, compression: Compression, url: string, limit: DecodeLimit, signal?: AbortSignal): Promise<void> {
+  const { size } = await stat(raw);
+  const job: DecodeJob = { raw, dest, compression, url, limit, size };
+  if (!(await decodedByScript(compression))) return decodeHere(job, signal);
+  if (size < SMALL_ENCODED_BYTES) {
+    try {
+      return await decodeHere(job, signal, CALLING_THREAD);
+    } catch (err) {
+      if (!(err instanceof OutgrewCallingThread)) throw err;
+    }
+  }
+  return decodeOnThread(job, signal);
 }
 
 /** How far an object may expand as it decodes: see ExpansionLimit. */

@@ -215,7 +215,7 @@ async function fetchOnce(
   if (spool) {
     try {
       if (magic.bytes === 0) await writeFile(dest, '');
-      else await decodeFile(spool, dest, compression, url, limit);
+      else await decodeFile(spool, dest, compression, url, limit, signal);
     } catch (err) {
       if (err instanceof InletError) throw err;
       throw new SourceError(`${url} could not be decompressed as ${compression}: ${errorMessage(err)}`, { cause: err });
