@@ -1,5 +1,5 @@
 // npx tsx bench/convert-profile.ts [--shape rejects] [--rows 200000] [--runs 5] [--no-keep] [--threads 2] [--memory 512MB] [--write]:
-// converts one matrix shape's files in this process (convertFiles, then writeQuarantine), as an
+// converts one matrix shape's files in this process (readGroups, convertFiles, then writeQuarantine), as an
 // INDEX task does without the fetch (and, with --write, writes its partitions as the task does),
 // and prints each run's milliseconds and the slowest DuckDB statements of the last run on the
 // task's own connection (whole, with FULL_SQL=1): where a conversion's time goes, statement by statement.
@@ -50,6 +50,7 @@ try {
     for (let run = 1; run <= Number(values.runs); run++) {
       await withConnection(engine, undefined, async (connection) => {
         const statements = timeStatements(connection);
+        const looking = performance.now();
         const groups = await readGroups(transform, files, { maxLineBytes: 1 << 20, copyOf: (j) => `${files[j]}.lines` });
         const start = performance.now();
         // DuckDB's threads run in this process: its CPU is the statements' CPU.
@@ -71,7 +72,7 @@ try {
         const cpuMs = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage) => ((to.user + to.system - from.user - from.system) / 1000).toFixed(0);
         const write = values.write ? `, write ${(wrote - done).toFixed(0)} ms (${written.length} partitions; convert to write ${cpuMs(cpuConverted, cpuWrote)} ms of CPU)` : '';
         console.log(
-          `run ${run}: convert ${(converted - start).toFixed(0)} ms (${cpuMs(cpuStart, cpuConverted)} ms of CPU), quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)${write}`,
+          `run ${run}: read groups ${(start - looking).toFixed(0)} ms, convert ${(converted - start).toFixed(0)} ms (${cpuMs(cpuStart, cpuConverted)} ms of CPU), quarantine ${(done - converted).toFixed(0)} ms (${rejected} rejected, ${kept?.rows ?? 0} kept)${write}`,
         );
         if (run === Number(values.runs)) for (const [sql, ms] of statements.sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${sql}`);
       });

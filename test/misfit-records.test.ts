@@ -54,6 +54,12 @@ describe('records judged by their field count before DuckDB reads them', () => {
     assert.equal(got.text, '\ufeffh1,h2,h3,h4,h5\r\n"a,b","c""d,e",3\r\n\r\n# x,y,z,1,2,3,4,5\r\n1,2,3\r\n');
     const escaped = await judge('1,"a\\",b,c,d,e",3\n1,"a\\\\",b,c\n', 3, { ...CSV, escape: '\\' });
     assert.deepEqual(escaped.misfits, []);
+    // DuckDB reads a line only up to a comment, and skips one that starts with it after spaces.
+    const commented = await judge('1,2,3 # x,y,z,w\n  \t# 1,2,3,4,5\n7,"8#9",10#,11,12\n#\n1 # ,,,,\n1,2,3,4,5 # x\n', 3, { ...CSV, comment: '#' });
+    assert.deepEqual(commented.misfits, [
+      [5, 1, '1 # ,,,,'],
+      [6, 5, '1,2,3,4,5 # x'],
+    ]);
   });
 
   test('a record still inside quotes at the end is left to DuckDB', async () => {

@@ -44,6 +44,9 @@ const DELIMITER = 1;
 const QUOTE = 2;
 const ESCAPE = 3;
 const ENDING = 4;
+const COMMENT = 5;
+/** A space or a tab, told apart only where comments are read: a comment line may start with them. */
+const SPACE = 6;
 
 /** Where the scan is between pieces of the file. */
 const enum At {
@@ -55,6 +58,8 @@ const enum At {
   EscapeInQuotes,
   /** After a "\r", which with a "\n" after it is one line ending. */
   AfterCr,
+  /** After the comment byte, outside quotes: DuckDB reads no more of the line. */
+  Comment,
 }
 
 /** The records of one file, counted as DuckDB reads them: see misfits. */
@@ -63,7 +68,6 @@ class RecordScan {
   private readonly kind = new Uint8Array(256);
   private readonly quote: number;
   private readonly escape: number;
-  private readonly comment: number;
   /** Whether a doubled quote inside quotes is a quote (the escape is the quote). */
   private readonly doubled: boolean;
   private at = At.Unquoted;
@@ -71,8 +75,12 @@ class RecordScan {
   private recordStart = 0;
   private count = 1;
   private fieldStart = true;
-  /** The first byte of the record going on, where it started in an earlier piece. */
-  private firstByte = NONE;
+  /** Whether the record so far holds spaces and tabs only (where comments are read). */
+  private blank = true;
+  /** Whether the record is a comment line, which DuckDB skips. */
+  private commentLine = false;
+  /** Whether the last misfit found waits to learn where the next record starts. */
+  private open = false;
   private offset = 0;
 
   constructor(
@@ -84,7 +92,12 @@ class RecordScan {
     // An escape that is also the quote is read as a quote: inside quotes, one byte with both meanings.
     this.doubled = csv.escape === csv.quote;
     this.escape = this.doubled ? NONE : byteOf(csv.escape);
-    this.comment = csv.comment === undefined ? NONE : byteOf(csv.comment);
+    const comment = csv.comment === undefined ? NONE : byteOf(csv.comment);
+    if (comment !== NONE) {
+      this.kind[0x20] = SPACE;
+      this.kind[0x09] = SPACE;
+      this.kind[comment] = COMMENT;
+    }
     if (this.escape !== NONE) this.kind[this.escape] = ESCAPE;
     if (this.quote !== NONE) this.kind[this.quote] = QUOTE;
     if (byteOf(csv.delimiter) !== NONE) this.kind[byteOf(csv.delimiter)] = DELIMITER;
@@ -93,34 +106,67 @@ class RecordScan {
   }
 
   /**
-   * Reads the next piece of the file. The state lives in locals while a piece is read (fields of
-   * `this` on every byte would cost several times the read), and a quoted field is passed over
-   * with a search for its quote.
+   * Reads the next piece of the file. Its state lives in locals while a piece is read, the
+   * common bytes (data, delimiters and line endings outside quotes) first, and a quoted field is
+   * passed over with a search for its quote: this pass reads every byte of every CSV file.
    */
   feed(chunk: Buffer): void {
-    const { kind, quote, escape, doubled } = this;
+    const { kind, quote, escape, doubled, fields, headLines } = this;
     const n = chunk.length;
-    let { at, count, fieldStart, recordStart } = this;
+    let { at, count, fieldStart, recordStart, blank, line, commentLine, open } = this;
+    const offset = this.offset;
     let i = 0;
-    if (this.offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) recordStart = i = 3;
+    let cr = chunk.indexOf(CR);
+    if (offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) recordStart = i = 3;
     for (; i < n; i++) {
-      const k = kind[chunk[i]!]!;
       if (at === At.Unquoted) {
-        if (k === ORDINARY || k === ESCAPE) fieldStart = false;
-        else if (k === DELIMITER) {
-          count++;
+        // Data and delimiters, most bytes of most files, in a loop of their own.
+        let k = ORDINARY;
+        for (; i < n; i++) {
+          k = kind[chunk[i]!]!;
+          if (k === ORDINARY) {
+            fieldStart = false;
+            blank = false;
+          } else if (k === DELIMITER) {
+            count++;
+            fieldStart = true;
+            blank = false;
+          } else break;
+        }
+        if (i === n) break;
+        if (k === ENDING) {
+          const end = offset + i;
+          if ((count - fields >= 2 || fields - count >= 2) && line > headLines && end > recordStart && !commentLine) {
+            if (this.found.length >= MAX_MISFITS)
+              throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is two or more away from its first record's ${fields}: check the transform's delimiter and quote`);
+            this.found.push({ line, fields: count, start: recordStart, end, next: end });
+            open = true;
+          }
+          line++;
+          count = 1;
           fieldStart = true;
+          blank = true;
+          commentLine = false;
+          if (chunk[i] === CR) at = At.AfterCr;
+          else {
+            recordStart = end + 1;
+            if (open) open = this.startsAt(recordStart);
+          }
         } else if (k === QUOTE) {
           if (fieldStart) at = At.Quoted;
           fieldStart = false;
-        } else {
-          this.endRecord(chunk, this.offset + i, count, recordStart);
-          count = 1;
-          fieldStart = true;
-          if (chunk[i] === CR) at = At.AfterCr;
-          else this.nextStarts((recordStart = this.offset + i + 1));
+          blank = false;
+        } else if (k === ESCAPE) {
+          fieldStart = false;
+          blank = false;
+        } else if (k === SPACE) fieldStart = false;
+        else {
+          // DuckDB skips a line that starts with a comment (after spaces) and reads a line only up to one.
+          if (blank) commentLine = true;
+          at = At.Comment;
         }
       } else if (at === At.Quoted) {
+        const k = kind[chunk[i]!]!;
         if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Unquoted;
         else if (k === ESCAPE) at = At.EscapeInQuotes;
         else {
@@ -129,53 +175,52 @@ class RecordScan {
         }
       } else if (at === At.EscapeInQuotes) {
         at = At.Quoted;
+        const k = kind[chunk[i]!]!;
         if (k !== QUOTE && k !== ESCAPE) i--;
       } else if (at === At.QuoteInQuotes) {
-        if (k === QUOTE) at = At.Quoted;
+        if (kind[chunk[i]!] === QUOTE) at = At.Quoted;
         else {
           at = At.Unquoted;
           fieldStart = false;
           i--;
         }
+      } else if (at === At.Comment) {
+        // The next "\r" is searched again only once passed: a file without one is searched once.
+        if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
+        const lf = chunk.indexOf(LF, i);
+        const next = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+        if (next < 0) i = n;
+        else {
+          at = At.Unquoted;
+          i = next - 1;
+        }
       } else {
         // After a "\r": a "\n" ends the same line.
         at = At.Unquoted;
-        recordStart = this.offset + i + (chunk[i] === LF ? 1 : 0);
-        this.nextStarts(recordStart);
+        recordStart = offset + i + (chunk[i] === LF ? 1 : 0);
+        if (open) open = this.startsAt(recordStart);
         if (chunk[i] !== LF) i--;
       }
     }
-    if (recordStart >= this.offset && recordStart < this.offset + n) this.firstByte = chunk[recordStart - this.offset]!;
-    Object.assign(this, { at, count, fieldStart, recordStart });
+    Object.assign(this, { at, count, fieldStart, recordStart, blank, line, commentLine, open });
     this.offset += n;
   }
 
   /** Ends the scan: a record still inside quotes is left to DuckDB. */
   end(): Misfit[] {
-    const open = this.at === At.Quoted || this.at === At.EscapeInQuotes;
-    if (!open && this.at !== At.AfterCr && this.offset > this.recordStart) this.endRecord(undefined, this.offset, this.count, this.recordStart);
-    this.nextStarts(this.offset);
+    const inQuotes = this.at === At.Quoted || this.at === At.EscapeInQuotes;
+    const { count, fields, line, headLines, recordStart, offset } = this;
+    if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, fields)) {
+      this.found.push({ line, fields: count, start: recordStart, end: offset, next: offset });
+    }
+    if (this.open) this.startsAt(offset);
     return this.found;
   }
 
-  /** Judges the record from `start` to `end` (`chunk` is the piece `end` is in, if any). */
-  private endRecord(chunk: Buffer | undefined, end: number, count: number, start: number): void {
-    if (this.line > this.headLines && end > start && isMisfit(count, this.fields) && !(this.comment !== NONE && this.firstByteOf(chunk, start) === this.comment)) {
-      if (this.found.length >= MAX_MISFITS)
-        throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is two or more away from its first record's ${this.fields}: check the transform's delimiter and quote`);
-      this.found.push({ line: this.line, fields: count, start, end, next: end });
-    }
-    this.line++;
-  }
-
-  private firstByteOf(chunk: Buffer | undefined, start: number): number {
-    return chunk && start >= this.offset ? chunk[start - this.offset]! : this.firstByte;
-  }
-
-  /** Where the last misfit's line ending ends, once the next record's start is known. */
-  private nextStarts(next: number): void {
-    const last = this.found.at(-1);
-    if (last && last.next === last.end) last.next = next;
+  /** Where the last misfit's line ending ends: the next record's start. */
+  private startsAt(next: number): false {
+    this.found.at(-1)!.next = next;
+    return false;
   }
 }
 
