@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LINE_FIELDS, leaveOutMisfits } from '../src/ingest/misfit-records.js';
+import { leaveOutMisfits, leftOutHow, LINE_FIELDS } from '../src/ingest/misfit-records.js';
 import type { CsvOptions } from '../src/transform/model.js';
 import { CSV_TRANSFORM, JSON_TRANSFORM, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
@@ -23,17 +23,32 @@ let n = 0;
 async function judge(text: string | Buffer, fields: number, csv: CsvOptions = CSV, headLines = 0) {
   const file = path.join(root, `in-${n++}.csv`);
   writeFileSync(file, text);
-  const { path: kept, misfits } = await leaveOutMisfits(file, `${file}.fields`, csv, fields, headLines);
+  const how = csv === LINE_FIELDS ? leftOutHow('lines', fields) : leftOutHow('csv', fields);
+  const { path: kept, misfits } = await leaveOutMisfits(file, `${file}.fields`, csv, fields, headLines, how);
   return { text: readFileSync(kept, 'utf8'), copied: kept !== file, misfits: misfits.map((m) => [m.line, m.fields, m.raw && m.raw.length > 40 ? `${m.raw.length} chars` : m.raw]) };
 }
 
 describe('records judged by their field count before DuckDB reads them', () => {
-  test('a file of fitting records is used as it is, one field off included (DuckDB judges those)', async () => {
-    const text = 'a,b,c\n1,2,3\n4,5\n6,7,8,\n"x,y,z,w",2,3\n';
+  test('a file of fitting records is used as it is: past its fields, a record may hold empty ones (DuckDB drops them)', async () => {
+    const text = 'a,b,c\n1,2,3\n6,7,8,\n6,7,8,,,,\n6,7,8,"",\n1,,\n"x,y,z,w",2,3\n"a\nb",2,3,,\n';
     assert.deepEqual(await judge(text, 3), { text, copied: false, misfits: [] });
   });
 
-  test('records two or more fields away are blanked, numbered as DuckDB numbers lines', async () => {
+  test('records DuckDB would refuse for their field count are blanked, one field off too, numbered as DuckDB numbers lines', async () => {
+    const got = await judge('a,b,c\n4,5\n1,2,3,4\n1,2,3,,x\n1,2,3," "\n1,2,3,""""\n  \n"",""\n1,2,3\n', 3);
+    assert.deepEqual(got.misfits, [
+      [2, 2, '4,5'],
+      [3, 4, '1,2,3,4'],
+      [4, 5, '1,2,3,,x'],
+      [5, 4, '1,2,3," "'],
+      [6, 4, '1,2,3,""""'],
+      [7, 1, '  '],
+      [8, 2, '"",""'],
+    ]);
+    assert.equal(got.text, 'a,b,c\n\n\n\n\n\n\n\n1,2,3\n');
+  });
+
+  test('records far from the file’s field count are blanked too', async () => {
     const wide = Array.from({ length: 40_000 }, () => 'x').join(',');
     const got = await judge(`a,b,c\n1,2,3\n${wide}\n\n1\n4,"5\n5",6\n7,8,9,10,11\n`, 3);
     // Lines: header 1, good 2, wide 3, blank 4, "1" 5, the two-line record 6, the wide one 7.
@@ -46,13 +61,13 @@ describe('records judged by their field count before DuckDB reads them', () => {
   });
 
   test('quotes, escapes, CRLF, a byte order mark, the skipped head and comments are read as DuckDB reads them', async () => {
-    const got = await judge('\ufeffh1,h2,h3,h4,h5\r\n"a,b","c""d,e",3\r\n1,,,,,,,\r\n# x,y,z,1,2,3,4,5\r\n1,2,3\r\nlast', 3, { ...CSV, comment: '#' }, 1);
+    const got = await judge('\ufeffh1,h2,h3,h4,h5\r\n"a,b","c""d,e",3\r\n1,,,,,,x\r\n# x,y,z,1,2,3,4,5\r\n1,2,3\r\nlast', 3, { ...CSV, comment: '#' }, 1);
     assert.deepEqual(got.misfits, [
-      [3, 8, '1,,,,,,,'],
+      [3, 7, '1,,,,,,x'],
       [6, 1, 'last'],
     ]);
     assert.equal(got.text, '\ufeffh1,h2,h3,h4,h5\r\n"a,b","c""d,e",3\r\n\r\n# x,y,z,1,2,3,4,5\r\n1,2,3\r\n');
-    const escaped = await judge('1,"a\\",b,c,d,e",3\n1,"a\\\\",b,c\n', 3, { ...CSV, escape: '\\' });
+    const escaped = await judge('1,"a\\",b,c,d,e",3\n1,"a\\\\",b\n', 3, { ...CSV, escape: '\\' });
     assert.deepEqual(escaped.misfits, []);
     // DuckDB reads a line only up to a comment, and skips one that starts with it after spaces.
     const commented = await judge('1,2,3 # x,y,z,w\n  \t# 1,2,3,4,5\n7,"8#9",10#,11,12\n#\n1 # ,,,,\n1,2,3,4,5 # x\n', 3, { ...CSV, comment: '#' });
@@ -66,14 +81,17 @@ describe('records judged by their field count before DuckDB reads them', () => {
     assert.deepEqual((await judge('1,2,3\n1,"open,a,b,c,d\n', 3)).misfits, []);
   });
 
-  test('where records have one field the line is taken out whole (a blank line would read as a NULL record)', async () => {
-    const got = await judge('{"a":1}\n{"a":"\u0001\u0001"}\n{"a":2}\r\n\u0001\u0001\u0001', 1, LINE_FIELDS);
-    assert.equal(got.text, '{"a":1}\n{"a":2}\r\n');
+  test('an NDJSON line holding \\x01 before something is blanked; a one-field CSV record is taken out whole (a blank line would read as a NULL record)', async () => {
+    const got = await judge('{"a":1}\n{"a":"\u0001\u0001"}\n{"a":2}\r\n\u0001\u0001\u0001x', 1, LINE_FIELDS);
+    assert.equal(got.text, '{"a":1}\n\n{"a":2}\r\n');
     assert.deepEqual(got.misfits, [
       [2, 3, '{"a":"\u0001\u0001"}'],
-      [4, 4, '\u0001\u0001\u0001'],
+      [4, 4, '\u0001\u0001\u0001x'],
     ]);
-    assert.equal((await judge('{"a":1}\n{"a":"\u0001"}\n', 1, LINE_FIELDS)).copied, false);
+    assert.equal((await judge('{"a":1}\n{"a":1}\u0001\n', 1, LINE_FIELDS)).copied, false);
+    const single = await judge('value\nx\ny,z\nw,\n', 1);
+    assert.equal(single.text, 'value\nx\nw,\n');
+    assert.deepEqual(single.misfits, [[3, 2, 'y,z']]);
   });
 
   test('records across the reader’s pieces are judged whole', async () => {
@@ -126,7 +144,7 @@ describe('a job over files with misfit records', () => {
     );
     assert.match(files[1].rejects[1].reason, /^MISSING COLUMNS: the record has 6 fields and the file's records have 500/);
 
-    const lines = [JSON.stringify({ ts: Date.UTC(2024, 0, 1), host: 'a', status: 200, bytes: 1, latency: 0.5, cached: true }), '\u0001'.repeat(30_000)];
+    const lines = [JSON.stringify({ ts: Date.UTC(2024, 0, 1), host: 'a', status: 200, bytes: 1, latency: 0.5, cached: true }), `${'\u0001'.repeat(30_000)}x`];
     await s3.put('misfits', 'json/x01.ndjson', `${lines[0]}\n${lines[1]}\n${lines[0]}\n`);
     const json = await inlet.api.request('POST', `/config/v1/orgs/${inlet.api.orgId}/jobs/batch`, referenceJob('misfits json', 's3://misfits/json/', { transform: JSON_TRANSFORM.name }));
     assert.equal(json.status, 200, json.text);

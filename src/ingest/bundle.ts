@@ -8,7 +8,7 @@ import { scanRecord } from './csv-fields.js';
 import { MAX_LOOK } from './first-bytes.js';
 import { jsonShapeOf } from './json-shape.js';
 import { mappedCsvFields } from './read-groups.js';
-import { isMisfit, judgedLine, LINE_FIELDS, type JudgedMisfit } from './misfit-records.js';
+import { isMisfit, judgedLines, LINE_FIELDS, type JudgedMisfit } from './misfit-records.js';
 
 /**
  * Small NDJSON and CSV objects are held in memory as they are fetched and written together as one
@@ -99,8 +99,8 @@ export async function bundleObjects(transform: Transform, held: readonly HeldObj
   }
   await writeFile(dest, Buffer.concat(pieces));
   const numbers = chosen.map((object) => object.number);
-  // A blank line of the bundle stands for the record in either shape (each line has its file's number); once unbundled, its line is its object's.
-  const droppedLines = chosen.map((object) => (misfits.get(object) ?? []).map((m) => judgedLine(m, csvFieldCount, transform, m.line, true)));
+  // A misfit's line of the bundle is blank, as in its own file; once unbundled, its line is its object's.
+  const droppedLines = chosen.map((object) => judgedLines(misfits.get(object) ?? [], csvFieldCount, transform, (m) => m.line, csv ? 'blank-skipped' : 'blank-read'));
   const group: ReadGroup = { files: [dest], numbers, shape: csv ? 'csv' : 'lines', csvFieldCount: csv ? csvFieldCount : 0, maxLineBytes, droppedLines, bundleStarts: starts };
   return { group, others };
 }
@@ -140,7 +140,7 @@ export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number 
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end !== lineEnd) return undefined;
       fields ??= record.fields;
-      if (isMisfit(record.fields, fields)) misfits.push({ line: line + 1, fields: record.fields, raw: text.slice(pos, lineEnd) });
+      if (isMisfit(record.fields, record.content, fields)) misfits.push({ line: line + 1, fields: record.fields, raw: text.slice(pos, lineEnd) });
     }
     if (newline < 0) break;
     pos = newline + 1;
@@ -148,7 +148,7 @@ export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number 
   return { fields, misfits };
 }
 
-/** The NDJSON lines holding the lines read's delimiter twice or more: three fields or more where it reads one. */
+/** The NDJSON lines DuckDB would refuse for holding the lines read's delimiter (see isMisfit). */
 function misfitLines(data: Buffer): JudgedMisfit[] {
   const delimiter = LINE_FIELDS.delimiter.charCodeAt(0);
   const found: JudgedMisfit[] = [];
@@ -161,9 +161,13 @@ function misfitLines(data: Buffer): JudgedMisfit[] {
     }
     const newline = data.indexOf(LF, at);
     const lineEnd = newline < 0 ? data.length : newline;
+    const textEnd = data[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
     let fields = 1;
     for (let d = at; d >= 0 && d < lineEnd; d = data.indexOf(delimiter, d + 1)) fields++;
-    if (isMisfit(fields, 1)) found.push({ line, fields, raw: data.subarray(lineStart, data[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd).toString('utf8') });
+    // Fields after the first count only if they hold something (isMisfit).
+    let content = 1;
+    for (let b = at + 1; b < textEnd && content === 1; b++) if (data[b] !== delimiter) content = 2;
+    if (isMisfit(fields, content, 1)) found.push({ line, fields, raw: data.subarray(lineStart, textEnd).toString('utf8') });
     at = newline < 0 ? -1 : data.indexOf(delimiter, lineEnd);
   }
   return found;
@@ -199,7 +203,8 @@ function appendLines(pieces: Buffer[], object: HeldObject, separator: string, sk
     if (skipped >= skipLines) {
       let text = data.subarray(start, end);
       if (hasCr) text = withoutCarriageReturns(text);
-      if (misfits.has(skipped + 1)) pieces.push(NEWLINE);
+      // A misfit is a blank line, read as its own file's is (see LeftOut): NDJSON's a blank line of its file.
+      if (misfits.has(skipped + 1)) pieces.push(...(separator === LINES_SEPARATOR ? [prefix, NEWLINE] : [NEWLINE]));
       else pieces.push(prefix, text, NEWLINE);
       lines++;
     }

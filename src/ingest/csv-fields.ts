@@ -88,29 +88,36 @@ export const recordEnd = (text: string, start: number, csv: CsvOptions): number 
 /**
  * Reads one record from `start` as DuckDB does: a quote opens a quoted field only at the start of
  * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
- * field count, where it ends (its line ending, or the text's end) and whether a quote is left open.
+ * field count, the last field holding anything (from 1; 0 if none: `""` is empty), where it ends
+ * (its line ending, or the text's end) and whether a quote is left open.
  */
-export function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; end: number; open: boolean } {
+export function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; content: number; end: number; open: boolean } {
   let fields = 1;
+  let content = 0;
   let quoted = false;
   let fieldStart = true;
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
       // DuckDB lets an escape escape itself too: in `"a\\"` the last quote closes the field.
-      if (ch === csv.escape && csv.escape !== csv.quote && (text[i + 1] === csv.quote || text[i + 1] === csv.escape)) i++;
-      else if (ch === csv.quote) {
-        if (csv.escape === csv.quote && text[i + 1] === csv.quote) i++;
-        else quoted = false;
-      }
+      if (ch === csv.escape && csv.escape !== csv.quote && (text[i + 1] === csv.quote || text[i + 1] === csv.escape)) {
+        i++;
+        content = fields;
+      } else if (ch === csv.quote) {
+        if (csv.escape === csv.quote && text[i + 1] === csv.quote) {
+          i++;
+          content = fields;
+        } else quoted = false;
+      } else content = fields;
     } else if (ch === csv.delimiter) {
       fields++;
       fieldStart = true;
-    } else if (ch === '\n' || ch === '\r') return { fields, end: i, open: false };
+    } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false };
     else {
       if (ch === csv.quote && fieldStart) quoted = true;
+      else content = fields;
       fieldStart = false;
     }
   }
-  return { fields, end: text.length, open: quoted };
+  return { fields, content, end: text.length, open: quoted };
 }

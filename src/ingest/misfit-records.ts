@@ -9,13 +9,15 @@ import { scan, type DroppedLine } from './long-lines.js';
  * DuckDB's CSV reader keeps one reject row per field a record has too many or too few, each
  * holding the whole record: a record of thousands of fields, or a file of short records after a
  * first record of thousands, takes time and memory of fields x bytes (docs/benchmarks.md,
- * "Misfit records"). Records whose field count is two or more away from the file's are
- * therefore judged here, before DuckDB reads the file; one field off stays DuckDB's to judge (it
- * reads a trailing delimiter as no field) and costs it one reject row.
+ * "Misfit records"), and even one off costs it a kilobyte and more. Records DuckDB would refuse
+ * for their field count are therefore judged here, by its rules, before it reads the file.
  */
 
-/** Files with more misfit records than this are refused: they are not the CSV the transform reads. */
-export const MAX_MISFITS = 1_000_000;
+/**
+ * Files with more misfit records than this are refused: they are not the CSV the transform reads,
+ * and each misfit is kept in memory until the chunk is converted (a few files are looked at at once).
+ */
+export const MAX_MISFITS = 250_000;
 
 /** How the NDJSON `lines` read splits a line (compile.ts readSql): one field, split at \x01, no quotes. */
 export const LINE_FIELDS: CsvOptions = { delimiter: '\u0001', quote: '', escape: '', skipHead: 0, comment: undefined };
@@ -34,8 +36,12 @@ interface Misfit {
   next: number;
 }
 
-/** Whether a record of `count` fields is judged before DuckDB reads it, where the file's have `fields`. */
-export const isMisfit = (count: number, fields: number) => Math.abs(count - fields) >= 2;
+/**
+ * Whether DuckDB refuses a record of `count` fields, the last holding anything being the
+ * `content`-th (0 if none), where the file's records have `fields`: too few, or more holding
+ * something (past its fields, DuckDB drops empty ones, `""` included: `1,2,3,,` is three).
+ */
+export const isMisfit = (count: number, content: number, fields: number) => count < fields || content > fields;
 
 const byteOf = (text: string) => (text.length === 1 && text.charCodeAt(0) < 0x80 ? text.charCodeAt(0) : NONE);
 
@@ -74,6 +80,8 @@ class RecordScan {
   private line = 1;
   private recordStart = 0;
   private count = 1;
+  /** The last field of the record going on that holds anything (from 1; 0 if none). */
+  private content = 0;
   private fieldStart = true;
   /** Whether the record so far holds spaces and tabs only (where comments are read). */
   private blank = true;
@@ -113,7 +121,7 @@ class RecordScan {
   feed(chunk: Buffer): void {
     const { kind, quote, escape, doubled, fields, headLines } = this;
     const n = chunk.length;
-    let { at, count, fieldStart, recordStart, blank, line, commentLine, open } = this;
+    let { at, count, content, fieldStart, recordStart, blank, line, commentLine, open } = this;
     const offset = this.offset;
     let i = 0;
     let cr = chunk.indexOf(CR);
@@ -127,6 +135,7 @@ class RecordScan {
           if (k === ORDINARY) {
             fieldStart = false;
             blank = false;
+            content = count;
           } else if (k === DELIMITER) {
             count++;
             fieldStart = true;
@@ -136,14 +145,14 @@ class RecordScan {
         if (i === n) break;
         if (k === ENDING) {
           const end = offset + i;
-          if ((count - fields >= 2 || fields - count >= 2) && line > headLines && end > recordStart && !commentLine) {
-            if (this.found.length >= MAX_MISFITS)
-              throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is two or more away from its first record's ${fields}: check the transform's delimiter and quote`);
+          if ((count < fields || content > fields) && line > headLines && end > recordStart && !commentLine) {
+            if (this.found.length >= MAX_MISFITS) throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is not its first record's ${fields}: check the transform's delimiter and quote`);
             this.found.push({ line, fields: count, start: recordStart, end, next: end });
             open = true;
           }
           line++;
           count = 1;
+          content = 0;
           fieldStart = true;
           blank = true;
           commentLine = false;
@@ -159,8 +168,11 @@ class RecordScan {
         } else if (k === ESCAPE) {
           fieldStart = false;
           blank = false;
-        } else if (k === SPACE) fieldStart = false;
-        else {
+          content = count;
+        } else if (k === SPACE) {
+          fieldStart = false;
+          content = count;
+        } else {
           // DuckDB skips a line that starts with a comment (after spaces) and reads a line only up to one.
           if (blank) commentLine = true;
           at = At.Comment;
@@ -170,16 +182,20 @@ class RecordScan {
         if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Unquoted;
         else if (k === ESCAPE) at = At.EscapeInQuotes;
         else {
+          content = count;
           const next = nextOf(chunk, quote, escape, i + 1);
           i = (next < 0 ? n : next) - 1;
         }
       } else if (at === At.EscapeInQuotes) {
         at = At.Quoted;
+        content = count;
         const k = kind[chunk[i]!]!;
         if (k !== QUOTE && k !== ESCAPE) i--;
       } else if (at === At.QuoteInQuotes) {
-        if (kind[chunk[i]!] === QUOTE) at = At.Quoted;
-        else {
+        if (kind[chunk[i]!] === QUOTE) {
+          at = At.Quoted;
+          content = count;
+        } else {
           at = At.Unquoted;
           fieldStart = false;
           i--;
@@ -202,15 +218,15 @@ class RecordScan {
         if (chunk[i] !== LF) i--;
       }
     }
-    Object.assign(this, { at, count, fieldStart, recordStart, blank, line, commentLine, open });
+    Object.assign(this, { at, count, content, fieldStart, recordStart, blank, line, commentLine, open });
     this.offset += n;
   }
 
   /** Ends the scan: a record still inside quotes is left to DuckDB. */
   end(): Misfit[] {
     const inQuotes = this.at === At.Quoted || this.at === At.EscapeInQuotes;
-    const { count, fields, line, headLines, recordStart, offset } = this;
-    if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, fields)) {
+    const { count, content, fields, line, headLines, recordStart, offset } = this;
+    if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, content, fields)) {
       this.found.push({ line, fields: count, start: recordStart, end: offset, next: offset });
     }
     if (this.open) this.startsAt(offset);
@@ -233,7 +249,7 @@ function nextOf(chunk: Buffer, quote: number, escape: number, from: number): num
 }
 
 /**
- * Every record after the skipped head whose field count is two or more away from `fields`, read
+ * Every record after the skipped head that DuckDB would refuse for its field count (isMisfit), read
  * as DuckDB reads records (csv-fields.ts scanRecord, over bytes): a quote opens a quoted field
  * only at a field's start, a line ending inside quotes is data, a record ends at "\n", "\r\n" or
  * "\r". A record still inside quotes at the end of the file is left to DuckDB (its own reject).
@@ -255,10 +271,8 @@ export interface JudgedMisfit {
 }
 
 /**
- * The file's bytes with each misfit record left out, its text kept in `raws` (in order) within
- * MISFIT_RAW_BYTES. Where records have two fields or more, its line ending stays: DuckDB skips
- * the blank line and numbers the lines after it as before. Where they have one, DuckDB would
- * read a blank line as a NULL record, so the line goes whole.
+ * The file's bytes with each misfit record left out, its line ending with it if `whole` (see
+ * LeftOut), its text kept in `raws` (in order) within MISFIT_RAW_BYTES.
  */
 async function* without(file: string, found: readonly Misfit[], whole: boolean, raws: (string | null)[]): AsyncIterable<Buffer> {
   let offset = 0;
@@ -298,27 +312,40 @@ export const misfitReason = (fields: number, expected: number) =>
   `${fields > expected ? 'TOO MANY COLUMNS' : 'MISSING COLUMNS'}: the record has ${fields} fields and the file's records have ${expected} (its first record's count)`;
 
 /**
- * The rejected record a misfit is, at `line` of the original file. Its column is the first one
- * missing, as DuckDB names it for a short record. A blank line replaced it, at its line of the
- * file read, where records have two fields or more (or in a bundle); else it was taken out.
+ * The rejected records the misfits are, each at `lineOf(misfit)` of the original file, left out
+ * `how`. A short record's column is its first missing one, as DuckDB names it.
  */
-export function judgedLine(misfit: JudgedMisfit, expected: number, transform: Transform, line: number, blanked = expected >= 2): DroppedLine {
-  const column = misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null;
-  const judged = { line, reason: misfitReason(misfit.fields, expected), column, raw: misfit.raw };
-  return blanked ? { ...judged, removed: false, blankedAt: misfit.line } : { ...judged, removed: true };
+export function judgedLines(misfits: readonly JudgedMisfit[], expected: number, transform: Transform, lineOf: (misfit: JudgedMisfit) => number, how: LeftOut): DroppedLine[] {
+  // One reason string per field count, however many records share it.
+  const reasons = new Map<number, string>();
+  const reasonOf = (fields: number) => reasons.get(fields) ?? reasons.set(fields, misfitReason(fields, expected)).get(fields)!;
+  return misfits.map((misfit) => {
+    const judged = { line: lineOf(misfit), reason: reasonOf(misfit.fields), column: misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null, raw: misfit.raw };
+    if (how === 'removed') return { ...judged, removed: true };
+    return how === 'blank-skipped' ? { ...judged, removed: false, blankedAt: misfit.line } : { ...judged, removed: false };
+  });
 }
 
 /**
- * Leaves out the records of a CSV file (or the lines of an NDJSON one, with LINE_FIELDS) whose
- * field count is two or more away from `fields` before DuckDB reads it, copying the file to
- * `dest` without them when it has any. Each is a rejected record (see judgedLine).
+ * How a misfit record leaves the file DuckDB reads. A blank line DuckDB skips where a CSV record
+ * has two fields or more (the lines after it keep their numbers, but it yields no record: see
+ * DroppedLine.blankedAt); NDJSON's blank line is a row DuckDB reads and Inlet then skips. A
+ * one-field CSV would read a blank line as a NULL record: there the line goes whole.
  */
-export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number): Promise<{ path: string; misfits: JudgedMisfit[] }> {
-  // Without quotes a record has a field per delimiter and one: a file holding no delimiter has no misfit of a width of two or less.
-  if (byteOf(csv.quote) === NONE && fields <= 2 && !(await holds(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
+export type LeftOut = 'blank-skipped' | 'blank-read' | 'removed';
+export const leftOutHow = (shape: 'csv' | 'lines', fields: number): LeftOut => (shape === 'lines' ? 'blank-read' : fields >= 2 ? 'blank-skipped' : 'removed');
+
+/**
+ * Leaves out the records of a CSV file (or the lines of an NDJSON one, with LINE_FIELDS) that
+ * DuckDB would refuse for their field count (isMisfit) before it reads the file, copying the file
+ * to `dest` without them, as `how` says, when it has any. Each is a rejected record (see judgedLine).
+ */
+export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number, how: LeftOut): Promise<{ path: string; misfits: JudgedMisfit[] }> {
+  // Without quotes a record has a field per delimiter and one: in a file holding no delimiter, every record has one.
+  if (byteOf(csv.quote) === NONE && fields === 1 && !(await holds(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
   const found = await misfits(file, csv, fields, headLines);
   if (found.length === 0) return { path: file, misfits: [] };
   const raws: (string | null)[] = [];
-  await pipeline(without(file, found, fields < 2, raws), outputFile(dest));
+  await pipeline(without(file, found, how === 'removed', raws), outputFile(dest));
   return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null })) };
 }

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { blankHead, lookAtCsv } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
 import { DEFAULT_MAX_LINE_BYTES, dropLongLines, originalLine, type DroppedLine } from './long-lines.js';
-import { judgedLine, leaveOutMisfits, LINE_FIELDS } from './misfit-records.js';
+import { judgedLines, leaveOutMisfits, leftOutHow, LINE_FIELDS } from './misfit-records.js';
 import { UnreadableFileError } from './convert.js';
 import { SourceError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
@@ -56,12 +56,13 @@ export async function readGroups(transform: Transform, local: readonly (string |
       // An empty CSV file has no records; reading it with the mapped width is harmless.
       fields = look.fields ?? mapped;
     }
-    const fit = await leaveOutMisfits(path, `${limit.copyOf(i)}.fields`, shape === 'csv' ? transform.csv : LINE_FIELDS, fields, shape === 'csv' ? transform.csv.skipHead : 0).catch((err: unknown) => {
+    const how = leftOutHow(shape, fields);
+    const fit = await leaveOutMisfits(path, `${limit.copyOf(i)}.fields`, shape === 'csv' ? transform.csv : LINE_FIELDS, fields, shape === 'csv' ? transform.csv.skipHead : 0, how).catch((err: unknown) => {
       throw err instanceof SourceError ? new UnreadableFileError(i, err.message) : err;
     });
     await replace(fit.path);
     // The misfits' lines are lines of the copy without the long lines: numbered in the original file, as those are.
-    const misfits = fit.misfits.map((m) => judgedLine(m, fields, transform, originalLine(m.line, kept.longLines)));
+    const misfits = judgedLines(fit.misfits, fields, transform, (m) => originalLine(m.line, kept.longLines), how);
     const droppedLines = [...kept.longLines, ...misfits].sort((a, b) => a.line - b.line);
     return { shape, fields: shape === 'csv' ? fields : 0, path, droppedLines };
   });
