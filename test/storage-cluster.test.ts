@@ -90,6 +90,9 @@ test('one API and two workers on their own disks share PostgreSQL and a bucket: 
     assert.ok(i < 2400, 'no INDEX task finished within two minutes');
     await delay(50);
   }
+  // Each engine of a worker process spills to a folder of its own, named by the process.
+  const enginesA = readdirSync(path.join(dirs.workerA, 'scratch')).filter((name) => name.startsWith('duckdb-'));
+  assert.ok(enginesA.length > 0, "worker A has its engines' spill folders");
   workerA.child.kill('SIGKILL');
   await workerA.exited;
 
@@ -109,6 +112,12 @@ test('one API and two workers on their own disks share PostgreSQL and a bucket: 
   await stop(restartedA);
   await stop(workerB);
   for (const dir of [dirs.workerA, dirs.workerB]) assert.deepEqual(parquetFiles(dir), [], `no partition file is left in ${dir}`);
+  const leftA = readdirSync(path.join(dirs.workerA, 'scratch'));
+  assert.deepEqual(
+    enginesA.filter((name) => leftA.includes(name)),
+    [],
+    "the killed process's spill folders are swept",
+  );
 
   assert.ok((await objects(`inlet/${tableId}/`)).length > 0);
   assert.equal((await client.request('DELETE', `/config/v1/orgs/${client.orgId}/projects/${projectId}/tables/${tableId}/`)).status, 204);

@@ -23,6 +23,14 @@ export interface WorkerContext {
 /** Per-attempt scratch space (downloaded, decompressed inputs), removed when the attempt ends. */
 export const scratchRoot = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'scratch');
 
+/** Where a worker process's DuckDB engine for a task slot spills, under the scratch root. */
+export const engineScratchName = (pid: number, slot: number) => `duckdb-${pid}-${slot}`;
+/** The process an engine's scratch folder (see engineScratchName) belongs to, or undefined for another folder. */
+export const engineScratchPid = (name: string): number | undefined => {
+  const pid = /^duckdb-(\d+)-\d+$/.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+};
+
 /** The longest a worker waits between two renewals of a lease, whatever the lease's length. */
 export const MAX_HEARTBEAT_MS = 1000;
 /** Renewing well inside the lease keeps the task ours; a failed renewal stops the work within a beat. */

@@ -11,7 +11,7 @@ import { openDuckDB } from '../duckdb/instances.js';
 import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
 import type { TaskOutcome } from '../metrics/worker.js';
 import { sleep } from '../time.js';
-import { heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
+import { engineScratchName, heartbeatMs, scratchRoot, type WorkerContext } from './context.js';
 import { dataDirIdentity, leaseOwner, ownerPrefix } from './identity.js';
 import { runIndexTask, TaskInputError, type FileReport } from './index-task.js';
 import { runListTask } from './list-task.js';
@@ -55,7 +55,7 @@ export class WorkerPool {
         kind: 'worker-slot',
         threads: this.ctx.config.duckdbThreads,
         memoryLimit: this.ctx.config.duckdbMemoryLimit,
-        tempDirectory: path.join(scratchRoot(this.ctx.config), `duckdb-${process.pid}-${slot}`),
+        tempDirectory: path.join(scratchRoot(this.ctx.config), engineScratchName(process.pid, slot)),
         allowedDirectories: [scratchRoot(this.ctx.config), ...this.ctx.storage.writableDirs(), ...this.ctx.config.fileRoots],
       });
       this.engines.push(engine);

@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { committedAttempts, forgetUndonePartitions, runningAttempts } from '../catalog/partitions.js';
 import { errorMessage } from '../errors.js';
-import { scratchRoot, type WorkerContext } from './context.js';
+import { engineScratchPid, scratchRoot, type WorkerContext } from './context.js';
 
 const isAttemptDir = (name: string) => /^[0-9a-f-]{36}-\d+$/.test(name);
 
@@ -41,7 +41,8 @@ export async function sweepPartitions(ctx: WorkerContext, graceMs: number, nowMs
 
 /**
  * At start: partition files of attempts that never committed (past the grace period), and this
- * machine's scratch directories, unless a running task attempt may still be using them.
+ * machine's scratch directories, unless a running task attempt may still be using them, or a
+ * worker process that runs still spills to them.
  * Safe because a partition becomes visible only by its catalog row.
  */
 export async function sweepOrphans(ctx: WorkerContext): Promise<number> {
@@ -50,12 +51,25 @@ export async function sweepOrphans(ctx: WorkerContext): Promise<number> {
     return 0;
   });
   const running = await runningAttempts(ctx.catalog);
-  for (const attempt of await dirs(scratchRoot(ctx.config))) {
-    if (!isAttemptDir(attempt) || running.has(attempt)) continue;
-    await rm(path.join(scratchRoot(ctx.config), attempt), { recursive: true, force: true });
+  for (const name of await dirs(scratchRoot(ctx.config))) {
+    const engine = engineScratchPid(name);
+    // A DuckDB engine's spill folder is left behind by a worker process that died: each start makes its own.
+    const orphan = engine === undefined ? isAttemptDir(name) && !running.has(name) : engine !== process.pid && !isAlive(engine);
+    if (!orphan) continue;
+    await rm(path.join(scratchRoot(ctx.config), name), { recursive: true, force: true });
     removed++;
   }
   return removed;
+}
+
+/** Whether a process of this PID runs (one of another user's counts: it cannot be signalled, but is there). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Sweeps partition storage now and then while the process runs; answers a function that stops it. */
