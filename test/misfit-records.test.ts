@@ -94,6 +94,20 @@ describe('records judged by their field count before DuckDB reads them', () => {
     assert.deepEqual(single.misfits, [[3, 2, 'y,z']]);
   });
 
+  test('records that are not UTF-8 are blanked, a character cut between the reader’s pieces is not one', async () => {
+    const bad = Buffer.concat([Buffer.from('a,b,c\n1,2,3\n1,'), Buffer.from([0xff, 0xfe]), Buffer.from(',3\n4,5,6\n')]);
+    const got = await judge(bad, 3);
+    assert.deepEqual(got.misfits, [[3, 3, '1,\ufffd\ufffd,3']]);
+    assert.equal(got.text, 'a,b,c\n1,2,3\n\n4,5,6\n');
+    const ndjson = await judge(Buffer.concat([Buffer.from('{"a":1}\n{"a":"'), Buffer.from([0xc3]), Buffer.from('"}\n{"a":2}\n')]), 1, LINE_FIELDS);
+    assert.deepEqual(ndjson.misfits, [[2, 1, '{"a":"\ufffd"}']]);
+    assert.equal(ndjson.text, '{"a":1}\n\n{"a":2}\n');
+    // "é" is two bytes: the first ends the first 1 MiB piece.
+    const cut = `${'x'.repeat(1024 * 1024 - 2)},é,z\n1,2,3\n`;
+    assert.equal(Buffer.from(cut)[1024 * 1024 - 1], 0xc3);
+    assert.deepEqual((await judge(cut, 3)).misfits, []);
+  });
+
   test('records across the reader’s pieces are judged whole', async () => {
     const good = `${'y'.repeat(100)},2,3\n`.repeat(30_000);
     const bad = `${Array.from({ length: 500_000 }, () => '1').join(',')}\r\n`;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { writeFile } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BUNDLE_PREFIX_BYTES } from '../transform/bookkeeping.js';
@@ -61,11 +62,12 @@ const LINES_SEPARATOR = '\u0001';
 /**
  * Writes the held objects that read line by line into one bundle at `dest` and answers its read
  * group. Left in `others`, read from their own files as before: objects with a line past the limit
- * (taken out of their files there); for NDJSON, arrays and documents; for CSV, objects where a
+ * (taken out of their files there) or bytes that are not UTF-8; for NDJSON, arrays and documents; for CSV, objects where a
  * record is not exactly one line (see csvLineRecords), or whose field count is not the bundle's.
  */
 export async function bundleObjects(transform: Transform, held: readonly HeldObject[], dest: string, maxLineBytes: number): Promise<Bundle> {
-  const short = held.filter((object) => !hasLongLine(object.data, maxLineBytes));
+  // An object that is not all UTF-8 is read from its own file, where its records that are not are judged (misfit-records.ts).
+  const short = held.filter((object) => !hasLongLine(object.data, maxLineBytes) && isUtf8(object.data));
   const csv = transform.type === 'csv' ? transform.csv : undefined;
   let chosen: HeldObject[];
   let csvFieldCount = 0;

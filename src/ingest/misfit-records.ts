@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { pipeline } from 'node:stream/promises';
 import { SourceError } from '../errors.js';
 import type { CsvOptions, Transform } from '../transform/model.js';
@@ -34,6 +35,8 @@ interface Misfit {
   readonly start: number;
   readonly end: number;
   next: number;
+  /** Judged for holding bytes that are not UTF-8, not for its fields. */
+  readonly notText?: boolean;
 }
 
 /**
@@ -90,6 +93,8 @@ class RecordScan {
   /** Whether the last misfit found waits to learn where the next record starts. */
   private open = false;
   private offset = 0;
+  /** The end of the last piece where it cuts a character: checked with the next piece. */
+  private cutCharacter = Buffer.alloc(0);
 
   constructor(
     csv: CsvOptions,
@@ -125,6 +130,9 @@ class RecordScan {
     const offset = this.offset;
     let i = 0;
     let cr = chunk.indexOf(CR);
+    // Records of a piece that is not all UTF-8 are checked one by one (DuckDB refuses each such
+    // record at a kilobyte of memory and more); one that starts in an earlier piece is left to it.
+    const notText = !this.isTextPiece(chunk);
     if (offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) recordStart = i = 3;
     for (; i < n; i++) {
       if (at === At.Unquoted) {
@@ -146,8 +154,12 @@ class RecordScan {
         if (k === ENDING) {
           const end = offset + i;
           if ((count < fields || content > fields) && line > headLines && end > recordStart && !commentLine) {
-            if (this.found.length >= MAX_MISFITS) throw new SourceError(`has more than ${MAX_MISFITS} records whose field count is not its first record's ${fields}: check the transform's delimiter and quote`);
+            this.tooMany();
             this.found.push({ line, fields: count, start: recordStart, end, next: end });
+            open = true;
+          } else if (notText && recordStart >= offset && line > headLines && !commentLine && !isUtf8(chunk.subarray(recordStart - offset, i))) {
+            this.tooMany();
+            this.found.push({ line, fields: count, start: recordStart, end, next: end, notText: true });
             open = true;
           }
           line++;
@@ -222,6 +234,30 @@ class RecordScan {
     this.offset += n;
   }
 
+  private tooMany(): void {
+    if (this.found.length >= MAX_MISFITS)
+      throw new SourceError(
+        `has more than ${MAX_MISFITS} records that are not UTF-8 text or whose field count is not its first record's ${this.fields}: check the transform's delimiter and quote, and the file's encoding`,
+      );
+  }
+
+  /** Whether the piece's bytes are UTF-8, a character cut at its end checked with the next piece. */
+  isTextPiece(chunk: Buffer): boolean {
+    let whole = chunk.length;
+    // A character's bytes after the first are 10xxxxxx: a cut one ends in its first three bytes.
+    for (let back = 1; back <= 3 && back <= chunk.length; back++) {
+      const byte = chunk[chunk.length - back]!;
+      if (byte < 0x80) break;
+      if (byte >= 0xc0) {
+        whole = chunk.length - back;
+        break;
+      }
+    }
+    const text = this.cutCharacter.length > 0 ? Buffer.concat([this.cutCharacter, chunk.subarray(0, whole)]) : chunk.subarray(0, whole);
+    this.cutCharacter = Buffer.from(chunk.subarray(whole));
+    return isUtf8(text);
+  }
+
   /** Ends the scan: a record still inside quotes is left to DuckDB. */
   end(): Misfit[] {
     const inQuotes = this.at === At.Quoted || this.at === At.EscapeInQuotes;
@@ -268,7 +304,12 @@ export interface JudgedMisfit {
   readonly line: number;
   readonly fields: number;
   readonly raw: string | null;
+  /** Judged for holding bytes that are not UTF-8, not for its fields. */
+  readonly notText?: boolean;
 }
+
+/** Why a record that is not UTF-8 text is rejected. */
+export const NOT_TEXT_REASON = 'INVALID ENCODING: the record holds bytes that are not UTF-8 text (Inlet reads UTF-8, and UTF-16 with a byte order mark)';
 
 /**
  * The file's bytes with each misfit record left out, its line ending with it if `whole` (see
@@ -303,8 +344,10 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
   }
 }
 
-async function holds(file: string, byte: number): Promise<boolean> {
-  for await (const chunk of scan(file)) if (chunk.includes(byte)) return true;
+/** Whether the file holds the byte, or bytes that are not UTF-8 (looked at natively: the records are not read). */
+async function holdsOrNotText(file: string, byte: number): Promise<boolean> {
+  const text = new RecordScan(LINE_FIELDS, 1, 0);
+  for await (const chunk of scan(file)) if (chunk.includes(byte) || !text.isTextPiece(chunk)) return true;
   return false;
 }
 
@@ -320,7 +363,9 @@ export function judgedLines(misfits: readonly JudgedMisfit[], expected: number, 
   const reasons = new Map<number, string>();
   const reasonOf = (fields: number) => reasons.get(fields) ?? reasons.set(fields, misfitReason(fields, expected)).get(fields)!;
   return misfits.map((misfit) => {
-    const judged = { line: lineOf(misfit), reason: reasonOf(misfit.fields), column: misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null, raw: misfit.raw };
+    const judged = misfit.notText
+      ? { line: lineOf(misfit), reason: NOT_TEXT_REASON, column: null, raw: misfit.raw }
+      : { line: lineOf(misfit), reason: reasonOf(misfit.fields), column: misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null, raw: misfit.raw };
     if (how === 'removed') return { ...judged, removed: true };
     return how === 'blank-skipped' ? { ...judged, removed: false, blankedAt: misfit.line } : { ...judged, removed: false };
   });
@@ -341,11 +386,11 @@ export const leftOutHow = (shape: 'csv' | 'lines', fields: number): LeftOut => (
  * to `dest` without them, as `how` says, when it has any. Each is a rejected record (see judgedLine).
  */
 export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number, how: LeftOut): Promise<{ path: string; misfits: JudgedMisfit[] }> {
-  // Without quotes a record has a field per delimiter and one: in a file holding no delimiter, every record has one.
-  if (byteOf(csv.quote) === NONE && fields === 1 && !(await holds(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
+  // Without quotes a record has a field per delimiter and one: in a UTF-8 file holding no delimiter, every record has one.
+  if (byteOf(csv.quote) === NONE && fields === 1 && !(await holdsOrNotText(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
   const found = await misfits(file, csv, fields, headLines);
   if (found.length === 0) return { path: file, misfits: [] };
   const raws: (string | null)[] = [];
   await pipeline(without(file, found, how === 'removed', raws), outputFile(dest));
-  return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null })) };
+  return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null, ...(m.notText ? { notText: true } : {}) })) };
 }
