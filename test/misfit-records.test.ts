@@ -77,6 +77,13 @@ describe('records judged by their field count before DuckDB reads them', () => {
     ]);
   });
 
+  test('text after a quoted field’s closing quote is judged on one line, left to DuckDB across lines (which refuses the file)', async () => {
+    const got = await judge('"x"y,2,3\n"x"  ,2,3\n"x""y",2,3\n1,2,"x"\n"a\nb"c,2,3\n', 3);
+    assert.deepEqual(got.misfits, [[1, 3, '"x"y,2,3']]);
+    const escaped = await judge('"x\\"y",2,3\n"x"y,2,3\n', 3, { ...CSV, escape: '\\' });
+    assert.deepEqual(escaped.misfits, [[2, 3, '"x"y,2,3']]);
+  });
+
   test('a record still inside quotes at the end is left to DuckDB', async () => {
     assert.deepEqual((await judge('1,2,3\n1,"open,a,b,c,d\n', 3)).misfits, []);
   });

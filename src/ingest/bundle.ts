@@ -142,7 +142,8 @@ export function csvLineRecords(data: Buffer, csv: CsvOptions): { fields: number 
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end !== lineEnd) return undefined;
       fields ??= record.fields;
-      if (isMisfit(record.fields, record.content, fields)) misfits.push({ line: line + 1, fields: record.fields, raw: text.slice(pos, lineEnd) });
+      const why = record.afterQuote ? 'quote' : isMisfit(record.fields, record.content, fields) ? 'fields' : undefined;
+      if (why) misfits.push({ line: line + 1, fields: record.fields, raw: text.slice(pos, lineEnd), why });
     }
     if (newline < 0) break;
     pos = newline + 1;
@@ -169,7 +170,7 @@ function misfitLines(data: Buffer): JudgedMisfit[] {
     // Fields after the first count only if they hold something (isMisfit).
     let content = 1;
     for (let b = at + 1; b < textEnd && content === 1; b++) if (data[b] !== delimiter) content = 2;
-    if (isMisfit(fields, content, 1)) found.push({ line, fields, raw: data.subarray(lineStart, textEnd).toString('utf8') });
+    if (isMisfit(fields, content, 1)) found.push({ line, fields, raw: data.subarray(lineStart, textEnd).toString('utf8'), why: 'fields' });
     at = newline < 0 ? -1 : data.indexOf(delimiter, lineEnd);
   }
   return found;

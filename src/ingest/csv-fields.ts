@@ -89,15 +89,23 @@ export const recordEnd = (text: string, start: number, csv: CsvOptions): number 
  * Reads one record from `start` as DuckDB does: a quote opens a quoted field only at the start of
  * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
  * field count, the last field holding anything (from 1; 0 if none: `""` is empty), where it ends
- * (its line ending, or the text's end) and whether a quote is left open.
+ * (its line ending, or the text's end), whether a quote is left open, and whether text follows a
+ * closing quote (`"x"y`, which DuckDB refuses).
  */
-export function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; content: number; end: number; open: boolean } {
+export function scanRecord(text: string, start: number, csv: CsvOptions): { fields: number; content: number; end: number; open: boolean; afterQuote: boolean } {
   let fields = 1;
   let content = 0;
   let quoted = false;
   let fieldStart = true;
+  // After a closing quote, spaces, then the delimiter or the line ending: other text makes DuckDB refuse the record.
+  let closed = false;
+  let afterQuote = false;
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
+    if (closed && (ch === csv.delimiter || (ch !== ' ' && ch !== '\t'))) {
+      closed = false;
+      if (ch !== csv.delimiter && ch !== '\n' && ch !== '\r' && ch !== csv.comment) afterQuote = true;
+    }
     if (quoted) {
       // DuckDB lets an escape escape itself too: in `"a\\"` the last quote closes the field.
       if (ch === csv.escape && csv.escape !== csv.quote && (text[i + 1] === csv.quote || text[i + 1] === csv.escape)) {
@@ -107,17 +115,20 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
         if (csv.escape === csv.quote && text[i + 1] === csv.quote) {
           i++;
           content = fields;
-        } else quoted = false;
+        } else {
+          quoted = false;
+          closed = true;
+        }
       } else content = fields;
     } else if (ch === csv.delimiter) {
       fields++;
       fieldStart = true;
-    } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false };
+    } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false, afterQuote };
     else {
       if (ch === csv.quote && fieldStart) quoted = true;
       else content = fields;
       fieldStart = false;
     }
   }
-  return { fields, content, end: text.length, open: quoted };
+  return { fields, content, end: text.length, open: quoted, afterQuote };
 }

@@ -35,9 +35,11 @@ interface Misfit {
   readonly start: number;
   readonly end: number;
   next: number;
-  /** Judged for holding bytes that are not UTF-8, not for its fields. */
-  readonly notText?: boolean;
+  readonly why: Why;
 }
+
+/** Why a record is judged: its field count, bytes that are not UTF-8, or text after a quoted field's closing quote. */
+export type Why = 'fields' | 'encoding' | 'quote';
 
 /**
  * Whether DuckDB refuses a record of `count` fields, the last holding anything being the
@@ -69,6 +71,8 @@ const enum At {
   AfterCr,
   /** After the comment byte, outside quotes: DuckDB reads no more of the line. */
   Comment,
+  /** After a quoted field's closing quote: spaces may follow, then its delimiter or line ending. */
+  Closed,
 }
 
 /** The records of one file, counted as DuckDB reads them: see misfits. */
@@ -90,6 +94,8 @@ class RecordScan {
   private blank = true;
   /** Whether the record is a comment line, which DuckDB skips. */
   private commentLine = false;
+  /** Whether the record holds text after a quoted field's closing quote, which DuckDB refuses (UNQUOTED VALUE). */
+  private afterQuote = false;
   /** Whether the last misfit found waits to learn where the next record starts. */
   private open = false;
   private offset = 0;
@@ -126,7 +132,7 @@ class RecordScan {
   feed(chunk: Buffer): void {
     const { kind, quote, escape, doubled, fields, headLines } = this;
     const n = chunk.length;
-    let { at, count, content, fieldStart, recordStart, blank, line, commentLine, open } = this;
+    let { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote } = this;
     const offset = this.offset;
     let i = 0;
     let cr = chunk.indexOf(CR);
@@ -153,15 +159,23 @@ class RecordScan {
         if (i === n) break;
         if (k === ENDING) {
           const end = offset + i;
-          if ((count < fields || content > fields) && line > headLines && end > recordStart && !commentLine) {
-            this.tooMany();
-            this.found.push({ line, fields: count, start: recordStart, end, next: end });
-            open = true;
-          } else if (notText && recordStart >= offset && line > headLines && !commentLine && !isUtf8(chunk.subarray(recordStart - offset, i))) {
-            this.tooMany();
-            this.found.push({ line, fields: count, start: recordStart, end, next: end, notText: true });
-            open = true;
+          if (line > headLines && end > recordStart && !commentLine) {
+            // A record spanning lines whose quote closes before other text is DuckDB's to refuse, and the file's (convert.ts refuseUnclosedQuote).
+            const why: Why | undefined =
+              afterQuote && recordStart >= offset && !chunk.subarray(recordStart - offset, i).includes(LF) && !chunk.subarray(recordStart - offset, i).includes(CR)
+                ? 'quote'
+                : count < fields || content > fields
+                  ? 'fields'
+                  : notText && recordStart >= offset && !isUtf8(chunk.subarray(recordStart - offset, i))
+                    ? 'encoding'
+                    : undefined;
+            if (why) {
+              this.tooMany();
+              this.found.push({ line, fields: count, start: recordStart, end, next: end, why });
+              open = true;
+            }
           }
+          afterQuote = false;
           line++;
           count = 1;
           content = 0;
@@ -191,7 +205,7 @@ class RecordScan {
         }
       } else if (at === At.Quoted) {
         const k = kind[chunk[i]!]!;
-        if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Unquoted;
+        if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Closed;
         else if (k === ESCAPE) at = At.EscapeInQuotes;
         else {
           content = count;
@@ -208,10 +222,18 @@ class RecordScan {
           at = At.Quoted;
           content = count;
         } else {
-          at = At.Unquoted;
-          fieldStart = false;
+          at = At.Closed;
           i--;
         }
+      } else if (at === At.Closed) {
+        const b = chunk[i]!;
+        const k = kind[b]!;
+        if (k !== DELIMITER && k !== ENDING && (b === 0x20 || b === 0x09)) continue;
+        // DuckDB refuses a record with other text after a closing quote; a comment is left to it.
+        if (k !== DELIMITER && k !== ENDING && k !== COMMENT) afterQuote = true;
+        at = At.Unquoted;
+        fieldStart = false;
+        i--;
       } else if (at === At.Comment) {
         // The next "\r" is searched again only once passed: a file without one is searched once.
         if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
@@ -230,7 +252,7 @@ class RecordScan {
         if (chunk[i] !== LF) i--;
       }
     }
-    Object.assign(this, { at, count, content, fieldStart, recordStart, blank, line, commentLine, open });
+    Object.assign(this, { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote });
     this.offset += n;
   }
 
@@ -263,7 +285,7 @@ class RecordScan {
     const inQuotes = this.at === At.Quoted || this.at === At.EscapeInQuotes;
     const { count, content, fields, line, headLines, recordStart, offset } = this;
     if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, content, fields)) {
-      this.found.push({ line, fields: count, start: recordStart, end: offset, next: offset });
+      this.found.push({ line, fields: count, start: recordStart, end: offset, next: offset, why: 'fields' });
     }
     if (this.open) this.startsAt(offset);
     return this.found;
@@ -304,12 +326,14 @@ export interface JudgedMisfit {
   readonly line: number;
   readonly fields: number;
   readonly raw: string | null;
-  /** Judged for holding bytes that are not UTF-8, not for its fields. */
-  readonly notText?: boolean;
+  readonly why: Why;
 }
 
-/** Why a record that is not UTF-8 text is rejected. */
-export const NOT_TEXT_REASON = 'INVALID ENCODING: the record holds bytes that are not UTF-8 text (Inlet reads UTF-8, and UTF-16 with a byte order mark)';
+/** Why a record judged for other than its field count is rejected. */
+const REASONS = {
+  encoding: 'INVALID ENCODING: the record holds bytes that are not UTF-8 text (Inlet reads UTF-8, and UTF-16 with a byte order mark)',
+  quote: 'UNQUOTED VALUE: a quoted field is followed by other text before its delimiter (a quote inside a quoted field is doubled, or escaped with the escape byte)',
+} as const;
 
 /**
  * The file's bytes with each misfit record left out, its line ending with it if `whole` (see
@@ -363,9 +387,10 @@ export function judgedLines(misfits: readonly JudgedMisfit[], expected: number, 
   const reasons = new Map<number, string>();
   const reasonOf = (fields: number) => reasons.get(fields) ?? reasons.set(fields, misfitReason(fields, expected)).get(fields)!;
   return misfits.map((misfit) => {
-    const judged = misfit.notText
-      ? { line: lineOf(misfit), reason: NOT_TEXT_REASON, column: null, raw: misfit.raw }
-      : { line: lineOf(misfit), reason: reasonOf(misfit.fields), column: misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null, raw: misfit.raw };
+    const judged =
+      misfit.why === 'fields'
+        ? { line: lineOf(misfit), reason: reasonOf(misfit.fields), column: misfit.fields < expected ? readerColumn(transform, `c${misfit.fields}`) : null, raw: misfit.raw }
+        : { line: lineOf(misfit), reason: REASONS[misfit.why], column: null, raw: misfit.raw };
     if (how === 'removed') return { ...judged, removed: true };
     return how === 'blank-skipped' ? { ...judged, removed: false, blankedAt: misfit.line } : { ...judged, removed: false };
   });
@@ -392,5 +417,5 @@ export async function leaveOutMisfits(file: string, dest: string, csv: CsvOption
   if (found.length === 0) return { path: file, misfits: [] };
   const raws: (string | null)[] = [];
   await pipeline(without(file, found, how === 'removed', raws), outputFile(dest));
-  return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null, ...(m.notText ? { notText: true } : {}) })) };
+  return { path: dest, misfits: found.map((m, i) => ({ line: m.line, fields: m.fields, raw: raws[i] ?? null, why: m.why })) };
 }
