@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { leaveOutMisfits, leftOutHow, LINE_FIELDS } from '../src/ingest/misfit-records.js';
+import { leaveOutMisfits, leftOutHow, LINE_FIELDS, MisfitBudget, UnclosedQuoteError } from '../src/ingest/misfit-records.js';
 import type { CsvOptions } from '../src/transform/model.js';
 import { CSV_TRANSFORM, JSON_TRANSFORM, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
@@ -30,7 +30,7 @@ async function judge(text: string | Buffer, fields: number, csv: CsvOptions = CS
 
 describe('records judged by their field count before DuckDB reads them', () => {
   test('a file of fitting records is used as it is: past its fields, a record may hold empty ones (DuckDB drops them)', async () => {
-    const text = 'a,b,c\n1,2,3\n6,7,8,\n6,7,8,,,,\n6,7,8,"",\n1,,\n"x,y,z,w",2,3\n"a\nb",2,3,,\n';
+    const text = 'a,b,c\n1,2,3\n6,7,8,\n6,7,8,,,,\n6,7,8,"",\n1,,\n"x,y,z,w",2,3\n"a\nb",2,3,,\n1,2,3,"" \n1,2,3,"",""\t\n1,2,3,\0\n';
     assert.deepEqual(await judge(text, 3), { text, copied: false, misfits: [] });
   });
 
@@ -84,8 +84,11 @@ describe('records judged by their field count before DuckDB reads them', () => {
     assert.deepEqual(escaped.misfits, [[2, 3, '"x"y,2,3']]);
   });
 
-  test('a record still inside quotes at the end is left to DuckDB', async () => {
-    assert.deepEqual((await judge('1,2,3\n1,"open,a,b,c,d\n', 3)).misfits, []);
+  test('a record the file ends inside quotes of is judged on one line, and refuses its file across lines', async () => {
+    const got = await judge('1,2,3\n1,"open,a,b,c,d\n', 3);
+    assert.deepEqual(got.misfits, [[2, 2, '1,"open,a,b,c,d']]);
+    assert.equal(got.text, '1,2,3\n\n');
+    await assert.rejects(judge('1,2,3\n1,"open\nmore,4\n5,6,7\n', 3), (err: unknown) => err instanceof UnclosedQuoteError && err.line === 2);
   });
 
   test('an NDJSON line holding \\x01 before something is blanked; a one-field CSV record is taken out whole (a blank line would read as a NULL record)', async () => {
@@ -113,6 +116,19 @@ describe('records judged by their field count before DuckDB reads them', () => {
     const cut = `${'x'.repeat(1024 * 1024 - 2)},é,z\n1,2,3\n`;
     assert.equal(Buffer.from(cut)[1024 * 1024 - 1], 0xc3);
     assert.deepEqual((await judge(cut, 3)).misfits, []);
+  });
+
+  test('the files of a chunk share one budget of misfits: the file that passes it is refused', async () => {
+    const budget = new MisfitBudget();
+    budget.left = 3;
+    const file = (name: string, text: string) => {
+      const at = path.join(root, name);
+      writeFileSync(at, text);
+      return at;
+    };
+    const first = await leaveOutMisfits(file('budget-1.csv', '1,2\n1\n1\n'), path.join(root, 'budget-1.fields'), CSV, 2, 0, 'blank-skipped', budget);
+    assert.equal(first.misfits.length, 2);
+    await assert.rejects(leaveOutMisfits(file('budget-2.csv', '1,2\n1\n3\n'), path.join(root, 'budget-2.fields'), CSV, 2, 0, 'blank-skipped', budget), /more than the 100000 a task's files may hold together/);
   });
 
   test('records across the reader’s pieces are judged whole', async () => {

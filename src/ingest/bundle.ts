@@ -53,7 +53,7 @@ export interface Bundle {
   readonly others: HeldObject[];
 }
 
-/** Misfit records an object may hold and still be bundled. */
+/** Misfit records a bundle's objects may hold together (each is held in memory until the chunk is converted). */
 const MAX_BUNDLED_MISFITS = 10_000;
 
 /** The separator after an NDJSON line's file number: a byte JSON text never holds unescaped. */
@@ -87,8 +87,14 @@ export async function bundleObjects(transform: Transform, held: readonly HeldObj
     // An object without records (a header alone) holds no line of the bundle's width to mismatch.
     chosen = short.filter((object) => fields.get(object) !== undefined && (fields.get(object)!.fields ?? csvFieldCount) === csvFieldCount);
   }
-  // An object of many misfits is judged from its own file, which bounds how many a file may hold.
-  chosen = chosen.filter((object) => (misfits.get(object)?.length ?? 0) <= MAX_BUNDLED_MISFITS);
+  // Objects past the bundle's share of misfits are judged from their own files, within the chunk's (MisfitBudget).
+  let bundledMisfits = 0;
+  chosen = chosen.filter((object) => {
+    const count = misfits.get(object)?.length ?? 0;
+    if (bundledMisfits + count > MAX_BUNDLED_MISFITS) return false;
+    bundledMisfits += count;
+    return true;
+  });
   const inBundle = new Set(chosen);
   const others = held.filter((object) => !inBundle.has(object));
   if (chosen.length === 0) return { group: undefined, others };

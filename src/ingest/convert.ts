@@ -309,12 +309,13 @@ async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string,
   );
   if (!open) return;
   const line = originalLine(Number(open.line), group.droppedLines[Number(open.f)]!);
-  throw new UnreadableFileError(
-    group.numbers[Number(open.f)]!,
-    `line ${line}: a quoted field opens on this line and no quote closes it, so every line after it would be read as that one field; ` +
-      `close or escape the quote in the file, or set format_details.quote to a byte the data does not hold`,
-  );
+  throw new UnreadableFileError(group.numbers[Number(open.f)]!, unclosedQuoteMessage(line));
 }
+
+/** Why a file is refused whose quote, opened on `line`, never closes (see refuseUnclosedQuote). */
+export const unclosedQuoteMessage = (line: number) =>
+  `line ${line}: a quoted field opens on this line and no quote closes it, so every line after it would be read as that one field; ` +
+  `close or escape the quote in the file, or set format_details.quote to a byte the data does not hold`;
 
 /** DuckDB's failure of a JSON array or document read on a broken record: the file, the byte, the record and why. */
 const MALFORMED_JSON = /Malformed JSON in file "(.*)", at byte (\d+) in record\/value (\d+): ([^.\n]*)/;

@@ -102,7 +102,8 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
   let afterQuote = false;
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
-    if (closed && (ch === csv.delimiter || (ch !== ' ' && ch !== '\t'))) {
+    if (closed) {
+      if (ch !== csv.delimiter && (ch === ' ' || ch === '\t')) continue;
       closed = false;
       if (ch !== csv.delimiter && ch !== '\n' && ch !== '\r' && ch !== csv.comment) afterQuote = true;
     }
@@ -126,7 +127,8 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
     } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false, afterQuote };
     else {
       if (ch === csv.quote && fieldStart) quoted = true;
-      else content = fields;
+      // DuckDB reads a NUL as no value.
+      else if (ch !== '\0') content = fields;
       fieldStart = false;
     }
   }

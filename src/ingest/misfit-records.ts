@@ -15,10 +15,16 @@ import { scan, type DroppedLine } from './long-lines.js';
  */
 
 /**
- * Files with more misfit records than this are refused: they are not the CSV the transform reads,
- * and each misfit is kept in memory until the chunk is converted (a few files are looked at at once).
+ * Misfit records a task's chunk of files may hold together; the file that passes it is refused (it
+ * is not the CSV the transform reads). Each is kept in memory, and in DuckDB's tables, until the
+ * chunk is converted: a hundred thousand, spread over many small files, cost a worker a few hundred MB.
  */
-export const MAX_MISFITS = 250_000;
+export const MAX_MISFITS = 100_000;
+
+/** What a chunk's files may still hold of MAX_MISFITS: one per readGroups call, shared by its files. */
+export class MisfitBudget {
+  left = MAX_MISFITS;
+}
 
 /** How the NDJSON `lines` read splits a line (compile.ts readSql): one field, split at \x01, no quotes. */
 export const LINE_FIELDS: CsvOptions = { delimiter: '\u0001', quote: '', escape: '', skipHead: 0, comment: undefined };
@@ -39,7 +45,7 @@ interface Misfit {
 }
 
 /** Why a record is judged: its field count, bytes that are not UTF-8, or text after a quoted field's closing quote. */
-export type Why = 'fields' | 'encoding' | 'quote';
+export type Why = 'fields' | 'encoding' | 'quote' | 'open';
 
 /**
  * Whether DuckDB refuses a record of `count` fields, the last holding anything being the
@@ -58,6 +64,8 @@ const ENDING = 4;
 const COMMENT = 5;
 /** A space or a tab, told apart only where comments are read: a comment line may start with them. */
 const SPACE = 6;
+/** A NUL byte, which DuckDB reads as no value. */
+const NUL = 7;
 
 /** Where the scan is between pieces of the file. */
 const enum At {
@@ -99,6 +107,8 @@ class RecordScan {
   /** Whether the last misfit found waits to learn where the next record starts. */
   private open = false;
   private offset = 0;
+  /** The record going on at the end of the last piece, where it started in that piece and is inside quotes. */
+  private quotedTail: Buffer | undefined;
   /** The end of the last piece where it cuts a character: checked with the next piece. */
   private cutCharacter = Buffer.alloc(0);
 
@@ -106,6 +116,7 @@ class RecordScan {
     csv: CsvOptions,
     private readonly fields: number,
     private readonly headLines: number,
+    private readonly budget: MisfitBudget = new MisfitBudget(),
   ) {
     this.quote = byteOf(csv.quote);
     // An escape that is also the quote is read as a quote: inside quotes, one byte with both meanings.
@@ -122,6 +133,7 @@ class RecordScan {
     if (byteOf(csv.delimiter) !== NONE) this.kind[byteOf(csv.delimiter)] = DELIMITER;
     this.kind[LF] = ENDING;
     this.kind[CR] = ENDING;
+    if (this.kind[0] === ORDINARY) this.kind[0] = NUL;
   }
 
   /**
@@ -198,6 +210,9 @@ class RecordScan {
         } else if (k === SPACE) {
           fieldStart = false;
           content = count;
+        } else if (k === NUL) {
+          fieldStart = false;
+          blank = false;
         } else {
           // DuckDB skips a line that starts with a comment (after spaces) and reads a line only up to one.
           if (blank) commentLine = true;
@@ -253,13 +268,15 @@ class RecordScan {
       }
     }
     Object.assign(this, { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote });
+    const inQuotes = at === At.Quoted || at === At.EscapeInQuotes;
+    this.quotedTail = inQuotes && recordStart >= offset ? Buffer.from(chunk.subarray(recordStart - offset)) : undefined;
     this.offset += n;
   }
 
   private tooMany(): void {
-    if (this.found.length >= MAX_MISFITS)
+    if (this.budget.left-- <= 0)
       throw new SourceError(
-        `has more than ${MAX_MISFITS} records that are not UTF-8 text or whose field count is not its first record's ${this.fields}: check the transform's delimiter and quote, and the file's encoding`,
+        `holds records that are not UTF-8 text or whose field count is not its first record's ${this.fields}, more than the ${MAX_MISFITS} a task's files may hold together: check the transform's delimiter and quote, and the file's encoding`,
       );
   }
 
@@ -284,7 +301,15 @@ class RecordScan {
   end(): Misfit[] {
     const inQuotes = this.at === At.Quoted || this.at === At.EscapeInQuotes;
     const { count, content, fields, line, headLines, recordStart, offset } = this;
-    if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, content, fields)) {
+    if (inQuotes && line > headLines && !this.commentLine && this.quotedTail) {
+      // DuckDB drops such a record without a word in some reads of several files: it is judged here.
+      // On one line (its last line ending aside) it is one reject; spanning lines, its file is refused.
+      const endings = trailingEndings(this.quotedTail);
+      const text = this.quotedTail.subarray(0, this.quotedTail.length - endings);
+      if (text.includes(LF) || text.includes(CR)) throw new UnclosedQuoteError(line);
+      this.tooMany();
+      this.found.push({ line, fields: count, start: recordStart, end: offset - endings, next: offset, why: 'open' });
+    } else if (!inQuotes && this.at !== At.AfterCr && offset > recordStart && line > headLines && !this.commentLine && isMisfit(count, content, fields)) {
       this.found.push({ line, fields: count, start: recordStart, end: offset, next: offset, why: 'fields' });
     }
     if (this.open) this.startsAt(offset);
@@ -295,6 +320,20 @@ class RecordScan {
   private startsAt(next: number): false {
     this.found.at(-1)!.next = next;
     return false;
+  }
+}
+
+/** How many line-ending bytes end the buffer. */
+function trailingEndings(bytes: Buffer): number {
+  let n = 0;
+  while (n < bytes.length && (bytes[bytes.length - 1 - n] === LF || bytes[bytes.length - 1 - n] === CR)) n++;
+  return n;
+}
+
+/** A quote opened on `line` (as DuckDB numbers lines) and never closed, the lines after it inside: the file is refused. */
+export class UnclosedQuoteError extends SourceError {
+  constructor(readonly line: number) {
+    super(`a quoted field opens on line ${line} and no quote closes it`);
   }
 }
 
@@ -310,10 +349,11 @@ function nextOf(chunk: Buffer, quote: number, escape: number, from: number): num
  * Every record after the skipped head that DuckDB would refuse for its field count (isMisfit), read
  * as DuckDB reads records (csv-fields.ts scanRecord, over bytes): a quote opens a quoted field
  * only at a field's start, a line ending inside quotes is data, a record ends at "\n", "\r\n" or
- * "\r". A record still inside quotes at the end of the file is left to DuckDB (its own reject).
+ * "\r". A record the file ends inside quotes of is one too on one line, and refuses its file
+ * (UnclosedQuoteError) across lines.
  */
-async function misfits(file: string, csv: CsvOptions, fields: number, headLines: number): Promise<Misfit[]> {
-  const records = new RecordScan(csv, fields, headLines);
+async function misfits(file: string, csv: CsvOptions, fields: number, headLines: number, budget: MisfitBudget): Promise<Misfit[]> {
+  const records = new RecordScan(csv, fields, headLines, budget);
   for await (const chunk of scan(file)) records.feed(chunk);
   return records.end();
 }
@@ -333,6 +373,7 @@ export interface JudgedMisfit {
 const REASONS = {
   encoding: 'INVALID ENCODING: the record holds bytes that are not UTF-8 text (Inlet reads UTF-8, and UTF-16 with a byte order mark)',
   quote: 'UNQUOTED VALUE: a quoted field is followed by other text before its delimiter (a quote inside a quoted field is doubled, or escaped with the escape byte)',
+  open: 'UNQUOTED VALUE: the file ends inside a quoted field this record opens (a quote inside a quoted field is doubled, or escaped with the escape byte)',
 } as const;
 
 /**
@@ -410,10 +451,10 @@ export const leftOutHow = (shape: 'csv' | 'lines', fields: number): LeftOut => (
  * DuckDB would refuse for their field count (isMisfit) before it reads the file, copying the file
  * to `dest` without them, as `how` says, when it has any. Each is a rejected record (see judgedLine).
  */
-export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number, how: LeftOut): Promise<{ path: string; misfits: JudgedMisfit[] }> {
+export async function leaveOutMisfits(file: string, dest: string, csv: CsvOptions, fields: number, headLines: number, how: LeftOut, budget = new MisfitBudget()): Promise<{ path: string; misfits: JudgedMisfit[] }> {
   // Without quotes a record has a field per delimiter and one: in a UTF-8 file holding no delimiter, every record has one.
   if (byteOf(csv.quote) === NONE && fields === 1 && !(await holdsOrNotText(file, byteOf(csv.delimiter)))) return { path: file, misfits: [] };
-  const found = await misfits(file, csv, fields, headLines);
+  const found = await misfits(file, csv, fields, headLines, budget);
   if (found.length === 0) return { path: file, misfits: [] };
   const raws: (string | null)[] = [];
   await pipeline(without(file, found, how === 'removed', raws), outputFile(dest));

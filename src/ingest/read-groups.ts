@@ -4,8 +4,8 @@ import { rm } from 'node:fs/promises';
 import { blankHead, lookAtCsv } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
 import { DEFAULT_MAX_LINE_BYTES, dropLongLines, originalLine, type DroppedLine } from './long-lines.js';
-import { judgedLines, leaveOutMisfits, leftOutHow, LINE_FIELDS } from './misfit-records.js';
-import { UnreadableFileError } from './convert.js';
+import { judgedLines, leaveOutMisfits, leftOutHow, LINE_FIELDS, MisfitBudget, UnclosedQuoteError } from './misfit-records.js';
+import { unclosedQuoteMessage, UnreadableFileError } from './convert.js';
 import { SourceError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 
@@ -37,6 +37,7 @@ export async function readGroups(transform: Transform, local: readonly (string |
     groups.set(key, group);
   };
   const mapped = mappedCsvFields(transform);
+  const misfitBudget = new MisfitBudget();
   // Each look reads a file's first bytes: many small files are looked at several at once.
   const looks = await mapLimit(local, LOOKS_AT_ONCE, async (file, i) => {
     if (file === undefined) return undefined;
@@ -57,7 +58,8 @@ export async function readGroups(transform: Transform, local: readonly (string |
       fields = look.fields ?? mapped;
     }
     const how = leftOutHow(shape, fields);
-    const fit = await leaveOutMisfits(path, `${limit.copyOf(i)}.fields`, shape === 'csv' ? transform.csv : LINE_FIELDS, fields, shape === 'csv' ? transform.csv.skipHead : 0, how).catch((err: unknown) => {
+    const fit = await leaveOutMisfits(path, `${limit.copyOf(i)}.fields`, shape === 'csv' ? transform.csv : LINE_FIELDS, fields, shape === 'csv' ? transform.csv.skipHead : 0, how, misfitBudget).catch((err: unknown) => {
+      if (err instanceof UnclosedQuoteError) throw new UnreadableFileError(i, unclosedQuoteMessage(originalLine(err.line, kept.longLines)));
       throw err instanceof SourceError ? new UnreadableFileError(i, err.message) : err;
     });
     await replace(fit.path);
