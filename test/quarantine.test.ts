@@ -288,27 +288,31 @@ describe('collecting every reject of a chunk', () => {
   });
 
   test('rows a sql_transform gives a value their column cannot hold are rejected with it, the rest load', async () => {
-    const sql = 'SELECT * REPLACE (CASE WHEN status = 404 THEN timestamp + INTERVAL 300 YEAR ELSE timestamp END AS timestamp, CASE WHEN status = 500 THEN -1 ELSE status END AS status) FROM {STREAM}';
+    const sql =
+      'SELECT * REPLACE (CASE WHEN status = 404 THEN timestamp + INTERVAL 300 YEAR ELSE timestamp END AS timestamp, CASE WHEN status = 500 THEN -1 ELSE status END AS status, CASE WHEN status = 200 THEN 1.5 ELSE bytes END AS bytes) FROM {STREAM} WHERE status <> 200 OR bytes <> 1000';
     const lines = csvOf(logRows(9)).trimEnd().split('\n');
     const { account, rows } = await collect({ ...CSV_TRANSFORM, settings: { ...CSV_TRANSFORM.settings, sql_transform: sql } }, 'unfit.csv', lines.join('\n') + '\n');
-    assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [9, 3, 6]);
+    // Every row breaks a column or is filtered: 404s move out of datetime's range, 500s are -1 for a uint32, 200s a fraction for an int64.
+    assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [9, 0, 9]);
     assert.deepEqual(account.rejects, [
       {
         line: 0,
         column: 'timestamp',
-        reason: `6 rows rejected: the sql_transform gave a value its column cannot hold (the first: column "timestamp": the sql_transform made '2324-01-01 00:00:01', which datetime cannot hold)`,
+        reason: `8 rows rejected: the sql_transform gave a value its column cannot hold (the first: column "timestamp": the sql_transform made '2324-01-01 00:00:01', which datetime cannot hold)`,
       },
+      { line: 0, column: null, reason: '1 rows dropped by sql_transform (filtered out, or a NULL primary timestamp)' },
     ]);
+    const reasonOf = (line: number) =>
+      line === 2
+        ? 'dropped by sql_transform (filtered out, or a NULL primary timestamp)'
+        : line % 3 === 0
+          ? `column "timestamp": the sql_transform made '${Number(lines[line - 1]!.slice(0, 4)) + 300}${lines[line - 1]!.slice(4, 19)}', which datetime cannot hold`
+          : line % 3 === 1
+            ? `column "status": the sql_transform made '-1', which uint32 cannot hold`
+            : `column "bytes": the sql_transform made '1.5', which int64 cannot hold`;
     assert.deepEqual(
       rows!.map((r) => [r.line, r.column, r.reason, r.raw]),
-      [3, 4, 6, 7, 9, 10].map((line) => [
-        line,
-        line % 3 === 0 ? 'timestamp' : 'status',
-        line % 3 === 0
-          ? `column "timestamp": the sql_transform made '${Number(lines[line - 1]!.slice(0, 4)) + 300}${lines[line - 1]!.slice(4, 19)}', which datetime cannot hold`
-          : `column "status": the sql_transform made '-1', which uint32 cannot hold`,
-        lines[line - 1],
-      ]),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10].map((line) => [line, line === 2 ? null : /^column "(\w+)"/.exec(reasonOf(line))![1], reasonOf(line), lines[line - 1]]),
     );
   });
 

@@ -380,6 +380,7 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   return `SELECT ${names.join(', ')}, CASE WHEN ${REASON_COLUMN} IS NOT NULL THEN ${o.rawText} END AS ${RAW_COLUMN} FROM (${select}, ${carried.join(', ')} FROM ${withColumns(limited, checkedFrom)})`;
 }
 
+const INTEGER_TYPES: ReadonlySet<ColumnType> = new Set(['int8', 'int32', 'int64', 'uint8', 'uint32', 'uint64']);
 const isTime = (c: ValueType) => c.type === 'datetime' || c.type === 'datetime64' || c.type === 'epoch';
 
 /**
@@ -393,8 +394,11 @@ export function fittedRowsSql(t: Transform, made: ReadonlySet<string>, from: str
   const stored = t.columns.filter((c) => !c.ignore);
   const fitted = stored.map((c, i) => {
     if (!made.has(c.name)) return `NULL::${duckdbType(c)} AS __inlet_f${i}`;
-    const cast = `try_cast(${quoteIdent(c.name)} AS ${duckdbType(c)})`;
-    return `${isTime(c) ? rangeChecked(c, truncateTo(c, cast)) : cast} AS __inlet_f${i}`;
+    const v = quoteIdent(c.name);
+    const cast = `try_cast(${v} AS ${duckdbType(c)})`;
+    // DuckDB rounds a fraction it casts to a whole number (1.7 is 2); converted input rejects it.
+    const whole = `CASE WHEN try_cast(${v} AS DOUBLE) = trunc(try_cast(${v} AS DOUBLE)) THEN ${cast} END`;
+    return `${isTime(c) ? rangeChecked(c, truncateTo(c, cast)) : INTEGER_TYPES.has(c.type) ? whole : cast} AS __inlet_f${i}`;
   });
   const limitReasons = stored.map((c, i) => limitReasonSql(c, `__inlet_f${i}`, nowMs));
   const limited = limitReasons.flatMap((reason, i) => (reason === undefined ? [] : [`${reason} AS __inlet_l${i}`]));
