@@ -147,7 +147,8 @@ class RecordScan {
     let { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote } = this;
     const offset = this.offset;
     let i = 0;
-    let cr = chunk.indexOf(CR);
+    // Where the next "\r" is, looked for once a comment needs it (-2: not yet).
+    let cr = -2;
     // Records of a piece that is not all UTF-8 are checked one by one (DuckDB refuses each such
     // record at a kilobyte of memory and more); one that starts in an earlier piece is left to it.
     const notText = !this.isTextPiece(chunk);
@@ -250,8 +251,8 @@ class RecordScan {
         fieldStart = false;
         i--;
       } else if (at === At.Comment) {
-        // The next "\r" is searched again only once passed: a file without one is searched once.
-        if (cr >= 0 && cr < i) cr = chunk.indexOf(CR, i);
+        // The next "\r" is searched again only once passed: a piece without one is searched once.
+        if (cr === -2 || (cr >= 0 && cr < i)) cr = chunk.indexOf(CR, i);
         const lf = chunk.indexOf(LF, i);
         const next = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
         if (next < 0) i = n;
@@ -292,9 +293,12 @@ class RecordScan {
         break;
       }
     }
-    const text = this.cutCharacter.length > 0 ? Buffer.concat([this.cutCharacter, chunk.subarray(0, whole)]) : chunk.subarray(0, whole);
+    // The cut character is checked whole with the bytes that end it, the rest of the piece as it is.
+    let ends = 0;
+    if (this.cutCharacter.length > 0) while (ends < 3 && ends < whole && (chunk[ends]! & 0xc0) === 0x80) ends++;
+    const cut = this.cutCharacter.length > 0 ? isUtf8(Buffer.concat([this.cutCharacter, chunk.subarray(0, ends)])) : true;
     this.cutCharacter = Buffer.from(chunk.subarray(whole));
-    return isUtf8(text);
+    return cut && isUtf8(chunk.subarray(ends, whole));
   }
 
   /** Ends the scan: a record still inside quotes is left to DuckDB. */
