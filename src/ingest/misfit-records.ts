@@ -8,10 +8,10 @@ import { scan, type DroppedLine } from './long-lines.js';
 
 /**
  * DuckDB's CSV reader keeps one reject row per field a record has too many or too few, each
- * holding the whole record: a record of thousands of fields, or a file of short records after a
- * first record of thousands, takes time and memory of fields x bytes (docs/benchmarks.md,
- * "Misfit records"), and even one off costs it a kilobyte and more. Records DuckDB would refuse
- * for their field count are therefore judged here, by its rules, before it reads the file.
+ * holding the whole record, at a cost in memory outside its limit even for a record one field off
+ * (figures: docs/benchmarks.md, "The twenty-first session"). Records DuckDB would refuse for their
+ * field count, their encoding or a closing quote are therefore judged here, by its rules, before
+ * it reads the file.
  */
 
 /**
@@ -149,8 +149,8 @@ class RecordScan {
     let i = 0;
     // Where the next "\r" is, looked for once a comment needs it (-2: not yet).
     let cr = -2;
-    // Records of a piece that is not all UTF-8 are checked one by one (DuckDB refuses each such
-    // record at a kilobyte of memory and more); one that starts in an earlier piece is left to it.
+    // Records of a piece that is not all UTF-8 are checked one by one (DuckDB's refusal of each
+    // costs as a misfit's does); one that starts in an earlier piece is left to it.
     const notText = !this.isTextPiece(chunk);
     if (offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) recordStart = i = 3;
     for (; i < n; i++) {

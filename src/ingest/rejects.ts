@@ -210,8 +210,8 @@ const UNIT_BYTES: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB
 /**
  * Fields of a CSV record past which its text is not put together again for the quarantine (its
  * `raw` is NULL): DuckDB reads every field at once, a vector or more each per thread, and a
- * record of ten thousand fields ran a worker out of memory. The bound follows the connection's
- * memory limit and threads.
+ * record wide enough runs a worker out of memory (docs/benchmarks.md). The bound follows the
+ * connection's memory limit and threads.
  */
 export async function rawTextMaxFields(connection: DuckDBConnection): Promise<number> {
   const [setting] = await queryRows<{ memory: string; threads: bigint }>(connection, `SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads`);
