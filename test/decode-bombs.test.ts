@@ -8,7 +8,7 @@ import { deflateSync } from 'node:zlib';
 import { loadConfig } from '../src/config/config.js';
 import { SourceError } from '../src/errors.js';
 import { decodeOnThread } from '../src/ingest/decode-on-thread.js';
-import { decodeFile, DEFAULT_DECODE_CHECKED_FROM, type DecodeLimit } from '../src/ingest/decompress.js';
+import { DecodeTally, decodeFile, DEFAULT_DECODE_CHECKED_FROM, type DecodeLimit } from '../src/ingest/decompress.js';
 import { fetchToFile } from '../src/ingest/fetch.js';
 import { Sources } from '../src/sources/sources.js';
 import { jsZstdStream, zstdDecoder } from '../src/ingest/zstd.js';
@@ -112,6 +112,30 @@ describe('decompression bombs', () => {
     const url = 's3://logs/bomb.bz2';
     const gap = await loopGapWhile(() => assert.rejects(decodeFile(raw, path.join(root, 'bomb.bz2.out'), 'bzip2', url, BOMB_LIMIT), bombError(url)));
     assert.ok(gap < MAX_LOOP_GAP_MS, `the event loop waited ${gap.toFixed(0)} ms`);
+  });
+
+  test("a task's objects are judged together, on its decode threads too: many small bombs fail where each alone passes", async () => {
+    const tally = new DecodeTally();
+    // Each object alone stays below where objects are judged; the task's third passes it.
+    const limit: DecodeLimit = { maxRatio: 100, checkedFrom: 5 * MiB, task: tally.buffer };
+    const bomb = spool('small.zst', zstdBomb(2 * MiB));
+    const url = (i: number) => `s3://logs/small-${i}.zst`;
+    for (const i of [0, 1]) await decodeFile(bomb, path.join(root, `small-${i}.out`), 'zstd', url(i), limit);
+    const job = { raw: bomb, dest: path.join(root, 'small-2.out'), compression: 'zstd' as const, url: url(2), limit, size: zstdBomb(2 * MiB).length };
+    await assert.rejects(decodeOnThread(job), (err: unknown) => {
+      assert.ok(err instanceof SourceError, String(err));
+      assert.ok(err.message.startsWith(`${url(2)} and the other objects of its task decode to more than 100 times their size together`), err.message);
+      assert.match(err.message, /refused as a decompression bomb; if it is real data, raise INLET_MAX_DECODE_RATIO$/);
+      return true;
+    });
+    const { decoded } = tally.add(0, 0);
+    assert.ok(decoded > 5 * MiB && decoded <= 6 * MiB, `the thread added what it decoded to the task's bytes: ${decoded}`);
+    await assert.rejects(decodeFile(bomb, path.join(root, 'small-3.out'), 'zstd', url(3), limit), /and the other objects of its task decode to more than 100 times/);
+    // Objects that expand as real logs do are not refused, however many bytes they add up to.
+    const real = new DecodeTally();
+    const lines = spool('lines.bz2', readFileSync(path.join(DECODE_FIXTURES, 'lines.txt.bz2')));
+    for (let i = 0; i < 8; i++) await decodeFile(lines, path.join(root, `lines-${i}.out`), 'bzip2', url(i), { maxRatio: 100, checkedFrom: MiB, task: real.buffer });
+    assert.equal(real.add(0, 0).decoded, 8 * LINES.length);
   });
 
   test('a fetched bomb fails its file at the first attempt, with the bomb as the reason', async () => {

@@ -226,34 +226,67 @@ export interface DecodeLimit {
   readonly maxRatio: number;
   /** Decoded bytes below which an object is not judged: DEFAULT_DECODE_CHECKED_FROM but in tests. */
   readonly checkedFrom: number;
+  /**
+   * The buffer of the DecodeTally of the task the object is read for, where there is one: the
+   * task's objects are then judged together too. A buffer, not the tally, as it goes to decode threads.
+   */
+  readonly task?: SharedArrayBuffer;
 }
 
 /** Smaller decoded objects cannot fill a worker's disk: they are never judged by their ratio. */
 export const DEFAULT_DECODE_CHECKED_FROM = 1024 ** 3;
 
 /**
+ * The bytes a task's objects decoded, and the encoded bytes they came from, together: in shared
+ * memory, as decode threads add to it. Each object alone may stay below `checkedFrom` while a
+ * thousand of them fill the disk.
+ */
+export class DecodeTally {
+  private readonly counts: BigInt64Array;
+  constructor(readonly buffer = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT)) {
+    this.counts = new BigInt64Array(buffer);
+  }
+
+  /** Adds an object's new bytes, answering the task's totals. */
+  add(decoded: number, encoded: number): { decoded: number; encoded: number } {
+    return {
+      decoded: Number(Atomics.add(this.counts, 0, BigInt(decoded))) + decoded,
+      encoded: Number(Atomics.add(this.counts, 1, BigInt(encoded))) + encoded,
+    };
+  }
+}
+
+const bombAdvice = 'and is refused as a decompression bomb; if it is real data, raise INLET_MAX_DECODE_RATIO';
+
+/**
  * Passes an object's decoded bytes on, failing the object once they pass `maxRatio` times the
- * encoded bytes read so far (past `checkedFrom`): a few megabytes of compressed zeros (a
- * decompression bomb) would otherwise fill the worker's scratch disk and fail every task on it.
- * Real logs expand by tens at most; gzip cannot pass about a thousand.
+ * encoded bytes read so far (past `checkedFrom`), or once its task's objects together do: a few
+ * megabytes of compressed zeros (a decompression bomb) would otherwise fill the worker's scratch
+ * disk and fail every task on it. Real logs expand by tens at most; gzip cannot pass about a thousand.
  */
 export class ExpansionLimit extends TransformStream {
   private decoded = 0;
+  private encoded = 0;
+  private readonly task: DecodeTally | undefined;
   constructor(
     private readonly url: string,
     private readonly limit: DecodeLimit,
     private readonly encodedBytes: () => number,
   ) {
     super();
+    this.task = limit.task && new DecodeTally(limit.task);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-    this.decoded += chunk.length;
     const encoded = this.encodedBytes();
-    if (this.decoded <= this.limit.checkedFrom || this.decoded <= this.limit.maxRatio * encoded) return done(null, chunk);
-    done(
-      new SourceError(
-        `${this.url} decodes to more than ${this.limit.maxRatio} times its size (${this.decoded} bytes from ${encoded} so far) and is refused as a decompression bomb; if it is real data, raise INLET_MAX_DECODE_RATIO`,
-      ),
-    );
+    const task = this.task?.add(chunk.length, encoded - this.encoded);
+    this.decoded += chunk.length;
+    this.encoded = encoded;
+    const { checkedFrom, maxRatio } = this.limit;
+    const over = (decoded: number, from: number) => decoded > checkedFrom && decoded > maxRatio * from;
+    if (over(this.decoded, encoded)) return done(new SourceError(`${this.url} decodes to more than ${maxRatio} times its size (${this.decoded} bytes from ${encoded} so far) ${bombAdvice}`));
+    if (task && over(task.decoded, task.encoded)) {
+      return done(new SourceError(`${this.url} and the other objects of its task decode to more than ${maxRatio} times their size together (${task.decoded} bytes from ${task.encoded} so far) ${bombAdvice}`));
+    }
+    done(null, chunk);
   }
 }

@@ -13,7 +13,7 @@ import { bundleObjects, HoldBudget } from '../ingest/bundle.js';
 import { schemaKey } from '../transform/compile.js';
 import { mapLimit } from '../map-limit.js';
 import { fetchToFile } from '../ingest/fetch.js';
-import { DEFAULT_DECODE_CHECKED_FROM } from '../ingest/decompress.js';
+import { DecodeTally, DEFAULT_DECODE_CHECKED_FROM } from '../ingest/decompress.js';
 import { isRejectsUrl, readRejects } from '../sources/rejects-source.js';
 import { planPartitions, writePartitions, type WrittenPartition } from '../ingest/partition.js';
 import { writeQuarantine, type QuarantineFile } from '../ingest/quarantine.js';
@@ -112,6 +112,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const fetchSignal = AbortSignal.any([signal, prefetch.signal]);
   // Small NDJSON and CSV objects are held in memory and read as one bundle (bundle.ts), a budget per chunk.
   const bundling = !replay;
+  // The task's objects are judged together as well as one by one (see ExpansionLimit).
+  const decodeLimit = { maxRatio: ctx.config.maxDecodeRatio, checkedFrom: DEFAULT_DECODE_CHECKED_FROM, task: new DecodeTally().buffer };
   const fetchChunk = (chunk: readonly number[], budget = new HoldBudget()) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
@@ -119,7 +121,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
         : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), {
             attempts: ctx.config.readAttempts,
             signal: fetchSignal,
-            decodeLimit: { maxRatio: ctx.config.maxDecodeRatio, checkedFrom: DEFAULT_DECODE_CHECKED_FROM },
+            decodeLimit,
             version: inputs[i]!.version,
             size: listed[i]!.version === undefined ? undefined : inputs[i]!.size,
             hold: bundling ? (bytes) => budget.take(bytes) : undefined,
