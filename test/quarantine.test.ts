@@ -178,6 +178,21 @@ describe('reject quarantine', () => {
     assert.equal(malformed.status, 400, malformed.text);
     assert.match(malformed.body.detail, /rejects:\/\/\{job uuid\}/);
   });
+
+  test('a replay keeps the line breaks inside quoted fields', async () => {
+    const hosts = ['two\nlines', 'carriage\r\nreturn', 'a "quoted"\nword', 'plain'];
+    const lines = isoLines(hosts.length, Date.UTC(2020, 5, 1)).map((line, i) => line.replace(/^([^,]+),[^,]+,/, `$1,"${hosts[i]!.replaceAll('"', '""')}",`));
+    await s3.put('quarantine', 'breaks/rows.csv', ['timestamp,host,status,bytes,latency,cached', ...lines].join('\n') + '\n');
+    const done = await run('line breaks', 's3://quarantine/breaks/', {}, 'failed');
+    assert.deepEqual(done.details.rows, { read: hosts.length, written: 0, rejected: hosts.length });
+    const replay = await run('replay of line breaks', `rejects://${done.uuid}`, { transform: 'fixed' });
+    assert.deepEqual(replay.details.rows, { read: hosts.length, written: hosts.length, rejected: 0 });
+    const loaded = await scalar(`SELECT host FROM website.events WHERE timestamp >= '2020-06-01' AND timestamp < '2020-06-02' ORDER BY timestamp FORMAT JSONEachRow`);
+    assert.deepEqual(
+      loaded.split('\n').map((row) => JSON.parse(row).host),
+      hosts,
+    );
+  });
 });
 
 describe('collecting every reject of a chunk', () => {

@@ -6,6 +6,8 @@ import { queryRows, withConnection } from '../duckdb/engine.js';
 import { SourceError } from '../errors.js';
 import type { PartitionStorage } from '../storage/storage.js';
 import { quoteLiteral } from '../transform/compile.js';
+import type { CsvOptions } from '../transform/model.js';
+import { scanRecord } from '../ingest/csv-fields.js';
 import type { SourceObject } from './source-url.js';
 
 /**
@@ -29,15 +31,30 @@ export async function* listRejects(catalog: Catalog, orgId: string, jobId: strin
 }
 
 /**
+ * The line a quarantined record is replayed as. A CSV record read whole by `csv` (the replaying
+ * transform's) keeps its line breaks, which are then inside quotes; other text has them as spaces,
+ * so that it stays one record (JSON reads them as spaces too).
+ */
+function replayedLine(text: string, format: string, csv: CsvOptions | undefined): string {
+  if (format === 'csv' && csv) {
+    const record = scanRecord(text, 0, csv);
+    if (!record.open && record.end === text.length) return text;
+  }
+  return text.replace(/[\r\n]/g, ' ');
+}
+
+/**
  * Writes the raw records of one quarantine file to `dest`, one per line in file and line order;
  * answers the bytes written. JSON records (of JSON arrays or documents) are written on one line
- * each; records without raw text (lines too long to read) are left out.
+ * each; records without raw text (lines too long to read) are left out. `csv`: the replaying
+ * transform's options, where it reads CSV.
  */
 export async function readRejects(
   ctx: { catalog: Catalog; storage: PartitionStorage; engine: DuckDBInstance },
   orgId: string,
   objectUrl: string,
   dest: string,
+  csv: CsvOptions | undefined,
   signal: AbortSignal,
 ): Promise<{ bytes: number; path: string }> {
   const m = /^rejects:\/\/([^/]+)\/([^/]+)$/.exec(objectUrl);
@@ -48,12 +65,12 @@ export async function readRejects(
   if (!file) throw new SourceError(`${objectUrl}: the quarantine file is gone (its job was undone, or its table deleted)`);
   const local = await ctx.storage.localFile(file, `${dest}.parquet`, signal);
   const rows = await withConnection(ctx.engine, signal, (c) =>
-    queryRows<{ text: string }>(
+    queryRows<{ text: string; format: string }>(
       c,
-      `SELECT CASE WHEN format = 'json' AND json_valid(raw) THEN json(raw)::VARCHAR ELSE replace(replace(raw, chr(13), ' '), chr(10), ' ') END AS text
+      `SELECT CASE WHEN format = 'json' AND json_valid(raw) THEN json(raw)::VARCHAR ELSE raw END AS text, format
        FROM read_parquet(${quoteLiteral(local)}) WHERE raw IS NOT NULL ORDER BY file, line`,
     ),
   );
-  await writeFile(dest, rows.map((r) => `${r.text}\n`).join(''));
+  await writeFile(dest, rows.map((r) => `${replayedLine(r.text, r.format, csv)}\n`).join(''));
   return { bytes: (await stat(dest)).size, path: dest };
 }

@@ -117,7 +117,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
   const fetchChunk = (chunk: readonly number[], budget = new HoldBudget()) =>
     mapLimit(chunk, FETCH_PARALLELISM, (i) =>
       (replay
-        ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), fetchSignal)
+        ? readRejects({ catalog: ctx.catalog, storage: ctx.storage, engine }, job.org_id, inputs[i]!.url, path.join(scratch, `input-${i}`), transform.type === 'csv' ? transform.csv : undefined, fetchSignal)
         : fetchToFile(sources, inputs[i]!.url, transform.compression, path.join(scratch, `input-${i}`), {
             attempts: ctx.config.readAttempts,
             signal: fetchSignal,
