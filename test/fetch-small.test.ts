@@ -134,3 +134,20 @@ test('an object that decodes to far more than its size is refused as a decompres
     assert.equal(statSync(dest).size, logs.length, `${compression}: ordinary logs load`);
   }
 });
+
+test("a truncated or corrupt xz object fails with what is wrong with it, not the decoder's error code", async () => {
+  const whole = readFileSync(new URL('./fixtures/transform/cdn-access.log.xz', import.meta.url));
+  const cases: [string, Buffer, RegExp][] = [
+    ['truncated.log.xz', whole.subarray(0, Math.floor(whole.length / 2)), /could not be decompressed as xz: ends before its xz stream does: the object is truncated/],
+    ['corrupt.log.xz', Buffer.concat([whole.subarray(0, 40), Buffer.alloc(whole.length - 40, 0x55)]), /could not be decompressed as xz: is corrupt/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    const file = path.join(root, name);
+    writeFileSync(file, bytes);
+    await assert.rejects(
+      () => fetchToFile(sources, pathToFileURL(file).href, 'xz', path.join(root, `${name}.out`), { attempts: 1, signal: new AbortController().signal, decodeLimit }),
+      (err: unknown) => err instanceof SourceError && reason.test(err.message) && !/get_next_output/.test(err.message),
+      name,
+    );
+  }
+});
