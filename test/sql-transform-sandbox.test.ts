@@ -115,6 +115,9 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
       ['SELECT * REPLACE (host || len(equi_width_bins(0, 10, CAST(status AS BIGINT) * 0 + 20000, false))::VARCHAR AS host) FROM {STREAM}', /calls equi_width_bins\(\)/],
       ['SELECT * REPLACE (levenshtein(host, host)::VARCHAR AS host) FROM {STREAM}', /calls levenshtein\(\)/],
       ["SELECT * REPLACE (system.main.current_setting('threads') AS host) FROM {STREAM}", /call functions by their plain name/],
+      ["SELECT * REPLACE (main.current_setting('threads') AS host) FROM {STREAM}", /calls current_setting\(\), which is not on the list/],
+      ["SELECT * REPLACE (pg_catalog.concat(host, 'x') AS host) FROM {STREAM}", /calls "pg_catalog.concat": call functions by their plain name/],
+      ["SELECT * REPLACE (temp.main.concat(host, 'x') AS host) FROM {STREAM}", /call functions by their plain name/],
     ];
     for (const [i, [sql, expected]] of cases.entries()) {
       const response = await saveTransform('loot', `attack-${i}`, sql);
@@ -172,6 +175,8 @@ describe('sql_transform runs as one checked SELECT over {STREAM}', () => {
       ["SELECT * REPLACE (strftime(timestamp, '%Y') || regexp_replace(host, '[ab]', 'x') AS host) FROM {STREAM}", ['2024x', '2024x']],
       ["SELECT * REPLACE (json_object('h', host)->>'$.h' AS host) FROM {STREAM}", ['a', 'b']],
       ['SELECT timestamp, host, __inlet_file, __inlet_row FROM {STREAM}', ['a', 'b']],
+      ["SELECT * REPLACE (['x', host][2] || {'s': status}.s::VARCHAR || MAP {'k': 'm'}['k'] || row(1, 2)[1]::VARCHAR AS host) FROM {STREAM}", ['a200m1', 'b404m1']],
+      ["SELECT * REPLACE (main.concat(host, '!') AS host) FROM {STREAM}", ['a!', 'b!']],
     ];
     const data = ['timestamp,host,status,bytes,latency,cached', '2024-06-01 00:00:00,a,200,1,0.1,false', '2024-06-01 00:00:01,b,404,2,0.2,true'];
     for (const [i, [sql, hosts]] of cases.entries()) {
