@@ -48,6 +48,13 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf('a,b,c\r1,2,3\r'), 3);
   });
 
+  test('one space may lead a quoted field, as DuckDB reads it; after two spaces or a tab a quote is data', async () => {
+    assert.equal(await fieldsOf('1, "a,b", "c\nd",4\n'), 4);
+    assert.equal(await fieldsOf(' "a,b",2\n'), 2);
+    assert.equal(await fieldsOf('1,  "a,b",3\n'), 4);
+    assert.equal(await fieldsOf('1,\t"a,b",3\n'), 4);
+  });
+
   test('a skipped head line that leaves a quoted field open is told, with the head’s length', async () => {
     assert.deepEqual(await headOf('time,"size,n\n1,2,3\n', { skipHead: 1 }), { bytes: 13, lineEnding: '\n' });
     assert.deepEqual(await headOf('\uFEFFé,"x\r\nsecond\r\n1,2\r\n', { skipHead: 2 }), { bytes: Buffer.byteLength('\uFEFFé,"x\r\nsecond\r\n'), lineEnding: '\r\n' });

@@ -30,7 +30,7 @@ async function judge(text: string | Buffer, fields: number, csv: CsvOptions = CS
 
 describe('records judged by their field count before DuckDB reads them', () => {
   test('a file of fitting records is used as it is: past its fields, a record may hold empty ones (DuckDB drops them)', async () => {
-    const text = 'a,b,c\n1,2,3\n6,7,8,\n6,7,8,,,,\n6,7,8,"",\n1,,\n"x,y,z,w",2,3\n"a\nb",2,3,,\n1,2,3,"" \n1,2,3,"",""\t\n1,2,3,\0\n';
+    const text = 'a,b,c\n1,2,3\n6,7,8,\n6,7,8,,,,\n6,7,8,"",\n1,,\n"x,y,z,w",2,3\n"a\nb",2,3,,\n1,2,3,"" \n1,2,3,"",""  \n1,2,3,\0\n1,2,3, ""\n1, "x,y",3\n "x,y", "a\nb",3\n';
     assert.deepEqual(await judge(text, 3), { text, copied: false, misfits: [] });
   });
 
@@ -46,6 +46,16 @@ describe('records judged by their field count before DuckDB reads them', () => {
       [8, 2, '"",""'],
     ]);
     assert.equal(got.text, 'a,b,c\n\n\n\n\n\n\n\n1,2,3\n');
+  });
+
+  test('one space may lead a quoted field, as DuckDB reads it; after two spaces or a tab a quote is data', async () => {
+    const got = await judge('a,b,c\n1, "x,y",3\n1,  "x,y",3\n1,\t"x,y",3\n1,2,3, " "\n1,2,3, \n', 3);
+    assert.deepEqual(got.misfits, [
+      [3, 4, '1,  "x,y",3'],
+      [4, 4, '1,\t"x,y",3'],
+      [5, 4, '1,2,3, " "'],
+      [6, 4, '1,2,3, '],
+    ]);
   });
 
   test('records far from the file’s field count are blanked too', async () => {
@@ -78,8 +88,12 @@ describe('records judged by their field count before DuckDB reads them', () => {
   });
 
   test('text after a quoted field’s closing quote is judged on one line, left to DuckDB across lines (which refuses the file)', async () => {
-    const got = await judge('"x"y,2,3\n"x"  ,2,3\n"x""y",2,3\n1,2,"x"\n"a\nb"c,2,3\n', 3);
-    assert.deepEqual(got.misfits, [[1, 3, '"x"y,2,3']]);
+    const got = await judge('"x"y,2,3\n"x"  ,2,3\n"x""y",2,3\n1,2,"x"\n"a\nb"c,2,3\n1,"x"\t,3\n', 3);
+    // Spaces may follow a closing quote, a tab may not.
+    assert.deepEqual(got.misfits, [
+      [1, 3, '"x"y,2,3'],
+      [6, 3, '1,"x"\t,3'],
+    ]);
     const escaped = await judge('"x\\"y",2,3\n"x"y,2,3\n', 3, { ...CSV, escape: '\\' });
     assert.deepEqual(escaped.misfits, [[2, 3, '"x"y,2,3']]);
   });

@@ -87,7 +87,7 @@ export const recordEnd = (text: string, start: number, csv: CsvOptions): number 
 
 /**
  * Reads one record from `start` as DuckDB does: a quote opens a quoted field only at the start of
- * a field (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
+ * a field or after one space there (elsewhere it is data), and the record ends at a line ending outside quotes. Answers its
  * field count, the last field holding anything (from 1; 0 if none: `""` is empty), where it ends
  * (its line ending, or the text's end), whether a quote is left open, and whether text follows a
  * closing quote (`"x"y`, which DuckDB refuses).
@@ -96,14 +96,16 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
   let fields = 1;
   let content = 0;
   let quoted = false;
-  let fieldStart = true;
-  // After a closing quote, spaces, then the delimiter or the line ending: other text makes DuckDB refuse the record.
+  // 1 at a field's start, 2 after one space there (a quote still opens the field), 0 inside it.
+  let fieldStart = 1;
+  let contentBeforeSpace = 0;
+  // After a closing quote, spaces, then the delimiter or the line ending: other text (a tab too) makes DuckDB refuse the record.
   let closed = false;
   let afterQuote = false;
   for (let i = start; i < text.length; i++) {
     const ch = text[i];
     if (closed) {
-      if (ch !== csv.delimiter && (ch === ' ' || ch === '\t')) continue;
+      if (ch !== csv.delimiter && ch === ' ') continue;
       closed = false;
       if (ch !== csv.delimiter && ch !== '\n' && ch !== '\r' && ch !== csv.comment) afterQuote = true;
     }
@@ -123,13 +125,20 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
       } else content = fields;
     } else if (ch === csv.delimiter) {
       fields++;
-      fieldStart = true;
+      fieldStart = 1;
     } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false, afterQuote };
-    else {
-      if (ch === csv.quote && fieldStart) quoted = true;
+    else if (ch === csv.quote && fieldStart !== 0) {
+      if (fieldStart === 2) content = contentBeforeSpace;
+      quoted = true;
+      fieldStart = 0;
+    } else if (ch === ' ' && fieldStart === 1) {
+      contentBeforeSpace = content;
+      content = fields;
+      fieldStart = 2;
+    } else {
       // DuckDB reads a NUL as no value.
-      else if (ch !== '\0') content = fields;
-      fieldStart = false;
+      if (ch !== '\0') content = fields;
+      fieldStart = 0;
     }
   }
   return { fields, content, end: text.length, open: quoted, afterQuote };

@@ -62,10 +62,22 @@ const QUOTE = 2;
 const ESCAPE = 3;
 const ENDING = 4;
 const COMMENT = 5;
-/** A space or a tab, told apart only where comments are read: a comment line may start with them. */
+/**
+ * A space (one may lead a quoted field), or a tab where comments are read (a comment line may
+ * start with spaces and tabs).
+ */
 const SPACE = 6;
 /** A NUL byte, which DuckDB reads as no value. */
 const NUL = 7;
+
+/**
+ * Where a field is for a quote: at its start a quote opens a quoted field, and so it does after
+ * one space there (DuckDB's reader reads ` "a,b"` as the field `a,b`, but a quote after two spaces
+ * or a tab is data); inside the field a quote is data.
+ */
+const INSIDE = 0;
+const FIELD_START = 1;
+const ONE_SPACE_IN = 2;
 
 /** Where the scan is between pieces of the file. */
 const enum At {
@@ -97,7 +109,9 @@ class RecordScan {
   private count = 1;
   /** The last field of the record going on that holds anything (from 1; 0 if none). */
   private content = 0;
-  private fieldStart = true;
+  private fieldStart = FIELD_START;
+  /** `content` before a space that may lead a quoted field: the space is not the field's if a quote follows. */
+  private contentBeforeSpace = 0;
   /** Whether the record so far holds spaces and tabs only (where comments are read). */
   private blank = true;
   /** Whether the record is a comment line, which DuckDB skips. */
@@ -123,8 +137,8 @@ class RecordScan {
     this.doubled = csv.escape === csv.quote;
     this.escape = this.doubled ? NONE : byteOf(csv.escape);
     const comment = csv.comment === undefined ? NONE : byteOf(csv.comment);
+    this.kind[0x20] = SPACE;
     if (comment !== NONE) {
-      this.kind[0x20] = SPACE;
       this.kind[0x09] = SPACE;
       this.kind[comment] = COMMENT;
     }
@@ -144,7 +158,7 @@ class RecordScan {
   feed(chunk: Buffer): void {
     const { kind, quote, escape, doubled, fields, headLines } = this;
     const n = chunk.length;
-    let { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote } = this;
+    let { at, count, content, fieldStart, contentBeforeSpace, recordStart, blank, line, commentLine, open, afterQuote } = this;
     const offset = this.offset;
     let i = 0;
     // Where the next "\r" is, looked for once a comment needs it (-2: not yet).
@@ -160,14 +174,15 @@ class RecordScan {
         for (; i < n; i++) {
           k = kind[chunk[i]!]!;
           if (k === ORDINARY) {
-            fieldStart = false;
+            fieldStart = INSIDE;
             blank = false;
             content = count;
           } else if (k === DELIMITER) {
             count++;
-            fieldStart = true;
+            fieldStart = FIELD_START;
             blank = false;
-          } else break;
+          } else if (k === SPACE && fieldStart === INSIDE) content = count;
+          else break;
         }
         if (i === n) break;
         if (k === ENDING) {
@@ -192,7 +207,7 @@ class RecordScan {
           line++;
           count = 1;
           content = 0;
-          fieldStart = true;
+          fieldStart = FIELD_START;
           blank = true;
           commentLine = false;
           if (chunk[i] === CR) at = At.AfterCr;
@@ -201,18 +216,22 @@ class RecordScan {
             if (open) open = this.startsAt(recordStart);
           }
         } else if (k === QUOTE) {
-          if (fieldStart) at = At.Quoted;
-          fieldStart = false;
+          if (fieldStart === ONE_SPACE_IN) content = contentBeforeSpace;
+          if (fieldStart !== INSIDE) at = At.Quoted;
+          fieldStart = INSIDE;
           blank = false;
         } else if (k === ESCAPE) {
-          fieldStart = false;
+          fieldStart = INSIDE;
           blank = false;
           content = count;
         } else if (k === SPACE) {
-          fieldStart = false;
+          if (fieldStart === FIELD_START && chunk[i] === 0x20) {
+            contentBeforeSpace = content;
+            fieldStart = ONE_SPACE_IN;
+          } else fieldStart = INSIDE;
           content = count;
         } else if (k === NUL) {
-          fieldStart = false;
+          fieldStart = INSIDE;
           blank = false;
         } else {
           // DuckDB skips a line that starts with a comment (after spaces) and reads a line only up to one.
@@ -244,11 +263,12 @@ class RecordScan {
       } else if (at === At.Closed) {
         const b = chunk[i]!;
         const k = kind[b]!;
-        if (k !== DELIMITER && k !== ENDING && (b === 0x20 || b === 0x09)) continue;
+        // Spaces may follow a closing quote; a tab may not.
+        if (k !== DELIMITER && k !== ENDING && b === 0x20) continue;
         // DuckDB refuses a record with other text after a closing quote; a comment is left to it.
         if (k !== DELIMITER && k !== ENDING && k !== COMMENT) afterQuote = true;
         at = At.Unquoted;
-        fieldStart = false;
+        fieldStart = INSIDE;
         i--;
       } else if (at === At.Comment) {
         // The next "\r" is searched again only once passed: a piece without one is searched once.
@@ -268,7 +288,7 @@ class RecordScan {
         if (chunk[i] !== LF) i--;
       }
     }
-    Object.assign(this, { at, count, content, fieldStart, recordStart, blank, line, commentLine, open, afterQuote });
+    Object.assign(this, { at, count, content, fieldStart, contentBeforeSpace, recordStart, blank, line, commentLine, open, afterQuote });
     const inQuotes = at === At.Quoted || at === At.EscapeInQuotes;
     this.quotedTail = inQuotes && recordStart >= offset ? Buffer.from(chunk.subarray(recordStart - offset)) : undefined;
     this.offset += n;
