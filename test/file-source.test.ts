@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { FileSource } from '../src/sources/file-source.js';
 import { csvOf, CSV_TRANSFORM, JSON_TRANSFORM, logRows, ndjsonOf, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 
@@ -118,4 +120,24 @@ test('small CSV files are bundled where each line is a record, read alone where 
   const hosts = await inlet.api.query("SELECT host, count() FROM website.events WHERE timestamp >= '2024-05-01' AND timestamp < '2024-05-02' GROUP BY host ORDER BY host FORMAT TSV");
   // TSV writes the newline inside the value as \n.
   assert.match(hosts.text, /c\.example\\ncom\t1\n/);
+});
+
+test('a directory listing leaves symbolic links out and tells of each; a link named itself loads what it points to', async () => {
+  const dir = path.join(root, 'linked');
+  mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  writeFileSync(path.join(dir, 'a.csv'), csvOf(logRows(3, Date.UTC(2024, 4, 1))));
+  writeFileSync(path.join(root, 'elsewhere.csv'), csvOf(logRows(4, Date.UTC(2024, 4, 2))));
+  symlinkSync(path.join(root, 'elsewhere.csv'), path.join(dir, 'b-link.csv'));
+  symlinkSync(dir, path.join(dir, 'sub', 'loop'));
+  symlinkSync(path.join(dir, 'missing.csv'), path.join(dir, 'c-dangling.csv'));
+  const told: string[] = [];
+  const listed: string[] = [];
+  for await (const page of new FileSource([root]).list(dir, new AbortController().signal, { pageSize: 10, notListed: (url, why) => told.push(`${path.basename(url)}: ${why.slice(0, 15)}`) })) {
+    listed.push(...page.map((o) => path.basename(o.url)));
+  }
+  assert.deepEqual(listed, ['a.csv']);
+  assert.deepEqual(told, ['b-link.csv: a symbolic link', 'c-dangling.csv: a symbolic link', 'loop: a symbolic link']);
+  const linked = await run('a link named itself', pathToFileURL(path.join(dir, 'b-link.csv')).href);
+  assert.equal(linked.status, 'done', JSON.stringify(linked.details));
+  assert.deepEqual(linked.details.rows, { read: 4, written: 4, rejected: 0 });
 });

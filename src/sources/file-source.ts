@@ -22,7 +22,7 @@ export class FileSource {
       return;
     }
     let page: SourceObject[] = [];
-    for await (const object of walk(real, signal, options.after === undefined ? undefined : path.relative(real, options.after).split(path.sep))) {
+    for await (const object of walk(real, signal, options.after === undefined ? undefined : path.relative(real, options.after).split(path.sep), options.notListed)) {
       page.push(object);
       if (page.length >= options.pageSize) {
         yield page;
@@ -74,24 +74,30 @@ function beforeInWalk(a: readonly string[], b: readonly string[]): boolean {
   return a.length < b.length;
 }
 
+/** Why a directory listing leaves a symbolic link out. */
+const LINK_NOT_FOLLOWED =
+  'a symbolic link, which a directory listing does not follow (a link to a file listed too would load it twice, one to a directory may loop): name the link itself in the job to load what it points to';
+
 /**
  * Files below `dir`, each directory sorted by name, so file:// listings come in the same order
  * as S3's within a directory; `after` (segments below `dir`) skips every file up to it, and
- * every directory that ends before it without reading it.
+ * every directory that ends before it without reading it. Symbolic links are told to `notListed`.
  */
-async function* walk(dir: string, signal: AbortSignal, after: readonly string[] | undefined): AsyncIterable<SourceObject> {
+async function* walk(dir: string, signal: AbortSignal, after: readonly string[] | undefined, notListed?: (url: string, why: string) => void): AsyncIterable<SourceObject> {
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => byName(a.name, b.name));
   for (const entry of entries) {
     if (signal.aborted) return;
     const full = path.join(dir, entry.name);
     const rest = after && after[0] === entry.name ? after.slice(1) : undefined;
     if (entry.isDirectory()) {
-      if (rest && rest.length > 0) yield* walk(full, signal, rest);
-      else if (!after || !beforeInWalk([entry.name], after)) yield* walk(full, signal, undefined);
+      if (rest && rest.length > 0) yield* walk(full, signal, rest, notListed);
+      else if (!after || !beforeInWalk([entry.name], after)) yield* walk(full, signal, undefined, notListed);
     } else if (entry.isFile()) {
       if (after && (beforeInWalk([entry.name], after) || (rest !== undefined && rest.length === 0))) continue;
       const file = await stat(full, { bigint: true });
       yield { url: pathToFileURL(full).href, size: Number(file.size), version: fileVersion(file) };
+    } else if (entry.isSymbolicLink() && !(after && beforeInWalk([entry.name], after))) {
+      notListed?.(pathToFileURL(full).href, LINK_NOT_FOLLOWED);
     }
   }
 }

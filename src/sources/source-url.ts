@@ -25,6 +25,8 @@ export interface ListOptions {
   /** Resume after this object (a path for files, a key for S3): every object up to it was listed before. */
   readonly after?: string;
   readonly pageSize: number;
+  /** Told of each entry a listing leaves out that is no object (a symbolic link in a file:// directory), with why. */
+  readonly notListed?: (url: string, why: string) => void;
 }
 
 /** An object being read, with the version its bytes are of when the source says so. */

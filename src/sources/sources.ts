@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { FileSource } from './file-source.js';
 import { createS3Client, S3Source, type S3RequestObserver } from './s3-source.js';
-import { parseSourceUrl, type OpenedObject, type SourceObject, type SourceUrl } from './source-url.js';
+import { parseSourceUrl, type ListOptions, type OpenedObject, type SourceObject, type SourceUrl } from './source-url.js';
 
 /** Every place a job can read from, chosen by URL scheme. */
 export class Sources {
@@ -67,11 +67,11 @@ export class Sources {
    * The objects at `url`, a page at a time, in an order that does not change between listings;
    * `after` (an object URL this listing answered before) resumes after that object.
    */
-  list(url: SourceUrl, signal: AbortSignal, options: { after?: string; pageSize: number }): AsyncIterable<SourceObject[]> {
+  list(url: SourceUrl, signal: AbortSignal, options: { after?: string; pageSize: number; notListed?: ListOptions['notListed'] }): AsyncIterable<SourceObject[]> {
     const after = options.after === undefined ? undefined : this.parse(options.after);
     if (url.scheme === 's3') return this.s3.list(url.bucket, url.key, signal, { pageSize: options.pageSize, ...(after?.scheme === 's3' ? { after: after.key } : {}) });
     if (url.scheme === 'rejects') throw notHere(url.jobId);
-    return this.files.list(url.path, signal, { pageSize: options.pageSize, ...(after?.scheme === 'file' ? { after: after.path } : {}) });
+    return this.files.list(url.path, signal, { pageSize: options.pageSize, notListed: options.notListed, ...(after?.scheme === 'file' ? { after: after.path } : {}) });
   }
 
   /** Where a file:// object is on this machine (undefined for other schemes). */

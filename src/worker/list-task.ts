@@ -10,6 +10,8 @@ import type { WorkerContext } from './context.js';
 
 /** Listed objects between two progress lines in the log. */
 const LOG_EVERY = 10_000;
+/** Entries left out of a listing that are logged one by one; the rest are counted in its last line. */
+const NOT_LISTED_LOGGED = 10;
 
 /**
  * Lists the job's URL a page at a time, keeps what regex_filter matches (on the full URL) up to
@@ -41,7 +43,15 @@ export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow
   const full = () => settings.max_files > 0 && kept + grouper.pending >= settings.max_files;
   const resumed = after !== undefined;
   if (resumed) ctx.log.info({ job: job.id, after, kept }, 'listing resumes where an earlier attempt got to');
-  const listing = url.scheme === 'rejects' ? listRejects(ctx.catalog, job.org_id, url.jobId, after) : sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize });
+  // Entries that are no objects (symbolic links in a file:// directory) are not loaded: the operator hears of them.
+  let notListed = 0;
+  const tellNotListed = (entry: string, why: string) => {
+    if (notListed++ < NOT_LISTED_LOGGED) ctx.log.warn({ job: job.id, entry, why }, 'left out of the listing');
+  };
+  const listing =
+    url.scheme === 'rejects'
+      ? listRejects(ctx.catalog, job.org_id, url.jobId, after)
+      : sources.list(url, signal, { ...(after === undefined ? {} : { after }), pageSize: ctx.config.listPageSize, notListed: tellNotListed });
   pages: for await (const page of listing) {
     const settledBefore = after;
     const loaded = await loadedOf(page);
@@ -77,5 +87,5 @@ export async function runListTask(ctx: WorkerContext, task: TaskRow, job: JobRow
   const last = grouper.flush();
   if (last) closed.push(last);
   await completeListTask(ctx.catalog, task, owner, closed, skipped);
-  ctx.log.info({ job: job.id, listed, resumed, kept: kept + (last?.files.length ?? 0), skipped: skippedTotal }, 'listing done');
+  ctx.log.info({ job: job.id, listed, resumed, kept: kept + (last?.files.length ?? 0), skipped: skippedTotal, ...(notListed > 0 ? { notListed } : {}) }, 'listing done');
 }
