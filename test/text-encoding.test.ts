@@ -36,8 +36,23 @@ describe('UTF-16 text read as UTF-8', () => {
     }
   });
 
+  test('a UTF-16 text without a mark is told by the NUL bytes of its first ASCII characters', async () => {
+    const json = '{"a":1}\n';
+    const cases: [Buffer, string][] = [
+      [Buffer.from(text, 'utf16le'), text],
+      [Buffer.from(text, 'utf16le').swap16(), text],
+      [Buffer.from(json, 'utf16le'), json],
+    ];
+    for (const [encoded, expected] of cases) {
+      assert.equal(utf8Of(encoded, 'x').toString('utf8'), expected);
+      for (const piece of [1, 3, 4096]) assert.equal((await streamed(encoded, piece)).toString('utf8'), expected, `pieces of ${piece}`);
+    }
+  });
+
   test('anything else passes untouched: UTF-8 with or without its mark, Latin-1, short and empty texts', async () => {
-    const others = [Buffer.from(text), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), Buffer.from('caf\xe9\n', 'latin1'), Buffer.from('a'), Buffer.from('ab\n'), Buffer.alloc(0)];
+    // A NUL in the first bytes of UTF-8 text is no UTF-16 unless it follows (or leads) each of two ASCII characters.
+    const nuls = [Buffer.from('a\0\0\0b\n'), Buffer.from('ab\0\0\n'), Buffer.from('\0\0a\n'), Buffer.from([0xc3, 0, 0xa9, 0])];
+    const others = [Buffer.from(text), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), Buffer.from('caf\xe9\n', 'latin1'), Buffer.from('a'), Buffer.from('ab\n'), Buffer.alloc(0), ...nuls];
     for (const bytes of others) {
       assert.equal(utf8Of(bytes, 'x'), bytes);
       for (const piece of [1, 3, 4096]) assert.deepEqual(await streamed(bytes, piece), bytes);
@@ -91,12 +106,14 @@ describe('jobs over UTF-16 files', () => {
       ['large-le.csv', utf16le(large)],
       ['large-be.csv.gz', gzipSync(utf16be(large))],
       ['large-le.csv.zz', deflateSync(utf16le(large))],
+      ['small-nomark-le.csv', Buffer.from(small, 'utf16le')],
     ];
     for (const [name, bytes] of files) await s3.put('enc', `csv/${name}`, bytes);
     mkdirSync(path.join(root, 'csv'));
     writeFileSync(path.join(root, 'csv', 'small-le.csv'), utf16le(small));
     writeFileSync(path.join(root, 'csv', 'large-be.csv'), utf16be(large));
-    const total = 40 + 40 + 3 * rows + 40 + rows;
+    writeFileSync(path.join(root, 'csv', 'small-nomark-be.csv'), Buffer.from(small, 'utf16le').swap16());
+    const total = 40 + 40 + 3 * rows + 40 + 40 + rows + 40;
     for (const url of ['s3://enc/csv/', `file://${root}/csv/`]) {
       const done = await run(url);
       assert.equal(done.status, 'done', JSON.stringify(done.details));

@@ -7,10 +7,15 @@ const MARK_LENGTH = 4;
 
 type Utf16 = 'utf-16le' | 'utf-16be';
 
+/** A character that starts a line of text: printable ASCII, a tab or a line ending. */
+const isTextAscii = (byte: number | undefined) => byte !== undefined && ((byte >= 0x20 && byte < 0x7f) || byte === 0x09 || byte === 0x0a || byte === 0x0d);
+
 /**
  * The UTF-16 encoding a text's byte order mark names, or undefined for anything else (UTF-8,
  * with or without its mark, is read as it is). A UTF-32 mark fails the file: no decoder here
- * reads it, and read as UTF-16 it would load as rows of NUL characters.
+ * reads it, and read as UTF-16 it would load as rows of NUL characters. Without a mark, text
+ * whose first two characters are ASCII with a NUL byte after (or before) each is UTF-16 too:
+ * UTF-8 text holds no NUL, and a CSV header or a JSON record starts with ASCII.
  */
 export function utf16Of(head: Buffer, url: string): Utf16 | undefined {
   const [a, b, c, d] = head;
@@ -19,6 +24,8 @@ export function utf16Of(head: Buffer, url: string): Utf16 | undefined {
   }
   if (a === 0xff && b === 0xfe) return 'utf-16le';
   if (a === 0xfe && b === 0xff) return 'utf-16be';
+  if (isTextAscii(a) && b === 0 && isTextAscii(c) && d === 0) return 'utf-16le';
+  if (a === 0 && isTextAscii(b) && c === 0 && isTextAscii(d)) return 'utf-16be';
   return undefined;
 }
 
