@@ -76,6 +76,15 @@ describe('system tables, of the caller org only', () => {
     }
   });
 
+  test("DESCRIBE of a table that does not exist, or is another org's, is UNKNOWN_TABLE, as ClickHouse answers", async () => {
+    for (const sql of ['DESCRIBE TABLE website.nothing', 'DESC nowhere.events']) {
+      const answer = await inlet.api.query(sql);
+      assert.equal(answer.status, 400, `${sql}: ${answer.text}`);
+      assert.match(answer.text, /Code: 60\. .*doesn't exist \(UNKNOWN_TABLE\)/, sql);
+    }
+    assert.equal((await inlet.api.query('DESCRIBE system.tables')).status, 200);
+  });
+
   test('SHOW and DESCRIBE of anything else are syntax errors', async () => {
     for (const sql of ['SHOW TABLES FROM', 'DESCRIBE website', 'SHOW TABLES FROM website WHERE x']) {
       const answer = await inlet.api.query(sql);

@@ -111,6 +111,8 @@ export class QueryPlanner {
     this.template ??= parseSerialized(await parser.serialize('SELECT NULL'));
     const tree = parseSerialized(await parser.serialize(statement.sql));
     refuseUnsafeCalls(tree);
+    // A DESCRIBE reads system.columns, which holds nothing for a table that does not exist: resolving it answers UNKNOWN_TABLE.
+    if (statement.describes) await this.resolve(orgId, statement.describes, changes);
     const tables = await Promise.all(tableRefs(tree).map((ref) => this.resolve(orgId, ref, changes)));
     const byKey = new Map(tables.map((t) => [refKey(t.ref), t]));
     const uses = timeBounds(tree, (ref) => byKey.get(refKey(ref))?.transform?.primary ?? '');

@@ -1,6 +1,7 @@
 import { QueryError } from '../errors.js';
 import { clickhouseNames } from './aliases.js';
 import { clickhouseCalls } from './calls.js';
+import type { TableRef } from './ast.js';
 import { isWord, tokenize, type Token } from './lexer.js';
 import { SYSTEM_DATABASE, SYSTEM_SCHEMA, SYSTEM_TABLE_NAMES } from './system-names.js';
 import { quoteIdent, quoteLiteral } from '../transform/compile.js';
@@ -44,6 +45,8 @@ export interface Statement {
   readonly settings: Readonly<Record<string, string>>;
   /** `EXPLAIN <select>`: answer the plan and the partitions it would read, not the rows. */
   readonly explain: boolean;
+  /** The table a DESCRIBE names: it must exist, as ClickHouse answers UNKNOWN_TABLE for one that does not. */
+  readonly describes?: TableRef;
 }
 
 export function outputFormat(name: string): OutputFormat {
@@ -254,11 +257,11 @@ const isName = (token: Token | undefined): token is Token => token?.kind === 'wo
  * [TABLE] db.table, which SQL tools send to list what there is, as SELECTs of the system tables
  * (system-tables.ts); undefined for any other statement.
  */
-function introspection(sql: string): string | undefined {
+function introspection(sql: string): { sql: string; describes?: TableRef } | undefined {
   // Most statements are SELECTs: they are not tokenized again to learn so.
   if (!/^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:SHOW|DESC)/i.test(sql)) return undefined;
   const tokens = tokenize(sql);
-  if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'DATABASES') && tokens.length === 2) return 'SELECT name FROM system.databases ORDER BY name';
+  if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'DATABASES') && tokens.length === 2) return { sql: 'SELECT name FROM system.databases ORDER BY name' };
   if (isWord(tokens[0], 'SHOW') && isWord(tokens[1], 'TABLES')) {
     let i = 2;
     const conditions = ["database <> 'system'"];
@@ -271,7 +274,7 @@ function introspection(sql: string): string | undefined {
       i += 2;
     }
     if (i !== tokens.length) throw new QueryError("Syntax error: SHOW TABLES takes [FROM db] [LIKE 'pattern'] only (SYNTAX_ERROR)");
-    return `SELECT name FROM system.tables WHERE ${conditions.join(' AND ')} ORDER BY name`;
+    return { sql: `SELECT name FROM system.tables WHERE ${conditions.join(' AND ')} ORDER BY name` };
   }
   if (isWord(tokens[0], 'DESCRIBE') || isWord(tokens[0], 'DESC')) {
     const i = isWord(tokens[1], 'TABLE') ? 2 : 1;
@@ -279,10 +282,13 @@ function introspection(sql: string): string | undefined {
     if (!isName(project) || dot?.text !== '.' || !isName(table) || tokens.length !== i + 3) {
       throw new QueryError('Syntax error: DESCRIBE takes a table named as project.table (SYNTAX_ERROR)');
     }
-    return (
-      "SELECT name, type, default_kind AS default_type, default_expression, comment, '' AS codec_expression, '' AS ttl_expression FROM system.columns " +
-      `WHERE database = ${quoteLiteral(unquote(project))} AND "table" = ${quoteLiteral(unquote(table))} ORDER BY position`
-    );
+    return {
+      sql:
+        "SELECT name, type, default_kind AS default_type, default_expression, comment, '' AS codec_expression, '' AS ttl_expression FROM system.columns " +
+        `WHERE database = ${quoteLiteral(unquote(project))} AND "table" = ${quoteLiteral(unquote(table))} ORDER BY position`,
+      // The system database is a schema of another name in the sandbox (see systemTableNames).
+      describes: { project: unquote(project) === SYSTEM_DATABASE ? SYSTEM_SCHEMA : unquote(project), table: unquote(table) },
+    };
   }
   return undefined;
 }
@@ -321,7 +327,8 @@ export function parseStatement(text: string): Statement {
   const explain = isWord(tokens[0], 'EXPLAIN');
   if (explain) sql = sql.slice((isWord(tokens[1], 'PLAN') ? tokens[1]! : tokens[0]!).end).trim();
   if (sql === '') throw new QueryError('Empty query: send a SELECT statement as the POST body or as ?query=');
-  sql = systemTableNames(introspection(sql) ?? sql);
+  const shown = introspection(sql);
+  sql = systemTableNames(shown?.sql ?? sql);
   sql = rewriteLimitBy(rewriteParametric(unixTimeLiterals(clickhouseCalls(clickhouseNames(sql)))));
-  return { sql, format, settings, explain };
+  return { sql, format, settings, explain, ...(shown?.describes ? { describes: shown.describes } : {}) };
 }
