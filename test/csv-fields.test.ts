@@ -136,6 +136,21 @@ describe('quotes DuckDB would read past a line', () => {
     }
   });
 
+  test('a quoted field that spans lines, closes and is followed by text is one reject, the records after it loaded', async () => {
+    const good = (i: number) => `2024-01-01 00:00:0${i},v${i},${i}\n`;
+    const { account, rows } = await loadCsv(`${good(1)}2024-01-01 00:00:02,"two\nlines"x,2\n${good(3)}`, {});
+    assert.equal(account.rowsRead, 3);
+    assert.equal(account.rowsRejected, 1);
+    assert.equal(account.rejects[0]!.line, 2);
+    assert.match(account.rejects[0]!.reason, /^UNQUOTED VALUE/);
+    assert.deepEqual(
+      rows.map((r) => r.v),
+      ['v1', 'v3'],
+    );
+    // A quote opened after such a record and never closed still refuses the file, naming its line.
+    await assert.rejects(loadCsv(`${good(1)}2024-01-01 00:00:02,"two\nlines"x,2\n${good(3)}2024-01-01 00:00:04,"oops,4\n${good(5)}`, {}), /line 4: a quoted field opens on this line/);
+  });
+
   test('a stray quote in the first record leaves the field count as DuckDB reads it', async () => {
     const { account, rows } = await loadCsv('2024-01-01 00:00:00,5" disk,1\n2024-01-01 00:00:01,y,2\n2024-01-01 00:00:02,z,3\n', {});
     assert.deepEqual(account, { rowsRead: 3, rowsWritten: 3, rowsRejected: 0, rejects: [] });

@@ -4,9 +4,10 @@ import { queryRows } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { ACCEPTED_FILTER, BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transform/bookkeeping.js';
 import { compileSelect, fittedRowsSql, quoteIdent, readSql, storedColumns, type ReadShape } from '../transform/compile.js';
-import type { Transform } from '../transform/model.js';
+import type { CsvOptions, Transform } from '../transform/model.js';
 import { runSqlTransform } from '../transform/sql-transform.js';
 import { unbundleRejects } from './bundle.js';
+import { scanRecord } from './csv-fields.js';
 import { originalLine, type DroppedLine } from './long-lines.js';
 import { collectRejects, DROPPED_BY_SQL_TRANSFORM, RAW_FORMAT, scanRawText, UNFIT_FROM_SQL_TRANSFORM, type KeptRejects } from './rejects.js';
 
@@ -243,7 +244,7 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
       `INSERT INTO ${o.shiftsTable} SELECT [${group.numbers.join(', ')}][file_id::BIGINT + 1], line - (row_number() OVER (PARTITION BY file_id ORDER BY line) - 1)
        FROM (SELECT DISTINCT file_id, line FROM ${rejectsName}_errors${o.judgedTable ? ` UNION SELECT j, blanked FROM ${o.judgedTable} WHERE g = ${g} AND blanked IS NOT NULL` : ''})`,
     );
-    if (group.shape === 'csv') await refuseUnclosedQuote(connection, `${rejectsName}_errors`, group);
+    if (group.shape === 'csv') await refuseUnclosedQuote(connection, `${rejectsName}_errors`, group, transform.csv);
   }
 
   const perFile = await queryRows<{ f: number; first: bigint; good: bigint; bad: bigint }>(
@@ -298,15 +299,18 @@ export class UnreadableFileError extends SourceError {
 /**
  * DuckDB reads everything after a quote that opens a field and never closes as that one field, of
  * one refused record: the rest of the file would vanish into a single reject. The file is refused
- * whole instead, with the line and the fix. A refused record whose text spans lines is one (DuckDB's
- * text of a record after a blank line starts with that line's ending, which is not one).
+ * whole instead, with the line and the fix. Such a record is its file's last refused one whose text
+ * spans lines (DuckDB's text of a record after a blank line starts with that line's ending, which
+ * is not one), and its text leaves a quote open: a quoted field that spans lines, closes and is
+ * followed by other text is one reject like any other, and DuckDB reads on after it.
  */
-async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string, group: ReadGroup): Promise<void> {
-  const [open] = await queryRows<{ f: bigint; line: bigint }>(
+async function refuseUnclosedQuote(connection: DuckDBConnection, errors: string, group: ReadGroup, csv: CsvOptions): Promise<void> {
+  const lastPerFile = await queryRows<{ f: bigint; line: bigint; text: string | null }>(
     connection,
-    `SELECT file_id AS f, line FROM ${errors}
-     WHERE error_type = 'UNQUOTED VALUE' AND strpos(trim(csv_line, chr(13) || chr(10)), chr(10)) > 0 ORDER BY file_id, line LIMIT 1`,
+    `SELECT file_id AS f, max(line) AS line, arg_max(csv_line, line) AS text FROM ${errors}
+     WHERE error_type = 'UNQUOTED VALUE' AND strpos(trim(csv_line, chr(13) || chr(10)), chr(10)) > 0 GROUP BY file_id ORDER BY file_id`,
   );
+  const open = lastPerFile.find((r) => r.text === null || scanRecord(r.text.replace(/^[\r\n]+/, ''), 0, csv).open);
   if (!open) return;
   const line = originalLine(Number(open.line), group.droppedLines[Number(open.f)]!);
   throw new UnreadableFileError(group.numbers[Number(open.f)]!, unclosedQuoteMessage(line));

@@ -188,7 +188,7 @@ class RecordScan {
         if (k === ENDING) {
           const end = offset + i;
           if (line > headLines && end > recordStart && !commentLine) {
-            // A record spanning lines whose quote closes before other text is DuckDB's to refuse, and the file's (convert.ts refuseUnclosedQuote).
+            // A record spanning lines whose quote closes before other text is DuckDB's to refuse, as one reject (convert.ts refuseUnclosedQuote tells it from a quote never closed).
             const why: Why | undefined =
               afterQuote && recordStart >= offset && !chunk.subarray(recordStart - offset, i).includes(LF) && !chunk.subarray(recordStart - offset, i).includes(CR)
                 ? 'quote'
