@@ -33,6 +33,9 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf('a,b,c\n1,2\n'), 3);
     assert.equal(await fieldsOf('\uFEFFh1,h2\r\n\r\n1,2,3,4\r\n', { skipHead: 1 }), 4);
     assert.equal(await fieldsOf('# made by hand\n\n1;2\n', { delimiter: ';', comment: '#' }), 2);
+    // A line is read only up to a comment, and one that starts with it after spaces is no record.
+    assert.equal(await fieldsOf('a,b#c,"d\ne,f\n', { comment: '#' }), 2);
+    assert.equal(await fieldsOf(' #c,d,e\n\t# f,g\na,b\n', { comment: '#' }), 2);
     assert.equal(await fieldsOf('x\n', { skipHead: 1 }), undefined);
     assert.equal(await fieldsOf(''), undefined);
   });

@@ -72,7 +72,7 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
       if (record.open || record.end > end) quotedHead = true;
       skipped++;
       if (skipped === csv.skipHead && newline >= 0) headEnd = newline + 1;
-    } else if (line !== '' && !(csv.comment !== undefined && line.startsWith(csv.comment))) {
+    } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
       const record = scanRecord(text, pos, csv);
       return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head() };
     }
@@ -127,7 +127,13 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
       fields++;
       fieldStart = 1;
     } else if (ch === '\n' || ch === '\r') return { fields, content, end: i, open: false, afterQuote };
-    else if (ch === csv.quote && fieldStart !== 0) {
+    else if (ch === csv.comment) {
+      // DuckDB reads a line only up to a comment outside quotes: the record ends with the line.
+      const lf = text.indexOf('\n', i);
+      const cr = text.indexOf('\r', i);
+      const end = lf < 0 ? (cr < 0 ? text.length : cr) : cr < 0 ? lf : Math.min(lf, cr);
+      return { fields, content, end, open: false, afterQuote };
+    } else if (ch === csv.quote && fieldStart !== 0) {
       if (fieldStart === 2) content = contentBeforeSpace;
       quoted = true;
       fieldStart = 0;
