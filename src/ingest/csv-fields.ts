@@ -122,7 +122,7 @@ export function scanRecord(text: string, start: number, csv: CsvOptions): { fiel
           quoted = false;
           closed = true;
         }
-      } else content = fields;
+      } else if (ch !== '\0') content = fields;
     } else if (ch === csv.delimiter) {
       fields++;
       fieldStart = 1;

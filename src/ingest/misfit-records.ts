@@ -242,7 +242,8 @@ class RecordScan {
         const k = kind[chunk[i]!]!;
         if (k === QUOTE) at = doubled ? At.QuoteInQuotes : At.Closed;
         else if (k === ESCAPE) at = At.EscapeInQuotes;
-        else {
+        // A NUL is no value inside quotes too: `"\0"` past the file's fields is an empty one.
+        else if (k !== NUL) {
           content = count;
           const next = nextOf(chunk, quote, escape, i + 1);
           i = (next < 0 ? n : next) - 1;
