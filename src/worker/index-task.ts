@@ -137,6 +137,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       let mark = performance.now();
       const fetched = await next!;
       phases.fetchMs += performance.now() - mark;
+      // Converting starts here: bundling and the checks of readGroups read every byte before DuckDB does.
+      mark = performance.now();
       signal.throwIfAborted();
       const failures = fetched.flatMap((r, j) => (r.status === 'rejected' ? [{ url: inputs[chunk[j]!]!.url, error: errorMessage(r.reason), reason: r.reason }] : []));
       if (failures.length > 0) throw inputError(inputs, failures);
@@ -172,7 +174,6 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
       await withConnection(engine, signal, async (connection) => {
         let converted: ConvertedChunk | undefined;
         try {
-          mark = performance.now();
           // Shared, so its partitions can be written on several connections at once.
           const sqlTransformTimeoutMs = ctx.config.sqlTransformTimeoutSeconds * 1000;
           const options = { connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects, sqlTransformTimeoutMs };
