@@ -51,6 +51,16 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf('a,b,c\r1,2,3\r'), 3);
   });
 
+  test('lines that all end in a lone "\r" (old Mac files) are lines of the skipped head too', async () => {
+    assert.equal(await fieldsOf('h1,h2\r1,2,3,4\r5,6,7,8\r', { skipHead: 1 }), 4);
+    assert.equal(await fieldsOf('h\r\r# by hand\r1,2,3\r', { skipHead: 1, comment: '#' }), 3);
+    assert.equal(await fieldsOf('h1\rh2\r1,2,3', { skipHead: 2 }), 3);
+    assert.equal(await fieldsOf('h1\r', { skipHead: 1 }), undefined);
+    // A head line that leaves a quote open is blanked with the file's own line ending.
+    assert.deepEqual(await headOf('t,"size\r1,2\r', { skipHead: 1 }), { bytes: 8, lineEnding: '\r' });
+    assert.deepEqual(await headOf('t,"size\r\n1,2\r\n', { skipHead: 1 }), { bytes: 9, lineEnding: '\r\n' });
+  });
+
   test('one space may lead a quoted field, as DuckDB reads it; after two spaces or a tab a quote is data', async () => {
     assert.equal(await fieldsOf('1, "a,b", "c\nd",4\n'), 4);
     assert.equal(await fieldsOf(' "a,b",2\n'), 2);

@@ -19,7 +19,17 @@ export interface CsvLook {
 
 export interface QuotedHead {
   readonly bytes: number;
-  readonly lineEnding: '\n' | '\r\n';
+  readonly lineEnding: LineEnding;
+}
+
+type LineEnding = '\n' | '\r\n' | '\r';
+
+/** Where the line from `pos` ends, and its ending ("\n", "\r\n" or a lone "\r", as DuckDB takes a file's lines); undefined when the text ends first. */
+function lineAt(text: string, pos: number): { end: number; ending: LineEnding } | undefined {
+  const lf = text.indexOf('\n', pos);
+  const cr = text.indexOf('\r', pos);
+  if (cr >= 0 && (lf < 0 || cr < lf)) return { end: cr, ending: text[cr + 1] === '\n' ? '\r\n' : '\r' };
+  return lf < 0 ? undefined : { end: lf, ending: '\n' };
 }
 
 /**
@@ -61,25 +71,26 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let skipped = 0;
   let quotedHead = false;
-  let headEnd: number | undefined = csv.skipHead === 0 ? 0 : undefined;
-  const head = (): QuotedHead | undefined => (quotedHead && headEnd !== undefined ? { bytes: Buffer.byteLength(text.slice(0, headEnd), 'utf8'), lineEnding: text[headEnd - 2] === '\r' ? '\r\n' : '\n' } : undefined);
+  let head: QuotedHead | undefined;
+  let headLineEnding: LineEnding = '\n';
   while (pos < text.length) {
-    const newline = text.indexOf('\n', pos);
-    const end = newline < 0 ? text.length : newline;
-    const line = text.slice(pos, end).replace(/\r$/, '');
+    const ending = lineAt(text, pos);
+    const end = ending?.end ?? text.length;
+    const line = text.slice(pos, end);
     if (skipped < csv.skipHead) {
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end > end) quotedHead = true;
       skipped++;
-      if (skipped === csv.skipHead && newline >= 0) headEnd = newline + 1;
+      if (ending) headLineEnding = ending.ending;
+      if (skipped === csv.skipHead && ending && quotedHead) head = { bytes: Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8'), lineEnding: headLineEnding };
     } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
       const record = scanRecord(text, pos, csv);
-      return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head() };
+      return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head };
     }
-    if (newline < 0) break;
-    pos = newline + 1;
+    if (!ending) break;
+    pos = end + ending.ending.length;
   }
-  return { fields: undefined, complete: false, quotedHead: head() };
+  return { fields: undefined, complete: false, quotedHead: head };
 }
 
 /** Where the record starting at `start` of `text` ends: its line ending outside quotes, or the text's end. */
