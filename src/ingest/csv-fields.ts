@@ -24,12 +24,19 @@ export interface QuotedHead {
 
 type LineEnding = '\n' | '\r\n' | '\r';
 
-/** Where the line from `pos` ends, and its ending ("\n", "\r\n" or a lone "\r", as DuckDB takes a file's lines); undefined when the text ends first. */
-function lineAt(text: string, pos: number): { end: number; ending: LineEnding } | undefined {
-  const lf = text.indexOf('\n', pos);
-  const cr = text.indexOf('\r', pos);
-  if (cr >= 0 && (lf < 0 || cr < lf)) return { end: cr, ending: text[cr + 1] === '\n' ? '\r\n' : '\r' };
-  return lf < 0 ? undefined : { end: lf, ending: '\n' };
+/**
+ * Where each line of `text` ends, and its ending ("\n", "\r\n" or a lone "\r", as DuckDB takes a
+ * file's lines); undefined when the text ends first. Asked line by line from the start: the next
+ * "\r" is searched again only once passed, so a text without one is searched for it once.
+ */
+function lineEnds(text: string): (pos: number) => { end: number; ending: LineEnding } | undefined {
+  let cr = -2;
+  return (pos) => {
+    if (cr === -2 || (cr >= 0 && cr < pos)) cr = text.indexOf('\r', pos);
+    const lf = text.indexOf('\n', pos);
+    if (cr >= 0 && (lf < 0 || cr < lf)) return { end: cr, ending: text[cr + 1] === '\n' ? '\r\n' : '\r' };
+    return lf < 0 ? undefined : { end: lf, ending: '\n' };
+  };
 }
 
 /**
@@ -72,17 +79,16 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
   let skipped = 0;
   let quotedHead = false;
   let head: QuotedHead | undefined;
-  let headLineEnding: LineEnding = '\n';
+  const lineAt = lineEnds(text);
   while (pos < text.length) {
-    const ending = lineAt(text, pos);
+    const ending = lineAt(pos);
     const end = ending?.end ?? text.length;
     const line = text.slice(pos, end);
     if (skipped < csv.skipHead) {
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end > end) quotedHead = true;
       skipped++;
-      if (ending) headLineEnding = ending.ending;
-      if (skipped === csv.skipHead && ending && quotedHead) head = { bytes: Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8'), lineEnding: headLineEnding };
+      if (skipped === csv.skipHead && ending && quotedHead) head = { bytes: Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8'), lineEnding: ending.ending };
     } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
       const record = scanRecord(text, pos, csv);
       return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head };
