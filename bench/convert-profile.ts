@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { openDuckDB } from '../src/duckdb/instances.js';
 import { withConnection } from '../src/duckdb/engine.js';
-import { convertFiles } from '../src/ingest/convert.js';
+import { convertChunk } from '../src/ingest/convert-chunk.js';
 import { writePartitions } from '../src/ingest/partition.js';
 import { writeQuarantine } from '../src/ingest/quarantine.js';
 import { readGroups } from '../src/ingest/read-groups.js';
@@ -51,11 +51,14 @@ try {
       await withConnection(engine, undefined, async (connection) => {
         const statements = timeStatements(connection);
         const looking = performance.now();
-        const groups = await readGroups(transform, files, { maxLineBytes: 1 << 20, copyOf: (j) => `${files[j]}.lines` });
+        // As an INDEX task reads: strictly first, its records judged only if DuckDB refuses one.
+        const lines = { maxLineBytes: 1 << 20, copyOf: (j: number) => `${files[j]}.lines` };
+        const groups = await readGroups(transform, files, lines, { judge: false });
         const start = performance.now();
         // DuckDB's threads run in this process: its CPU is the statements' CPU.
         const cpuStart = process.cpuUsage();
-        const chunk = await convertFiles({ connection, transform, groups, fileCount: files.length, shared: true, keepRejects: values['no-keep'] ? undefined : 1_000_000 });
+        const options = { connection, transform, groups, fileCount: files.length, shared: true, keepRejects: values['no-keep'] ? undefined : 1_000_000 };
+        const { chunk } = await convertChunk(options, { lines, evenOf: (j) => `${files[j]}.even` });
         const converted = performance.now();
         const cpuConverted = process.cpuUsage();
         const kept = await writeQuarantine(chunk, { jobId: 'profile', urls: files, file: path.join(dir, `rejects-${run}.parquet`) });

@@ -46,7 +46,29 @@ export interface ReadGroup {
   readonly droppedLines: readonly (readonly DroppedLine[])[];
   /** Set when `files` is one bundle of the files' NDJSON lines (see bundle.ts): the bundle line each file's lines start on, parallel to `numbers`. */
   readonly bundleStarts?: readonly number[];
+  /**
+   * Set when the files' records were not judged for their field count and encoding (see
+   * readGroups): DuckDB reads them keeping no rejects, and the read fails with UnjudgedRecordsError
+   * on the first record it refuses, for the caller to judge the files and convert again.
+   */
+  readonly unjudged?: boolean;
 }
+
+/**
+ * DuckDB refused a record of an unjudged group (ReadGroup.unjudged): convert the chunk again with
+ * its groups judged (judgeGroups). Not a failure of the files, and never reported as one.
+ */
+export class UnjudgedRecordsError extends Error {}
+
+/** How DuckDB's CSV reader fails a strict read on a record it refuses (a record's field count, its encoding, a quote). */
+const REFUSED_RECORD = /CSV Error on Line/;
+
+/**
+ * DuckDB's CSV reader (which reads CSV and NDJSON lines) takes the line ending of a file's first
+ * line for all of them, and fails the whole file, not the line, on a line ending otherwise: "\n"
+ * and "\r\n" mixed (files of two systems put together) or a lone "\r" (see line-endings.ts).
+ */
+export const UNEVEN_LINE_ENDINGS = /CSV Parser state machine reached an invalid state/;
 
 /** What convertFiles reads, and how its converted rows are kept. */
 export interface ConvertOptions {
@@ -117,7 +139,7 @@ export async function convertFiles(options: ConvertOptions): Promise<ConvertedCh
     const { droppedTraceable } = await convertInto(chunk, { groups, fileCount, nowMs, id, shiftsTable, judgedTable, fittedTable, drops, keepRaw, sqlTransformTimeoutMs: options.sqlTransformTimeoutMs });
     // A chunk without rejects (the usual one) keeps none and costs nothing more.
     if (keepRejects !== undefined && keepRejects > 0 && chunk.accounts.some((a) => a.rowsRejected > 0)) {
-      const rejectsNames = groups.map((_, g) => rejectsNameOf(id, g));
+      const rejectsNames = groups.map((group, g) => (group.unjudged ? undefined : rejectsNameOf(id, g)));
       chunk.rejects = await collectRejects({ connection, transform, groups, converted, accepted: chunk.accepted, shiftsTable, judgedTable, fittedTable, rejectsNames, droppedTraceable, id, drops }, keepRejects);
     }
   } catch (err) {
@@ -201,8 +223,8 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
       accounts[n]!.rowsRejected += lines.length;
       accounts[n]!.rejects.push(...lines.slice(0, REJECT_SAMPLES_PER_FILE).map((l) => ({ line: l.line, column: l.column ?? null, reason: l.reason })));
     }
-    const rejectsName = rejectsNameOf(o.id, g);
-    o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
+    const rejectsName = group.unjudged ? undefined : rejectsNameOf(o.id, g);
+    if (rejectsName) o.drops.push(`DROP TABLE IF EXISTS ${rejectsName}_errors`, `DROP TABLE IF EXISTS ${rejectsName}_scans`);
     const read = {
       files: group.files,
       shape: group.shape,
@@ -223,6 +245,8 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
+    // Read strictly, DuckDB refused no record, and no misfit was blanked (only long lines were taken out, which shift nothing).
+    if (rejectsName === undefined) continue;
     if (group.bundleStarts) await unbundleRejects(connection, `${rejectsName}_errors`, group, transform);
     // DuckDB reports a short record once per missing field: one record, one reject. Errors of a
     // whole line (LINE SIZE OVER MAXIMUM) have no column_idx, and arg_min skips NULL keys.
@@ -333,6 +357,7 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
   try {
     await connection.run(sql);
   } catch (err) {
+    if (group.unjudged && REFUSED_RECORD.test(errorMessage(err)) && !UNEVEN_LINE_ENDINGS.test(errorMessage(err))) throw new UnjudgedRecordsError('DuckDB refused a record of files not judged beforehand', { cause: err });
     const malformed = MALFORMED_JSON.exec(errorMessage(err));
     const file = malformed ? group.files.indexOf(malformed[1]!) : -1;
     if (malformed && file >= 0) {

@@ -1,19 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, UnreadableFileError, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
+import { convertFiles, UNEVEN_LINE_ENDINGS, UnreadableFileError, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
 import { outputFile } from './decompress.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
 const SPACE = 0x20;
-
-/**
- * DuckDB's CSV reader (which reads CSV and NDJSON lines) takes the line ending of a file's first
- * line for all of them, and fails the whole file, not the line, on a line ending otherwise: "\n"
- * and "\r\n" mixed (files of two systems put together) or a lone "\r".
- */
-const UNEVEN_LINE_ENDINGS = /CSV Parser state machine reached an invalid state/;
 
 /**
  * The file's bytes with every "\r\n" as "\n". In NDJSON, where JSON text holds a "\r" only as

@@ -4,7 +4,8 @@ import { BLANK_COLUMN, FILE_COLUMN, REASON_COLUMN, ROW_COLUMN } from '../transfo
 import { storedColumns } from '../transform/compile.js';
 import type { Transform } from '../transform/model.js';
 import type { FileAccount } from './convert.js';
-import { convertWithEvenLineEndings } from './line-endings.js';
+import { convertChunk } from './convert-chunk.js';
+import { DEFAULT_MAX_LINE_BYTES } from './long-lines.js';
 import { readGroups } from './read-groups.js';
 
 /** What became of one input record: the row it loads as, or why it does not load. */
@@ -30,9 +31,10 @@ function plain(value: unknown): unknown {
  * the golden tests. The same SQL as an INDEX task, so what it shows is what a job would load.
  */
 export async function previewFiles(connection: DuckDBConnection, transform: Transform, files: readonly string[], nowMs = Date.now()): Promise<Preview> {
-  const groups = await readGroups(transform, files);
-  // The validator's files are its own temporary copies: an even copy goes beside each.
-  const { chunk } = await convertWithEvenLineEndings({ connection, transform, groups, fileCount: files.length, nowMs }, (i) => `${files[i]}.even`);
+  // The validator's files are its own temporary copies: the copies made while reading go beside each.
+  const lines = { maxLineBytes: DEFAULT_MAX_LINE_BYTES, copyOf: (i: number) => `${files[i]}.lines` };
+  const groups = await readGroups(transform, files, lines, { judge: false });
+  const { chunk } = await convertChunk({ connection, transform, groups, fileCount: files.length, nowMs }, { lines, evenOf: (i) => `${files[i]}.even` });
   const accounts = chunk.accounts;
   const names = storedColumns(transform).map((c) => c.name);
   const rows = await queryRows(

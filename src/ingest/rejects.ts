@@ -27,8 +27,8 @@ export interface ChunkTables {
   readonly shiftsTable: string;
   /** The records judged before DuckDB read the files, if any were (see convert.ts judgedRecords). */
   readonly judgedTable: string | undefined;
-  /** The reject tables of the group at the same index (DuckDB's `<name>_errors`). */
-  readonly rejectsNames: readonly string[];
+  /** The reject tables of the group at the same index (DuckDB's `<name>_errors`); none for a group read strictly (ReadGroup.unjudged). */
+  readonly rejectsNames: readonly (string | undefined)[];
   /** The sql_transform's rows fitted to the table's columns, with the reason a row did not fit (see fittedRowsSql); absent without one. */
   readonly fittedTable: string | undefined;
   /** Whether the rows a sql_transform dropped can be named (it kept the row id column). */
@@ -66,14 +66,15 @@ export async function collectRejects(c: ChunkTables, limit: number): Promise<Kep
   if (c.judgedTable) parts.push(`SELECT f, line, "column", reason, raw, format FROM ${c.judgedTable}`);
 
   for (const [g, group] of groups.entries()) {
-    if (group.shape === 'array' || group.shape === 'objects') continue;
-    await restoreCutRecords(connection, transform, group, `${c.rejectsNames[g]}_errors`, limit);
+    const rejectsName = c.rejectsNames[g];
+    if (group.shape === 'array' || group.shape === 'objects' || rejectsName === undefined) continue;
+    await restoreCutRecords(connection, transform, group, `${rejectsName}_errors`, limit);
     const fileOf = `[${group.numbers.join(', ')}][file_id::BIGINT + 1]`;
     parts.push(
       `SELECT ${fileOf}, ${original(fileOf, 'line')}, ${readerColumnSql(transform, 'column_name')}, ${readerReasonSql(group.maxLineBytes)}, ltrim(csv_line, chr(13) || chr(10)), '${RAW_FORMAT[group.shape]}'
        FROM (SELECT file_id, line, arg_min(column_name, coalesce(column_idx, -1)) AS column_name, arg_min(error_type, coalesce(column_idx, -1))::VARCHAR AS error_type,
                     arg_min(error_message, coalesce(column_idx, -1)) AS error_message, arg_min(csv_line, coalesce(column_idx, -1)) AS csv_line
-             FROM ${c.rejectsNames[g]}_errors GROUP BY file_id, line)`,
+             FROM ${rejectsName}_errors GROUP BY file_id, line)`,
     );
   }
 

@@ -41,8 +41,11 @@ export interface ReadOptions {
   readonly shape: ReadShape;
   /** Fields per CSV record; records with another count are rejected by the reader. */
   readonly csvFieldCount: number;
-  /** Names DuckDB's reject tables for this read, so several reads on one connection stay apart. */
-  readonly rejectsName: string;
+  /**
+   * Names DuckDB's reject tables for this read, so several reads on one connection stay apart.
+   * Without it the reader keeps no rejects and fails the read on the first record it refuses.
+   */
+  readonly rejectsName: string | undefined;
   /** The task-wide number of each file, so reads of several file groups share one numbering. */
   readonly fileNumbers: readonly number[];
   /** The load's clock, for limits.past/future: one instant for the whole scan. */
@@ -86,9 +89,8 @@ export function readSql(t: Transform, o: ReadOptions): string {
   // DuckDB refuses a line of max_line_size bytes or more, and drops one longer than its buffer
   // without a word: the buffer must hold the longest line with room to spare.
   const lineSize = o.maxLineBytes + 1 + (o.bundled ? BUNDLE_PREFIX_BYTES : 0);
-  const common =
-    `header=false, auto_detect=false, max_line_size=${lineSize}, buffer_size=${Math.max(READ_BUFFER_BYTES, 4 * lineSize)}, ` +
-    `store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
+  const rejects = o.rejectsName === undefined ? '' : `, store_rejects=true, rejects_table=${quoteLiteral(`${o.rejectsName}_errors`)}, rejects_scan=${quoteLiteral(`${o.rejectsName}_scans`)}`;
+  const common = `header=false, auto_detect=false, max_line_size=${lineSize}, buffer_size=${Math.max(READ_BUFFER_BYTES, 4 * lineSize)}${rejects}`;
   if (o.shape === 'array' || o.shape === 'objects') {
     const format = o.shape === 'array' ? 'array' : 'unstructured';
     // These records are not lines: DuckDB fails the whole read on one past its object buffer.

@@ -7,7 +7,7 @@ import type { TaskProgress } from '../catalog/tasks.js';
 import { withConnection } from '../duckdb/engine.js';
 import { errorMessage, SourceError } from '../errors.js';
 import { UnreadableFileError, type ConvertedChunk, type FileAccount, type ReadGroup } from '../ingest/convert.js';
-import { convertWithEvenLineEndings } from '../ingest/line-endings.js';
+import { convertChunk } from '../ingest/convert-chunk.js';
 import { readGroups } from '../ingest/read-groups.js';
 import { bundleObjects, HoldBudget } from '../ingest/bundle.js';
 import { schemaKey } from '../transform/compile.js';
@@ -167,7 +167,8 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
         const url = inputs[chunk[err.fileNumber]!]!.url;
         return inputError(inputs, [{ url, error: `${url} ${err.message}`, reason: err }]);
       };
-      let groups: readonly ReadGroup[] = await readGroups(transform, local, { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j) => path.join(scratch, `lines-${chunk[j]}`) }).catch((err: unknown) => {
+      const lines = { maxLineBytes: ctx.config.maxLineBytes, copyOf: (j: number) => path.join(scratch, `lines-${chunk[j]}`) };
+      let groups: readonly ReadGroup[] = await readGroups(transform, local, lines, { judge: false }).catch((err: unknown) => {
         throw unreadable(err);
       });
       if (bundle.group) groups = [...groups, bundle.group];
@@ -177,7 +178,7 @@ export async function runIndexTask(ctx: WorkerContext, engine: DuckDBInstance, t
           // Shared, so its partitions can be written on several connections at once.
           const sqlTransformTimeoutMs = ctx.config.sqlTransformTimeoutSeconds * 1000;
           const options = { connection, transform, groups, fileCount: local.length, nowMs: Date.now(), shared: !settings.dry_run, keepRejects, sqlTransformTimeoutMs };
-          ({ chunk: converted, groups } = await convertWithEvenLineEndings(options, (j) => path.join(scratch, `even-${chunk[j]}`)));
+          ({ chunk: converted, groups } = await convertChunk(options, { lines, evenOf: (j) => path.join(scratch, `even-${chunk[j]}`) }));
           converted.accounts.forEach((account, j) => (accounts[chunk[j]!] = account));
           progress.rowsRead += converted.accounts.reduce((sum, account) => sum + account.rowsRead, 0);
           const urls = chunk.map((i) => inputs[i]!.url);

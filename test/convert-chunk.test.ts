@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { queryRows, withConnection } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { convertChunk } from '../src/ingest/convert-chunk.js';
+import { convertFiles, UnjudgedRecordsError, type ConvertedChunk, type ReadGroup } from '../src/ingest/convert.js';
+import { convertWithEvenLineEndings } from '../src/ingest/line-endings.js';
+import { readGroups } from '../src/ingest/read-groups.js';
+import { ROW_COLUMN } from '../src/transform/bookkeeping.js';
+import type { Transform } from '../src/transform/model.js';
+import { validateTransform } from '../src/transform/validate.js';
+import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'inlet-convert-chunk-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const HEAD = 'timestamp,host,status,bytes,latency,cached\n';
+const row = (i: number) => `2024-01-01 00:00:${String(i % 60).padStart(2, '0')},h${i},200,${i},0.5,true`;
+const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => row(from + i)).join('\n') + '\n';
+const json = (i: number) => JSON.stringify({ ts: 1704067200000 + i, host: `h${i}`, status: 200, bytes: i, latency: 0.5, cached: true });
+
+let written = 0;
+function files(texts: readonly (string | Buffer)[]): string[] {
+  return texts.map((text) => {
+    const file = path.join(dir, `f${written++}.txt`);
+    writeFileSync(file, text);
+    return file;
+  });
+}
+
+/** Everything a conversion tells: each file's account, the rows it writes, the records it quarantines; or its failure. */
+async function outcome(connection: DuckDBConnection, convert: () => Promise<ConvertedChunk>) {
+  let chunk: ConvertedChunk;
+  try {
+    chunk = await convert();
+  } catch (err) {
+    return { failed: `${(err as Error).constructor.name}: ${(err as Error).message}` };
+  }
+  try {
+    const written = await queryRows(connection, `SELECT * EXCLUDE (${ROW_COLUMN}) FROM ${chunk.accepted} ORDER BY ${ROW_COLUMN}`);
+    const quarantined = chunk.rejects ? await queryRows(connection, `SELECT f, line, "column", reason, raw FROM ${chunk.rejects.table} ORDER BY f, line`) : [];
+    return { accounts: chunk.accounts, written: JSON.stringify(written, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), quarantined };
+  } finally {
+    await chunk.drop();
+  }
+}
+
+/** The chunk converted as before (every record judged first), and strictly first (judged only where DuckDB refuses one). */
+async function bothWays(engine: DuckDBInstance, transform: Transform, local: string[]) {
+  const lines = (tag: string) => ({ maxLineBytes: 200, copyOf: (i: number) => `${local[i]}.${tag}-lines` });
+  const evenOf = (tag: string) => (i: number) => `${local[i]}.${tag}-even`;
+  const options = { transform, fileCount: local.length, nowMs: 0, keepRejects: 1000 };
+  const judged = await withConnection(engine, undefined, async (connection) =>
+    outcome(connection, async () => (await convertWithEvenLineEndings({ ...options, connection, groups: await readGroups(transform, local, lines('judged')) }, evenOf('judged'))).chunk),
+  );
+  let groups: readonly ReadGroup[] = [];
+  const strict = await withConnection(engine, undefined, async (connection) =>
+    outcome(connection, async () => {
+      const converted = await convertChunk({ ...options, connection, groups: await readGroups(transform, local, lines('strict'), { judge: false }) }, { lines: lines('strict'), evenOf: evenOf('strict') });
+      groups = converted.groups;
+      return converted.chunk;
+    }),
+  );
+  return { judged, strict, rescanned: groups.length > 0 && groups.every((g) => !g.unjudged) };
+}
+
+describe('a chunk read strictly first, its records judged only when DuckDB refuses one', () => {
+  const csv = validateTransform(CSV_TRANSFORM.type, CSV_TRANSFORM.settings).transform;
+  const ndjson = validateTransform(JSON_TRANSFORM.type, JSON_TRANSFORM.settings).transform;
+  let engine: DuckDBInstance;
+  const open = async () => (engine ??= await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] }));
+  after(() => engine?.closeSync());
+
+  test('a chunk DuckDB reads without refusing a record is converted once, and as when judged first', async () => {
+    const local = files([HEAD + rows(300), HEAD + rows(50).replace('h7,200', 'h7,oops') + 'not-a-time,h,1,2,3,true\n', HEAD + rows(5).replaceAll('\n', '\r\n'), HEAD + 'x'.repeat(300) + '\n' + rows(3)]);
+    const { judged, strict, rescanned } = await bothWays(await open(), csv, local);
+    assert.equal(rescanned, false);
+    assert.ok(!('failed' in strict), String(strict.failed));
+    assert.deepEqual(strict, judged);
+    assert.deepEqual(
+      strict.accounts!.map((a) => [a.rowsRead, a.rowsWritten, a.rowsRejected]),
+      [
+        [300, 300, 0],
+        [51, 49, 2],
+        [5, 5, 0],
+        [4, 3, 1],
+      ],
+    );
+  });
+
+  // Each file of a chunk holds a record DuckDB refuses, beside clean files: the strict read fails, and the chunk is judged and read again.
+  const refused: [string, Transform, (string | Buffer)[]][] = [
+    ['a record short of fields', csv, [HEAD + rows(20), HEAD + rows(10) + '2024-01-01 00:00:00,h\n' + rows(10, 10)]],
+    ['a record with fields past the file’s', csv, [HEAD + rows(10) + row(10) + ',extra,more\n' + rows(5, 11), HEAD + rows(3)]],
+    ['a record with bytes that are not UTF-8', csv, [Buffer.concat([Buffer.from(HEAD + rows(4)), Buffer.from([0x32, 0x30, 0xff, 0x0a]), Buffer.from(rows(4, 4))])]],
+    ['text after a closing quote', csv, [HEAD + rows(3) + '2024-01-01 00:00:00,"h"x,200,1,0.5,true\n' + rows(3, 3)]],
+    ['a quote that never closes', csv, [HEAD + rows(2), HEAD + rows(3) + '2024-01-01 00:00:00,"h,200,1,0.5,true\n' + rows(3, 3)]],
+    ['a short record in a file of mixed line endings', csv, [HEAD + rows(3).replaceAll('\n', '\r\n') + rows(2, 3) + 'short\n']],
+    [
+      'an NDJSON line holding the byte that splits fields, and one not UTF-8',
+      ndjson,
+      [`${json(1)}\n{"host":"a\u0001b"}\n${json(2)}\n`, Buffer.concat([Buffer.from(`${json(3)}\n`), Buffer.from([0x7b, 0xfe, 0x7d, 0x0a]), Buffer.from(`${json(4)}\n`)])],
+    ],
+  ];
+  for (const [name, transform, texts] of refused) {
+    test(`${name}: the chunk is judged and read again, with the outcome of judging first`, async () => {
+      const { judged, strict, rescanned } = await bothWays(await open(), transform, files(texts));
+      assert.deepEqual(strict, judged);
+      if (!('failed' in strict)) {
+        assert.equal(rescanned, true);
+        assert.ok(strict.accounts!.some((a) => a.rowsRejected > 0 && a.rejects.length > 0));
+      }
+    });
+  }
+
+  test('a strict read fails on a refused record with UnjudgedRecordsError, never as a failure of the file', async () => {
+    const local = files([HEAD + rows(5) + 'short\n']);
+    const groups = await readGroups(csv, local, undefined, { judge: false });
+    assert.deepEqual(
+      groups.map((g) => g.unjudged),
+      [true],
+    );
+    await withConnection(await open(), undefined, async (connection) => {
+      await assert.rejects(convertFiles({ connection, transform: csv, groups, fileCount: 1, nowMs: 0 }), UnjudgedRecordsError);
+    });
+  });
+});
