@@ -26,9 +26,14 @@ export interface Shape {
   readonly windows: number;
   /** One row in this many has a timestamp that does not parse (0: none). */
   readonly rejectOneIn: number;
+  /**
+   * Each file ends in a record short of a field: the reader refuses it, and it is the last
+   * record, where Inlet's strict first read finds it after reading all the others.
+   */
+  readonly shortLast: boolean;
 }
 
-const base = { format: 'csv', compression: 'gzip', time: 'layout', wide: false, windows: 20, rejectOneIn: 0 } as const;
+const base = { format: 'csv', compression: 'gzip', time: 'layout', wide: false, windows: 20, rejectOneIn: 0, shortLast: false } as const;
 
 /** The matrix: a narrow CSV base, each other shape changing one thing about it. */
 export const SHAPES: readonly Shape[] = [
@@ -43,6 +48,7 @@ export const SHAPES: readonly Shape[] = [
   { ...base, slug: 'sparse_windows', label: '20,000 time windows (sparse history)', windows: 20_000 },
   { ...base, slug: 'rejects', label: '5 % rejected rows', rejectOneIn: 20 },
   { ...base, slug: 'zstd', label: 'zstd instead of gzip', compression: 'zstd' },
+  { ...base, slug: 'short_last', label: 'a record short of a field closing each file', shortLast: true },
 ];
 
 const WIDE_EACH = 13; // strings, integers and doubles each: 1 + 3 × 13 = 40 columns
@@ -109,13 +115,19 @@ export async function generateShape(shape: Shape, dir: string, rows: number): Pr
   for (let f = 0; f < FILES_PER_SHAPE; f++) {
     const file = path.join(dir, `part-${f}.${extension}`);
     const options = shape.format === 'json' ? `FORMAT json, COMPRESSION ${shape.compression}` : `HEADER, COMPRESSION ${shape.compression}`;
-    await connection.run(`COPY (${rowsSql(shape, f * perFile, Math.min(rows, (f + 1) * perFile), rows)}) TO '${file}' (${options})`);
+    const select = rowsSql(shape, f * perFile, Math.min(rows, (f + 1) * perFile), rows);
+    // The short record is the file's last line: the rows are written as lines of text, then it, unquoted.
+    const lines =
+      `SELECT line FROM (SELECT 0 AS k, 0 AS n, 'timestamp,host,status,bytes' AS line UNION ALL ` +
+      `SELECT 1, row_number() OVER (), concat_ws(',', *COLUMNS(*)) FROM (${select}) UNION ALL SELECT 2, 0, '2024-01-01 00:00:00,short') ORDER BY k, n`;
+    if (shape.shortLast) await connection.run(`COPY (${lines}) TO '${file}' (HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01', COMPRESSION ${shape.compression})`);
+    else await connection.run(`COPY (${select}) TO '${file}' (${options})`);
     files.push(file);
   }
   connection.closeSync();
   instance.closeSync();
-  const rejected = shape.rejectOneIn ? Math.ceil(rows / shape.rejectOneIn) : 0;
-  return { files, rows, rejected };
+  const short = shape.shortLast ? FILES_PER_SHAPE : 0;
+  return { files, rows: rows + short, rejected: (shape.rejectOneIn ? Math.ceil(rows / shape.rejectOneIn) : 0) + short };
 }
 
 const column = (name: string, datatype: Record<string, unknown>) => ({ name, datatype });
@@ -204,7 +216,8 @@ export function baselineSql(shape: Shape, files: readonly string[], out: string)
       'try_cast(bytes AS BIGINT) AS bytes',
       ...(shape.wide ? [...wideNames('s'), ...wideNames('n').map((n) => `try_cast(${n} AS BIGINT) AS ${n}`), ...wideNames('d').map((n) => `try_cast(${n} AS DOUBLE) AS ${n}`)] : []),
     ];
-    select = `SELECT ${conversions.join(', ')} FROM read_csv([${list}], header=true, columns=${columns})`;
+    // A record the reader refuses is left out, as Inlet rejects it.
+    select = `SELECT ${conversions.join(', ')} FROM read_csv([${list}], header=true, columns=${columns}${shape.shortLast ? ', ignore_errors=true' : ''})`;
     typed = ['timestamp', 'status', 'bytes', ...(shape.wide ? [...wideNames('n'), ...wideNames('d')] : [])];
   }
   // A value that does not convert rejects its row, as in Inlet. The write makes Inlet's files:
