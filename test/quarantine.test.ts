@@ -248,6 +248,29 @@ describe('collecting every reject of a chunk', () => {
     );
   });
 
+  test('a column named as a field of the reader (c0, c1, ...) keeps its values, and a failed record its raw text', async () => {
+    const settings = {
+      type: 'csv',
+      settings: {
+        format_details: { delimiter: ',' },
+        output_columns: [
+          { name: 't', datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05', source: { from_input_index: 0 } } },
+          { name: 'c0', datatype: { type: 'int32', source: { from_input_index: 2 } } },
+          { name: 'c2', datatype: { type: 'string', source: { from_input_index: 1 } } },
+        ],
+      },
+    };
+    const { account, rows } = await collect(settings, 'named-as-fields.csv', '2024-01-01 00:00:00,x,5\nbad,y,6\n2024-01-01 00:00:01,z,seven\n');
+    assert.deepEqual([account.rowsRead, account.rowsWritten, account.rowsRejected], [3, 1, 2]);
+    assert.deepEqual(
+      rows!.map((r) => [r.line, r.column, r.raw]),
+      [
+        [2, 't', 'bad,y,6'],
+        [3, 'c0', '2024-01-01 00:00:01,z,seven'],
+      ],
+    );
+  });
+
   test('records the reader refused are kept whole past the 10,000 characters DuckDB keeps of them, quoted lines and all', async () => {
     const good = '2024-01-01 00:00:00,h,200,1,1.5,true';
     const wide = `2024-01-01 00:00:01,h,200,1,1.5,true,${'y'.repeat(30_000)}`;

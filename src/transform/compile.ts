@@ -356,9 +356,10 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   });
   if (isJson)
     reasons.unshift(`CASE WHEN __inlet_fields IS NULL THEN 'record ' || (CASE WHEN json_valid(${LINE_COLUMN}) THEN 'is JSON but not an object' ELSE 'is not valid JSON' END) || ': ' || left(${LINE_COLUMN}, 100) END`);
-  const stored = cols.flatMap((c, i) =>
-    c.ignore ? [] : [`${limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}`} AS ${quoteIdent(c.name)}`],
+  const storedValues = cols.flatMap((c, i) =>
+    c.ignore ? [] : [{ i, name: c.name, value: limitReasons[i] !== undefined && c.limits!.action === 'null' ? `CASE WHEN __inlet_l${i} IS NULL THEN __inlet_c${i} END` : `__inlet_c${i}` }],
   );
+  const stored = storedValues.map((v) => `${v.value} AS ${quoteIdent(v.name)}`);
   // Every projection is as wide as the columns it passes on, and DuckDB gives each a buffer per
   // column: each passes on only what later ones read, or wide transforms ran out of memory.
   // A CSV record's raw text is made of its fields, carried to where the reason is known.
@@ -376,10 +377,12 @@ export function compileSelect(t: Transform, o: ReadOptions): string {
   const reason = `CASE WHEN ${BLANK_COLUMN} THEN NULL ELSE ${reasons.length === 0 ? 'NULL::VARCHAR' : `coalesce(${reasons.join(', ')})`} END AS ${REASON_COLUMN}`;
   const select = `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${stored.join(', ')}, ${reason}`;
   if (o.rawText === undefined) return `${select}, NULL::VARCHAR AS ${RAW_COLUMN} FROM ${withColumns(limited, checkedFrom)}`;
-  // One more projection, so the raw text is put together for the rejected records only.
+  // One more projection, so the raw text is put together for the rejected records only. Its
+  // stored columns keep names of Inlet's until then: a column named as a field (c0, c1, ...) would hide it.
   const carried = [...(isJson ? [LINE_COLUMN] : []), ...rawFields];
-  const names = [FILE_COLUMN, BLANK_COLUMN, ...cols.flatMap((c) => (c.ignore ? [] : [quoteIdent(c.name)])), REASON_COLUMN];
-  return `SELECT ${names.join(', ')}, CASE WHEN ${REASON_COLUMN} IS NOT NULL THEN ${o.rawText} END AS ${RAW_COLUMN} FROM (${select}, ${carried.join(', ')} FROM ${withColumns(limited, checkedFrom)})`;
+  const beforeRaw = `SELECT ${FILE_COLUMN}, ${BLANK_COLUMN}, ${storedValues.map((v) => `${v.value} AS __inlet_s${v.i}`).join(', ')}, ${reason}`;
+  const names = [FILE_COLUMN, BLANK_COLUMN, ...storedValues.map((v) => `__inlet_s${v.i} AS ${quoteIdent(v.name)}`), REASON_COLUMN];
+  return `SELECT ${names.join(', ')}, CASE WHEN ${REASON_COLUMN} IS NOT NULL THEN ${o.rawText} END AS ${RAW_COLUMN} FROM (${beforeRaw}, ${carried.join(', ')} FROM ${withColumns(limited, checkedFrom)})`;
 }
 
 const INTEGER_TYPES: ReadonlySet<ColumnType> = new Set(['int8', 'int32', 'int64', 'uint8', 'uint32', 'uint64']);
