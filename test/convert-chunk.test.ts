@@ -117,6 +117,45 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     });
   }
 
+  // Found by a differential fuzz of both ways: each read strictly gave another outcome, or stopped DuckDB's instance.
+  const csvOf = (format_details: object, fields: number) =>
+    validateTransform('csv', {
+      format_details,
+      output_columns: [
+        { name: 't', datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05', source: { from_input_index: 0 } } },
+        { name: 'last', datatype: { type: 'string', source: { from_input_index: fields - 1 } } },
+      ],
+    }).transform;
+  const unlike: [string, Transform, (string | Buffer)[]][] = [
+    ['a character cut short in the last field (DuckDB’s reader fails an internal check)', csvOf({ delimiter: '|' }, 7), [Buffer.from('||||||\xe2\n', 'latin1')]],
+    ['a quote never closed, in a read of several files', csvOf({ delimiter: ',', skip_head: 2 }, 3), ['\n\n,,"\n2', '2024-01-01 00:00:00,a,b\n']],
+    ['a lone "\\r" and a quote never closed', csvOf({ delimiter: '|', quote: "'", escape: '\\', skip_comments: true, comment: '#' }, 1), ['||\r', "'\n0", '||\ry\n']],
+    ['a lone "\\r" in a record short of a field', csvOf({ delimiter: ';', skip_head: 1 }, 2), ['\n;o\ra']],
+  ];
+  for (const [name, transform, texts] of unlike) {
+    test(`${name}: as when judged first`, async () => {
+      const engine = await open();
+      const { judged, strict } = await bothWays(engine, transform, files(texts));
+      assert.deepEqual(strict, judged);
+      // The instance still reads.
+      await withConnection(engine, undefined, async (connection) => assert.deepEqual(await queryRows(connection, 'SELECT 1 AS one'), [{ one: 1 }]));
+    });
+  }
+
+  test('files holding a quote byte or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
+    const local = files([HEAD + rows(3), HEAD + rows(3).replace('h1', '"h,1"'), Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])])]);
+    const groups = await readGroups(csv, local, undefined, { judge: false });
+    assert.deepEqual(
+      groups.map((g) => [g.numbers, g.unjudged ?? false]),
+      [
+        [[0], true],
+        [[1, 2], false],
+      ],
+    );
+    const commented = validateTransform(CSV_TRANSFORM.type, { ...CSV_TRANSFORM.settings, format_details: { ...CSV_TRANSFORM.settings.format_details, skip_comments: true } }).transform;
+    assert.equal((await readGroups(commented, local.slice(0, 1), undefined, { judge: false }))[0]!.unjudged, undefined);
+  });
+
   test('a strict read fails on a refused record with UnjudgedRecordsError, never as a failure of the file', async () => {
     const local = files([HEAD + rows(5) + 'short\n']);
     const groups = await readGroups(csv, local, undefined, { judge: false });

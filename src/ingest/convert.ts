@@ -60,8 +60,8 @@ export interface ReadGroup {
  */
 export class UnjudgedRecordsError extends Error {}
 
-/** How DuckDB's CSV reader fails a strict read on a record it refuses (a record's field count, its encoding, a quote). */
-const REFUSED_RECORD = /CSV Error on Line/;
+/** How DuckDB fails a statement interrupted (a cancelled task). */
+const INTERRUPTED = /^INTERRUPT Error/;
 
 /**
  * DuckDB's CSV reader (which reads CSV and NDJSON lines) takes the line ending of a file's first
@@ -357,7 +357,8 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
   try {
     await connection.run(sql);
   } catch (err) {
-    if (group.unjudged && REFUSED_RECORD.test(errorMessage(err)) && !UNEVEN_LINE_ENDINGS.test(errorMessage(err))) throw new UnjudgedRecordsError('DuckDB refused a record of files not judged beforehand', { cause: err });
+    // However a strict read fails, the files judged first may read (DuckDB's reader fails otherwise than on a record too); an interrupt is a cancel.
+    if (group.unjudged && !UNEVEN_LINE_ENDINGS.test(errorMessage(err)) && !INTERRUPTED.test(errorMessage(err))) throw new UnjudgedRecordsError('DuckDB refused a record of files not judged beforehand', { cause: err });
     const malformed = MALFORMED_JSON.exec(errorMessage(err));
     const file = malformed ? group.files.indexOf(malformed[1]!) : -1;
     if (malformed && file >= 0) {

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, SourceError } from '../errors.js';
-import { convertFiles, UNEVEN_LINE_ENDINGS, UnreadableFileError, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
+import { convertFiles, UNEVEN_LINE_ENDINGS, UnjudgedRecordsError, UnreadableFileError, type ConvertedChunk, type ConvertOptions, type ReadGroup } from './convert.js';
 import { outputFile } from './decompress.js';
 
 const CR = 0x0d;
@@ -91,7 +91,9 @@ export async function convertWithEvenLineEndings(options: ConvertOptions, copyOf
     try {
       return { chunk: await convertFiles({ ...options, groups }), groups };
     } catch (again) {
-      throw UNEVEN_LINE_ENDINGS.test(errorMessage(again)) ? cause : again;
+      if (!UNEVEN_LINE_ENDINGS.test(errorMessage(again))) throw again;
+      // Records judged first may leave the lines that end unevenly out (convert-chunk.ts).
+      throw options.groups.some((g) => g.unjudged) ? new UnjudgedRecordsError('a file read strictly ends its lines unevenly', { cause }) : cause;
     }
   }
 }

@@ -434,6 +434,21 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
   }
 }
 
+/**
+ * Whether DuckDB may read the file strictly, its records not judged first (ReadGroup.unjudged):
+ * where it refuses a record, the read fails and the records are judged then. That holds only
+ * where its reader fails rather than errs otherwise: bytes that are not UTF-8 can fail its
+ * reader's internal checks, which leaves its whole instance unusable; a quote never closed, in a
+ * read of several files, can lose the record without a word; and where a comment byte is set, it
+ * reads some lines otherwise than the scan (docs/transforms.md). Looked at natively: the records are not read.
+ */
+export async function mayReadStrictly(file: string, csv: CsvOptions): Promise<boolean> {
+  if (csv.comment !== undefined && csv.comment !== '') return false;
+  const quote = csv.quote === '' ? NONE : byteOf(csv.quote);
+  if (csv.quote !== '' && quote === NONE) return false;
+  return !(await holdsOrNotText(file, quote));
+}
+
 /** Whether the file holds the byte, or bytes that are not UTF-8 (looked at natively: the records are not read). */
 async function holdsOrNotText(file: string, byte: number): Promise<boolean> {
   const text = new RecordScan(LINE_FIELDS, 1, 0);

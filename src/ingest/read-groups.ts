@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { blankHead, lookAtCsv } from './csv-fields.js';
 import { detectJsonShape } from './json-shape.js';
 import { DEFAULT_MAX_LINE_BYTES, dropLongLines, originalLine, type DroppedLine } from './long-lines.js';
-import { judgedLines, leaveOutMisfits, leftOutHow, LINE_FIELDS, MisfitBudget, UnclosedQuoteError } from './misfit-records.js';
+import { judgedLines, leaveOutMisfits, leftOutHow, LINE_FIELDS, mayReadStrictly, MisfitBudget, UnclosedQuoteError } from './misfit-records.js';
 import { unclosedQuoteMessage, UnreadableFileError } from './convert.js';
 import { SourceError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
@@ -21,7 +21,11 @@ export interface LineLimit {
 /** The fields a CSV record needs for every column the transform maps: the width a file without records is read at. */
 export const mappedCsvFields = (transform: Transform) => Math.max(...transform.columns.map((c) => (c.source.kind === 'index' ? c.source.index + 1 : 0)));
 
-/** Whether readGroups judges the records (misfit-records.ts) before DuckDB reads them, or leaves that to a strict read (ReadGroup.unjudged). */
+/**
+ * Whether readGroups judges every file's records (misfit-records.ts) before DuckDB reads them, or
+ * only those of files DuckDB may not read strictly (mayReadStrictly), the others left to a strict
+ * read (ReadGroup.unjudged).
+ */
 export interface Judging {
   readonly judge: boolean;
 }
@@ -40,7 +44,7 @@ interface LookedAt {
  * Splits a task's local files into groups one DuckDB scan can read: CSV by field count, JSON by
  * shape. Line-based files lose their over-long lines here, and, when judged, their misfit records
  * (misfit-records.ts), each reported with its line number. Unjudged, they are read strictly
- * (ReadGroup.unjudged): most files hold no misfit, and the scan reads every byte.
+ * (ReadGroup.unjudged): most files hold no misfit, and the scan reads every byte in JavaScript.
  * A file left undefined is read another way (a bundle's): its number is in no group.
  */
 export async function readGroups(
@@ -75,7 +79,8 @@ export async function readGroups(
       fields = look.fields ?? mapped;
     }
     const looked: LookedAt = { shape, fields, path, droppedLines: kept.longLines };
-    return judging.judge ? { ...(await judgeFile(transform, file, looked, i, limit, misfitBudget)), unjudged: false } : { ...looked, unjudged: true };
+    if (!judging.judge && (await mayReadStrictly(path, shape === 'csv' ? transform.csv : LINE_FIELDS))) return { ...looked, unjudged: true };
+    return { ...(await judgeFile(transform, file, looked, i, limit, misfitBudget)), unjudged: false };
   });
   for (const i of local.keys()) {
     const look = looks[i]!;
@@ -83,7 +88,7 @@ export async function readGroups(
     if (look.value === undefined) continue;
     const { shape, fields, path, droppedLines } = look.value;
     const unjudged = 'unjudged' in look.value && look.value.unjudged;
-    add(shape === 'csv' ? `csv-${fields}` : shape, shape, shape === 'csv' ? fields : 0, path, i, droppedLines, unjudged);
+    add(`${shape === 'csv' ? `csv-${fields}` : shape}${unjudged ? '-unjudged' : ''}`, shape, shape === 'csv' ? fields : 0, path, i, droppedLines, unjudged);
   }
   return [...groups.values()];
 }
