@@ -156,6 +156,28 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     assert.equal((await readGroups(commented, local.slice(0, 1), undefined, { judge: false }))[0]!.unjudged, undefined);
   });
 
+  test('files of fewer fields than a column reads, before wider ones in the chunk, leave that column empty, and the wider files load', async () => {
+    const strings = validateTransform('csv', {
+      format_details: { delimiter: '|' },
+      output_columns: [
+        { name: 't', datatype: { type: 'datetime', primary: true, format: '2006-01-02 15:04:05', source: { from_input_index: 0 } } },
+        { name: 'host', datatype: { type: 'string', source: { from_input_index: 1 } } },
+        { name: 'n', datatype: { type: 'int64', source: { from_input_index: 2 } } },
+      ],
+    }).transform;
+    const { judged, strict } = await bothWays(await open(), strings, files(['2024-01-01 00:00:00\n', '2024-01-01 00:00:01|b|7\n', '2024-01-01 00:00:02|c\n']));
+    assert.deepEqual(strict, judged);
+    assert.deepEqual(
+      strict.accounts!.map((a) => [a.rowsRead, a.rowsWritten]),
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+    );
+    assert.match(strict.written!, /"host":null,"n":null.*"host":"b","n":"7".*"host":"c","n":null/);
+  });
+
   test('a strict read fails on a refused record with UnjudgedRecordsError, never as a failure of the file', async () => {
     const local = files([HEAD + rows(5) + 'short\n']);
     const groups = await readGroups(csv, local, undefined, { judge: false });

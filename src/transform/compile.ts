@@ -147,7 +147,7 @@ function mappedTopLevelKeys(t: Transform): string[] {
 
 function rawValueSql(t: Transform, c: OutputColumn, pointers: Map<string, number[]>, csvFieldCount: number): string {
   const source = c.source;
-  if (source.kind === 'index') return source.index < csvFieldCount ? `c${source.index}` : 'NULL';
+  if (source.kind === 'index') return source.index < csvFieldCount ? `c${source.index}` : 'NULL::VARCHAR';
   if (source.kind === 'catch_all') {
     const mapped = `[${mappedTopLevelKeys(t).map(quoteLiteral).join(', ')}]`;
     const rest = `map_from_entries(list_filter(map_entries(json_transform(${LINE_COLUMN}, '"MAP(VARCHAR, VARCHAR)"')), lambda e: NOT list_contains(${mapped}, e.key)))`;
