@@ -74,3 +74,20 @@ export async function memoryUse(connection: DuckDBConnection): Promise<{ limit: 
   const shown = /^([\d.]+)\s*(bytes|[KMGTP]iB)$/.exec(m!.limit.trim());
   return { limit: shown ? Number(shown[1]) * UNIT_BYTES[shown[2]!]! : undefined, used: Number(m!.used ?? 0n), spilled: Number(m!.spilled ?? 0n) };
 }
+
+/**
+ * Whether DuckDB has stopped the instance for good: an internal check of its own failed
+ * ("INTERNAL Error"), after which every statement on it fails ("database has been invalidated").
+ */
+export const stopsInstance = (err: unknown): boolean => /^(INTERNAL|FATAL) Error|database has been invalidated/.test(errorMessage(err));
+
+/** Whether the instance still runs statements (see stopsInstance): a long-lived one is replaced once it does not. */
+export async function isUsable(instance: DuckDBInstance): Promise<boolean> {
+  try {
+    await withConnection(instance, undefined, (c) => c.run('SELECT 1'));
+    return true;
+  } catch (err) {
+    if (stopsInstance(err)) return false;
+    throw err;
+  }
+}

@@ -3,9 +3,10 @@ import { openCatalog } from '../catalog/db.js';
 import { createQueryProcessMetrics } from '../metrics/query-process.js';
 import { ParsedTransforms, PARSED_TRANSFORMS_KEPT } from '../catalog/parsed.js';
 import type { Config } from '../config/config.js';
+import { stopsInstance } from '../duckdb/engine.js';
 import { errorMessage, QueryError } from '../errors.js';
 import { contentTypeOf, resultBody } from './body.js';
-import { STUCK_QUERY_EXIT_CODE, type HostReply, type HostRequest } from './host.js';
+import { DUCKDB_STOPPED_EXIT_CODE, STUCK_QUERY_EXIT_CODE, type HostReply, type HostRequest } from './host.js';
 import { PartitionStorage } from '../storage/storage.js';
 import { QueryService } from './run.js';
 import { STOP_GRACE_MS } from './running.js';
@@ -50,6 +51,15 @@ const cutAt = (text: string) => {
   return last >= 0xd800 && last <= 0xdbff ? BATCH_CHARS - 1 : BATCH_CHARS;
 };
 
+/** Answers a query's failure; one that stopped DuckDB's instance ends this process, after its answer, to restart with a usable one. */
+function fail(id: number, err: unknown): void {
+  running.delete(id);
+  reply({ type: 'error', id, message: errorMessage(err), status: statusOf(err) });
+  if (!stopsInstance(err)) return;
+  process.stderr.write(`DuckDB stopped the query process's instance after an internal error (${errorMessage(err).split('\n')[0]}): ending the process, which restarts\n`);
+  setImmediate(() => process.exit(DUCKDB_STOPPED_EXIT_CODE));
+}
+
 async function pump(id: number, query: Running): Promise<void> {
   let text = query.carry;
   try {
@@ -64,8 +74,7 @@ async function pump(id: number, query: Running): Promise<void> {
     if (done) running.delete(id);
     reply({ type: 'data', id, text: text.slice(0, cut), done });
   } catch (err) {
-    running.delete(id);
-    reply({ type: 'error', id, message: errorMessage(err), status: statusOf(err) });
+    fail(id, err);
   }
 }
 
@@ -82,8 +91,7 @@ async function run(message: Extract<HostRequest, { type: 'run' }>): Promise<void
     reply({ type: 'start', id: message.id, contentType: contentTypeOf(execution), format: execution.format, statistics: execution.statistics() });
     await pump(message.id, query);
   } catch (err) {
-    running.delete(message.id);
-    reply({ type: 'error', id: message.id, message: errorMessage(err), status: statusOf(err) });
+    fail(message.id, err);
   }
 }
 

@@ -12,6 +12,8 @@ import type { OutputFormat } from './statement.js';
 
 /** The query process's exit code when it ends itself to free the slot of a query DuckDB did not stop (see RunningQuery). */
 export const STUCK_QUERY_EXIT_CODE = 70;
+/** The query process's exit code when DuckDB stopped its instance after an internal error (stopsInstance): it restarts with a new one. */
+export const DUCKDB_STOPPED_EXIT_CODE = 76;
 /** What the API asks of the query process. */
 export type HostRequest =
   /** `changes`: the API process's catalog writes so far, which plans made before are out of date with. */
@@ -99,7 +101,9 @@ export class QueryHost {
       const lost = new QueryProcessLostError(
         code === STUCK_QUERY_EXIT_CODE
           ? `The query process ended while running this query: another query did not stop when interrupted, and ending the process was the only way to free its slot; it restarts: retry (QUERY_PROCESS_RESTARTED)`
-          : `The query process ended (${signal ?? `exit code ${code}`}) while running this query, most likely past INLET_QUERY_PROCESS_MEMORY_MB=${this.config.queryProcessMemoryMb}; it restarts: retry, or make the query need less memory (MEMORY_LIMIT_EXCEEDED)`,
+          : code === DUCKDB_STOPPED_EXIT_CODE
+            ? `The query process ended while running this query: another query failed an internal check of DuckDB, which stops its instance; it restarts: retry (QUERY_PROCESS_RESTARTED)`
+            : `The query process ended (${signal ?? `exit code ${code}`}) while running this query, most likely past INLET_QUERY_PROCESS_MEMORY_MB=${this.config.queryProcessMemoryMb}; it restarts: retry, or make the query need less memory (MEMORY_LIMIT_EXCEEDED)`,
       );
       for (const inbox of this.inboxes.values()) this.fail(inbox, lost);
       this.inboxes.clear();

@@ -7,6 +7,7 @@ import { getJobById } from '../catalog/jobs.js';
 import { jobSettingsOf } from '../catalog/parsed.js';
 import type { JobRow, TaskRow } from '../catalog/schema.js';
 import { claimTask, completeIndexTask, failTask, releaseTask, renewLease, type Lease, type TaskProgress } from '../catalog/tasks.js';
+import { isUsable } from '../duckdb/engine.js';
 import { openDuckDB } from '../duckdb/instances.js';
 import { errorMessage, InletError, LeaseLostError, RejectBudgetError } from '../errors.js';
 import type { TaskOutcome } from '../metrics/worker.js';
@@ -51,15 +52,8 @@ export class WorkerPool {
     await sweepOrphans(this.ctx);
     this.stopSweeper = startPartitionSweeper(this.ctx);
     for (let slot = 0; slot < this.slots; slot++) {
-      const engine = await openDuckDB({
-        kind: 'worker-slot',
-        threads: this.ctx.config.duckdbThreads,
-        memoryLimit: this.ctx.config.duckdbMemoryLimit,
-        tempDirectory: path.join(scratchRoot(this.ctx.config), engineScratchName(process.pid, slot)),
-        allowedDirectories: [scratchRoot(this.ctx.config), ...this.ctx.storage.writableDirs(), ...this.ctx.config.fileRoots],
-      });
-      this.engines.push(engine);
-      this.loops.push(this.loop(engine));
+      this.engines.push(await this.openEngine(slot));
+      this.loops.push(this.loop(slot));
     }
     this.loops.push(runReaper(this.ctx, this.stopping.signal, () => this.nudge()));
     this.takingBack = takeBackEarlierRun(this.ctx, this.lease, ownerPrefix(identity), this.stopping.signal, () => this.nudge()).catch((err: unknown) =>
@@ -89,7 +83,33 @@ export class WorkerPool {
     this.wake.off('work', onWake);
   }
 
-  private async loop(engine: DuckDBInstance): Promise<void> {
+  private openEngine(slot: number): Promise<DuckDBInstance> {
+    return openDuckDB({
+      kind: 'worker-slot',
+      threads: this.ctx.config.duckdbThreads,
+      memoryLimit: this.ctx.config.duckdbMemoryLimit,
+      tempDirectory: path.join(scratchRoot(this.ctx.config), engineScratchName(process.pid, slot)),
+      allowedDirectories: [scratchRoot(this.ctx.config), ...this.ctx.storage.writableDirs(), ...this.ctx.config.fileRoots],
+    });
+  }
+
+  /**
+   * The slot's engine, opened again if DuckDB stopped it (stopsInstance): a failed check of its
+   * own, on whatever data, must not fail every later task of the slot.
+   */
+  private async usableEngine(slot: number): Promise<DuckDBInstance> {
+    const engine = this.engines[slot]!;
+    if (await isUsable(engine)) return engine;
+    this.ctx.log.error({ slot }, "DuckDB stopped this slot's engine after an internal error; opening it again");
+    try {
+      engine.closeSync();
+    } catch {
+      // A stopped instance may fail to close; it is dropped either way.
+    }
+    return (this.engines[slot] = await this.openEngine(slot));
+  }
+
+  private async loop(slot: number): Promise<void> {
     while (!this.stopping.signal.aborted) {
       let task: TaskRow | undefined;
       const claiming = performance.now();
@@ -103,11 +123,12 @@ export class WorkerPool {
         await this.idle();
         continue;
       }
-      await this.run(engine, task);
+      const outcome = await this.run(this.engines[slot]!, task);
+      if (outcome !== 'done') await this.usableEngine(slot).catch((err: unknown) => this.ctx.log.error({ slot, err: errorMessage(err) }, "opening the slot's engine again failed; its next task tries again"));
     }
   }
 
-  private async run(engine: DuckDBInstance, task: TaskRow): Promise<void> {
+  private async run(engine: DuckDBInstance, task: TaskRow): Promise<TaskOutcome> {
     const { catalog, log } = this.ctx;
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
@@ -164,6 +185,7 @@ export class WorkerPool {
       await discard?.().catch((err: unknown) => log.warn({ task: task.id, err: errorMessage(err) }, 'removing uncommitted partitions failed; the sweeper will'));
       if (changed && job) this.ctx.onJobChanged?.(job.org_id, job.id);
     }
+    return outcome;
   }
 
   /**
