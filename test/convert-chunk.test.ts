@@ -10,7 +10,7 @@ import { convertChunk } from '../src/ingest/convert-chunk.js';
 import { convertFiles, UnjudgedRecordsError, type ConvertedChunk, type ReadGroup } from '../src/ingest/convert.js';
 import { convertWithEvenLineEndings } from '../src/ingest/line-endings.js';
 import { readGroups } from '../src/ingest/read-groups.js';
-import { ROW_COLUMN } from '../src/transform/bookkeeping.js';
+import { FILE_COLUMN, ROW_COLUMN } from '../src/transform/bookkeeping.js';
 import type { Transform } from '../src/transform/model.js';
 import { validateTransform } from '../src/transform/validate.js';
 import { CSV_TRANSFORM, JSON_TRANSFORM } from './helpers/data.js';
@@ -41,7 +41,8 @@ async function outcome(connection: DuckDBConnection, convert: () => Promise<Conv
     return { failed: `${(err as Error).constructor.name}: ${(err as Error).message}` };
   }
   try {
-    const written = await queryRows(connection, `SELECT * EXCLUDE (${ROW_COLUMN}) FROM ${chunk.accepted} ORDER BY ${ROW_COLUMN}`);
+    // Files read strictly and files judged first are read apart: the rows of a file keep their order, the files may not.
+    const written = await queryRows(connection, `SELECT * EXCLUDE (${ROW_COLUMN}) FROM ${chunk.accepted} ORDER BY ${FILE_COLUMN}, ${ROW_COLUMN}`);
     const quarantined = chunk.rejects ? await queryRows(connection, `SELECT f, line, "column", reason, raw FROM ${chunk.rejects.table} ORDER BY f, line`) : [];
     return { accounts: chunk.accounts, written: JSON.stringify(written, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), quarantined };
   } finally {
@@ -131,6 +132,7 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     ['a quote never closed, in a read of several files', csvOf({ delimiter: ',', skip_head: 2 }, 3), ['\n\n,,"\n2', '2024-01-01 00:00:00,a,b\n']],
     ['a lone "\\r" and a quote never closed', csvOf({ delimiter: '|', quote: "'", escape: '\\', skip_comments: true, comment: '#' }, 1), ['||\r', "'\n0", '||\ry\n']],
     ['a lone "\\r" in a record short of a field', csvOf({ delimiter: ';', skip_head: 1 }, 2), ['\n;o\ra']],
+    ['a short record under a head of "\\r\\n" lines over "\\n" ones', csvOf({ delimiter: ',', skip_head: 2 }, 2), ['h1\r\nh2\n2024-01-01 00:00:00,a\n2024-01-01 00:00:01\n']],
   ];
   for (const [name, transform, texts] of unlike) {
     test(`${name}: as when judged first`, async () => {
@@ -142,14 +144,14 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     });
   }
 
-  test('files holding a quote byte or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
-    const local = files([HEAD + rows(3), HEAD + rows(3).replace('h1', '"h,1"'), Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])])]);
+  test('files holding a quote byte, a "\\r" or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
+    const local = files([HEAD + rows(3), HEAD + rows(3).replace('h1', '"h,1"'), Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])]), HEAD + rows(2).replaceAll('\n', '\r\n')]);
     const groups = await readGroups(csv, local, undefined, { judge: false });
     assert.deepEqual(
       groups.map((g) => [g.numbers, g.unjudged ?? false]),
       [
         [[0], true],
-        [[1, 2], false],
+        [[1, 2, 3], false],
       ],
     );
     const commented = validateTransform(CSV_TRANSFORM.type, { ...CSV_TRANSFORM.settings, format_details: { ...CSV_TRANSFORM.settings.format_details, skip_comments: true } }).transform;

@@ -439,20 +439,21 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
  * where it refuses a record, the read fails and the records are judged then. That holds only
  * where its reader fails rather than errs otherwise: bytes that are not UTF-8 can fail its
  * reader's internal checks, which leaves its whole instance unusable; a quote never closed, in a
- * read of several files, can lose the record without a word; and where a comment byte is set, it
- * reads some lines otherwise than the scan (docs/transforms.md). Looked at natively: the records are not read.
+ * read of several files, can lose the record without a word; a file of "\r\n" head lines over
+ * "\n" ones reads as one line, refusing nothing; and where a comment byte is set, it reads some
+ * lines otherwise than the scan (docs/transforms.md). Looked at natively: the records are not read.
  */
 export async function mayReadStrictly(file: string, csv: CsvOptions): Promise<boolean> {
   if (csv.comment !== undefined && csv.comment !== '') return false;
   const quote = csv.quote === '' ? NONE : byteOf(csv.quote);
   if (csv.quote !== '' && quote === NONE) return false;
-  return !(await holdsOrNotText(file, quote));
+  return !(await holdsOrNotText(file, quote, CR));
 }
 
-/** Whether the file holds the byte, or bytes that are not UTF-8 (looked at natively: the records are not read). */
-async function holdsOrNotText(file: string, byte: number): Promise<boolean> {
+/** Whether the file holds one of the bytes, or bytes that are not UTF-8 (looked at natively: the records are not read). */
+async function holdsOrNotText(file: string, ...bytes: number[]): Promise<boolean> {
   const text = new RecordScan(LINE_FIELDS, 1, 0);
-  for await (const chunk of scan(file)) if (chunk.includes(byte) || !text.isTextPiece(chunk)) return true;
+  for await (const chunk of scan(file)) if (bytes.some((byte) => chunk.includes(byte)) || !text.isTextPiece(chunk)) return true;
   return false;
 }
 
