@@ -358,7 +358,7 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
     await connection.run(sql);
   } catch (err) {
     // However a strict read fails, the files judged first may read (DuckDB's reader fails otherwise than on a record too); an interrupt is a cancel.
-    if (group.unjudged && !UNEVEN_LINE_ENDINGS.test(errorMessage(err)) && !INTERRUPTED.test(errorMessage(err))) throw new UnjudgedRecordsError('DuckDB refused a record of files not judged beforehand', { cause: err });
+    if (group.unjudged && !UNEVEN_LINE_ENDINGS.test(errorMessage(err)) && !INTERRUPTED.test(errorMessage(err))) throw new UnjudgedRecordsError('a strict read of files not judged beforehand failed', { cause: err });
     const malformed = MALFORMED_JSON.exec(errorMessage(err));
     const file = malformed ? group.files.indexOf(malformed[1]!) : -1;
     if (malformed && file >= 0) {
