@@ -49,14 +49,16 @@ export interface ReadGroup {
   /**
    * Set when the files' records were not judged for their field count and encoding (see
    * readGroups): DuckDB reads them keeping no rejects, and the read fails with UnjudgedRecordsError
-   * on the first record it refuses, for the caller to judge the files and convert again.
+   * on the first record it refuses (or any other failure but a cancel), for the caller to judge
+   * the files and convert again (convert-chunk.ts).
    */
   readonly unjudged?: boolean;
 }
 
 /**
- * DuckDB refused a record of an unjudged group (ReadGroup.unjudged): convert the chunk again with
- * its groups judged (judgeGroups). Not a failure of the files, and never reported as one.
+ * A strict read of an unjudged group (ReadGroup.unjudged) failed, on a record DuckDB refuses or
+ * otherwise (a cancel aside): convert the chunk again with its groups judged (judgeGroups). Not a
+ * failure of the files, and never reported as one.
  */
 export class UnjudgedRecordsError extends Error {}
 
