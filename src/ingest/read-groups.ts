@@ -109,15 +109,12 @@ export async function judgeGroups(transform: Transform, groups: readonly ReadGro
     const shape = group.shape;
     const fields = shape === 'csv' ? group.csvFieldCount : 1;
     const files = await mapLimit(group.files, LOOKS_AT_ONCE, (path, j) => judgeFile(transform, undefined, { shape, fields, path, droppedLines: [...group.droppedLines[j]!] }, group.numbers[j]!, limit, misfitBudget));
-    const { unjudged: _, ...rest } = group;
-    judged.push({
-      ...rest,
-      files: files.map((f) => {
-        if (f.status === 'rejected') throw f.reason;
-        return f.value.path;
-      }),
-      droppedLines: files.map((f) => (f.status === 'fulfilled' ? f.value.droppedLines : [])),
+    const looked = files.map((f) => {
+      if (f.status === 'rejected') throw f.reason;
+      return f.value;
     });
+    const { unjudged: _, ...rest } = group;
+    judged.push({ ...rest, files: looked.map((f) => f.path), droppedLines: looked.map((f) => f.droppedLines) });
   }
   return judged;
 }
