@@ -25,7 +25,7 @@ const fieldsOf = (content: string, options: Partial<CsvOptions> = {}) => {
 const headOf = (content: string, options: Partial<CsvOptions> = {}) => {
   const file = path.join(dir, `${n++}.csv`);
   writeFileSync(file, content);
-  return lookAtCsv(file, { ...CSV, ...options }).then((look) => look.quotedHead);
+  return lookAtCsv(file, { ...CSV, ...options }).then((look) => look.headToBlank);
 };
 
 describe('the field count of a CSV file', () => {
@@ -74,6 +74,18 @@ describe('the field count of a CSV file', () => {
     assert.equal(await headOf('"a","b"\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('a,5" b\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('time,"size,n\n1,2,3\n'), undefined);
+  });
+
+  test('a skipped head whose lines end otherwise than the first record is told, with the record’s line ending', async () => {
+    assert.deepEqual(await headOf('h1\r\nh2\n1,2\n', { skipHead: 2 }), { bytes: 7, lineEnding: '\n' });
+    assert.deepEqual(await headOf('h1\r\n1,2\n', { skipHead: 1 }), { bytes: 4, lineEnding: '\n' });
+    assert.deepEqual(await headOf('h1\rh2\n\n1,2\r\n', { skipHead: 2 }), { bytes: 6, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('h1\nh2\n1,2\r\n', { skipHead: 2 }), { bytes: 6, lineEnding: '\r\n' });
+    // No record ends a line: the head's lines still must end alike.
+    assert.deepEqual(await headOf('h1\r\nh2\n1,2', { skipHead: 2 }), { bytes: 7, lineEnding: '\r\n' });
+    assert.equal(await headOf('h1\r\nh2\r\n1,2', { skipHead: 2 }), undefined);
+    assert.equal(await headOf('h1\r\nh2\r\n1,2\r\n3,4\n', { skipHead: 2 }), undefined);
+    assert.equal(await headOf('h1\rh2\r1,2\r', { skipHead: 2 }), undefined);
   });
 
   test('a record past the first look (16 KB) is counted whole', async () => {
@@ -130,6 +142,22 @@ describe('quotes DuckDB would read past a line', () => {
     const long = await loadCsv(`"a\r\n${'b'.repeat(2 << 20)}\r\n2024-01-01 00:00:00,x,1\r\n`, { skip_head: 2 });
     assert.equal(long.account.rowsRead - long.account.rowsRejected, 1);
     assert.deepEqual(long.rows, [{ v: 'x', w: '1' }]);
+  });
+
+  test('a skipped head whose lines end otherwise than the records skips its lines, not the records', async () => {
+    const body = '2024-01-01 00:00:00,x,1\n2024-01-01 00:00:01,y,2\n';
+    for (const head of ['h1\r\nh2\n', 'h1\rh2\n', 'h1\nh2\r\n', 'h1\r\n\n']) {
+      const { account, rows } = await loadCsv(head + body, { skip_head: 2 });
+      assert.deepEqual(account, { rowsRead: 2, rowsWritten: 2, rowsRejected: 0, rejects: [] }, JSON.stringify(head));
+      assert.deepEqual(rows, [
+        { v: 'x', w: '1' },
+        { v: 'y', w: '2' },
+      ]);
+    }
+    // A long head line is taken out as an empty line ending in "\n": over "\r\n" lines, the head then ends unevenly.
+    const long = await loadCsv(`h1\r\n${'h'.repeat(2 << 20)}\r\n${body.replaceAll('\n', '\r\n')}`, { skip_head: 2 });
+    assert.equal(long.account.rowsWritten, 2);
+    assert.equal(long.rows.length, 2);
   });
 
   test('a quote that never closes refuses the file, naming its line, instead of the lines after it vanishing', async () => {

@@ -10,14 +10,17 @@ export interface CsvLook {
   /** Fields of the first data record; undefined when the bytes hold none. */
   readonly fields: number | undefined;
   /**
-   * Set when a line of the skipped head opens a quoted field it does not close (DuckDB skips
-   * records, not lines, so it would read the rest of the file as that field): the head's length
-   * in bytes and its line ending.
+   * Set when the skipped head must be blanked before DuckDB reads the file (blankHead): the head's
+   * length in bytes and the line ending its blank lines take. A line of it that opens a quoted
+   * field it does not close would make DuckDB read the rest of the file as that field (it skips
+   * records, not lines); a line that ends otherwise than the first record would make it read the
+   * records after it as part of the head, skipped without a word (it takes the first line's
+   * ending as every line's).
    */
-  readonly quotedHead: QuotedHead | undefined;
+  readonly headToBlank: HeadToBlank | undefined;
 }
 
-export interface QuotedHead {
+export interface HeadToBlank {
   readonly bytes: number;
   readonly lineEnding: LineEnding;
 }
@@ -48,19 +51,19 @@ export async function lookAtCsv(file: string, csv: CsvOptions): Promise<CsvLook>
   const handle = await open(file, 'r');
   try {
     const seen = await firstBytes(handle, (bytes) => firstRecord(bytes.toString('utf8'), csv).complete);
-    const { fields, quotedHead } = firstRecord(seen.toString('utf8'), csv);
-    return { fields, quotedHead };
+    const { fields, headToBlank } = firstRecord(seen.toString('utf8'), csv);
+    return { fields, headToBlank };
   } finally {
     await handle.close();
   }
 }
 
 /**
- * A copy of the file at `dest` with the skipped head's `headLines` lines empty (ending as the
- * head did, so the file's line endings stay even): the reader still skips them by count, and no
- * quote in them can open a field that swallows the records after them.
+ * A copy of the file at `dest` with the skipped head's `headLines` lines empty, each ending in
+ * `head.lineEnding`: the reader still skips them by count, no quote in them can open a field that
+ * swallows the records after them, and their endings are those of the records.
  */
-export async function blankHead(file: string, dest: string, head: QuotedHead, headLines: number): Promise<string> {
+export async function blankHead(file: string, dest: string, head: HeadToBlank, headLines: number): Promise<string> {
   async function* blanked(): AsyncIterable<Buffer> {
     yield Buffer.from(head.lineEnding.repeat(headLines));
     yield* createReadStream(file, { start: head.bytes, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
@@ -71,15 +74,21 @@ export async function blankHead(file: string, dest: string, head: QuotedHead, he
 
 /**
  * The first record after the skipped head, blank lines and comments: its field count, and whether
- * the text holds it whole (a quoted field may span lines); with the head's length in bytes when
- * a line of it leaves a quoted field open.
+ * the text holds it whole (a quoted field may span lines); with the head to blank (CsvLook).
  */
-function firstRecord(text: string, csv: CsvOptions): { fields: number | undefined; complete: boolean; quotedHead: QuotedHead | undefined } {
+function firstRecord(text: string, csv: CsvOptions): { fields: number | undefined; complete: boolean; headToBlank: HeadToBlank | undefined } {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let skipped = 0;
   let quotedHead = false;
-  let head: QuotedHead | undefined;
+  let headBytes = 0;
+  const headEndings = new Set<LineEnding>();
   const lineAt = lineEnds(text);
+  const headToBlank = (recordEnding: LineEnding | undefined): HeadToBlank | undefined => {
+    const [first] = headEndings;
+    const lineEnding = recordEnding ?? first ?? '\n';
+    const uneven = headEndings.size > 1 || (first !== undefined && first !== lineEnding);
+    return headBytes > 0 && (quotedHead || uneven) ? { bytes: headBytes, lineEnding } : undefined;
+  };
   while (pos < text.length) {
     const ending = lineAt(pos);
     const end = ending?.end ?? text.length;
@@ -88,15 +97,17 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end > end) quotedHead = true;
       skipped++;
-      if (skipped === csv.skipHead && ending && quotedHead) head = { bytes: Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8'), lineEnding: ending.ending };
+      if (ending) headEndings.add(ending.ending);
+      if (skipped === csv.skipHead && ending) headBytes = Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8');
     } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
       const record = scanRecord(text, pos, csv);
-      return { fields: record.fields, complete: !record.open && record.end < text.length, quotedHead: head };
+      const recordEnding = record.end < text.length ? lineAt(record.end)?.ending : undefined;
+      return { fields: record.fields, complete: !record.open && record.end < text.length, headToBlank: headToBlank(recordEnding) };
     }
     if (!ending) break;
     pos = end + ending.ending.length;
   }
-  return { fields: undefined, complete: false, quotedHead: head };
+  return { fields: undefined, complete: false, headToBlank: headToBlank(undefined) };
 }
 
 /** Where the record starting at `start` of `text` ends: its line ending outside quotes, or the text's end. */

@@ -30,7 +30,7 @@ export interface Judging {
   readonly judge: boolean;
 }
 
-/** A line-based file as DuckDB is to read it: its long lines taken out, its quoted head blanked. */
+/** A line-based file as DuckDB is to read it: its long lines taken out, its head blanked where needed (CsvLook.headToBlank). */
 interface LookedAt {
   readonly shape: 'csv' | 'lines';
   /** Fields per record (1 for NDJSON lines). */
@@ -74,7 +74,7 @@ export async function readGroups(
     let fields = 1;
     if (shape === 'csv') {
       const look = await lookAtCsv(path, transform.csv);
-      if (look.quotedHead) path = await replaced(file, path, await blankHead(path, `${limit.copyOf(i)}.head`, look.quotedHead, transform.csv.skipHead));
+      if (look.headToBlank) path = await replaced(file, path, await blankHead(path, `${limit.copyOf(i)}.head`, look.headToBlank, transform.csv.skipHead));
       // An empty CSV file has no records; reading it with the mapped width is harmless.
       fields = look.fields ?? mapped;
     }
