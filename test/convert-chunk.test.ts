@@ -144,14 +144,21 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     });
   }
 
-  test('files holding a quote byte, a "\\r" or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
-    const local = files([HEAD + rows(3), HEAD + rows(3).replace('h1', '"h,1"'), Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])]), HEAD + rows(2).replaceAll('\n', '\r\n')]);
+  test('files ending inside a quoted field, holding a "\\r" or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
+    const local = files([
+      HEAD + rows(3),
+      HEAD + rows(3).replace('h1', '"h,1"').replace('h2', ' "h ""2"""'),
+      HEAD + rows(3).replace('h2', '"h,2'),
+      Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])]),
+      HEAD + rows(2).replaceAll('\n', '\r\n'),
+      HEAD + rows(2).replace('h0', '5" disk').replace('h1', 'a, "b'),
+    ]);
     const groups = await readGroups(csv, local, undefined, { judge: false });
     assert.deepEqual(
       groups.map((g) => [g.numbers, g.unjudged ?? false]),
       [
-        [[0], true],
-        [[1, 2, 3], false],
+        [[0, 1], true],
+        [[2, 3, 4, 5], false],
       ],
     );
     const commented = validateTransform(CSV_TRANSFORM.type, { ...CSV_TRANSFORM.settings, format_details: { ...CSV_TRANSFORM.settings.format_details, skip_comments: true } }).transform;

@@ -5,6 +5,7 @@ import type { CsvOptions, Transform } from '../transform/model.js';
 import { readerColumn } from './convert.js';
 import { outputFile } from './decompress.js';
 import { scan, type DroppedLine } from './long-lines.js';
+import { byteOf, nextOf, NONE, OpenQuote } from './open-quote.js';
 
 /**
  * DuckDB's CSV reader keeps one reject row per field a record has too many or too few, each
@@ -31,7 +32,6 @@ export const LINE_FIELDS: CsvOptions = { delimiter: '\u0001', quote: '', escape:
 
 const LF = 0x0a;
 const CR = 0x0d;
-const NONE = -1;
 
 interface Misfit {
   /** The record's line as DuckDB numbers them: every record and blank line is one. */
@@ -53,8 +53,6 @@ export type Why = 'fields' | 'encoding' | 'quote' | 'open';
  * something (past its fields, DuckDB drops empty ones, `""` included: `1,2,3,,` is three).
  */
 export const isMisfit = (count: number, content: number, fields: number) => count < fields || content > fields;
-
-const byteOf = (text: string) => (text.length === 1 && text.charCodeAt(0) < 0x80 ? text.charCodeAt(0) : NONE);
 
 const ORDINARY = 0;
 const DELIMITER = 1;
@@ -362,14 +360,6 @@ export class UnclosedQuoteError extends SourceError {
   }
 }
 
-/** Where the next quote or escape is in `chunk` from `from`, -1 if none. */
-function nextOf(chunk: Buffer, quote: number, escape: number, from: number): number {
-  const q = quote === NONE ? -1 : chunk.indexOf(quote, from);
-  if (escape === NONE) return q;
-  const e = chunk.indexOf(escape, from);
-  return q < 0 ? e : e < 0 ? q : Math.min(q, e);
-}
-
 /**
  * Every record after the skipped head that DuckDB would refuse for its field count (isMisfit), read
  * as DuckDB reads records (csv-fields.ts scanRecord, over bytes): a quote opens a quoted field
@@ -438,16 +428,22 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
  * Whether DuckDB may read the file strictly, its records not judged first (ReadGroup.unjudged):
  * where it refuses a record, the read fails and the records are judged then. That holds only
  * where its reader fails rather than errs otherwise: bytes that are not UTF-8 can fail its
- * reader's internal checks, which leaves its whole instance unusable; a quote never closed, in a
- * read of several files, can lose the record without a word; a file of "\r\n" head lines over
- * "\n" ones reads as one line, refusing nothing; and where a comment byte is set, it reads some
- * lines otherwise than the scan (docs/transforms.md). Looked at natively: the records are not read.
+ * reader's internal checks, which leaves its whole instance unusable; a file that ends inside a
+ * quoted field, in a read of several files, can lose that record without a word; a "\r" can end
+ * lines unevenly, which it may read as one line, refusing nothing; and where a comment byte is
+ * set, it reads some lines otherwise than the scan (docs/transforms.md). Looked at natively, from
+ * quote to quote: the records are not read.
  */
 export async function mayReadStrictly(file: string, csv: CsvOptions): Promise<boolean> {
   if (csv.comment !== undefined && csv.comment !== '') return false;
-  const quote = csv.quote === '' ? NONE : byteOf(csv.quote);
-  if (csv.quote !== '' && quote === NONE) return false;
-  return !(await holdsOrNotText(file, quote, CR));
+  const quotes = csv.quote === '' ? undefined : OpenQuote.of(csv);
+  if (csv.quote !== '' && !quotes) return false;
+  const text = new RecordScan(LINE_FIELDS, 1, 0);
+  for await (const chunk of scan(file)) {
+    if (chunk.includes(CR) || !text.isTextPiece(chunk)) return false;
+    quotes?.feed(chunk);
+  }
+  return !quotes?.inside;
 }
 
 /** Whether the file holds one of the bytes, or bytes that are not UTF-8 (looked at natively: the records are not read). */
