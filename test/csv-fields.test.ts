@@ -72,6 +72,10 @@ describe('the field count of a CSV file', () => {
     assert.deepEqual(await headOf('time,"size,n\n1,2,3\n', { skipHead: 1 }), { bytes: 13, lineEnding: '\n' });
     assert.deepEqual(await headOf('\uFEFFé,"x\r\nsecond\r\n1,2\r\n', { skipHead: 2 }), { bytes: Buffer.byteLength('\uFEFFé,"x\r\nsecond\r\n'), lineEnding: '\r\n' });
     assert.equal(await headOf('"a","b"\n1,2\n', { skipHead: 1 }), undefined);
+    // Text after a closing quote: DuckDB's skip would read no record after it.
+    assert.deepEqual(await headOf('"a"x,b\n1,2\n', { skipHead: 1 }), { bytes: 7, lineEnding: '\n' });
+    assert.deepEqual(await headOf('x\r\na,"b" \tc\r\n1,2\r\n', { skipHead: 2 }), { bytes: 13, lineEnding: '\r\n' });
+    assert.equal(await headOf('a,"b" ,c\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('a,5" b\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('time,"size,n\n1,2,3\n'), undefined);
   });
@@ -142,6 +146,14 @@ describe('quotes DuckDB would read past a line', () => {
     const long = await loadCsv(`"a\r\n${'b'.repeat(2 << 20)}\r\n2024-01-01 00:00:00,x,1\r\n`, { skip_head: 2 });
     assert.equal(long.account.rowsRead - long.account.rowsRejected, 1);
     assert.deepEqual(long.rows, [{ v: 'x', w: '1' }]);
+  });
+
+  test('a skipped header with text after a closing quote skips its lines, not the file', async () => {
+    for (const head of ['"time"x,v,w\n', 'by hand\n"a" b\n']) {
+      const { account, rows } = await loadCsv(`${head}2024-01-01 00:00:00,x,1\n2024-01-01 00:00:01,y,2\n`, { skip_head: head.split('\n').length - 1 });
+      assert.deepEqual(account, { rowsRead: 2, rowsWritten: 2, rowsRejected: 0, rejects: [] });
+      assert.equal(rows.length, 2);
+    }
   });
 
   test('a skipped head whose lines end otherwise than the records skips its lines, not the records', async () => {

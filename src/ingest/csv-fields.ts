@@ -13,9 +13,10 @@ export interface CsvLook {
    * Set when the skipped head must be blanked before DuckDB reads the file (blankHead): the head's
    * length in bytes and the line ending its blank lines take. A line of it that opens a quoted
    * field it does not close would make DuckDB read the rest of the file as that field (it skips
-   * records, not lines); a line that ends otherwise than the first record would make it read the
-   * records after it as part of the head, skipped without a word (it takes the first line's
-   * ending as every line's).
+   * records, not lines); one with text after a closing quote (`"a"x`), a record it would refuse,
+   * makes its skip read no record at all; and a line that ends otherwise than the first record
+   * would make it read the records after it as part of the head (it takes the first line's ending
+   * as every line's). Each loses the file's records without a word.
    */
   readonly headToBlank: HeadToBlank | undefined;
 }
@@ -95,7 +96,7 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
     const line = text.slice(pos, end);
     if (skipped < csv.skipHead) {
       const record = scanRecord(text, pos, csv);
-      if (record.open || record.end > end) quotedHead = true;
+      if (record.open || record.end > end || record.afterQuote) quotedHead = true;
       skipped++;
       if (ending) headEndings.add(ending.ending);
       if (skipped === csv.skipHead && ending) headBytes = Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8');
