@@ -144,7 +144,7 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     });
   }
 
-  test('files ending inside a quoted field, holding a "\\r" or bytes that are not UTF-8, or read with comments, are judged before DuckDB reads them', async () => {
+  test('files ending inside a quoted field, holding a "\\r" or bytes that are not UTF-8, ending in a misfit record, or read with comments, are judged before DuckDB reads them', async () => {
     const local = files([
       HEAD + rows(3),
       HEAD + rows(3).replace('h1', '"h,1"').replace('h2', ' "h ""2"""'),
@@ -159,6 +159,15 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
       [
         [[0, 1], true],
         [[2, 3, 4, 5], false],
+      ],
+    );
+    // A file cut short while written ends in a misfit record: judged first, rather than found by a strict read of the whole chunk.
+    const ends = files([HEAD + rows(3) + '2024-01-01 00:00:00,h\n\n', HEAD + rows(3) + ',,,,,,x', HEAD + rows(3) + 'a,"b",c\n', HEAD + rows(3) + '2024-01-01 00:00:00,h,200,1,0.5,true,,\n', HEAD + rows(3) + '\0\n']);
+    assert.deepEqual(
+      (await readGroups(csv, ends, undefined, { judge: false })).map((g) => [g.numbers, g.unjudged ?? false]),
+      [
+        [[0, 1, 4], false],
+        [[2, 3], true],
       ],
     );
     const commented = validateTransform(CSV_TRANSFORM.type, { ...CSV_TRANSFORM.settings, format_details: { ...CSV_TRANSFORM.settings.format_details, skip_comments: true } }).transform;
@@ -188,7 +197,7 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
   });
 
   test('a strict read fails on a refused record with UnjudgedRecordsError, never as a failure of the file', async () => {
-    const local = files([HEAD + rows(5) + 'short\n']);
+    const local = files([HEAD + rows(2) + 'short\n' + rows(3, 2)]);
     const groups = await readGroups(csv, local, undefined, { judge: false });
     assert.deepEqual(
       groups.map((g) => g.unjudged),

@@ -431,19 +431,66 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
  * reader's internal checks, which leaves its whole instance unusable; a file that ends inside a
  * quoted field, in a read of several files, can lose that record without a word; a "\r" can end
  * lines unevenly, which it may read as one line, refusing nothing; and where a comment byte is
- * set, it reads some lines otherwise than the scan (docs/transforms.md). Looked at natively, from
- * quote to quote: the records are not read.
+ * set, it reads some lines otherwise than the scan (docs/transforms.md). Nor is a file whose last
+ * record is a misfit read strictly: a file cut short while written ends in one, and the strict
+ * read would fail only after reading the whole chunk. Looked at natively, from quote to quote, and
+ * at the last line: the records are not read. `fields` is the file's records' field count, if it
+ * has a record.
  */
-export async function mayReadStrictly(file: string, csv: CsvOptions): Promise<boolean> {
+export async function mayReadStrictly(file: string, csv: CsvOptions, fields: number | undefined): Promise<boolean> {
   if (csv.comment !== undefined && csv.comment !== '') return false;
   const quotes = csv.quote === '' ? undefined : OpenQuote.of(csv);
   if (csv.quote !== '' && !quotes) return false;
   const text = new RecordScan(LINE_FIELDS, 1, 0);
+  const tail = new Tail();
   for await (const chunk of scan(file)) {
     if (chunk.includes(CR) || !text.isTextPiece(chunk)) return false;
     quotes?.feed(chunk);
+    tail.feed(chunk);
   }
-  return !quotes?.inside;
+  return !quotes?.inside && !(fields !== undefined && lastLineMisfits(tail, csv, fields));
+}
+
+/** The last bytes of a file fed piece by piece: enough to hold its last line, unless that line is long. */
+class Tail {
+  static readonly BYTES = 64 * 1024;
+  bytes = Buffer.alloc(0);
+  /** Whether `bytes` is the whole file. */
+  whole = true;
+
+  feed(chunk: Buffer): void {
+    const kept = this.bytes.length + chunk.length > Tail.BYTES;
+    this.bytes = chunk.length >= Tail.BYTES ? Buffer.from(chunk.subarray(chunk.length - Tail.BYTES)) : Buffer.concat([this.bytes, chunk]).subarray(-Tail.BYTES);
+    if (kept) this.whole = false;
+  }
+}
+
+/**
+ * Whether the file's last line that holds anything is a record DuckDB refuses for its field
+ * count (isMisfit). Only a line without a quote byte is judged: one with a quote may be part of a
+ * record that spans lines, left to the strict read. Within a file that does not end inside
+ * quotes, a line without one is a record of its own.
+ */
+function lastLineMisfits(tail: Tail, csv: CsvOptions, fields: number): boolean {
+  const { bytes } = tail;
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === LF || bytes[end - 1] === CR)) end--;
+  if (end === 0) return false;
+  const start = Math.max(bytes.lastIndexOf(LF, end - 1), bytes.lastIndexOf(CR, end - 1)) + 1;
+  // A last line longer than the tail is left to the strict read.
+  if (start === 0 && !tail.whole) return false;
+  const line = bytes.subarray(start, end);
+  const quote = byteOf(csv.quote);
+  if (quote !== NONE && line.includes(quote)) return false;
+  const delimiter = byteOf(csv.delimiter);
+  let count = 1;
+  let content = 0;
+  // A NUL is no value, as the scan reads it.
+  for (const byte of line) {
+    if (byte === delimiter) count++;
+    else if (byte !== 0) content = count;
+  }
+  return isMisfit(count, content, fields);
 }
 
 /** Whether the file holds one of the bytes, or bytes that are not UTF-8 (looked at natively: the records are not read). */

@@ -71,15 +71,15 @@ export async function readGroups(
     if (shape !== 'csv' && shape !== 'lines') return { shape, fields: 0, path: file, droppedLines: [] };
     const kept = await dropLongLines(file, limit.copyOf(i), limit.maxLineBytes, shape === 'csv' ? transform.csv.skipHead : 0);
     let path = kept.path;
-    let fields = 1;
+    let recordFields: number | undefined = 1;
     if (shape === 'csv') {
       const look = await lookAtCsv(path, transform.csv);
       if (look.headToBlank) path = await replaced(file, path, await blankHead(path, `${limit.copyOf(i)}.head`, look.headToBlank, transform.csv.skipHead));
-      // An empty CSV file has no records; reading it with the mapped width is harmless.
-      fields = look.fields ?? mapped;
+      recordFields = look.fields;
     }
-    const looked: LookedAt = { shape, fields, path, droppedLines: kept.longLines };
-    if (!judging.judge && (await mayReadStrictly(path, shape === 'csv' ? transform.csv : LINE_FIELDS))) return { ...looked, unjudged: true };
+    // An empty CSV file has no records; reading it with the mapped width is harmless.
+    const looked: LookedAt = { shape, fields: recordFields ?? mapped, path, droppedLines: kept.longLines };
+    if (!judging.judge && (await mayReadStrictly(path, shape === 'csv' ? transform.csv : LINE_FIELDS, recordFields))) return { ...looked, unjudged: true };
     return { ...(await judgeFile(transform, file, looked, i, limit, misfitBudget)), unjudged: false };
   });
   for (const i of local.keys()) {
