@@ -144,7 +144,7 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
     });
   }
 
-  test('files ending inside a quoted field, holding a "\\r" or bytes that are not UTF-8, ending in a misfit record, or read with comments, are judged before DuckDB reads them', async () => {
+  test('files ending inside a quoted field, ending lines unevenly, holding bytes that are not UTF-8, ending in a misfit record, or read with comments, are judged before DuckDB reads them', async () => {
     const local = files([
       HEAD + rows(3),
       HEAD + rows(3).replace('h1', '"h,1"').replace('h2', ' "h ""2"""'),
@@ -152,13 +152,15 @@ describe('a chunk read strictly first, its records judged only when DuckDB refus
       Buffer.concat([Buffer.from(HEAD + rows(2)), Buffer.from([0xc3, 0x0a])]),
       HEAD + rows(2).replaceAll('\n', '\r\n'),
       HEAD + rows(2).replace('h0', '5" disk').replace('h1', 'a, "b'),
+      HEAD + rows(2).replaceAll('\n', '\r\n') + rows(2, 2),
+      HEAD + rows(2).replace('\n', '\r'),
     ]);
     const groups = await readGroups(csv, local, undefined, { judge: false });
     assert.deepEqual(
       groups.map((g) => [g.numbers, g.unjudged ?? false]),
       [
-        [[0, 1], true],
-        [[2, 3, 4, 5], false],
+        [[0, 1, 4], true],
+        [[2, 3, 5, 6, 7], false],
       ],
     );
     // A file cut short while written ends in a misfit record: judged first, rather than found by a strict read of the whole chunk.

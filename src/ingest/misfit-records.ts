@@ -5,6 +5,7 @@ import type { CsvOptions, Transform } from '../transform/model.js';
 import { readerColumn } from './convert.js';
 import { outputFile } from './decompress.js';
 import { scan, type DroppedLine } from './long-lines.js';
+import { EvenLineEndings } from './even-line-endings.js';
 import { byteOf, nextOf, NONE, OpenQuote } from './open-quote.js';
 
 /**
@@ -429,8 +430,9 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
  * where it refuses a record, the read fails and the records are judged then. That holds only
  * where its reader fails rather than errs otherwise: bytes that are not UTF-8 can fail its
  * reader's internal checks, which leaves its whole instance unusable; a file that ends inside a
- * quoted field, in a read of several files, can lose that record without a word; a "\r" can end
- * lines unevenly, which it may read as one line, refusing nothing; and where a comment byte is
+ * quoted field, in a read of several files, can lose that record without a word; a "\r" that
+ * does not end every line with a "\n" can end lines unevenly, which it may read as one line,
+ * refusing nothing; and where a comment byte is
  * set, it reads some lines otherwise than the scan (docs/transforms.md). Nor is a file whose last
  * record is a misfit read strictly: a file cut short while written ends in one, and the strict
  * read would fail only after reading the whole chunk. Looked at natively, from quote to quote, and
@@ -443,12 +445,14 @@ export async function mayReadStrictly(file: string, csv: CsvOptions, fields: num
   if (csv.quote !== '' && !quotes) return false;
   const text = new RecordScan(LINE_FIELDS, 1, 0);
   const tail = new Tail();
+  const endings = new EvenLineEndings();
   for await (const chunk of scan(file)) {
-    if (chunk.includes(CR) || !text.isTextPiece(chunk)) return false;
+    endings.feed(chunk);
+    if (endings.uneven || !text.isTextPiece(chunk)) return false;
     quotes?.feed(chunk);
     tail.feed(chunk);
   }
-  return !quotes?.inside && !(fields !== undefined && lastLineMisfits(tail, csv, fields));
+  return endings.even && !quotes?.inside && !(fields !== undefined && lastLineMisfits(tail, csv, fields));
 }
 
 /** The last bytes of a file fed piece by piece: enough to hold its last line, unless that line is long. */
