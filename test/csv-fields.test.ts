@@ -57,8 +57,8 @@ describe('the field count of a CSV file', () => {
     assert.equal(await fieldsOf('h1\rh2\r1,2,3', { skipHead: 2 }), 3);
     assert.equal(await fieldsOf('h1\r', { skipHead: 1 }), undefined);
     // A head line that leaves a quote open is blanked with the file's own line ending.
-    assert.deepEqual(await headOf('t,"size\r1,2\r', { skipHead: 1 }), { bytes: 8, lineEnding: '\r' });
-    assert.deepEqual(await headOf('t,"size\r\n1,2\r\n', { skipHead: 1 }), { bytes: 9, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('t,"size\r1,2\r', { skipHead: 1 }), { bytes: 8, lines: 1, lineEnding: '\r' });
+    assert.deepEqual(await headOf('t,"size\r\n1,2\r\n', { skipHead: 1 }), { bytes: 9, lines: 1, lineEnding: '\r\n' });
   });
 
   test('one space may lead a quoted field, as DuckDB reads it; after two spaces or a tab a quote is data', async () => {
@@ -69,27 +69,31 @@ describe('the field count of a CSV file', () => {
   });
 
   test('a skipped head line that leaves a quoted field open is told, with the head’s length', async () => {
-    assert.deepEqual(await headOf('time,"size,n\n1,2,3\n', { skipHead: 1 }), { bytes: 13, lineEnding: '\n' });
-    assert.deepEqual(await headOf('\uFEFFé,"x\r\nsecond\r\n1,2\r\n', { skipHead: 2 }), { bytes: Buffer.byteLength('\uFEFFé,"x\r\nsecond\r\n'), lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('time,"size,n\n1,2,3\n', { skipHead: 1 }), { bytes: 13, lines: 1, lineEnding: '\n' });
+    assert.deepEqual(await headOf('\uFEFFé,"x\r\nsecond\r\n1,2\r\n', { skipHead: 2 }), { bytes: Buffer.byteLength('\uFEFFé,"x\r\nsecond\r\n'), lines: 2, lineEnding: '\r\n' });
     assert.equal(await headOf('"a","b"\n1,2\n', { skipHead: 1 }), undefined);
     // Text after a closing quote: DuckDB's skip would read no record after it.
-    assert.deepEqual(await headOf('"a"x,b\n1,2\n', { skipHead: 1 }), { bytes: 7, lineEnding: '\n' });
-    assert.deepEqual(await headOf('x\r\na,"b" \tc\r\n1,2\r\n', { skipHead: 2 }), { bytes: 13, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('"a"x,b\n1,2\n', { skipHead: 1 }), { bytes: 7, lines: 1, lineEnding: '\n' });
+    assert.deepEqual(await headOf('x\r\na,"b" \tc\r\n1,2\r\n', { skipHead: 2 }), { bytes: 13, lines: 2, lineEnding: '\r\n' });
     assert.equal(await headOf('a,"b" ,c\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('a,5" b\n1,2\n', { skipHead: 1 }), undefined);
     assert.equal(await headOf('time,"size,n\n1,2,3\n'), undefined);
   });
 
   test('a skipped head whose lines end otherwise than the first record is told, with the record’s line ending', async () => {
-    assert.deepEqual(await headOf('h1\r\nh2\n1,2\n', { skipHead: 2 }), { bytes: 7, lineEnding: '\n' });
-    assert.deepEqual(await headOf('h1\r\n1,2\n', { skipHead: 1 }), { bytes: 4, lineEnding: '\n' });
-    assert.deepEqual(await headOf('h1\rh2\n\n1,2\r\n', { skipHead: 2 }), { bytes: 6, lineEnding: '\r\n' });
-    assert.deepEqual(await headOf('h1\nh2\n1,2\r\n', { skipHead: 2 }), { bytes: 6, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('h1\r\nh2\n1,2\n', { skipHead: 2 }), { bytes: 7, lines: 2, lineEnding: '\n' });
+    assert.deepEqual(await headOf('h1\r\n1,2\n', { skipHead: 1 }), { bytes: 4, lines: 1, lineEnding: '\n' });
+    assert.deepEqual(await headOf('h1\rh2\n\n1,2\r\n', { skipHead: 2 }), { bytes: 7, lines: 3, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('h1\nh2\n1,2\r\n', { skipHead: 2 }), { bytes: 6, lines: 2, lineEnding: '\r\n' });
     // No record ends a line: the head's lines still must end alike.
-    assert.deepEqual(await headOf('h1\r\nh2\n1,2', { skipHead: 2 }), { bytes: 7, lineEnding: '\r\n' });
+    assert.deepEqual(await headOf('h1\r\nh2\n1,2', { skipHead: 2 }), { bytes: 7, lines: 2, lineEnding: '\r\n' });
     assert.equal(await headOf('h1\r\nh2\r\n1,2', { skipHead: 2 }), undefined);
     assert.equal(await headOf('h1\r\nh2\r\n1,2\r\n3,4\n', { skipHead: 2 }), undefined);
     assert.equal(await headOf('h1\rh2\r1,2\r', { skipHead: 2 }), undefined);
+    // Blank lines after the head go with it: a "\r" written for the head's last line would join their "\n".
+    assert.deepEqual(await headOf('h1\nh2\n\n1|2\r3|4\r', { skipHead: 2, delimiter: '|' }), { bytes: 7, lines: 3, lineEnding: '\r' });
+    assert.deepEqual(await headOf('h\r\n\n1,2\r\n', { skipHead: 1 }), { bytes: 4, lines: 2, lineEnding: '\r\n' });
+    assert.equal(await headOf('h\n\n1,2\n', { skipHead: 1 }), undefined);
   });
 
   test('a record past the first look (16 KB) is counted whole', async () => {
@@ -166,6 +170,9 @@ describe('quotes DuckDB would read past a line', () => {
         { v: 'y', w: '2' },
       ]);
     }
+    // A blank line after the head ends in "\n", the records in "\r".
+    const cr = await loadCsv(`h1\nh2\n\n${body.replaceAll('\n', '\r')}`, { skip_head: 2 });
+    assert.deepEqual(cr.account, { rowsRead: 2, rowsWritten: 2, rowsRejected: 0, rejects: [] });
     // A long head line is taken out as an empty line ending in "\n": over "\r\n" lines, the head then ends unevenly.
     const long = await loadCsv(`h1\r\n${'h'.repeat(2 << 20)}\r\n${body.replaceAll('\n', '\r\n')}`, { skip_head: 2 });
     assert.equal(long.account.rowsWritten, 2);

@@ -22,7 +22,10 @@ export interface CsvLook {
 }
 
 export interface HeadToBlank {
+  /** Bytes of the head and the blank lines after it. */
   readonly bytes: number;
+  /** Their lines, each written empty. */
+  readonly lines: number;
   readonly lineEnding: LineEnding;
 }
 
@@ -60,13 +63,13 @@ export async function lookAtCsv(file: string, csv: CsvOptions): Promise<CsvLook>
 }
 
 /**
- * A copy of the file at `dest` with the skipped head's `headLines` lines empty, each ending in
- * `head.lineEnding`: the reader still skips them by count, no quote in them can open a field that
- * swallows the records after them, and their endings are those of the records.
+ * A copy of the file at `dest` with the skipped head's lines (and the blank lines after it) empty,
+ * each ending in `head.lineEnding`: the reader still skips them by count, no quote in them can
+ * open a field that swallows the records after them, and their endings are those of the records.
  */
-export async function blankHead(file: string, dest: string, head: HeadToBlank, headLines: number): Promise<string> {
+export async function blankHead(file: string, dest: string, head: HeadToBlank): Promise<string> {
   async function* blanked(): AsyncIterable<Buffer> {
-    yield Buffer.from(head.lineEnding.repeat(headLines));
+    yield Buffer.from(head.lineEnding.repeat(head.lines));
     yield* createReadStream(file, { start: head.bytes, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
   }
   await pipeline(blanked(), outputFile(dest));
@@ -75,40 +78,53 @@ export async function blankHead(file: string, dest: string, head: HeadToBlank, h
 
 /**
  * The first record after the skipped head, blank lines and comments: its field count, and whether
- * the text holds it whole (a quoted field may span lines); with the head to blank (CsvLook).
+ * the text holds it whole (a quoted field may span lines); with the head to blank (CsvLook). The
+ * blank lines right after the head are blanked with it: one that ends otherwise than the records
+ * would join the blanked head's last line ending ("\r" and "\n" read as one "\r\n").
  */
 function firstRecord(text: string, csv: CsvOptions): { fields: number | undefined; complete: boolean; headToBlank: HeadToBlank | undefined } {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let skipped = 0;
   let quotedHead = false;
-  let headBytes = 0;
-  const headEndings = new Set<LineEnding>();
+  // The head and the blank lines after it, until the first other line: their lines, where they end, and their endings.
+  let lines = 0;
+  let regionEnd = 0;
+  const endings = new Set<LineEnding>();
+  let headToBlank: HeadToBlank | undefined | null = null;
   const lineAt = lineEnds(text);
-  const headToBlank = (recordEnding: LineEnding | undefined): HeadToBlank | undefined => {
-    const [first] = headEndings;
-    const lineEnding = recordEnding ?? first ?? '\n';
-    const uneven = headEndings.size > 1 || (first !== undefined && first !== lineEnding);
-    return headBytes > 0 && (quotedHead || uneven) ? { bytes: headBytes, lineEnding } : undefined;
+  // Once the first line past the head and its blank lines is met, with its ending (undefined when the text ends first).
+  const blankBefore = (next: LineEnding | undefined): HeadToBlank | undefined => {
+    const [first] = endings;
+    const lineEnding = next ?? first ?? '\n';
+    const uneven = endings.size > 1 || (first !== undefined && first !== lineEnding);
+    return skipped > 0 && (quotedHead || uneven) ? { bytes: Buffer.byteLength(text.slice(0, regionEnd), 'utf8'), lines, lineEnding } : undefined;
   };
   while (pos < text.length) {
     const ending = lineAt(pos);
     const end = ending?.end ?? text.length;
     const line = text.slice(pos, end);
+    const inRegion = headToBlank === null && (skipped < csv.skipHead || line === '');
+    if (inRegion && ending) {
+      endings.add(ending.ending);
+      lines++;
+      regionEnd = end + ending.ending.length;
+    }
     if (skipped < csv.skipHead) {
       const record = scanRecord(text, pos, csv);
       if (record.open || record.end > end || record.afterQuote) quotedHead = true;
       skipped++;
-      if (ending) headEndings.add(ending.ending);
-      if (skipped === csv.skipHead && ending) headBytes = Buffer.byteLength(text.slice(0, end + ending.ending.length), 'utf8');
     } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
       const record = scanRecord(text, pos, csv);
-      const recordEnding = record.end < text.length ? lineAt(record.end)?.ending : undefined;
-      return { fields: record.fields, complete: !record.open && record.end < text.length, headToBlank: headToBlank(recordEnding) };
+      if (headToBlank === null) headToBlank = blankBefore(record.end < text.length ? lineAt(record.end)?.ending : undefined);
+      return { fields: record.fields, complete: !record.open && record.end < text.length, headToBlank };
+    } else if (!inRegion && headToBlank === null) {
+      // A comment line: the region ends before it.
+      headToBlank = blankBefore(ending?.ending);
     }
     if (!ending) break;
     pos = end + ending.ending.length;
   }
-  return { fields: undefined, complete: false, headToBlank: headToBlank(undefined) };
+  return { fields: undefined, complete: false, headToBlank: headToBlank ?? blankBefore(undefined) };
 }
 
 /** Where the record starting at `start` of `text` ends: its line ending outside quotes, or the text's end. */

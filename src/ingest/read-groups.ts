@@ -74,7 +74,7 @@ export async function readGroups(
     let recordFields: number | undefined = 1;
     if (shape === 'csv') {
       const look = await lookAtCsv(path, transform.csv);
-      if (look.headToBlank) path = await replaced(file, path, await blankHead(path, `${limit.copyOf(i)}.head`, look.headToBlank, transform.csv.skipHead));
+      if (look.headToBlank) path = await replaced(file, path, await blankHead(path, `${limit.copyOf(i)}.head`, look.headToBlank));
       recordFields = look.fields;
     }
     // An empty CSV file has no records; reading it with the mapped width is harmless.
