@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { withConnection } from '../src/duckdb/engine.js';
+import { openDuckDB } from '../src/duckdb/instances.js';
+import { convertFiles, UnreadableFileError } from '../src/ingest/convert.js';
+import { readGroups } from '../src/ingest/read-groups.js';
+import { validateTransform } from '../src/transform/validate.js';
 import { JSON_TRANSFORM, referenceJob } from './helpers/data.js';
 import { createWebsiteEvents, startInlet, type TestInlet } from './helpers/inlet.js';
 import { startLocalS3, type LocalS3 } from './helpers/s3.js';
@@ -39,4 +47,33 @@ test('a broken document among concatenated JSON documents, or a cut JSON array, 
 
   const cut = await run('cut.json', `[${[1, 2, 3].map(doc).join(',')},{"ts": 4`);
   assert.match(cut.details.files[0].error, /is not valid JSON: element 4 of the file is cut short \(unexpected end of data\)/);
+});
+
+test('of several broken files of JSON documents, the first is named, whichever one the read meets first', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'inlet-json-documents-'));
+  const engine = await openDuckDB({ kind: 'worker-slot', threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'spill'), allowedDirectories: [dir] });
+  try {
+    const many = (from: number) => Array.from({ length: 400 }, (_, i) => doc(from + i)).join('');
+    const texts = [many(0), `${many(0)}{"ts": }${many(1)}`, `{broken${many(2)}`, `${many(3)}{"ts": 5,}`];
+    const files = texts.map((text, i) => {
+      const file = path.join(dir, `${i}.json`);
+      writeFileSync(file, text);
+      return file;
+    });
+    const { transform } = validateTransform(JSON_TRANSFORM.type, JSON_TRANSFORM.settings);
+    const groups = await readGroups(transform, files);
+    for (let run = 0; run < 20; run++) {
+      await withConnection(engine, undefined, async (connection) => {
+        await assert.rejects(convertFiles({ connection, transform, groups, fileCount: files.length, nowMs: 0 }), (err: unknown) => {
+          assert.ok(err instanceof UnreadableFileError);
+          assert.equal(err.fileNumber, 1);
+          assert.match(err.message, /^is not valid JSON: document 401 of the file is broken/);
+          return true;
+        });
+      });
+    }
+  } finally {
+    engine.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

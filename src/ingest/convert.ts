@@ -241,10 +241,12 @@ async function convertInto(chunk: ConvertedChunk, o: Converting): Promise<{ drop
     // its own: many small files convert faster read into a table first (docs/benchmarks.md).
     const staged = group.files.length >= STAGE_FROM_FILES ? `inlet_staged_${o.id}_${g}` : undefined;
     if (staged) o.drops.push(`DROP TABLE IF EXISTS ${staged}`);
-    if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group);
+    // A read of JSON documents fails on whichever broken one a thread meets first: the files are read again alone, in order, to name the first.
+    const alone = (j: number) => `SELECT count(*) FROM (${readSql(transform, { ...read, files: [group.files[j]!], fileNumbers: [group.numbers[j]!] })})`;
+    if (staged) await runRead(connection, `CREATE OR REPLACE TEMP TABLE ${staged} AS ${readSql(transform, read)}`, group, alone);
     const select = compileSelect(transform, { ...read, staged, rawText: o.keepRaw ? scanRawText(transform, group) : undefined });
     if (g === 0) o.drops.push(`DROP TABLE IF EXISTS ${converted}`);
-    await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group);
+    await runRead(connection, g === 0 ? `CREATE ${shared ? '' : 'TEMP '}TABLE ${converted} AS ${select}` : `INSERT INTO ${converted} ${select}`, group, alone);
     if (staged) await connection.run(`DROP TABLE ${staged}`);
     if (group.shape === 'array' || group.shape === 'objects') continue;
     // Read strictly, DuckDB refused no record, and no misfit was blanked (only long lines were taken out, which shift nothing).
@@ -353,14 +355,17 @@ const MALFORMED_JSON = /Malformed JSON in file "(.*)", at byte (\d+) in record\/
 /**
  * Runs a statement that reads a group's files. A JSON array or stream of documents is not read by
  * line: DuckDB fails the whole read on a broken record, or one past its object buffer, which no
- * retry changes: the file fails, named, with the fix.
+ * retry changes: the file fails, named, with the fix. Of several broken files, the first in the
+ * group is named (found by reading each `alone`, in order), whichever one the read met first.
  */
-async function runRead(connection: DuckDBConnection, sql: string, group: ReadGroup): Promise<void> {
+async function runRead(connection: DuckDBConnection, sql: string, group: ReadGroup, alone: (j: number) => string): Promise<void> {
   try {
     await connection.run(sql);
-  } catch (err) {
+  } catch (failure) {
+    let err = failure;
     // However a strict read fails, the files judged first may read (DuckDB's reader fails otherwise than on a record too); an interrupt is a cancel.
     if (group.unjudged && !UNEVEN_LINE_ENDINGS.test(errorMessage(err)) && !INTERRUPTED.test(errorMessage(err))) throw new UnjudgedRecordsError('a strict read of files not judged beforehand failed', { cause: err });
+    if (MALFORMED_JSON.test(errorMessage(err)) && group.files.length > 1) err = (await firstFailure(connection, group.files.length, alone)) ?? err;
     const malformed = MALFORMED_JSON.exec(errorMessage(err));
     const file = malformed ? group.files.indexOf(malformed[1]!) : -1;
     if (malformed && file >= 0) {
@@ -379,6 +384,18 @@ async function runRead(connection: DuckDBConnection, sql: string, group: ReadGro
       { cause: err },
     );
   }
+}
+
+/** The failure of the first of `count` reads (`alone(j)`) that fails, if any does. */
+async function firstFailure(connection: DuckDBConnection, count: number, alone: (j: number) => string): Promise<unknown> {
+  for (let j = 0; j < count; j++) {
+    try {
+      await connection.run(alone(j));
+    } catch (err) {
+      return err;
+    }
+  }
+  return undefined;
 }
 
 /**
