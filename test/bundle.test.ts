@@ -59,7 +59,7 @@ async function outcome(c: DuckDBConnection, t: TransformOf, groups: readonly Rea
     const rows: Record<string, unknown>[][] = Array.from({ length: fileCount }, () => []);
     for (const row of await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.converted} ORDER BY rowid`)) rows[Number(row[FILE_COLUMN])]!.push(row);
     // A chunk without a rejected record collects none.
-    const quarantine = chunk.rejects ? await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.rejects.table} ORDER BY f, line`) : [];
+    const quarantine = chunk.rejects ? await queryRows<Record<string, unknown>>(c, `SELECT * FROM ${chunk.rejects.table} ORDER BY f, line, reason, raw`) : [];
     return { accounts: chunk.accounts, rows, quarantine };
   } finally {
     await chunk.drop();

@@ -43,7 +43,7 @@ async function outcome(connection: DuckDBConnection, convert: () => Promise<Conv
   try {
     // Files read strictly and files judged first are read apart: the rows of a file keep their order, the files may not.
     const written = await queryRows(connection, `SELECT * EXCLUDE (${ROW_COLUMN}) FROM ${chunk.accepted} ORDER BY ${FILE_COLUMN}, ${ROW_COLUMN}`);
-    const quarantined = chunk.rejects ? await queryRows(connection, `SELECT f, line, "column", reason, raw FROM ${chunk.rejects.table} ORDER BY f, line`) : [];
+    const quarantined = chunk.rejects ? await queryRows(connection, `SELECT f, line, "column", reason, raw FROM ${chunk.rejects.table} ORDER BY f, line, reason, raw`) : [];
     return { accounts: chunk.accounts, written: JSON.stringify(written, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), quarantined };
   } finally {
     await chunk.drop();
