@@ -432,12 +432,11 @@ async function* without(file: string, found: readonly Misfit[], whole: boolean, 
  * reader's internal checks, which leaves its whole instance unusable; a file that ends inside a
  * quoted field, in a read of several files, can lose that record without a word; a "\r" that
  * does not end every line with a "\n" can end lines unevenly, which it may read as one line,
- * refusing nothing; and where a comment byte is
- * set, it reads some lines otherwise than the scan (docs/transforms.md). Nor is a file whose last
- * record is a misfit read strictly: a file cut short while written ends in one, and the strict
- * read would fail only after reading the whole chunk. Looked at natively, from quote to quote, and
- * at the last line: the records are not read. `fields` is the file's records' field count, if it
- * has a record.
+ * refusing nothing; and where a comment byte is set, it reads some lines otherwise than the scan
+ * (docs/transforms.md). Nor is a file whose last record is a misfit read strictly: a file cut
+ * short while written ends in one, and the strict read would fail only after reading the whole
+ * chunk. Looked at natively, from quote to quote and line ending to line ending, and at the last
+ * line: the records are not read. `fields` is the file's records' field count, if it has one.
  */
 export async function mayReadStrictly(file: string, csv: CsvOptions, fields: number | undefined): Promise<boolean> {
   if (csv.comment !== undefined && csv.comment !== '') return false;
