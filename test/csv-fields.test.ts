@@ -160,6 +160,17 @@ describe('quotes DuckDB would read past a line', () => {
     }
   });
 
+  test('a comment line in the skipped head counts as a line, not as a record skipped in its place', async () => {
+    const body = '2024-01-01 00:00:00,x,1\n2024-01-01 00:00:01,y,2\n';
+    for (const head of ['time,v,w\n# made by hand\n', '  # made by hand\n#\n']) {
+      const { account, rows } = await loadCsv(head + body, { skip_head: 2, skip_comments: true, comment: '#' });
+      assert.deepEqual(account, { rowsRead: 2, rowsWritten: 2, rowsRejected: 0, rejects: [] }, JSON.stringify(head));
+      assert.equal(rows.length, 2);
+    }
+    assert.deepEqual(await headOf('h\n#c\n1,2\n', { skipHead: 2, comment: '#' }), { bytes: 5, lines: 2, lineEnding: '\n' });
+    assert.equal(await headOf('h\n#c\n1,2\n', { skipHead: 1, comment: '#' }), undefined);
+  });
+
   test('a skipped head whose lines end otherwise than the records skips its lines, not the records', async () => {
     const body = '2024-01-01 00:00:00,x,1\n2024-01-01 00:00:01,y,2\n';
     for (const head of ['h1\r\nh2\n', 'h1\rh2\n', 'h1\nh2\r\n', 'h1\r\n\n']) {

@@ -14,7 +14,8 @@ export interface CsvLook {
    * length in bytes and the line ending its blank lines take. A line of it that opens a quoted
    * field it does not close would make DuckDB read the rest of the file as that field (it skips
    * records, not lines); one with text after a closing quote (`"a"x`), a record it would refuse,
-   * makes its skip read no record at all; and a line that ends otherwise than the first record
+   * makes its skip read no record at all; a comment line is not counted by its skip, which then
+   * skips a record in its place; and a line that ends otherwise than the first record
    * would make it read the records after it as part of the head (it takes the first line's ending
    * as every line's). Each loses the file's records without a word.
    */
@@ -85,7 +86,8 @@ export async function blankHead(file: string, dest: string, head: HeadToBlank): 
 function firstRecord(text: string, csv: CsvOptions): { fields: number | undefined; complete: boolean; headToBlank: HeadToBlank | undefined } {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let skipped = 0;
-  let quotedHead = false;
+  // A head line DuckDB's skip would count otherwise than as one line (see CsvLook.headToBlank).
+  let misreadHead = false;
   // The head and the blank lines after it, until the first other line: their lines, where they end, and their endings.
   let lines = 0;
   let regionEnd = 0;
@@ -97,7 +99,7 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
     const [first] = endings;
     const lineEnding = next ?? first ?? '\n';
     const uneven = endings.size > 1 || (first !== undefined && first !== lineEnding);
-    return skipped > 0 && (quotedHead || uneven) ? { bytes: Buffer.byteLength(text.slice(0, regionEnd), 'utf8'), lines, lineEnding } : undefined;
+    return skipped > 0 && (misreadHead || uneven) ? { bytes: Buffer.byteLength(text.slice(0, regionEnd), 'utf8'), lines, lineEnding } : undefined;
   };
   while (pos < text.length) {
     const ending = lineAt(pos);
@@ -111,9 +113,9 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
     }
     if (skipped < csv.skipHead) {
       const record = scanRecord(text, pos, csv);
-      if (record.open || record.end > end || record.afterQuote) quotedHead = true;
+      if (record.open || record.end > end || record.afterQuote || isComment(line, csv)) misreadHead = true;
       skipped++;
-    } else if (line !== '' && !(csv.comment !== undefined && line.replace(/^[ \t]+/, '').startsWith(csv.comment))) {
+    } else if (line !== '' && !isComment(line, csv)) {
       const record = scanRecord(text, pos, csv);
       if (headToBlank === null) headToBlank = blankBefore(record.end < text.length ? lineAt(record.end)?.ending : undefined);
       return { fields: record.fields, complete: !record.open && record.end < text.length, headToBlank };
@@ -126,6 +128,9 @@ function firstRecord(text: string, csv: CsvOptions): { fields: number | undefine
   }
   return { fields: undefined, complete: false, headToBlank: headToBlank ?? blankBefore(undefined) };
 }
+
+/** Whether DuckDB reads the line as a comment: it starts with the comment byte, after spaces and tabs. */
+const isComment = (line: string, csv: CsvOptions) => csv.comment !== undefined && csv.comment !== '' && line.replace(/^[ \t]+/, '').startsWith(csv.comment);
 
 /** Where the record starting at `start` of `text` ends: its line ending outside quotes, or the text's end. */
 export const recordEnd = (text: string, start: number, csv: CsvOptions): number => scanRecord(text, start, csv).end;
