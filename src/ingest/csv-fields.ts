@@ -14,10 +14,10 @@ export interface CsvLook {
    * length in bytes and the line ending its blank lines take. A line of it that opens a quoted
    * field it does not close would make DuckDB read the rest of the file as that field (it skips
    * records, not lines); one with text after a closing quote (`"a"x`), a record it would refuse,
-   * makes its skip read no record at all; a comment line is not counted by its skip, which then
-   * skips a record in its place; and a line that ends otherwise than the first record
-   * would make it read the records after it as part of the head (it takes the first line's ending
-   * as every line's). Each loses the file's records without a word.
+   * makes its skip read no record at all; a comment line is not counted by its skip, which skips
+   * a record in its place; and a line that ends otherwise than the first record makes it read the
+   * records after it as part of the head (it takes the first line's ending as every line's). Each
+   * loses records without a word.
    */
   readonly headToBlank: HeadToBlank | undefined;
 }
