@@ -496,10 +496,10 @@ function lastLineMisfits(tail: Tail, csv: CsvOptions, fields: number): boolean {
   return isMisfit(count, content, fields);
 }
 
-/** Whether the file holds one of the bytes, or bytes that are not UTF-8 (looked at natively: the records are not read). */
-async function holdsOrNotText(file: string, ...bytes: number[]): Promise<boolean> {
+/** Whether the file holds the byte, or bytes that are not UTF-8 (looked at natively: the records are not read). */
+async function holdsOrNotText(file: string, byte: number): Promise<boolean> {
   const text = new RecordScan(LINE_FIELDS, 1, 0);
-  for await (const chunk of scan(file)) if (bytes.some((byte) => chunk.includes(byte)) || !text.isTextPiece(chunk)) return true;
+  for await (const chunk of scan(file)) if (chunk.includes(byte) || !text.isTextPiece(chunk)) return true;
   return false;
 }
 
